@@ -1,0 +1,19 @@
+//! The Edge Backup catcher: the control plane that tracks sources, packages, placements, rules,
+//! config snapshots and the journal, talks to agents over one stream each, and moves packages
+//! through the tiers. See docs/ARCHITECTURE.md for the map.
+#![forbid(unsafe_code)]
+
+pub mod commands;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod journal;
+pub mod rules;
+pub mod scheduler;
+pub mod server;
+pub mod service;
+pub mod status;
+pub mod store;
+pub mod stream;
+pub mod watch;
+pub mod writer;

@@ -1,1 +1,109 @@
-fn main() {}
+//! The `catcher` binary: command line, logging, signals.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use catcher::config::{Config, KEYS_HELP, LogFormat};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "catcher", version, about = "Edge Backup control plane (gRPC)", after_help = KEYS_HELP)]
+struct Cli {
+    /// TOML config file; must exist when given (default: ./catcher.toml if present).
+    #[arg(long, global = true, env = "CATCHER_CONFIG")]
+    config: Option<PathBuf>,
+    /// Override `listen`.
+    #[arg(long, global = true)]
+    listen: Option<String>,
+    /// Override `database_url`.
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the control plane (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Print the effective configuration (secrets redacted) and exit.
+    DumpConfig,
+}
+
+fn load(cli: &Cli) -> anyhow::Result<Config> {
+    let (file, required) = match &cli.config {
+        Some(f) => (f.clone(), true),
+        None => (PathBuf::from("catcher.toml"), false),
+    };
+    let mut config = Config::load(&file, required)?;
+    if let Some(l) = &cli.listen {
+        config.listen = l.parse().with_context(|| format!("--listen: {l:?} is not an address like 127.0.0.1:50051"))?;
+    }
+    if let Some(url) = &cli.database_url {
+        config.database_url = url.clone();
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none());
+    match config.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Human => builder.init(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("install SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = load(&cli)?;
+    init_logging(&config);
+    match cli.command.unwrap_or(Cmd::Serve) {
+        Cmd::DumpConfig => {
+            println!("{}", toml_dump(&config)?);
+        }
+        Cmd::Migrate => {
+            catcher::server::open_store(&config).await?.close().await?;
+            tracing::info!(database = %catcher::config::redact_url(&config.database_url), "migrations applied");
+        }
+        Cmd::Serve => {
+            let listener = tokio::net::TcpListener::bind(config.listen)
+                .await
+                .with_context(|| format!("cannot listen on {} (listen)", config.listen))?;
+            // Tests and scripts read the bound port from this line (listen may say port 0).
+            println!("catcher listening on {}", listener.local_addr()?);
+            catcher::server::serve(config, listener, shutdown_signal()).await?;
+        }
+    }
+    Ok(())
+}
+
+fn toml_dump(config: &Config) -> anyhow::Result<String> {
+    let mut redacted = config.clone();
+    redacted.database_url = catcher::config::redact_url(&redacted.database_url);
+    Ok(serde_json::to_string_pretty(&redacted)?)
+}

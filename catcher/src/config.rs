@@ -1,0 +1,289 @@
+//! Catcher configuration: built-in defaults < TOML file < `CATCHER_*` environment < command line.
+
+use std::{net::SocketAddr, path::Path, time::Duration};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{StationKind, Tier};
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+/// A station declared in the config.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StationConfig {
+    pub id: String,
+    pub tier: Tier,
+    pub kind: StationKind,
+    pub uri: String,
+}
+
+/// Every setting of the catcher. `--help` and deploy/catcher.example.toml document each key.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// gRPC listen address; loopback unless deliberately exposed.
+    pub listen: SocketAddr,
+    /// sqlite://PATH?mode=rwc or postgres://USER@HOST/DB.
+    pub database_url: String,
+    /// Log format: human or json.
+    pub log_format: LogFormat,
+    /// Log filter (tracing EnvFilter syntax), e.g. "info" or "catcher=debug,info".
+    pub log_level: String,
+    /// Preset written as the rule sets on first start: cloud, onprem, cost or demo.
+    pub initial_preset: String,
+    /// How often agents send heartbeats, in seconds.
+    pub heartbeat_interval_secs: u64,
+    /// A stream silent for this many seconds is considered dead and closed.
+    pub agent_timeout_secs: u64,
+    /// How long an agent has to answer a command before it is re-sent, in seconds.
+    pub command_lease_secs: u64,
+    /// How often the tier scheduler looks for due packages, in milliseconds.
+    pub scheduler_interval_ms: u64,
+    /// Most packages the scheduler moves in one pass.
+    pub scheduler_batch: u64,
+    /// Most queued writes applied in one transaction (group commit).
+    pub batch_max_ops: usize,
+    /// Largest accepted gRPC message, in bytes.
+    pub max_message_bytes: usize,
+    /// Database connection pool size.
+    pub database_max_connections: u32,
+    /// Live changes buffered per Watch subscriber before it is re-synced with a snapshot.
+    pub watch_buffer: usize,
+    /// Stations known to the catcher.
+    pub stations: Vec<StationConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            database_url: "sqlite://data/catcher.db?mode=rwc".to_owned(),
+            log_format: LogFormat::Human,
+            log_level: "info".to_owned(),
+            initial_preset: "cloud".to_owned(),
+            heartbeat_interval_secs: 10,
+            agent_timeout_secs: 35,
+            command_lease_secs: 60,
+            scheduler_interval_ms: 1000,
+            scheduler_batch: 1000,
+            batch_max_ops: 4096,
+            max_message_bytes: 4 * 1024 * 1024,
+            database_max_connections: 8,
+            watch_buffer: 16_384,
+            stations: Vec::new(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("log_format", &self.log_format)
+            .field("initial_preset", &self.initial_preset)
+            .field("stations", &self.stations.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A configuration mistake, naming the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("{key}: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+/// Text that documents every key, for `--help`.
+pub const KEYS_HELP: &str = "\
+Configuration keys (TOML file, or env CATCHER_<KEY>; defaults in brackets):
+  listen                   gRPC address [127.0.0.1:50051]
+  database_url             sqlite://PATH?mode=rwc or postgres://USER@HOST/DB [sqlite://data/catcher.db?mode=rwc]
+  database_url_file        read database_url from this file (keeps passwords out of env)
+  database_max_connections connection pool size [8]
+  log_format               human | json [human]
+  log_level                tracing filter, e.g. info or catcher=debug [info]
+  initial_preset           rule sets written on first start: cloud | onprem | cost | demo [cloud]
+  heartbeat_interval_secs  agent heartbeat period [10]
+  agent_timeout_secs       close a silent agent stream after this long [35]
+  command_lease_secs       re-send an unanswered command after this long [60]
+  scheduler_interval_ms    tier scheduler period [1000]
+  scheduler_batch          most packages moved per scheduler pass [1000]
+  batch_max_ops            most writes per group-commit transaction [4096]
+  max_message_bytes        largest accepted gRPC message [4194304]
+  watch_buffer             live changes buffered per Watch subscriber before a re-sync [16384]
+  stations                 list of {id, tier, kind, uri}; TOML [[stations]] tables";
+
+impl Config {
+    /// Loads defaults < `file` (if it exists, or must exist when `required`) < `CATCHER_*` env.
+    pub fn load(file: &Path, required: bool) -> Result<Self, ConfigError> {
+        if required && !file.exists() {
+            return Err(ConfigError::Invalid { key: "--config", reason: format!("{} does not exist", file.display()) });
+        }
+        Self::figment(file).extract::<Config>().map_err(|e| ConfigError::Load(Box::new(e)))?.finish()
+    }
+
+    /// The layered figment, exposed so tests and tools can add layers.
+    pub fn figment(file: &Path) -> Figment {
+        Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(file))
+            .merge(Env::prefixed("CATCHER_").ignore(&["URL", "DATABASE_URL_FILE"]))
+    }
+
+    fn finish(mut self) -> Result<Self, ConfigError> {
+        if let Ok(path) = std::env::var("CATCHER_DATABASE_URL_FILE") {
+            self.database_url = std::fs::read_to_string(&path)
+                .map_err(|e| ConfigError::Invalid {
+                    key: "database_url_file",
+                    reason: format!("cannot read {path}: {e}"),
+                })?
+                .trim()
+                .to_owned();
+        }
+        self.validate()?;
+        Ok(self)
+    }
+
+    /// Checks values that parse but make no sense.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key, reason: &str| Err(ConfigError::Invalid { key, reason: reason.to_owned() });
+        if !(self.database_url.starts_with("sqlite:")
+            || self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://"))
+        {
+            return bad("database_url", "must start with sqlite:, postgres:// or postgresql://");
+        }
+        if crate::rules::preset(&self.initial_preset).is_none() {
+            return bad("initial_preset", "must be one of cloud, onprem, cost, demo");
+        }
+        if self.heartbeat_interval_secs == 0 {
+            return bad("heartbeat_interval_secs", "must be at least 1");
+        }
+        if self.agent_timeout_secs <= self.heartbeat_interval_secs {
+            return bad("agent_timeout_secs", "must be longer than heartbeat_interval_secs");
+        }
+        if self.command_lease_secs == 0 {
+            return bad("command_lease_secs", "must be at least 1");
+        }
+        if self.scheduler_interval_ms < 10 {
+            return bad("scheduler_interval_ms", "must be at least 10");
+        }
+        if self.scheduler_batch == 0 || self.batch_max_ops == 0 {
+            return bad("batch_max_ops", "scheduler_batch and batch_max_ops must be at least 1");
+        }
+        if self.max_message_bytes < 1024 {
+            return bad("max_message_bytes", "must be at least 1024");
+        }
+        if self.watch_buffer < 16 {
+            return bad("watch_buffer", "must be at least 16");
+        }
+        if self.database_max_connections == 0 {
+            return bad("database_max_connections", "must be at least 1");
+        }
+        let mut ids = std::collections::HashSet::new();
+        for station in &self.stations {
+            if station.id.is_empty() || station.id.len() > 256 {
+                return bad("stations.id", "must be 1..256 characters");
+            }
+            if !ids.insert(&station.id) {
+                return Err(ConfigError::Invalid {
+                    key: "stations.id",
+                    reason: format!("{} is declared twice", station.id),
+                });
+            }
+            if station.uri.is_empty() {
+                return Err(ConfigError::Invalid {
+                    key: "stations.uri",
+                    reason: format!("station {} has no uri", station.id),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    pub fn heartbeat_interval(&self) -> Duration {
+        Duration::from_secs(self.heartbeat_interval_secs)
+    }
+
+    pub fn agent_timeout(&self) -> Duration {
+        Duration::from_secs(self.agent_timeout_secs)
+    }
+
+    /// Whether the database is PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        self.database_url.starts_with("postgres")
+    }
+}
+
+/// Hides the password in a database URL.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.find(':') {
+                Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &creds[..colon], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
+    }
+
+    #[test]
+    fn the_example_config_matches_the_defaults_and_validates() {
+        let example = include_str!("../../deploy/catcher.example.toml");
+        let parsed: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(example))
+            .extract()
+            .expect("deploy/catcher.example.toml parses");
+        parsed.validate().expect("example validates");
+        let mut without_stations = parsed.clone();
+        without_stations.stations.clear();
+        assert_eq!(without_stations, Config::default(), "example values drifted from the defaults");
+    }
+
+    #[test]
+    fn mistakes_name_the_key() {
+        type Mistake = (fn(&mut Config), &'static str);
+        let cases: Vec<Mistake> = vec![
+            (|c| c.database_url = "mysql://x".into(), "database_url"),
+            (|c| c.initial_preset = "fast".into(), "initial_preset"),
+            (|c| c.agent_timeout_secs = 5, "agent_timeout_secs"),
+            (|c| c.heartbeat_interval_secs = 0, "heartbeat_interval_secs"),
+        ];
+        for (mutate, key) in cases {
+            let mut c = Config::default();
+            mutate(&mut c);
+            match c.validate() {
+                Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key),
+                other => panic!("expected error on {key}, got {other:?}"),
+            }
+        }
+        let unknown: Result<Config, _> =
+            Figment::from(Serialized::defaults(Config::default())).merge(Toml::string("lisen = \"x\"")).extract();
+        assert!(unknown.unwrap_err().to_string().contains("lisen"));
+    }
+}

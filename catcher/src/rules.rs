@@ -1,0 +1,331 @@
+//! Retention rule sets ("train lines"): validation, presets, and planning a package's next move.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Millis, PackageType, Tier};
+use crate::error::{Error, Result};
+
+const DAY: u64 = 86_400;
+
+/// One stop of a rule set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Stop {
+    pub enabled: bool,
+    /// Seconds a package stays at this stop.
+    pub wait_secs: u64,
+    /// Offsite only: keep forever.
+    #[serde(default)]
+    pub never_delete: bool,
+}
+
+impl Stop {
+    const OFF: Stop = Stop { enabled: false, wait_secs: 0, never_delete: false };
+
+    fn on(wait_secs: u64) -> Self {
+        Self { enabled: true, wait_secs, never_delete: false }
+    }
+}
+
+/// The retention rule of one package type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleSet {
+    pub package_type: PackageType,
+    /// Stops in tier order: hot, warm, cold, offsite.
+    pub stops: [Stop; 4],
+    #[serde(default)]
+    pub replicate_to_all: bool,
+    /// Cache type only: seconds to live.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_ttl_secs: Option<u64>,
+}
+
+/// Where a package goes when its current stop's wait ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Move on to this tier.
+    Move(Tier),
+    /// Retention is over: delete.
+    Expire,
+    /// Stay forever (offsite never_delete).
+    Stay,
+}
+
+impl RuleSet {
+    /// The stop for `tier`.
+    pub fn stop(&self, tier: Tier) -> Stop {
+        self.stops[tier.index()]
+    }
+
+    /// The tier a freshly completed package enters.
+    pub fn first_tier(&self) -> Tier {
+        Tier::ALL
+            .iter()
+            .copied()
+            .find(|t| self.stop(*t).enabled)
+            // Validation guarantees an enabled stop, except for cache, which lives in hot.
+            .unwrap_or(Tier::Hot)
+    }
+
+    /// How long a package stays in `tier`; `None` when it stays forever.
+    pub fn wait_in(&self, tier: Tier) -> Option<u64> {
+        if let Some(ttl) = self.cache_ttl_secs {
+            return Some(ttl);
+        }
+        let stop = self.stop(tier);
+        if tier == Tier::Offsite && stop.never_delete {
+            return None;
+        }
+        Some(stop.wait_secs)
+    }
+
+    /// What happens after a package's time in `tier` ends.
+    pub fn after(&self, tier: Tier) -> Next {
+        if self.cache_ttl_secs.is_some() {
+            return Next::Expire;
+        }
+        if tier == Tier::Offsite && self.stop(tier).never_delete {
+            return Next::Stay;
+        }
+        match Tier::ALL[tier.index() + 1..].iter().find(|t| self.stop(**t).enabled) {
+            Some(next) => Next::Move(*next),
+            None => Next::Expire,
+        }
+    }
+
+    /// When a package that entered `tier` at `entered_at` is due to move on.
+    pub fn due_at(&self, tier: Tier, entered_at: Millis) -> Option<Millis> {
+        self.wait_in(tier)
+            .map(|secs| entered_at.saturating_add(i64::try_from(secs).unwrap_or(i64::MAX).saturating_mul(1000)))
+    }
+
+    /// Checks the rule set; the error names the offending field under `rule_set.`.
+    pub fn validate(&self) -> Result<()> {
+        let names = ["hot", "warm", "cold", "offsite"];
+        if self.package_type == PackageType::Cache {
+            let ttl = self.cache_ttl_secs.unwrap_or(0);
+            if ttl < 1 {
+                return Err(Error::invalid("rule_set.cache_ttl", "cache packages need a ttl of at least 1 s"));
+            }
+            if let Some(i) = self.stops.iter().position(|s| s.enabled) {
+                return Err(Error::invalid(
+                    format!("rule_set.{}.enabled", names[i]),
+                    "cache packages have only a ttl; disable every stop",
+                ));
+            }
+            if self.replicate_to_all {
+                return Err(Error::invalid("rule_set.replicate_to_all", "cache packages are never replicated"));
+            }
+            return Ok(());
+        }
+        if self.cache_ttl_secs.is_some() {
+            return Err(Error::invalid("rule_set.cache_ttl", "only the cache type has a ttl"));
+        }
+        if !self.stops.iter().any(|s| s.enabled) {
+            return Err(Error::invalid("rule_set", "at least one stop must be enabled"));
+        }
+        for (i, stop) in self.stops.iter().enumerate() {
+            let name = names[i];
+            if stop.never_delete && i != Tier::Offsite.index() {
+                return Err(Error::invalid(
+                    format!("rule_set.{name}.never_delete"),
+                    "only the offsite stop may be never_delete",
+                ));
+            }
+            if stop.never_delete && !stop.enabled {
+                return Err(Error::invalid(
+                    "rule_set.offsite.never_delete",
+                    "never_delete needs the offsite stop enabled",
+                ));
+            }
+            // Strict order: a stop after warm may be enabled only if the stop before it is.
+            // Hot alone may be skipped (audit_logs start in warm).
+            if stop.enabled && i >= 2 && !self.stops[i - 1].enabled {
+                return Err(Error::invalid(
+                    format!("rule_set.{name}.enabled"),
+                    format!("{name} needs {} enabled (stops run in order hot, warm, cold, offsite)", names[i - 1]),
+                ));
+            }
+            if stop.enabled && !stop.never_delete && stop.wait_secs < 1 {
+                return Err(Error::invalid(format!("rule_set.{name}.wait"), "an enabled stop waits at least 1 s"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A named set of rule sets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Preset {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub rule_sets: Vec<RuleSet>,
+}
+
+/// Builds a standard rule set from waits in `unit` seconds (0 = stop disabled, `None` offsite = never delete).
+fn standard(package_type: PackageType, unit: u64, waits: [u64; 3], offsite: Option<u64>, replicate: bool) -> RuleSet {
+    let stop = |w: u64| if w == 0 { Stop::OFF } else { Stop::on(w * unit) };
+    RuleSet {
+        package_type,
+        stops: [
+            stop(waits[0]),
+            stop(waits[1]),
+            stop(waits[2]),
+            match offsite {
+                Some(w) => Stop::on(w * unit),
+                None => Stop { enabled: true, wait_secs: 0, never_delete: true },
+            },
+        ],
+        replicate_to_all: replicate,
+        cache_ttl_secs: None,
+    }
+}
+
+fn cache(ttl: u64) -> RuleSet {
+    RuleSet {
+        package_type: PackageType::Cache,
+        stops: [Stop::OFF; 4],
+        replicate_to_all: false,
+        cache_ttl_secs: Some(ttl),
+    }
+}
+
+/// Builds a preset from per-type waits; business_data copies user_data and replicates.
+fn preset_from(
+    unit: u64,
+    user: ([u64; 3], u64),
+    logs: ([u64; 3], u64),
+    jobs: ([u64; 3], u64),
+    ttl: u64,
+) -> Vec<RuleSet> {
+    vec![
+        standard(PackageType::UserData, unit, user.0, Some(user.1), false),
+        standard(PackageType::AppLogs, unit, logs.0, Some(logs.1), false),
+        standard(PackageType::AuditLogs, unit, [0, 7, 365], None, false),
+        standard(PackageType::BusinessData, unit, user.0, Some(user.1), true),
+        standard(PackageType::JobPackage, unit, jobs.0, Some(jobs.1), false),
+        cache(ttl),
+    ]
+}
+
+/// The built-in presets (DESIGN.md §4).
+pub fn presets() -> Vec<Preset> {
+    let mut demo = preset_from(1, ([10, 30, 60], 90), ([5, 15, 30], 45), ([10, 20, 30], 40), 5);
+    // audit_logs in the demo: skip hot, short warm and cold, keep forever offsite.
+    demo[2] = standard(PackageType::AuditLogs, 1, [0, 10, 30], None, false);
+    vec![
+        Preset {
+            name: "cloud",
+            description: "cloud-first defaults: a week hot, a month warm, a year cold, seven years offsite",
+            rule_sets: preset_from(DAY, ([7, 30, 365], 2555), ([3, 14, 90], 365), ([7, 30, 90], 365), DAY),
+        },
+        Preset {
+            name: "onprem",
+            description: "on-premises storage is cheap: longer hot and warm stays, ten years offsite",
+            rule_sets: preset_from(DAY, ([14, 90, 365], 3650), ([7, 30, 90], 730), ([14, 90, 365], 730), DAY),
+        },
+        Preset {
+            name: "cost",
+            description: "minimise storage cost: move on early, three years offsite",
+            rule_sets: preset_from(DAY, ([3, 14, 180], 1095), ([1, 7, 90], 365), ([3, 14, 90], 365), 3600),
+        },
+        Preset {
+            name: "demo",
+            description: "seconds instead of days, so a whole lifecycle shows within two minutes",
+            rule_sets: demo,
+        },
+    ]
+}
+
+/// The preset called `name`.
+pub fn preset(name: &str) -> Option<Preset> {
+    presets().into_iter().find(|p| p.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(stops: [(bool, u64); 4]) -> RuleSet {
+        RuleSet {
+            package_type: PackageType::UserData,
+            stops: stops.map(|(enabled, wait_secs)| Stop { enabled, wait_secs, never_delete: false }),
+            replicate_to_all: false,
+            cache_ttl_secs: None,
+        }
+    }
+
+    #[test]
+    fn every_preset_validates_and_covers_every_type() {
+        for preset in presets() {
+            let mut types: Vec<_> = preset.rule_sets.iter().map(|r| r.package_type).collect();
+            types.sort();
+            assert_eq!(types, PackageType::ALL.to_vec(), "preset {}", preset.name);
+            for rs in &preset.rule_sets {
+                rs.validate().unwrap_or_else(|e| panic!("preset {} {:?}: {e}", preset.name, rs.package_type));
+            }
+        }
+    }
+
+    #[test]
+    fn cloud_preset_matches_the_spec_table() {
+        let cloud = preset("cloud").unwrap();
+        let user = &cloud.rule_sets[0];
+        assert_eq!(user.stops.map(|s| s.wait_secs / DAY), [7, 30, 365, 2555]);
+        let audit = cloud.rule_sets.iter().find(|r| r.package_type == PackageType::AuditLogs).unwrap();
+        assert!(!audit.stops[0].enabled && audit.stops[3].never_delete);
+        assert_eq!(audit.first_tier(), Tier::Warm);
+        assert!(cloud.rule_sets[3].replicate_to_all);
+        assert_eq!(cloud.rule_sets[5].cache_ttl_secs, Some(86_400));
+        assert_eq!(preset("cost").unwrap().rule_sets[5].cache_ttl_secs, Some(3600));
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let cases: Vec<(RuleSet, &str)> = vec![
+            (rule([(true, 1), (false, 0), (true, 5), (true, 9)]), "rule_set.cold.enabled"),
+            (rule([(true, 1), (true, 0), (true, 5), (true, 9)]), "rule_set.warm.wait"),
+            (rule([(false, 0), (false, 0), (false, 0), (false, 0)]), "rule_set"),
+            (rule([(true, 1), (true, 2), (false, 0), (true, 9)]), "rule_set.offsite.enabled"),
+        ];
+        for (rs, field) in cases {
+            match rs.validate() {
+                Err(Error::InvalidArgument { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("expected InvalidArgument on {field}, got {other:?}"),
+            }
+        }
+        let mut never = rule([(true, 1), (true, 2), (true, 3), (true, 4)]);
+        never.stops[1].never_delete = true;
+        assert!(
+            matches!(never.validate(), Err(Error::InvalidArgument { field, .. }) if field == "rule_set.warm.never_delete")
+        );
+        let mut c = cache(0);
+        assert!(matches!(c.validate(), Err(Error::InvalidArgument { field, .. }) if field == "rule_set.cache_ttl"));
+        c.cache_ttl_secs = Some(1);
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn skipping_hot_is_allowed() {
+        rule([(false, 0), (true, 7), (true, 365), (true, 9)]).validate().unwrap();
+    }
+
+    #[test]
+    fn planning_walks_the_enabled_stops() {
+        let rs = rule([(false, 0), (true, 10), (true, 20), (true, 30)]);
+        assert_eq!(rs.first_tier(), Tier::Warm);
+        assert_eq!(rs.after(Tier::Warm), Next::Move(Tier::Cold));
+        assert_eq!(rs.after(Tier::Offsite), Next::Expire);
+        assert_eq!(rs.due_at(Tier::Cold, 1_000), Some(21_000));
+        let short = rule([(true, 1), (true, 2), (false, 0), (false, 0)]);
+        assert_eq!(short.after(Tier::Warm), Next::Expire);
+        let mut forever = rule([(true, 1), (true, 2), (true, 3), (true, 0)]);
+        forever.stops[3].never_delete = true;
+        assert_eq!(forever.after(Tier::Offsite), Next::Stay);
+        assert_eq!(forever.due_at(Tier::Offsite, 0), None);
+        let ttl = cache(5);
+        assert_eq!(
+            (ttl.first_tier(), ttl.after(Tier::Hot), ttl.due_at(Tier::Hot, 0)),
+            (Tier::Hot, Next::Expire, Some(5_000))
+        );
+    }
+}

@@ -1,0 +1,72 @@
+//! Tier scheduler: finds packages whose time in their tier is up and hands them to an executor.
+//!
+//! The executor is the seam between deciding and doing. `MetadataOnly` advances the records
+//! (no stations configured: the seed's behaviour); a station-backed executor leases move
+//! commands to mover agents and advances the record only after a verified copy is reported.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::now_ms;
+use crate::error::Result;
+use crate::store::{Due, Store};
+use crate::writer::{Op, Output, Writer};
+
+/// Carries out due transitions.
+#[async_trait::async_trait]
+pub trait TransitionExecutor: Send + Sync {
+    /// Handles `due`; returns how many packages moved on.
+    async fn execute(&self, due: Vec<Due>) -> Result<u64>;
+}
+
+/// Advances tiers in the catcher's records only.
+pub struct MetadataOnly(pub Writer);
+
+#[async_trait::async_trait]
+impl TransitionExecutor for MetadataOnly {
+    async fn execute(&self, due: Vec<Due>) -> Result<u64> {
+        match self.0.submit(Op::Transitions(due)).await? {
+            Output::Count(n) => Ok(n),
+            other => Err(crate::service::unexpected(other)),
+        }
+    }
+}
+
+/// Runs passes every `interval` until `stop`; a full batch is followed at once by another pass.
+pub async fn run(
+    store: Store,
+    executor: Arc<dyn TransitionExecutor>,
+    interval: Duration,
+    batch: u64,
+    stop: CancellationToken,
+) {
+    loop {
+        let full = match pass(&store, executor.as_ref(), batch).await {
+            Ok(n) => n >= batch,
+            Err(e) => {
+                tracing::warn!(error = %e, "scheduler pass failed; retrying next tick");
+                false
+            }
+        };
+        if full {
+            continue;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = stop.cancelled() => return,
+        }
+    }
+}
+
+/// One pass; returns how many due packages were found.
+pub async fn pass(store: &Store, executor: &dyn TransitionExecutor, batch: u64) -> Result<u64> {
+    let due = store.due_packages(now_ms(), batch).await?;
+    let found = due.len() as u64;
+    if found > 0 {
+        let moved = executor.execute(due).await?;
+        tracing::debug!(found, moved, "scheduler pass");
+    }
+    Ok(found)
+}

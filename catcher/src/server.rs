@@ -1,0 +1,141 @@
+//! Assembles the catcher: store, writer, workers, gRPC services, health and reflection.
+//! `serve` takes a bound listener and a shutdown future, so tests can run it on port 0.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use edgebackup_proto::v1::{
+    agent_service_server::AgentServiceServer, journal_service_server::JournalServiceServer,
+    package_service_server::PackageServiceServer, policy_service_server::PolicyServiceServer,
+    source_service_server::SourceServiceServer, status_service_server::StatusServiceServer,
+};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::domain::{Station, now_ms};
+use crate::scheduler::{self, MetadataOnly};
+use crate::service::{self, State};
+use crate::store::Store;
+use crate::stream::{Agents, sessions::Sessions};
+use crate::watch::Hub;
+use crate::writer::{Op, Writer};
+
+/// Connects, migrates and bootstraps the database.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let store = Store::connect(&config.database_url, config.database_max_connections).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// Runs the catcher on `listener` until `shutdown` resolves, then drains and returns.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    let stop_workers = CancellationToken::new();
+    let stop_writer = CancellationToken::new();
+    let hub = Hub::new(config.watch_buffer);
+    let status_dirty = Arc::new(Notify::new());
+    let (writer, writer_task) =
+        Writer::spawn(store.db().clone(), hub.clone(), status_dirty.clone(), config.batch_max_ops, stop_writer.clone());
+
+    writer.submit(Op::Bootstrap { preset: config.initial_preset.clone() }).await?;
+    let stations = config
+        .stations
+        .iter()
+        .map(|s| Station { station_id: s.id.clone(), tier: s.tier, kind: s.kind, uri: s.uri.clone() })
+        .collect();
+    writer.submit(Op::SyncStations(stations)).await?;
+
+    let started_at = now_ms();
+    let state = Arc::new(State {
+        config: config.clone(),
+        store: store.clone(),
+        writer: writer.clone(),
+        hub: hub.clone(),
+        sessions: Sessions::default(),
+        commands_due: Arc::new(Notify::new()),
+        started_at,
+        shutdown: stop_workers.clone(),
+    });
+
+    let workers = vec![
+        tokio::spawn(crate::status::publisher(
+            store.clone(),
+            hub.clone(),
+            status_dirty,
+            started_at,
+            Duration::from_millis(100),
+            stop_workers.clone(),
+        )),
+        tokio::spawn(crate::commands::run(state.clone(), state.commands_due.clone(), stop_workers.clone())),
+        tokio::spawn(scheduler::run(
+            store.clone(),
+            Arc::new(MetadataOnly(writer.clone())),
+            Duration::from_millis(config.scheduler_interval_ms),
+            config.scheduler_batch,
+            stop_workers.clone(),
+        )),
+    ];
+
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter.set_serving::<PackageServiceServer<service::packages::Packages>>().await;
+    health_reporter.set_serving::<AgentServiceServer<Agents>>().await;
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(edgebackup_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(edgebackup_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+
+    let max = config.max_message_bytes;
+    macro_rules! limited {
+        ($server:ident, $svc:expr) => {
+            $server::new($svc).max_decoding_message_size(max).max_encoding_message_size(max.max(16 * 1024 * 1024))
+        };
+    }
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, database = store.backend_name(), "catcher serving");
+
+    let stop_on_signal = stop_workers.clone();
+    let router = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(limited!(AgentServiceServer, Agents(state.clone())))
+        .add_service(limited!(PackageServiceServer, service::packages::Packages(state.clone())))
+        .add_service(limited!(SourceServiceServer, service::sources::Sources(state.clone())))
+        .add_service(limited!(PolicyServiceServer, service::policy::Policy(state.clone())))
+        .add_service(limited!(JournalServiceServer, service::journal::Journal(state.clone())))
+        .add_service(limited!(StatusServiceServer, service::status::StatusApi(state.clone())));
+    let serve_result = router
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            shutdown.await;
+            tracing::info!("shutting down: closing streams, draining writes");
+            // Ending the long-lived streams lets the server's graceful shutdown complete.
+            stop_on_signal.cancel();
+        })
+        .await;
+
+    stop_workers.cancel();
+    for w in workers {
+        let _ = w.await;
+    }
+    drop(state);
+    drop(writer);
+    stop_writer.cancel();
+    let _ = writer_task.await;
+    store.close().await?;
+    tracing::info!("catcher stopped");
+    serve_result?;
+    Ok(())
+}

@@ -1,0 +1,237 @@
+//! PolicyService: rule sets, presets, stations, config snapshots.
+
+use edgebackup_proto::v1::{self as pb, policy_service_server::PolicyService};
+use tonic::{Request, Response, Status};
+
+use super::{Shared, convert, expect_output, respond, validate as v};
+use crate::error::{Error, Result};
+use crate::rules::{self, RuleSet};
+use crate::writer::ops::{RulesOutcome, parse_config};
+use crate::writer::{Op, Output};
+
+pub struct Policy(pub Shared);
+
+impl Policy {
+    async fn change_rules(&self, op: Op) -> Result<RulesOutcome> {
+        let out = expect_output!(self.0.writer.submit(op).await?, Output::Rules(r) => r)?;
+        // Agents keep a copy of the rules: tell the connected ones.
+        let msg = pb::CatcherMessage {
+            body: Some(pb::catcher_message::Body::RulesChanged(pb::RulesChanged {
+                rule_sets: out.rule_sets.iter().cloned().map(convert::rule_set).collect(),
+            })),
+        };
+        self.0.sessions.broadcast(&msg);
+        Ok(out)
+    }
+
+    async fn snapshot(&self, id: u64) -> Result<crate::domain::ConfigSnapshot> {
+        if id == 0 {
+            return Err(Error::invalid("snapshot_id", "required"));
+        }
+        self.0.store.snapshot(id).await?.ok_or_else(|| Error::not_found("snapshot", id.to_string()))
+    }
+}
+
+fn reason(field: &str, r: &str, default: &str) -> Result<String> {
+    if r.chars().count() > 1024 {
+        return Err(Error::invalid(field, "longer than 1024 characters"));
+    }
+    Ok(if r.is_empty() { default.to_owned() } else { r.to_owned() })
+}
+
+fn snapshot_pb(s: crate::domain::ConfigSnapshot, with_body: bool) -> Result<pb::ConfigSnapshot> {
+    let (rule_sets, stations) = if with_body { parse_config(&s.config_json)? } else { (Vec::new(), Vec::new()) };
+    Ok(pb::ConfigSnapshot {
+        snapshot_id: s.snapshot_id,
+        created_at: Some(convert::ts(s.created_at)),
+        reason: s.reason,
+        sha256: s.sha256,
+        rule_sets: rule_sets.into_iter().map(convert::rule_set).collect(),
+        stations: stations.into_iter().map(convert::station).collect(),
+    })
+}
+
+#[tonic::async_trait]
+impl PolicyService for Policy {
+    async fn list_rule_sets(
+        &self,
+        _: Request<pb::ListRuleSetsRequest>,
+    ) -> Result<Response<pb::ListRuleSetsResponse>, Status> {
+        let result = async {
+            Ok(pb::ListRuleSetsResponse {
+                rule_sets: self.0.store.rule_sets().await?.into_iter().map(convert::rule_set).collect(),
+            })
+        }
+        .await;
+        respond(result)
+    }
+
+    async fn get_rule_set(&self, r: Request<pb::GetRuleSetRequest>) -> Result<Response<pb::RuleSet>, Status> {
+        let result = async {
+            let t = v::package_type("package_type", r.get_ref().package_type, true)?.expect("required");
+            let rs = self.0.store.rule_sets().await?.into_iter().find(|r| r.package_type == t);
+            rs.map(convert::rule_set).ok_or_else(|| Error::not_found("rule set", t.as_str()))
+        }
+        .await;
+        respond(result)
+    }
+
+    async fn update_rule_set(
+        &self,
+        r: Request<pb::UpdateRuleSetRequest>,
+    ) -> Result<Response<pb::UpdateRuleSetResponse>, Status> {
+        let r = r.into_inner();
+        let result = async {
+            let rs = convert::rule_set_in(r.rule_set.as_ref().ok_or_else(|| Error::invalid("rule_set", "required"))?)?;
+            rs.validate()?;
+            let reason = reason("reason", &r.reason, &format!("update of {} rules", rs.package_type))?;
+            let op = Op::SetRules {
+                rule_sets: vec![rs.clone()],
+                reason,
+                event_type: "rules.updated",
+                details: serde_json::json!({}),
+            };
+            let out = self.change_rules(op).await?;
+            let stored = out.rule_sets.into_iter().find(|r| r.package_type == rs.package_type).unwrap_or(rs);
+            Ok(pb::UpdateRuleSetResponse {
+                rule_set: Some(convert::rule_set(stored)),
+                snapshot_id: out.snapshot_id,
+                replanned_packages: out.replanned,
+            })
+        }
+        .await;
+        respond(result)
+    }
+
+    async fn list_presets(
+        &self,
+        _: Request<pb::ListPresetsRequest>,
+    ) -> Result<Response<pb::ListPresetsResponse>, Status> {
+        let presets = rules::presets()
+            .into_iter()
+            .map(|p| pb::Preset {
+                name: p.name.to_owned(),
+                description: p.description.to_owned(),
+                rule_sets: p.rule_sets.into_iter().map(convert::rule_set).collect(),
+            })
+            .collect();
+        Ok(Response::new(pb::ListPresetsResponse { presets }))
+    }
+
+    async fn apply_preset(
+        &self,
+        r: Request<pb::ApplyPresetRequest>,
+    ) -> Result<Response<pb::ApplyPresetResponse>, Status> {
+        let r = r.into_inner();
+        let result = async {
+            let preset = rules::preset(&r.name).ok_or_else(|| {
+                Error::invalid("name", format!("unknown preset {:?}; one of cloud, onprem, cost, demo", r.name))
+            })?;
+            let reason = reason("reason", &r.reason, &format!("preset {}", preset.name))?;
+            let op = Op::SetRules {
+                rule_sets: preset.rule_sets,
+                reason,
+                event_type: "rules.preset_applied",
+                details: serde_json::json!({"preset": preset.name}),
+            };
+            let out = self.change_rules(op).await?;
+            Ok(pb::ApplyPresetResponse {
+                rule_sets: out.rule_sets.into_iter().map(convert::rule_set).collect(),
+                snapshot_id: out.snapshot_id,
+                replanned_packages: out.replanned,
+            })
+        }
+        .await;
+        respond(result)
+    }
+
+    async fn list_stations(
+        &self,
+        _: Request<pb::ListStationsRequest>,
+    ) -> Result<Response<pb::ListStationsResponse>, Status> {
+        let result = async {
+            Ok(pb::ListStationsResponse {
+                stations: self.0.store.stations().await?.into_iter().map(convert::station).collect(),
+            })
+        }
+        .await;
+        respond(result)
+    }
+
+    async fn list_config_snapshots(
+        &self,
+        r: Request<pb::ListConfigSnapshotsRequest>,
+    ) -> Result<Response<pb::ListConfigSnapshotsResponse>, Status> {
+        let result = async {
+            let limit = v::limit("limit", r.get_ref().limit, 100, 1000)?;
+            let snaps = self.0.store.snapshots(limit).await?;
+            Ok(pb::ListConfigSnapshotsResponse {
+                snapshots: snaps.into_iter().map(|s| snapshot_pb(s, false)).collect::<Result<_>>()?,
+            })
+        }
+        .await;
+        respond(result)
+    }
+
+    async fn create_config_snapshot(
+        &self,
+        r: Request<pb::CreateConfigSnapshotRequest>,
+    ) -> Result<Response<pb::ConfigSnapshot>, Status> {
+        let result = async {
+            let reason = reason("reason", &r.get_ref().reason, "manual snapshot")?;
+            let s =
+                expect_output!(self.0.writer.submit(Op::CreateSnapshot { reason }).await?, Output::Snapshot(s) => s)?;
+            snapshot_pb(s, true)
+        }
+        .await;
+        respond(result)
+    }
+
+    async fn get_config_snapshot(
+        &self,
+        r: Request<pb::GetConfigSnapshotRequest>,
+    ) -> Result<Response<pb::ConfigSnapshot>, Status> {
+        let result = async { snapshot_pb(self.snapshot(r.get_ref().snapshot_id).await?, true) }.await;
+        respond(result)
+    }
+
+    async fn restore_config_snapshot(
+        &self,
+        r: Request<pb::RestoreConfigSnapshotRequest>,
+    ) -> Result<Response<pb::RestoreConfigSnapshotResponse>, Status> {
+        let r = r.into_inner();
+        let result = async {
+            let snap = self.snapshot(r.snapshot_id).await?;
+            // Refuse a snapshot whose rules no longer validate (written by an older version).
+            let (sets, _) = parse_config(&snap.config_json)?;
+            sets.iter().try_for_each(RuleSet::validate).map_err(|e| {
+                Error::FailedPrecondition(format!("snapshot {} is not restorable: {e}", snap.snapshot_id))
+            })?;
+            let reason = reason("reason", &r.reason, &format!("restore of snapshot {}", snap.snapshot_id))?;
+            let out = self.change_rules(Op::RestoreSnapshot { snapshot_id: snap.snapshot_id, reason }).await?;
+            Ok(pb::RestoreConfigSnapshotResponse {
+                rule_sets: out.rule_sets.into_iter().map(convert::rule_set).collect(),
+                snapshot_id: out.snapshot_id,
+                replanned_packages: out.replanned,
+            })
+        }
+        .await;
+        respond(result)
+    }
+
+    async fn export_config_snapshot(
+        &self,
+        r: Request<pb::ExportConfigSnapshotRequest>,
+    ) -> Result<Response<pb::ExportConfigSnapshotResponse>, Status> {
+        let result = async {
+            let s = self.snapshot(r.get_ref().snapshot_id).await?;
+            Ok(pb::ExportConfigSnapshotResponse {
+                snapshot_id: s.snapshot_id,
+                config_json: s.config_json,
+                sha256: s.sha256,
+            })
+        }
+        .await;
+        respond(result)
+    }
+}

@@ -1,0 +1,106 @@
+//! SourceService: sources and the commands queued for their agents.
+
+use edgebackup_proto::v1::{self as pb, source_service_server::SourceService};
+use tonic::{Request, Response, Status};
+
+use super::{Shared, convert, expect_output, respond, validate as v};
+use crate::domain::CommandKind;
+use crate::error::{Error, Result};
+use crate::writer::ops::NewCommand;
+use crate::writer::{Op, Output};
+
+pub struct Sources(pub Shared);
+
+impl Sources {
+    async fn get(&self, id: &str) -> Result<pb::Source> {
+        let s = self.0.store.source(id).await?.ok_or_else(|| Error::not_found("source", id))?;
+        let in_flight = self.0.store.resume_list(id).await?.len() as u64;
+        Ok(convert::source(s, self.0.store.cursor(id).await?, in_flight))
+    }
+
+    async fn create_command(&self, r: pb::CreateCommandRequest) -> Result<pb::CommandInfo> {
+        let source_id = v::id("source_id", &r.source_id)?;
+        let kind = v::command_kind("kind", r.kind, true)?.expect("required");
+        if matches!(kind, CommandKind::Move | CommandKind::Expire) {
+            return Err(Error::invalid("kind", "move and expire are issued by the scheduler, not by hand"));
+        }
+        let package_id =
+            if r.package_id.is_empty() { String::new() } else { v::package_id("package_id", &r.package_id)? };
+        if kind == CommandKind::Verify && package_id.is_empty() {
+            return Err(Error::invalid("package_id", "required for verify"));
+        }
+        let n = NewCommand {
+            source_id,
+            kind,
+            package_id,
+            from_station_id: String::new(),
+            to_station_id: String::new(),
+            args_json: v::json_object("args_json", &r.args_json)?,
+            actor: "api".into(),
+        };
+        let c = expect_output!(self.0.writer.submit(Op::CreateCommand(n)).await?, Output::Command(c) => c)?;
+        self.0.commands_due.notify_one();
+        Ok(convert::command_info(c))
+    }
+}
+
+#[tonic::async_trait]
+impl SourceService for Sources {
+    async fn list_sources(
+        &self,
+        _: Request<pb::ListSourcesRequest>,
+    ) -> Result<Response<pb::ListSourcesResponse>, Status> {
+        let result = async {
+            let in_flight = self.0.store.in_flight_by_source().await?;
+            let mut out = Vec::new();
+            for s in self.0.store.sources().await? {
+                let n = in_flight.get(&s.source_id).copied().unwrap_or(0);
+                let cursor = self.0.store.cursor(&s.source_id).await?;
+                out.push(convert::source(s, cursor, n));
+            }
+            Ok(pb::ListSourcesResponse { sources: out })
+        }
+        .await;
+        respond(result)
+    }
+
+    async fn get_source(&self, r: Request<pb::GetSourceRequest>) -> Result<Response<pb::Source>, Status> {
+        let result = async { self.get(&v::id("source_id", &r.get_ref().source_id)?).await }.await;
+        respond(result)
+    }
+
+    async fn register_source(&self, r: Request<pb::RegisterSourceRequest>) -> Result<Response<pb::Source>, Status> {
+        let r = r.into_inner();
+        let result = async {
+            let source_id = v::id("source_id", &r.source_id)?;
+            if r.label.chars().count() > 256 {
+                return Err(Error::invalid("label", "longer than 256 characters"));
+            }
+            let op = Op::RegisterSource { source_id: source_id.clone(), label: r.label };
+            expect_output!(self.0.writer.submit(op).await?, Output::Source(_) => ())?;
+            self.get(&source_id).await
+        }
+        .await;
+        respond(result)
+    }
+
+    async fn create_command(&self, r: Request<pb::CreateCommandRequest>) -> Result<Response<pb::CommandInfo>, Status> {
+        respond(Sources::create_command(self, r.into_inner()).await)
+    }
+
+    async fn list_commands(
+        &self,
+        r: Request<pb::ListCommandsRequest>,
+    ) -> Result<Response<pb::ListCommandsResponse>, Status> {
+        let r = r.into_inner();
+        let result = async {
+            let source = (!r.source_id.is_empty()).then(|| v::id("source_id", &r.source_id)).transpose()?;
+            let state = v::command_state("state", r.state, false)?;
+            let limit = v::limit("limit", r.limit, 100, 1000)?;
+            let cmds = self.0.store.commands(source.as_deref(), state, limit).await?;
+            Ok(pb::ListCommandsResponse { commands: cmds.into_iter().map(convert::command_info).collect() })
+        }
+        .await;
+        respond(result)
+    }
+}

@@ -1,0 +1,201 @@
+//! StatusService: component status, tier summary, projections, and the live `Watch` stream.
+
+use std::collections::{BTreeMap, HashMap};
+use std::pin::Pin;
+
+use edgebackup_proto::v1::{self as pb, status_service_server::StatusService, watch_event::Kind};
+use futures::Stream;
+use tokio::sync::{broadcast::error::RecvError, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use super::{Shared, convert, respond, validate as v};
+use crate::domain::{Tier, now_ms};
+use crate::error::{Error, Result};
+use crate::rules::Next;
+use crate::status::compute;
+use crate::store::{JournalFilter, PackageFilter};
+use crate::watch::Change;
+
+pub struct StatusApi(pub Shared);
+
+impl StatusApi {
+    async fn status(&self) -> Result<pb::GetStatusResponse> {
+        Ok(convert::status_response(&compute(&self.0.store, self.0.started_at).await?))
+    }
+
+    async fn projections(&self, r: pb::GetProjectionsRequest) -> Result<pb::GetProjectionsResponse> {
+        let window_secs = match (&r.window, r.days) {
+            (Some(_), d) if d > 0 => return Err(Error::invalid("window", "give either window or days, not both")),
+            (Some(w), _) => v::duration_secs("window", Some(w), 1)?,
+            (None, 0) => return Err(Error::invalid("days", "give a window or a number of days (1..3650)")),
+            (None, d) if d > 3650 => return Err(Error::invalid("days", "must be 1..3650")),
+            (None, d) => u64::from(d) * 86_400,
+        };
+        let per_group = v::limit("ids_per_group", r.ids_per_group, 100, 1000)?;
+        let now = now_ms();
+        let until = now.saturating_add(i64::try_from(window_secs).unwrap_or(i64::MAX / 1000).saturating_mul(1000));
+        let rules: HashMap<_, _> = self.0.store.rule_sets().await?.into_iter().map(|r| (r.package_type, r)).collect();
+        // (from, to); `to` None means expiry.
+        type Route = (Tier, Option<Tier>);
+        let mut groups: BTreeMap<Route, pb::ProjectionGroup> = BTreeMap::new();
+        let mut ids: BTreeMap<Route, Vec<(i64, String)>> = BTreeMap::new();
+        for g in self.0.store.due_groups(now, until, per_group).await? {
+            let to = match rules.get(&g.package_type).map(|r| r.after(g.tier)) {
+                Some(Next::Move(t)) => Some(t),
+                Some(Next::Stay) => continue,
+                Some(Next::Expire) | None => None,
+            };
+            let key = (g.tier, to);
+            let entry = groups.entry(key).or_insert_with(|| pb::ProjectionGroup {
+                from_tier: convert::tier(Some(g.tier)) as i32,
+                to_tier: convert::tier(to) as i32,
+                expires: to.is_none(),
+                earliest: Some(convert::ts(g.earliest)),
+                ..Default::default()
+            });
+            entry.count += g.count;
+            entry.total_bytes += g.bytes;
+            if entry.earliest.as_ref().is_none_or(|e| convert::ts(g.earliest).seconds < e.seconds) {
+                entry.earliest = Some(convert::ts(g.earliest));
+            }
+            ids.entry(key).or_default().extend(g.ids.into_iter().map(|(id, at)| (at, id)));
+        }
+        for (key, group) in groups.iter_mut() {
+            let mut list = ids.remove(key).unwrap_or_default();
+            list.sort();
+            group.package_ids = list.into_iter().take(per_group as usize).map(|(_, id)| id).collect();
+        }
+        Ok(pb::GetProjectionsResponse {
+            from: Some(convert::ts(now)),
+            until: Some(convert::ts(until)),
+            groups: groups.into_values().collect(),
+        })
+    }
+}
+
+/// Builds a consistent-enough fleet snapshot: taken after subscribing, so any change racing it
+/// arrives afterwards as a delta (deltas carry whole objects, so re-applying is harmless).
+pub async fn fleet_snapshot(state: &Shared, package_limit: u64, journal_limit: u64) -> Result<pb::FleetSnapshot> {
+    let store = &state.store;
+    let status = convert::status_response(&compute(store, state.started_at).await?);
+    let in_flight = store.in_flight_by_source().await?;
+    let mut sources = Vec::new();
+    for s in store.sources().await? {
+        let n = in_flight.get(&s.source_id).copied().unwrap_or(0);
+        let cursor = store.cursor(&s.source_id).await?;
+        sources.push(convert::source(s, cursor, n));
+    }
+    let packages = store.list_packages(&PackageFilter::default(), None, package_limit).await?;
+    let ids: Vec<String> = packages.iter().map(|p| p.package_id.clone()).collect();
+    let mut placements = store.placements_of(&ids).await?;
+    Ok(pb::FleetSnapshot {
+        status: Some(status),
+        sources,
+        rule_sets: store.rule_sets().await?.into_iter().map(convert::rule_set).collect(),
+        packages: packages
+            .into_iter()
+            .map(|p| {
+                let pl = placements.remove(&p.package_id).unwrap_or_default();
+                convert::package(p, pl)
+            })
+            .collect(),
+        journal: store
+            .journal(&JournalFilter::default(), 0, journal_limit)
+            .await?
+            .into_iter()
+            .map(convert::journal_event)
+            .collect(),
+        stations: store.stations().await?.into_iter().map(convert::station).collect(),
+    })
+}
+
+fn delta(change: &Change) -> Kind {
+    match change {
+        Change::Package(p) => Kind::PackageChanged(convert::package(p.clone(), Vec::new())),
+        Change::PackageDeleted(id) => Kind::PackageDeleted(id.clone()),
+        Change::Source(s) => Kind::SourceChanged(convert::source(s.clone(), 0, 0)),
+        Change::Journal(j) => Kind::JournalAppended(convert::journal_event(j.clone())),
+        Change::Rules(r) => {
+            Kind::RulesChanged(pb::RulesChanged { rule_sets: r.iter().cloned().map(convert::rule_set).collect() })
+        }
+        Change::Status(s) => Kind::StatusChanged(convert::status_response(s)),
+    }
+}
+
+#[tonic::async_trait]
+impl StatusService for StatusApi {
+    type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchEvent, Status>> + Send>>;
+
+    async fn get_status(&self, _: Request<pb::GetStatusRequest>) -> Result<Response<pb::GetStatusResponse>, Status> {
+        respond(self.status().await)
+    }
+
+    async fn get_tier_summary(
+        &self,
+        r: Request<pb::GetTierSummaryRequest>,
+    ) -> Result<Response<pb::GetTierSummaryResponse>, Status> {
+        let result = async {
+            let samples = v::limit("samples", r.get_ref().samples, 0, 50)?;
+            let status = compute(&self.0.store, self.0.started_at).await?;
+            let mut tiers = Vec::new();
+            for row in &status.tiers {
+                let list = if samples == 0 { Vec::new() } else { self.0.store.tier_samples(row.tier, samples).await? };
+                tiers.push(pb::TierSummary {
+                    stats: Some(convert::tier_stats(row)),
+                    samples: list.into_iter().map(|p| convert::package(p, Vec::new())).collect(),
+                });
+            }
+            Ok(pb::GetTierSummaryResponse { tiers })
+        }
+        .await;
+        respond(result)
+    }
+
+    async fn get_projections(
+        &self,
+        r: Request<pb::GetProjectionsRequest>,
+    ) -> Result<Response<pb::GetProjectionsResponse>, Status> {
+        respond(self.projections(r.into_inner()).await)
+    }
+
+    async fn watch(&self, r: Request<pb::WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
+        let r = r.into_inner();
+        let package_limit = v::limit("package_limit", r.package_limit, 500, 10_000)?;
+        let journal_limit = v::limit("journal_limit", r.journal_limit, 50, 1000)?;
+        let state = self.0.clone();
+        let mut changes = state.hub.subscribe();
+        let first = fleet_snapshot(&state, package_limit, journal_limit).await?;
+        // A small buffer: a slow reader backs up into the hub, lags, and is re-synced.
+        let (tx, rx) = mpsc::channel::<Result<pb::WatchEvent, Status>>(256);
+        tokio::spawn(async move {
+            let event = |k| Ok(pb::WatchEvent { kind: Some(k) });
+            if tx.send(event(Kind::Snapshot(first))).await.is_err() {
+                return;
+            }
+            loop {
+                let change = tokio::select! {
+                    c = changes.recv() => c,
+                    () = state.shutdown.cancelled() => return,
+                    () = tx.closed() => return,
+                };
+                let out = match change {
+                    Ok(c) => event(delta(&c)),
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::debug!(missed, "watch subscriber fell behind; re-sending a snapshot");
+                        changes = changes.resubscribe();
+                        match fleet_snapshot(&state, package_limit, journal_limit).await {
+                            Ok(s) => event(Kind::Snapshot(s)),
+                            Err(e) => Err(Status::from(e)),
+                        }
+                    }
+                    Err(RecvError::Closed) => return,
+                };
+                if tx.send(out).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}

@@ -1,0 +1,119 @@
+//! The fleet status view (status bar, tier counts) computed from the incremental counters, and
+//! the worker that republishes it when a batch changed it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::*;
+use crate::error::Result;
+use crate::rules::Next;
+use crate::store::Store;
+use crate::watch::{Change, Hub};
+
+/// Counts and bytes of one tier (`None` = still on the edge).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TierRow {
+    pub tier: Option<Tier>,
+    pub count: u64,
+    pub bytes: u64,
+    pub incoming_next_hour: u64,
+    pub outgoing_next_hour: u64,
+}
+
+/// Component status.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FleetStatus {
+    pub version: String,
+    pub started_at: Millis,
+    pub database: String,
+    pub clients_connected: u64,
+    pub clients_total: u64,
+    pub clients_stopped: u64,
+    /// Order: on the edge, hot, warm, cold, offsite.
+    pub tiers: Vec<TierRow>,
+    pub statuses: HashMap<PackageStatus, u64>,
+    pub journal_head: u64,
+    pub stations: u64,
+    pub commands_open: u64,
+    pub now: Millis,
+}
+
+const HOUR_MS: i64 = 3_600_000;
+
+/// Reads the status: a handful of small queries, no scan of the packages table.
+pub async fn compute(store: &Store, started_at: Millis) -> Result<FleetStatus> {
+    let now = now_ms();
+    let counters = store.counters().await?;
+    let (total, connected, stopped) = store.source_counts().await?;
+    let rules: HashMap<PackageType, crate::rules::RuleSet> =
+        store.rule_sets().await?.into_iter().map(|r| (r.package_type, r)).collect();
+    let mut tiers: Vec<TierRow> = std::iter::once(None)
+        .chain(Tier::ALL.iter().copied().map(Some))
+        .map(|tier| TierRow { tier, ..Default::default() })
+        .collect();
+    let row = |t: Option<Tier>| t.map_or(0, |t| t.index() + 1);
+    let mut statuses: HashMap<PackageStatus, u64> = HashMap::new();
+    for ((tier, status), c) in &counters {
+        let count = u64::try_from(c.count).unwrap_or(0);
+        *statuses.entry(*status).or_default() += count;
+        if *status == PackageStatus::Expired {
+            continue;
+        }
+        let r = &mut tiers[row(*tier)];
+        r.count += count;
+        r.bytes += u64::try_from(c.bytes).unwrap_or(0);
+    }
+    // Packages on the edge are all headed for their first stop.
+    tiers[0].outgoing_next_hour = tiers[0].count;
+    for g in store.due_groups(now, now + HOUR_MS, 0).await? {
+        tiers[row(Some(g.tier))].outgoing_next_hour += g.count;
+        if let Some(Next::Move(to)) = rules.get(&g.package_type).map(|r| r.after(g.tier)) {
+            tiers[row(Some(to))].incoming_next_hour += g.count;
+        }
+    }
+    tiers[row(Some(Tier::Hot))].incoming_next_hour += tiers[0].count;
+    Ok(FleetStatus {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        started_at,
+        database: store.backend_name().to_owned(),
+        clients_connected: connected,
+        clients_total: total,
+        clients_stopped: stopped,
+        tiers,
+        statuses,
+        journal_head: store.journal_head().await?,
+        stations: store.stations().await?.len() as u64,
+        commands_open: store.open_command_count().await?,
+        now,
+    })
+}
+
+/// Recomputes and publishes the status whenever the writer marks it dirty, at most every
+/// `min_gap`, so a burst of batches costs one recomputation.
+pub async fn publisher(
+    store: Store,
+    hub: Hub,
+    dirty: Arc<Notify>,
+    started_at: Millis,
+    min_gap: Duration,
+    stop: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = dirty.notified() => {}
+            () = stop.cancelled() => return,
+        }
+        match compute(&store, started_at).await {
+            Ok(s) => hub.publish(Change::Status(Arc::new(s))),
+            Err(e) => tracing::warn!(error = %e, "status recomputation failed"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(min_gap) => {}
+            () = stop.cancelled() => return,
+        }
+    }
+}

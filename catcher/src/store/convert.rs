@@ -1,0 +1,223 @@
+//! Conversions between sea-orm rows and domain types. Stored enum spellings that do not parse
+//! are reported as corruption, never unwrapped.
+
+use sea_orm::ActiveValue::Set;
+
+use super::entity::{command, journal, package, placement, source, station};
+use crate::domain::*;
+use crate::error::Result;
+
+fn u64_of(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn i64_of(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// Storage spelling of an optional tier ("" = none).
+pub fn tier_str(tier: Option<Tier>) -> &'static str {
+    tier.map_or("", Tier::as_str)
+}
+
+pub fn package_from(m: package::Model) -> Result<Package> {
+    Ok(Package {
+        package_type: parse_stored(&m.package_type, PackageType::parse, "package type")?,
+        status: parse_stored(&m.status, PackageStatus::parse, "package status")?,
+        tool: parse_stored(&m.tool, Tool::parse, "tool")?,
+        tier: if m.tier.is_empty() { None } else { Some(parse_stored(&m.tier, Tier::parse, "tier")?) },
+        package_id: m.package_id,
+        source_id: m.source_id,
+        path: m.path,
+        size_bytes: u64_of(m.size_bytes),
+        sha256: m.sha256,
+        bytes_done: u64_of(m.bytes_done),
+        progress_percent: u32::try_from(m.progress_percent).unwrap_or(0),
+        tool_ref: m.tool_ref,
+        tier_entered_at: m.tier_entered_at,
+        next_transition_at: m.next_transition_at,
+        retry_count: u32::try_from(m.retry_count).unwrap_or(0),
+        last_error: m.last_error,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+        completed_at: m.completed_at,
+        expired_at: m.expired_at,
+    })
+}
+
+pub fn package_active(p: &Package) -> package::ActiveModel {
+    package::ActiveModel {
+        package_id: Set(p.package_id.clone()),
+        source_id: Set(p.source_id.clone()),
+        path: Set(p.path.clone()),
+        package_type: Set(p.package_type.as_str().to_owned()),
+        size_bytes: Set(i64_of(p.size_bytes)),
+        sha256: Set(p.sha256.clone()),
+        status: Set(p.status.as_str().to_owned()),
+        bytes_done: Set(i64_of(p.bytes_done)),
+        progress_percent: Set(i32::try_from(p.progress_percent).unwrap_or(100)),
+        tool: Set(p.tool.as_str().to_owned()),
+        tool_ref: Set(p.tool_ref.clone()),
+        tier: Set(tier_str(p.tier).to_owned()),
+        tier_entered_at: Set(p.tier_entered_at),
+        next_transition_at: Set(p.next_transition_at),
+        retry_count: Set(i32::try_from(p.retry_count).unwrap_or(i32::MAX)),
+        last_error: Set(p.last_error.clone()),
+        created_at: Set(p.created_at),
+        updated_at: Set(p.updated_at),
+        completed_at: Set(p.completed_at),
+        expired_at: Set(p.expired_at),
+    }
+}
+
+pub fn placement_from(m: placement::Model) -> Result<Placement> {
+    Ok(Placement {
+        status: parse_stored(&m.status, PlacementStatus::parse, "placement status")?,
+        package_id: m.package_id,
+        station_id: m.station_id,
+        verified_sha256: m.verified_sha256,
+        verified_at: m.verified_at,
+        error: m.error,
+        updated_at: m.updated_at,
+    })
+}
+
+pub fn placement_active(p: &Placement) -> placement::ActiveModel {
+    placement::ActiveModel {
+        package_id: Set(p.package_id.clone()),
+        station_id: Set(p.station_id.clone()),
+        status: Set(p.status.as_str().to_owned()),
+        verified_sha256: Set(p.verified_sha256.clone()),
+        verified_at: Set(p.verified_at),
+        error: Set(p.error.clone()),
+        updated_at: Set(p.updated_at),
+    }
+}
+
+pub fn source_from(m: source::Model) -> Result<Source> {
+    let capabilities = m
+        .capabilities
+        .split(',')
+        .filter(|c| !c.is_empty())
+        .map(|c| parse_stored(c, Capability::parse, "capability"))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Source {
+        safety_state: parse_stored(&m.safety_state, SafetyState::parse, "safety state")?,
+        capabilities,
+        source_id: m.source_id,
+        label: m.label,
+        hostname: m.hostname,
+        os: m.os,
+        agent_version: m.agent_version,
+        first_seen_at: m.first_seen_at,
+        last_seen_at: m.last_seen_at,
+        connected: m.connected,
+        safety_reason: m.safety_reason,
+        last_completed_at: m.last_completed_at,
+    })
+}
+
+pub fn source_active(s: &Source) -> source::ActiveModel {
+    source::ActiveModel {
+        source_id: Set(s.source_id.clone()),
+        label: Set(s.label.clone()),
+        hostname: Set(s.hostname.clone()),
+        os: Set(s.os.clone()),
+        agent_version: Set(s.agent_version.clone()),
+        capabilities: Set(s.capabilities.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(",")),
+        first_seen_at: Set(s.first_seen_at),
+        last_seen_at: Set(s.last_seen_at),
+        connected: Set(s.connected),
+        safety_state: Set(s.safety_state.as_str().to_owned()),
+        safety_reason: Set(s.safety_reason.clone()),
+        last_completed_at: Set(s.last_completed_at),
+    }
+}
+
+pub fn station_from(m: station::Model) -> Result<Station> {
+    Ok(Station {
+        tier: parse_stored(&m.tier, Tier::parse, "tier")?,
+        kind: parse_stored(&m.kind, StationKind::parse, "station kind")?,
+        station_id: m.station_id,
+        uri: m.uri,
+    })
+}
+
+pub fn command_from(m: command::Model) -> Result<Command> {
+    Ok(Command {
+        kind: parse_stored(&m.kind, CommandKind::parse, "command kind")?,
+        state: parse_stored(&m.state, CommandState::parse, "command state")?,
+        command_id: m.command_id,
+        source_id: m.source_id,
+        package_id: m.package_id,
+        from_station_id: m.from_station_id,
+        to_station_id: m.to_station_id,
+        args_json: m.args_json,
+        attempts: u32::try_from(m.attempts).unwrap_or(0),
+        lease_until: m.lease_until,
+        created_at: m.created_at,
+        finished_at: m.finished_at,
+        result_message: m.result_message,
+        result_details_json: m.result_details_json,
+    })
+}
+
+pub fn command_active(c: &Command) -> command::ActiveModel {
+    command::ActiveModel {
+        command_id: Set(c.command_id.clone()),
+        source_id: Set(c.source_id.clone()),
+        kind: Set(c.kind.as_str().to_owned()),
+        package_id: Set(c.package_id.clone()),
+        from_station_id: Set(c.from_station_id.clone()),
+        to_station_id: Set(c.to_station_id.clone()),
+        args_json: Set(c.args_json.clone()),
+        state: Set(c.state.as_str().to_owned()),
+        attempts: Set(i32::try_from(c.attempts).unwrap_or(i32::MAX)),
+        lease_until: Set(c.lease_until),
+        created_at: Set(c.created_at),
+        finished_at: Set(c.finished_at),
+        result_message: Set(c.result_message.clone()),
+        result_details_json: Set(c.result_details_json.clone()),
+    }
+}
+
+pub fn journal_from(m: journal::Model) -> JournalEvent {
+    JournalEvent {
+        sequence: u64_of(m.sequence),
+        at: m.at,
+        entry: JournalEntry {
+            actor: m.actor,
+            event_type: m.event_type,
+            source_id: m.source_id,
+            package_id: m.package_id,
+            station_id: m.station_id,
+            status_before: m.status_before,
+            status_after: m.status_after,
+            checksum: m.checksum,
+            error: m.error,
+            details_json: m.details_json,
+        },
+        prev_hash: m.prev_hash,
+        hash: m.hash,
+    }
+}
+
+pub fn journal_active(e: &JournalEvent) -> journal::ActiveModel {
+    let j = &e.entry;
+    journal::ActiveModel {
+        sequence: Set(i64_of(e.sequence)),
+        at: Set(e.at),
+        actor: Set(j.actor.clone()),
+        event_type: Set(j.event_type.clone()),
+        source_id: Set(j.source_id.clone()),
+        package_id: Set(j.package_id.clone()),
+        station_id: Set(j.station_id.clone()),
+        status_before: Set(j.status_before.clone()),
+        status_after: Set(j.status_after.clone()),
+        checksum: Set(j.checksum.clone()),
+        error: Set(j.error.clone()),
+        details_json: Set(j.details_json.clone()),
+        prev_hash: Set(e.prev_hash.clone()),
+        hash: Set(e.hash.clone()),
+    }
+}

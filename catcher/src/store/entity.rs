@@ -1,0 +1,213 @@
+//! sea-orm entities: the database rows. Only `store` sees these; everything else uses `domain`.
+
+macro_rules! no_relations {
+    () => {
+        #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+        pub enum Relation {}
+        impl ActiveModelBehavior for ActiveModel {}
+    };
+}
+
+pub mod source {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "sources")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub source_id: String,
+        pub label: String,
+        pub hostname: String,
+        pub os: String,
+        pub agent_version: String,
+        /// Comma-separated capability names.
+        pub capabilities: String,
+        pub first_seen_at: i64,
+        pub last_seen_at: i64,
+        pub connected: bool,
+        pub safety_state: String,
+        pub safety_reason: String,
+        pub last_completed_at: Option<i64>,
+    }
+    no_relations!();
+}
+
+pub mod agent_cursor {
+    use sea_orm::entity::prelude::*;
+
+    /// The highest event sequence applied per source; written in the same transaction as the events.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "agent_cursors")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub source_id: String,
+        pub last_applied_seq: i64,
+        pub updated_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod package {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "packages")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub package_id: String,
+        pub source_id: String,
+        pub path: String,
+        pub package_type: String,
+        pub size_bytes: i64,
+        pub sha256: String,
+        pub status: String,
+        pub bytes_done: i64,
+        pub progress_percent: i32,
+        pub tool: String,
+        pub tool_ref: String,
+        /// Empty while the package is still on the edge or after expiry.
+        pub tier: String,
+        pub tier_entered_at: Option<i64>,
+        pub next_transition_at: Option<i64>,
+        pub retry_count: i32,
+        pub last_error: String,
+        pub created_at: i64,
+        pub updated_at: i64,
+        pub completed_at: Option<i64>,
+        pub expired_at: Option<i64>,
+    }
+    no_relations!();
+}
+
+pub mod placement {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "placements")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub package_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub station_id: String,
+        pub status: String,
+        pub verified_sha256: String,
+        pub verified_at: Option<i64>,
+        pub error: String,
+        pub updated_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod station {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "stations")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub station_id: String,
+        pub tier: String,
+        pub kind: String,
+        pub uri: String,
+    }
+    no_relations!();
+}
+
+pub mod rule_set {
+    use sea_orm::entity::prelude::*;
+
+    /// One rule set per package type, stored as its canonical JSON.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "rule_sets")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub package_type: String,
+        pub body: String,
+        pub updated_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod config_snapshot {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "config_snapshots")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub snapshot_id: i64,
+        pub created_at: i64,
+        pub reason: String,
+        pub sha256: String,
+        pub config_json: String,
+    }
+    no_relations!();
+}
+
+pub mod journal {
+    use sea_orm::entity::prelude::*;
+
+    /// Append-only; `sequence` is assigned by the writer, gap-free, and chained by `prev_hash`.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "journal")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub sequence: i64,
+        pub at: i64,
+        pub actor: String,
+        pub event_type: String,
+        pub source_id: String,
+        pub package_id: String,
+        pub station_id: String,
+        pub status_before: String,
+        pub status_after: String,
+        pub checksum: String,
+        pub error: String,
+        pub details_json: String,
+        pub prev_hash: String,
+        pub hash: String,
+    }
+    no_relations!();
+}
+
+pub mod command {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "commands")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub command_id: String,
+        pub source_id: String,
+        pub kind: String,
+        pub package_id: String,
+        pub from_station_id: String,
+        pub to_station_id: String,
+        pub args_json: String,
+        pub state: String,
+        pub attempts: i32,
+        pub lease_until: Option<i64>,
+        pub created_at: i64,
+        pub finished_at: Option<i64>,
+        pub result_message: String,
+        pub result_details_json: String,
+    }
+    no_relations!();
+}
+
+pub mod package_counter {
+    use sea_orm::entity::prelude::*;
+
+    /// Package count and bytes per (tier, status), kept incrementally by the writer.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "package_counters")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tier: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub status: String,
+        pub count: i64,
+        pub bytes: i64,
+    }
+    no_relations!();
+}

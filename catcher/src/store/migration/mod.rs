@@ -1,0 +1,15 @@
+//! Schema migrations, applied at start (and by `catcher migrate`).
+
+use sea_orm_migration::prelude::*;
+
+mod m20261124_000001_initial;
+
+/// All migrations in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261124_000001_initial::Migration)]
+    }
+}

@@ -1,0 +1,456 @@
+//! Persistence: the only module that knows sea-orm. Reads live here; all writes go through
+//! `crate::writer`, which batches them into group-committed transactions.
+
+pub mod convert;
+pub mod entity;
+pub mod migration;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use sea_orm::sea_query::{Alias, Expr, ExprTrait};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectOptions, Database, DatabaseBackend, DatabaseConnection, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
+};
+use sea_orm_migration::MigratorTrait;
+
+use self::convert::*;
+use self::entity::*;
+use crate::domain::*;
+use crate::error::{Error, Result};
+use crate::rules::RuleSet;
+
+/// Filters of a package listing; `None` means any.
+#[derive(Debug, Clone, Default)]
+pub struct PackageFilter {
+    pub status: Option<PackageStatus>,
+    pub source_id: Option<String>,
+    pub package_type: Option<PackageType>,
+    /// `Some(None)` selects packages without a tier (still on the edge).
+    pub tier: Option<Option<Tier>>,
+    pub path_prefix: Option<String>,
+}
+
+/// Journal filters.
+#[derive(Debug, Clone, Default)]
+pub struct JournalFilter {
+    pub source_id: Option<String>,
+    pub package_id: Option<String>,
+    pub event_type: Option<String>,
+}
+
+/// Packages of one (type, tier) due within a window.
+#[derive(Debug, Clone)]
+pub struct DueGroup {
+    pub package_type: PackageType,
+    pub tier: Tier,
+    pub count: u64,
+    pub bytes: u64,
+    pub earliest: Millis,
+    /// (id, due at), soonest first.
+    pub ids: Vec<(String, Millis)>,
+}
+
+/// A package whose time in its tier is up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Due {
+    pub package_id: String,
+    pub tier: Tier,
+    pub due_at: Millis,
+}
+
+/// Handle to the metadata database.
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+impl Store {
+    /// Connects (creating a SQLite file and its directory if needed). Does not migrate.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
+        if let Some(path) = sqlite_path(url)
+            && let Some(dir) = std::path::Path::new(&path).parent().filter(|d| !d.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::Unavailable(format!("cannot create database directory {}: {e}", dir.display())))?;
+        }
+        let mut opts = ConnectOptions::new(url.to_owned());
+        opts.max_connections(max_connections)
+            .min_connections(1)
+            .connect_timeout(Duration::from_secs(10))
+            .sqlx_logging(false)
+            .map_sqlx_sqlite_opts(|o| {
+                use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+                // WAL lets readers run beside the single writer; FULL keeps an acknowledged commit
+                // across power loss. Group commit amortises the fsync.
+                o.journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Full)
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(false)
+            });
+        let db = Database::connect(opts).await?;
+        Ok(Self { db })
+    }
+
+    /// Applies pending migrations.
+    pub async fn migrate(&self) -> Result<()> {
+        migration::Migrator::up(&self.db, None).await?;
+        Ok(())
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    pub fn backend(&self) -> DatabaseBackend {
+        self.db.get_database_backend()
+    }
+
+    /// "sqlite" or "postgres".
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend() {
+            DatabaseBackend::Postgres => "postgres",
+            DatabaseBackend::Sqlite => "sqlite",
+            _ => "other",
+        }
+    }
+
+    pub async fn close(self) -> Result<()> {
+        self.db.close().await?;
+        Ok(())
+    }
+
+    // ---- packages ----
+
+    pub async fn package(&self, id: &str) -> Result<Option<Package>> {
+        package::Entity::find_by_id(id.to_owned()).one(&self.db).await?.map(package_from).transpose()
+    }
+
+    /// A page of packages, newest first; `after` is the last id of the previous page.
+    pub async fn list_packages(&self, f: &PackageFilter, after: Option<&str>, limit: u64) -> Result<Vec<Package>> {
+        let mut q = package::Entity::find();
+        if let Some(s) = f.status {
+            q = q.filter(package::Column::Status.eq(s.as_str()));
+        }
+        if let Some(s) = &f.source_id {
+            q = q.filter(package::Column::SourceId.eq(s.as_str()));
+        }
+        if let Some(t) = f.package_type {
+            q = q.filter(package::Column::PackageType.eq(t.as_str()));
+        }
+        if let Some(t) = f.tier {
+            q = q.filter(package::Column::Tier.eq(tier_str(t)));
+        }
+        if let Some(p) = &f.path_prefix {
+            q = q.filter(package::Column::Path.starts_with(p.as_str()));
+        }
+        if let Some(a) = after {
+            q = q.filter(package::Column::PackageId.lt(a));
+        }
+        let rows = q.order_by_desc(package::Column::PackageId).limit(limit).all(&self.db).await?;
+        rows.into_iter().map(package_from).collect()
+    }
+
+    /// Placements of the given packages, grouped by package id.
+    pub async fn placements_of(&self, ids: &[String]) -> Result<HashMap<String, Vec<Placement>>> {
+        let mut out: HashMap<String, Vec<Placement>> = HashMap::new();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        for chunk in ids.chunks(500) {
+            let rows = placement::Entity::find()
+                .filter(placement::Column::PackageId.is_in(chunk.iter().cloned()))
+                .order_by_asc(placement::Column::StationId)
+                .all(&self.db)
+                .await?;
+            for row in rows {
+                let p = placement_from(row)?;
+                out.entry(p.package_id.clone()).or_default().push(p);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Unfinished packages of a source, oldest first.
+    pub async fn resume_list(&self, source_id: &str) -> Result<Vec<Package>> {
+        let unfinished = [PackageStatus::Pending, PackageStatus::InProgress, PackageStatus::Failed].map(|s| s.as_str());
+        let rows = package::Entity::find()
+            .filter(package::Column::SourceId.eq(source_id))
+            .filter(package::Column::Status.is_in(unfinished))
+            .order_by_asc(package::Column::PackageId)
+            .limit(10_000)
+            .all(&self.db)
+            .await?;
+        rows.into_iter().map(package_from).collect()
+    }
+
+    /// Packages whose time in their tier is up, soonest first.
+    pub async fn due_packages(&self, now: Millis, limit: u64) -> Result<Vec<Due>> {
+        let rows: Vec<(String, String, Option<i64>)> = package::Entity::find()
+            .select_only()
+            .columns([package::Column::PackageId, package::Column::Tier, package::Column::NextTransitionAt])
+            .filter(package::Column::NextTransitionAt.lte(now))
+            .order_by_asc(package::Column::NextTransitionAt)
+            .limit(limit)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        rows.into_iter()
+            .filter(|(_, tier, _)| !tier.is_empty())
+            .map(|(package_id, tier, due)| {
+                Ok(Due { package_id, tier: parse_stored(&tier, Tier::parse, "tier")?, due_at: due.unwrap_or(now) })
+            })
+            .collect()
+    }
+
+    /// Packages due to leave their tier in `[from, until]`, grouped by (type, tier).
+    pub async fn due_groups(&self, from: Millis, until: Millis, ids_per_group: u64) -> Result<Vec<DueGroup>> {
+        let window = Condition::all()
+            .add(package::Column::NextTransitionAt.gte(from))
+            .add(package::Column::NextTransitionAt.lte(until));
+        let rows: Vec<(String, String, i64, i64, i64)> = package::Entity::find()
+            .select_only()
+            .column(package::Column::PackageType)
+            .column(package::Column::Tier)
+            .column_as(Expr::col(package::Column::PackageId).count(), "n")
+            .column_as(Expr::col(package::Column::SizeBytes).sum().cast_as(Alias::new("BIGINT")), "bytes")
+            .column_as(Expr::col(package::Column::NextTransitionAt).min(), "earliest")
+            .filter(window.clone())
+            .group_by(package::Column::PackageType)
+            .group_by(package::Column::Tier)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let mut groups = Vec::with_capacity(rows.len());
+        for (ptype, tier, n, bytes, earliest) in rows {
+            if tier.is_empty() {
+                continue;
+            }
+            let ids: Vec<(String, Option<i64>)> = if ids_per_group == 0 {
+                Vec::new()
+            } else {
+                package::Entity::find()
+                    .select_only()
+                    .columns([package::Column::PackageId, package::Column::NextTransitionAt])
+                    .filter(window.clone())
+                    .filter(package::Column::PackageType.eq(ptype.as_str()))
+                    .filter(package::Column::Tier.eq(tier.as_str()))
+                    .order_by_asc(package::Column::NextTransitionAt)
+                    .limit(ids_per_group)
+                    .into_tuple()
+                    .all(&self.db)
+                    .await?
+            };
+            groups.push(DueGroup {
+                package_type: parse_stored(&ptype, PackageType::parse, "package type")?,
+                tier: parse_stored(&tier, Tier::parse, "tier")?,
+                count: u64::try_from(n).unwrap_or(0),
+                bytes: u64::try_from(bytes).unwrap_or(0),
+                earliest,
+                ids: ids.into_iter().map(|(id, at)| (id, at.unwrap_or(earliest))).collect(),
+            });
+        }
+        Ok(groups)
+    }
+
+    /// The incrementally kept (tier, status) counters.
+    pub async fn counters(&self) -> Result<HashMap<(Option<Tier>, PackageStatus), Counter>> {
+        let mut out = HashMap::new();
+        for row in package_counter::Entity::find().all(&self.db).await? {
+            let tier = if row.tier.is_empty() { None } else { Some(parse_stored(&row.tier, Tier::parse, "tier")?) };
+            let status = parse_stored(&row.status, PackageStatus::parse, "package status")?;
+            out.insert((tier, status), Counter { count: row.count, bytes: row.bytes });
+        }
+        Ok(out)
+    }
+
+    /// Newest packages of a tier.
+    pub async fn tier_samples(&self, tier: Option<Tier>, limit: u64) -> Result<Vec<Package>> {
+        self.list_packages(&PackageFilter { tier: Some(tier), ..Default::default() }, None, limit).await
+    }
+
+    // ---- sources ----
+
+    pub async fn source(&self, id: &str) -> Result<Option<Source>> {
+        source::Entity::find_by_id(id.to_owned()).one(&self.db).await?.map(source_from).transpose()
+    }
+
+    pub async fn sources(&self) -> Result<Vec<Source>> {
+        let rows = source::Entity::find().order_by_asc(source::Column::SourceId).all(&self.db).await?;
+        rows.into_iter().map(source_from).collect()
+    }
+
+    /// Unfinished package counts per source.
+    pub async fn in_flight_by_source(&self) -> Result<HashMap<String, u64>> {
+        let unfinished = [PackageStatus::Pending, PackageStatus::InProgress, PackageStatus::Failed].map(|s| s.as_str());
+        let rows: Vec<(String, i64)> = package::Entity::find()
+            .select_only()
+            .column(package::Column::SourceId)
+            .column_as(Expr::col(package::Column::PackageId).count(), "n")
+            .filter(package::Column::Status.is_in(unfinished))
+            .group_by(package::Column::SourceId)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().map(|(s, n)| (s, u64::try_from(n).unwrap_or(0))).collect())
+    }
+
+    /// (total, connected, stopped for safety) sources.
+    pub async fn source_counts(&self) -> Result<(u64, u64, u64)> {
+        let total = source::Entity::find().count(&self.db).await?;
+        let connected = source::Entity::find().filter(source::Column::Connected.eq(true)).count(&self.db).await?;
+        let stopped = source::Entity::find()
+            .filter(source::Column::SafetyState.eq(SafetyState::StoppedForSafety.as_str()))
+            .count(&self.db)
+            .await?;
+        Ok((total, connected, stopped))
+    }
+
+    /// Highest applied event sequence of a source.
+    pub async fn cursor(&self, source_id: &str) -> Result<u64> {
+        let row = agent_cursor::Entity::find_by_id(source_id.to_owned()).one(&self.db).await?;
+        Ok(row.map_or(0, |r| u64::try_from(r.last_applied_seq).unwrap_or(0)))
+    }
+
+    // ---- policy ----
+
+    pub async fn rule_sets(&self) -> Result<Vec<RuleSet>> {
+        let rows = rule_set::Entity::find().all(&self.db).await?;
+        let mut sets = rows
+            .into_iter()
+            .map(|r| {
+                serde_json::from_str::<RuleSet>(&r.body)
+                    .map_err(|e| Error::Corrupt(format!("rule set {}: {e}", r.package_type)))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        sets.sort_by_key(|r| r.package_type);
+        Ok(sets)
+    }
+
+    pub async fn stations(&self) -> Result<Vec<Station>> {
+        let rows = station::Entity::find().all(&self.db).await?;
+        let mut out = rows.into_iter().map(station_from).collect::<Result<Vec<_>>>()?;
+        out.sort_by(|a, b| (a.tier, &a.station_id).cmp(&(b.tier, &b.station_id)));
+        Ok(out)
+    }
+
+    pub async fn snapshots(&self, limit: u64) -> Result<Vec<ConfigSnapshot>> {
+        let rows = config_snapshot::Entity::find()
+            .order_by_desc(config_snapshot::Column::SnapshotId)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().map(snapshot_from).collect())
+    }
+
+    pub async fn snapshot(&self, id: u64) -> Result<Option<ConfigSnapshot>> {
+        let id = i64::try_from(id).map_err(|_| Error::invalid("snapshot_id", "out of range"))?;
+        Ok(config_snapshot::Entity::find_by_id(id).one(&self.db).await?.map(snapshot_from))
+    }
+
+    // ---- journal ----
+
+    /// Events matching `f`, newest first, below `before` (0 = from the head).
+    pub async fn journal(&self, f: &JournalFilter, before: u64, limit: u64) -> Result<Vec<JournalEvent>> {
+        let mut q = journal::Entity::find();
+        if let Some(s) = &f.source_id {
+            q = q.filter(journal::Column::SourceId.eq(s.as_str()));
+        }
+        if let Some(p) = &f.package_id {
+            q = q.filter(journal::Column::PackageId.eq(p.as_str()));
+        }
+        if let Some(t) = &f.event_type {
+            q = q.filter(journal::Column::EventType.eq(t.as_str()));
+        }
+        if before > 0 {
+            q = q.filter(journal::Column::Sequence.lt(i64::try_from(before).unwrap_or(i64::MAX)));
+        }
+        let rows = q.order_by_desc(journal::Column::Sequence).limit(limit).all(&self.db).await?;
+        Ok(rows.into_iter().map(journal_from).collect())
+    }
+
+    /// Events matching `f` from `from` on, oldest first, one page.
+    pub async fn journal_page(&self, f: &JournalFilter, from: u64, limit: u64) -> Result<Vec<JournalEvent>> {
+        let mut q =
+            journal::Entity::find().filter(journal::Column::Sequence.gte(i64::try_from(from).unwrap_or(i64::MAX)));
+        if let Some(s) = &f.source_id {
+            q = q.filter(journal::Column::SourceId.eq(s.as_str()));
+        }
+        if let Some(p) = &f.package_id {
+            q = q.filter(journal::Column::PackageId.eq(p.as_str()));
+        }
+        let rows = q.order_by_asc(journal::Column::Sequence).limit(limit).all(&self.db).await?;
+        Ok(rows.into_iter().map(journal_from).collect())
+    }
+
+    /// Newest sequence (0 when empty).
+    pub async fn journal_head(&self) -> Result<u64> {
+        let head: Option<Option<i64>> = journal::Entity::find()
+            .select_only()
+            .column_as(Expr::col(journal::Column::Sequence).max(), "head")
+            .into_tuple()
+            .one(&self.db)
+            .await?;
+        Ok(head.flatten().map_or(0, |h| u64::try_from(h).unwrap_or(0)))
+    }
+
+    // ---- commands ----
+
+    pub async fn commands(
+        &self,
+        source_id: Option<&str>,
+        state: Option<CommandState>,
+        limit: u64,
+    ) -> Result<Vec<Command>> {
+        let mut q = command::Entity::find();
+        if let Some(s) = source_id {
+            q = q.filter(command::Column::SourceId.eq(s));
+        }
+        if let Some(s) = state {
+            q = q.filter(command::Column::State.eq(s.as_str()));
+        }
+        let rows = q
+            .order_by_desc(command::Column::CreatedAt)
+            .order_by_desc(command::Column::CommandId)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        rows.into_iter().map(command_from).collect()
+    }
+
+    /// Commands waiting for delivery or a result, oldest first.
+    pub async fn open_commands(&self, limit: u64) -> Result<Vec<Command>> {
+        let open = [CommandState::Pending, CommandState::Leased].map(|s| s.as_str());
+        let rows = command::Entity::find()
+            .filter(command::Column::State.is_in(open))
+            .order_by_asc(command::Column::CreatedAt)
+            .order_by_asc(command::Column::CommandId)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        rows.into_iter().map(command_from).collect()
+    }
+
+    pub async fn open_command_count(&self) -> Result<u64> {
+        let open = [CommandState::Pending, CommandState::Leased].map(|s| s.as_str());
+        Ok(command::Entity::find().filter(command::Column::State.is_in(open)).count(&self.db).await?)
+    }
+}
+
+fn snapshot_from(m: config_snapshot::Model) -> ConfigSnapshot {
+    ConfigSnapshot {
+        snapshot_id: u64::try_from(m.snapshot_id).unwrap_or(0),
+        created_at: m.created_at,
+        reason: m.reason,
+        sha256: m.sha256,
+        config_json: m.config_json,
+    }
+}
+
+/// The file path of a SQLite URL, if it names a file.
+fn sqlite_path(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or("");
+    (!path.is_empty() && path != ":memory:").then(|| path.to_owned())
+}

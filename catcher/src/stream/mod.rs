@@ -1,0 +1,261 @@
+//! `AgentService.Connect`: the agent's bidirectional stream (protocol in docs/ARCHITECTURE.md).
+//!
+//! Per stream: wait for Hello, register the session (superseding an older one), answer Welcome,
+//! then loop: gather the frames that are ready, hand the events to the writer as one op, and
+//! acknowledge cumulatively once they are committed. Heartbeats keep the stream alive; a stream
+//! silent for `agent_timeout` is closed.
+
+pub mod sessions;
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use edgebackup_proto::v1::{
+    self as pb, agent_event::Kind, agent_message::Body as In, agent_service_server::AgentService,
+    catcher_message::Body as Out,
+};
+use futures::{FutureExt, Stream, StreamExt};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::error::{Error, Result};
+use crate::service::{Shared, convert, packages::new_package, validate as v};
+use crate::writer::ops::{AgentEvent, CommandOutcome, Completion, Failure, HelloInfo, ProgressUpdate};
+use crate::writer::{Op, Output};
+use sessions::error_frame;
+
+/// Most events handed to the writer in one op.
+const MAX_EVENTS_PER_OP: usize = 1024;
+/// How long a new stream may take to say Hello.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct Agents(pub Shared);
+
+#[tonic::async_trait]
+impl AgentService for Agents {
+    type ConnectStream = Pin<Box<dyn Stream<Item = Result<pb::CatcherMessage, Status>> + Send>>;
+
+    async fn connect(&self, r: Request<Streaming<pb::AgentMessage>>) -> Result<Response<Self::ConnectStream>, Status> {
+        let mut inbound = r.into_inner();
+        let hello = match tokio::time::timeout(HELLO_TIMEOUT, inbound.next()).await {
+            Ok(Some(Ok(pb::AgentMessage { body: Some(In::Hello(h)) }))) => h,
+            Ok(Some(Ok(_))) => return Err(Error::invalid("hello", "the first message must be Hello").into()),
+            Ok(Some(Err(status))) => return Err(status),
+            Ok(None) => return Err(Error::invalid("hello", "stream closed before Hello").into()),
+            Err(_) => return Err(Status::deadline_exceeded("no Hello within 10 s")),
+        };
+        let hello = hello_in(hello)?;
+        let source_id = hello.source_id.clone();
+        let state = self.0.clone();
+        let (source, last_applied) = match state.writer.submit(Op::Hello(hello)).await? {
+            Output::Welcome(s, seq) => (s, seq),
+            other => return Err(crate::service::unexpected(other).into()),
+        };
+        let session_id = uuid::Uuid::now_v7().to_string();
+        let (tx, rx) = mpsc::channel(512);
+        let cancel = state.shutdown.child_token();
+        state.sessions.register(&source_id, &session_id, tx.clone(), cancel.clone());
+        let welcome = async {
+            Ok::<_, Error>(pb::Welcome {
+                session_id: session_id.clone(),
+                heartbeat_interval: Some(convert::secs(state.config.heartbeat_interval_secs)),
+                rule_sets: state.store.rule_sets().await?.into_iter().map(convert::rule_set).collect(),
+                resume: state
+                    .store
+                    .resume_list(&source_id)
+                    .await?
+                    .into_iter()
+                    .map(|p| convert::package(p, Vec::new()))
+                    .collect(),
+                last_applied_seq: last_applied,
+                safety_state: convert::source(source, 0, 0).safety_state,
+                stations: state.store.stations().await?.into_iter().map(convert::station).collect(),
+            })
+        }
+        .await;
+        let welcome = match welcome {
+            Ok(w) => w,
+            Err(e) => {
+                end_session(&state, &source_id, &session_id, "welcome failed").await;
+                return Err(e.into());
+            }
+        };
+        let _ = tx.send(Ok(pb::CatcherMessage { body: Some(Out::Welcome(welcome)) })).await;
+        state.sessions.mark_fresh(&source_id);
+        state.commands_due.notify_one();
+        tracing::info!(source_id, session_id, last_applied, "agent connected");
+        tokio::spawn(async move {
+            let why = serve(&state, &source_id, &session_id, inbound, &tx, &cancel).await;
+            if let Err(e) = &why {
+                let _ = tx.try_send(Ok(error_frame(&format!("{:?}", e.code()), &e.to_string())));
+            }
+            let reason = why.err().map_or_else(|| "stream closed".to_owned(), |e| e.to_string());
+            end_session(&state, &source_id, &session_id, &reason).await;
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+async fn end_session(state: &Shared, source_id: &str, session_id: &str, reason: &str) {
+    if state.sessions.unregister(source_id, session_id) {
+        tracing::info!(source_id, session_id, reason, "agent disconnected");
+        let _ =
+            state.writer.submit(Op::Disconnected { source_id: source_id.to_owned(), reason: reason.to_owned() }).await;
+    }
+}
+
+/// Runs one session until the agent closes it, it goes silent, it is superseded, or the catcher stops.
+async fn serve(
+    state: &Shared,
+    source_id: &str,
+    session_id: &str,
+    mut inbound: Streaming<pb::AgentMessage>,
+    tx: &sessions::Outbound,
+    cancel: &CancellationToken,
+) -> Result<()> {
+    let timeout = state.config.agent_timeout();
+    loop {
+        let first = tokio::select! {
+            m = tokio::time::timeout(timeout, inbound.next()) => match m {
+                Err(_) => return Err(Error::Unavailable(format!("no message for {} s; closing the stream", timeout.as_secs()))),
+                Ok(None) => return Ok(()),
+                Ok(Some(Err(status))) => return Err(Error::Unavailable(format!("stream error: {}", status.message()))),
+                Ok(Some(Ok(m))) => m,
+            },
+            () = cancel.cancelled() => return Ok(()),
+        };
+        // Gather whatever else is already here, so one op (and one commit) covers many frames.
+        let mut frames = vec![first];
+        while frames.len() < MAX_EVENTS_PER_OP {
+            match inbound.next().now_or_never() {
+                Some(Some(Ok(m))) => frames.push(m),
+                _ => break,
+            }
+        }
+        let mut events = Vec::new();
+        let mut last_seq = 0;
+        for frame in frames {
+            match frame.body {
+                Some(In::Event(e)) => {
+                    if e.seq == 0 || e.seq <= last_seq {
+                        return Err(Error::invalid(
+                            "event.seq",
+                            format!("must be >= 1 and increasing, got {} after {last_seq}", e.seq),
+                        ));
+                    }
+                    last_seq = e.seq;
+                    events.push((e.seq, event_in(e)));
+                }
+                Some(In::Heartbeat(_)) => state.writer.submit_nowait(Op::Heartbeat { source_id: source_id.to_owned() }),
+                Some(In::Hello(_)) => return Err(Error::invalid("hello", "sent twice on one stream")),
+                None => return Err(Error::invalid("body", "empty message")),
+            }
+        }
+        if events.is_empty() {
+            continue;
+        }
+        if !state.sessions.is_current(source_id, session_id) {
+            return Ok(()); // superseded while reading; the new stream carries on
+        }
+        let out = match state.writer.submit(Op::AgentEvents { source_id: source_id.to_owned(), events }).await? {
+            Output::Events(o) => o,
+            other => return Err(crate::service::unexpected(other)),
+        };
+        for (seq, err) in out.rejected {
+            tracing::warn!(source_id, seq, error = %err, "agent event rejected");
+            let frame = pb::EventRejected { seq, code: format!("{:?}", err.code()), message: err.to_string() };
+            send(tx, Out::EventRejected(frame)).await?;
+        }
+        send(tx, Out::Ack(pb::Ack { applied_seq: out.applied_seq })).await?;
+    }
+}
+
+async fn send(tx: &sessions::Outbound, body: Out) -> Result<()> {
+    tx.send(Ok(pb::CatcherMessage { body: Some(body) })).await.map_err(|_| Error::Unavailable("agent went away".into()))
+}
+
+fn hello_in(h: pb::Hello) -> Result<HelloInfo> {
+    let text = |field: &str, value: String| -> Result<String> {
+        if value.chars().count() > 256 {
+            return Err(Error::invalid(field, "longer than 256 characters"));
+        }
+        Ok(value)
+    };
+    let mut capabilities = Vec::new();
+    for c in &h.capabilities {
+        if let Some(c) = v::capability("hello.capabilities", *c, true)?
+            && !capabilities.contains(&c)
+        {
+            capabilities.push(c);
+        }
+    }
+    Ok(HelloInfo {
+        source_id: v::id("hello.source_id", &h.source_id)?,
+        label: text("hello.label", h.label)?,
+        hostname: text("hello.hostname", h.hostname)?,
+        os: text("hello.os", h.os)?,
+        agent_version: text("hello.agent_version", h.agent_version)?,
+        capabilities,
+    })
+}
+
+/// Validates one wire event; an invalid one is still sequenced (and rejected) by the writer.
+fn event_in(e: pb::AgentEvent) -> Result<AgentEvent> {
+    Ok(match e.kind.ok_or_else(|| Error::invalid("event.kind", "required"))? {
+        Kind::Ingest(i) => {
+            let id = v::package_id("ingest.package_id", &i.package_id)?;
+            AgentEvent::Ingest(new_package(id, &i, "ingest.", false)?)
+        }
+        Kind::Progress(p) => AgentEvent::Progress(ProgressUpdate {
+            package_id: v::package_id("progress.package_id", &p.package_id)?,
+            bytes_done: v::size("progress.bytes_done", p.bytes_done)?,
+            progress_percent: v::percent("progress.progress_percent", p.progress_percent)?,
+            attempt: p.attempt,
+        }),
+        Kind::Complete(c) => {
+            let sha256 = v::sha256("complete.sha256", &c.sha256)?;
+            let mut placements = Vec::new();
+            for (i, pl) in c.placements.into_iter().enumerate() {
+                let f = |n: &str| format!("complete.placements[{i}].{n}");
+                placements.push((
+                    v::id(&f("station_id"), &pl.station_id)?,
+                    v::placement_status(&f("status"), pl.status, true)?.expect("required"),
+                    v::sha256(&f("verified_sha256"), &pl.verified_sha256)?,
+                    pl.error.chars().take(4096).collect(),
+                ));
+            }
+            AgentEvent::Complete(Completion {
+                package_id: v::package_id("complete.package_id", &c.package_id)?,
+                sha256,
+                size_bytes: v::size("complete.size_bytes", c.size_bytes)?,
+                tool_ref: c.tool_ref.chars().take(1024).collect(),
+                placements,
+            })
+        }
+        Kind::Fail(f) => AgentEvent::Fail(Failure {
+            package_id: v::package_id("fail.package_id", &f.package_id)?,
+            error: if f.error.is_empty() {
+                "failed (no reason given)".into()
+            } else {
+                f.error.chars().take(4096).collect()
+            },
+        }),
+        Kind::CommandResult(r) => AgentEvent::CommandResult(CommandOutcome {
+            command_id: v::id("command_result.command_id", &r.command_id)?,
+            success: r.success,
+            unsupported: r.unsupported,
+            message: r.message.chars().take(4096).collect(),
+            details_json: v::json_object("command_result.details_json", &r.details_json)?,
+        }),
+        Kind::SafetyAlert(a) => AgentEvent::SafetyAlert {
+            reason: if a.reason.is_empty() {
+                "panic brake tripped".into()
+            } else {
+                a.reason.chars().take(1024).collect()
+            },
+            details_json: v::json_object("safety_alert.details_json", &a.details_json)?,
+        },
+    })
+}

@@ -1,0 +1,104 @@
+//! Live agent sessions: at most one per source. A new Hello supersedes the old stream.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use edgebackup_proto::v1::{self as pb, catcher_message::Body};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tonic::Status;
+
+/// Outbound frames of one stream.
+pub type Outbound = mpsc::Sender<Result<pb::CatcherMessage, Status>>;
+
+struct Entry {
+    session_id: String,
+    tx: Outbound,
+    cancel: CancellationToken,
+}
+
+#[derive(Default)]
+struct Inner {
+    live: HashMap<String, Entry>,
+    /// Sources that connected since the command dispatcher last looked.
+    fresh: HashSet<String>,
+}
+
+/// The registry. Its lock is never held across an await.
+#[derive(Default)]
+pub struct Sessions {
+    inner: Mutex<Inner>,
+}
+
+impl Sessions {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic elsewhere while holding the lock leaves plain data behind; keep serving.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Makes `session_id` the source's live session, superseding any older one.
+    pub fn register(&self, source_id: &str, session_id: &str, tx: Outbound, cancel: CancellationToken) {
+        let old =
+            self.lock().live.insert(source_id.to_owned(), Entry { session_id: session_id.to_owned(), tx, cancel });
+        if let Some(old) = old {
+            let _ = old.tx.try_send(Ok(error_frame("Aborted", "superseded by a newer session of the same source")));
+            old.cancel.cancel();
+        }
+    }
+
+    /// Marks the source's session ready for commands (after its Welcome went out).
+    pub fn mark_fresh(&self, source_id: &str) {
+        self.lock().fresh.insert(source_id.to_owned());
+    }
+
+    pub fn take_fresh(&self) -> HashSet<String> {
+        std::mem::take(&mut self.lock().fresh)
+    }
+
+    /// Removes the session if it is still the live one; true when it was.
+    pub fn unregister(&self, source_id: &str, session_id: &str) -> bool {
+        let mut inner = self.lock();
+        if inner.live.get(source_id).is_some_and(|e| e.session_id == session_id) {
+            inner.live.remove(source_id);
+            return true;
+        }
+        false
+    }
+
+    pub fn is_current(&self, source_id: &str, session_id: &str) -> bool {
+        self.lock().live.get(source_id).is_some_and(|e| e.session_id == session_id)
+    }
+
+    pub fn is_connected(&self, source_id: &str) -> bool {
+        self.lock().live.contains_key(source_id)
+    }
+
+    /// Queues a frame to the source's live stream; false if it is not connected or is backed up.
+    pub fn send(&self, source_id: &str, msg: pb::CatcherMessage) -> bool {
+        let tx = self.lock().live.get(source_id).map(|e| e.tx.clone());
+        tx.is_some_and(|tx| tx.try_send(Ok(msg)).is_ok())
+    }
+
+    /// Queues a frame to every live stream.
+    pub fn broadcast(&self, msg: &pb::CatcherMessage) {
+        let txs: Vec<Outbound> = self.lock().live.values().map(|e| e.tx.clone()).collect();
+        for tx in txs {
+            let _ = tx.try_send(Ok(msg.clone()));
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().live.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A StreamError frame.
+pub fn error_frame(code: &str, message: &str) -> pb::CatcherMessage {
+    pb::CatcherMessage {
+        body: Some(Body::Error(pb::StreamError { code: code.to_owned(), message: message.to_owned() })),
+    }
+}

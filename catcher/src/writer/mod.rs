@@ -1,0 +1,273 @@
+//! The single writer: every change to the database goes through here.
+//!
+//! Requests from all agent streams and API calls queue on one channel. The writer takes
+//! everything queued (up to `batch_max_ops`), applies it in ONE transaction — events together
+//! with their sources' cursors — commits, and only then answers each request. That is group
+//! commit: one fsync for hundreds of events, and an ack always means "durable".
+
+pub mod ops;
+pub mod unit;
+
+use std::sync::Arc;
+
+use sea_orm::{DatabaseConnection, TransactionTrait};
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use self::ops::*;
+use self::unit::Unit;
+use crate::domain::*;
+use crate::error::{Error, Result};
+use crate::rules::RuleSet;
+use crate::store::Due;
+use crate::watch::Hub;
+
+/// One write request.
+#[derive(Debug)]
+pub enum Op {
+    AgentEvents {
+        source_id: String,
+        events: Vec<(u64, Result<AgentEvent>)>,
+    },
+    Hello(HelloInfo),
+    Disconnected {
+        source_id: String,
+        reason: String,
+    },
+    Heartbeat {
+        source_id: String,
+    },
+    Ingest {
+        source_id: String,
+        package: NewPackage,
+    },
+    Patch(PackagePatch),
+    DeletePackage {
+        package_id: String,
+        reason: String,
+    },
+    RegisterSource {
+        source_id: String,
+        label: String,
+    },
+    SetRules {
+        rule_sets: Vec<RuleSet>,
+        reason: String,
+        event_type: &'static str,
+        details: serde_json::Value,
+    },
+    RestoreSnapshot {
+        snapshot_id: u64,
+        reason: String,
+    },
+    CreateSnapshot {
+        reason: String,
+    },
+    CreateCommand(NewCommand),
+    CommandsSent {
+        ids: Vec<String>,
+        lease_until: Millis,
+    },
+    Transitions(Vec<Due>),
+    SyncStations(Vec<Station>),
+    /// Start-up housekeeping: initial rules, stale connection flags.
+    Bootstrap {
+        preset: String,
+    },
+}
+
+/// The answer to an op.
+#[derive(Debug)]
+pub enum Output {
+    Events(EventsOutcome),
+    Welcome(Source, u64),
+    Package(Package, bool),
+    Source(Source),
+    Rules(RulesOutcome),
+    Snapshot(ConfigSnapshot),
+    Command(Command),
+    Count(u64),
+    Done,
+}
+
+struct Request {
+    op: Op,
+    reply: Option<oneshot::Sender<Result<Output>>>,
+}
+
+/// Handle for submitting writes. Cheap to clone.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Request>,
+}
+
+impl Writer {
+    /// Starts the writer task. It runs until `stop` is cancelled, then applies what is queued and ends.
+    pub fn spawn(
+        db: DatabaseConnection,
+        hub: Hub,
+        status_dirty: Arc<Notify>,
+        max_batch: usize,
+        stop: CancellationToken,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(max_batch.max(1) * 4);
+        let task = tokio::spawn(run(db, rx, hub, status_dirty, max_batch.max(1), stop));
+        (Self { tx }, task)
+    }
+
+    /// Submits an op and waits until it is committed.
+    pub async fn submit(&self, op: Op) -> Result<Output> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Request { op, reply: Some(reply) }).await.map_err(|_| shutting_down())?;
+        rx.await.map_err(|_| shutting_down())?
+    }
+
+    /// Submits an op nobody waits for (heartbeats). Dropped if the queue is full: the next one will do.
+    pub fn submit_nowait(&self, op: Op) {
+        let _ = self.tx.try_send(Request { op, reply: None });
+    }
+}
+
+fn shutting_down() -> Error {
+    Error::Unavailable("the catcher is shutting down; retry".into())
+}
+
+async fn run(
+    db: DatabaseConnection,
+    mut rx: mpsc::Receiver<Request>,
+    hub: Hub,
+    status_dirty: Arc<Notify>,
+    max_batch: usize,
+    stop: CancellationToken,
+) {
+    let mut batch = Vec::with_capacity(max_batch);
+    loop {
+        let first = tokio::select! {
+            biased;
+            req = rx.recv() => match req {
+                Some(req) => req,
+                None => break,
+            },
+            () = stop.cancelled() => {
+                // Apply whatever was queued before stopping, so accepted requests get answers.
+                rx.close();
+                while let Some(req) = rx.recv().await {
+                    batch.push(req);
+                    if batch.len() == max_batch {
+                        apply_batch(&db, &mut batch, &hub, &status_dirty).await;
+                    }
+                }
+                if !batch.is_empty() {
+                    apply_batch(&db, &mut batch, &hub, &status_dirty).await;
+                }
+                break;
+            }
+        };
+        batch.push(first);
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(req) => batch.push(req),
+                Err(_) => break,
+            }
+        }
+        apply_batch(&db, &mut batch, &hub, &status_dirty).await;
+    }
+    tracing::debug!("writer stopped");
+}
+
+async fn apply_batch(db: &DatabaseConnection, batch: &mut Vec<Request>, hub: &Hub, status_dirty: &Notify) {
+    let size = batch.len();
+    let started = std::time::Instant::now();
+    match apply_in_txn(db, batch).await {
+        Ok((results, changes)) => {
+            let status = changes.status;
+            hub.publish_changes(changes);
+            if status {
+                status_dirty.notify_one();
+            }
+            for (req, result) in batch.drain(..).zip(results) {
+                if let Some(reply) = req.reply {
+                    let _ = reply.send(result);
+                }
+            }
+        }
+        Err(err) => {
+            tracing::error!(error = %err, ops = size, "group commit failed; every op in the batch is answered with the error");
+            for req in batch.drain(..) {
+                if let Some(reply) = req.reply {
+                    let _ = reply.send(Err(Error::Unavailable(format!("write failed, nothing was applied: {err}"))));
+                }
+            }
+        }
+    }
+    tracing::trace!(ops = size, elapsed_us = started.elapsed().as_micros() as u64, "batch committed");
+}
+
+async fn apply_in_txn(db: &DatabaseConnection, batch: &mut [Request]) -> Result<(Vec<Result<Output>>, unit::Changes)> {
+    let txn = db.begin().await?;
+    let mut unit = Unit::new(&txn, now_ms());
+    let mut results = Vec::with_capacity(batch.len());
+    for req in batch.iter_mut() {
+        // Ops are taken out of the requests; the requests keep their reply channels.
+        let op = std::mem::replace(&mut req.op, Op::CreateSnapshot { reason: String::new() });
+        let result = apply(&mut unit, op).await;
+        if let Err(e) = &result
+            && !e.is_client_error()
+        {
+            // The transaction may be unusable (PostgreSQL aborts it); give up on the batch.
+            return Err(Error::Unavailable(e.to_string()));
+        }
+        results.push(result);
+    }
+    let changes = unit.flush().await?;
+    txn.commit().await?;
+    Ok((results, changes))
+}
+
+async fn apply(u: &mut Unit<'_>, op: Op) -> Result<Output> {
+    Ok(match op {
+        Op::AgentEvents { source_id, events } => Output::Events(agent_events(u, &source_id, events).await?),
+        Op::Hello(h) => {
+            let (s, cursor) = hello(u, h).await?;
+            Output::Welcome(s, cursor)
+        }
+        Op::Disconnected { source_id, reason } => {
+            disconnected(u, &source_id, &reason).await?;
+            Output::Done
+        }
+        Op::Heartbeat { source_id } => {
+            heartbeat(u, &source_id).await?;
+            Output::Done
+        }
+        Op::Ingest { source_id, package } => {
+            let (p, created) = ingest(u, &source_id, package, "api").await?;
+            Output::Package(p, created)
+        }
+        Op::Patch(m) => Output::Package(patch(u, m).await?, false),
+        Op::DeletePackage { package_id, reason } => {
+            delete_package(u, &package_id, &reason).await?;
+            Output::Done
+        }
+        Op::RegisterSource { source_id, label } => Output::Source(register_source(u, &source_id, &label).await?),
+        Op::SetRules { rule_sets, reason, event_type, details } => {
+            Output::Rules(set_rules(u, rule_sets, &reason, event_type, details).await?)
+        }
+        Op::RestoreSnapshot { snapshot_id, reason } => Output::Rules(restore_snapshot(u, snapshot_id, &reason).await?),
+        Op::CreateSnapshot { reason } => Output::Snapshot(snapshot(u, &reason, "api").await?),
+        Op::CreateCommand(n) => Output::Command(create_command(u, n).await?),
+        Op::CommandsSent { ids, lease_until } => {
+            commands_sent(u, ids, lease_until).await?;
+            Output::Done
+        }
+        Op::Transitions(due) => Output::Count(transitions(u, due).await?),
+        Op::SyncStations(stations) => {
+            sync_stations(u, stations).await?;
+            Output::Done
+        }
+        Op::Bootstrap { preset } => {
+            bootstrap(u, &preset).await?;
+            reset_connections(u).await?;
+            Output::Done
+        }
+    })
+}

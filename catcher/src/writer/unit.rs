@@ -1,0 +1,474 @@
+//! The unit of work of one group-commit transaction.
+//!
+//! Ops read rows through the unit, which caches them, and change the cached copies; nothing is
+//! written until `flush`, which writes every touched row once (multi-row upserts), applies the
+//! counter deltas, and chains the journal entries. So twenty progress ticks of one package in a
+//! batch cost one row write, and an op that fails validation has written nothing.
+
+use std::collections::{BTreeMap, HashMap};
+
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+
+use crate::domain::*;
+use crate::error::Result;
+use crate::journal as chain;
+use crate::rules::RuleSet;
+use crate::store::convert::*;
+use crate::store::entity::*;
+
+/// Rows per multi-row statement; keeps well under SQLite's and PostgreSQL's parameter limits.
+const CHUNK: usize = 400;
+
+/// Key of the advisory lock that serialises journal appends across catcher replicas.
+const JOURNAL_LOCK: i64 = 0x4542_4b4a; // "EBKJ"
+
+struct Tracked<T> {
+    original: Option<T>,
+    /// `None` once deleted.
+    value: Option<T>,
+    dirty: bool,
+}
+
+/// What a committed batch changed, for the live view.
+#[derive(Debug, Default)]
+pub struct Changes {
+    pub packages: Vec<Package>,
+    pub deleted_packages: Vec<String>,
+    pub sources: Vec<Source>,
+    pub journal: Vec<JournalEvent>,
+    pub rules: Option<Vec<RuleSet>>,
+    /// Counters, connections or commands changed: the status view is stale.
+    pub status: bool,
+}
+
+pub struct Unit<'a> {
+    pub txn: &'a DatabaseTransaction,
+    pub now: Millis,
+    packages: HashMap<String, Tracked<Package>>,
+    sources: HashMap<String, Tracked<Source>>,
+    cursors: HashMap<String, u64>,
+    placements: BTreeMap<(String, String), Placement>,
+    journal: Vec<JournalEntry>,
+    rules: Option<HashMap<PackageType, RuleSet>>,
+    pub rules_changed: bool,
+    pub status_changed: bool,
+}
+
+impl<'a> Unit<'a> {
+    pub fn new(txn: &'a DatabaseTransaction, now: Millis) -> Self {
+        Self {
+            txn,
+            now,
+            packages: HashMap::new(),
+            sources: HashMap::new(),
+            cursors: HashMap::new(),
+            placements: BTreeMap::new(),
+            journal: Vec::new(),
+            rules: None,
+            rules_changed: false,
+            status_changed: false,
+        }
+    }
+
+    // ---- packages ----
+
+    /// The package as this batch sees it.
+    pub async fn package(&mut self, id: &str) -> Result<Option<Package>> {
+        if let Some(t) = self.packages.get(id) {
+            return Ok(t.value.clone());
+        }
+        let loaded = package::Entity::find_by_id(id.to_owned()).one(self.txn).await?.map(package_from).transpose()?;
+        self.packages.insert(id.to_owned(), Tracked { original: loaded.clone(), value: loaded.clone(), dirty: false });
+        Ok(loaded)
+    }
+
+    /// Stores a new or changed package (the caller loaded it through `package` first).
+    pub fn put_package(&mut self, mut p: Package) {
+        p.updated_at = self.now;
+        let entry =
+            self.packages.entry(p.package_id.clone()).or_insert(Tracked { original: None, value: None, dirty: false });
+        entry.value = Some(p);
+        entry.dirty = true;
+    }
+
+    pub fn delete_package(&mut self, id: &str) {
+        if let Some(t) = self.packages.get_mut(id) {
+            t.value = None;
+            t.dirty = true;
+        }
+    }
+
+    /// Every cached package that is still alive (for re-planning after rule changes).
+    pub fn cached_packages_mut(&mut self) -> impl Iterator<Item = &mut Package> {
+        self.packages.values_mut().filter_map(|t| {
+            t.dirty = t.dirty || t.value.is_some();
+            t.value.as_mut()
+        })
+    }
+
+    pub fn put_placement(&mut self, p: Placement) {
+        self.placements.insert((p.package_id.clone(), p.station_id.clone()), p);
+    }
+
+    // ---- sources and cursors ----
+
+    pub async fn source(&mut self, id: &str) -> Result<Option<Source>> {
+        if let Some(t) = self.sources.get(id) {
+            return Ok(t.value.clone());
+        }
+        let loaded = source::Entity::find_by_id(id.to_owned()).one(self.txn).await?.map(source_from).transpose()?;
+        self.sources.insert(id.to_owned(), Tracked { original: loaded.clone(), value: loaded.clone(), dirty: false });
+        Ok(loaded)
+    }
+
+    /// The source, registered now if it was never seen.
+    pub async fn source_or_new(&mut self, id: &str, actor: &str) -> Result<Source> {
+        if let Some(s) = self.source(id).await? {
+            return Ok(s);
+        }
+        let s = Source::new(id, self.now);
+        self.journal(JournalEntry {
+            actor: actor.to_owned(),
+            event_type: "source.registered".into(),
+            source_id: id.to_owned(),
+            ..Default::default()
+        });
+        self.put_source(s.clone());
+        Ok(s)
+    }
+
+    pub fn put_source(&mut self, s: Source) {
+        let entry =
+            self.sources.entry(s.source_id.clone()).or_insert(Tracked { original: None, value: None, dirty: false });
+        entry.value = Some(s);
+        entry.dirty = true;
+    }
+
+    /// Highest applied sequence of a source, as this batch sees it.
+    pub async fn cursor(&mut self, source_id: &str) -> Result<u64> {
+        if let Some(c) = self.cursors.get(source_id) {
+            return Ok(*c);
+        }
+        let row = agent_cursor::Entity::find_by_id(source_id.to_owned()).one(self.txn).await?;
+        let c = row.map_or(0, |r| u64::try_from(r.last_applied_seq).unwrap_or(0));
+        self.cursors.insert(source_id.to_owned(), c);
+        Ok(c)
+    }
+
+    pub fn set_cursor(&mut self, source_id: &str, seq: u64) {
+        self.cursors.insert(source_id.to_owned(), seq);
+    }
+
+    // ---- rules ----
+
+    pub async fn rules(&mut self) -> Result<&HashMap<PackageType, RuleSet>> {
+        if self.rules.is_none() {
+            let rows = rule_set::Entity::find().all(self.txn).await?;
+            let mut map = HashMap::new();
+            for row in rows {
+                let rs: RuleSet = serde_json::from_str(&row.body)
+                    .map_err(|e| crate::error::Error::Corrupt(format!("rule set {}: {e}", row.package_type)))?;
+                map.insert(rs.package_type, rs);
+            }
+            self.rules = Some(map);
+        }
+        Ok(self.rules.get_or_insert_default())
+    }
+
+    pub async fn rule(&mut self, t: PackageType) -> Result<RuleSet> {
+        self.rules().await?.get(&t).cloned().ok_or_else(|| crate::error::Error::Corrupt(format!("no rule set for {t}")))
+    }
+
+    /// Replaces rule sets (rows written now; packages re-planned by the caller).
+    pub async fn put_rules(&mut self, sets: &[RuleSet]) -> Result<()> {
+        self.rules().await?;
+        let rows: Vec<rule_set::ActiveModel> = sets
+            .iter()
+            .map(|rs| rule_set::ActiveModel {
+                package_type: Set(rs.package_type.as_str().to_owned()),
+                body: Set(serde_json::to_string(rs).expect("rule sets serialise")),
+                updated_at: Set(self.now),
+            })
+            .collect();
+        rule_set::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::column(rule_set::Column::PackageType)
+                    .update_columns([rule_set::Column::Body, rule_set::Column::UpdatedAt])
+                    .to_owned(),
+            )
+            .exec(self.txn)
+            .await?;
+        let map = self.rules.get_or_insert_default();
+        for rs in sets {
+            map.insert(rs.package_type, rs.clone());
+        }
+        self.rules_changed = true;
+        Ok(())
+    }
+
+    // ---- journal ----
+
+    pub fn journal(&mut self, entry: JournalEntry) {
+        self.journal.push(entry);
+    }
+
+    // ---- flush ----
+
+    /// Writes everything this batch changed and returns what the live view must hear.
+    pub async fn flush(mut self) -> Result<Changes> {
+        let mut changes = Changes { status: self.status_changed, ..Default::default() };
+        let mut deltas: HashMap<(Option<Tier>, PackageStatus), Counter> = HashMap::new();
+        let mut upserts = Vec::new();
+        let mut deletes = Vec::new();
+        for (id, t) in self.packages.drain() {
+            if !t.dirty {
+                continue;
+            }
+            if let Some(o) = &t.original {
+                let d = deltas.entry((o.tier, o.status)).or_default();
+                d.count -= 1;
+                d.bytes -= i64::try_from(o.size_bytes).unwrap_or(0);
+            }
+            match t.value {
+                Some(p) => {
+                    let d = deltas.entry((p.tier, p.status)).or_default();
+                    d.count += 1;
+                    d.bytes += i64::try_from(p.size_bytes).unwrap_or(0);
+                    upserts.push(p);
+                }
+                None if t.original.is_some() => deletes.push(id),
+                None => {}
+            }
+        }
+        for chunk in upserts.chunks(CHUNK) {
+            package::Entity::insert_many(chunk.iter().map(package_active))
+                .on_conflict(OnConflict::column(package::Column::PackageId).update_columns(PACKAGE_UPDATE).to_owned())
+                .exec_without_returning(self.txn)
+                .await?;
+        }
+        if !deletes.is_empty() {
+            for chunk in deletes.chunks(CHUNK) {
+                placement::Entity::delete_many()
+                    .filter(placement::Column::PackageId.is_in(chunk.iter().cloned()))
+                    .exec(self.txn)
+                    .await?;
+                package::Entity::delete_many()
+                    .filter(package::Column::PackageId.is_in(chunk.iter().cloned()))
+                    .exec(self.txn)
+                    .await?;
+            }
+        }
+        let placements: Vec<_> = std::mem::take(&mut self.placements).into_values().collect();
+        for chunk in placements.chunks(CHUNK) {
+            placement::Entity::insert_many(chunk.iter().map(placement_active))
+                .on_conflict(
+                    OnConflict::columns([placement::Column::PackageId, placement::Column::StationId])
+                        .update_columns([
+                            placement::Column::Status,
+                            placement::Column::VerifiedSha256,
+                            placement::Column::VerifiedAt,
+                            placement::Column::Error,
+                            placement::Column::UpdatedAt,
+                        ])
+                        .to_owned(),
+                )
+                .exec_without_returning(self.txn)
+                .await?;
+        }
+        let sources: Vec<Source> = self.sources.drain().filter(|(_, t)| t.dirty).filter_map(|(_, t)| t.value).collect();
+        for chunk in sources.chunks(CHUNK) {
+            source::Entity::insert_many(chunk.iter().map(source_active))
+                .on_conflict(OnConflict::column(source::Column::SourceId).update_columns(SOURCE_UPDATE).to_owned())
+                .exec_without_returning(self.txn)
+                .await?;
+        }
+        let cursors: Vec<_> = self.cursors.drain().collect();
+        for chunk in cursors.chunks(CHUNK) {
+            let rows = chunk.iter().map(|(s, seq)| agent_cursor::ActiveModel {
+                source_id: Set(s.clone()),
+                last_applied_seq: Set(i64::try_from(*seq).unwrap_or(i64::MAX)),
+                updated_at: Set(self.now),
+            });
+            agent_cursor::Entity::insert_many(rows)
+                .on_conflict(
+                    OnConflict::column(agent_cursor::Column::SourceId)
+                        .update_columns([agent_cursor::Column::LastAppliedSeq, agent_cursor::Column::UpdatedAt])
+                        .to_owned(),
+                )
+                .exec_without_returning(self.txn)
+                .await?;
+        }
+        deltas.retain(|_, d| d.count != 0 || d.bytes != 0);
+        if !deltas.is_empty() {
+            changes.status = true;
+            apply_counter_deltas(self.txn, &deltas).await?;
+        }
+        if !self.journal.is_empty() {
+            changes.journal = self.append_journal().await?;
+        }
+        changes.packages = upserts;
+        changes.deleted_packages = deletes;
+        changes.status |= !sources.is_empty();
+        changes.sources = sources;
+        if self.rules_changed {
+            let mut sets: Vec<RuleSet> = self.rules.take().unwrap_or_default().into_values().collect();
+            sets.sort_by_key(|r| r.package_type);
+            changes.rules = Some(sets);
+        }
+        Ok(changes)
+    }
+
+    async fn append_journal(&mut self) -> Result<Vec<JournalEvent>> {
+        if self.txn.get_database_backend() == DatabaseBackend::Postgres {
+            // Replicas sharing one database append to one chain: take turns.
+            self.txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({JOURNAL_LOCK})")).await?;
+        }
+        let head: Option<(i64, String)> = journal::Entity::find()
+            .select_only()
+            .columns([journal::Column::Sequence, journal::Column::Hash])
+            .order_by_desc(journal::Column::Sequence)
+            .limit(1)
+            .into_tuple()
+            .one(self.txn)
+            .await?;
+        let (seq, hash) = head.map_or((0, chain::GENESIS.to_owned()), |(s, h)| (u64::try_from(s).unwrap_or(0), h));
+        let events = chain::chain(seq, &hash, self.now, std::mem::take(&mut self.journal));
+        for chunk in events.chunks(CHUNK) {
+            journal::Entity::insert_many(chunk.iter().map(journal_active)).exec_without_returning(self.txn).await?;
+        }
+        Ok(events)
+    }
+}
+
+/// Adds deltas to the (tier, status) counters in one statement per cell.
+async fn apply_counter_deltas(
+    txn: &DatabaseTransaction,
+    deltas: &HashMap<(Option<Tier>, PackageStatus), Counter>,
+) -> Result<()> {
+    let rows: Vec<package_counter::ActiveModel> = deltas
+        .iter()
+        .map(|((tier, status), d)| package_counter::ActiveModel {
+            tier: Set(tier_str(*tier).to_owned()),
+            status: Set(status.as_str().to_owned()),
+            count: Set(d.count),
+            bytes: Set(d.bytes),
+        })
+        .collect();
+    let table = Alias::new("package_counters");
+    let excluded = Alias::new("excluded");
+    package_counter::Entity::insert_many(rows)
+        .on_conflict(
+            OnConflict::columns([package_counter::Column::Tier, package_counter::Column::Status])
+                .value(
+                    package_counter::Column::Count,
+                    Expr::col((table.clone(), package_counter::Column::Count))
+                        .add(Expr::col((excluded.clone(), package_counter::Column::Count))),
+                )
+                .value(
+                    package_counter::Column::Bytes,
+                    Expr::col((table, package_counter::Column::Bytes))
+                        .add(Expr::col((excluded, package_counter::Column::Bytes))),
+                )
+                .to_owned(),
+        )
+        .exec_without_returning(txn)
+        .await?;
+    Ok(())
+}
+
+/// Recomputes the counters from the packages table (first start after a migration, or repair).
+pub async fn rebuild_counters(txn: &DatabaseTransaction) -> Result<()> {
+    package_counter::Entity::delete_many().exec(txn).await?;
+    let rows: Vec<(String, String, i64, i64)> = package::Entity::find()
+        .select_only()
+        .column(package::Column::Tier)
+        .column(package::Column::Status)
+        .column_as(Expr::col(package::Column::PackageId).count(), "n")
+        .column_as(Expr::col(package::Column::SizeBytes).sum().cast_as(Alias::new("BIGINT")), "bytes")
+        .group_by(package::Column::Tier)
+        .group_by(package::Column::Status)
+        .into_tuple()
+        .all(txn)
+        .await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let models = rows.into_iter().map(|(tier, status, n, bytes)| package_counter::ActiveModel {
+        tier: Set(tier),
+        status: Set(status),
+        count: Set(n),
+        bytes: Set(bytes),
+    });
+    package_counter::Entity::insert_many(models).exec_without_returning(txn).await?;
+    Ok(())
+}
+
+const PACKAGE_UPDATE: [package::Column; 19] = [
+    package::Column::SourceId,
+    package::Column::Path,
+    package::Column::PackageType,
+    package::Column::SizeBytes,
+    package::Column::Sha256,
+    package::Column::Status,
+    package::Column::BytesDone,
+    package::Column::ProgressPercent,
+    package::Column::Tool,
+    package::Column::ToolRef,
+    package::Column::Tier,
+    package::Column::TierEnteredAt,
+    package::Column::NextTransitionAt,
+    package::Column::RetryCount,
+    package::Column::LastError,
+    package::Column::CreatedAt,
+    package::Column::UpdatedAt,
+    package::Column::CompletedAt,
+    package::Column::ExpiredAt,
+];
+
+const SOURCE_UPDATE: [source::Column; 11] = [
+    source::Column::Label,
+    source::Column::Hostname,
+    source::Column::Os,
+    source::Column::AgentVersion,
+    source::Column::Capabilities,
+    source::Column::FirstSeenAt,
+    source::Column::LastSeenAt,
+    source::Column::Connected,
+    source::Column::SafetyState,
+    source::Column::SafetyReason,
+    source::Column::LastCompletedAt,
+];
+
+/// Re-plans stored packages of `rs.package_type` after a rule change; returns how many rows changed.
+/// Runs as set-based updates so a million packages re-plan without being loaded.
+pub async fn replan_stored(txn: &DatabaseTransaction, rs: &RuleSet, now: Millis) -> Result<u64> {
+    let mut changed = 0;
+    for tier in Tier::ALL.iter().copied() {
+        let base = package::Entity::update_many()
+            .filter(package::Column::PackageType.eq(rs.package_type.as_str()))
+            .filter(package::Column::Tier.eq(tier.as_str()))
+            .filter(package::Column::Status.eq(PackageStatus::Completed.as_str()));
+        let stays = rs.cache_ttl_secs.is_some() || rs.stop(tier).enabled;
+        let update = if !stays {
+            // The stop was switched off: move on at the scheduler's next pass.
+            base.col_expr(package::Column::NextTransitionAt, Expr::value(now))
+        } else {
+            match rs.wait_in(tier) {
+                None => base.col_expr(package::Column::NextTransitionAt, Expr::value(Option::<i64>::None)),
+                Some(secs) => {
+                    let ms = i64::try_from(secs).unwrap_or(i64::MAX / 1000).saturating_mul(1000);
+                    base.col_expr(
+                        package::Column::NextTransitionAt,
+                        Expr::col(package::Column::TierEnteredAt).add(Expr::value(ms)),
+                    )
+                }
+            }
+        };
+        changed += update.exec(txn).await?.rows_affected;
+    }
+    Ok(changed)
+}

@@ -1,0 +1,10 @@
+//! Integration tests of the catcher: the real binary, real databases, generated clients.
+
+mod agent;
+mod harness;
+mod journal;
+mod lifecycle;
+mod reflection;
+mod stream;
+mod watch;
+mod workflow;

@@ -1,0 +1,287 @@
+//! The agent stream: sequence numbers, cumulative acks, replays, restarts, supersession, commands.
+
+use edgebackup_proto::v1 as pb;
+use pb::catcher_message::Body as Out;
+
+use crate::agent::{ScriptedAgent, complete, ingest, progress};
+use crate::harness::{Catcher, TestDb, eventually};
+
+fn sha_of(i: usize) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(format!("payload {i}").as_bytes()))
+}
+
+/// The script of one package: ingest, three progress ticks, complete = 5 events.
+fn script(ids: &[String]) -> Vec<(u64, pb::agent_event::Kind)> {
+    let mut out = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        out.push(ingest(id, &format!("docs/file-{i}.txt"), 1000 + i as u64, ""));
+        out.push(progress(id, 30, 300));
+        out.push(progress(id, 60, 600));
+        out.push(progress(id, 90, 900));
+        out.push(complete(id, &sha_of(i), 1000 + i as u64, "local-hot"));
+    }
+    out.into_iter().enumerate().map(|(i, k)| (i as u64 + 1, k)).collect()
+}
+
+/// Kill the catcher (SIGKILL) while events stream in, restart it, replay everything from the
+/// start: every event is applied exactly once.
+async fn exactly_once_across_catcher_kill(db: TestDb) {
+    let mut catcher = Catcher::start(&db).await;
+    let ids: Vec<String> = (0..40).map(|_| uuid::Uuid::now_v7().to_string()).collect();
+    let events = script(&ids);
+    let total = events.len() as u64;
+
+    let mut agent = ScriptedAgent::connect(catcher.channel().await, "edge-kill", &[pb::Capability::Backup]).await;
+    assert_eq!(agent.welcome.last_applied_seq, 0);
+    // The first half is acknowledged; the rest is in flight when the catcher dies.
+    let half = total / 2;
+    for (seq, kind) in events.iter().take(half as usize) {
+        agent.send(*seq, kind.clone()).await;
+    }
+    agent.wait_ack(half).await;
+    for (seq, kind) in events.iter().skip(half as usize).take(32) {
+        agent.send(*seq, kind.clone()).await;
+    }
+    catcher.kill().await;
+    drop(agent);
+    catcher.restart().await;
+
+    // Reconnect: the catcher says how far it got; at least everything acknowledged.
+    let mut agent = ScriptedAgent::connect(catcher.channel().await, "edge-kill", &[pb::Capability::Backup]).await;
+    let resumed_at = agent.welcome.last_applied_seq;
+    assert!(resumed_at >= half, "acknowledged events survive a SIGKILL ({resumed_at} < {half})");
+    // Exactly the packages ingested but not completed at that point are handed back.
+    let mut expected: Vec<&String> = ids
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| {
+            let (ingested, completed) = (*i as u64 * 5 + 1, *i as u64 * 5 + 5);
+            ingested <= resumed_at && completed > resumed_at
+        })
+        .map(|(_, id)| id)
+        .collect();
+    let mut resume: Vec<&String> = agent.welcome.resume.iter().map(|p| &p.package_id).collect();
+    expected.sort();
+    resume.sort();
+    assert_eq!(resume, expected, "the resume list is the unfinished work at seq {resumed_at}");
+    // A careless agent replays everything from 1: replays are acknowledged and ignored.
+    for (seq, kind) in &events {
+        agent.send(*seq, kind.clone()).await;
+    }
+    agent.wait_ack(total).await;
+    assert!(agent.rejections().is_empty(), "no event rejected: {:?}", agent.rejections());
+
+    let mut c = catcher.clients().await;
+    let journal = c.journal_of_type("package.ingested").await;
+    assert_eq!(journal.len(), ids.len(), "each ingest applied exactly once");
+    let completed = c.journal_of_type("package.completed").await;
+    assert_eq!(completed.len(), ids.len(), "each completion applied exactly once");
+    for (i, id) in ids.iter().enumerate() {
+        let p = c.packages.get_package(pb::GetPackageRequest { package_id: id.clone() }).await.unwrap().into_inner();
+        assert_eq!(p.status, pb::PackageStatus::Completed as i32);
+        assert_eq!(p.sha256, sha_of(i));
+        assert_eq!(p.placements.len(), 1);
+        assert_eq!(p.placements[0].status, pb::PlacementStatus::Verified as i32);
+    }
+    let s = c.sources.get_source(pb::GetSourceRequest { source_id: "edge-kill".into() }).await.unwrap().into_inner();
+    assert_eq!(s.last_applied_seq, total);
+    let st = c.status.get_status(pb::GetStatusRequest {}).await.unwrap().into_inner();
+    assert_eq!(st.statuses.unwrap().completed, ids.len() as u64, "counters count each package once");
+    assert!(c.journal.verify_journal(pb::VerifyJournalRequest {}).await.unwrap().into_inner().ok);
+}
+
+/// Invalid events are rejected with the field named, acknowledged anyway, and change nothing;
+/// gaps (coalesced progress) are fine; another source's package is off limits.
+async fn rejected_events_do_not_wedge_the_stream(db: TestDb) {
+    let catcher = Catcher::start(&db).await;
+    let mut a = ScriptedAgent::connect(catcher.channel().await, "edge-a", &[]).await;
+    let id = uuid::Uuid::now_v7().to_string();
+    a.send(1, ingest(&id, "a.txt", 10, "")).await;
+    a.send(2, ingest("not-a-uuid", "b.txt", 10, "")).await;
+    a.send(5, progress(&id, 50, 5)).await; // 3 and 4 were coalesced away
+    a.send(6, progress(&id, 20, 2)).await; // goes backwards
+    a.send(7, complete(&id, "XYZ", 10, "st")).await;
+    a.wait_ack(7).await;
+    let rejected: Vec<(u64, String)> = a.rejections().into_iter().map(|r| (r.seq, r.message)).collect();
+    assert_eq!(rejected.len(), 3, "{rejected:?}");
+    assert!(rejected[0].0 == 2 && rejected[0].1.starts_with("ingest.package_id:"), "{rejected:?}");
+    assert!(rejected[1].0 == 6 && rejected[1].1.starts_with("progress_percent:"), "{rejected:?}");
+    assert!(rejected[2].0 == 7 && rejected[2].1.starts_with("complete.sha256:"), "{rejected:?}");
+
+    let mut b = ScriptedAgent::connect(catcher.channel().await, "edge-b", &[]).await;
+    b.send(1, progress(&id, 90, 9)).await;
+    b.wait_ack(1).await;
+    assert_eq!(b.rejections()[0].code, "PermissionDenied");
+
+    let mut c = catcher.clients().await;
+    let p = c.packages.get_package(pb::GetPackageRequest { package_id: id }).await.unwrap().into_inner();
+    assert_eq!((p.progress_percent, p.status), (50, pb::PackageStatus::InProgress as i32));
+    let journaled = c.journal_of_type("agent.event_rejected").await;
+    assert_eq!(journaled.len(), 4, "every rejection is journaled: {journaled:?}");
+    assert!(
+        journaled.iter().any(|e| e.source_id == "edge-a" && e.error.starts_with("ingest.package_id:")),
+        "{journaled:?}"
+    );
+}
+
+/// A second Hello for the same source supersedes the first stream; connected state follows.
+async fn newer_session_supersedes(db: TestDb) {
+    let catcher = Catcher::start(&db).await;
+    let mut first = ScriptedAgent::connect(catcher.channel().await, "edge-dup", &[]).await;
+    let second = ScriptedAgent::connect(catcher.channel().await, "edge-dup", &[]).await;
+    assert_ne!(first.welcome.session_id, second.welcome.session_id);
+    let mut got_error = false;
+    while let Some(m) = first.next(10).await {
+        if let Some(Out::Error(e)) = m.body {
+            assert!(e.message.contains("superseded"), "{e:?}");
+            got_error = true;
+        }
+    }
+    assert!(got_error, "the old stream is told why it closes");
+    let mut c = catcher.clients().await;
+    let s = c.sources.get_source(pb::GetSourceRequest { source_id: "edge-dup".into() }).await.unwrap().into_inner();
+    assert!(s.connected, "the new session keeps the source connected");
+    drop(second);
+    eventually(10, || {
+        let mut c = c.sources.clone();
+        async move {
+            let s = c.get_source(pb::GetSourceRequest { source_id: "edge-dup".into() }).await.unwrap().into_inner();
+            (!s.connected).then_some(())
+        }
+    })
+    .await;
+}
+
+/// Commands survive reconnects and lease expiry until answered; safety alerts stop a source
+/// until an operator's resume succeeds.
+async fn commands_are_redelivered_until_answered(db: TestDb) {
+    let mut catcher = Catcher::start(&db).await;
+    let mut agent = ScriptedAgent::connect(catcher.channel().await, "edge-cmd", &[pb::Capability::Backup]).await;
+    let mut c = catcher.clients().await;
+
+    // panic brake
+    agent
+        .send(
+            1,
+            pb::agent_event::Kind::SafetyAlert(pb::SafetyAlert {
+                reason: "canary changed".into(),
+                details_json: "{\"file\":\"canary.txt\"}".into(),
+            }),
+        )
+        .await;
+    agent.wait_ack(1).await;
+    let s = c.sources.get_source(pb::GetSourceRequest { source_id: "edge-cmd".into() }).await.unwrap().into_inner();
+    assert_eq!(s.safety_state, pb::SafetyState::StoppedForSafety as i32);
+    let st = c.status.get_status(pb::GetStatusRequest {}).await.unwrap().into_inner();
+    assert_eq!(st.clients_stopped_for_safety, 1);
+
+    // the operator's resume is delivered...
+    let cmd = c
+        .sources
+        .create_command(pb::CreateCommandRequest {
+            source_id: "edge-cmd".into(),
+            kind: pb::CommandKind::Resume as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let id = cmd.command.unwrap().command_id;
+    let got = agent.wait_command(10).await;
+    assert_eq!((got.command_id.as_str(), got.kind), (id.as_str(), pb::CommandKind::Resume as i32));
+    // ...re-sent when the lease (2 s in tests) runs out unanswered...
+    let again = agent.wait_command(10).await;
+    assert_eq!(again.command_id, id);
+    // ...and after a catcher restart.
+    drop(agent);
+    catcher.restart().await;
+    let mut agent = ScriptedAgent::connect(catcher.channel().await, "edge-cmd", &[pb::Capability::Backup]).await;
+    assert_eq!(agent.welcome.safety_state, pb::SafetyState::StoppedForSafety as i32);
+    let again = agent.wait_command(10).await;
+    assert_eq!(again.command_id, id);
+    agent
+        .send(
+            2,
+            pb::agent_event::Kind::CommandResult(pb::CommandResult {
+                command_id: id.clone(),
+                success: true,
+                message: "uploads resumed".into(),
+                ..Default::default()
+            }),
+        )
+        .await;
+    agent.wait_ack(2).await;
+    let mut c = catcher.clients().await;
+    let s = c.sources.get_source(pb::GetSourceRequest { source_id: "edge-cmd".into() }).await.unwrap().into_inner();
+    assert_eq!(s.safety_state, pb::SafetyState::Ok as i32);
+    let list = c
+        .sources
+        .list_commands(pb::ListCommandsRequest { source_id: "edge-cmd".into(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner()
+        .commands;
+    assert_eq!(list[0].state, pb::CommandState::Succeeded as i32);
+    assert!(list[0].attempts >= 3, "sent at least three times: {}", list[0].attempts);
+    // an unknown command id in a result is rejected, not ignored silently
+    agent
+        .send(
+            3,
+            pb::agent_event::Kind::CommandResult(pb::CommandResult {
+                command_id: "nope".into(),
+                success: true,
+                ..Default::default()
+            }),
+        )
+        .await;
+    agent.wait_ack(3).await;
+    assert_eq!(agent.rejections()[0].code, "NotFound");
+}
+
+/// SIGTERM with a live stream: the catcher closes streams, drains, and exits cleanly.
+async fn graceful_shutdown(db: TestDb) {
+    let mut catcher = Catcher::start(&db).await;
+    let mut agent = ScriptedAgent::connect(catcher.channel().await, "edge-term", &[]).await;
+    let id = uuid::Uuid::now_v7().to_string();
+    agent.send(1, ingest(&id, "x", 0, "")).await;
+    agent.wait_ack(1).await;
+    let status = catcher.terminate().await;
+    assert!(status.success(), "exit status {status:?}\n{}", catcher.log_text());
+    // the stream ended rather than hanging
+    while agent.next(10).await.is_some() {}
+    assert!(catcher.log_text().contains("catcher stopped"));
+}
+
+/// Heartbeats keep a quiet stream open; a silent one is closed after agent_timeout (5 s in tests).
+async fn silent_streams_are_closed(db: TestDb) {
+    let catcher = Catcher::start(&db).await;
+    let mut agent = ScriptedAgent::connect(catcher.channel().await, "edge-hb", &[]).await;
+    assert_eq!(agent.welcome.heartbeat_interval.unwrap().seconds, 1);
+    let mut c = catcher.clients().await;
+    for _ in 0..7 {
+        agent.heartbeat().await;
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    let s = c.sources.get_source(pb::GetSourceRequest { source_id: "edge-hb".into() }).await.unwrap().into_inner();
+    assert!(s.connected, "heartbeats keep the source connected");
+    let mut closed_with_error = false;
+    while let Some(m) = agent.next(15).await {
+        if let Some(Out::Error(e)) = m.body {
+            assert!(e.message.contains("no message"), "{e:?}");
+            closed_with_error = true;
+        }
+    }
+    assert!(closed_with_error, "the catcher says why it closes the stream");
+    let s = c.sources.get_source(pb::GetSourceRequest { source_id: "edge-hb".into() }).await.unwrap().into_inner();
+    assert!(!s.connected);
+}
+
+crate::both_databases!(
+    silent_streams_are_closed,
+    exactly_once_across_catcher_kill,
+    rejected_events_do_not_wedge_the_stream,
+    newer_session_supersedes,
+    commands_are_redelivered_until_answered,
+    graceful_shutdown
+);
