@@ -1,5 +1,237 @@
-//! The edge agent daemon; filled in by its own issue.
-fn main() {
-    eprintln!("agent: not built yet; see issue 3");
-    std::process::exit(2);
+//! The `agent` binary: command line, logging, signals.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use agent::config::{Config, EXAMPLE};
+use agent::{daemon, link, report, restore};
+use clap::{Parser, Subcommand};
+use edgebackup_proto::v1::{self as pb, package_service_client::PackageServiceClient};
+
+#[derive(Parser)]
+#[command(name = "agent", version, about = "Edge Backup agent: backs up this device's folders to storage stations")]
+#[command(
+    after_help = "Exit codes: 0 success, 1 the operation failed (e.g. a corrupt copy), 2 bad configuration or usage.\n\
+Configuration: agent.toml (or --config) < AGENT_* environment; `agent init` writes a commented example."
+)]
+struct Cli {
+    /// TOML config file; must exist when given (default: ./agent.toml if present).
+    #[arg(long, global = true, env = "AGENT_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the daemon: watch, back up, stay connected to the catcher.
+    Run,
+    /// Run one backup pass, send its events to the catcher, and exit.
+    Backup {
+        /// One pass and exit (the only mode; `agent run` is the continuous one).
+        #[arg(long, default_value_t = true)]
+        once: bool,
+        /// Longest wait for the catcher to acknowledge the events, in seconds.
+        #[arg(long, default_value_t = 30)]
+        flush_timeout: u64,
+    },
+    /// Show the local view: outbox depth, connection, safety state, recent packages.
+    Status {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the configuration and that every station's tool is installed and usable.
+    CheckConfig,
+    /// Restore a package from a station into a directory, verifying every byte.
+    Restore {
+        package_id: String,
+        /// Target directory (created if missing).
+        #[arg(long)]
+        to: PathBuf,
+        /// Use this station only (default: the first that holds a good copy).
+        #[arg(long)]
+        station: Option<String>,
+    },
+    /// Verify a package's stored copies on every station; names any damaged file.
+    Verify { package_id: String },
+    /// Write a commented example configuration.
+    Init {
+        /// Where to write it.
+        #[arg(long, default_value = "agent.toml")]
+        path: PathBuf,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+fn load(cli: &Cli) -> Result<Config, String> {
+    let (file, required) = match &cli.config {
+        Some(f) => (f.clone(), true),
+        None => (PathBuf::from("agent.toml"), false),
+    };
+    Config::load(&file, required).map_err(|e| e.to_string())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Cmd::Init { path, force } = &cli.command {
+        return init(path, *force);
+    }
+    let config = match load(&cli) {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            eprintln!("agent: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    edgebackup_common::init_logging(config.log_format, &config.log_level);
+    let result = match cli.command {
+        Cmd::Run => daemon::run(config, edgebackup_common::shutdown_signal()).await.map(|()| ExitCode::SUCCESS),
+        Cmd::Backup { flush_timeout, .. } => backup_once(config, flush_timeout).await,
+        Cmd::Status { json } => status(&config, json),
+        Cmd::CheckConfig => check_config(config).await,
+        Cmd::Restore { package_id, to, station } => restore_cmd(config, &package_id, &to, station.as_deref()).await,
+        Cmd::Verify { package_id } => verify(config, &package_id).await,
+        Cmd::Init { .. } => unreachable!("handled above"),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("agent: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init(path: &std::path::Path, force: bool) -> ExitCode {
+    if path.exists() && !force {
+        eprintln!("agent: {} exists; pass --force to overwrite it", path.display());
+        return ExitCode::from(2);
+    }
+    match std::fs::write(path, EXAMPLE) {
+        Ok(()) => {
+            println!("wrote {}; add [[folders]] and [[stations]], then run `agent check-config`", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("agent: cannot write {}: {e}", path.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn backup_once(config: Arc<Config>, flush_timeout: u64) -> anyhow::Result<ExitCode> {
+    let engine = daemon::prepare(config.clone()).await?;
+    let redone = engine.recover().await?;
+    let r = engine.pass().await?;
+    let commands = Arc::new(agent::commands::Commands::new(engine.clone()));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let link = tokio::spawn(link::run(config.clone(), engine.state.clone(), commands, stop.clone()));
+    let left = daemon::flush(&engine.state, Duration::from_secs(flush_timeout)).await;
+    stop.cancel();
+    let _ = link.await;
+    println!(
+        "{} package(s) completed ({} file(s)), {} failed, {} resumed{}",
+        r.packages_completed,
+        r.files_backed_up,
+        r.packages_failed,
+        redone,
+        r.held.as_ref().map(|h| format!("; uploads held: {h}")).unwrap_or_default()
+    );
+    if left > 0 {
+        println!("{left} event(s) wait in the outbox for the catcher; the next run sends them");
+    }
+    Ok(if r.packages_failed > 0 || r.held.is_some() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
+    let r = report::read(&config.state_dir, &config.source_id, &config.catcher_url)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        print!("{}", report::render(&r));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn check_config(config: Arc<Config>) -> anyhow::Result<ExitCode> {
+    for (i, s) in config.stations.iter().enumerate() {
+        let station = agent::station::Station::from_config(s, &config.source_id);
+        station.check().await.map_err(|e| anyhow::anyhow!("stations[{i}]: {e}"))?;
+    }
+    println!(
+        "configuration ok: source {}, {} folder(s), {} station(s), catcher {}",
+        config.source_id,
+        config.folders.len(),
+        config.stations.len(),
+        config.catcher_url
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The sha256 the package must have: from this agent's records, else from the catcher.
+async fn expected_sha(config: &Config, package_id: &str) -> Option<String> {
+    if let Ok(state) = agent::state::State::open(&config.state_dir)
+        && let Ok(Some(p)) = state.package(package_id)
+        && !p.sha256.is_empty()
+    {
+        return Some(p.sha256);
+    }
+    let channel = tonic::transport::Endpoint::from_shared(config.catcher_url.clone()).ok()?;
+    let channel = channel.connect_timeout(Duration::from_secs(3)).connect().await.ok()?;
+    let p = PackageServiceClient::new(channel)
+        .get_package(pb::GetPackageRequest { package_id: package_id.to_owned() })
+        .await
+        .ok()?
+        .into_inner();
+    (!p.sha256.is_empty()).then_some(p.sha256)
+}
+
+async fn restore_cmd(
+    config: Arc<Config>,
+    package_id: &str,
+    to: &std::path::Path,
+    only: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let expected = expected_sha(&config, package_id).await;
+    if expected.is_none() {
+        eprintln!(
+            "warning: the expected sha256 is unknown (no local record, catcher unreachable); checking files against the manifest only"
+        );
+    }
+    let scratch = std::env::temp_dir().join(format!("edgebackup-restore-{}", std::process::id()));
+    let mut checks = Vec::new();
+    for s in config.stations.iter().filter(|s| only.is_none_or(|o| o == s.id)) {
+        let station = agent::station::Station::from_config(s, &config.source_id);
+        let check = restore::restore_from(&station, package_id, expected.as_deref(), to, &scratch).await;
+        println!("{}", check.summary());
+        let ok = check.ok;
+        checks.push(check);
+        if ok {
+            break;
+        }
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    if checks.iter().any(|c| c.ok) {
+        println!("restored {package_id} into {}", to.display());
+        Ok(ExitCode::SUCCESS)
+    } else if checks.is_empty() {
+        anyhow::bail!("no configured station matches {only:?}")
+    } else {
+        anyhow::bail!("no station holds an intact copy of {package_id}")
+    }
+}
+
+async fn verify(config: Arc<Config>, package_id: &str) -> anyhow::Result<ExitCode> {
+    let engine = daemon::prepare(config).await?;
+    let checks = restore::verify_package(&engine, package_id).await;
+    for c in &checks {
+        println!("{}", c.summary());
+    }
+    Ok(if !checks.is_empty() && checks.iter().all(|c| c.ok) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

@@ -8,15 +8,9 @@ use figment::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{StationKind, Tier};
+pub use edgebackup_common::LogFormat;
 
-/// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    Human,
-    Json,
-}
+use crate::domain::{StationKind, Tier};
 
 /// A station declared in the config.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

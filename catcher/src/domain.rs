@@ -307,3 +307,12 @@ pub struct Counter {
 pub fn parse_stored<T>(value: &str, parse: fn(&str) -> Option<T>, what: &str) -> Result<T> {
     parse(value).ok_or_else(|| Error::Corrupt(format!("unknown {what} {value:?}")))
 }
+
+/// One file inside a package, as its agent packaged it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ManifestEntry {
+    pub path: String,
+    pub size_bytes: u64,
+    pub sha256: String,
+    pub modified_at: Option<Millis>,
+}

@@ -15,5 +15,6 @@ pub mod service;
 pub mod status;
 pub mod store;
 pub mod stream;
+pub mod tui;
 pub mod watch;
 pub mod writer;

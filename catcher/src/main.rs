@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use catcher::config::{Config, KEYS_HELP, LogFormat};
+use catcher::config::{Config, KEYS_HELP};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -30,6 +30,9 @@ enum Cmd {
     Migrate,
     /// Print the effective configuration (secrets redacted) and exit.
     DumpConfig,
+    /// Show the fleet's status from a running catcher: a one-shot report, or `--live` full screen.
+    #[command(after_help = catcher::tui::STATUS_HELP)]
+    Status(catcher::tui::StatusArgs),
 }
 
 fn load(cli: &Cli) -> anyhow::Result<Config> {
@@ -48,40 +51,15 @@ fn load(cli: &Cli) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    use std::io::IsTerminal;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none());
-    match config.log_format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Human => builder.init(),
-    }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("install SIGTERM handler");
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-}
-
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<std::process::ExitCode> {
     let cli = Cli::parse();
+    // A client of a running catcher: no server config, no database, no logging to stderr.
+    if let Some(Cmd::Status(args)) = &cli.command {
+        return Ok(catcher::tui::run(args.clone()).await.into());
+    }
     let config = load(&cli)?;
-    init_logging(&config);
+    edgebackup_common::init_logging(config.log_format, &config.log_level);
     match cli.command.unwrap_or(Cmd::Serve) {
         Cmd::DumpConfig => {
             println!("{}", toml_dump(&config)?);
@@ -90,16 +68,17 @@ async fn main() -> anyhow::Result<()> {
             catcher::server::open_store(&config).await?.close().await?;
             tracing::info!(database = %catcher::config::redact_url(&config.database_url), "migrations applied");
         }
+        Cmd::Status(_) => unreachable!("handled before loading the config"),
         Cmd::Serve => {
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await
                 .with_context(|| format!("cannot listen on {} (listen)", config.listen))?;
             // Tests and scripts read the bound port from this line (listen may say port 0).
             println!("catcher listening on {}", listener.local_addr()?);
-            catcher::server::serve(config, listener, shutdown_signal()).await?;
+            catcher::server::serve(config, listener, edgebackup_common::shutdown_signal()).await?;
         }
     }
-    Ok(())
+    Ok(std::process::ExitCode::SUCCESS)
 }
 
 fn toml_dump(config: &Config) -> anyhow::Result<String> {

@@ -128,7 +128,12 @@ pub fn package(p: Package, placements: Vec<Placement>) -> pb::Package {
         tool_ref: p.tool_ref,
         retry_count: p.retry_count,
         last_error: p.last_error,
+        manifest: Vec::new(),
     }
+}
+
+pub fn manifest_entry(m: ManifestEntry) -> pb::ManifestEntry {
+    pb::ManifestEntry { path: m.path, size_bytes: m.size_bytes, sha256: m.sha256, modified_at: ts_opt(m.modified_at) }
 }
 
 fn placement(p: Placement) -> pb::Placement {

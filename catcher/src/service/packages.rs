@@ -27,7 +27,9 @@ impl Packages {
 
     async fn get(&self, id: &str) -> Result<pb::Package> {
         let p = self.0.store.package(id).await?.ok_or_else(|| Error::not_found("package", id))?;
-        Ok(self.with_placements(vec![p]).await?.remove(0))
+        let mut p = self.with_placements(vec![p]).await?.remove(0);
+        p.manifest = self.0.store.manifest(id).await?.into_iter().map(convert::manifest_entry).collect();
+        Ok(p)
     }
 
     async fn ingest(&self, r: pb::IngestPackageRequest) -> Result<pb::IngestPackageResponse> {

@@ -176,7 +176,11 @@ impl StatusService for StatusApi {
             loop {
                 let change = tokio::select! {
                     c = changes.recv() => c,
-                    () = state.shutdown.cancelled() => return,
+                    () = state.shutdown.cancelled() => {
+                        // Not OK: the subscriber should reconnect, not think the stream is done.
+                        let _ = tx.send(Err(Status::unavailable("the catcher is shutting down; reconnect"))).await;
+                        return;
+                    }
                     () = tx.closed() => return,
                 };
                 let out = match change {

@@ -98,6 +98,21 @@ pub mod placement {
     no_relations!();
 }
 
+pub mod package_manifest {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "package_manifests")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub package_id: String,
+        pub file_count: i64,
+        /// JSON array of domain::ManifestEntry.
+        pub manifest_json: String,
+    }
+    no_relations!();
+}
+
 pub mod station {
     use sea_orm::entity::prelude::*;
 

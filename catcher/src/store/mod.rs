@@ -127,6 +127,16 @@ impl Store {
         package::Entity::find_by_id(id.to_owned()).one(&self.db).await?.map(package_from).transpose()
     }
 
+    /// The files inside a package (empty when its agent reported none).
+    pub async fn manifest(&self, id: &str) -> Result<Vec<ManifestEntry>> {
+        match package_manifest::Entity::find_by_id(id.to_owned()).one(&self.db).await? {
+            Some(row) => {
+                serde_json::from_str(&row.manifest_json).map_err(|e| Error::Corrupt(format!("manifest of {id}: {e}")))
+            }
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// A page of packages, newest first; `after` is the last id of the previous page.
     pub async fn list_packages(&self, f: &PackageFilter, after: Option<&str>, limit: u64) -> Result<Vec<Package>> {
         let mut q = package::Entity::find();

@@ -20,6 +20,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::domain::ManifestEntry;
 use crate::error::{Error, Result};
 use crate::service::{Shared, convert, packages::new_package, validate as v};
 use crate::writer::ops::{AgentEvent, CommandOutcome, Completion, Failure, HelloInfo, ProgressUpdate};
@@ -28,6 +29,8 @@ use sessions::error_frame;
 
 /// Most events handed to the writer in one op.
 const MAX_EVENTS_PER_OP: usize = 1024;
+/// Most files one Complete may list.
+const MAX_MANIFEST_FILES: usize = 100_000;
 /// How long a new stream may take to say Hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -226,7 +229,21 @@ fn event_in(e: pb::AgentEvent) -> Result<AgentEvent> {
                     pl.error.chars().take(4096).collect(),
                 ));
             }
+            if c.manifest.len() > MAX_MANIFEST_FILES {
+                return Err(Error::invalid("complete.manifest", format!("more than {MAX_MANIFEST_FILES} files")));
+            }
+            let mut manifest = Vec::with_capacity(c.manifest.len());
+            for (i, m) in c.manifest.into_iter().enumerate() {
+                let f = |n: &str| format!("complete.manifest[{i}].{n}");
+                manifest.push(ManifestEntry {
+                    path: v::path(&f("path"), &m.path)?,
+                    size_bytes: v::size(&f("size_bytes"), m.size_bytes)?,
+                    sha256: v::sha256(&f("sha256"), &m.sha256)?,
+                    modified_at: m.modified_at.map(|t| t.seconds * 1000 + i64::from(t.nanos / 1_000_000)),
+                });
+            }
             AgentEvent::Complete(Completion {
+                manifest,
                 package_id: v::package_id("complete.package_id", &c.package_id)?,
                 sha256,
                 size_bytes: v::size("complete.size_bytes", c.size_bytes)?,

@@ -41,6 +41,7 @@ pub struct Completion {
     pub size_bytes: u64,
     pub tool_ref: String,
     pub placements: Vec<(String, PlacementStatus, String, String)>,
+    pub manifest: Vec<ManifestEntry>,
 }
 
 /// A failed attempt.
@@ -255,6 +256,9 @@ pub async fn complete(u: &mut Unit<'_>, source_id: Option<&str>, c: Completion, 
             updated_at: u.now,
         });
     }
+    if !c.manifest.is_empty() {
+        u.put_manifest(&p.package_id, c.manifest);
+    }
     let before = p.status;
     let rules = u.rule(p.package_type).await?;
     let tier = rules.first_tier();
@@ -336,6 +340,7 @@ pub async fn patch(u: &mut Unit<'_>, m: PackagePatch) -> Result<Package> {
                 size_bytes: 0,
                 tool_ref: p.tool_ref.clone(),
                 placements: Vec::new(),
+                manifest: Vec::new(),
             };
             complete(u, None, c, actor).await
         }

@@ -14,7 +14,7 @@ use sea_orm::{
 };
 
 use crate::domain::*;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::journal as chain;
 use crate::rules::RuleSet;
 use crate::store::convert::*;
@@ -52,6 +52,7 @@ pub struct Unit<'a> {
     sources: HashMap<String, Tracked<Source>>,
     cursors: HashMap<String, u64>,
     placements: BTreeMap<(String, String), Placement>,
+    manifests: HashMap<String, Vec<ManifestEntry>>,
     journal: Vec<JournalEntry>,
     rules: Option<HashMap<PackageType, RuleSet>>,
     pub rules_changed: bool,
@@ -67,6 +68,7 @@ impl<'a> Unit<'a> {
             sources: HashMap::new(),
             cursors: HashMap::new(),
             placements: BTreeMap::new(),
+            manifests: HashMap::new(),
             journal: Vec::new(),
             rules: None,
             rules_changed: false,
@@ -108,6 +110,10 @@ impl<'a> Unit<'a> {
             t.dirty = t.dirty || t.value.is_some();
             t.value.as_mut()
         })
+    }
+
+    pub fn put_manifest(&mut self, package_id: &str, files: Vec<ManifestEntry>) {
+        self.manifests.insert(package_id.to_owned(), files);
     }
 
     pub fn put_placement(&mut self, p: Placement) {
@@ -256,11 +262,31 @@ impl<'a> Unit<'a> {
                     .filter(placement::Column::PackageId.is_in(chunk.iter().cloned()))
                     .exec(self.txn)
                     .await?;
+                package_manifest::Entity::delete_many()
+                    .filter(package_manifest::Column::PackageId.is_in(chunk.iter().cloned()))
+                    .exec(self.txn)
+                    .await?;
                 package::Entity::delete_many()
                     .filter(package::Column::PackageId.is_in(chunk.iter().cloned()))
                     .exec(self.txn)
                     .await?;
             }
+        }
+        // One row per package; manifests can be large, so they are written one by one.
+        for (package_id, files) in std::mem::take(&mut self.manifests) {
+            let row = package_manifest::ActiveModel {
+                package_id: Set(package_id),
+                file_count: Set(i64::try_from(files.len()).unwrap_or(i64::MAX)),
+                manifest_json: Set(serde_json::to_string(&files).map_err(|e| Error::Corrupt(e.to_string()))?),
+            };
+            package_manifest::Entity::insert(row)
+                .on_conflict(
+                    OnConflict::column(package_manifest::Column::PackageId)
+                        .update_columns([package_manifest::Column::FileCount, package_manifest::Column::ManifestJson])
+                        .to_owned(),
+                )
+                .exec_without_returning(self.txn)
+                .await?;
         }
         let placements: Vec<_> = std::mem::take(&mut self.placements).into_values().collect();
         for chunk in placements.chunks(CHUNK) {

@@ -126,5 +126,6 @@ pub fn complete(id: &str, sha: &str, size: u64, station: &str) -> Kind {
             verified_sha256: sha.into(),
             error: String::new(),
         }],
+        manifest: Vec::new(),
     })
 }

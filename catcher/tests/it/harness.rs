@@ -240,21 +240,7 @@ pub fn assert_invalid<T: std::fmt::Debug>(r: Result<T, tonic::Status>, field: &s
     }
 }
 
-/// Polls `f` until it returns Some, for up to `secs` seconds.
-pub async fn eventually<T, F, Fut>(secs: u64, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "condition not met within {secs} s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+pub use edgebackup_testkit::eventually;
 
 /// Declares a test that runs once on SQLite and once on PostgreSQL.
 #[macro_export]

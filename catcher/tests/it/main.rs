@@ -6,5 +6,6 @@ mod journal;
 mod lifecycle;
 mod reflection;
 mod stream;
+mod tui;
 mod watch;
 mod workflow;

@@ -1,6 +1,7 @@
 //! The agent stream: sequence numbers, cumulative acks, replays, restarts, supersession, commands.
 
 use edgebackup_proto::v1 as pb;
+use pb::agent_event::Kind;
 use pb::catcher_message::Body as Out;
 
 use crate::agent::{ScriptedAgent, complete, ingest, progress};
@@ -277,7 +278,43 @@ async fn silent_streams_are_closed(db: TestDb) {
     assert!(!s.connected);
 }
 
+/// The files an agent lists in Complete come back from GetPackage (and not from lists).
+async fn manifests_are_stored(db: TestDb) {
+    let catcher = Catcher::start(&db).await;
+    let mut a = ScriptedAgent::connect(catcher.channel().await, "edge-m", &[]).await;
+    let id = uuid::Uuid::now_v7().to_string();
+    let sha = "ab".repeat(32);
+    let mut done = complete(&id, &sha, 10, "st");
+    let Kind::Complete(c) = &mut done else { unreachable!() };
+    c.manifest = (0..3)
+        .map(|i| pb::ManifestEntry {
+            path: format!("dir/file-{i}.txt"),
+            size_bytes: i,
+            sha256: "cd".repeat(32),
+            modified_at: Some(prost_types::Timestamp { seconds: 1_700_000_000, nanos: 0 }),
+        })
+        .collect();
+    let mut bad = done.clone();
+    let Kind::Complete(b) = &mut bad else { unreachable!() };
+    b.manifest[1].sha256 = "nope".into();
+    a.send(1, ingest(&id, "/data", 10, "")).await;
+    a.send(2, bad).await;
+    a.send(3, done).await;
+    a.wait_ack(3).await;
+    let rejected = a.rejections();
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert!(rejected[0].message.starts_with("complete.manifest[1].sha256:"), "{rejected:?}");
+    let mut c = catcher.clients().await;
+    let p = c.packages.get_package(pb::GetPackageRequest { package_id: id }).await.unwrap().into_inner();
+    assert_eq!(p.manifest.len(), 3);
+    assert_eq!(p.manifest[2].path, "dir/file-2.txt");
+    assert_eq!(p.manifest[2].modified_at.as_ref().unwrap().seconds, 1_700_000_000);
+    let list = c.packages.list_packages(pb::ListPackagesRequest::default()).await.unwrap().into_inner();
+    assert!(list.packages[0].manifest.is_empty(), "lists stay small");
+}
+
 crate::both_databases!(
+    manifests_are_stored,
     silent_streams_are_closed,
     exactly_once_across_catcher_kill,
     rejected_events_do_not_wedge_the_stream,

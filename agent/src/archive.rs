@@ -1,0 +1,254 @@
+//! The native package format: a zstd-compressed tar of the files plus a manifest, produced in
+//! one streaming pass. Each file's sha256 is computed as it is read into the archive and the
+//! archive's sha256 as it is written, so memory stays bounded and nothing is read twice.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::{Component, Path};
+
+use sha2::{Digest, Sha256};
+
+use crate::state::ManifestFile;
+
+/// The manifest's name inside the archive (last entry).
+pub const MANIFEST_NAME: &str = ".edgebackup/manifest.json";
+
+/// What a build produced.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub sha256: String,
+    pub size: u64,
+    pub manifest: Vec<ManifestFile>,
+    /// Planned files that vanished before they could be read.
+    pub missing: Vec<String>,
+}
+
+/// A writer that hashes and counts what passes through.
+pub struct HashWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    count: u64,
+}
+
+impl<W: Write> HashWriter<W> {
+    pub fn new(inner: W) -> Self {
+        Self { inner, hasher: Sha256::new(), count: 0 }
+    }
+
+    pub fn finish(self) -> (W, String, u64) {
+        (self.inner, hex::encode(self.hasher.finalize()), self.count)
+    }
+}
+
+impl<W: Write> Write for HashWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Reads exactly `expected` bytes of a file while hashing them; a file that shrank is an error
+/// (tar would otherwise write a corrupt entry).
+struct HashReader<'a, R> {
+    inner: R,
+    hasher: Sha256,
+    read: u64,
+    expected: u64,
+    on_bytes: &'a mut dyn FnMut(u64),
+}
+
+impl<R: Read> Read for HashReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && self.read < self.expected {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the file shrank while it was being packaged"));
+        }
+        self.hasher.update(&buf[..n]);
+        self.read += n as u64;
+        (self.on_bytes)(n as u64);
+        Ok(n)
+    }
+}
+
+/// sha256 of everything `r` yields.
+pub fn sha256_of(mut r: impl Read) -> io::Result<(String, u64)> {
+    let mut w = HashWriter::new(io::sink());
+    io::copy(&mut r, &mut w)?;
+    let (_, sha, n) = w.finish();
+    Ok((sha, n))
+}
+
+pub fn mtime_ns(meta: &std::fs::Metadata) -> i128 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos() as i128)
+        .unwrap_or(0)
+}
+
+/// Streams `files` (relative to `root`) into `out` as tar + zstd. `on_bytes` is told how many
+/// input bytes were read, for progress.
+pub fn build(
+    root: &Path,
+    files: &[String],
+    out: impl Write,
+    level: i32,
+    on_bytes: &mut dyn FnMut(u64),
+) -> io::Result<Built> {
+    let mut encoder = zstd::Encoder::new(HashWriter::new(out), level)?;
+    // A frame checksum makes any corruption of a stored copy fail decoding, at the file it hits.
+    encoder.include_checksum(true)?;
+    let mut tar = tar::Builder::new(encoder);
+    tar.mode(tar::HeaderMode::Deterministic);
+    let mut manifest = Vec::with_capacity(files.len());
+    let mut missing = Vec::new();
+    for rel in files {
+        let path = root.join(rel);
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                missing.push(rel.clone());
+                continue;
+            }
+            Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
+        };
+        let meta = file.metadata()?;
+        let size = meta.len();
+        let mut header = tar::Header::new_gnu();
+        header.set_size(size);
+        header.set_mode(0o644);
+        let mtime = mtime_ns(&meta);
+        header.set_mtime((mtime / 1_000_000_000).max(0) as u64);
+        header.set_entry_type(tar::EntryType::Regular);
+        let mut reader = HashReader {
+            inner: file.take(size),
+            hasher: Sha256::new(),
+            read: 0,
+            expected: size,
+            on_bytes: &mut *on_bytes,
+        };
+        tar.append_data(&mut header, rel, &mut reader)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        let sha256 = hex::encode(reader.hasher.finalize());
+        manifest.push(ManifestFile { path: rel.clone(), size, sha256, mtime_ns: mtime });
+    }
+    let json = serde_json::to_vec_pretty(&manifest).map_err(io::Error::other)?;
+    let mut header = tar::Header::new_gnu();
+    header.set_size(json.len() as u64);
+    header.set_mode(0o644);
+    header.set_entry_type(tar::EntryType::Regular);
+    tar.append_data(&mut header, MANIFEST_NAME, json.as_slice())?;
+    let encoder = tar.into_inner()?;
+    let mut hashed = encoder.finish()?;
+    hashed.flush()?;
+    let (_, sha256, size) = hashed.finish();
+    Ok(Built { sha256, size, manifest, missing })
+}
+
+fn damaged(at: &str, e: io::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("the archive is damaged at {at}: {e}"))
+}
+
+/// A file whose restored contents do not match the manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    pub path: String,
+    pub reason: String,
+}
+
+/// Extracts an archive into `dest` (refusing paths that escape it) and checks every file
+/// against the manifest. Returns the manifest and the files that do not match it.
+pub fn extract(archive: impl Read, dest: &Path) -> io::Result<(Vec<ManifestFile>, Vec<Mismatch>)> {
+    let decoder = zstd::Decoder::new(archive)?;
+    let mut tar = tar::Archive::new(decoder);
+    let mut hashes = std::collections::HashMap::new();
+    let mut manifest: Option<Vec<ManifestFile>> = None;
+    let mut last_good = String::from("(the start)");
+    for entry in tar.entries()? {
+        let mut entry = entry.map_err(|e| damaged(&format!("after {last_good}"), e))?;
+        let rel = entry.path()?.to_string_lossy().into_owned();
+        if rel == MANIFEST_NAME {
+            let mut json = Vec::new();
+            entry.read_to_end(&mut json).map_err(|e| damaged("its manifest", e))?;
+            manifest = Some(serde_json::from_slice(&json).map_err(|e| damaged("its manifest", io::Error::other(e)))?);
+            continue;
+        }
+        let safe = Path::new(&rel).components().all(|c| matches!(c, Component::Normal(_)));
+        if !safe {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{rel}: path escapes the target")));
+        }
+        let target = dest.join(&rel);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let mut w = HashWriter::new(File::create(&target)?);
+        io::copy(&mut entry, &mut w).map_err(|e| damaged(&rel, e))?;
+        let (file, sha, _) = w.finish();
+        file.sync_all()?;
+        last_good.clone_from(&rel);
+        hashes.insert(rel, sha);
+    }
+    // Read to the end of the zstd frame so its checksum is checked.
+    let trailer = io::copy(&mut tar.into_inner(), &mut io::sink());
+    let manifest = manifest.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "the archive has no manifest"))?;
+    let mut mismatches = Vec::new();
+    for f in &manifest {
+        match hashes.get(&f.path) {
+            None => mismatches.push(Mismatch { path: f.path.clone(), reason: "missing from the archive".into() }),
+            Some(sha) if *sha != f.sha256 => mismatches.push(Mismatch {
+                path: f.path.clone(),
+                reason: format!("sha256 {sha} does not match the manifest's {}", f.sha256),
+            }),
+            Some(_) => {}
+        }
+    }
+    // A damaged frame whose damage shows in a file's hash is reported per file; otherwise as a whole.
+    if let Err(e) = trailer
+        && mismatches.is_empty()
+    {
+        return Err(damaged(&format!("after {last_good}"), e));
+    }
+    Ok((manifest, mismatches))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_with_hashes_and_nested_paths() {
+        let src = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(src.path().join("a/b")).unwrap();
+        std::fs::write(src.path().join("a/b/deep.txt"), b"deep").unwrap();
+        std::fs::write(src.path().join("empty.bin"), b"").unwrap();
+        let files = vec!["a/b/deep.txt".to_owned(), "empty.bin".to_owned(), "gone.txt".to_owned()];
+        let mut archive = Vec::new();
+        let mut read = 0;
+        let built = build(src.path(), &files, &mut archive, 3, &mut |n| read += n).unwrap();
+        assert_eq!(read, 4);
+        assert_eq!(built.missing, ["gone.txt"]);
+        assert_eq!(built.size, archive.len() as u64);
+        assert_eq!(built.sha256, sha256_of(archive.as_slice()).unwrap().0);
+        assert_eq!(built.manifest[0].sha256, sha256_of(&b"deep"[..]).unwrap().0);
+
+        let dest = tempfile::tempdir().unwrap();
+        let (manifest, bad) = extract(archive.as_slice(), dest.path()).unwrap();
+        assert!(bad.is_empty());
+        assert_eq!(manifest.len(), 2);
+        assert_eq!(std::fs::read(dest.path().join("a/b/deep.txt")).unwrap(), b"deep");
+        assert_eq!(std::fs::read(dest.path().join("empty.bin")).unwrap(), b"");
+
+        // One flipped byte is caught by the frame checksum and named.
+        let mut bad = archive.clone();
+        let mid = bad.len() / 2;
+        bad[mid] ^= 0xff;
+        let err = extract(bad.as_slice(), tempfile::tempdir().unwrap().path()).unwrap_err();
+        assert!(err.to_string().contains("the archive is damaged at"), "{err}");
+    }
+}

@@ -1,0 +1,133 @@
+//! `agent run`: the long-running daemon. Wires the engine, the catcher link, the folder
+//! watcher and the schedule together, and shuts down cleanly.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::commands::Commands;
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::link;
+use crate::report;
+use crate::state::State;
+use crate::station::Station;
+
+/// How long a stopping agent waits for the catcher to acknowledge its outbox.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Opens the state and checks every station (a missing tool is a startup error naming it).
+pub async fn prepare(config: Arc<Config>) -> anyhow::Result<Arc<Engine>> {
+    let state = State::open(&config.state_dir).map_err(|e| {
+        anyhow::anyhow!("state_dir {}: {e} (is another agent running on it?)", config.state_dir.display())
+    })?;
+    let stations: Vec<Station> = config.stations.iter().map(|s| Station::from_config(s, &config.source_id)).collect();
+    for (i, s) in stations.iter().enumerate() {
+        s.check().await.map_err(|e| anyhow::anyhow!("stations[{i}]: {e}"))?;
+    }
+    Ok(Arc::new(Engine::new(config, state, Arc::new(stations))))
+}
+
+pub async fn run(
+    config: Arc<Config>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let engine = prepare(config.clone()).await?;
+    let commands = Arc::new(Commands::new(engine.clone()));
+    let link_stop = CancellationToken::new();
+    let link = tokio::spawn(link::run(config.clone(), engine.state.clone(), commands, link_stop.clone()));
+    let stop = CancellationToken::new();
+    let reporter = tokio::spawn(report::keep_writing(engine.clone(), stop.clone()));
+
+    let (changes_tx, mut changes) = mpsc::channel::<()>(1);
+    let _watcher = if config.schedule.watch { watch_folders(&config, changes_tx) } else { None };
+
+    let stopper = stop.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        tracing::info!("stopping: finishing the current package, then flushing the outbox");
+        stopper.cancel();
+    });
+
+    if let Err(e) = engine.recover().await {
+        tracing::error!(error = %e, "recovering interrupted packages failed");
+    }
+    let mut schedule = tokio::time::interval(Duration::from_secs(config.schedule.interval_secs));
+    schedule.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let debounce = Duration::from_millis(config.schedule.debounce_ms);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            _ = schedule.tick() => {}
+            Some(()) = changes.recv() => {
+                // Wait for a quiet moment: a burst of writes becomes one pass.
+                loop {
+                    tokio::select! {
+                        () = tokio::time::sleep(debounce) => break,
+                        Some(()) = changes.recv() => {}
+                        () = stop.cancelled() => break,
+                    }
+                }
+                if stop.is_cancelled() {
+                    break;
+                }
+            }
+        }
+        match engine.pass().await {
+            Ok(r) if r.packages_completed + r.packages_failed > 0 || r.held.is_some() => {
+                tracing::info!(completed = r.packages_completed, failed = r.packages_failed, files = r.files_backed_up, held = ?r.held, "pass done");
+            }
+            Ok(_) => tracing::debug!("pass found nothing to back up"),
+            Err(e) => tracing::error!(error = %e, "pass failed"),
+        }
+    }
+    flush(&engine.state, FLUSH_TIMEOUT).await;
+    link_stop.cancel();
+    let _ = link.await;
+    let _ = reporter.await;
+    report::write_once(&engine, false);
+    tracing::info!(outbox = engine.state.outbox_len().unwrap_or(0), "agent stopped");
+    Ok(())
+}
+
+/// Waits until the outbox is empty (everything acknowledged) or `timeout` passes.
+pub async fn flush(state: &State, timeout: Duration) -> u64 {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let left = state.outbox_len().unwrap_or(0);
+        if left == 0 || tokio::time::Instant::now() >= deadline {
+            return left;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Filesystem notifications for every watched folder; None (with a warning) if unavailable,
+/// in which case the periodic rescan still catches everything.
+fn watch_folders(config: &Config, tx: mpsc::Sender<()>) -> Option<notify::RecommendedWatcher> {
+    let state_dir = config.state_dir.canonicalize().unwrap_or_else(|_| config.state_dir.clone());
+    let handler = move |event: notify::Result<notify::Event>| {
+        if let Ok(e) = event
+            && !e.paths.iter().all(|p| p.starts_with(&state_dir))
+        {
+            // A full channel already means "a pass is due".
+            let _ = tx.try_send(());
+        }
+    };
+    let mut watcher = match notify::recommended_watcher(handler) {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!(error = %e, "file notifications unavailable; relying on the periodic rescan");
+            return None;
+        }
+    };
+    for f in &config.folders {
+        if let Err(e) = watcher.watch(&f.path, RecursiveMode::Recursive) {
+            tracing::warn!(folder = %f.path.display(), error = %e, "cannot watch folder; relying on the periodic rescan");
+        }
+    }
+    Some(watcher)
+}

@@ -1,0 +1,483 @@
+//! The backup engine: passes over the watched folders, packaging, uploading, verifying.
+//!
+//! One pass at a time (a mutex), so a package is never built twice concurrently. Every step
+//! that the catcher must hear about is written to the outbox in the same transaction as the
+//! local record it describes.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use edgebackup_proto::v1::{self as pb, agent_event::Kind};
+use tokio::sync::Mutex;
+
+use crate::archive;
+use crate::config::{Config, FolderConfig};
+use crate::safety::{Detector, Observation, SafetyStatus, entropy_of, is_high_entropy};
+use crate::scan::{self, Seen};
+use crate::state::{FileState, LocalPackage, LocalStatus, ManifestFile, State, StationCopy, now_ms};
+use crate::station::Station;
+
+pub const SAFETY_KEY: &str = "safety";
+pub const PAUSED_KEY: &str = "paused";
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
+    #[error("{0}")]
+    Io(String),
+}
+
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+/// What a pass did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PassReport {
+    pub packages_completed: u32,
+    pub packages_failed: u32,
+    pub files_backed_up: u32,
+    /// Why uploads were skipped, if they were.
+    pub held: Option<String>,
+}
+
+pub struct Engine {
+    pub config: Arc<Config>,
+    pub state: State,
+    pub stations: Arc<Vec<Station>>,
+    pass_lock: Mutex<()>,
+    detector: std::sync::Mutex<Detector>,
+    previous: std::sync::Mutex<HashMap<PathBuf, Seen>>,
+}
+
+fn package_type(name: &str) -> pb::PackageType {
+    match name {
+        "app_logs" => pb::PackageType::AppLogs,
+        "audit_logs" => pb::PackageType::AuditLogs,
+        "business_data" => pb::PackageType::BusinessData,
+        "job_package" => pb::PackageType::JobPackage,
+        "cache" => pb::PackageType::Cache,
+        _ => pb::PackageType::UserData,
+    }
+}
+
+impl Engine {
+    pub fn new(config: Arc<Config>, state: State, stations: Arc<Vec<Station>>) -> Self {
+        let detector = Detector::new(config.safety.clone());
+        Self {
+            config,
+            state,
+            stations,
+            pass_lock: Mutex::new(()),
+            detector: std::sync::Mutex::new(detector),
+            previous: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn safety(&self) -> Result<SafetyStatus> {
+        Ok(self.state.meta(SAFETY_KEY)?.unwrap_or_default())
+    }
+
+    pub fn paused(&self) -> Result<bool> {
+        Ok(self.state.meta(PAUSED_KEY)?.unwrap_or(false))
+    }
+
+    /// Trips the panic brake (once) and tells the catcher.
+    pub fn trip(&self, reason: String, details: serde_json::Value) -> Result<()> {
+        if self.safety()?.stopped {
+            return Ok(());
+        }
+        tracing::error!(%reason, "panic brake tripped: uploads stop until an operator resumes this source");
+        let status = SafetyStatus { stopped: true, reason: reason.clone(), details: details.clone() };
+        self.state.write(|tx| {
+            tx.set_meta(SAFETY_KEY, &status)?;
+            tx.push(Kind::SafetyAlert(pb::SafetyAlert { reason, details_json: details.to_string() }))?;
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// Clears the brake (an operator's resume) and accepts the folders as they are now.
+    pub fn resume(&self) -> Result<()> {
+        self.state.write(|tx| {
+            tx.set_meta(SAFETY_KEY, &SafetyStatus::default())?;
+            tx.set_meta(PAUSED_KEY, &false)
+        })?;
+        self.detector.lock().expect("detector").reset();
+        Ok(())
+    }
+
+    pub fn pause(&self) -> Result<()> {
+        Ok(self.state.set_meta(PAUSED_KEY, &true)?)
+    }
+
+    /// Redoes packages a crash interrupted (status Uploading), as a new attempt.
+    pub async fn recover(&self) -> Result<u32> {
+        let _guard = self.pass_lock.lock().await;
+        let mut redone = 0;
+        for mut p in self.state.packages()?.into_iter().filter(|p| p.status == LocalStatus::Uploading) {
+            if self.safety()?.stopped || self.paused()? {
+                break;
+            }
+            p.attempt += 1;
+            tracing::info!(package = %p.package_id, attempt = p.attempt, "resuming an interrupted package");
+            self.state.write(|tx| tx.put_package(&p))?;
+            self.run_package(p).await?;
+            redone += 1;
+        }
+        Ok(redone)
+    }
+
+    /// One pass over every folder.
+    pub async fn pass(&self) -> Result<PassReport> {
+        let _guard = self.pass_lock.lock().await;
+        let mut report = PassReport::default();
+        for folder in &self.config.folders {
+            self.pass_folder(folder, &mut report).await?;
+        }
+        Ok(report)
+    }
+
+    async fn pass_folder(&self, folder: &FolderConfig, report: &mut PassReport) -> Result<()> {
+        let root = folder.path.clone();
+        if !root.is_dir() {
+            tracing::warn!(folder = %root.display(), "watched folder does not exist; skipped");
+            return Ok(());
+        }
+        let safety = &self.config.safety;
+        if safety.enabled && safety.canary {
+            let planted_key = format!("canary:{}", root.display());
+            let planted: bool = self.state.meta(&planted_key)?.unwrap_or(false);
+            if let Some(reason) = scan::check_canary(&root, planted) {
+                self.trip(reason, serde_json::json!({ "folder": root.display().to_string() }))?;
+            } else if !planted {
+                self.state.set_meta(&planted_key, &true)?;
+            }
+        }
+        let excludes = scan::excludes(&folder.excludes);
+        let state = self.state.clone();
+        let skip = self.config.state_dir.clone();
+        let walk_root = root.clone();
+        let walk = tokio::task::spawn_blocking(move || scan::walk(&walk_root, &excludes, &skip, &state))
+            .await
+            .map_err(|e| EngineError::Io(e.to_string()))??;
+        for e in &walk.errors {
+            tracing::warn!(folder = %root.display(), error = %e, "unreadable entry");
+        }
+        self.observe(&root, &walk.seen)?;
+        self.state.write(|tx| walk.vanished.iter().try_for_each(|abs| tx.remove_file(abs)))?;
+
+        if let Some(held) = self.held()? {
+            if !walk.to_back_up.is_empty() {
+                report.held = Some(held);
+            }
+            return Ok(());
+        }
+        for chunk in chunks(&walk.to_back_up, self.config.max_package_bytes, self.config.max_package_files) {
+            let p = LocalPackage {
+                package_id: uuid::Uuid::now_v7().to_string(),
+                folder: root.to_string_lossy().into_owned(),
+                package_type: folder.package_type.clone(),
+                files: chunk.iter().map(|(rel, _)| rel.clone()).collect(),
+                status: LocalStatus::Uploading,
+                attempt: 0,
+                sha256: String::new(),
+                size: 0,
+                tool: String::new(),
+                copies: Vec::new(),
+                manifest: Vec::new(),
+                error: String::new(),
+                created_at_ms: now_ms(),
+                finished_at_ms: None,
+            };
+            let input: u64 = chunk.iter().map(|(_, size)| size).sum();
+            let tool = self.stations.first().map(|s| s.tool()).unwrap_or(pb::Tool::Native);
+            self.state.write(|tx| {
+                tx.put_package(&p)?;
+                tx.push(Kind::Ingest(pb::Ingest {
+                    package_id: p.package_id.clone(),
+                    path: p.folder.clone(),
+                    package_type: package_type(&p.package_type) as i32,
+                    size_bytes: input,
+                    sha256: String::new(),
+                    tool: tool as i32,
+                }))?;
+                Ok(())
+            })?;
+            let files = p.files.len() as u32;
+            if self.run_package(p).await? {
+                report.packages_completed += 1;
+                report.files_backed_up += files;
+            } else {
+                report.packages_failed += 1;
+            }
+            if let Some(held) = self.held()? {
+                report.held = Some(held);
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Why uploads are held, if they are.
+    fn held(&self) -> Result<Option<String>> {
+        let safety = self.safety()?;
+        if safety.stopped {
+            return Ok(Some(format!("stopped for safety: {}", safety.reason)));
+        }
+        if self.paused()? {
+            return Ok(Some("paused by the catcher".into()));
+        }
+        Ok(None)
+    }
+
+    /// Feeds the changes since the previous walk to the panic brake.
+    fn observe(&self, root: &Path, seen: &Seen) -> Result<()> {
+        let previous = self.previous.lock().expect("previous").insert(root.to_owned(), seen.clone());
+        let Some(previous) = previous else { return Ok(()) };
+        let changed = scan::changed_since(&previous, seen);
+        let removed = scan::vanished(&previous, seen);
+        let mut o = Observation { changed: changed.len() as u32, removed: removed.len() as u32, ..Default::default() };
+        for rel in changed.iter().filter(|rel| previous.contains_key(*rel)) {
+            o.rewritten += 1;
+            let abs = root.join(rel);
+            let was_high = self.state.file(&abs.to_string_lossy())?.is_some_and(|f| f.high_entropy);
+            if !was_high && entropy_of(&abs).is_some_and(is_high_entropy) {
+                o.turned_high_entropy += 1;
+            }
+        }
+        let verdict = self.detector.lock().expect("detector").observe(Instant::now(), o);
+        if let Some((reason, details)) = verdict {
+            self.trip(reason, details)?;
+        }
+        Ok(())
+    }
+
+    /// Builds, uploads and verifies one package. Returns whether it completed.
+    pub async fn run_package(&self, mut p: LocalPackage) -> Result<bool> {
+        let staging = self.config.state_dir.join("staging");
+        std::fs::create_dir_all(&staging).map_err(|e| EngineError::Io(format!("{}: {e}", staging.display())))?;
+        let archive_path = staging.join(format!("{}.tar.zst", p.package_id));
+        let result = self.build_and_upload(&mut p, &archive_path).await;
+        let _ = std::fs::remove_file(&archive_path);
+        match result {
+            Ok(()) => Ok(true),
+            Err(error) => {
+                tracing::warn!(package = %p.package_id, %error, "package failed");
+                p.status = LocalStatus::Failed;
+                p.error = error.clone();
+                p.finished_at_ms = Some(now_ms());
+                self.state.write(|tx| {
+                    tx.put_package(&p)?;
+                    tx.push(Kind::Fail(pb::Fail { package_id: p.package_id.clone(), error, retryable: true }))?;
+                    Ok(())
+                })?;
+                Ok(false)
+            }
+        }
+    }
+
+    async fn build_and_upload(&self, p: &mut LocalPackage, archive_path: &Path) -> Result<(), String> {
+        let progress = Progress::new(self.state.clone(), p.package_id.clone(), p.attempt);
+        let input: u64 = p
+            .files
+            .iter()
+            .filter_map(|rel| std::fs::metadata(Path::new(&p.folder).join(rel)).ok())
+            .map(|m| m.len())
+            .sum();
+        // Packaging is the first 70% of the bar, the uploads share the rest.
+        let build = {
+            let root = PathBuf::from(&p.folder);
+            let files = p.files.clone();
+            let out = archive_path.to_owned();
+            let level = self.config.compression_level;
+            let progress = progress.clone();
+            tokio::task::spawn_blocking(move || {
+                let file = std::fs::File::create(&out)?;
+                let mut read = 0u64;
+                let built = archive::build(&root, &files, std::io::BufWriter::new(&file), level, &mut |n| {
+                    read += n;
+                    progress.report(read, input, 0, 70);
+                })?;
+                file.sync_all()?;
+                Ok::<_, std::io::Error>(built)
+            })
+        };
+        let built = build.await.map_err(|e| e.to_string())?.map_err(|e| format!("packaging: {e}"))?;
+        if built.manifest.is_empty() {
+            return Err("every planned file vanished before it could be packaged".into());
+        }
+        p.sha256 = built.sha256.clone();
+        p.size = built.size;
+        p.manifest = built.manifest;
+        p.tool = self.stations.first().map(|s| s.tool().as_str_name().to_owned()).unwrap_or_default();
+
+        let mut reports = Vec::new();
+        let n = self.stations.len().max(1) as u64;
+        for (i, station) in self.stations.iter().enumerate() {
+            if self.held().map_err(|e| e.to_string())?.is_some() {
+                return Err("uploads were stopped (panic brake or pause) before every station had a copy".into());
+            }
+            let (lo, hi) = (70 + 30 * i as u64 / n, 70 + 30 * (i as u64 + 1) / n);
+            let size = built.size;
+            let report = |done: u64| progress.report(done, size, lo, hi);
+            let outcome = async {
+                let tool_ref = station.put(&p.package_id, archive_path, &report).await?;
+                let measured = station.measure(&tool_ref).await?;
+                Ok::<_, crate::station::StationError>((tool_ref, measured))
+            }
+            .await;
+            match outcome {
+                Ok((tool_ref, measured)) if measured == built.sha256 => {
+                    p.copies.push(StationCopy {
+                        station_id: station.id().to_owned(),
+                        tool_ref,
+                        verified_sha256: measured.clone(),
+                    });
+                    reports.push(placement(station.id(), pb::PlacementStatus::Verified, &measured, ""));
+                }
+                Ok((tool_ref, measured)) => {
+                    let error = format!(
+                        "stored copy {} has sha256 {measured}, expected {}",
+                        station.describe(&tool_ref),
+                        built.sha256
+                    );
+                    tracing::warn!(station = station.id(), %error, "verification failed");
+                    reports.push(placement(station.id(), pb::PlacementStatus::Failed, &measured, &error));
+                }
+                Err(e) => {
+                    tracing::warn!(station = station.id(), error = %e, "upload failed");
+                    reports.push(placement(station.id(), pb::PlacementStatus::Failed, "", &e.to_string()));
+                }
+            }
+        }
+        if p.copies.is_empty() {
+            let errors: Vec<&str> = reports.iter().map(|r| r.error.as_str()).collect();
+            return Err(format!("no station holds a verified copy: {}", errors.join("; ")));
+        }
+        p.status = LocalStatus::Completed;
+        p.finished_at_ms = Some(now_ms());
+        p.error.clear();
+        let complete = pb::Complete {
+            package_id: p.package_id.clone(),
+            sha256: built.sha256.clone(),
+            size_bytes: built.size,
+            tool_ref: p.copies[0].tool_ref.clone(),
+            placements: reports,
+            manifest: p.manifest.iter().map(manifest_entry).collect(),
+        };
+        let folder = PathBuf::from(&p.folder);
+        self.state
+            .write(|tx| {
+                tx.put_package(p)?;
+                for f in &p.manifest {
+                    let abs = folder.join(&f.path);
+                    let high_entropy = entropy_of(&abs).is_some_and(is_high_entropy);
+                    let state = FileState {
+                        size: f.size,
+                        mtime_ns: f.mtime_ns,
+                        sha256: f.sha256.clone(),
+                        package_id: p.package_id.clone(),
+                        high_entropy,
+                    };
+                    tx.put_file(&abs.to_string_lossy(), &state)?;
+                }
+                tx.push(Kind::Complete(complete))?;
+                Ok(())
+            })
+            .map_err(|e| e.to_string())?;
+        tracing::info!(package = %p.package_id, files = p.manifest.len(), bytes = p.size, sha256 = %p.sha256, "package stored and verified");
+        Ok(())
+    }
+}
+
+fn placement(station: &str, status: pb::PlacementStatus, sha: &str, error: &str) -> pb::PlacementReport {
+    pb::PlacementReport {
+        station_id: station.to_owned(),
+        status: status as i32,
+        verified_sha256: sha.to_owned(),
+        error: error.to_owned(),
+    }
+}
+
+pub fn manifest_entry(f: &ManifestFile) -> pb::ManifestEntry {
+    let secs = f.mtime_ns.div_euclid(1_000_000_000);
+    let nanos = f.mtime_ns.rem_euclid(1_000_000_000);
+    pb::ManifestEntry {
+        path: f.path.clone(),
+        size_bytes: f.size,
+        sha256: f.sha256.clone(),
+        modified_at: Some(prost_types::Timestamp { seconds: secs as i64, nanos: nanos as i32 }),
+    }
+}
+
+/// Splits files into packages of at most `max_bytes` input bytes and `max_files` files; a file
+/// bigger than `max_bytes` gets a package of its own.
+pub fn chunks(files: &[(String, u64)], max_bytes: u64, max_files: usize) -> Vec<Vec<(String, u64)>> {
+    let mut out: Vec<Vec<(String, u64)>> = Vec::new();
+    let mut bytes = 0u64;
+    for f in files {
+        let start_new = match out.last() {
+            None => true,
+            Some(cur) => cur.len() >= max_files || (bytes + f.1 > max_bytes && !cur.is_empty()),
+        };
+        if start_new {
+            out.push(Vec::new());
+            bytes = 0;
+        }
+        bytes += f.1;
+        out.last_mut().expect("pushed").push(f.clone());
+    }
+    out
+}
+
+/// Throttled progress events (coalesced in the outbox anyway).
+#[derive(Clone)]
+struct Progress {
+    state: State,
+    package_id: String,
+    attempt: u32,
+    last: Arc<AtomicU64>,
+    started: Instant,
+}
+
+impl Progress {
+    fn new(state: State, package_id: String, attempt: u32) -> Self {
+        Self { state, package_id, attempt, last: Arc::new(AtomicU64::new(0)), started: Instant::now() }
+    }
+
+    /// `done` of `total` maps onto `lo..hi` percent; at most 4 events a second.
+    fn report(&self, done: u64, total: u64, lo: u64, hi: u64) {
+        let now = self.started.elapsed().as_millis() as u64 + 1;
+        let last = self.last.load(Ordering::Relaxed);
+        if last != 0 && now - last < Duration::from_millis(250).as_millis() as u64 && done < total {
+            return;
+        }
+        self.last.store(now, Ordering::Relaxed);
+        let pct = (hi - lo).checked_mul(done.min(total)).and_then(|x| x.checked_div(total)).map_or(hi, |x| lo + x);
+        let _ = self.state.push(Kind::Progress(pb::Progress {
+            package_id: self.package_id.clone(),
+            bytes_done: done,
+            progress_percent: pct as u32,
+            attempt: self.attempt,
+        }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunking_respects_both_limits() {
+        let files: Vec<(String, u64)> =
+            [5, 5, 5, 20, 1, 1].iter().enumerate().map(|(i, s)| (format!("f{i}"), *s)).collect();
+        let sizes =
+            |c: Vec<Vec<(String, u64)>>| c.iter().map(|c| c.iter().map(|f| f.1).collect()).collect::<Vec<Vec<u64>>>();
+        assert_eq!(sizes(chunks(&files, 10, 100)), vec![vec![5, 5], vec![5], vec![20], vec![1, 1]]);
+        assert_eq!(sizes(chunks(&files, 1000, 4)), vec![vec![5, 5, 5, 20], vec![1, 1]]);
+        assert!(chunks(&[], 10, 10).is_empty());
+    }
+}

@@ -1,0 +1,15 @@
+//! The Edge Backup agent: watches folders, packages and moves the bytes to stations, verifies
+//! every copy, and keeps the catcher informed over one bidirectional stream with a durable outbox.
+
+pub mod archive;
+pub mod commands;
+pub mod config;
+pub mod daemon;
+pub mod engine;
+pub mod link;
+pub mod report;
+pub mod restore;
+pub mod safety;
+pub mod scan;
+pub mod state;
+pub mod station;

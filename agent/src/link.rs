@@ -1,0 +1,216 @@
+//! The one bidirectional stream to the catcher: Hello/Welcome, the outbox replayed and
+//! acknowledged, heartbeats, and commands in. Reconnects with exponential backoff and jitter.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use edgebackup_proto::v1::{
+    self as pb, agent_event::Kind, agent_message::Body as Out, agent_service_client::AgentServiceClient,
+    catcher_message::Body as In,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Endpoint;
+
+use crate::commands::Commands;
+use crate::config::Config;
+use crate::state::{State, now_ms};
+
+/// Most events sent and not yet acknowledged; keeps a big replay from flooding the stream.
+const WINDOW: u64 = 512;
+/// Events read from the outbox per send round.
+const BATCH: usize = 128;
+
+pub const LINK_KEY: &str = "link";
+
+/// What the agent knows of its connection, kept in the state for `agent status`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LinkStatus {
+    pub connected: bool,
+    pub session_id: String,
+    pub since_ms: i64,
+    pub last_error: String,
+    pub last_applied_seq: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum LinkError {
+    #[error("cannot reach the catcher: {0}")]
+    Connect(String),
+    #[error("stream: {0}")]
+    Stream(#[from] tonic::Status),
+    #[error("catcher closed the stream: {0}")]
+    Closed(String),
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
+}
+
+/// Runs until `stop`; returns after the current session ended.
+pub async fn run(config: Arc<Config>, state: State, commands: Arc<Commands>, stop: CancellationToken) {
+    let mut failures = 0u32;
+    loop {
+        let started = tokio::time::Instant::now();
+        let result = session(&config, &state, &commands, &stop).await;
+        let status = match &result {
+            Ok(()) => LinkStatus { last_error: "stopped".into(), ..Default::default() },
+            Err(e) => {
+                tracing::warn!(error = %e, "catcher link down");
+                LinkStatus { last_error: e.to_string(), since_ms: now_ms(), ..Default::default() }
+            }
+        };
+        let _ = state.set_meta(LINK_KEY, &status);
+        if stop.is_cancelled() {
+            return;
+        }
+        failures = if started.elapsed() > Duration::from_secs(30) { 1 } else { failures + 1 };
+        let delay = backoff(failures, Duration::from_secs(config.max_backoff_secs));
+        tracing::info!(retry_in_ms = delay.as_millis() as u64, "reconnecting to the catcher");
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = stop.cancelled() => return,
+        }
+    }
+}
+
+/// Exponential backoff from 250 ms, capped, with full jitter in its upper half.
+pub fn backoff(failures: u32, max: Duration) -> Duration {
+    let base = Duration::from_millis(250).saturating_mul(1u32 << failures.min(16).saturating_sub(1));
+    let capped = base.min(max);
+    let jitter = rand::random_range(0.5..=1.0);
+    capped.mul_f64(jitter)
+}
+
+async fn session(
+    config: &Config,
+    state: &State,
+    commands: &Arc<Commands>,
+    stop: &CancellationToken,
+) -> Result<(), LinkError> {
+    let channel = Endpoint::from_shared(config.catcher_url.clone())
+        .map_err(|e| LinkError::Connect(e.to_string()))?
+        .connect_timeout(Duration::from_secs(5))
+        .http2_keep_alive_interval(Duration::from_secs(20))
+        .keep_alive_timeout(Duration::from_secs(10))
+        .connect()
+        .await
+        .map_err(|e| LinkError::Connect(format!("{} ({e})", config.catcher_url)))?;
+    let (tx, rx) = mpsc::channel::<pb::AgentMessage>(BATCH * 2);
+    let hello = pb::Hello {
+        source_id: config.source_id.clone(),
+        token: config.token.clone(),
+        agent_version: env!("CARGO_PKG_VERSION").into(),
+        hostname: gethostname::gethostname().to_string_lossy().into_owned(),
+        os: std::env::consts::OS.into(),
+        capabilities: vec![pb::Capability::Backup as i32],
+        label: config.label.clone(),
+    };
+    tx.send(msg(Out::Hello(hello))).await.map_err(|_| LinkError::Closed("before Hello".into()))?;
+    let mut inbound = AgentServiceClient::new(channel)
+        .max_decoding_message_size(16 << 20)
+        .connect(ReceiverStream::new(rx))
+        .await?
+        .into_inner();
+    let welcome = match inbound.message().await? {
+        Some(pb::CatcherMessage { body: Some(In::Welcome(w)) }) => w,
+        Some(pb::CatcherMessage { body: Some(In::Error(e)) }) => {
+            return Err(LinkError::Closed(format!("{}: {}", e.code, e.message)));
+        }
+        other => return Err(LinkError::Closed(format!("expected Welcome, got {other:?}"))),
+    };
+    // Everything at or below last_applied_seq is durable at the catcher.
+    state.ensure_seq_above(welcome.last_applied_seq)?;
+    state.ack(welcome.last_applied_seq)?;
+    let status = LinkStatus {
+        connected: true,
+        session_id: welcome.session_id.clone(),
+        since_ms: now_ms(),
+        last_error: String::new(),
+        last_applied_seq: welcome.last_applied_seq,
+    };
+    state.set_meta(LINK_KEY, &status)?;
+    tracing::info!(session = %welcome.session_id, last_applied_seq = welcome.last_applied_seq, outbox = state.outbox_len()?, "connected to the catcher");
+    reconcile_resume_list(state, &welcome.resume)?;
+    if welcome.safety_state == pb::SafetyState::StoppedForSafety as i32 {
+        tracing::warn!("the catcher has this source stopped for safety; uploads stay paused until an operator resumes");
+    }
+    let heartbeat = welcome
+        .heartbeat_interval
+        .map(|d| Duration::from_secs(d.seconds.max(1) as u64))
+        .unwrap_or(Duration::from_secs(10));
+    let mut ticker = tokio::time::interval(heartbeat);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut sent = welcome.last_applied_seq;
+    let mut acked = welcome.last_applied_seq;
+    let changed = state.outbox_changed.clone();
+    loop {
+        // Send what is pending, within the window.
+        while sent - acked < WINDOW {
+            let room = (WINDOW - (sent - acked)) as usize;
+            let events = state.pending(sent, room.min(BATCH))?;
+            let Some(last) = events.last().map(|e| e.seq) else { break };
+            for e in events {
+                tx.send(msg(Out::Event(e))).await.map_err(|_| LinkError::Closed("while sending".into()))?;
+            }
+            sent = last;
+        }
+        tokio::select! {
+            () = stop.cancelled() => return Ok(()),
+            () = changed.notified() => {}
+            _ = ticker.tick() => {
+                let beat = pb::Heartbeat { sent_at: Some(std::time::SystemTime::now().into()) };
+                tx.send(msg(Out::Heartbeat(beat))).await.map_err(|_| LinkError::Closed("while sending".into()))?;
+            }
+            m = inbound.message() => match m?.and_then(|m| m.body) {
+                Some(In::Ack(a)) => {
+                    state.ack(a.applied_seq)?;
+                    acked = acked.max(a.applied_seq);
+                    sent = sent.max(acked);
+                }
+                Some(In::EventRejected(r)) => {
+                    tracing::warn!(seq = r.seq, code = %r.code, message = %r.message, "the catcher rejected an event");
+                }
+                Some(In::Command(c)) => commands.dispatch(c),
+                Some(In::RulesChanged(_)) => tracing::debug!("rule sets changed"),
+                Some(In::Error(e)) => return Err(LinkError::Closed(format!("{}: {}", e.code, e.message))),
+                Some(In::Welcome(_)) => {}
+                None => return Err(LinkError::Closed("end of stream".into())),
+            }
+        }
+    }
+}
+
+/// The catcher's unfinished packages for this source: interrupted ones are redone by the
+/// engine's recovery; ones this agent has no record of (a lost state dir) are failed, since
+/// their files will be packaged again under new ids.
+fn reconcile_resume_list(state: &State, resume: &[pb::Package]) -> Result<(), LinkError> {
+    for p in resume {
+        if state.package(&p.package_id)?.is_none() {
+            tracing::warn!(package = %p.package_id, "the catcher waits for a package this agent has no record of");
+            state.push(Kind::Fail(pb::Fail {
+                package_id: p.package_id.clone(),
+                error: "the agent has no record of this package (state lost); its files are backed up again".into(),
+                retryable: false,
+            }))?;
+        }
+    }
+    Ok(())
+}
+
+fn msg(body: Out) -> pb::AgentMessage {
+    pb::AgentMessage { body: Some(body) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let max = Duration::from_secs(30);
+        assert!(backoff(1, max) <= Duration::from_millis(250));
+        assert!(backoff(5, max) <= Duration::from_secs(4) && backoff(5, max) >= Duration::from_secs(2));
+        assert!(backoff(40, max) <= max && backoff(40, max) >= max / 2);
+    }
+}

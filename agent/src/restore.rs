@@ -1,0 +1,213 @@
+//! Getting packages back: restore to a directory, verify stored copies, restore drills.
+//! Every path checks the archive's sha256 against the expected one and every file against
+//! the manifest, and says exactly which copy or which file is wrong.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::archive::{self, Mismatch, sha256_of};
+use crate::engine::Engine;
+use crate::state::LocalStatus;
+use crate::station::Station;
+
+/// The outcome of checking one copy.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub package_id: String,
+    pub station_id: String,
+    pub location: String,
+    pub ok: bool,
+    pub problem: String,
+    pub bad_files: Vec<BadFile>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BadFile {
+    pub path: String,
+    pub reason: String,
+}
+
+impl From<Mismatch> for BadFile {
+    fn from(m: Mismatch) -> Self {
+        Self { path: m.path, reason: m.reason }
+    }
+}
+
+impl Check {
+    pub fn summary(&self) -> String {
+        let mut s = format!("package {} on station {} ({})", self.package_id, self.station_id, self.location);
+        if self.ok {
+            s.push_str(": ok");
+        } else {
+            s.push_str(&format!(": {}", self.problem));
+            for f in &self.bad_files {
+                s.push_str(&format!("; file {}: {}", f.path, f.reason));
+            }
+        }
+        s
+    }
+}
+
+/// Fetches a package's copy from `station`, checks it against `expected_sha` (when known) and
+/// extracts it into `dest`, checking every file against the manifest.
+pub async fn restore_from(
+    station: &Station,
+    package_id: &str,
+    expected_sha: Option<&str>,
+    dest: &Path,
+    scratch: &Path,
+) -> Check {
+    let mut check = Check {
+        package_id: package_id.to_owned(),
+        station_id: station.id().to_owned(),
+        location: String::new(),
+        ok: false,
+        problem: String::new(),
+        bad_files: Vec::new(),
+    };
+    let tool_ref = match station.locate(package_id).await {
+        Ok(r) => r,
+        Err(e) => {
+            check.problem = e.to_string();
+            return check;
+        }
+    };
+    check.location = station.describe(&tool_ref);
+    if let Err(e) = std::fs::create_dir_all(scratch) {
+        check.problem = format!("scratch dir {}: {e}", scratch.display());
+        return check;
+    }
+    let fetched = scratch.join(format!("{package_id}.fetch"));
+    if let Err(e) = station.fetch(&tool_ref, &fetched).await {
+        check.problem = e.to_string();
+        return check;
+    }
+    // Unpacked aside first: damaged data never lands in the target directory.
+    let unpacked = scratch.join(format!("{package_id}.files"));
+    let result = check_and_extract(&fetched, expected_sha, &unpacked).await;
+    let _ = std::fs::remove_file(&fetched);
+    match result {
+        Ok((problem, bad)) => {
+            check.ok = problem.is_empty() && bad.is_empty();
+            check.problem = problem;
+            check.bad_files = bad.into_iter().map(BadFile::from).collect();
+        }
+        Err(e) => check.problem = e,
+    }
+    if check.ok
+        && let Err(e) = move_tree(&unpacked, dest)
+    {
+        check.ok = false;
+        check.problem = format!("writing into {}: {e}", dest.display());
+    }
+    let _ = std::fs::remove_dir_all(&unpacked);
+    check
+}
+
+async fn check_and_extract(
+    archive: &Path,
+    expected_sha: Option<&str>,
+    dest: &Path,
+) -> Result<(String, Vec<Mismatch>), String> {
+    let archive = archive.to_owned();
+    let dest = dest.to_owned();
+    let expected = expected_sha.map(str::to_owned);
+    tokio::task::spawn_blocking(move || {
+        let (sha, _) = std::fs::File::open(&archive).and_then(sha256_of).map_err(|e| e.to_string())?;
+        let mut problem = String::new();
+        if let Some(expected) = expected.filter(|e| !e.is_empty())
+            && sha != expected
+        {
+            problem = format!("the stored copy's sha256 is {sha}, expected {expected}");
+        }
+        std::fs::create_dir_all(&dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+        let file = std::fs::File::open(&archive).map_err(|e| e.to_string())?;
+        match archive::extract(std::io::BufReader::new(file), &dest) {
+            Ok((_, bad)) => Ok((problem, bad)),
+            Err(e) if problem.is_empty() => Err(e.to_string()),
+            Err(e) => Ok((format!("{problem}; {e}"), Vec::new())),
+        }
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+/// Moves every file under `from` to the same place under `to` (copying across filesystems).
+fn move_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.map_err(std::io::Error::other)?;
+        let rel = entry.path().strip_prefix(from).map_err(std::io::Error::other)?;
+        let target = to.join(rel);
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target)?;
+        } else if std::fs::rename(entry.path(), &target).is_err() {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
+/// Verifies every copy of a package this agent made: measures each station's copy and,
+/// when one is wrong, unpacks it to say which files are damaged.
+pub async fn verify_package(engine: &Engine, package_id: &str) -> Vec<Check> {
+    let record = match engine.state.package(package_id) {
+        Ok(Some(p)) => p,
+        _ => {
+            return vec![Check {
+                package_id: package_id.to_owned(),
+                station_id: String::new(),
+                location: String::new(),
+                ok: false,
+                problem: "this agent has no record of the package".into(),
+                bad_files: Vec::new(),
+            }];
+        }
+    };
+    let scratch = engine.config.state_dir.join("verify").join(package_id);
+    let mut checks = Vec::new();
+    for copy in &record.copies {
+        let Some(station) = engine.stations.iter().find(|s| s.id() == copy.station_id) else { continue };
+        let mut check = Check {
+            package_id: package_id.to_owned(),
+            station_id: copy.station_id.clone(),
+            location: station.describe(&copy.tool_ref),
+            ok: false,
+            problem: String::new(),
+            bad_files: Vec::new(),
+        };
+        match station.measure(&copy.tool_ref).await {
+            Ok(sha) if sha == record.sha256 => check.ok = true,
+            Ok(sha) => {
+                check.problem = format!("the stored copy's sha256 is {sha}, expected {}", record.sha256);
+                let deep =
+                    restore_from(station, package_id, Some(&record.sha256), &scratch.join("files"), &scratch).await;
+                check.bad_files = deep.bad_files;
+                if check.bad_files.is_empty() && !deep.problem.is_empty() {
+                    check.problem = deep.problem;
+                }
+            }
+            Err(e) => check.problem = e.to_string(),
+        }
+        checks.push(check);
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    checks
+}
+
+/// Restores the newest `sample` completed packages into a scratch dir and verifies them.
+pub async fn drill(engine: &Engine, sample: usize) -> Result<Vec<Check>, String> {
+    let packages = engine.state.packages().map_err(|e| e.to_string())?;
+    let chosen: Vec<_> =
+        packages.into_iter().rev().filter(|p| p.status == LocalStatus::Completed).take(sample.max(1)).collect();
+    let scratch: PathBuf = engine.config.state_dir.join("drill");
+    let mut checks = Vec::new();
+    for p in chosen {
+        let Some(copy) = p.copies.first() else { continue };
+        let Some(station) = engine.stations.iter().find(|s| s.id() == copy.station_id) else { continue };
+        let dest = scratch.join(&p.package_id);
+        checks.push(restore_from(station, &p.package_id, Some(&p.sha256), &dest, &scratch).await);
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(checks)
+}

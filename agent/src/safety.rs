@@ -1,0 +1,195 @@
+//! The panic brake: mass-change detection over a one-minute window.
+//!
+//! Ransomware rewrites many files fast, renames or deletes them, and leaves high-entropy
+//! (encrypted) contents. Any of those beyond its threshold trips the brake: uploads of changed
+//! data stop (so encrypted garbage never replaces good backups) until an operator resumes.
+
+use std::collections::VecDeque;
+use std::io::Read;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::SafetyConfig;
+
+const WINDOW: Duration = Duration::from_secs(60);
+/// Bits per byte above which a sample looks encrypted or compressed.
+const HIGH_ENTROPY: f64 = 7.5;
+const SAMPLE: usize = 64 * 1024;
+
+/// Persisted safety state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SafetyStatus {
+    pub stopped: bool,
+    pub reason: String,
+    pub details: serde_json::Value,
+}
+
+/// Changes seen by one walk.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Observation {
+    pub changed: u32,
+    pub removed: u32,
+    /// Rewritten files whose contents now look encrypted though they did not before.
+    pub turned_high_entropy: u32,
+    /// Rewritten files that existed before (the base for the entropy share).
+    pub rewritten: u32,
+}
+
+/// Sliding window of observations.
+pub struct Detector {
+    config: SafetyConfig,
+    window: VecDeque<(Instant, Observation)>,
+}
+
+impl Detector {
+    pub fn new(config: SafetyConfig) -> Self {
+        Self { config, window: VecDeque::new() }
+    }
+
+    /// Forgets the window (after an operator resumed).
+    pub fn reset(&mut self) {
+        self.window.clear();
+    }
+
+    /// Adds an observation; returns the reason and measurements if the brake should trip.
+    pub fn observe(&mut self, now: Instant, o: Observation) -> Option<(String, serde_json::Value)> {
+        if !self.config.enabled {
+            return None;
+        }
+        self.window.push_back((now, o));
+        while self.window.front().is_some_and(|(t, _)| now.duration_since(*t) > WINDOW) {
+            self.window.pop_front();
+        }
+        let sum = self.window.iter().fold(Observation::default(), |a, (_, o)| Observation {
+            changed: a.changed + o.changed,
+            removed: a.removed + o.removed,
+            turned_high_entropy: a.turned_high_entropy + o.turned_high_entropy,
+            rewritten: a.rewritten + o.rewritten,
+        });
+        let total = sum.changed + sum.removed;
+        let c = &self.config;
+        let details = serde_json::json!({
+            "window_secs": WINDOW.as_secs(),
+            "changed": sum.changed,
+            "removed": sum.removed,
+            "rewritten": sum.rewritten,
+            "turned_high_entropy": sum.turned_high_entropy,
+        });
+        if total >= c.max_changes_per_minute {
+            return Some((
+                format!("{total} files changed within a minute (limit {})", c.max_changes_per_minute),
+                details,
+            ));
+        }
+        if total >= c.min_changes {
+            let ratio = f64::from(sum.removed) / f64::from(total);
+            if ratio >= c.max_rename_delete_ratio {
+                return Some((
+                    format!(
+                        "{:.0}% of {total} changes were renames or deletes (limit {:.0}%)",
+                        ratio * 100.0,
+                        c.max_rename_delete_ratio * 100.0
+                    ),
+                    details,
+                ));
+            }
+        }
+        if sum.rewritten >= c.min_changes {
+            let share = f64::from(sum.turned_high_entropy) / f64::from(sum.rewritten);
+            if share >= c.max_high_entropy_share {
+                return Some((
+                    format!(
+                        "{} of {} rewritten files now look encrypted (limit {:.0}%)",
+                        sum.turned_high_entropy,
+                        sum.rewritten,
+                        c.max_high_entropy_share * 100.0
+                    ),
+                    details,
+                ));
+            }
+        }
+        None
+    }
+}
+
+/// Shannon entropy of the first 64 KiB, in bits per byte.
+pub fn entropy_of(path: &Path) -> Option<f64> {
+    let mut buf = vec![0u8; SAMPLE];
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut n = 0;
+    while n < SAMPLE {
+        match f.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(_) => return None,
+        }
+    }
+    Some(entropy(&buf[..n]))
+}
+
+pub fn entropy(bytes: &[u8]) -> f64 {
+    if bytes.is_empty() {
+        return 0.0;
+    }
+    let mut counts = [0u32; 256];
+    for b in bytes {
+        counts[*b as usize] += 1;
+    }
+    let len = bytes.len() as f64;
+    counts.iter().filter(|c| **c > 0).map(|c| f64::from(*c) / len).map(|p| -p * p.log2()).sum()
+}
+
+pub fn is_high_entropy(bits: f64) -> bool {
+    bits >= HIGH_ENTROPY
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn detector() -> Detector {
+        Detector::new(SafetyConfig { max_changes_per_minute: 100, min_changes: 10, ..SafetyConfig::default() })
+    }
+
+    #[test]
+    fn a_burst_within_a_minute_trips() {
+        let mut d = detector();
+        let t = Instant::now();
+        assert!(d.observe(t, Observation { changed: 60, ..Default::default() }).is_none());
+        let (reason, _) =
+            d.observe(t + Duration::from_secs(30), Observation { changed: 50, ..Default::default() }).unwrap();
+        assert!(reason.contains("110 files changed"), "{reason}");
+    }
+
+    #[test]
+    fn changes_spread_over_time_do_not_trip() {
+        let mut d = detector();
+        let t = Instant::now();
+        for i in 0..10 {
+            let at = t + Duration::from_secs(61 * i);
+            assert!(d.observe(at, Observation { changed: 60, ..Default::default() }).is_none());
+        }
+    }
+
+    #[test]
+    fn deletes_and_encryption_trip_by_ratio() {
+        let mut d = detector();
+        let t = Instant::now();
+        assert!(d.observe(t, Observation { changed: 4, removed: 12, ..Default::default() }).is_some());
+        let mut d = detector();
+        let o = Observation { changed: 12, rewritten: 12, turned_high_entropy: 9, ..Default::default() };
+        assert!(d.observe(t, o).unwrap().0.contains("look encrypted"));
+        let mut d = detector();
+        let o = Observation { changed: 12, rewritten: 12, turned_high_entropy: 1, ..Default::default() };
+        assert!(d.observe(t, o).is_none(), "ordinary edits do not trip");
+    }
+
+    #[test]
+    fn entropy_tells_text_from_random() {
+        assert!(entropy(b"hello hello hello hello") < 4.0);
+        let random: Vec<u8> = (0..65536u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        assert!(is_high_entropy(entropy(&random)), "{}", entropy(&random));
+    }
+}

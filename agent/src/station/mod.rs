@@ -1,0 +1,142 @@
+//! Storage stations: where package archives are written, measured and read back.
+//!
+//! Every tool stores the same bytes (the package archive), so a copy is verified the same way
+//! everywhere: the sha256 of what the station holds, measured at the station.
+
+mod local;
+mod rclone;
+mod restic;
+
+use std::path::{Path, PathBuf};
+
+use edgebackup_proto::v1 as pb;
+
+use crate::config::StationConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StationError {
+    #[error("station {station}: {message}")]
+    Failed { station: String, message: String },
+    #[error("station {station} needs `{tool}`, which is not installed or not on PATH")]
+    ToolMissing { station: String, tool: String },
+}
+
+pub type Result<T, E = StationError> = std::result::Result<T, E>;
+
+/// Reports bytes moved so far.
+pub type OnBytes<'a> = &'a (dyn Fn(u64) + Send + Sync);
+
+/// One configured station.
+pub enum Station {
+    Local(local::Local),
+    Rclone(rclone::Rclone),
+    Restic(restic::Restic),
+}
+
+impl Station {
+    pub fn from_config(c: &StationConfig, source_id: &str) -> Self {
+        match c.tool() {
+            "rclone" => Self::Rclone(rclone::Rclone::new(c, source_id)),
+            "restic" => Self::Restic(restic::Restic::new(c, source_id)),
+            _ => Self::Local(local::Local::new(c, source_id)),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        match self {
+            Self::Local(s) => &s.id,
+            Self::Rclone(s) => &s.id,
+            Self::Restic(s) => &s.id,
+        }
+    }
+
+    pub fn tool(&self) -> pb::Tool {
+        match self {
+            Self::Local(_) => pb::Tool::Native,
+            Self::Rclone(_) => pb::Tool::Rclone,
+            Self::Restic(_) => pb::Tool::Restic,
+        }
+    }
+
+    /// Checks at startup that the station's tool exists and the station is usable.
+    pub async fn check(&self) -> Result<()> {
+        match self {
+            Self::Local(s) => s.check().await,
+            Self::Rclone(s) => s.check().await,
+            Self::Restic(s) => s.check().await,
+        }
+    }
+
+    /// Stores the archive at `archive` as package `package_id`; returns the tool reference.
+    pub async fn put(&self, package_id: &str, archive: &Path, on_bytes: OnBytes<'_>) -> Result<String> {
+        match self {
+            Self::Local(s) => s.put(package_id, archive, on_bytes).await,
+            Self::Rclone(s) => s.put(package_id, archive, on_bytes).await,
+            Self::Restic(s) => s.put(package_id, archive, on_bytes).await,
+        }
+    }
+
+    /// sha256 of the stored copy, measured at the station.
+    pub async fn measure(&self, tool_ref: &str) -> Result<String> {
+        match self {
+            Self::Local(s) => s.measure(tool_ref).await,
+            Self::Rclone(s) => s.measure(tool_ref).await,
+            Self::Restic(s) => s.measure(tool_ref).await,
+        }
+    }
+
+    /// Copies the stored archive to the local file `dest`.
+    pub async fn fetch(&self, tool_ref: &str, dest: &Path) -> Result<()> {
+        match self {
+            Self::Local(s) => s.fetch(tool_ref, dest).await,
+            Self::Rclone(s) => s.fetch(tool_ref, dest).await,
+            Self::Restic(s) => s.fetch(tool_ref, dest).await,
+        }
+    }
+
+    /// The tool reference of a package's copy, found from the package id alone (so a replaced
+    /// device with an empty state dir can still restore).
+    pub async fn locate(&self, package_id: &str) -> Result<String> {
+        match self {
+            Self::Local(s) => Ok(object_name(&s.source_id, package_id).to_string_lossy().into_owned()),
+            Self::Rclone(s) => Ok(object_name(&s.source_id, package_id).to_string_lossy().into_owned()),
+            Self::Restic(s) => s.locate(package_id).await,
+        }
+    }
+
+    /// Where a human finds the copy (for messages).
+    pub fn describe(&self, tool_ref: &str) -> String {
+        match self {
+            Self::Local(s) => s.path_of(tool_ref).display().to_string(),
+            Self::Rclone(s) => s.target(tool_ref),
+            Self::Restic(s) => format!("restic snapshot {tool_ref} in {}", s.repo),
+        }
+    }
+}
+
+/// The archive's name on every station.
+pub fn object_name(source_id: &str, package_id: &str) -> PathBuf {
+    PathBuf::from(sanitize(source_id)).join(format!("{package_id}.tar.zst"))
+}
+
+/// Keeps a source id usable as one path component.
+fn sanitize(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect()
+}
+
+fn failed(station: &str, message: impl std::fmt::Display) -> StationError {
+    StationError::Failed { station: station.to_owned(), message: message.to_string() }
+}
+
+/// Runs an external tool to completion, mapping "not found" to a clear error.
+async fn run_tool(station: &str, cmd: &mut tokio::process::Command, tool: &str) -> Result<std::process::Output> {
+    let out = cmd.kill_on_drop(true).output().await.map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => StationError::ToolMissing { station: station.into(), tool: tool.into() },
+        _ => failed(station, format!("cannot run {tool}: {e}")),
+    })?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        return Err(failed(station, format!("{tool} failed ({}): {}", out.status, stderr.trim())));
+    }
+    Ok(out)
+}

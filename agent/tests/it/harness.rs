@@ -1,0 +1,249 @@
+//! A catcher process, agent processes with generated configs, and helpers to inspect both.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use edgebackup_proto::v1 as pb;
+use edgebackup_testkit::{Proc, bin, eventually};
+use pb::{
+    journal_service_client::JournalServiceClient, package_service_client::PackageServiceClient,
+    source_service_client::SourceServiceClient,
+};
+use tokio::process::{Child, Command};
+use tonic::transport::Channel;
+
+/// A temp dir holding a catcher database, watched data, stations and agent state.
+pub struct World {
+    pub dir: tempfile::TempDir,
+    pub catcher: Proc,
+}
+
+impl World {
+    pub async fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db = format!("sqlite://{}?mode=rwc", dir.path().join("catcher.db").display());
+        let catcher = Proc::start(
+            "catcher",
+            &["--listen", "127.0.0.1:0", "--database-url", &db],
+            &[("CATCHER_HEARTBEAT_INTERVAL_SECS", "1"), ("CATCHER_COMMAND_LEASE_SECS", "5")],
+            dir.path(),
+        )
+        .await;
+        Self { dir, catcher }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        let p = self.dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        p
+    }
+
+    /// Writes an agent config; `stations` and `extra` are TOML fragments.
+    pub fn agent_config(&self, name: &str, source_id: &str, stations: &str, extra: &str) -> PathBuf {
+        let data = self.path(&format!("{name}-data/"));
+        std::fs::create_dir_all(&data).unwrap();
+        let text = format!(
+            "source_id = \"{source_id}\"\ncatcher_url = \"{}\"\nstate_dir = \"{}\"\nmax_backoff_secs = 1\nlog_level = \"info,agent=debug\"\n{extra}\n\
+             [schedule]\ninterval_secs = 2\ndebounce_ms = 300\n\n[[folders]]\npath = \"{}\"\npackage_type = \"user_data\"\nexcludes = [\"*.tmp\"]\n\n{stations}",
+            self.catcher.url(),
+            self.path(&format!("{name}-state/")).display(),
+            data.display(),
+        );
+        let path = self.path(&format!("{name}.toml"));
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    pub fn data(&self, name: &str) -> PathBuf {
+        self.dir.path().join(format!("{name}-data"))
+    }
+
+    pub fn local_station(&self, id: &str) -> String {
+        let dir = self.path(&format!("stations/{id}/"));
+        format!("[[stations]]\nid = \"{id}\"\nkind = \"local\"\nuri = \"{}\"\n", dir.display())
+    }
+
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(self.catcher.url()).unwrap().connect().await.unwrap()
+    }
+
+    pub async fn packages(&self, source_id: &str) -> Vec<pb::Package> {
+        let Ok(ch) = Channel::from_shared(self.catcher.url()).unwrap().connect().await else { return Vec::new() };
+        let request = pb::ListPackagesRequest { source_id: source_id.into(), page_size: 1000, ..Default::default() };
+        match PackageServiceClient::new(ch).list_packages(request).await {
+            Ok(r) => r.into_inner().packages,
+            Err(_) => Vec::new(),
+        }
+    }
+
+    pub async fn package(&self, id: &str) -> pb::Package {
+        let request = pb::GetPackageRequest { package_id: id.into() };
+        PackageServiceClient::new(self.channel().await).get_package(request).await.unwrap().into_inner()
+    }
+
+    pub async fn source(&self, id: &str) -> pb::Source {
+        let request = pb::GetSourceRequest { source_id: id.into() };
+        SourceServiceClient::new(self.channel().await).get_source(request).await.unwrap().into_inner()
+    }
+
+    pub async fn journal(&self, event_type: &str) -> Vec<pb::JournalEvent> {
+        let request = pb::QueryJournalRequest { event_type: event_type.into(), limit: 1000, ..Default::default() };
+        JournalServiceClient::new(self.channel().await).query_journal(request).await.unwrap().into_inner().events
+    }
+
+    /// Queues a command and waits for the agent's answer.
+    pub async fn command(&self, source_id: &str, kind: pb::CommandKind, package_id: &str) -> pb::CommandInfo {
+        let mut c = SourceServiceClient::new(self.channel().await);
+        let request = pb::CreateCommandRequest {
+            source_id: source_id.into(),
+            kind: kind as i32,
+            package_id: package_id.into(),
+            args_json: String::new(),
+        };
+        let id = c.create_command(request).await.unwrap().into_inner().command.unwrap().command_id;
+        eventually(120, || {
+            let mut c = c.clone();
+            let id = id.clone();
+            let source_id = source_id.to_owned();
+            async move {
+                let request = pb::ListCommandsRequest { source_id, ..Default::default() };
+                let list = c.list_commands(request).await.ok()?.into_inner().commands;
+                list.into_iter().find(|i| {
+                    i.command.as_ref().is_some_and(|c| c.command_id == id)
+                        && (i.state == pb::CommandState::Succeeded as i32 || i.state == pb::CommandState::Failed as i32)
+                })
+            }
+        })
+        .await
+    }
+
+    /// Waits until `n` packages of the source are completed; returns them.
+    pub async fn completed(&self, source_id: &str, n: usize, secs: u64) -> Vec<pb::Package> {
+        eventually(secs, || async {
+            let all = self.packages(source_id).await;
+            let done: Vec<_> = all.into_iter().filter(|p| p.status == pb::PackageStatus::Completed as i32).collect();
+            (done.len() >= n).then_some(done)
+        })
+        .await
+    }
+}
+
+/// A running `agent run`.
+pub struct Agent {
+    pub child: Option<Child>,
+    pub log: PathBuf,
+}
+
+impl Agent {
+    pub fn start(config: &Path) -> Self {
+        let log = config.with_extension(format!("{}.log", uuid_like()));
+        let child =
+            agent_cmd(config, &["run"]).stderr(Stdio::from(std::fs::File::create(&log).unwrap())).spawn().unwrap();
+        Self { child: Some(child), log }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub async fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().await.unwrap();
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().unwrap();
+        let pid = c.id().unwrap().to_string();
+        assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        tokio::time::timeout(Duration::from_secs(60), c.wait()).await.expect("agent stops after SIGTERM").unwrap()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("---- agent log ({}) ----\n{}", self.log.display(), self.log_text());
+        }
+    }
+}
+
+fn uuid_like() -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+    )
+}
+
+pub fn agent_cmd(config: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(bin("agent"));
+    c.arg("--config").arg(config).args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    if let Ok(home) = std::env::var("HOME") {
+        c.env("HOME", home);
+    }
+    c.stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    c
+}
+
+/// Runs an agent subcommand to completion: (exit code, stdout, stderr).
+pub async fn agent_fn(config: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = agent_cmd(config, args).output().await.unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Every file under `dir` (relative path → contents), skipping the agent's canary.
+pub fn tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                if rel != ".edgebackup-canary" {
+                    out.insert(rel, std::fs::read(&p).unwrap());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Copies the seed's mock-data fixture into `dest`.
+pub fn copy_fixture(dest: &Path) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../catcher/tests/fixtures/mock-data");
+    let mut stack = vec![src.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            let target = dest.join(p.strip_prefix(&src).unwrap());
+            if p.is_dir() {
+                std::fs::create_dir_all(&target).unwrap();
+                stack.push(p);
+            } else {
+                std::fs::copy(&p, &target).unwrap();
+            }
+        }
+    }
+}
+
+/// `n` bytes of incompressible data.
+pub fn random_bytes(n: usize) -> Vec<u8> {
+    use rand::RngCore;
+    let mut v = vec![0u8; n];
+    rand::rng().fill_bytes(&mut v);
+    v
+}
+
+pub fn sha256_file(path: &Path) -> String {
+    agent::archive::sha256_of(std::fs::File::open(path).unwrap()).unwrap().0
+}

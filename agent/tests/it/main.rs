@@ -1,0 +1,8 @@
+//! Agent end-to-end tests: the real agent and catcher binaries, real files, real stations
+//! (local directories, the real restic and rclone).
+
+mod backup;
+mod faults;
+mod harness;
+mod safety;
+mod tools;

@@ -1,0 +1,206 @@
+//! Talking to the catcher: one-shot fetches for the report, and the live view's `Watch` stream,
+//! reopened with jittered exponential backoff whenever it breaks.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use edgebackup_proto::v1::{self as pb, status_service_client::StatusServiceClient, watch_event::Kind};
+use tokio::sync::mpsc;
+use tonic::transport::{Channel, Endpoint};
+
+use super::model::Fleet;
+
+/// How long a one-shot call may take before the catcher counts as unreachable.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why the status views could not get their data.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0:?} is not a catcher URL like http://127.0.0.1:50051")]
+    BadUrl(String),
+    #[error("cannot reach the catcher at {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error("the terminal failed: {0}")]
+    Terminal(#[from] std::io::Error),
+}
+
+/// `host:port` gets `http://` in front; anything else must be an http(s) URL.
+pub fn normalize_url(raw: &str) -> Result<String, Error> {
+    let raw = raw.trim();
+    let (scheme, rest) = raw.split_once("://").unwrap_or(("http", raw));
+    let rest = rest.trim_end_matches('/');
+    let url = format!("{scheme}://{rest}");
+    if !matches!(scheme, "http" | "https") || rest.is_empty() || Endpoint::from_shared(url.clone()).is_err() {
+        return Err(Error::BadUrl(raw.to_owned()));
+    }
+    Ok(url)
+}
+
+/// The error and its causes on one line: tonic's outer errors say little ("transport error").
+fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cause = c.source();
+    }
+    parts.join(": ")
+}
+
+fn status_reason(s: &tonic::Status) -> String {
+    use std::error::Error as _;
+    let mut reason = format!("{:?}: {}", s.code(), s.message());
+    if let Some(src) = s.source() {
+        let more = describe(src);
+        if !reason.contains(&more) {
+            reason = format!("{reason}: {more}");
+        }
+    }
+    reason
+}
+
+async fn connect(url: &str) -> Result<StatusServiceClient<Channel>, String> {
+    let endpoint = Endpoint::from_shared(url.to_owned())
+        .map_err(|e| describe(&e))?
+        .connect_timeout(Duration::from_secs(3))
+        // Notice a vanished catcher on an idle stream too (a cable pulled, not only a closed socket).
+        .http2_keep_alive_interval(Duration::from_secs(10))
+        .keep_alive_timeout(Duration::from_secs(5))
+        .keep_alive_while_idle(true);
+    let channel = endpoint.connect().await.map_err(|e| describe(&e))?;
+    Ok(StatusServiceClient::new(channel))
+}
+
+/// Opens `Watch`; returns the stream once the catcher accepted it.
+async fn open_watch(url: &str, package_limit: u32) -> Result<tonic::Streaming<pb::WatchEvent>, String> {
+    let mut client = connect(url).await?;
+    let request = pb::WatchRequest { package_limit, journal_limit: 50 };
+    client.watch(request).await.map(|r| r.into_inner()).map_err(|s| status_reason(&s))
+}
+
+/// Everything the one-shot report shows: the `Watch` snapshot (one consistent view) plus the
+/// server's projections for the next 24 h. The stream is dropped after its first message.
+pub async fn fetch(url: &str, package_limit: u32) -> Result<Fleet, Error> {
+    let unreachable = |reason: String| Error::Unreachable { url: url.to_owned(), reason };
+    let work = async {
+        let mut stream = open_watch(url, package_limit).await?;
+        let first = stream.message().await.map_err(|s| status_reason(&s))?;
+        let Some(event @ pb::WatchEvent { kind: Some(Kind::Snapshot(_)) }) = first else {
+            return Err("the Watch stream did not start with a snapshot".to_owned());
+        };
+        let mut fleet = Fleet::new(package_limit as usize);
+        fleet.apply(event);
+        let request = pb::GetProjectionsRequest { days: 1, ids_per_group: 1, ..Default::default() };
+        let projections = connect(url).await?.get_projections(request).await.map_err(|s| status_reason(&s))?;
+        fleet.server_projections = Some(projections.into_inner());
+        Ok(fleet)
+    };
+    match tokio::time::timeout(CALL_TIMEOUT, work).await {
+        Ok(result) => result.map_err(unreachable),
+        Err(_) => Err(unreachable(format!("no answer within {} s", CALL_TIMEOUT.as_secs()))),
+    }
+}
+
+/// The state of the live view's link to the catcher.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Link {
+    /// Opening the stream (`attempt` 0 is the first try).
+    Connecting { attempt: u32 },
+    /// The snapshot arrived; deltas follow.
+    Live,
+    /// The stream broke or could not be opened; the next try is at `retry_at` (epoch ms).
+    Down { reason: String, attempt: u32, retry_at: i64 },
+}
+
+/// What the watcher task tells the live view.
+#[derive(Debug)]
+pub enum Feed {
+    Event(Box<pb::WatchEvent>),
+    Link(Link),
+}
+
+/// Delay before reconnect attempt `attempt` (1 = first retry): 0.5 s doubling to 15 s, spread by
+/// ±20 % with `jitter` in [0, 1) so a fleet of terminals does not reconnect in lockstep.
+pub fn backoff(attempt: u32, jitter: f64) -> Duration {
+    let base_ms = 500u64.saturating_mul(1 << attempt.saturating_sub(1).min(10)).min(15_000);
+    let spread = 0.8 + 0.4 * jitter.clamp(0.0, 1.0);
+    Duration::from_millis((base_ms as f64 * spread) as u64)
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Jitter without a random number generator: the clock's sub-millisecond part.
+fn jitter() -> f64 {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    f64::from(nanos % 1_000_000) / 1_000_000.0
+}
+
+/// Keeps one `Watch` stream open and forwards its events; reconnects with [`backoff`] when it
+/// breaks. Returns when the receiver is gone.
+pub async fn watch_forever(url: String, package_limit: u32, tx: mpsc::Sender<Feed>) {
+    let mut attempt = 0u32;
+    loop {
+        if tx.send(Feed::Link(Link::Connecting { attempt })).await.is_err() {
+            return;
+        }
+        let reason = match open_watch(&url, package_limit).await {
+            Ok(mut stream) => loop {
+                match stream.message().await {
+                    Ok(Some(event)) => {
+                        if matches!(event.kind, Some(Kind::Snapshot(_))) {
+                            attempt = 0;
+                            if tx.send(Feed::Link(Link::Live)).await.is_err() {
+                                return;
+                            }
+                        }
+                        if tx.send(Feed::Event(Box::new(event))).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(None) => break "the catcher closed the stream".to_owned(),
+                    Err(s) => break status_reason(&s),
+                }
+            },
+            Err(reason) => reason,
+        };
+        attempt += 1;
+        let delay = backoff(attempt, jitter());
+        let retry_at = now_ms() + i64::try_from(delay.as_millis()).unwrap_or(0);
+        if tx.send(Feed::Link(Link::Down { reason, attempt, retry_at })).await.is_err() {
+            return;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = tx.closed() => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_get_a_scheme_and_bad_ones_are_refused() {
+        assert_eq!(normalize_url("127.0.0.1:50051").unwrap(), "http://127.0.0.1:50051");
+        assert_eq!(normalize_url("https://catcher.example/").unwrap(), "https://catcher.example");
+        assert!(matches!(normalize_url(""), Err(Error::BadUrl(_))));
+        assert!(matches!(normalize_url("ftp://x"), Err(Error::BadUrl(_))));
+        assert!(matches!(normalize_url("http://"), Err(Error::BadUrl(_))));
+    }
+
+    #[test]
+    fn backoff_doubles_to_a_ceiling_with_bounded_jitter() {
+        assert_eq!(backoff(1, 0.5), Duration::from_millis(500));
+        assert_eq!(backoff(2, 0.5), Duration::from_millis(1000));
+        assert_eq!(backoff(4, 0.5), Duration::from_millis(4000));
+        assert_eq!(backoff(30, 0.5), Duration::from_millis(15_000), "capped");
+        assert_eq!(backoff(1, 0.0), Duration::from_millis(400));
+        assert_eq!(backoff(1, 1.0), Duration::from_millis(600));
+        assert_eq!(backoff(0, 0.5), Duration::from_millis(500), "attempt 0 acts like the first retry");
+    }
+}

@@ -1,0 +1,605 @@
+//! Screen snapshots: the live view drawn on ratatui's `TestBackend` at fixed sizes, compared as text.
+
+use edgebackup_proto::v1::{self as pb, watch_event::Kind};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use crate::tui::app::App;
+use crate::tui::client::Link;
+use crate::tui::model::Fleet;
+use crate::tui::model::tests::ts;
+use crate::tui::sections::Theme;
+
+/// 2025-06-01T12:00:00Z
+pub const NOW: i64 = 1_748_779_200_000;
+const MIN: i64 = 60_000;
+const HOUR: i64 = 60 * MIN;
+const DAY: i64 = 24 * HOUR;
+const MIB: u64 = 1024 * 1024;
+
+fn dur(secs: i64) -> Option<prost_types::Duration> {
+    Some(prost_types::Duration { seconds: secs, nanos: 0 })
+}
+
+fn on(days: i64) -> Option<pb::Stop> {
+    Some(pb::Stop { enabled: true, wait: dur(days * 86_400), never_delete: false })
+}
+
+fn tier(tier: pb::Tier, package_count: u64, total_bytes: u64) -> pb::TierStats {
+    pb::TierStats { tier: tier as i32, package_count, total_bytes, incoming_next_hour: 0, outgoing_next_hour: 0 }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn package(
+    n: u8,
+    path: &str,
+    source: &str,
+    package_type: pb::PackageType,
+    status: pb::PackageStatus,
+    tier: pb::Tier,
+    progress: u32,
+    sha: &str,
+    created_ago: i64,
+) -> pb::Package {
+    pb::Package {
+        package_id: format!("01973000-0000-7000-8000-00000000000{n}"),
+        source_id: source.into(),
+        path: path.into(),
+        package_type: package_type as i32,
+        size_bytes: MIB + u64::from(n),
+        sha256: sha.into(),
+        status: status as i32,
+        progress_percent: progress,
+        tier: tier as i32,
+        created_at: ts(NOW - created_ago),
+        ..Default::default()
+    }
+}
+
+/// A small fleet with one of everything: packages in each state, a client stopped for safety,
+/// rule sets with skipped and forever stops, a cache TTL, and journal events.
+pub fn fixture() -> (Fleet, i64) {
+    use pb::{PackageStatus as S, PackageType as T, Tier};
+    let mut app_log = package(
+        1,
+        "/var/log/app/app.log",
+        "edge-01",
+        T::AppLogs,
+        S::Completed,
+        Tier::Hot,
+        100,
+        "9f86d081884c7d65",
+        DAY,
+    );
+    app_log.next_transition_at = ts(NOW + 2 * HOUR);
+    let mut report = package(
+        2,
+        "/home/ana/report.pdf",
+        "edge-02",
+        T::UserData,
+        S::Completed,
+        Tier::Hot,
+        100,
+        "e3b0c44298fc1c14",
+        5 * HOUR,
+    );
+    report.next_transition_at = ts(NOW + 30 * MIN);
+    let mut invoices = package(
+        3,
+        "/data/invoices/2024 Q3.xlsx",
+        "edge-01",
+        T::BusinessData,
+        S::Failed,
+        Tier::Unspecified,
+        30,
+        "",
+        2 * HOUR,
+    );
+    invoices.last_error = "upload timed out: station hot-1".into();
+    let photo = package(
+        4,
+        "/home/ana/photos/2025/06/01/IMG_0001.jpg",
+        "edge-02",
+        T::UserData,
+        S::InProgress,
+        Tier::Unspecified,
+        55,
+        "",
+        42_000,
+    );
+    let status = pb::GetStatusResponse {
+        version: "0.1.0".into(),
+        started_at: ts(NOW - 3 * HOUR),
+        database: "sqlite".into(),
+        clients_connected: 1,
+        clients_total: 2,
+        clients_stopped_for_safety: 1,
+        tiers: vec![
+            tier(Tier::Unspecified, 2, 2 * MIB),
+            pb::TierStats { outgoing_next_hour: 1, ..tier(Tier::Hot, 2, 3 * MIB) },
+            pb::TierStats { incoming_next_hour: 1, ..tier(Tier::Warm, 5, 1536 * MIB) },
+            tier(Tier::Cold, 12, 40 * 1024 * MIB),
+            tier(Tier::Offsite, 30, 1300 * 1024 * MIB),
+        ],
+        statuses: Some(pb::StatusCounts { pending: 0, in_progress: 1, completed: 49, failed: 1, expired: 3 }),
+        journal_head: 12,
+        stations: 4,
+        commands_open: 0,
+        now: ts(NOW),
+    };
+    let sources = vec![
+        pb::Source {
+            source_id: "edge-01".into(),
+            label: "shop floor".into(),
+            hostname: "edge-01".into(),
+            agent_version: "0.1.0".into(),
+            connected: true,
+            safety_state: pb::SafetyState::Ok as i32,
+            last_seen_at: ts(NOW - 3_000),
+            in_flight: 1,
+            ..Default::default()
+        },
+        pb::Source {
+            source_id: "edge-02".into(),
+            hostname: "edge-02".into(),
+            agent_version: "0.1.0".into(),
+            connected: false,
+            safety_state: pb::SafetyState::StoppedForSafety as i32,
+            safety_reason: "mass rename detected: 312 files in 10 s".into(),
+            last_seen_at: ts(NOW - 7 * MIN),
+            in_flight: 1,
+            ..Default::default()
+        },
+    ];
+    let rule_sets = vec![
+        pb::RuleSet {
+            package_type: T::UserData as i32,
+            hot: on(1),
+            warm: on(7),
+            cold: on(30),
+            offsite: on(365),
+            ..Default::default()
+        },
+        pb::RuleSet { package_type: T::AppLogs as i32, hot: on(1), warm: on(7), offsite: on(90), ..Default::default() },
+        pb::RuleSet {
+            package_type: T::AuditLogs as i32,
+            warm: on(30),
+            cold: on(365),
+            offsite: Some(pb::Stop { enabled: true, wait: None, never_delete: true }),
+            ..Default::default()
+        },
+        pb::RuleSet {
+            package_type: T::BusinessData as i32,
+            hot: on(7),
+            warm: on(30),
+            cold: on(365),
+            offsite: on(3650),
+            replicate_to_all: true,
+            ..Default::default()
+        },
+        pb::RuleSet { package_type: T::Cache as i32, cache_ttl: dur(6 * 3600), ..Default::default() },
+    ];
+    let journal = vec![
+        pb::JournalEvent {
+            sequence: 12,
+            at: ts(NOW - 2 * HOUR),
+            actor: "agent:edge-01".into(),
+            event_type: "package.failed".into(),
+            source_id: "edge-01".into(),
+            package_id: invoices.package_id.clone(),
+            status_before: "in_progress".into(),
+            status_after: "failed".into(),
+            error: "upload timed out".into(),
+            ..Default::default()
+        },
+        pb::JournalEvent {
+            sequence: 11,
+            at: ts(NOW - 3 * HOUR),
+            actor: "agent:edge-02".into(),
+            event_type: "source.safety_stopped".into(),
+            source_id: "edge-02".into(),
+            ..Default::default()
+        },
+        pb::JournalEvent {
+            sequence: 10,
+            at: ts(NOW - 5 * HOUR),
+            actor: "api".into(),
+            event_type: "rules.updated".into(),
+            ..Default::default()
+        },
+    ];
+    let mut fleet = Fleet::new(50);
+    fleet.apply(pb::WatchEvent {
+        kind: Some(Kind::Snapshot(pb::FleetSnapshot {
+            status: Some(status),
+            sources,
+            rule_sets,
+            packages: vec![app_log, report, invoices, photo],
+            journal,
+            stations: vec![pb::Station::default(); 4],
+        })),
+    });
+    (fleet, NOW)
+}
+
+fn live_app() -> App {
+    let mut app = App::new("http://127.0.0.1:50051".into(), 50);
+    app.fleet = fixture().0;
+    app.link = Link::Live;
+    app
+}
+
+/// The screen as text, one line per row, trailing spaces trimmed.
+fn screen(app: &mut App, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
+    let mut max = 0;
+    terminal.draw(|f| max = super::draw(f, app, NOW, Theme { color: false })).expect("draw");
+    app.clamp_scroll(max);
+    let buffer = terminal.backend().buffer();
+    let mut lines = Vec::new();
+    for y in 0..height {
+        let line: String = (0..width).map(|x| buffer[(x, y)].symbol().to_owned()).collect();
+        lines.push(line.trim_end().to_owned());
+    }
+    lines.join("\n")
+}
+
+fn press(app: &mut App, codes: &[KeyCode]) {
+    for c in codes {
+        app.on_key(KeyEvent::new(*c, KeyModifiers::NONE));
+    }
+}
+
+#[track_caller]
+fn assert_screen(actual: &str, expected: &str) {
+    let expected = expected.strip_prefix('\n').unwrap_or(expected).trim_end_matches('\n');
+    assert!(actual == expected, "screen differs\n--- expected\n{expected}\n--- actual\n{actual}\n---");
+}
+
+#[test]
+fn overview_at_80x24() {
+    let mut app = live_app();
+    assert_screen(&screen(&mut app, 80, 24), OVERVIEW_80X24);
+}
+
+#[test]
+fn packages_at_80x24() {
+    let mut app = live_app();
+    press(&mut app, &[KeyCode::Char('2')]);
+    assert_screen(&screen(&mut app, 80, 24), PACKAGES_80X24);
+}
+
+#[test]
+fn packages_at_120x40() {
+    let mut app = live_app();
+    press(&mut app, &[KeyCode::Char('2')]);
+    assert_screen(&screen(&mut app, 120, 40), PACKAGES_120X40);
+}
+
+#[test]
+fn filtered_packages_while_typing() {
+    let mut app = live_app();
+    press(&mut app, &[KeyCode::Char('/'), KeyCode::Char('a'), KeyCode::Char('n'), KeyCode::Char('a')]);
+    let typing = screen(&mut app, 80, 24);
+    assert!(typing.ends_with(" filter: ana▏  Enter keeps · Esc clears"), "{typing}");
+    press(&mut app, &[KeyCode::Enter]);
+    let s = screen(&mut app, 80, 24);
+    assert!(s.contains("2 of 4 packages match \"ana\""), "{s}");
+    assert!(s.contains("/report.pdf") && !s.contains("app.log"), "{s}");
+    assert!(s.ends_with("Esc clears · filter \"ana\""), "{s}");
+}
+
+#[test]
+fn clients_rules_projections_journal_at_80x24() {
+    let mut app = live_app();
+    press(&mut app, &[KeyCode::Char('3')]);
+    assert_screen(&screen(&mut app, 80, 24), CLIENTS_80X24);
+    press(&mut app, &[KeyCode::Char('4')]);
+    assert_screen(&screen(&mut app, 80, 24), RULES_80X24);
+    press(&mut app, &[KeyCode::Char('5')]);
+    assert_screen(&screen(&mut app, 80, 24), PROJECTIONS_80X24);
+    press(&mut app, &[KeyCode::Char('6')]);
+    assert_screen(&screen(&mut app, 80, 24), JOURNAL_80X24);
+}
+
+#[test]
+fn scrolling_keeps_the_table_header_and_stops_at_the_end() {
+    let mut app = live_app();
+    press(&mut app, &[KeyCode::Char('2'), KeyCode::End]);
+    let s = screen(&mut app, 80, 8);
+    assert_screen(&s, PACKAGES_SCROLLED_80X8);
+    assert_eq!(app.scroll[1], 2, "clamped to rows (5) minus visible rows (3)");
+}
+
+#[test]
+fn a_lost_catcher_is_announced_and_the_last_data_stays() {
+    let mut app = live_app();
+    app.link = Link::Down {
+        reason: "Unavailable: tcp connect error: Connection refused (os error 111)".into(),
+        attempt: 3,
+        retry_at: NOW + 4_000,
+    };
+    assert_screen(&screen(&mut app, 80, 24), OFFLINE_80X24);
+}
+
+#[test]
+fn before_the_first_snapshot_it_says_what_it_waits_for() {
+    let mut app = App::new("http://127.0.0.1:50051".into(), 50);
+    let s = screen(&mut app, 80, 24);
+    assert!(s.starts_with(" Edge Backup · http://127.0.0.1:50051"), "{s}");
+    assert!(
+        s.contains("connecting…") && s.contains("waiting for the first snapshot from http://127.0.0.1:50051"),
+        "{s}"
+    );
+}
+
+#[test]
+fn paused_shows_held_updates_and_help_lists_the_keys() {
+    let mut app = live_app();
+    press(&mut app, &[KeyCode::Char('p')]);
+    app.on_feed(crate::tui::client::Feed::Event(Box::new(pb::WatchEvent {
+        kind: Some(Kind::PackageDeleted("01973000-0000-7000-8000-000000000001".into())),
+    })));
+    let s = screen(&mut app, 80, 24);
+    assert!(s.lines().next().unwrap().ends_with("paused · 1 updates held"), "{s}");
+    press(&mut app, &[KeyCode::Char('?')]);
+    let s = screen(&mut app, 80, 24);
+    assert!(s.contains("filter packages (Enter keeps, Esc clears)"), "{s}");
+}
+
+#[test]
+fn tiny_and_odd_sizes_do_not_break() {
+    let mut app = live_app();
+    for (w, h) in [(1, 1), (10, 2), (20, 3), (40, 10), (80, 24), (200, 60)] {
+        for section in ['1', '2', '3', '4', '5', '6'] {
+            press(&mut app, &[KeyCode::Char(section)]);
+            let s = screen(&mut app, w, h);
+            assert_eq!(s.split('\n').count(), usize::from(h));
+            assert!(s.split('\n').all(|l| l.chars().count() <= usize::from(w)));
+        }
+    }
+}
+
+const OVERVIEW_80X24: &str = "
+ Edge Backup · http://127.0.0.1:50051                                    ● live
+ 1 Overview   2 Packages   3 Clients   4 Rules   5 Projections   6 Journal
+ catcher 0.1.0 · sqlite · up 3h · journal #12 · 4 stations · 0 commands open
+ clients 1/2 connected · 1 stopped for safety
+ packages 0 pending · 1 in progress · 49 completed · 1 failed · 3 expired
+
+ ┌──────────┐   ┌──────────┐   ┌──────────┐   ┌──────────┐   ┌──────────┐
+ │ Clients  │──▶│ Hot      │──▶│ Warm     │──▶│ Cold     │──▶│ Offsite  │
+ │ 2 pkg    │   │ 2 pkg    │   │ 5 pkg    │   │ 12 pkg   │   │ 30 pkg   │
+ │ 2.0 MiB  │   │ 3.0 MiB  │   │ 1.5 GiB  │   │ 40.0 GiB │   │ 1.3 TiB  │
+ └──────────┘   └──────────┘   └──────────┘   └──────────┘   └──────────┘
+
+ tier      packages      bytes  in next 1h  out next 1h
+ Clients          2    2.0 MiB           0            0
+ Hot              2    3.0 MiB           0            1
+ Warm             5    1.5 GiB           1            0
+ Cold            12   40.0 GiB           0            0
+ Offsite         30    1.3 TiB           0            0
+
+ Updated data keeps arriving; retention keeps the latest.
+
+
+
+ q quit · ←→ 1-6 section · ↑↓ PgUp/PgDn scroll · / filter · p pause · ? help
+";
+
+const PACKAGES_80X24: &str = "
+ Edge Backup · http://127.0.0.1:50051                                    ● live
+ 1 Overview   2 Packages   3 Clients   4 Rules   5 Projections   6 Journal
+ 4 newest packages
+ path           source     type     tier    status       age progress   sha256
+ …/IMG_0001.jpg edge-02    user     -       in progress  42s ███░░  55% -
+ …/2024 Q3.xlsx edge-01    business -       failed        2h ██░░░  30% -
+   ↳ upload timed out: station hot-1
+ …na/report.pdf edge-02    user     hot     completed     5h █████ 100% e3b0c442
+ …g/app/app.log edge-01    app logs hot     completed     1d █████ 100% 9f86d081
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+ q quit · ←→ 1-6 section · ↑↓ PgUp/PgDn scroll · / filter · p pause · ? help
+";
+
+const PACKAGES_120X40: &str = "
+ Edge Backup · http://127.0.0.1:50051                                                                            ● live
+ 1 Overview   2 Packages   3 Clients   4 Rules   5 Projections   6 Journal
+ 4 newest packages
+ path                                              source     type          tier    status       age progress   sha256
+ /home/ana/photos/2025/06/01/IMG_0001.jpg          edge-02    user data     -       in progress  42s ███░░  55% -
+ /data/invoices/2024 Q3.xlsx                       edge-01    business data -       failed        2h ██░░░  30% -
+   ↳ upload timed out: station hot-1
+ /home/ana/report.pdf                              edge-02    user data     hot     completed     5h █████ 100% e3b0c442
+ /var/log/app/app.log                              edge-01    app logs      hot     completed     1d █████ 100% 9f86d081
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+ q quit · ←→ 1-6 section · ↑↓ PgUp/PgDn scroll · / filter · p pause · ? help
+";
+
+const CLIENTS_80X24: &str = "
+ Edge Backup · http://127.0.0.1:50051                                    ● live
+ 1 Overview   2 Packages   3 Clients   4 Rules   5 Projections   6 Journal
+ 2 clients, 4 stations
+ client       link    safety              seen in flight version  host
+ edge-01      online  ok                    3s         1 0.1.0    edge-01 (shop…
+ edge-02      offline stopped for safety    7m         1 0.1.0    edge-02
+   ↳ mass rename detected: 312 files in 10 s
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+ q quit · ←→ 1-6 section · ↑↓ PgUp/PgDn scroll · / filter · p pause · ? help
+";
+
+const RULES_80X24: &str = "
+ Edge Backup · http://127.0.0.1:50051                                    ● live
+ 1 Overview   2 Packages   3 Clients   4 Rules   5 Projections   6 Journal
+ type             hot   warm   cold offsite replicate cache ttl
+ user data         1d     7d    30d      1y no                -
+ app logs          1d     7d      -     90d no                -
+ audit logs         -    30d     1y       ∞ no                -
+ business data     7d    30d     1y     10y yes               -
+ cache              -      -      -       - no               6h
+
+ wait per stop; - skips the stop, ∞ keeps forever
+
+
+
+
+
+
+
+
+
+
+
+
+
+ q quit · ←→ 1-6 section · ↑↓ PgUp/PgDn scroll · / filter · p pause · ? help
+";
+
+const PROJECTIONS_80X24: &str = "
+ Edge Backup · http://127.0.0.1:50051                                    ● live
+ 1 Overview   2 Packages   3 Clients   4 Rules   5 Projections   6 Journal
+ tier moves in the next 24h, from the packages shown
+ from     to        packages      bytes    first
+ Hot      Warm             2    2.0 MiB   in 30m
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+ q quit · ←→ 1-6 section · ↑↓ PgUp/PgDn scroll · / filter · p pause · ? help
+";
+
+const JOURNAL_80X24: &str = "
+ Edge Backup · http://127.0.0.1:50051                                    ● live
+ 1 Overview   2 Packages   3 Clients   4 Rules   5 Projections   6 Journal
+    seq  age actor          event                  subject
+     12   2h agent:edge-01  package.failed         edge-01 pkg 00000003 in_prog…
+     11   3h agent:edge-02  source.safety_stopped  edge-02
+     10   5h api            rules.updated
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+ q quit · ←→ 1-6 section · ↑↓ PgUp/PgDn scroll · / filter · p pause · ? help
+";
+
+const PACKAGES_SCROLLED_80X8: &str = "
+ Edge Backup · http://127.0.0.1:50051                                    ● live
+ 1 Overview   2 Packages   3 Clients   4 Rules   5 Projections   6 Journal
+ 4 newest packages
+ path           source     type     tier    status       age progress   sha256
+   ↳ upload timed out: station hot-1
+ …na/report.pdf edge-02    user     hot     completed     5h █████ 100% e3b0c442
+ …g/app/app.log edge-01    app logs hot     completed     1d █████ 100% 9f86d081
+ q quit · ←→ 1-6 section · ↑↓ PgUp/PgDn scroll · / filter · p pause · ? help
+";
+
+const OFFLINE_80X24: &str = "
+ Edge Backup · http://127.0.0.1:50051                   ✕ offline · retry in 4s
+ 1 Overview   2 Packages   3 Clients   4 Rules   5 Projections   6 Journal
+ cannot reach the catcher (attempt 3): Unavailable: tcp connect error: Connecti…
+ showing the last data received; reconnecting with backoff
+ catcher 0.1.0 · sqlite · up 3h · journal #12 · 4 stations · 0 commands open
+ clients 1/2 connected · 1 stopped for safety
+ packages 0 pending · 1 in progress · 49 completed · 1 failed · 3 expired
+
+ ┌──────────┐   ┌──────────┐   ┌──────────┐   ┌──────────┐   ┌──────────┐
+ │ Clients  │──▶│ Hot      │──▶│ Warm     │──▶│ Cold     │──▶│ Offsite  │
+ │ 2 pkg    │   │ 2 pkg    │   │ 5 pkg    │   │ 12 pkg   │   │ 30 pkg   │
+ │ 2.0 MiB  │   │ 3.0 MiB  │   │ 1.5 GiB  │   │ 40.0 GiB │   │ 1.3 TiB  │
+ └──────────┘   └──────────┘   └──────────┘   └──────────┘   └──────────┘
+
+ tier      packages      bytes  in next 1h  out next 1h
+ Clients          2    2.0 MiB           0            0
+ Hot              2    3.0 MiB           0            1
+ Warm             5    1.5 GiB           1            0
+ Cold            12   40.0 GiB           0            0
+ Offsite         30    1.3 TiB           0            0
+
+ Updated data keeps arriving; retention keeps the latest.
+
+ q quit · ←→ 1-6 section · ↑↓ PgUp/PgDn scroll · / filter · p pause · ? help
+";

@@ -1,0 +1,33 @@
+//! `GET /healthz`: is the gateway up, and can it reach the catcher?
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+
+use crate::server::AppState;
+
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// 200 when the catcher answers SERVING, 503 (with the reason) otherwise.
+pub async fn healthz(State(state): State<AppState>) -> Response {
+    let mut client = HealthClient::new(state.channel.clone());
+    let check = tokio::time::timeout(CHECK_TIMEOUT, client.check(HealthCheckRequest { service: String::new() })).await;
+    let (catcher, error) = match check {
+        Ok(Ok(r)) if r.get_ref().status == ServingStatus::Serving as i32 => ("serving", None),
+        Ok(Ok(r)) => ("not_serving", Some(format!("catcher reports status {}", r.get_ref().status))),
+        Ok(Err(status)) => ("unreachable", Some(status.message().to_owned())),
+        Err(_) => ("unreachable", Some(format!("no answer within {} s", CHECK_TIMEOUT.as_secs()))),
+    };
+    let code = if error.is_none() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = serde_json::json!({
+        "gateway": "serving",
+        "catcher": catcher,
+        "catcher_url": state.catcher_url.as_ref(),
+        "error": error,
+    });
+    (code, Json(body)).into_response()
+}

@@ -1,0 +1,7 @@
+//! The Edge Backup gateway: the dashboard and grpc-web, on one origin, in front of the catcher.
+
+pub mod assets;
+pub mod config;
+pub mod health;
+pub mod proxy;
+pub mod server;

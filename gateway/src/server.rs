@@ -1,0 +1,80 @@
+//! The HTTP server: grpc-web for the exposed services, /healthz, and the dashboard.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use http::{HeaderName, HeaderValue, Method};
+use tokio::net::TcpListener;
+use tonic::transport::Channel;
+use tonic_web::GrpcWebLayer;
+use tower::Layer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::config::Config;
+use crate::proxy::{EXPOSED_SERVICES, Forward, channel};
+use crate::{assets, health};
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub channel: Channel,
+    pub catcher_url: Arc<str>,
+}
+
+/// The whole application, without a listener (so tests can drive it).
+pub fn app(config: &Config) -> anyhow::Result<Router> {
+    let channel = channel(&config.catcher_url, Duration::from_millis(config.connect_timeout_ms))?;
+    let grpc_web = GrpcWebLayer::new().layer(Forward::new(channel.clone(), &config.catcher_url));
+    let mut grpc = Router::new();
+    for service in EXPOSED_SERVICES {
+        grpc = grpc.route_service(&format!("/{service}/{{method}}"), grpc_web.clone());
+    }
+    if !config.cors_origins.is_empty() {
+        grpc = grpc.layer(cors(&config.cors_origins)?);
+    }
+    let state = AppState { channel, catcher_url: config.catcher_url.as_str().into() };
+    Ok(Router::new().route("/healthz", get(health::healthz)).with_state(state).merge(grpc).fallback(assets::serve))
+}
+
+/// CORS for grpc-web from other origins. Trailers must be exposed or every error reads
+/// "missing trailer" in the browser.
+fn cors(origins: &[String]) -> anyhow::Result<CorsLayer> {
+    let origins = origins.iter().map(|o| HeaderValue::from_str(o)).collect::<Result<Vec<_>, _>>()?;
+    let allow = ["content-type", "x-grpc-web", "x-user-agent", "grpc-timeout", "connect-protocol-version"];
+    let expose = ["grpc-status", "grpc-message", "grpc-status-details-bin"];
+    Ok(CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::POST, Method::OPTIONS])
+        .allow_headers(allow.map(HeaderName::from_static))
+        .expose_headers(expose.map(HeaderName::from_static))
+        .max_age(Duration::from_secs(3600)))
+}
+
+/// Serves until `shutdown` resolves; open streams then get `shutdown_grace_ms` to end.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let app = app(&config)?;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let stopped = stop.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stop.cancel();
+    });
+    let server = axum::serve(listener, app).with_graceful_shutdown(stopped.clone().cancelled_owned());
+    let grace = Duration::from_millis(config.shutdown_grace_ms);
+    tokio::select! {
+        result = server => result?,
+        // A Watch stream never ends by itself; don't let it hold the process.
+        _ = async { stopped.cancelled().await; tokio::time::sleep(grace).await } => {
+            tracing::info!("open streams cut after the shutdown grace period");
+        }
+    }
+    tracing::info!("gateway stopped");
+    Ok(())
+}

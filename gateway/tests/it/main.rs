@@ -1,0 +1,6 @@
+//! Gateway integration tests: the real gateway and catcher binaries on ephemeral ports.
+
+mod browser;
+mod grpc_web;
+mod harness;
+mod http;

@@ -1,0 +1,409 @@
+// Test harness for the browser end-to-end tests: the real catcher and gateway binaries on ephemeral
+// ports with a temporary SQLite database, an agent stream driven from node over HTTP/2, and headless
+// Debian Chromium. Nothing here is a stand-in for a part that runs for real.
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { create } from '@bufbuild/protobuf';
+import { timestampNow } from '@bufbuild/protobuf/wkt';
+import { createClient } from '@connectrpc/connect';
+import { createGrpcTransport } from '@connectrpc/connect-node';
+import { chromium } from 'playwright-core';
+import {
+  AgentEventSchema,
+  AgentMessageSchema,
+  AgentService,
+  HelloSchema,
+} from '../src/gen/edgebackup/v1/agent_pb.js';
+import { Capability } from '../src/gen/edgebackup/v1/common_pb.js';
+import { PackageService } from '../src/gen/edgebackup/v1/packages_pb.js';
+import { PolicyService } from '../src/gen/edgebackup/v1/policy_pb.js';
+import { SourceService } from '../src/gen/edgebackup/v1/sources_pb.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const WEB_DIR = resolve(here, '..');
+export const BIN_DIR = resolve(WEB_DIR, process.env.EDGE_BIN_DIR ?? '../target/debug');
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+export const SCREENSHOTS = process.env.EDGE_SCREENSHOTS === '1';
+export const SCREENSHOT_DIR = resolve(WEB_DIR, '../docs/screenshots');
+/**
+ * The page under test is the one the gateway embeds (built by its build.rs). For a quicker loop
+ * while changing web/, EDGE_WEB_DIST=dist serves that build with `vite preview` instead, its
+ * grpc-web calls proxied to the same real gateway.
+ */
+export const WEB_DIST = process.env.EDGE_WEB_DIST ? resolve(WEB_DIR, process.env.EDGE_WEB_DIST) : '';
+
+/** Fails loudly (never skips) when a binary the tests need is missing. */
+export function requireBinaries() {
+  const missing = ['catcher', 'gateway'].map((name) => join(BIN_DIR, name)).filter((p) => !existsSync(p));
+  if (!existsSync(CHROMIUM)) missing.push(CHROMIUM);
+  if (missing.length > 0) {
+    throw new Error(
+      `e2e needs the real binaries; missing: ${missing.join(', ')}. Build them with \`cargo build\` ` +
+        `(or point EDGE_BIN_DIR at them) and install Debian's chromium.`,
+    );
+  }
+}
+
+/** Spawns `cmd` and resolves once stdout prints a line matching `ready` (its first group is returned). */
+function spawnReady(name, cmd, args, ready, env = {}, timeoutMs = 20000) {
+  return new Promise((resolveReady, reject) => {
+    const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    let settled = false;
+    const fail = (why) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      reject(new Error(`${name} ${why}\n--- stdout:\n${out}\n--- stderr (tail):\n${err.slice(-4000)}`));
+    };
+    const timer = setTimeout(() => fail(`did not print its listening line within ${timeoutMs} ms`), timeoutMs);
+    child.stdout.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = ready.exec(out);
+      if (m && !settled) {
+        settled = true;
+        clearTimeout(timer);
+        resolveReady({ child, addr: m[1], logs: () => ({ out, err }) });
+      }
+    });
+    child.stderr.on('data', (d) => {
+      err += d;
+      if (err.length > 200000) err = err.slice(-100000);
+    });
+    child.on('error', (e) => fail(`could not start: ${e.message}`));
+    child.on('exit', (code, sig) => fail(`exited early (code ${code}, signal ${sig})`));
+  });
+}
+
+function stopChild(child, signal = 'SIGTERM', graceMs = 5000) {
+  return new Promise((res) => {
+    if (child.exitCode !== null || child.signalCode !== null) return res();
+    const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(t);
+      res();
+    });
+    child.kill(signal);
+  });
+}
+
+/** A catcher on `listen` with its own database file in `dir`. */
+export async function startCatcher(dir, { listen = '127.0.0.1:0', env = {}, config = '' } = {}) {
+  const db = join(dir, 'catcher.db');
+  const args = ['--listen', listen, '--database-url', `sqlite://${db}?mode=rwc`];
+  if (config) {
+    const file = join(dir, 'catcher.toml');
+    writeFileSync(file, config);
+    args.push('--config', file);
+  }
+  const { child, addr, logs } = await spawnReady(
+    'catcher',
+    join(BIN_DIR, 'catcher'),
+    args,
+    /catcher listening on (\S+)/,
+    { CATCHER_SCHEDULER_INTERVAL_MS: '200', CATCHER_LOG_LEVEL: 'warn', ...env },
+  );
+  return {
+    addr,
+    url: `http://${addr}`,
+    logs,
+    child,
+    /** Stops it like an operator would (SIGTERM). */
+    stop: () => stopChild(child),
+    /** Kills it without a chance to clean up. */
+    kill: () => stopChild(child, 'SIGKILL'),
+  };
+}
+
+export async function startGateway(catcherUrl) {
+  const { child, addr, logs } = await spawnReady(
+    'gateway',
+    join(BIN_DIR, 'gateway'),
+    ['--listen', '127.0.0.1:0', '--catcher', catcherUrl],
+    /gateway listening on (\S+)/,
+  );
+  return { addr, url: `http://${addr}`, logs, child, stop: () => stopChild(child) };
+}
+
+function freePort() {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.once('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => res(port));
+    });
+  });
+}
+
+/** `vite preview` of WEB_DIST on a free port, proxying grpc-web to `gatewayUrl`. */
+export async function startPreview(gatewayUrl) {
+  if (!existsSync(join(WEB_DIST, 'index.html'))) throw new Error(`EDGE_WEB_DIST=${WEB_DIST} holds no build; run npm run build first`);
+  const port = await freePort();
+  const { child, logs } = await spawnReady(
+    'vite preview',
+    join(WEB_DIR, 'node_modules/.bin/vite'),
+    ['preview', '--outDir', WEB_DIST, '--host', '127.0.0.1', '--port', String(port), '--strictPort'],
+    /(Local)/,
+    { GATEWAY_URL: gatewayUrl, NO_COLOR: '1' },
+  );
+  return { url: `http://127.0.0.1:${port}`, logs, child, stop: () => stopChild(child) };
+}
+
+/** Two stations, so placements have somewhere to be. */
+export const STATIONS_TOML = `
+[[stations]]
+id = "hot-nas"
+tier = "hot"
+kind = "local"
+uri = "/srv/backup/hot"
+
+[[stations]]
+id = "warm-s3"
+tier = "warm"
+kind = "s3"
+uri = "s3://edge-warm/packages"
+`;
+
+/** A time-ordered UUIDv7, as agents mint package ids. */
+export function uuidv7(ms = Date.now()) {
+  const b = randomBytes(16);
+  b.writeUIntBE(ms, 0, 6);
+  b[6] = (b[6] & 0x0f) | 0x70;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = b.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+export const sha256Hex = (data) => createHash('sha256').update(data).digest('hex');
+
+/** An async queue usable as the request side of a bidi stream. */
+class Outbox {
+  #items = [];
+  #wake = undefined;
+  #closed = false;
+  push(v) {
+    this.#items.push(v);
+    this.#wake?.();
+  }
+  close() {
+    this.#closed = true;
+    this.#wake?.();
+  }
+  async *[Symbol.asyncIterator]() {
+    for (;;) {
+      while (this.#items.length > 0) yield this.#items.shift();
+      if (this.#closed) return;
+      await new Promise((r) => (this.#wake = r));
+      this.#wake = undefined;
+    }
+  }
+}
+
+/**
+ * One agent session over AgentService/Connect, straight to the catcher's gRPC port (HTTP/2): the
+ * bidi stream cannot go through grpc-web. Sends Hello, then sequenced events; records every frame.
+ */
+export class Agent {
+  constructor(catcherUrl, sourceId, { hostname = `${sourceId}.local`, version = 'e2e-agent 0.0.1', label = '' } = {}) {
+    this.transport = createGrpcTransport({ baseUrl: catcherUrl });
+    this.client = createClient(AgentService, this.transport);
+    this.sourceId = sourceId;
+    this.hello = { sourceId, agentVersion: version, hostname, os: 'linux', label, capabilities: [Capability.BACKUP] };
+    this.frames = [];
+    this.appliedSeq = 0n;
+    this.seq = 0n;
+    this.#abort = new AbortController();
+  }
+  #abort;
+  #outbox = new Outbox();
+  #waiters = [];
+  #done;
+
+  /** Opens the stream and resolves with the Welcome. */
+  async open() {
+    this.#outbox.push(create(AgentMessageSchema, { body: { case: 'hello', value: create(HelloSchema, this.hello) } }));
+    const responses = this.client.connect(this.#outbox, { signal: this.#abort.signal });
+    this.#done = (async () => {
+      try {
+        for await (const m of responses) {
+          this.frames.push(m);
+          if (m.body.case === 'ack') this.appliedSeq = m.body.value.appliedSeq;
+          this.#notify();
+        }
+      } catch (e) {
+        this.error = e;
+        this.#notify();
+      }
+      this.ended = true;
+      this.#notify();
+    })();
+    const welcome = await this.waitFor((m) => m.body.case === 'welcome', 'Welcome');
+    this.seq = welcome.body.value.lastAppliedSeq;
+    return welcome.body.value;
+  }
+
+  #notify() {
+    for (const w of [...this.#waiters]) w();
+  }
+
+  /** Resolves with the first frame (past or future) that matches. */
+  waitFor(pred, what, timeoutMs = 10000) {
+    return new Promise((res, rej) => {
+      const check = () => {
+        const hit = this.frames.find(pred);
+        if (hit) return finish(() => res(hit));
+        if (this.ended || this.error) return finish(() => rej(new Error(`agent stream ended before ${what}: ${this.error?.message ?? 'closed'}`)));
+      };
+      const timer = setTimeout(() => finish(() => rej(new Error(`no ${what} within ${timeoutMs} ms; frames: ${this.frames.map((f) => f.body.case).join(',')}`))), timeoutMs);
+      const finish = (fn) => {
+        clearTimeout(timer);
+        this.#waiters = this.#waiters.filter((w) => w !== check);
+        fn();
+      };
+      this.#waiters.push(check);
+      check();
+    });
+  }
+
+  /** Sends one sequenced event; `kind` is e.g. { case: 'ingest', value: {...} }. Returns its seq. */
+  send(kind) {
+    this.seq += 1n;
+    const event = create(AgentEventSchema, { seq: this.seq, at: timestampNow(), kind });
+    this.#outbox.push(create(AgentMessageSchema, { body: { case: 'event', value: event } }));
+    return this.seq;
+  }
+
+  /** Sends and waits for the cumulative Ack covering it; throws if the catcher rejected it. */
+  async apply(kind) {
+    const seq = this.send(kind);
+    await this.waitFor((m) => m.body.case === 'ack' && m.body.value.appliedSeq >= seq, `Ack(${seq})`);
+    const rejected = this.frames.find((m) => m.body.case === 'eventRejected' && m.body.value.seq === seq);
+    if (rejected) throw new Error(`event ${seq} rejected: ${rejected.body.value.code} ${rejected.body.value.message}`);
+    return seq;
+  }
+
+  ingest(p) {
+    return this.apply({ case: 'ingest', value: p });
+  }
+  progress(packageId, progressPercent, bytesDone, attempt = 0) {
+    return this.apply({ case: 'progress', value: { packageId, progressPercent, bytesDone: BigInt(bytesDone), attempt } });
+  }
+  complete(packageId, sha256, sizeBytes, placements = []) {
+    return this.apply({ case: 'complete', value: { packageId, sha256, sizeBytes: BigInt(sizeBytes), placements } });
+  }
+  /** Sends many events, at most `window` unacknowledged at a time; resolves when all are acked. */
+  async sendMany(kinds, window = 1000) {
+    let last = this.seq;
+    for (let i = 0; i < kinds.length; i++) {
+      if (i > 0 && i % window === 0) {
+        const upTo = last;
+        await this.waitFor((m) => m.body.case === 'ack' && m.body.value.appliedSeq >= upTo, `Ack(${upTo})`, 60_000);
+      }
+      last = this.send(kinds[i]);
+    }
+    await this.waitFor((m) => m.body.case === 'ack' && m.body.value.appliedSeq >= last, `Ack(${last})`, 60_000);
+    const rejected = this.frames.filter((m) => m.body.case === 'eventRejected');
+    if (rejected.length > 0) throw new Error(`${rejected.length} events rejected, first: ${rejected[0].body.value.message}`);
+  }
+
+  safetyAlert(reason) {
+    return this.apply({ case: 'safetyAlert', value: { reason, detailsJson: '{}' } });
+  }
+
+  async close() {
+    this.#outbox.close();
+    this.#abort.abort();
+    await this.#done?.catch(() => {});
+  }
+}
+
+export async function launchBrowser() {
+  return chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+}
+
+/**
+ * Everything one test needs: temp dir, catcher, gateway, browser page. `close()` tears it down
+ * and, when the test failed, keeps the process logs in the error output.
+ */
+export async function startStack(t, { viewport = { width: 1280, height: 720 }, catcherEnv = {}, catcherConfig = STATIONS_TOML } = {}) {
+  requireBinaries();
+  const dir = mkdtempSync(join(tmpdir(), 'edge-e2e-'));
+  const stack = { dir, agents: [] };
+  const cleanups = [];
+  t.after(async () => {
+    for (const fn of cleanups.reverse()) await fn().catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+  });
+  stack.catcher = await startCatcher(dir, { env: catcherEnv, config: catcherConfig });
+  cleanups.push(() => stack.catcher.stop());
+  stack.gateway = await startGateway(stack.catcher.url);
+  cleanups.push(() => stack.gateway.stop());
+  stack.pageUrl = stack.gateway.url + '/';
+  if (WEB_DIST) {
+    const preview = await startPreview(stack.gateway.url);
+    cleanups.push(() => preview.stop());
+    stack.pageUrl = preview.url + '/';
+  }
+  const transport = createGrpcTransport({ baseUrl: stack.catcher.url });
+  stack.api = {
+    policy: createClient(PolicyService, transport),
+    packages: createClient(PackageService, transport),
+    sources: createClient(SourceService, transport),
+  };
+  stack.browser = await launchBrowser();
+  cleanups.push(() => stack.browser.close());
+  stack.context = await stack.browser.newContext({ viewport });
+  stack.page = await stack.context.newPage();
+  stack.consoleErrors = [];
+  stack.page.on('console', (m) => {
+    if (m.type() === 'error') stack.consoleErrors.push(m.text());
+  });
+  stack.page.on('pageerror', (e) => stack.consoleErrors.push(String(e)));
+  stack.agent = async (sourceId, opts) => {
+    const a = new Agent(stack.catcher.url, sourceId, opts);
+    cleanups.push(() => a.close());
+    await a.open();
+    return a;
+  };
+  /** Restarts the catcher on the same address and database. */
+  stack.restartCatcher = async () => {
+    stack.catcher = await startCatcher(dir, { listen: stack.catcher.addr, env: catcherEnv, config: catcherConfig });
+    cleanups.push(() => stack.catcher.stop());
+    return stack.catcher;
+  };
+  return stack;
+}
+
+/** Writes a screenshot into docs/screenshots when EDGE_SCREENSHOTS=1. */
+export async function screenshot(page, name, opts = {}) {
+  if (!SCREENSHOTS) return;
+  await mkdir(SCREENSHOT_DIR, { recursive: true });
+  await page.screenshot({ path: join(SCREENSHOT_DIR, name), ...opts });
+}
+
+/** Polls `fn` until it returns a truthy value (node side), for catcher-side conditions. */
+export async function eventually(fn, what, timeoutMs = 10000) {
+  const until = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < until) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+}

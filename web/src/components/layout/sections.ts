@@ -1,0 +1,13 @@
+// The page's sections in order: nav entries and anchors.
+export const SECTIONS = [
+  { id: 'track', label: 'Track' },
+  { id: 'lines', label: 'Lines' },
+  { id: 'packages', label: 'Packages' },
+  { id: 'clients', label: 'Clients' },
+  { id: 'rules', label: 'Rules' },
+  { id: 'projections', label: 'Projections' },
+  { id: 'journal', label: 'Journal' },
+  { id: 'snapshots', label: 'Snapshots' },
+] as const;
+
+export type SectionId = (typeof SECTIONS)[number]['id'];

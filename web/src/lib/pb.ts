@@ -1,0 +1,16 @@
+// Re-exports of the generated contract (src/gen, produced by `buf generate` from ../proto) so the
+// rest of the app imports wire types from one place.
+export * from '../gen/edgebackup/v1/common_pb.js';
+export * from '../gen/edgebackup/v1/status_pb.js';
+export * from '../gen/edgebackup/v1/packages_pb.js';
+export * from '../gen/edgebackup/v1/policy_pb.js';
+export * from '../gen/edgebackup/v1/journal_pb.js';
+export * from '../gen/edgebackup/v1/sources_pb.js';
+export {
+  CommandKind,
+  RulesChangedSchema,
+  type RulesChanged,
+} from '../gen/edgebackup/v1/agent_pb.js';
+
+/** The plain fields of a message, all optional: for partial request objects. */
+export type Fields<T> = Omit<Partial<T>, '$typeName' | '$unknown'>;

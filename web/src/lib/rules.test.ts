@@ -1,0 +1,134 @@
+import { describe, expect, it } from 'vitest';
+import { create } from '@bufbuild/protobuf';
+import { DurationSchema } from '@bufbuild/protobuf/wkt';
+import {
+  describeRuleSet,
+  diffRuleSets,
+  errorSlot,
+  formToRuleSet,
+  parseWait,
+  ruleSetToForm,
+  slotErrors,
+  splitSeconds,
+} from './rules';
+import { parseFieldErrors } from './errors';
+import { PackageType, RuleSetSchema, StopSchema, type RuleSet } from './pb';
+
+const d = (s: number) => create(DurationSchema, { seconds: BigInt(s) });
+const DAY = 86400;
+
+function userData(warmDays = 30): RuleSet {
+  return create(RuleSetSchema, {
+    packageType: PackageType.USER_DATA,
+    hot: create(StopSchema, { enabled: true, wait: d(7 * DAY) }),
+    warm: create(StopSchema, { enabled: true, wait: d(warmDays * DAY) }),
+    cold: create(StopSchema, { enabled: true, wait: d(365 * DAY) }),
+    offsite: create(StopSchema, { enabled: true, wait: d(2555 * DAY) }),
+  });
+}
+
+function auditLogs(): RuleSet {
+  return create(RuleSetSchema, {
+    packageType: PackageType.AUDIT_LOGS,
+    hot: create(StopSchema, { enabled: false, wait: d(0) }),
+    warm: create(StopSchema, { enabled: true, wait: d(7 * DAY) }),
+    cold: create(StopSchema, { enabled: true, wait: d(365 * DAY) }),
+    offsite: create(StopSchema, { enabled: true, wait: d(0), neverDelete: true }),
+  });
+}
+
+function cache(ttl: number): RuleSet {
+  return create(RuleSetSchema, { packageType: PackageType.CACHE, cacheTtl: d(ttl), hot: create(StopSchema), warm: create(StopSchema), cold: create(StopSchema), offsite: create(StopSchema) });
+}
+
+describe('rule form conversion', () => {
+  it('picks the largest exact unit', () => {
+    expect(splitSeconds(7 * DAY)).toEqual({ value: '7', unit: 'd' });
+    expect(splitSeconds(7200)).toEqual({ value: '2', unit: 'h' });
+    expect(splitSeconds(90)).toEqual({ value: '90', unit: 's' });
+    expect(splitSeconds(120)).toEqual({ value: '2', unit: 'min' });
+  });
+
+  it('round-trips rule sets', () => {
+    for (const rs of [userData(), auditLogs(), cache(3600)]) {
+      const form = ruleSetToForm(rs);
+      const back = formToRuleSet(form);
+      expect(back.errors).toEqual({});
+      expect(describeRuleSet(back.ruleSet)).toEqual(describeRuleSet(rs));
+    }
+  });
+
+  it('converts edited waits to seconds', () => {
+    const form = ruleSetToForm(userData());
+    form.warm = { ...form.warm, value: '45', unit: 'min' };
+    form.replicateToAll = true;
+    const { ruleSet } = formToRuleSet(form);
+    expect(ruleSet?.warm?.wait?.seconds).toBe(2700n);
+    expect(ruleSet?.replicateToAll).toBe(true);
+    expect(ruleSet?.cacheTtl).toBeUndefined();
+  });
+
+  it('reports unreadable waits locally, but leaves semantics to the server', () => {
+    expect(parseWait({ value: '1.5', unit: 'd' })).toHaveProperty('error');
+    expect(parseWait({ value: '', unit: 'd' })).toHaveProperty('error');
+    expect(parseWait({ value: '0', unit: 'd' })).toEqual({ seconds: 0 });
+    const form = ruleSetToForm(userData());
+    form.cold = { ...form.cold, value: 'abc' };
+    expect(formToRuleSet(form).errors).toHaveProperty(['cold.wait']);
+    form.cold.enabled = false;
+    expect(formToRuleSet(form).errors).toEqual({});
+    const zero = ruleSetToForm(userData());
+    zero.warm.value = '0';
+    expect(formToRuleSet(zero).ruleSet?.warm?.wait?.seconds).toBe(0n);
+  });
+});
+
+describe('server validation errors', () => {
+  it('parses field paths', () => {
+    expect(parseFieldErrors('rule_set.warm.wait: must be at least 1 s when enabled')).toEqual([
+      { field: 'rule_set.warm.wait', message: 'must be at least 1 s when enabled' },
+    ]);
+    expect(parseFieldErrors('rule_set.cold.enabled: needs warm; rule_set.cache_ttl: must be >= 1 s')).toHaveLength(2);
+    expect(parseFieldErrors('something broke')).toEqual([{ field: '', message: 'something broke' }]);
+  });
+
+  it('maps fields to form slots', () => {
+    expect(errorSlot('rule_set.warm.wait')).toBe('warm.wait');
+    expect(errorSlot('rule_set.warm.wait.seconds')).toBe('warm.wait');
+    expect(errorSlot('rule_set.cold')).toBe('cold.enabled');
+    expect(errorSlot('rule_set.cold.enabled')).toBe('cold.enabled');
+    expect(errorSlot('rule_set.offsite.never_delete')).toBe('offsite.never_delete');
+    expect(errorSlot('rule_set.cache_ttl')).toBe('cache_ttl');
+    expect(errorSlot('rule_set.replicate_to_all')).toBe('replicate_to_all');
+    expect(errorSlot('rule_set.package_type')).toBe('form');
+    expect(errorSlot('rule_sets[2].hot.wait')).toBe('hot.wait');
+  });
+
+  it('groups messages per slot', () => {
+    const errs = slotErrors(parseFieldErrors('rule_set.warm.wait: too short; rule_set.package_type: unknown'));
+    expect(errs['warm.wait']).toBe('too short');
+    expect(errs.form).toBe('rule_set.package_type: unknown');
+  });
+});
+
+describe('rule set display and diff', () => {
+  it('describes stops', () => {
+    expect(describeRuleSet(auditLogs()).map((f) => f.value)).toEqual(['skip', '7 d', '1 y', 'keep forever', 'no']);
+    expect(describeRuleSet(cache(86400))).toEqual([{ key: 'cache_ttl', label: 'Cache TTL', value: '1 d' }]);
+  });
+
+  it('lists only differing fields', () => {
+    expect(diffRuleSets([userData(), cache(60)], [userData(), cache(60)])).toEqual([]);
+    const rows = diffRuleSets([userData(45), cache(60)], [userData(30), cache(3600)]);
+    expect(rows.map((r) => [r.typeKey, r.field, r.current, r.other])).toEqual([
+      ['user_data', 'warm', '45 d', '30 d'],
+      ['cache', 'cache_ttl', '1 min', '1 h'],
+    ]);
+  });
+
+  it('shows types missing on one side', () => {
+    const rows = diffRuleSets([userData()], [userData(), auditLogs()]);
+    expect(rows.every((r) => r.typeKey === 'audit_logs' && r.current === '—')).toBe(true);
+    expect(rows).toHaveLength(5);
+  });
+});
