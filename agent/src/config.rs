@@ -90,6 +90,8 @@ pub struct ScheduleConfig {
     pub debounce_ms: u64,
     /// Whether to use filesystem notifications at all.
     pub watch: bool,
+    /// Also run a pass at these times (cron syntax, local time), e.g. "0 */6 * * *".
+    pub cron: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -134,7 +136,7 @@ impl Default for Config {
 
 impl Default for ScheduleConfig {
     fn default() -> Self {
-        Self { interval_secs: 300, debounce_ms: 2000, watch: true }
+        Self { interval_secs: 300, debounce_ms: 2000, watch: true, cron: None }
     }
 }
 
@@ -277,6 +279,9 @@ impl Config {
         if self.max_package_files == 0 {
             return Err(invalid("max_package_files", "must be at least 1"));
         }
+        if let Some(cron) = &self.schedule.cron {
+            self.schedule.parsed_cron().map_err(|e| invalid("schedule.cron", format!("{cron:?}: {e}")))?;
+        }
         if self.schedule.interval_secs == 0 {
             return Err(invalid("schedule.interval_secs", "must be at least 1"));
         }
@@ -292,6 +297,14 @@ impl Config {
             return Err(invalid("max_backoff_secs", "must be at least 1"));
         }
         Ok(())
+    }
+}
+
+impl ScheduleConfig {
+    /// The cron pattern, parsed (None when not set).
+    pub fn parsed_cron(&self) -> Result<Option<croner::Cron>, croner::errors::CronError> {
+        use std::str::FromStr;
+        self.cron.as_deref().map(croner::Cron::from_str).transpose()
     }
 }
 
@@ -339,6 +352,8 @@ interval_secs = 300
 # Quiet time after the last change before a pass starts.
 debounce_ms = 2000
 watch = true
+# Also run at fixed times (cron syntax, local time):
+# cron = "0 */6 * * *"
 
 [safety]
 # The panic brake: stops uploading changed data when the edge looks attacked.
@@ -415,6 +430,7 @@ mod tests {
             (Box::new(|c| c.stations.push(c.stations[0].clone())), "stations[1].id"),
             (Box::new(|c| c.stations.clear()), "stations"),
             (Box::new(|c| c.compression_level = 40), "compression_level"),
+            (Box::new(|c| c.schedule.cron = Some("every tuesday".into())), "schedule.cron"),
             (Box::new(|c| c.safety.max_rename_delete_ratio = 2.0), "safety.max_rename_delete_ratio"),
             (
                 Box::new(|c| {

@@ -58,10 +58,12 @@ pub async fn run(
     let mut schedule = tokio::time::interval(Duration::from_secs(config.schedule.interval_secs));
     schedule.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let debounce = Duration::from_millis(config.schedule.debounce_ms);
+    let cron = config.schedule.parsed_cron().ok().flatten();
     loop {
         tokio::select! {
             () = stop.cancelled() => break,
             _ = schedule.tick() => {}
+            () = until_next(cron.as_ref()) => tracing::info!("scheduled pass (cron)"),
             Some(()) = changes.recv() => {
                 // Wait for a quiet moment: a burst of writes becomes one pass.
                 loop {
@@ -91,6 +93,15 @@ pub async fn run(
     report::write_once(&engine, false);
     tracing::info!(outbox = engine.state.outbox_len().unwrap_or(0), "agent stopped");
     Ok(())
+}
+
+/// Sleeps until the cron pattern's next time; forever without one.
+async fn until_next(cron: Option<&croner::Cron>) {
+    let next = cron.and_then(|c| c.find_next_occurrence(&chrono::Local::now(), false).ok());
+    match next.and_then(|t| (t - chrono::Local::now()).to_std().ok()) {
+        Some(wait) => tokio::time::sleep(wait).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Waits until the outbox is empty (everything acknowledged) or `timeout` passes.

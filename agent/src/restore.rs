@@ -176,7 +176,11 @@ pub async fn verify_package(engine: &Engine, package_id: &str) -> Vec<Check> {
             problem: String::new(),
             bad_files: Vec::new(),
         };
-        match station.measure(&copy.tool_ref).await {
+        let measured = match station.integrity().await {
+            Ok(()) => station.measure(&copy.tool_ref).await,
+            Err(e) => Err(e),
+        };
+        match measured {
             Ok(sha) if sha == record.sha256 => check.ok = true,
             Ok(sha) => {
                 check.problem = format!("the stored copy's sha256 is {sha}, expected {}", record.sha256);

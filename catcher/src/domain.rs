@@ -316,3 +316,6 @@ pub struct ManifestEntry {
     pub sha256: String,
     pub modified_at: Option<Millis>,
 }
+
+/// Key of the incremental package counters.
+pub type CounterKey = (PackageType, Option<Tier>, PackageStatus);

@@ -1,7 +1,7 @@
 //! The fleet status view (status bar, tier counts) computed from the incremental counters, and
 //! the worker that republishes it when a batch changed it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +24,15 @@ pub struct TierRow {
     pub outgoing_next_hour: u64,
 }
 
+/// Counts and bytes of one package type in one tier.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypeTierRow {
+    pub package_type: PackageType,
+    pub tier: Option<Tier>,
+    pub count: u64,
+    pub bytes: u64,
+}
+
 /// Component status.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FleetStatus {
@@ -35,6 +44,8 @@ pub struct FleetStatus {
     pub clients_stopped: u64,
     /// Order: on the edge, hot, warm, cold, offsite.
     pub tiers: Vec<TierRow>,
+    /// Non-empty (type, tier) cells, by type then tier.
+    pub type_tiers: Vec<TypeTierRow>,
     pub statuses: HashMap<PackageStatus, u64>,
     pub journal_head: u64,
     pub stations: u64,
@@ -57,16 +68,27 @@ pub async fn compute(store: &Store, started_at: Millis) -> Result<FleetStatus> {
         .collect();
     let row = |t: Option<Tier>| t.map_or(0, |t| t.index() + 1);
     let mut statuses: HashMap<PackageStatus, u64> = HashMap::new();
-    for ((tier, status), c) in &counters {
+    let mut type_tiers: BTreeMap<(PackageType, usize), TypeTierRow> = BTreeMap::new();
+    for ((package_type, tier, status), c) in &counters {
         let count = u64::try_from(c.count).unwrap_or(0);
+        let bytes = u64::try_from(c.bytes).unwrap_or(0);
         *statuses.entry(*status).or_default() += count;
         if *status == PackageStatus::Expired {
             continue;
         }
         let r = &mut tiers[row(*tier)];
         r.count += count;
-        r.bytes += u64::try_from(c.bytes).unwrap_or(0);
+        r.bytes += bytes;
+        let t = type_tiers.entry((*package_type, row(*tier))).or_insert(TypeTierRow {
+            package_type: *package_type,
+            tier: *tier,
+            count: 0,
+            bytes: 0,
+        });
+        t.count += count;
+        t.bytes += bytes;
     }
+    let type_tiers = type_tiers.into_values().filter(|t| t.count > 0).collect();
     // Packages on the edge are all headed for their first stop.
     tiers[0].outgoing_next_hour = tiers[0].count;
     for g in store.due_groups(now, now + HOUR_MS, 0).await? {
@@ -84,6 +106,7 @@ pub async fn compute(store: &Store, started_at: Millis) -> Result<FleetStatus> {
         clients_total: total,
         clients_stopped: stopped,
         tiers,
+        type_tiers,
         statuses,
         journal_head: store.journal_head().await?,
         stations: store.stations().await?.len() as u64,

@@ -108,6 +108,9 @@ test('a package ingested through the agent stream appears and its progress moves
   ]);
   await ingest(agent, { path: 'home/ana/Documents/report.odt', size: 48_213, fill: 5 });
   await attrEventually(page.getByTestId('train-car-hot'), 'data-count', (v) => v === '1', 'hot car counts the completed package');
+  // train lines count exactly, per type, from the catcher's counters
+  await attrEventually(page.getByTestId('train-line-app_logs-hot'), 'data-count', (v) => v === '1', 'app logs line: 1 in hot');
+  assert.equal(await page.getByTestId('train-line-user_data-hot').getAttribute('data-count'), '0');
   await attrEventually(page.getByTestId('status-clients'), 'data-connected', (v) => v === '1', 'status bar: 1 connected');
   await page.getByTestId('section-track').scrollIntoViewIfNeeded();
   await screenshot(page, 'dashboard-overview.png');

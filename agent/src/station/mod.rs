@@ -85,6 +85,15 @@ impl Station {
         }
     }
 
+    /// The station's own integrity check, beyond the package's bytes: `restic check` on the
+    /// repository's structure (the package's data is read back by `measure`). Nothing for others.
+    pub async fn integrity(&self) -> Result<()> {
+        match self {
+            Self::Restic(s) => s.integrity().await,
+            Self::Local(_) | Self::Rclone(_) => Ok(()),
+        }
+    }
+
     /// Copies the stored archive to the local file `dest`.
     pub async fn fetch(&self, tool_ref: &str, dest: &Path) -> Result<()> {
         match self {

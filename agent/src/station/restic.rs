@@ -113,6 +113,10 @@ impl Restic {
         Ok(format!("{id}:{package_id}.tar.zst"))
     }
 
+    pub async fn integrity(&self) -> Result<()> {
+        run_tool(&self.id, self.cmd().arg("check"), "restic").await.map(|_| ())
+    }
+
     fn split<'a>(&self, tool_ref: &'a str) -> Result<(&'a str, &'a str)> {
         tool_ref.split_once(':').ok_or_else(|| failed(&self.id, format!("{tool_ref:?} is not SNAPSHOT:FILE")))
     }

@@ -308,5 +308,15 @@ pub fn status_response(s: &FleetStatus) -> pb::GetStatusResponse {
         stations: s.stations,
         commands_open: s.commands_open,
         now: Some(ts(s.now)),
+        type_tiers: s
+            .type_tiers
+            .iter()
+            .map(|t| pb::TypeTierStats {
+                package_type: package_type(t.package_type) as i32,
+                tier: tier(t.tier) as i32,
+                package_count: t.count,
+                total_bytes: t.bytes,
+            })
+            .collect(),
     }
 }

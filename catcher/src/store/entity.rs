@@ -213,10 +213,12 @@ pub mod command {
 pub mod package_counter {
     use sea_orm::entity::prelude::*;
 
-    /// Package count and bytes per (tier, status), kept incrementally by the writer.
+    /// Package count and bytes per (type, tier, status), kept incrementally by the writer.
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "package_counters")]
     pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub package_type: String,
         #[sea_orm(primary_key, auto_increment = false)]
         pub tier: String,
         #[sea_orm(primary_key, auto_increment = false)]

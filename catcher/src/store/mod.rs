@@ -264,13 +264,14 @@ impl Store {
         Ok(groups)
     }
 
-    /// The incrementally kept (tier, status) counters.
-    pub async fn counters(&self) -> Result<HashMap<(Option<Tier>, PackageStatus), Counter>> {
+    /// The incrementally kept (type, tier, status) counters.
+    pub async fn counters(&self) -> Result<HashMap<CounterKey, Counter>> {
         let mut out = HashMap::new();
         for row in package_counter::Entity::find().all(&self.db).await? {
+            let package_type = parse_stored(&row.package_type, PackageType::parse, "package type")?;
             let tier = if row.tier.is_empty() { None } else { Some(parse_stored(&row.tier, Tier::parse, "tier")?) };
             let status = parse_stored(&row.status, PackageStatus::parse, "package status")?;
-            out.insert((tier, status), Counter { count: row.count, bytes: row.bytes });
+            out.insert((package_type, tier, status), Counter { count: row.count, bytes: row.bytes });
         }
         Ok(out)
     }

@@ -227,7 +227,7 @@ impl<'a> Unit<'a> {
     /// Writes everything this batch changed and returns what the live view must hear.
     pub async fn flush(mut self) -> Result<Changes> {
         let mut changes = Changes { status: self.status_changed, ..Default::default() };
-        let mut deltas: HashMap<(Option<Tier>, PackageStatus), Counter> = HashMap::new();
+        let mut deltas: HashMap<CounterKey, Counter> = HashMap::new();
         let mut upserts = Vec::new();
         let mut deletes = Vec::new();
         for (id, t) in self.packages.drain() {
@@ -235,13 +235,13 @@ impl<'a> Unit<'a> {
                 continue;
             }
             if let Some(o) = &t.original {
-                let d = deltas.entry((o.tier, o.status)).or_default();
+                let d = deltas.entry((o.package_type, o.tier, o.status)).or_default();
                 d.count -= 1;
                 d.bytes -= i64::try_from(o.size_bytes).unwrap_or(0);
             }
             match t.value {
                 Some(p) => {
-                    let d = deltas.entry((p.tier, p.status)).or_default();
+                    let d = deltas.entry((p.package_type, p.tier, p.status)).or_default();
                     d.count += 1;
                     d.bytes += i64::try_from(p.size_bytes).unwrap_or(0);
                     upserts.push(p);
@@ -370,14 +370,12 @@ impl<'a> Unit<'a> {
     }
 }
 
-/// Adds deltas to the (tier, status) counters in one statement per cell.
-async fn apply_counter_deltas(
-    txn: &DatabaseTransaction,
-    deltas: &HashMap<(Option<Tier>, PackageStatus), Counter>,
-) -> Result<()> {
+/// Adds deltas to the (type, tier, status) counters in one statement per cell.
+async fn apply_counter_deltas(txn: &DatabaseTransaction, deltas: &HashMap<CounterKey, Counter>) -> Result<()> {
     let rows: Vec<package_counter::ActiveModel> = deltas
         .iter()
-        .map(|((tier, status), d)| package_counter::ActiveModel {
+        .map(|((package_type, tier, status), d)| package_counter::ActiveModel {
+            package_type: Set(package_type.as_str().to_owned()),
             tier: Set(tier_str(*tier).to_owned()),
             status: Set(status.as_str().to_owned()),
             count: Set(d.count),
@@ -388,18 +386,22 @@ async fn apply_counter_deltas(
     let excluded = Alias::new("excluded");
     package_counter::Entity::insert_many(rows)
         .on_conflict(
-            OnConflict::columns([package_counter::Column::Tier, package_counter::Column::Status])
-                .value(
-                    package_counter::Column::Count,
-                    Expr::col((table.clone(), package_counter::Column::Count))
-                        .add(Expr::col((excluded.clone(), package_counter::Column::Count))),
-                )
-                .value(
-                    package_counter::Column::Bytes,
-                    Expr::col((table, package_counter::Column::Bytes))
-                        .add(Expr::col((excluded, package_counter::Column::Bytes))),
-                )
-                .to_owned(),
+            OnConflict::columns([
+                package_counter::Column::PackageType,
+                package_counter::Column::Tier,
+                package_counter::Column::Status,
+            ])
+            .value(
+                package_counter::Column::Count,
+                Expr::col((table.clone(), package_counter::Column::Count))
+                    .add(Expr::col((excluded.clone(), package_counter::Column::Count))),
+            )
+            .value(
+                package_counter::Column::Bytes,
+                Expr::col((table, package_counter::Column::Bytes))
+                    .add(Expr::col((excluded, package_counter::Column::Bytes))),
+            )
+            .to_owned(),
         )
         .exec_without_returning(txn)
         .await?;
@@ -409,12 +411,14 @@ async fn apply_counter_deltas(
 /// Recomputes the counters from the packages table (first start after a migration, or repair).
 pub async fn rebuild_counters(txn: &DatabaseTransaction) -> Result<()> {
     package_counter::Entity::delete_many().exec(txn).await?;
-    let rows: Vec<(String, String, i64, i64)> = package::Entity::find()
+    let rows: Vec<(String, String, String, i64, i64)> = package::Entity::find()
         .select_only()
+        .column(package::Column::PackageType)
         .column(package::Column::Tier)
         .column(package::Column::Status)
         .column_as(Expr::col(package::Column::PackageId).count(), "n")
         .column_as(Expr::col(package::Column::SizeBytes).sum().cast_as(Alias::new("BIGINT")), "bytes")
+        .group_by(package::Column::PackageType)
         .group_by(package::Column::Tier)
         .group_by(package::Column::Status)
         .into_tuple()
@@ -423,7 +427,8 @@ pub async fn rebuild_counters(txn: &DatabaseTransaction) -> Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
-    let models = rows.into_iter().map(|(tier, status, n, bytes)| package_counter::ActiveModel {
+    let models = rows.into_iter().map(|(package_type, tier, status, n, bytes)| package_counter::ActiveModel {
+        package_type: Set(package_type),
         tier: Set(tier),
         status: Set(status),
         count: Set(n),

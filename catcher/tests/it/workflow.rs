@@ -374,6 +374,13 @@ async fn seed_workflow(db: TestDb) {
     assert_eq!((st.completed, st.failed), (ids.len() as u64 - 1, 1));
     assert_eq!(s.journal_head, n);
     assert_eq!(s.database, if db.url.starts_with("sqlite") { "sqlite" } else { "postgres" });
+    // Per-type cells add up to their tier, exactly.
+    assert!(!s.type_tiers.is_empty());
+    for t in &s.tiers {
+        let cells = s.type_tiers.iter().filter(|c| c.tier == t.tier);
+        let (n, bytes) = cells.fold((0, 0), |(n, b), c| (n + c.package_count, b + c.total_bytes));
+        assert_eq!((n, bytes), (t.package_count, t.total_bytes), "tier {:?}", t.tier);
+    }
 
     // delete
     c.packages

@@ -23,3 +23,10 @@ fn dashboard_unit_tests() {
     let status = Command::new("npm").args(["test"]).current_dir(&web).status().expect("run npm");
     assert!(status.success(), "web unit tests failed (output above)");
 }
+
+#[test]
+fn dashboard_type_checks() {
+    let web = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../web");
+    let status = Command::new("npm").args(["run", "check"]).current_dir(&web).status().expect("run npm");
+    assert!(status.success(), "svelte-check found problems (output above)");
+}

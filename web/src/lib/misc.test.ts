@@ -4,9 +4,9 @@ import { Code, ConnectError } from '@connectrpc/connect';
 import { apiBaseUrl } from './client';
 import { describeError } from './errors';
 import { EMPTY_JOURNAL_FILTER, journalQuery, mergeJournal } from './journal-view';
-import { cars, countByTypeAndTier } from './train';
+import { cars, countsFromStatus } from './train';
 import { journalEvent, pkg } from './testdata';
-import { GetStatusResponseSchema, PackageType, Tier, TierStatsSchema } from './pb';
+import { GetStatusResponseSchema, PackageType, Tier, TierStatsSchema, TypeTierStatsSchema } from './pb';
 import { tierLabel, typeKey, typeLabel } from './labels';
 
 describe('api base url', () => {
@@ -50,10 +50,19 @@ describe('train', () => {
     expect(cars(undefined).every((x) => x.packages === 0)).toBe(true);
   });
 
-  it('counts packages by type and tier', () => {
-    const m = countByTypeAndTier([pkg('a', { tier: Tier.HOT }), pkg('b', { tier: Tier.HOT }), pkg('c', { packageType: PackageType.CACHE, tier: Tier.HOT })]);
+  it('takes per-type tier counts from the status', () => {
+    const status = create(GetStatusResponseSchema, {
+      typeTiers: [
+        create(TypeTierStatsSchema, { packageType: PackageType.USER_DATA, tier: Tier.HOT, packageCount: 2n, totalBytes: 20n }),
+        create(TypeTierStatsSchema, { packageType: PackageType.CACHE, tier: Tier.HOT, packageCount: 1n, totalBytes: 5n }),
+        create(TypeTierStatsSchema, { packageType: PackageType.USER_DATA, tier: Tier.WARM, packageCount: 7n, totalBytes: 70n }),
+      ],
+    });
+    const m = countsFromStatus(status);
     expect(m.get(PackageType.USER_DATA)?.get(Tier.HOT)).toBe(2);
+    expect(m.get(PackageType.USER_DATA)?.get(Tier.WARM)).toBe(7);
     expect(m.get(PackageType.CACHE)?.get(Tier.HOT)).toBe(1);
+    expect(countsFromStatus(undefined).size).toBe(0);
   });
 
   it('labels', () => {

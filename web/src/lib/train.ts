@@ -1,6 +1,6 @@
 // The train diagram and train lines: tier cars from the status counters, and per-type live counts.
 import type { PackageChange } from './fleet';
-import { Tier, type GetStatusResponse, type Package, type PackageType, type TierStats } from './pb';
+import { Tier, type GetStatusResponse, type PackageType, type TierStats } from './pb';
 import { CAR_TIERS } from './labels';
 import { num } from './format';
 
@@ -27,18 +27,18 @@ export function cars(status: GetStatusResponse | undefined): Car[] {
   });
 }
 
-/** Live package counts per (type, tier) over the packages this browser holds. */
-export function countByTypeAndTier(pkgs: Iterable<Package>): Map<PackageType, Map<Tier, number>> {
+/** Exact package counts per (type, tier) from the catcher's counters; expired packages excluded. */
+export function countsFromStatus(status: GetStatusResponse | undefined): Map<PackageType, Map<Tier, number>> {
   const out = new Map<PackageType, Map<Tier, number>>();
-  for (const p of pkgs) {
-    let row = out.get(p.packageType);
-    if (!row) out.set(p.packageType, (row = new Map()));
-    row.set(p.tier, (row.get(p.tier) ?? 0) + 1);
+  for (const c of status?.typeTiers ?? []) {
+    let row = out.get(c.packageType);
+    if (!row) out.set(c.packageType, (row = new Map()));
+    row.set(c.tier, num(c.packageCount));
   }
   return out;
 }
 
-/** Whether a change can alter countByTypeAndTier (added, removed, or moved between types or tiers). */
+/** Whether a change adds, removes or moves a package between types or tiers. */
 export function movesTypeOrTier(c: PackageChange): boolean {
   if (!c.before || !c.after) return true;
   return c.before.tier !== c.after.tier || c.before.packageType !== c.after.packageType;

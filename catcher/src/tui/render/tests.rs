@@ -127,6 +127,7 @@ pub fn fixture() -> (Fleet, i64) {
         stations: 4,
         commands_open: 0,
         now: ts(NOW),
+        type_tiers: Vec::new(),
     };
     let sources = vec![
         pb::Source {

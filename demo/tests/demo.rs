@@ -1,0 +1,88 @@
+//! The README's first command: everything starts, data flows to the dashboard, Ctrl-C stops
+//! it all cleanly, and a second run reuses the data.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+struct Running {
+    child: tokio::process::Child,
+    dashboard: String,
+    catcher: String,
+}
+
+async fn start(dir: &std::path::Path) -> Running {
+    let mut child = Command::new(edgebackup_testkit::bin("edge-demo"))
+        .args(["--dir", dir.to_str().unwrap(), "--dashboard", "127.0.0.1:0", "--catcher", "127.0.0.1:0"])
+        .args(["--new-file-every", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut dashboard, mut catcher) = (String::new(), String::new());
+    while let Some(line) = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await.unwrap().unwrap() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["dashboard", url, ..] => dashboard = url.trim_end_matches('/').to_owned(),
+            ["catcher", url, ..] => catcher = url.to_string(),
+            ["Ctrl-C", ..] => break,
+            _ => {}
+        }
+    }
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Running { child, dashboard, catcher }
+}
+
+async fn status_json(catcher: &str) -> Option<serde_json::Value> {
+    let out = Command::new(edgebackup_testkit::bin("catcher"))
+        .args(["status", "--format", "json", "--catcher", catcher])
+        .output()
+        .await
+        .ok()?;
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+fn completed(v: &serde_json::Value) -> Option<u64> {
+    v.pointer("/statuses/completed").and_then(|c| c.as_u64())
+}
+
+async fn stop(mut r: Running) {
+    let pid = r.child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let status = tokio::time::timeout(Duration::from_secs(30), r.child.wait()).await.expect("stops on Ctrl-C").unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_runs_stops_and_resumes_with_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = start(dir.path()).await;
+    let first = edgebackup_testkit::eventually(60, || async {
+        let v = status_json(&run.catcher).await?;
+        completed(&v).filter(|n| *n >= 2)
+    })
+    .await;
+    let page = reqwest_like_get(&run.dashboard).await;
+    assert!(page.contains("<html") || page.contains("<!doctype"), "the dashboard is served: {page:.200}");
+    stop(run).await;
+
+    let run = start(dir.path()).await;
+    let again = edgebackup_testkit::eventually(30, || async { completed(&status_json(&run.catcher).await?) }).await;
+    assert!(again >= first, "a second run keeps the data ({again} < {first})");
+    stop(run).await;
+}
+
+/// A plain HTTP/1 GET without extra dependencies.
+async fn reqwest_like_get(base: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = base.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(host).await.unwrap();
+    s.write_all(format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
+}
