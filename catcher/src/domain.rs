@@ -319,3 +319,12 @@ pub struct ManifestEntry {
 
 /// Key of the incremental package counters.
 pub type CounterKey = (PackageType, Option<Tier>, PackageStatus);
+
+/// A source with what its live view needs besides its row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceView {
+    pub source: Source,
+    pub last_applied_seq: u64,
+    /// Unfinished packages (pending, in progress, failed).
+    pub in_flight: u64,
+}

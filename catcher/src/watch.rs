@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::broadcast;
 
-use crate::domain::{JournalEvent, Package, Source};
+use crate::domain::{JournalEvent, Package, SourceView};
 use crate::rules::RuleSet;
 use crate::status::FleetStatus;
 use crate::writer::unit::Changes;
@@ -15,7 +15,7 @@ use crate::writer::unit::Changes;
 pub enum Change {
     Package(Package),
     PackageDeleted(String),
-    Source(Source),
+    Source(SourceView),
     Journal(JournalEvent),
     Rules(Vec<RuleSet>),
     Status(Arc<FleetStatus>),

@@ -114,7 +114,7 @@ fn delta(change: &Change) -> Kind {
     match change {
         Change::Package(p) => Kind::PackageChanged(convert::package(p.clone(), Vec::new())),
         Change::PackageDeleted(id) => Kind::PackageDeleted(id.clone()),
-        Change::Source(s) => Kind::SourceChanged(convert::source(s.clone(), 0, 0)),
+        Change::Source(v) => Kind::SourceChanged(convert::source(v.source.clone(), v.last_applied_seq, v.in_flight)),
         Change::Journal(j) => Kind::JournalAppended(convert::journal_event(j.clone())),
         Change::Rules(r) => {
             Kind::RulesChanged(pb::RulesChanged { rule_sets: r.iter().cloned().map(convert::rule_set).collect() })

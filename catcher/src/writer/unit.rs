@@ -38,7 +38,7 @@ struct Tracked<T> {
 pub struct Changes {
     pub packages: Vec<Package>,
     pub deleted_packages: Vec<String>,
-    pub sources: Vec<Source>,
+    pub sources: Vec<SourceView>,
     pub journal: Vec<JournalEvent>,
     pub rules: Option<Vec<RuleSet>>,
     /// Counters, connections or commands changed: the status view is stale.
@@ -339,7 +339,7 @@ impl<'a> Unit<'a> {
         changes.packages = upserts;
         changes.deleted_packages = deletes;
         changes.status |= !sources.is_empty();
-        changes.sources = sources;
+        changes.sources = self.source_views(sources).await?;
         if self.rules_changed {
             let mut sets: Vec<RuleSet> = self.rules.take().unwrap_or_default().into_values().collect();
             sets.sort_by_key(|r| r.package_type);
@@ -367,6 +367,44 @@ impl<'a> Unit<'a> {
             journal::Entity::insert_many(chunk.iter().map(journal_active)).exec_without_returning(self.txn).await?;
         }
         Ok(events)
+    }
+}
+
+impl Unit<'_> {
+    /// The changed sources with their cursor and unfinished-package count, as committed.
+    async fn source_views(&self, sources: Vec<Source>) -> Result<Vec<SourceView>> {
+        if sources.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = sources.iter().map(|s| s.source_id.clone()).collect();
+        let unfinished = [PackageStatus::Pending, PackageStatus::InProgress, PackageStatus::Failed].map(|s| s.as_str());
+        let in_flight: HashMap<String, i64> = package::Entity::find()
+            .select_only()
+            .column(package::Column::SourceId)
+            .column_as(Expr::col(package::Column::PackageId).count(), "n")
+            .filter(package::Column::Status.is_in(unfinished))
+            .filter(package::Column::SourceId.is_in(ids.iter().cloned()))
+            .group_by(package::Column::SourceId)
+            .into_tuple::<(String, i64)>()
+            .all(self.txn)
+            .await?
+            .into_iter()
+            .collect();
+        let cursors: HashMap<String, i64> = agent_cursor::Entity::find()
+            .filter(agent_cursor::Column::SourceId.is_in(ids))
+            .all(self.txn)
+            .await?
+            .into_iter()
+            .map(|c| (c.source_id, c.last_applied_seq))
+            .collect();
+        Ok(sources
+            .into_iter()
+            .map(|s| SourceView {
+                in_flight: in_flight.get(&s.source_id).map_or(0, |n| u64::try_from(*n).unwrap_or(0)),
+                last_applied_seq: cursors.get(&s.source_id).map_or(0, |n| u64::try_from(*n).unwrap_or(0)),
+                source: s,
+            })
+            .collect())
     }
 }
 

@@ -27,10 +27,12 @@ async fn snapshot_then_deltas(db: TestDb) {
     assert!(s.packages.is_empty() && s.rule_sets.len() == 6 && s.status.is_some());
 
     let id = c.packages.ingest_package(ingest_req(0)).await.unwrap().into_inner().package_id;
-    let (mut package, mut journal, mut status) = (false, false, false);
-    while !(package && journal && status) {
+    let (mut package, mut journal, mut status, mut source) = (false, false, false, false);
+    while !(package && journal && status && source) {
         match next(&mut w).await {
             Kind::PackageChanged(p) if p.package_id == id => package = true,
+            // Source deltas carry the live in-flight count, not a placeholder.
+            Kind::SourceChanged(s) if s.source_id == "edge-w" && s.in_flight == 1 => source = true,
             Kind::JournalAppended(j) if j.package_id == id => journal = true,
             Kind::StatusChanged(s) if s.statuses.as_ref().is_some_and(|x| x.pending == 1) => status = true,
             _ => {}
