@@ -113,6 +113,14 @@ impl Commands {
                     Err(e) => Outcome::failed(e, none),
                 }
             }
+            CommandKind::Move if self.engine.config.mover => match restore::move_copy(&self.engine, &c).await {
+                Ok(details) => Outcome::ok(format!("copied to {} and verified", c.to_station_id), details),
+                Err(e) => Outcome::failed(e, none),
+            },
+            CommandKind::Expire if self.engine.config.mover => match restore::delete_copy(&self.engine, &c).await {
+                Ok(()) => Outcome::ok(format!("deleted from {}", c.from_station_id), none),
+                Err(e) => Outcome::failed(e, none),
+            },
             other => Outcome {
                 success: false,
                 unsupported: true,

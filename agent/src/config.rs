@@ -28,8 +28,12 @@ pub struct Config {
     pub state_dir: PathBuf,
     /// Folders to back up.
     pub folders: Vec<FolderConfig>,
-    /// Stations to store packages on; every package goes to each of them.
+    /// Stations this agent can reach; backups go to each of them (or to `backup_stations`).
     pub stations: Vec<StationConfig>,
+    /// Ids of the stations new packages are uploaded to; empty means all of `stations`.
+    pub backup_stations: Vec<String>,
+    /// Also move packages between stations when the catcher asks (the `mover` capability).
+    pub mover: bool,
     /// When to run backup passes (besides file notifications).
     pub schedule: ScheduleConfig,
     /// Largest package (bytes of input); a pass splits bigger change sets into several packages.
@@ -122,6 +126,8 @@ impl Default for Config {
             state_dir: PathBuf::from("agent-state"),
             folders: Vec::new(),
             stations: Vec::new(),
+            backup_stations: Vec::new(),
+            mover: false,
             schedule: ScheduleConfig::default(),
             max_package_bytes: 1 << 30,
             max_package_files: 10_000,
@@ -267,6 +273,14 @@ impl Config {
                 return Err(invalid(key("password_file"), "restic stations need the repository password in a file"));
             }
         }
+        for (i, id) in self.backup_stations.iter().enumerate() {
+            if !self.stations.iter().any(|s| &s.id == id) {
+                return Err(invalid(
+                    format!("backup_stations[{i}]"),
+                    format!("{id:?} is not one of the configured stations"),
+                ));
+            }
+        }
         if !self.folders.is_empty() && self.stations.is_empty() {
             return Err(invalid("stations", "folders are watched but no station is configured to store them"));
         }
@@ -338,6 +352,11 @@ state_dir = "agent-state"
 max_package_bytes = 1073741824
 max_package_files = 10000
 compression_level = 3
+
+# Upload new packages only to these stations (default: all of [[stations]]).
+# backup_stations = ["hot-local"]
+# Also copy packages between stations when the catcher's scheduler asks (tier moves, expiry).
+mover = false
 
 # Longest wait between reconnection attempts to the catcher, in seconds.
 max_backoff_secs = 30
@@ -430,6 +449,7 @@ mod tests {
             (Box::new(|c| c.stations.push(c.stations[0].clone())), "stations[1].id"),
             (Box::new(|c| c.stations.clear()), "stations"),
             (Box::new(|c| c.compression_level = 40), "compression_level"),
+            (Box::new(|c| c.backup_stations = vec!["nope".into()]), "backup_stations[0]"),
             (Box::new(|c| c.schedule.cron = Some("every tuesday".into())), "schedule.cron"),
             (Box::new(|c| c.safety.max_rename_delete_ratio = 2.0), "safety.max_rename_delete_ratio"),
             (

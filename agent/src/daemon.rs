@@ -24,9 +24,17 @@ pub async fn prepare(config: Arc<Config>) -> anyhow::Result<Arc<Engine>> {
     let state = State::open(&config.state_dir).map_err(|e| {
         anyhow::anyhow!("state_dir {}: {e} (is another agent running on it?)", config.state_dir.display())
     })?;
-    let stations: Vec<Station> = config.stations.iter().map(|s| Station::from_config(s, &config.source_id)).collect();
+    let stations: Vec<Station> = config.stations.iter().map(Station::from_config).collect();
+    let backups = &config.backup_stations;
     for (i, s) in stations.iter().enumerate() {
-        s.check().await.map_err(|e| anyhow::anyhow!("stations[{i}]: {e}"))?;
+        match s.check().await {
+            // A missing tool is a mistake to fix now, whatever the station is for.
+            Err(e @ crate::station::StationError::ToolMissing { .. }) => anyhow::bail!("stations[{i}]: {e}"),
+            Err(e) if backups.is_empty() || backups.contains(&s.id().to_owned()) => anyhow::bail!("stations[{i}]: {e}"),
+            // Only moves use it: they fail (and are retried) while it is unusable; backups go on.
+            Err(e) => tracing::warn!("stations[{i}]: {e}"),
+            Ok(()) => {}
+        }
     }
     Ok(Arc::new(Engine::new(config, state, Arc::new(stations))))
 }

@@ -193,7 +193,7 @@ impl Engine {
                 finished_at_ms: None,
             };
             let input: u64 = chunk.iter().map(|(_, size)| size).sum();
-            let tool = self.stations.first().map(|s| s.tool()).unwrap_or(pb::Tool::Native);
+            let tool = self.backup_targets().first().map(|s| s.tool()).unwrap_or(pb::Tool::Native);
             self.state.write(|tx| {
                 tx.put_package(&p)?;
                 tx.push(Kind::Ingest(pb::Ingest {
@@ -219,6 +219,12 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// The stations new packages go to.
+    pub fn backup_targets(&self) -> Vec<&Station> {
+        let only = &self.config.backup_stations;
+        self.stations.iter().filter(|s| only.is_empty() || only.iter().any(|id| id == s.id())).collect()
     }
 
     /// Why uploads are held, if they are.
@@ -312,11 +318,12 @@ impl Engine {
         p.sha256 = built.sha256.clone();
         p.size = built.size;
         p.manifest = built.manifest;
-        p.tool = self.stations.first().map(|s| s.tool().as_str_name().to_owned()).unwrap_or_default();
+        p.tool = self.backup_targets().first().map(|s| s.tool().as_str_name().to_owned()).unwrap_or_default();
 
         let mut reports = Vec::new();
-        let n = self.stations.len().max(1) as u64;
-        for (i, station) in self.stations.iter().enumerate() {
+        let targets = self.backup_targets();
+        let n = targets.len().max(1) as u64;
+        for (i, station) in targets.into_iter().enumerate() {
             if self.held().map_err(|e| e.to_string())?.is_some() {
                 return Err("uploads were stopped (panic brake or pause) before every station had a copy".into());
             }
@@ -324,7 +331,7 @@ impl Engine {
             let size = built.size;
             let report = |done: u64| progress.report(done, size, lo, hi);
             let outcome = async {
-                let tool_ref = station.put(&p.package_id, archive_path, &report).await?;
+                let tool_ref = station.put(&self.config.source_id, &p.package_id, archive_path, &report).await?;
                 let measured = station.measure(&tool_ref).await?;
                 Ok::<_, crate::station::StationError>((tool_ref, measured))
             }

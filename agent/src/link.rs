@@ -103,7 +103,11 @@ async fn session(
         agent_version: env!("CARGO_PKG_VERSION").into(),
         hostname: gethostname::gethostname().to_string_lossy().into_owned(),
         os: std::env::consts::OS.into(),
-        capabilities: vec![pb::Capability::Backup as i32],
+        capabilities: if config.mover {
+            vec![pb::Capability::Backup as i32, pb::Capability::Mover as i32]
+        } else {
+            vec![pb::Capability::Backup as i32]
+        },
         label: config.label.clone(),
     };
     tx.send(msg(Out::Hello(hello))).await.map_err(|_| LinkError::Closed("before Hello".into()))?;

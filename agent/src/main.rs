@@ -54,6 +54,10 @@ enum Cmd {
         /// Use this station only (default: the first that holds a good copy).
         #[arg(long)]
         station: Option<String>,
+        /// The source that made the package (default: this agent's source_id), e.g. when a
+        /// replacement device restores its predecessor's data.
+        #[arg(long)]
+        source: Option<String>,
     },
     /// Verify a package's stored copies on every station; names any damaged file.
     Verify { package_id: String },
@@ -95,7 +99,10 @@ async fn main() -> ExitCode {
         Cmd::Backup { flush_timeout, .. } => backup_once(config, flush_timeout).await,
         Cmd::Status { json } => status(&config, json),
         Cmd::CheckConfig => check_config(config).await,
-        Cmd::Restore { package_id, to, station } => restore_cmd(config, &package_id, &to, station.as_deref()).await,
+        Cmd::Restore { package_id, to, station, source } => {
+            let owner = source.unwrap_or_else(|| config.source_id.clone());
+            restore_cmd(config.clone(), &owner, &package_id, &to, station.as_deref()).await
+        }
         Cmd::Verify { package_id } => verify(config, &package_id).await,
         Cmd::Init { .. } => unreachable!("handled above"),
     };
@@ -161,7 +168,7 @@ fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
 
 async fn check_config(config: Arc<Config>) -> anyhow::Result<ExitCode> {
     for (i, s) in config.stations.iter().enumerate() {
-        let station = agent::station::Station::from_config(s, &config.source_id);
+        let station = agent::station::Station::from_config(s);
         station.check().await.map_err(|e| anyhow::anyhow!("stations[{i}]: {e}"))?;
     }
     println!(
@@ -194,6 +201,7 @@ async fn expected_sha(config: &Config, package_id: &str) -> Option<String> {
 
 async fn restore_cmd(
     config: Arc<Config>,
+    owner: &str,
     package_id: &str,
     to: &std::path::Path,
     only: Option<&str>,
@@ -207,8 +215,8 @@ async fn restore_cmd(
     let scratch = std::env::temp_dir().join(format!("edgebackup-restore-{}", std::process::id()));
     let mut checks = Vec::new();
     for s in config.stations.iter().filter(|s| only.is_none_or(|o| o == s.id)) {
-        let station = agent::station::Station::from_config(s, &config.source_id);
-        let check = restore::restore_from(&station, package_id, expected.as_deref(), to, &scratch).await;
+        let station = agent::station::Station::from_config(s);
+        let check = restore::restore_from(&station, owner, package_id, expected.as_deref(), to, &scratch).await;
         println!("{}", check.summary());
         let ok = check.ok;
         checks.push(check);

@@ -10,6 +10,7 @@ use crate::archive::{self, Mismatch, sha256_of};
 use crate::engine::Engine;
 use crate::state::LocalStatus;
 use crate::station::Station;
+use edgebackup_proto::v1 as pb;
 
 /// The outcome of checking one copy.
 #[derive(Debug, Clone, Serialize)]
@@ -53,6 +54,7 @@ impl Check {
 /// extracts it into `dest`, checking every file against the manifest.
 pub async fn restore_from(
     station: &Station,
+    owner: &str,
     package_id: &str,
     expected_sha: Option<&str>,
     dest: &Path,
@@ -66,7 +68,7 @@ pub async fn restore_from(
         problem: String::new(),
         bad_files: Vec::new(),
     };
-    let tool_ref = match station.locate(package_id).await {
+    let tool_ref = match station.locate(owner, package_id).await {
         Ok(r) => r,
         Err(e) => {
             check.problem = e.to_string();
@@ -184,8 +186,15 @@ pub async fn verify_package(engine: &Engine, package_id: &str) -> Vec<Check> {
             Ok(sha) if sha == record.sha256 => check.ok = true,
             Ok(sha) => {
                 check.problem = format!("the stored copy's sha256 is {sha}, expected {}", record.sha256);
-                let deep =
-                    restore_from(station, package_id, Some(&record.sha256), &scratch.join("files"), &scratch).await;
+                let deep = restore_from(
+                    station,
+                    &engine.config.source_id,
+                    package_id,
+                    Some(&record.sha256),
+                    &scratch.join("files"),
+                    &scratch,
+                )
+                .await;
                 check.bad_files = deep.bad_files;
                 if check.bad_files.is_empty() && !deep.problem.is_empty() {
                     check.problem = deep.problem;
@@ -210,8 +219,71 @@ pub async fn drill(engine: &Engine, sample: usize) -> Result<Vec<Check>, String>
         let Some(copy) = p.copies.first() else { continue };
         let Some(station) = engine.stations.iter().find(|s| s.id() == copy.station_id) else { continue };
         let dest = scratch.join(&p.package_id);
-        checks.push(restore_from(station, &p.package_id, Some(&p.sha256), &dest, &scratch).await);
+        checks.push(
+            restore_from(station, &engine.config.source_id, &p.package_id, Some(&p.sha256), &dest, &scratch).await,
+        );
     }
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(checks)
+}
+
+/// What a move or expiry command says about the package it concerns.
+struct CopyArgs {
+    owner: String,
+    sha256: String,
+}
+
+fn copy_args(c: &pb::Command) -> Result<CopyArgs, String> {
+    let v: serde_json::Value = serde_json::from_str(&c.args_json).map_err(|e| format!("args_json: {e}"))?;
+    let owner = v["owner"].as_str().filter(|s| !s.is_empty()).ok_or("args_json.owner is missing")?.to_owned();
+    let sha256 = v["sha256"].as_str().unwrap_or_default().to_owned();
+    Ok(CopyArgs { owner, sha256 })
+}
+
+fn station<'a>(engine: &'a Engine, id: &str) -> Result<&'a Station, String> {
+    engine.stations.iter().find(|s| s.id() == id).ok_or_else(|| format!("this mover has no station {id:?} configured"))
+}
+
+/// A tier move: copy the package from one station to another and verify it there. The source
+/// copy is checked first, so a damaged copy is never propagated.
+pub async fn move_copy(engine: &Engine, c: &pb::Command) -> Result<serde_json::Value, String> {
+    let args = copy_args(c)?;
+    let (from, to) = (station(engine, &c.from_station_id)?, station(engine, &c.to_station_id)?);
+    let scratch = engine.config.state_dir.join("moves");
+    std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
+    let staged = scratch.join(format!("{}.{}", c.package_id, c.command_id));
+    let result = async {
+        let source_ref = from.locate(&args.owner, &c.package_id).await.map_err(|e| e.to_string())?;
+        from.fetch(&source_ref, &staged).await.map_err(|e| e.to_string())?;
+        let path = staged.clone();
+        let (sha, _) = tokio::task::spawn_blocking(move || std::fs::File::open(&path).and_then(sha256_of))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        if !args.sha256.is_empty() && sha != args.sha256 {
+            return Err(format!("the copy on {} has sha256 {sha}, expected {}; not moved", from.id(), args.sha256));
+        }
+        let tool_ref = to.put(&args.owner, &c.package_id, &staged, &|_| {}).await.map_err(|e| e.to_string())?;
+        let measured = to.measure(&tool_ref).await.map_err(|e| e.to_string())?;
+        if measured != sha {
+            return Err(format!("the new copy {} has sha256 {measured}, expected {sha}", to.describe(&tool_ref)));
+        }
+        tracing::info!(package = %c.package_id, from = from.id(), to = to.id(), "copy moved and verified");
+        Ok(serde_json::json!({ "verified_sha256": measured, "tool_ref": tool_ref }))
+    }
+    .await;
+    let _ = std::fs::remove_file(&staged);
+    result
+}
+
+/// Deletes a package's copy from a station (it moved on, or retention is over).
+pub async fn delete_copy(engine: &Engine, c: &pb::Command) -> Result<(), String> {
+    let args = copy_args(c)?;
+    let from = station(engine, &c.from_station_id)?;
+    match from.locate(&args.owner, &c.package_id).await {
+        Ok(tool_ref) => from.delete(&tool_ref).await.map_err(|e| e.to_string()),
+        // restic finds no snapshot: already gone.
+        Err(_) if from.tool() == edgebackup_proto::v1::Tool::Restic => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
 }

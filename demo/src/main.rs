@@ -88,13 +88,19 @@ async fn main() -> anyhow::Result<()> {
             package_type: "user_data".into(),
             excludes: vec!["*.tmp".into()],
         }],
-        stations: vec![agent::config::StationConfig {
-            id: "demo-hot".into(),
-            kind: "local".into(),
-            uri: dir.join("stations/hot").display().to_string(),
-            tool: None,
-            password_file: None,
-        }],
+        // It backs up to the hot station and, as the mover, carries packages down the tiers.
+        stations: TIERS
+            .iter()
+            .map(|t| agent::config::StationConfig {
+                id: format!("demo-{t}"),
+                kind: "local".into(),
+                uri: dir.join("stations").join(t).display().to_string(),
+                tool: None,
+                password_file: None,
+            })
+            .collect(),
+        backup_stations: vec!["demo-hot".into()],
+        mover: true,
         max_backoff_secs: 2,
         ..agent::config::Config::default()
     };

@@ -10,12 +10,11 @@ use crate::config::StationConfig;
 pub struct Local {
     pub id: String,
     root: PathBuf,
-    pub(super) source_id: String,
 }
 
 impl Local {
-    pub fn new(c: &StationConfig, source_id: &str) -> Self {
-        Self { id: c.id.clone(), root: PathBuf::from(&c.uri), source_id: source_id.to_owned() }
+    pub fn new(c: &StationConfig) -> Self {
+        Self { id: c.id.clone(), root: PathBuf::from(&c.uri) }
     }
 
     pub fn path_of(&self, tool_ref: &str) -> PathBuf {
@@ -31,8 +30,8 @@ impl Local {
 
     /// Copies to a `.partial` file, syncs it, then renames: a crash never leaves a truncated
     /// copy under the final name.
-    pub async fn put(&self, package_id: &str, archive: &Path, on_bytes: OnBytes<'_>) -> Result<String> {
-        let rel = object_name(&self.source_id, package_id);
+    pub async fn put(&self, owner: &str, package_id: &str, archive: &Path, on_bytes: OnBytes<'_>) -> Result<String> {
+        let rel = object_name(owner, package_id);
         let dest = self.root.join(&rel);
         let partial = dest.with_extension("zst.partial");
         let archive = archive.to_owned();
@@ -76,6 +75,15 @@ impl Local {
             .map_err(|e| failed(&self.id, e))?
             .map_err(|e| failed(&self.id, format!("reading {shown}: {e}")))?;
         Ok(sha.0)
+    }
+
+    pub async fn delete(&self, tool_ref: &str) -> Result<()> {
+        match tokio::fs::remove_file(self.path_of(tool_ref)).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(failed(&self.id, format!("deleting {}: {e}", self.path_of(tool_ref).display())))
+            }
+            _ => Ok(()),
+        }
     }
 
     pub async fn fetch(&self, tool_ref: &str, dest: &Path) -> Result<()> {

@@ -34,11 +34,11 @@ pub enum Station {
 }
 
 impl Station {
-    pub fn from_config(c: &StationConfig, source_id: &str) -> Self {
+    pub fn from_config(c: &StationConfig) -> Self {
         match c.tool() {
-            "rclone" => Self::Rclone(rclone::Rclone::new(c, source_id)),
-            "restic" => Self::Restic(restic::Restic::new(c, source_id)),
-            _ => Self::Local(local::Local::new(c, source_id)),
+            "rclone" => Self::Rclone(rclone::Rclone::new(c)),
+            "restic" => Self::Restic(restic::Restic::new(c)),
+            _ => Self::Local(local::Local::new(c)),
         }
     }
 
@@ -67,12 +67,22 @@ impl Station {
         }
     }
 
-    /// Stores the archive at `archive` as package `package_id`; returns the tool reference.
-    pub async fn put(&self, package_id: &str, archive: &Path, on_bytes: OnBytes<'_>) -> Result<String> {
+    /// Stores the archive at `archive` as package `package_id` of source `owner`; returns the
+    /// tool reference.
+    pub async fn put(&self, owner: &str, package_id: &str, archive: &Path, on_bytes: OnBytes<'_>) -> Result<String> {
         match self {
-            Self::Local(s) => s.put(package_id, archive, on_bytes).await,
-            Self::Rclone(s) => s.put(package_id, archive, on_bytes).await,
-            Self::Restic(s) => s.put(package_id, archive, on_bytes).await,
+            Self::Local(s) => s.put(owner, package_id, archive, on_bytes).await,
+            Self::Rclone(s) => s.put(owner, package_id, archive, on_bytes).await,
+            Self::Restic(s) => s.put(owner, package_id, archive, on_bytes).await,
+        }
+    }
+
+    /// Deletes a stored copy (after it moved on, or at expiry). A copy already gone is fine.
+    pub async fn delete(&self, tool_ref: &str) -> Result<()> {
+        match self {
+            Self::Local(s) => s.delete(tool_ref).await,
+            Self::Rclone(s) => s.delete(tool_ref).await,
+            Self::Restic(s) => s.delete(tool_ref).await,
         }
     }
 
@@ -105,10 +115,9 @@ impl Station {
 
     /// The tool reference of a package's copy, found from the package id alone (so a replaced
     /// device with an empty state dir can still restore).
-    pub async fn locate(&self, package_id: &str) -> Result<String> {
+    pub async fn locate(&self, owner: &str, package_id: &str) -> Result<String> {
         match self {
-            Self::Local(s) => Ok(object_name(&s.source_id, package_id).to_string_lossy().into_owned()),
-            Self::Rclone(s) => Ok(object_name(&s.source_id, package_id).to_string_lossy().into_owned()),
+            Self::Local(_) | Self::Rclone(_) => Ok(object_name(owner, package_id).to_string_lossy().into_owned()),
             Self::Restic(s) => s.locate(package_id).await,
         }
     }

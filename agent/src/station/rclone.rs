@@ -12,12 +12,11 @@ use crate::config::StationConfig;
 pub struct Rclone {
     pub id: String,
     remote: String,
-    pub(super) source_id: String,
 }
 
 impl Rclone {
-    pub fn new(c: &StationConfig, source_id: &str) -> Self {
-        Self { id: c.id.clone(), remote: c.uri.trim_end_matches('/').to_owned(), source_id: source_id.to_owned() }
+    pub fn new(c: &StationConfig) -> Self {
+        Self { id: c.id.clone(), remote: c.uri.trim_end_matches('/').to_owned() }
     }
 
     pub fn target(&self, tool_ref: &str) -> String {
@@ -31,8 +30,8 @@ impl Rclone {
     }
 
     /// `rclone copyto` with JSON stats on stderr, turned into progress.
-    pub async fn put(&self, package_id: &str, archive: &Path, on_bytes: OnBytes<'_>) -> Result<String> {
-        let rel = object_name(&self.source_id, package_id).to_string_lossy().into_owned();
+    pub async fn put(&self, owner: &str, package_id: &str, archive: &Path, on_bytes: OnBytes<'_>) -> Result<String> {
+        let rel = object_name(owner, package_id).to_string_lossy().into_owned();
         let mut child = Command::new("rclone")
             .arg("copyto")
             .arg(archive)
@@ -83,6 +82,15 @@ impl Rclone {
         text.split_whitespace().next().filter(|h| h.len() == 64).map(str::to_owned).ok_or_else(|| {
             failed(&self.id, format!("{} is missing (rclone hashsum printed {text:?})", self.target(tool_ref)))
         })
+    }
+
+    /// `rclone deletefile`; a copy already gone is fine.
+    pub async fn delete(&self, tool_ref: &str) -> Result<()> {
+        let target = self.target(tool_ref);
+        match run_tool(&self.id, Command::new("rclone").args(["deletefile", &target]), "rclone").await {
+            Err(StationError::Failed { message, .. }) if message.contains("not found") => Ok(()),
+            other => other.map(|_| ()),
+        }
     }
 
     pub async fn fetch(&self, tool_ref: &str, dest: &Path) -> Result<()> {

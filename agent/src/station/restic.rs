@@ -16,17 +16,11 @@ pub struct Restic {
     pub id: String,
     pub repo: String,
     password_file: PathBuf,
-    source_id: String,
 }
 
 impl Restic {
-    pub fn new(c: &StationConfig, source_id: &str) -> Self {
-        Self {
-            id: c.id.clone(),
-            repo: c.uri.clone(),
-            password_file: c.password_file.clone().unwrap_or_default(),
-            source_id: source_id.to_owned(),
-        }
+    pub fn new(c: &StationConfig) -> Self {
+        Self { id: c.id.clone(), repo: c.uri.clone(), password_file: c.password_file.clone().unwrap_or_default() }
     }
 
     fn cmd(&self) -> Command {
@@ -54,11 +48,11 @@ impl Restic {
     }
 
     /// `restic backup --stdin --json`; status lines become progress. Returns `SNAPSHOT:FILE`.
-    pub async fn put(&self, package_id: &str, archive: &Path, on_bytes: OnBytes<'_>) -> Result<String> {
+    pub async fn put(&self, owner: &str, package_id: &str, archive: &Path, on_bytes: OnBytes<'_>) -> Result<String> {
         let name = format!("{package_id}.tar.zst");
         let mut child = self
             .cmd()
-            .args(["backup", "--json", "--stdin", "--stdin-filename", &name, "--host", &self.source_id])
+            .args(["backup", "--json", "--stdin", "--stdin-filename", &name, "--host", owner])
             .args(["--tag", "edgebackup", "--tag", &format!("package:{package_id}")])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -111,6 +105,12 @@ impl Restic {
             .and_then(|s| s["id"].as_str())
             .ok_or_else(|| failed(&self.id, format!("no snapshot holds package {package_id}")))?;
         Ok(format!("{id}:{package_id}.tar.zst"))
+    }
+
+    /// Forgets the snapshot and prunes its data.
+    pub async fn delete(&self, tool_ref: &str) -> Result<()> {
+        let (snapshot, _) = self.split(tool_ref)?;
+        run_tool(&self.id, self.cmd().args(["forget", "--prune", snapshot]), "restic").await.map(|_| ())
     }
 
     pub async fn integrity(&self) -> Result<()> {

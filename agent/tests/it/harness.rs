@@ -21,11 +21,18 @@ pub struct World {
 
 impl World {
     pub async fn new() -> Self {
+        Self::with_catcher_config("").await
+    }
+
+    /// A catcher with extra TOML configuration (e.g. [[stations]]).
+    pub async fn with_catcher_config(toml: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let db = format!("sqlite://{}?mode=rwc", dir.path().join("catcher.db").display());
+        let config = dir.path().join("catcher.toml");
+        std::fs::write(&config, toml.replace("$DIR", &dir.path().display().to_string())).unwrap();
         let catcher = Proc::start(
             "catcher",
-            &["--listen", "127.0.0.1:0", "--database-url", &db],
+            &["--listen", "127.0.0.1:0", "--database-url", &db, "--config", config.to_str().unwrap()],
             &[("CATCHER_HEARTBEAT_INTERVAL_SECS", "1"), ("CATCHER_COMMAND_LEASE_SECS", "5")],
             dir.path(),
         )

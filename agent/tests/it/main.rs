@@ -4,5 +4,6 @@
 mod backup;
 mod faults;
 mod harness;
+mod lifecycle;
 mod safety;
 mod tools;

@@ -5,6 +5,7 @@
 //! with their sources' cursors — commits, and only then answers each request. That is group
 //! commit: one fsync for hundreds of events, and an ack always means "durable".
 
+pub mod lifecycle;
 pub mod ops;
 pub mod unit;
 

@@ -471,6 +471,9 @@ pub async fn command_result(u: &mut Unit<'_>, source_id: &str, r: CommandOutcome
     c.result_details_json = r.details_json;
     command::Entity::update(command_active(&c)).exec(u.txn).await?;
     u.status_changed = true;
+    if matches!(c.kind, CommandKind::Move | CommandKind::Expire) {
+        super::lifecycle::on_result(u, &c, r.success, &c.result_message, &c.result_details_json).await?;
+    }
     if c.kind == CommandKind::Resume
         && r.success
         && let Some(mut s) = u.source(source_id).await?
@@ -792,6 +795,11 @@ pub async fn transitions(u: &mut Unit<'_>, due: Vec<Due>) -> Result<u64> {
         }
         let rules = u.rule(p.package_type).await?;
         let from = d.tier;
+        if super::lifecycle::start(u, &mut p, &rules, from).await? {
+            u.put_package(p);
+            moved += 1;
+            continue;
+        }
         let mut entry = JournalEntry {
             actor: "scheduler".into(),
             source_id: p.source_id.clone(),

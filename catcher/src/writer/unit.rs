@@ -116,6 +116,21 @@ impl<'a> Unit<'a> {
         self.manifests.insert(package_id.to_owned(), files);
     }
 
+    /// A package's placements as this batch sees them (stored rows overlaid with this batch's).
+    pub async fn placements_of(&mut self, package_id: &str) -> Result<Vec<Placement>> {
+        let mut out: BTreeMap<String, Placement> = BTreeMap::new();
+        for row in placement::Entity::find().filter(placement::Column::PackageId.eq(package_id)).all(self.txn).await? {
+            let p = placement_from(row)?;
+            out.insert(p.station_id.clone(), p);
+        }
+        for ((pkg, station), p) in &self.placements {
+            if pkg == package_id {
+                out.insert(station.clone(), p.clone());
+            }
+        }
+        Ok(out.into_values().collect())
+    }
+
     pub fn put_placement(&mut self, p: Placement) {
         self.placements.insert((p.package_id.clone(), p.station_id.clone()), p);
     }

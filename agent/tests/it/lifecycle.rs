@@ -1,0 +1,256 @@
+//! Packages really move: hot → warm → cold → offsite → expired through four local-directory
+//! stations, moved and verified by a mover agent, with the files checked on disk at each step.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use edgebackup_proto::v1 as pb;
+use edgebackup_testkit::eventually;
+use pb::policy_service_client::PolicyServiceClient;
+
+use crate::harness::*;
+
+const TIERS: [&str; 4] = ["hot", "warm", "cold", "offsite"];
+
+fn catcher_stations() -> String {
+    let mut s = String::from("scheduler_interval_ms = 200\ncommand_lease_secs = 5\n");
+    for t in TIERS {
+        s.push_str(&format!(
+            "[[stations]]\nid = \"{t}\"\ntier = \"{t}\"\nkind = \"local\"\nuri = \"$DIR/stations/{t}\"\n"
+        ));
+    }
+    s
+}
+
+/// An agent that backs up three folders (user data, business data, cache) to the hot station
+/// and moves packages between all four.
+fn mover_config(world: &World) -> PathBuf {
+    let mut text = format!(
+        "source_id = \"edge-l\"\ncatcher_url = \"{}\"\nstate_dir = \"{}\"\nmax_backoff_secs = 1\nmover = true\nbackup_stations = [\"hot\"]\n\n[schedule]\ninterval_secs = 1\ndebounce_ms = 200\n\n",
+        world.catcher.url(),
+        world.path("l-state/").display()
+    );
+    for (folder, kind) in [("user", "user_data"), ("business", "business_data"), ("cache", "cache")] {
+        let path = world.path(&format!("l-{folder}/"));
+        std::fs::create_dir_all(&path).unwrap();
+        text.push_str(&format!("[[folders]]\npath = \"{}\"\npackage_type = \"{kind}\"\n\n", path.display()));
+    }
+    for t in TIERS {
+        text.push_str(&format!(
+            "[[stations]]\nid = \"{t}\"\nkind = \"local\"\nuri = \"{}\"\n\n",
+            world.path(&format!("stations/{t}/")).display()
+        ));
+    }
+    let config = world.path("l.toml");
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
+fn secs(n: i64) -> Option<prost_types::Duration> {
+    Some(prost_types::Duration { seconds: n, nanos: 0 })
+}
+
+fn stop(wait: i64, never_delete: bool) -> Option<pb::Stop> {
+    Some(pb::Stop { enabled: true, wait: secs(wait), never_delete })
+}
+
+async fn fast_rules(world: &World) {
+    let mut policy = PolicyServiceClient::new(world.channel().await);
+    let rules = [
+        pb::RuleSet {
+            package_type: pb::PackageType::UserData as i32,
+            hot: stop(2, false),
+            warm: stop(2, false),
+            cold: stop(2, false),
+            offsite: stop(2, false),
+            replicate_to_all: false,
+            cache_ttl: None,
+        },
+        pb::RuleSet {
+            package_type: pb::PackageType::BusinessData as i32,
+            hot: stop(1, false),
+            warm: stop(1, false),
+            cold: stop(1, false),
+            offsite: stop(1, true),
+            replicate_to_all: true,
+            cache_ttl: None,
+        },
+        pb::RuleSet {
+            package_type: pb::PackageType::Cache as i32,
+            hot: Some(pb::Stop { enabled: false, wait: None, never_delete: false }),
+            warm: Some(pb::Stop { enabled: false, wait: None, never_delete: false }),
+            cold: Some(pb::Stop { enabled: false, wait: None, never_delete: false }),
+            offsite: Some(pb::Stop { enabled: false, wait: None, never_delete: false }),
+            replicate_to_all: false,
+            cache_ttl: secs(2),
+        },
+    ];
+    for r in rules {
+        let request = pb::UpdateRuleSetRequest { rule_set: Some(r), reason: "test".into() };
+        policy.update_rule_set(request).await.unwrap();
+    }
+}
+
+fn copy_in(world: &World, tier: &str, package_id: &str) -> PathBuf {
+    world.dir.path().join(format!("stations/{tier}/edge-l/{package_id}.tar.zst"))
+}
+
+fn holders(world: &World, package_id: &str) -> Vec<&'static str> {
+    TIERS.into_iter().filter(|t| copy_in(world, t, package_id).exists()).collect()
+}
+
+async fn package_of_path(world: &World, folder: &Path) -> pb::Package {
+    eventually(60, || async {
+        let path = folder.display().to_string();
+        let done = [pb::PackageStatus::Completed as i32, pb::PackageStatus::Expired as i32];
+        world
+            .packages("edge-l")
+            .await
+            .into_iter()
+            .find(|p| p.path.trim_end_matches('/') == path.trim_end_matches('/') && done.contains(&p.status))
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn packages_move_through_every_tier_with_verified_copies() {
+    let world = World::with_catcher_config(&catcher_stations()).await;
+    fast_rules(&world).await;
+    let config = mover_config(&world);
+    let user = world.path("l-user/");
+    std::fs::write(user.join("doc.txt"), b"a document that travels").unwrap();
+    std::fs::write(world.path("l-business/invoice.txt"), b"keep me everywhere").unwrap();
+    std::fs::write(world.path("l-cache/tmp.bin"), b"short lived").unwrap();
+    let _agent = Agent::start(&config);
+
+    // user data: each tier in turn holds the copy (verified there), then it is deleted at expiry.
+    let p = package_of_path(&world, &user).await;
+    let id = p.package_id.clone();
+    let mut seen: Vec<&str> = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let now = world.package(&id).await;
+        let name = match pb::Tier::try_from(now.tier).unwrap_or(pb::Tier::Unspecified) {
+            pb::Tier::Hot => "hot",
+            pb::Tier::Warm => "warm",
+            pb::Tier::Cold => "cold",
+            pb::Tier::Offsite => "offsite",
+            _ => "",
+        };
+        if !name.is_empty() && seen.last() != Some(&name) {
+            // Entering a tier means a verified copy is already there.
+            assert!(
+                copy_in(&world, name, &id).exists(),
+                "in {name} without a copy there; copies: {:?}",
+                holders(&world, &id)
+            );
+            let pl = now.placements.iter().find(|pl| pl.station_id == name).expect("placement");
+            assert_eq!(pl.status, pb::PlacementStatus::Verified as i32);
+            assert_eq!(pl.verified_sha256, now.sha256);
+            seen.push(name);
+        }
+        if now.status == pb::PackageStatus::Expired as i32 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not expired within 120 s; seen {seen:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen, TIERS, "every tier, in order");
+    eventually(30, || async { holders(&world, &id).is_empty().then_some(()) }).await;
+    let moved = world.journal("package.tier_changed").await;
+    assert!(moved.iter().filter(|e| e.package_id == id && e.details_json.contains("moved")).count() >= 3);
+    let expired = world.journal("package.expired").await;
+    assert!(expired.iter().any(|e| e.package_id == id && e.details_json.contains("deleted")));
+
+    // business data: replicated to every tier and never deleted offsite.
+    let b = package_of_path(&world, &world.path("l-business/")).await;
+    eventually(60, || async {
+        let now = world.package(&b.package_id).await;
+        (now.tier == pb::Tier::Offsite as i32 && holders(&world, &b.package_id) == TIERS).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let now = world.package(&b.package_id).await;
+    assert_eq!(now.status, pb::PackageStatus::Completed as i32, "never deleted");
+    assert!(now.next_transition_at.is_none(), "stays forever");
+    assert_eq!(holders(&world, &b.package_id), TIERS);
+
+    // cache: deleted from the hot station after its TTL.
+    let c = package_of_path(&world, &world.path("l-cache/")).await;
+    eventually(60, || async {
+        let now = world.package(&c.package_id).await;
+        (now.status == pb::PackageStatus::Expired as i32 && holders(&world, &c.package_id).is_empty()).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_hop_is_retried_and_never_loses_the_source_copy() {
+    let world = World::with_catcher_config(&catcher_stations()).await;
+    fast_rules(&world).await;
+    let config = mover_config(&world);
+    // The warm station is unusable: a file where its directory should be.
+    let warm = world.dir.path().join("stations/warm");
+    std::fs::remove_dir_all(&warm).ok();
+    std::fs::write(&warm, b"not a directory").unwrap();
+    let user = world.path("l-user/");
+    std::fs::write(user.join("doc.txt"), b"precious").unwrap();
+    let _agent = Agent::start(&config);
+    let p = package_of_path(&world, &user).await;
+
+    let failed = eventually(60, || async {
+        let now = world.package(&p.package_id).await;
+        now.placements
+            .iter()
+            .any(|pl| pl.station_id == "warm" && pl.status == pb::PlacementStatus::Failed as i32)
+            .then_some(now)
+    })
+    .await;
+    assert_eq!(failed.tier, pb::Tier::Hot as i32, "stays in hot while the hop fails");
+    assert!(failed.last_error.contains("warm"), "{}", failed.last_error);
+    assert!(copy_in(&world, "hot", &p.package_id).exists(), "the source copy is untouched");
+    assert!(!world.journal("package.move_failed").await.is_empty());
+
+    // Fixed: the retry (after its backoff) completes the hop.
+    std::fs::remove_file(&warm).unwrap();
+    std::fs::create_dir_all(&warm).unwrap();
+    eventually(90, || async {
+        let now = world.package(&p.package_id).await;
+        (now.tier >= pb::Tier::Warm as i32 || now.status == pb::PackageStatus::Expired as i32).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mover_killed_mid_move_is_replaced_by_another_attempt() {
+    let world = World::with_catcher_config(&catcher_stations()).await;
+    fast_rules(&world).await;
+    let config = mover_config(&world);
+    let user = world.path("l-user/");
+    std::fs::write(user.join("big.bin"), random_bytes(120 << 20)).unwrap();
+    let mut agent = Agent::start(&config);
+    let p = package_of_path(&world, &user).await;
+    // Kill the mover while the copy to warm is being made.
+    eventually(60, || async {
+        let now = world.package(&p.package_id).await;
+        now.placements
+            .iter()
+            .any(|pl| pl.station_id == "warm" && pl.status == pb::PlacementStatus::InProgress as i32)
+            .then_some(())
+    })
+    .await;
+    agent.kill().await;
+    let at_kill = world.package(&p.package_id).await;
+    assert_eq!(at_kill.tier, pb::Tier::Hot as i32);
+    assert!(copy_in(&world, "hot", &p.package_id).exists());
+
+    let _agent = Agent::start(&config);
+    let moved = eventually(120, || async {
+        let now = world.package(&p.package_id).await;
+        (now.tier >= pb::Tier::Warm as i32).then_some(now)
+    })
+    .await;
+    let pl = moved.placements.iter().find(|pl| pl.station_id == "warm").unwrap();
+    assert_eq!(pl.verified_sha256, moved.sha256);
+    assert!(moved.tier > pb::Tier::Warm as i32 || copy_in(&world, "warm", &p.package_id).exists());
+}
