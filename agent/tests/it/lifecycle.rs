@@ -7,6 +7,7 @@ use std::time::Duration;
 use edgebackup_proto::v1 as pb;
 use edgebackup_testkit::eventually;
 use pb::policy_service_client::PolicyServiceClient;
+use pb::status_service_client::StatusServiceClient;
 
 use crate::harness::*;
 
@@ -126,6 +127,17 @@ async fn packages_move_through_every_tier_with_verified_copies() {
     // user data: each tier in turn holds the copy (verified there), then it is deleted at expiry.
     let p = package_of_path(&world, &user).await;
     let id = p.package_id.clone();
+    // What the projections promise for this package...
+    let planned = world.package(&id).await.next_transition_at.expect("a planned move out of hot");
+    let request = pb::GetProjectionsRequest { window: secs(60), ..Default::default() };
+    let projections =
+        StatusServiceClient::new(world.channel().await).get_projections(request).await.unwrap().into_inner();
+    assert!(
+        projections.groups.iter().any(|g| g.from_tier == pb::Tier::Hot as i32
+            && g.to_tier == pb::Tier::Warm as i32
+            && g.package_ids.contains(&id)),
+        "{projections:?}"
+    );
     let mut seen: Vec<&str> = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     loop {
@@ -159,6 +171,14 @@ async fn packages_move_through_every_tier_with_verified_copies() {
     eventually(30, || async { holders(&world, &id).is_empty().then_some(()) }).await;
     let moved = world.journal("package.tier_changed").await;
     assert!(moved.iter().filter(|e| e.package_id == id && e.details_json.contains("moved")).count() >= 3);
+    // ...is what then happened: it left hot after its planned time, within a few seconds.
+    let left_hot = moved.iter().find(|e| e.package_id == id && e.status_before == "hot").expect("left hot");
+    let at = left_hot.at.as_ref().unwrap();
+    let (at_ms, planned_ms) = (
+        at.seconds * 1000 + i64::from(at.nanos / 1_000_000),
+        planned.seconds * 1000 + i64::from(planned.nanos / 1_000_000),
+    );
+    assert!(at_ms >= planned_ms && at_ms - planned_ms < 5_000, "planned {planned_ms}, happened {at_ms}");
     let expired = world.journal("package.expired").await;
     assert!(expired.iter().any(|e| e.package_id == id && e.details_json.contains("deleted")));
 
@@ -253,4 +273,75 @@ async fn a_mover_killed_mid_move_is_replaced_by_another_attempt() {
     let pl = moved.placements.iter().find(|pl| pl.station_id == "warm").unwrap();
     assert_eq!(pl.verified_sha256, moved.sha256);
     assert!(moved.tier > pb::Tier::Warm as i32 || copy_in(&world, "warm", &p.package_id).exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rclone_and_restic_stations_in_the_chain() {
+    for tool in ["rclone", "restic"] {
+        let found = std::process::Command::new(tool).arg("version").output().is_ok_and(|o| o.status.success());
+        assert!(found, "{tool} is required (Debian package `{tool}`)");
+    }
+    // hot: local; warm: an rclone remote; cold: a restic repository; offsite: local.
+    let kinds = [("hot", "local"), ("warm", "rclone"), ("cold", "restic"), ("offsite", "local")];
+    let mut catcher = String::from("scheduler_interval_ms = 200\ncommand_lease_secs = 5\n");
+    for (t, kind) in kinds {
+        catcher.push_str(&format!(
+            "[[stations]]\nid = \"{t}\"\ntier = \"{t}\"\nkind = \"{kind}\"\nuri = \"$DIR/stations/{t}\"\n"
+        ));
+    }
+    let world = World::with_catcher_config(&catcher).await;
+    fast_rules(&world).await;
+    let password = world.path("restic-password");
+    std::fs::write(&password, "tiers all the way down\n").unwrap();
+    let user = world.path("l-user/");
+    let mut text = format!(
+        "source_id = \"edge-l\"\ncatcher_url = \"{}\"\nstate_dir = \"{}\"\nmax_backoff_secs = 1\nmover = true\nbackup_stations = [\"hot\"]\n\n[schedule]\ninterval_secs = 1\ndebounce_ms = 200\n\n[[folders]]\npath = \"{}\"\n\n",
+        world.catcher.url(),
+        world.path("l-state/").display(),
+        user.display()
+    );
+    for (t, kind) in kinds {
+        let uri = world.path(&format!("stations/{t}/"));
+        text.push_str(&format!("[[stations]]\nid = \"{t}\"\nkind = \"{kind}\"\nuri = \"{}\"\n", uri.display()));
+        if kind == "restic" {
+            text.push_str(&format!("password_file = \"{}\"\n", password.display()));
+        }
+        text.push('\n');
+    }
+    let config = world.path("l.toml");
+    std::fs::write(&config, text).unwrap();
+    std::fs::create_dir_all(&user).unwrap();
+    std::fs::write(user.join("ledger.csv"), b"2026-11-24,42\n".repeat(1000)).unwrap();
+    let _agent = Agent::start(&config);
+    let p = package_of_path(&world, &user).await;
+
+    // Through every tier with a verified copy, then expired with every copy deleted.
+    let mut verified_at = std::collections::BTreeSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+    loop {
+        let now = world.package(&p.package_id).await;
+        for pl in &now.placements {
+            if pl.status == pb::PlacementStatus::Verified as i32 {
+                assert_eq!(pl.verified_sha256, now.sha256, "{pl:?}");
+                verified_at.insert(pl.station_id.clone());
+            }
+        }
+        if now.status == pb::PackageStatus::Expired as i32 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not expired within 180 s: {now:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(verified_at.into_iter().collect::<Vec<_>>(), ["cold", "hot", "offsite", "warm"]);
+    let rclone_copy = world.dir.path().join(format!("stations/warm/edge-l/{}.tar.zst", p.package_id));
+    assert!(!rclone_copy.exists(), "the rclone copy was deleted after the move");
+    let snapshots = std::process::Command::new("restic")
+        .args(["--repo", world.dir.path().join("stations/cold").to_str().unwrap(), "snapshots", "--json"])
+        .args(["--tag", &format!("package:{}", p.package_id)])
+        .env("RESTIC_PASSWORD_FILE", &password)
+        .output()
+        .unwrap();
+    assert!(snapshots.status.success(), "{}", String::from_utf8_lossy(&snapshots.stderr));
+    let list: Vec<serde_json::Value> = serde_json::from_slice(&snapshots.stdout).unwrap_or_default();
+    assert!(list.is_empty(), "the restic snapshot was forgotten after the move: {list:?}");
 }
