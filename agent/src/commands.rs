@@ -104,11 +104,8 @@ impl Commands {
                 checks_outcome(&c.package_id, checks)
             }
             CommandKind::RestoreDrill => {
-                let sample = serde_json::from_str::<serde_json::Value>(&c.args_json)
-                    .ok()
-                    .and_then(|v| v["sample"].as_u64())
-                    .unwrap_or(3) as usize;
-                match restore::drill(&self.engine, sample).await {
+                let args = serde_json::from_str::<serde_json::Value>(&c.args_json).unwrap_or_default();
+                match restore::drill(&self.engine, &args).await {
                     Ok(checks) => checks_outcome("drill", checks),
                     Err(e) => Outcome::failed(e, none),
                 }

@@ -209,19 +209,47 @@ pub async fn verify_package(engine: &Engine, package_id: &str) -> Vec<Check> {
 }
 
 /// Restores the newest `sample` completed packages into a scratch dir and verifies them.
-pub async fn drill(engine: &Engine, sample: usize) -> Result<Vec<Check>, String> {
-    let packages = engine.state.packages().map_err(|e| e.to_string())?;
-    let chosen: Vec<_> =
-        packages.into_iter().rev().filter(|p| p.status == LocalStatus::Completed).take(sample.max(1)).collect();
+///
+/// The catcher names the packages and the stations to restore them from (`args.packages`:
+/// `[{package_id, owner, sha256, station_id}]`); without a list the agent drills its own newest
+/// `args.sample` packages (default 3) from where it stored them.
+pub async fn drill(engine: &Engine, args: &serde_json::Value) -> Result<Vec<Check>, String> {
+    let mut plan: Vec<(String, String, String, String)> = Vec::new();
+    if let Some(list) = args["packages"].as_array() {
+        for p in list {
+            let field = |k: &str| p[k].as_str().unwrap_or_default().to_owned();
+            plan.push((field("package_id"), field("owner"), field("sha256"), field("station_id")));
+        }
+    } else {
+        let sample = args["sample"].as_u64().unwrap_or(3).max(1) as usize;
+        let packages = engine.state.packages().map_err(|e| e.to_string())?;
+        for p in packages.into_iter().rev().filter(|p| p.status == LocalStatus::Completed).take(sample) {
+            if let Some(copy) = p.copies.first() {
+                plan.push((
+                    p.package_id.clone(),
+                    engine.config.source_id.clone(),
+                    p.sha256.clone(),
+                    copy.station_id.clone(),
+                ));
+            }
+        }
+    }
     let scratch: PathBuf = engine.config.state_dir.join("drill");
     let mut checks = Vec::new();
-    for p in chosen {
-        let Some(copy) = p.copies.first() else { continue };
-        let Some(station) = engine.stations.iter().find(|s| s.id() == copy.station_id) else { continue };
-        let dest = scratch.join(&p.package_id);
-        checks.push(
-            restore_from(station, &engine.config.source_id, &p.package_id, Some(&p.sha256), &dest, &scratch).await,
-        );
+    for (package_id, owner, sha256, station_id) in plan {
+        let Ok(station) = station(engine, &station_id) else {
+            checks.push(Check {
+                package_id,
+                station_id: station_id.clone(),
+                location: String::new(),
+                ok: false,
+                problem: format!("this agent has no station {station_id:?} configured"),
+                bad_files: Vec::new(),
+            });
+            continue;
+        };
+        let dest = scratch.join(&package_id);
+        checks.push(restore_from(station, &owner, &package_id, Some(&sha256), &dest, &scratch).await);
     }
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(checks)

@@ -53,6 +53,10 @@ pub struct Config {
     pub database_max_connections: u32,
     /// Live changes buffered per Watch subscriber before it is re-synced with a snapshot.
     pub watch_buffer: usize,
+    /// Seconds between scheduled restore drills (0: only on demand).
+    pub restore_drill_interval_secs: u64,
+    /// Packages restored and verified per drill.
+    pub restore_drill_sample: u32,
     /// Stations known to the catcher.
     pub stations: Vec<StationConfig>,
 }
@@ -74,6 +78,8 @@ impl Default for Config {
             max_message_bytes: 4 * 1024 * 1024,
             database_max_connections: 8,
             watch_buffer: 16_384,
+            restore_drill_interval_secs: 86_400,
+            restore_drill_sample: 3,
             stations: Vec::new(),
         }
     }
@@ -118,6 +124,8 @@ Configuration keys (TOML file, or env CATCHER_<KEY>; defaults in brackets):
   batch_max_ops            most writes per group-commit transaction [4096]
   max_message_bytes        largest accepted gRPC message [4194304]
   watch_buffer             live changes buffered per Watch subscriber before a re-sync [16384]
+  restore_drill_interval_secs  scheduled restore drills by a mover agent; 0: only on demand [86400]
+  restore_drill_sample     packages restored and verified per drill [3]
   stations                 list of {id, tier, kind, uri}; TOML [[stations]] tables";
 
 impl Config {
@@ -179,6 +187,9 @@ impl Config {
         }
         if self.max_message_bytes < 1024 {
             return bad("max_message_bytes", "must be at least 1024");
+        }
+        if !(1..=100).contains(&self.restore_drill_sample) {
+            return bad("restore_drill_sample", "must be 1..100");
         }
         if self.watch_buffer < 16 {
             return bad("watch_buffer", "must be at least 16");

@@ -60,6 +60,24 @@ pub async fn run(
     }
 }
 
+/// Queues a restore drill every `interval` (never when zero), the first one an interval after start.
+pub async fn drills(writer: Writer, interval: Duration, sample: u32, stop: CancellationToken) {
+    if interval.is_zero() {
+        return;
+    }
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = stop.cancelled() => return,
+        }
+        match writer.submit(Op::ScheduleDrill { sample }).await {
+            Ok(Output::Count(0)) => tracing::debug!("no drill: no connected mover or nothing stored on stations"),
+            Ok(_) => tracing::info!("restore drill queued"),
+            Err(e) => tracing::warn!(error = %e, "could not queue a restore drill"),
+        }
+    }
+}
+
 /// One pass; returns how many due packages were found.
 pub async fn pass(store: &Store, executor: &dyn TransitionExecutor, batch: u64) -> Result<u64> {
     let due = store.due_packages(now_ms(), batch).await?;

@@ -75,6 +75,12 @@ pub async fn serve(
             stop_workers.clone(),
         )),
         tokio::spawn(crate::commands::run(state.clone(), state.commands_due.clone(), stop_workers.clone())),
+        tokio::spawn(scheduler::drills(
+            writer.clone(),
+            Duration::from_secs(config.restore_drill_interval_secs),
+            config.restore_drill_sample,
+            stop_workers.clone(),
+        )),
         tokio::spawn(scheduler::run(
             store.clone(),
             Arc::new(MetadataOnly(writer.clone())),

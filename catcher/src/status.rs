@@ -51,6 +51,8 @@ pub struct FleetStatus {
     pub stations: u64,
     pub commands_open: u64,
     pub now: Millis,
+    /// The newest restore drill's journal event.
+    pub last_drill: Option<JournalEvent>,
 }
 
 const HOUR_MS: i64 = 3_600_000;
@@ -111,6 +113,7 @@ pub async fn compute(store: &Store, started_at: Millis) -> Result<FleetStatus> {
         journal_head: store.journal_head().await?,
         stations: store.stations().await?.len() as u64,
         commands_open: store.open_command_count().await?,
+        last_drill: store.last_drill().await?,
         now,
     })
 }

@@ -345,3 +345,89 @@ async fn rclone_and_restic_stations_in_the_chain() {
     let list: Vec<serde_json::Value> = serde_json::from_slice(&snapshots.stdout).unwrap_or_default();
     assert!(list.is_empty(), "the restic snapshot was forgotten after the move: {list:?}");
 }
+
+async fn drill(world: &World, tier: &str) -> pb::CommandInfo {
+    let mut c = pb::source_service_client::SourceServiceClient::new(world.channel().await);
+    let request = pb::CreateCommandRequest {
+        source_id: "edge-l".into(),
+        kind: pb::CommandKind::RestoreDrill as i32,
+        package_id: String::new(),
+        args_json: format!("{{\"tier\":\"{tier}\",\"sample\":1}}"),
+    };
+    let id = c.create_command(request).await.unwrap().into_inner().command.unwrap().command_id;
+    eventually(60, || {
+        let mut c = c.clone();
+        let id = id.clone();
+        async move {
+            let list = c.list_commands(pb::ListCommandsRequest { source_id: "edge-l".into(), ..Default::default() });
+            list.await.ok()?.into_inner().commands.into_iter().find(|i| {
+                i.command.as_ref().is_some_and(|c| c.command_id == id)
+                    && (i.state == pb::CommandState::Succeeded as i32 || i.state == pb::CommandState::Failed as i32)
+            })
+        }
+    })
+    .await
+}
+
+async fn last_drill(world: &World) -> Option<pb::RestoreDrillSummary> {
+    let mut s = StatusServiceClient::new(world.channel().await);
+    s.get_status(pb::GetStatusRequest {}).await.unwrap().into_inner().last_restore_drill
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_drills_find_a_corrupt_copy_and_it_is_re_sent() {
+    let world = World::with_catcher_config(&catcher_stations()).await;
+    fast_rules(&world).await;
+    let config = mover_config(&world);
+    std::fs::write(world.path("l-business/ledger.txt"), b"balance 42\n".repeat(500)).unwrap();
+    let _agent = Agent::start(&config);
+    let p = package_of_path(&world, &world.path("l-business/")).await;
+    eventually(60, || async {
+        let now = world.package(&p.package_id).await;
+        (now.tier == pb::Tier::Offsite as i32 && holders(&world, &p.package_id) == TIERS).then_some(())
+    })
+    .await;
+
+    let ok = drill(&world, "offsite").await;
+    assert_eq!(ok.state, pb::CommandState::Succeeded as i32, "{ok:?}");
+    let summary = last_drill(&world).await.expect("a drill in the status");
+    assert!(summary.passed && summary.tier == "offsite" && summary.packages_checked == 1, "{summary:?}");
+
+    // Damage the offsite copy: the drill names it, the status shows it, and it is re-sent.
+    let offsite = copy_in(&world, "offsite", &p.package_id);
+    let mut bytes = std::fs::read(&offsite).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&offsite, bytes).unwrap();
+    let bad = drill(&world, "offsite").await;
+    assert_eq!(bad.state, pb::CommandState::Failed as i32, "{bad:?}");
+    assert!(bad.result_message.contains("offsite"), "{bad:?}");
+    let summary = last_drill(&world).await.unwrap();
+    assert!(!summary.passed, "failures are surfaced in the status: {summary:?}");
+    assert!(!world.journal("package.resend_started").await.is_empty());
+    eventually(60, || async {
+        let now = world.package(&p.package_id).await;
+        let pl = now.placements.iter().find(|pl| pl.station_id == "offsite")?;
+        (pl.status == pb::PlacementStatus::Verified as i32 && sha256_file(&offsite) == now.sha256).then_some(())
+    })
+    .await;
+    let again = drill(&world, "offsite").await;
+    assert_eq!(again.state, pb::CommandState::Succeeded as i32, "{again:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_drills_run_on_a_schedule() {
+    let world = World::with_catcher_config(&format!("restore_drill_interval_secs = 2\n{}", catcher_stations())).await;
+    fast_rules(&world).await;
+    let config = mover_config(&world);
+    std::fs::write(world.path("l-business/ledger.txt"), b"scheduled\n").unwrap();
+    let _agent = Agent::start(&config);
+    package_of_path(&world, &world.path("l-business/")).await;
+    let passed = eventually(60, || async {
+        let events = world.journal("restore_drill.passed").await;
+        (!events.is_empty()).then_some(events)
+    })
+    .await;
+    assert_eq!(passed[0].source_id, "edge-l");
+    assert!(last_drill(&world).await.is_some_and(|d| d.passed));
+}

@@ -308,6 +308,17 @@ pub fn status_response(s: &FleetStatus) -> pb::GetStatusResponse {
         stations: s.stations,
         commands_open: s.commands_open,
         now: Some(ts(s.now)),
+        last_restore_drill: s.last_drill.as_ref().map(|j| {
+            let details: serde_json::Value = serde_json::from_str(&j.entry.details_json).unwrap_or_default();
+            pb::RestoreDrillSummary {
+                finished_at: Some(ts(j.at)),
+                passed: j.entry.status_after == "passed",
+                tier: details["tier"].as_str().unwrap_or("any").to_owned(),
+                message: j.entry.error.clone(),
+                source_id: j.entry.source_id.clone(),
+                packages_checked: details["checked"].as_u64().unwrap_or(0),
+            }
+        }),
         type_tiers: s
             .type_tiers
             .iter()

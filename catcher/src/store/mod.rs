@@ -406,6 +406,25 @@ impl Store {
         Ok(head.flatten().map_or(0, |h| u64::try_from(h).unwrap_or(0)))
     }
 
+    /// The newest restore drill result in the journal (two indexed lookups).
+    pub async fn last_drill(&self) -> Result<Option<JournalEvent>> {
+        use sea_orm::QueryOrder;
+        let mut newest: Option<journal::Model> = None;
+        for kind in ["restore_drill.passed", "restore_drill.failed"] {
+            let row = journal::Entity::find()
+                .filter(journal::Column::EventType.eq(kind))
+                .order_by_desc(journal::Column::Sequence)
+                .one(&self.db)
+                .await?;
+            if let Some(r) = row
+                && newest.as_ref().is_none_or(|n| n.sequence < r.sequence)
+            {
+                newest = Some(r);
+            }
+        }
+        Ok(newest.map(journal_from))
+    }
+
     // ---- commands ----
 
     pub async fn commands(

@@ -8,7 +8,7 @@
 //! copy first and marks the package expired last. A package is never left without a verified
 //! copy, and a failed hop is retried with backoff while the package stays where it was.
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
 use super::unit::Unit;
 use crate::domain::*;
@@ -71,7 +71,7 @@ fn new_command(
     u: &Unit<'_>,
     mover: &str,
     kind: CommandKind,
-    p: &Package,
+    package_id: &str,
     from: &str,
     to: &str,
     args: serde_json::Value,
@@ -80,7 +80,7 @@ fn new_command(
         command_id: uuid::Uuid::now_v7().to_string(),
         source_id: mover.to_owned(),
         kind,
-        package_id: p.package_id.clone(),
+        package_id: package_id.to_owned(),
         from_station_id: from.to_owned(),
         to_station_id: to.to_owned(),
         args_json: args.to_string(),
@@ -172,7 +172,15 @@ pub async fn start(u: &mut Unit<'_>, p: &mut Package, rules: &RuleSet, from: Tie
                 if done {
                     continue;
                 }
-                let c = new_command(u, &mover, CommandKind::Move, p, &from_station, &d.station_id, args.clone());
+                let c = new_command(
+                    u,
+                    &mover,
+                    CommandKind::Move,
+                    &p.package_id,
+                    &from_station,
+                    &d.station_id,
+                    args.clone(),
+                );
                 insert(u, c).await?;
                 u.put_placement(Placement {
                     package_id: p.package_id.clone(),
@@ -197,7 +205,7 @@ pub async fn start(u: &mut Unit<'_>, p: &mut Package, rules: &RuleSet, from: Tie
             let mut args = args;
             args["purpose"] = "expire".into();
             for pl in &held {
-                let c = new_command(u, &mover, CommandKind::Expire, p, &pl.station_id, "", args.clone());
+                let c = new_command(u, &mover, CommandKind::Expire, &p.package_id, &pl.station_id, "", args.clone());
                 insert(u, c).await?;
             }
             let stations: Vec<&str> = held.iter().map(|pl| pl.station_id.as_str()).collect();
@@ -233,7 +241,7 @@ async fn advance(u: &mut Unit<'_>, p: &mut Package, rules: &RuleSet, to: Tier, m
     for pl in u.placements_of(&p.package_id).await? {
         let elsewhere = all.iter().any(|s| s.station_id == pl.station_id && s.tier != to);
         if pl.status == PlacementStatus::Verified && elsewhere {
-            let c = new_command(u, mover, CommandKind::Expire, p, &pl.station_id, "", args.clone());
+            let c = new_command(u, mover, CommandKind::Expire, &p.package_id, &pl.station_id, "", args.clone());
             insert(u, c).await?;
         }
     }
@@ -279,6 +287,19 @@ pub async fn on_result(u: &mut Unit<'_>, c: &Command, success: bool, message: &s
                     message.to_owned()
                 };
                 u.put_placement(placement(&c.to_station_id, PlacementStatus::Failed, "", &error, u.now));
+                if args["purpose"] == "resend" {
+                    // The package's own plan is untouched; the next drill finds the copy still failed.
+                    journal(
+                        u,
+                        &p,
+                        "package.resend_failed",
+                        &c.to_station_id,
+                        &c.to_station_id,
+                        serde_json::json!({ "error": error }),
+                    );
+                    u.put_package(p);
+                    return Ok(());
+                }
                 p.retry_count += 1;
                 p.last_error = format!("move to {}: {error}", c.to_station_id);
                 p.next_transition_at = Some(u.now + backoff_ms(p.retry_count));
@@ -329,6 +350,117 @@ pub async fn on_result(u: &mut Unit<'_>, c: &Command, success: bool, message: &s
         _ => return Ok(()),
     }
     u.put_package(p);
+    Ok(())
+}
+
+/// The packages a restore drill restores: up to `sample` completed packages of `tier` (any tier
+/// when None), newest first, each with a verified copy on a station of its current tier.
+pub async fn drill_plan(u: &mut Unit<'_>, tier: Option<Tier>, sample: u32) -> Result<Vec<serde_json::Value>> {
+    use crate::store::entity::package;
+    use sea_orm::{QueryOrder, QuerySelect};
+    let all = stations(u).await?;
+    let mut q = package::Entity::find().filter(package::Column::Status.eq(PackageStatus::Completed.as_str()));
+    if let Some(t) = tier {
+        q = q.filter(package::Column::Tier.eq(t.as_str()));
+    }
+    let candidates = q.order_by_desc(package::Column::PackageId).limit(u64::from(sample) * 8).all(u.txn).await?;
+    let mut plan = Vec::new();
+    for row in candidates {
+        if plan.len() >= sample as usize {
+            break;
+        }
+        let in_tier = |station: &str| all.iter().any(|s| s.station_id == station && s.tier.as_str() == row.tier);
+        let copy = u
+            .placements_of(&row.package_id)
+            .await?
+            .into_iter()
+            .find(|pl| pl.status == PlacementStatus::Verified && in_tier(&pl.station_id));
+        if let Some(pl) = copy {
+            plan.push(serde_json::json!({
+                "package_id": row.package_id,
+                "owner": row.source_id,
+                "sha256": row.sha256,
+                "station_id": pl.station_id,
+            }));
+        }
+    }
+    Ok(plan)
+}
+
+/// A scheduled drill: the next tier in rotation that has something to restore, done by a mover.
+/// Returns 1 when a drill was queued.
+pub async fn schedule_drill(u: &mut Unit<'_>, sample: u32) -> Result<u64> {
+    let Some(mover) = pick_mover(u, "drill").await? else { return Ok(0) };
+    let done = command::Entity::find()
+        .filter(command::Column::Kind.eq(CommandKind::RestoreDrill.as_str()))
+        .count(u.txn)
+        .await?;
+    for i in 0..Tier::ALL.len() {
+        let tier = Tier::ALL[(done as usize + i) % Tier::ALL.len()];
+        let plan = drill_plan(u, Some(tier), sample).await?;
+        if plan.is_empty() {
+            continue;
+        }
+        let args = serde_json::json!({ "tier": tier.as_str(), "packages": plan, "scheduled": true });
+        let c = new_command(u, &mover, CommandKind::RestoreDrill, "", "", "", args);
+        insert(u, c).await?;
+        return Ok(1);
+    }
+    Ok(0)
+}
+
+/// A drill's outcome: journaled; each failed copy is marked failed and re-sent from another
+/// verified copy when there is one.
+pub async fn on_drill_result(u: &mut Unit<'_>, c: &Command, success: bool, message: &str, details: &str) -> Result<()> {
+    let details: serde_json::Value = serde_json::from_str(details).unwrap_or_default();
+    let args: serde_json::Value = serde_json::from_str(&c.args_json).unwrap_or_default();
+    let checks = details["checks"].as_array().cloned().unwrap_or_default();
+    u.journal(JournalEntry {
+        actor: format!("agent:{}", c.source_id),
+        event_type: if success { "restore_drill.passed" } else { "restore_drill.failed" }.into(),
+        source_id: c.source_id.clone(),
+        status_after: if success { "passed" } else { "failed" }.into(),
+        error: if success { String::new() } else { message.to_owned() },
+        details_json: serde_json::json!({ "tier": args["tier"], "checked": checks.len(), "command_id": c.command_id })
+            .to_string(),
+        ..Default::default()
+    });
+    let is_mover = u.source(&c.source_id).await?.is_some_and(|s| s.capabilities.contains(&Capability::Mover));
+    for check in checks.iter().filter(|c| c["ok"] == false) {
+        let (Some(package_id), Some(station_id)) = (check["package_id"].as_str(), check["station_id"].as_str()) else {
+            continue;
+        };
+        let Some(p) = u.package(package_id).await? else { continue };
+        let problem = check["problem"].as_str().unwrap_or("restore drill failed");
+        let placements = u.placements_of(package_id).await?;
+        if !placements.iter().any(|pl| pl.station_id == station_id) {
+            continue;
+        }
+        u.put_placement(Placement {
+            package_id: package_id.to_owned(),
+            station_id: station_id.to_owned(),
+            status: PlacementStatus::Failed,
+            verified_sha256: String::new(),
+            verified_at: None,
+            error: format!("restore drill: {problem}"),
+            updated_at: u.now,
+        });
+        let other = placements.iter().find(|pl| pl.station_id != station_id && pl.status == PlacementStatus::Verified);
+        if let (true, Some(from)) = (is_mover, other) {
+            let args = serde_json::json!({ "owner": p.source_id, "sha256": p.sha256, "purpose": "resend" });
+            let resend =
+                new_command(u, &c.source_id, CommandKind::Move, &p.package_id, &from.station_id, station_id, args);
+            insert(u, resend).await?;
+            journal(
+                u,
+                &p,
+                "package.resend_started",
+                station_id,
+                station_id,
+                serde_json::json!({ "from": from.station_id }),
+            );
+        }
+    }
     Ok(())
 }
 

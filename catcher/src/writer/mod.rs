@@ -61,6 +61,10 @@ pub enum Op {
         snapshot_id: u64,
         reason: String,
     },
+    /// Start a scheduled restore drill (tier chosen in rotation).
+    ScheduleDrill {
+        sample: u32,
+    },
     CreateSnapshot {
         reason: String,
     },
@@ -261,6 +265,7 @@ async fn apply(u: &mut Unit<'_>, op: Op) -> Result<Output> {
             Output::Done
         }
         Op::Transitions(due) => Output::Count(transitions(u, due).await?),
+        Op::ScheduleDrill { sample } => Output::Count(lifecycle::schedule_drill(u, sample).await?),
         Op::SyncStations(stations) => {
             sync_stations(u, stations).await?;
             Output::Done

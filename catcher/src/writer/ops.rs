@@ -474,6 +474,9 @@ pub async fn command_result(u: &mut Unit<'_>, source_id: &str, r: CommandOutcome
     if matches!(c.kind, CommandKind::Move | CommandKind::Expire) {
         super::lifecycle::on_result(u, &c, r.success, &c.result_message, &c.result_details_json).await?;
     }
+    if c.kind == CommandKind::RestoreDrill {
+        super::lifecycle::on_drill_result(u, &c, r.success, &c.result_message, &c.result_details_json).await?;
+    }
     if c.kind == CommandKind::Resume
         && r.success
         && let Some(mut s) = u.source(source_id).await?
@@ -731,10 +734,43 @@ pub async fn sync_stations(u: &mut Unit<'_>, stations: Vec<Station>) -> Result<b
     Ok(true)
 }
 
-pub async fn create_command(u: &mut Unit<'_>, n: NewCommand) -> Result<Command> {
+/// A drill asked for by tier (`{"tier": "cold", "sample": 3}`) is planned here: the catcher knows
+/// where every copy is. Without a tier the agent drills its own newest packages.
+async fn drill_args(u: &mut Unit<'_>, s: &Source, args_json: &str) -> Result<String> {
+    let args: serde_json::Value = if args_json.is_empty() {
+        serde_json::json!({})
+    } else {
+        serde_json::from_str(args_json).map_err(|e| Error::invalid("args_json", e.to_string()))?
+    };
+    let Some(tier) = args.get("tier") else { return Ok(args.to_string()) };
+    let tier = match tier.as_str() {
+        Some("any") => None,
+        Some(t) => {
+            Some(Tier::parse(t).ok_or_else(|| Error::invalid("args_json.tier", "hot, warm, cold, offsite or any"))?)
+        }
+        None => return Err(Error::invalid("args_json.tier", "must be a string")),
+    };
+    if !s.capabilities.contains(&Capability::Mover) {
+        return Err(Error::FailedPrecondition(format!(
+            "source {} is not a mover; a drill by tier needs an agent with access to the stations",
+            s.source_id
+        )));
+    }
+    let sample = args["sample"].as_u64().unwrap_or(3).clamp(1, 100) as u32;
+    let plan = super::lifecycle::drill_plan(u, tier, sample).await?;
+    if plan.is_empty() {
+        return Err(Error::FailedPrecondition("no package in that tier has a verified copy on a known station".into()));
+    }
+    Ok(serde_json::json!({ "tier": tier.map_or("any", |t| t.as_str()), "packages": plan }).to_string())
+}
+
+pub async fn create_command(u: &mut Unit<'_>, mut n: NewCommand) -> Result<Command> {
     let s = u.source(&n.source_id).await?.ok_or_else(|| Error::not_found("source", &n.source_id))?;
     if !n.package_id.is_empty() {
         owned_package(u, Some(&s.source_id), &n.package_id).await?;
+    }
+    if n.kind == CommandKind::RestoreDrill {
+        n.args_json = drill_args(u, &s, &n.args_json).await?;
     }
     let c = Command {
         command_id: uuid::Uuid::now_v7().to_string(),

@@ -128,6 +128,7 @@ pub fn fixture() -> (Fleet, i64) {
         commands_open: 0,
         now: ts(NOW),
         type_tiers: Vec::new(),
+        last_restore_drill: None,
     };
     let sources = vec![
         pb::Source {
