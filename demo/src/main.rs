@@ -61,6 +61,7 @@ async fn main() -> anyhow::Result<()> {
         database_url: format!("sqlite://{}?mode=rwc", dir.join("catcher.db").display()),
         initial_preset: "demo".into(),
         scheduler_interval_ms: 500,
+        restore_drill_interval_secs: 30,
         stations: TIERS
             .iter()
             .map(|t| catcher::config::StationConfig {
@@ -85,7 +86,8 @@ async fn main() -> anyhow::Result<()> {
         state_dir: dir.join("agent-state"),
         folders: vec![agent::config::FolderConfig {
             path: watched.clone(),
-            package_type: "user_data".into(),
+            // Application logs have the demo preset's shortest lifecycle: about 95 s end to end.
+            package_type: "app_logs".into(),
             excludes: vec!["*.tmp".into()],
         }],
         // It backs up to the hot station and, as the mover, carries packages down the tiers.
