@@ -10,7 +10,7 @@ use ratatui::text::{Line, Span};
 
 use super::format::{
     age, bytes, checksum_prefix, fit, fit_right, fit_tail, millis, progress_bar, safety_key, span, status_key, stop,
-    tier_label, type_key, until, words,
+    tier_key, tier_label, type_key, until, words,
 };
 use super::model::Fleet;
 
@@ -211,6 +211,16 @@ fn overview(fleet: &Fleet, ctx: &Ctx) -> Body {
         t.span(format!("{} failed", c.failed), if c.failed > 0 { Tone::Bad } else { Tone::Plain }),
         t.span(format!(" · {} expired", c.expired), Tone::Plain),
     ]));
+    if let Some(d) = &s.last_restore_drill {
+        let when = age(millis(d.finished_at.as_ref()), ctx.now);
+        let (text, tone) = if d.passed {
+            (format!("passed {when} ({}, {} packages)", d.tier, d.packages_checked), Tone::Good)
+        } else {
+            (format!("FAILED {when}: {}", d.message.replace(['\n', '\r', '\t'], " ")), Tone::Bad)
+        };
+        let text = fit(&text, usize::from(ctx.width).saturating_sub(15));
+        rows.push(Line::from(vec![t.span("restore drill ", Tone::Heading), t.span(text, tone)]));
+    }
     rows.push(Line::default());
     let tiers = fleet.tiers();
     rows.extend(train(&tiers, ctx.width, t));
@@ -373,6 +383,16 @@ fn clients(fleet: &Fleet, ctx: &Ctx) -> Body {
     }
     if rows.is_empty() {
         rows.push(Line::from(t.span("no clients yet", Tone::Dim)));
+    }
+    if !fleet.stations.is_empty() {
+        rows.push(Line::default());
+        rows.push(Line::from(t.span("stations", Tone::Heading)));
+        for st in &fleet.stations {
+            let kind = pb::StationKind::try_from(st.kind).map_or("?", |k| k.as_str_name());
+            let kind = kind.trim_start_matches("STATION_KIND_").to_lowercase();
+            let text = format!("  {:<16} {:<8} {:<7} {}", st.station_id, tier_key(st.tier), kind, st.uri);
+            rows.push(Line::from(t.span(fit(&text, usize::from(ctx.width)), Tone::Plain)));
+        }
     }
     let summary = format!("{} clients, {} stations", fleet.sources.len(), fleet.stations.len());
     Body { header: vec![Line::from(t.span(summary, Tone::Dim)), header_line(&cols, &w, t)], rows }

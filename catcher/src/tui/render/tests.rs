@@ -219,7 +219,12 @@ pub fn fixture() -> (Fleet, i64) {
             rule_sets,
             packages: vec![app_log, report, invoices, photo],
             journal,
-            stations: vec![pb::Station::default(); 4],
+            stations: vec![
+                station("hot-nas", Tier::Hot, pb::StationKind::Local, "/srv/backup/hot"),
+                station("warm-s3", Tier::Warm, pb::StationKind::S3, "s3:edge-warm"),
+                station("cold-restic", Tier::Cold, pb::StationKind::Restic, "/mnt/cold/restic"),
+                station("offsite-b2", Tier::Offsite, pb::StationKind::Rclone, "b2:edge-offsite"),
+            ],
         })),
     });
     (fleet, NOW)
@@ -290,6 +295,10 @@ fn filtered_packages_while_typing() {
     assert!(s.contains("2 of 4 packages match \"ana\""), "{s}");
     assert!(s.contains("/report.pdf") && !s.contains("app.log"), "{s}");
     assert!(s.ends_with("Esc clears · filter \"ana\""), "{s}");
+}
+
+fn station(id: &str, tier: pb::Tier, kind: pb::StationKind, uri: &str) -> pb::Station {
+    pb::Station { station_id: id.into(), tier: tier as i32, kind: kind as i32, uri: uri.into() }
 }
 
 #[test]
@@ -469,11 +478,11 @@ const CLIENTS_80X24: &str = "
  edge-02      offline stopped for safety    7m         1 0.1.0    edge-02
    ↳ mass rename detected: 312 files in 10 s
 
-
-
-
-
-
+ stations
+   hot-nas          hot      local   /srv/backup/hot
+   warm-s3          warm     s3      s3:edge-warm
+   cold-restic      cold     restic  /mnt/cold/restic
+   offsite-b2       offsite  rclone  b2:edge-offsite
 
 
 
