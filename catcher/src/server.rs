@@ -12,8 +12,8 @@ use edgebackup_proto::v1::{
 };
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
+use tonic::transport::server::TcpIncoming;
 
 use crate::config::Config;
 use crate::domain::{Station, now_ms};
@@ -124,7 +124,9 @@ pub async fn serve(
         .add_service(limited!(JournalServiceServer, service::journal::Journal(state.clone())))
         .add_service(limited!(StatusServiceServer, service::status::StatusApi(state.clone())));
     let serve_result = router
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+        // tonic sets TCP_NODELAY only on sockets it binds itself; without it every small response
+        // waits for Nagle's delayed ACK (~40 ms).
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), async move {
             shutdown.await;
             tracing::info!("shutting down: closing streams, draining writes");
             // Ending the long-lived streams lets the server's graceful shutdown complete.

@@ -73,7 +73,44 @@ test('empty state: a fresh catcher shows empty sections, not errors', T, async (
   assert.equal(await page.getByTestId('snapshot-row').count(), 1);
   // the journal already holds the catcher's first events
   await page.getByTestId('journal-list').getByTestId('journal-entry').first().waitFor();
+  // the stations come from the catcher's config (STATIONS_TOML), each with its tier
+  const stations = page.getByTestId('stations-table').getByTestId('station-row');
+  await stations.first().waitFor();
+  const listed = await stations.evaluateAll((els) =>
+    els.map((e) => ({
+      id: e.getAttribute('data-station-id'),
+      tier: e.querySelector('[data-testid="station-tier"]')?.textContent?.trim(),
+      tierClass: e.querySelector('[data-testid="station-tier"]')?.className.includes(`tier-${e.getAttribute('data-tier')}`),
+      kind: e.querySelector('[data-testid="station-kind"]')?.textContent?.trim(),
+      text: e.textContent,
+    })),
+  );
+  assert.deepEqual(
+    listed.map(({ id, tier, tierClass, kind }) => ({ id, tier, tierClass, kind })).sort((a, b) => a.id.localeCompare(b.id)),
+    [
+      { id: 'hot-nas', tier: 'Hot', tierClass: true, kind: 'local' },
+      { id: 'warm-s3', tier: 'Warm', tierClass: true, kind: 's3' },
+    ],
+  );
+  assert.match(listed.find((x) => x.id === 'hot-nas').text, /\/srv\/backup\/hot/);
+  assert.match(listed.find((x) => x.id === 'warm-s3').text, /s3:\/\/edge-warm\/packages/);
+  // no restore drill has run on a fresh catcher
+  const drill = page.getByTestId('status-drill');
+  assert.equal(await drill.getAttribute('data-passed'), 'none');
+  assert.match(await drill.innerText(), /no drill yet/);
   assert.equal(await page.locator('[data-testid$="-error"]').count(), 0, 'no section shows an error');
+  assert.deepEqual(s.consoleErrors, []);
+});
+
+test('stations: a catcher without stations says tiers advance as metadata only', T, async (t) => {
+  const s = await startStack(t, { catcherConfig: '' });
+  await open(s);
+  const page = s.page;
+  await page.getByTestId('stations-empty').waitFor();
+  assert.match(await page.getByTestId('stations-empty').innerText(), /No stations configured: tiers advance as metadata only\./);
+  assert.equal(await page.getByTestId('stations-table').count(), 0);
+  await page.getByTestId('nav-stations').click();
+  await eventually(async () => page.evaluate(() => location.hash === '#stations'), 'nav link to stations');
   assert.deepEqual(s.consoleErrors, []);
 });
 

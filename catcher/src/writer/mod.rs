@@ -106,6 +106,17 @@ pub struct Writer {
     tx: mpsc::Sender<Request>,
 }
 
+impl Op {
+    /// How many rows-worth of work the op is, for sizing a group commit.
+    fn weight(&self) -> usize {
+        match self {
+            Op::AgentEvents { events, .. } => events.len().max(1),
+            Op::Transitions(due) => due.len().max(1),
+            _ => 1,
+        }
+    }
+}
+
 impl Writer {
     /// Starts the writer task. It runs until `stop` is cancelled, then applies what is queued and ends.
     pub fn spawn(
@@ -168,10 +179,16 @@ async fn run(
                 break;
             }
         };
+        // The cap counts writes, not requests: one agent op may carry a thousand events, and a
+        // transaction of a quarter million events would hold every ack back for seconds.
+        let mut weight = first.op.weight();
         batch.push(first);
-        while batch.len() < max_batch {
+        while weight < max_batch {
             match rx.try_recv() {
-                Ok(req) => batch.push(req),
+                Ok(req) => {
+                    weight += req.op.weight();
+                    batch.push(req);
+                }
                 Err(_) => break,
             }
         }

@@ -1,0 +1,158 @@
+//! Where the load goes: only a catcher on a loopback address, either given by URL or started by
+//! this tool (which then also knows its pid and how long it took to serve).
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use edgebackup_proto::v1 as pb;
+use pb::status_service_client::StatusServiceClient;
+use serde::Serialize;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tonic::transport::{Channel, Endpoint};
+
+/// Accepts `http://HOST:PORT` where HOST is a loopback address or `localhost`; returns the URL and port.
+pub fn loopback_url(url: &str) -> anyhow::Result<(String, u16)> {
+    let uri: tonic::codegen::http::Uri = url.parse().with_context(|| format!("--catcher: {url:?} is not a URL"))?;
+    if uri.scheme_str() != Some("http") {
+        bail!("--catcher: {url:?} must start with http:// (the load generator talks plain HTTP/2 on loopback)");
+    }
+    let host = uri.host().unwrap_or_default();
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = bare == "localhost" || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if !loopback {
+        bail!(
+            "--catcher: {host} is not a loopback address; this tool only loads a catcher on 127.0.0.0/8, ::1 or localhost"
+        );
+    }
+    let Some(port) = uri.port_u16() else { bail!("--catcher: {url:?} has no port") };
+    Ok((format!("http://{host}:{port}"), port))
+}
+
+/// A channel that connects when first used.
+pub fn channel(url: &str) -> anyhow::Result<Channel> {
+    Ok(Endpoint::from_shared(url.to_owned())?.connect_timeout(Duration::from_secs(10)).tcp_nodelay(true).connect_lazy())
+}
+
+/// Waits until `GetStatus` answers (for at most `within`).
+pub async fn wait_serving(url: &str, within: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
+    loop {
+        let attempt = async {
+            let ch = Endpoint::from_shared(url.to_owned())?.connect().await?;
+            StatusServiceClient::new(ch).get_status(pb::GetStatusRequest {}).await?;
+            anyhow::Ok(())
+        };
+        match attempt.await {
+            Ok(()) => return Ok(()),
+            Err(e) if Instant::now() >= deadline => {
+                return Err(e.context(format!("the catcher at {url} did not answer GetStatus within {within:?}")));
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+        }
+    }
+}
+
+/// How a catcher this tool started came up.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct Startup {
+    /// Spawn → `catcher listening on` printed.
+    pub listening_ms: f64,
+    /// Spawn → the first `GetStatus` answered (migrations, bootstrap and the first status done).
+    pub serving_ms: f64,
+    pub log: PathBuf,
+}
+
+/// A catcher process started by this tool; killed when dropped.
+pub struct SpawnedCatcher {
+    child: tokio::process::Child,
+    pub url: String,
+    pub port: u16,
+    pub pid: u32,
+    pub startup: Startup,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl SpawnedCatcher {
+    /// Starts `bin --listen 127.0.0.1:0` on `database_url` (a fresh temp SQLite file when None),
+    /// with `env` on top of `CATCHER_LOG_LEVEL=warn`.
+    pub async fn start(
+        bin: &Path,
+        database_url: Option<&str>,
+        env: &[(String, String)],
+        log: Option<&Path>,
+    ) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir().context("create a temp dir for the catcher")?;
+        let db = match database_url {
+            Some(url) => url.to_owned(),
+            None => format!("sqlite://{}?mode=rwc", dir.path().join("catcher.db").display()),
+        };
+        let log = log.map_or_else(|| dir.path().join("catcher.log"), Path::to_path_buf);
+        let log_file = std::fs::File::create(&log).with_context(|| format!("create {}", log.display()))?;
+        let started = Instant::now();
+        let mut child = tokio::process::Command::new(bin)
+            .args(["--listen", "127.0.0.1:0", "--database-url", &db])
+            .env("CATCHER_LOG_LEVEL", "warn")
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log_file))
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("start {}", bin.display()))?;
+        let pid = child.id().context("the catcher exited at once")?;
+        let stdout = child.stdout.take().context("catcher stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = tokio::time::timeout(Duration::from_secs(120), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(addr) = line.strip_prefix("catcher listening on ") {
+                    return Some(addr.to_owned());
+                }
+            }
+            None
+        })
+        .await;
+        let Ok(Some(addr)) = addr else {
+            bail!(
+                "the catcher did not start listening within 120 s; log {}:\n{}",
+                log.display(),
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        };
+        let listening = started.elapsed();
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let (url, port) = loopback_url(&format!("http://{addr}"))?;
+        wait_serving(&url, Duration::from_secs(300)).await?;
+        let serving = started.elapsed();
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let startup = Startup { listening_ms: ms(listening), serving_ms: ms(serving), log };
+        let keep = database_url.is_none().then_some(dir);
+        Ok(Self { child, url, port, pid, startup, _dir: keep })
+    }
+
+    /// SIGKILL and wait.
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_targets() {
+        let ok = |u: &str| loopback_url(u).map_err(|e| e.to_string());
+        assert_eq!(ok("http://127.0.0.1:50051").unwrap(), ("http://127.0.0.1:50051".into(), 50051));
+        assert_eq!(ok("http://127.3.4.5:1/").unwrap().1, 1);
+        assert_eq!(ok("http://localhost:8080").unwrap().1, 8080);
+        assert_eq!(ok("http://[::1]:9").unwrap().0, "http://[::1]:9");
+        for bad in
+            ["http://10.0.0.1:50051", "http://example.com:80", "https://127.0.0.1:1", "127.0.0.1:1", "http://127.0.0.1"]
+        {
+            assert!(ok(bad).is_err(), "{bad} accepted");
+        }
+        assert!(ok("http://192.168.1.1:1").unwrap_err().contains("not a loopback address"));
+    }
+}
