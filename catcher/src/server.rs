@@ -75,6 +75,11 @@ pub async fn serve(
             stop_workers.clone(),
         )),
         tokio::spawn(crate::commands::run(state.clone(), state.commands_due.clone(), stop_workers.clone())),
+        tokio::spawn(crate::stream::flush_heartbeats(
+            state.clone(),
+            Duration::from_secs(config.heartbeat_interval_secs.clamp(1, 10)),
+            stop_workers.clone(),
+        )),
         tokio::spawn(scheduler::drills(
             writer.clone(),
             Duration::from_secs(config.restore_drill_interval_secs),

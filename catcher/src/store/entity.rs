@@ -228,3 +228,22 @@ pub mod package_counter {
     }
     no_relations!();
 }
+
+pub mod transition_day {
+    use sea_orm::entity::prelude::*;
+
+    /// Packages due to leave a tier per (type, tier, UTC day), kept incrementally by the writer.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "transition_days")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub package_type: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tier: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub day: i64,
+        pub count: i64,
+        pub bytes: i64,
+    }
+    no_relations!();
+}

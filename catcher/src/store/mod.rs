@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use sea_orm::sea_query::{Alias, Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectOptions, Database, DatabaseBackend, DatabaseConnection, EntityTrait, PaginatorTrait,
+    ColumnTrait, ConnectOptions, Database, DatabaseBackend, DatabaseConnection, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect,
 };
 use sea_orm_migration::MigratorTrait;
@@ -214,44 +214,62 @@ impl Store {
             .collect()
     }
 
-    /// Packages due to leave their tier in `[from, until]`, grouped by (type, tier).
+    /// Packages due to leave their tier in `[from, until]`, per (type, tier), with each group's
+    /// `ids_per_group` soonest. Whole UTC days inside the window come from the `transition_days`
+    /// buckets; only the partial first and last days are summed from the (covering) index, so a
+    /// 30-day projection over a million packages reads a few thousand index entries, not half
+    /// the table.
     pub async fn due_groups(&self, from: Millis, until: Millis, ids_per_group: u64) -> Result<Vec<DueGroup>> {
-        let window = Condition::all()
-            .add(package::Column::NextTransitionAt.gte(from))
-            .add(package::Column::NextTransitionAt.lte(until));
-        let rows: Vec<(String, String, i64, i64, i64)> = package::Entity::find()
-            .select_only()
-            .column(package::Column::PackageType)
-            .column(package::Column::Tier)
-            .column_as(Expr::col(package::Column::PackageId).count(), "n")
-            .column_as(Expr::col(package::Column::SizeBytes).sum().cast_as(Alias::new("BIGINT")), "bytes")
-            .column_as(Expr::col(package::Column::NextTransitionAt).min(), "earliest")
-            .filter(window.clone())
-            .group_by(package::Column::PackageType)
-            .group_by(package::Column::Tier)
-            .into_tuple()
-            .all(&self.db)
-            .await?;
-        let mut groups = Vec::with_capacity(rows.len());
-        for (ptype, tier, n, bytes, earliest) in rows {
-            if tier.is_empty() {
-                continue;
+        const DAY_MS: Millis = 86_400_000;
+        let mut sums: HashMap<(String, String), (i64, i64)> = HashMap::new();
+        let mut add = |rows: Vec<(String, String, i64, i64)>| {
+            for (ptype, tier, n, bytes) in rows {
+                let e = sums.entry((ptype, tier)).or_default();
+                e.0 += n;
+                e.1 += bytes;
             }
-            let ids: Vec<(String, Option<i64>)> = if ids_per_group == 0 {
-                Vec::new()
-            } else {
-                package::Entity::find()
-                    .select_only()
-                    .columns([package::Column::PackageId, package::Column::NextTransitionAt])
-                    .filter(window.clone())
-                    .filter(package::Column::PackageType.eq(ptype.as_str()))
-                    .filter(package::Column::Tier.eq(tier.as_str()))
-                    .order_by_asc(package::Column::NextTransitionAt)
-                    .limit(ids_per_group)
-                    .into_tuple()
-                    .all(&self.db)
-                    .await?
-            };
+        };
+        // Days [first_full, last_partial) are whole; the rest of the window is counted exactly.
+        let first_full = from.div_euclid(DAY_MS) + 1;
+        let last_partial = until.div_euclid(DAY_MS);
+        if last_partial - first_full >= 1 {
+            add(self.window_sums(from, first_full * DAY_MS - 1).await?);
+            add(self.window_sums(last_partial * DAY_MS, until).await?);
+            add(transition_day::Entity::find()
+                .select_only()
+                .column(transition_day::Column::PackageType)
+                .column(transition_day::Column::Tier)
+                .column_as(transition_day::Column::Count.sum().cast_as(Alias::new("BIGINT")), "n")
+                .column_as(transition_day::Column::Bytes.sum().cast_as(Alias::new("BIGINT")), "bytes")
+                .filter(transition_day::Column::Day.gte(first_full))
+                .filter(transition_day::Column::Day.lt(last_partial))
+                .group_by(transition_day::Column::PackageType)
+                .group_by(transition_day::Column::Tier)
+                .into_tuple()
+                .all(&self.db)
+                .await?);
+        } else {
+            add(self.window_sums(from, until).await?);
+        }
+        let mut keys: Vec<_> = sums.into_iter().filter(|((_, tier), (n, _))| !tier.is_empty() && *n > 0).collect();
+        keys.sort();
+        let mut groups = Vec::with_capacity(keys.len());
+        for ((ptype, tier), (n, bytes)) in keys {
+            // The soonest ids (at least one, for `earliest`) from the (type, tier, due) index.
+            let mut ids: Vec<(String, Option<i64>)> = package::Entity::find()
+                .select_only()
+                .columns([package::Column::PackageId, package::Column::NextTransitionAt])
+                .filter(package::Column::PackageType.eq(ptype.as_str()))
+                .filter(package::Column::Tier.eq(tier.as_str()))
+                .filter(package::Column::NextTransitionAt.gte(from))
+                .filter(package::Column::NextTransitionAt.lte(until))
+                .order_by_asc(package::Column::NextTransitionAt)
+                .limit(Ord::max(ids_per_group, 1))
+                .into_tuple()
+                .all(&self.db)
+                .await?;
+            let earliest = ids.first().and_then(|(_, at)| *at).unwrap_or(from);
+            ids.truncate(usize::try_from(ids_per_group).unwrap_or(usize::MAX));
             groups.push(DueGroup {
                 package_type: parse_stored(&ptype, PackageType::parse, "package type")?,
                 tier: parse_stored(&tier, Tier::parse, "tier")?,
@@ -262,6 +280,23 @@ impl Store {
             });
         }
         Ok(groups)
+    }
+
+    /// Count and bytes per (type, tier) of packages due in `[from, until]`, from the packages.
+    async fn window_sums(&self, from: Millis, until: Millis) -> Result<Vec<(String, String, i64, i64)>> {
+        Ok(package::Entity::find()
+            .select_only()
+            .column(package::Column::PackageType)
+            .column(package::Column::Tier)
+            .column_as(Expr::col(package::Column::PackageId).count(), "n")
+            .column_as(Expr::col(package::Column::SizeBytes).sum().cast_as(Alias::new("BIGINT")), "bytes")
+            .filter(package::Column::NextTransitionAt.gte(from))
+            .filter(package::Column::NextTransitionAt.lte(until))
+            .group_by(package::Column::PackageType)
+            .group_by(package::Column::Tier)
+            .into_tuple()
+            .all(&self.db)
+            .await?)
     }
 
     /// The incrementally kept (type, tier, status) counters.

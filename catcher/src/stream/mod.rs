@@ -151,7 +151,7 @@ async fn serve(
                     last_seq = e.seq;
                     events.push((e.seq, event_in(e)));
                 }
-                Some(In::Heartbeat(_)) => state.writer.submit_nowait(Op::Heartbeat { source_id: source_id.to_owned() }),
+                Some(In::Heartbeat(_)) => state.sessions.heard(source_id, crate::domain::now_ms()),
                 Some(In::Hello(_)) => return Err(Error::invalid("hello", "sent twice on one stream")),
                 None => return Err(Error::invalid("body", "empty message")),
             }
@@ -172,6 +172,25 @@ async fn serve(
             send(tx, Out::EventRejected(frame)).await?;
         }
         send(tx, Out::Ack(pb::Ack { applied_seq: out.applied_seq })).await?;
+    }
+}
+
+/// Writes the gathered heartbeats every `every` until `stop`, then once more.
+pub async fn flush_heartbeats(state: Shared, every: Duration, stop: CancellationToken) {
+    loop {
+        let stopping = tokio::select! {
+            () = tokio::time::sleep(every) => false,
+            () = stop.cancelled() => true,
+        };
+        let seen = state.sessions.take_seen();
+        if !seen.is_empty()
+            && let Err(e) = state.writer.submit(Op::Touch(seen)).await
+        {
+            tracing::warn!(error = %e, "writing heartbeats failed; the next ones will do");
+        }
+        if stopping {
+            return;
+        }
     }
 }
 

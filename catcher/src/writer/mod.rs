@@ -35,9 +35,8 @@ pub enum Op {
         source_id: String,
         reason: String,
     },
-    Heartbeat {
-        source_id: String,
-    },
+    /// Heartbeats gathered by the sessions registry: `(source_id, heard at)`.
+    Touch(Vec<(String, Millis)>),
     Ingest {
         source_id: String,
         package: NewPackage,
@@ -112,6 +111,7 @@ impl Op {
         match self {
             Op::AgentEvents { events, .. } => events.len().max(1),
             Op::Transitions(due) => due.len().max(1),
+            Op::Touch(seen) => seen.len() / 16 + 1,
             _ => 1,
         }
     }
@@ -136,11 +136,6 @@ impl Writer {
         let (reply, rx) = oneshot::channel();
         self.tx.send(Request { op, reply: Some(reply) }).await.map_err(|_| shutting_down())?;
         rx.await.map_err(|_| shutting_down())?
-    }
-
-    /// Submits an op nobody waits for (heartbeats). Dropped if the queue is full: the next one will do.
-    pub fn submit_nowait(&self, op: Op) {
-        let _ = self.tx.try_send(Request { op, reply: None });
     }
 }
 
@@ -257,8 +252,8 @@ async fn apply(u: &mut Unit<'_>, op: Op) -> Result<Output> {
             disconnected(u, &source_id, &reason).await?;
             Output::Done
         }
-        Op::Heartbeat { source_id } => {
-            heartbeat(u, &source_id).await?;
+        Op::Touch(seen) => {
+            touch_sources(u, seen);
             Output::Done
         }
         Op::Ingest { source_id, package } => {

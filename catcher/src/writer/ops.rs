@@ -448,12 +448,12 @@ pub async fn disconnected(u: &mut Unit<'_>, id: &str, why: &str) -> Result<()> {
     Ok(())
 }
 
-pub async fn heartbeat(u: &mut Unit<'_>, id: &str) -> Result<()> {
-    if let Some(mut s) = u.source(id).await? {
-        s.last_seen_at = u.now;
-        u.put_source(s);
+/// Heartbeats gathered since the last flush: `(source_id, heard at)`. Sources unknown here are
+/// skipped by the UPDATE itself.
+pub fn touch_sources(u: &mut Unit<'_>, seen: Vec<(String, Millis)>) {
+    for (id, at) in seen {
+        u.touch(&id, at);
     }
-    Ok(())
 }
 
 pub async fn command_result(u: &mut Unit<'_>, source_id: &str, r: CommandOutcome) -> Result<()> {
@@ -664,6 +664,7 @@ pub async fn set_rules(
             continue;
         }
         replanned += replan_stored(u.txn, rs, u.now).await?;
+        u.replanned(rs.package_type);
         let now = u.now;
         for p in u
             .cached_packages_mut()
@@ -908,5 +909,8 @@ pub async fn bootstrap(u: &mut Unit<'_>, preset: &str) -> Result<bool> {
     u.put_rules(&p.rule_sets).await?;
     snapshot(u, &format!("initial config (preset {preset})"), "catcher").await?;
     super::unit::rebuild_counters(u.txn).await?;
+    for t in PackageType::ALL.iter().copied() {
+        super::unit::rebuild_transition_days(u.txn, t).await?;
+    }
     Ok(true)
 }

@@ -51,6 +51,10 @@ pub struct Unit<'a> {
     packages: HashMap<String, Tracked<Package>>,
     sources: HashMap<String, Tracked<Source>>,
     cursors: HashMap<String, u64>,
+    /// Last-seen times from heartbeats, written without making the source dirty.
+    touches: HashMap<String, Millis>,
+    /// Package types re-planned in bulk: their day buckets are recomputed at flush.
+    replanned: std::collections::HashSet<PackageType>,
     placements: BTreeMap<(String, String), Placement>,
     manifests: HashMap<String, Vec<ManifestEntry>>,
     journal: Vec<JournalEntry>,
@@ -67,6 +71,8 @@ impl<'a> Unit<'a> {
             packages: HashMap::new(),
             sources: HashMap::new(),
             cursors: HashMap::new(),
+            touches: HashMap::new(),
+            replanned: Default::default(),
             placements: BTreeMap::new(),
             manifests: HashMap::new(),
             journal: Vec::new(),
@@ -169,6 +175,18 @@ impl<'a> Unit<'a> {
         entry.dirty = true;
     }
 
+    /// Notes that the stored packages of `t` were re-planned by a set-based update.
+    pub fn replanned(&mut self, t: PackageType) {
+        self.replanned.insert(t);
+    }
+
+    /// Records that the source was heard from at `at` (heartbeats). Unlike `put_source` this
+    /// neither rewrites the row nor tells the live view: last-seen alone is not news.
+    pub fn touch(&mut self, id: &str, at: Millis) {
+        let t = self.touches.entry(id.to_owned()).or_insert(at);
+        *t = Ord::max(*t, at);
+    }
+
     /// Highest applied sequence of a source, as this batch sees it.
     pub async fn cursor(&mut self, source_id: &str) -> Result<u64> {
         if let Some(c) = self.cursors.get(source_id) {
@@ -243,6 +261,7 @@ impl<'a> Unit<'a> {
     pub async fn flush(mut self) -> Result<Changes> {
         let mut changes = Changes { status: self.status_changed, ..Default::default() };
         let mut deltas: HashMap<CounterKey, Counter> = HashMap::new();
+        let mut days: HashMap<DayKey, Counter> = HashMap::new();
         let mut upserts = Vec::new();
         let mut deletes = Vec::new();
         for (id, t) in self.packages.drain() {
@@ -250,15 +269,11 @@ impl<'a> Unit<'a> {
                 continue;
             }
             if let Some(o) = &t.original {
-                let d = deltas.entry((o.package_type, o.tier, o.status)).or_default();
-                d.count -= 1;
-                d.bytes -= i64::try_from(o.size_bytes).unwrap_or(0);
+                count(&mut deltas, &mut days, o, -1);
             }
             match t.value {
                 Some(p) => {
-                    let d = deltas.entry((p.package_type, p.tier, p.status)).or_default();
-                    d.count += 1;
-                    d.bytes += i64::try_from(p.size_bytes).unwrap_or(0);
+                    count(&mut deltas, &mut days, &p, 1);
                     upserts.push(p);
                 }
                 None if t.original.is_some() => deletes.push(id),
@@ -320,7 +335,14 @@ impl<'a> Unit<'a> {
                 .exec_without_returning(self.txn)
                 .await?;
         }
-        let sources: Vec<Source> = self.sources.drain().filter(|(_, t)| t.dirty).filter_map(|(_, t)| t.value).collect();
+        let mut sources: Vec<Source> =
+            self.sources.drain().filter(|(_, t)| t.dirty).filter_map(|(_, t)| t.value).collect();
+        for s in &mut sources {
+            if let Some(at) = self.touches.remove(&s.source_id) {
+                s.last_seen_at = Ord::max(s.last_seen_at, at);
+            }
+        }
+        self.write_touches().await?;
         for chunk in sources.chunks(CHUNK) {
             source::Entity::insert_many(chunk.iter().map(source_active))
                 .on_conflict(OnConflict::column(source::Column::SourceId).update_columns(SOURCE_UPDATE).to_owned())
@@ -348,6 +370,13 @@ impl<'a> Unit<'a> {
             changes.status = true;
             apply_counter_deltas(self.txn, &deltas).await?;
         }
+        days.retain(|(t, _, _), d| (d.count != 0 || d.bytes != 0) && !self.replanned.contains(t));
+        if !days.is_empty() {
+            apply_day_deltas(self.txn, &days).await?;
+        }
+        for t in std::mem::take(&mut self.replanned) {
+            rebuild_transition_days(self.txn, t).await?;
+        }
         if !self.journal.is_empty() {
             changes.journal = self.append_journal().await?;
         }
@@ -361,6 +390,30 @@ impl<'a> Unit<'a> {
             changes.rules = Some(sets);
         }
         Ok(changes)
+    }
+
+    /// `UPDATE sources SET last_seen_at = CASE source_id WHEN .. END WHERE source_id IN (..)`,
+    /// never moving a last-seen time backwards.
+    async fn write_touches(&mut self) -> Result<()> {
+        let touches: Vec<(String, Millis)> = self.touches.drain().collect();
+        for chunk in touches.chunks(CHUNK / 2) {
+            let mut case = sea_orm::sea_query::CaseStatement::new();
+            for (id, at) in chunk {
+                case = case.case(source::Column::SourceId.eq(id.as_str()), Expr::val(*at));
+            }
+            let newest = Expr::expr(case.finally(Expr::col(source::Column::LastSeenAt)));
+            let keep = Expr::case(
+                Expr::col(source::Column::LastSeenAt).gt(newest.clone()),
+                Expr::col(source::Column::LastSeenAt),
+            )
+            .finally(newest);
+            source::Entity::update_many()
+                .col_expr(source::Column::LastSeenAt, keep.into())
+                .filter(source::Column::SourceId.is_in(chunk.iter().map(|(id, _)| id.clone())))
+                .exec(self.txn)
+                .await?;
+        }
+        Ok(())
     }
 
     async fn append_journal(&mut self) -> Result<Vec<JournalEvent>> {
@@ -423,41 +476,79 @@ impl Unit<'_> {
     }
 }
 
-/// Adds deltas to the (type, tier, status) counters in one statement per cell.
+/// (type, tier, UTC day of `next_transition_at`): the projections' buckets.
+type DayKey = (PackageType, Tier, i64);
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Adds (`sign` = 1) or removes (-1) a package's share of the counters and day buckets.
+fn count(deltas: &mut HashMap<CounterKey, Counter>, days: &mut HashMap<DayKey, Counter>, p: &Package, sign: i64) {
+    let bytes = i64::try_from(p.size_bytes).unwrap_or(0);
+    let d = deltas.entry((p.package_type, p.tier, p.status)).or_default();
+    d.count += sign;
+    d.bytes += sign * bytes;
+    if let (Some(tier), Some(at)) = (p.tier, p.next_transition_at) {
+        let d = days.entry((p.package_type, tier, at.div_euclid(DAY_MS))).or_default();
+        d.count += sign;
+        d.bytes += sign * bytes;
+    }
+}
+
+/// `ON CONFLICT (keys) DO UPDATE SET count = table.count + excluded.count, bytes = …`.
+fn additive<C: sea_orm::sea_query::IntoIden + Copy>(table: &str, keys: Vec<C>, count: C, bytes: C) -> OnConflict {
+    let table = Alias::new(table);
+    let excluded = Alias::new("excluded");
+    OnConflict::columns(keys)
+        .value(count, Expr::col((table.clone(), count)).add(Expr::col((excluded.clone(), count))))
+        .value(bytes, Expr::col((table, bytes)).add(Expr::col((excluded, bytes))))
+        .to_owned()
+}
+
+/// Adds deltas to the (type, tier, status) counters in one statement.
 async fn apply_counter_deltas(txn: &DatabaseTransaction, deltas: &HashMap<CounterKey, Counter>) -> Result<()> {
-    let rows: Vec<package_counter::ActiveModel> = deltas
+    use package_counter::Column as C;
+    let rows = deltas.iter().map(|((package_type, tier, status), d)| package_counter::ActiveModel {
+        package_type: Set(package_type.as_str().to_owned()),
+        tier: Set(tier_str(*tier).to_owned()),
+        status: Set(status.as_str().to_owned()),
+        count: Set(d.count),
+        bytes: Set(d.bytes),
+    });
+    package_counter::Entity::insert_many(rows)
+        .on_conflict(additive("package_counters", vec![C::PackageType, C::Tier, C::Status], C::Count, C::Bytes))
+        .exec_without_returning(txn)
+        .await?;
+    Ok(())
+}
+
+/// Adds deltas to the per-day transition buckets.
+async fn apply_day_deltas(txn: &DatabaseTransaction, days: &HashMap<DayKey, Counter>) -> Result<()> {
+    use transition_day::Column as C;
+    let rows: Vec<_> = days
         .iter()
-        .map(|((package_type, tier, status), d)| package_counter::ActiveModel {
+        .map(|((package_type, tier, day), d)| transition_day::ActiveModel {
             package_type: Set(package_type.as_str().to_owned()),
-            tier: Set(tier_str(*tier).to_owned()),
-            status: Set(status.as_str().to_owned()),
+            tier: Set(tier.as_str().to_owned()),
+            day: Set(*day),
             count: Set(d.count),
             bytes: Set(d.bytes),
         })
         .collect();
-    let table = Alias::new("package_counters");
-    let excluded = Alias::new("excluded");
-    package_counter::Entity::insert_many(rows)
-        .on_conflict(
-            OnConflict::columns([
-                package_counter::Column::PackageType,
-                package_counter::Column::Tier,
-                package_counter::Column::Status,
-            ])
-            .value(
-                package_counter::Column::Count,
-                Expr::col((table.clone(), package_counter::Column::Count))
-                    .add(Expr::col((excluded.clone(), package_counter::Column::Count))),
-            )
-            .value(
-                package_counter::Column::Bytes,
-                Expr::col((table, package_counter::Column::Bytes))
-                    .add(Expr::col((excluded, package_counter::Column::Bytes))),
-            )
-            .to_owned(),
-        )
-        .exec_without_returning(txn)
-        .await?;
+    for chunk in rows.chunks(CHUNK) {
+        transition_day::Entity::insert_many(chunk.to_vec())
+            .on_conflict(additive("transition_days", vec![C::PackageType, C::Tier, C::Day], C::Count, C::Bytes))
+            .exec_without_returning(txn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Recomputes the day buckets of one package type (after its stored packages were re-planned).
+pub async fn rebuild_transition_days(txn: &DatabaseTransaction, t: PackageType) -> Result<()> {
+    transition_day::Entity::delete_many().filter(transition_day::Column::PackageType.eq(t.as_str())).exec(txn).await?;
+    // `as_str` is one of a fixed set of identifiers, safe to inline.
+    let sql = format!("{} HAVING package_type = '{}'", crate::store::migration::REBUILD_TRANSITION_DAYS, t.as_str());
+    txn.execute_unprepared(&sql).await?;
     Ok(())
 }
 

@@ -76,6 +76,7 @@ async fn tiers_advance_and_expire(db: TestDb) {
     let hot_warm =
         proj.groups.iter().find(|g| g.from_tier == pb::Tier::Hot as i32 && g.to_tier == pb::Tier::Warm as i32);
     assert!(hot_warm.is_some_and(|g| g.package_ids.contains(&ids[0])), "{proj:?}");
+    assert!(crate::projections::assert_buckets_match(&db).await > 0, "completed packages are bucketed by due day");
 
     for id in [&ids[0], &ids[2]] {
         eventually(20, || {
@@ -120,6 +121,8 @@ async fn tiers_advance_and_expire(db: TestDb) {
     assert_eq!(s.statuses.unwrap().expired, 2);
     let placements = package_of(&mut c, &ids[0]).await.placements;
     assert!(placements.iter().all(|p| p.status == pb::PlacementStatus::Deleted as i32), "{placements:?}");
+    // Every move and expiry kept the projections' day buckets exact.
+    crate::projections::assert_buckets_match(&db).await;
 }
 
 crate::both_databases!(tiers_advance_and_expire);

@@ -4,6 +4,7 @@ mod agent;
 mod harness;
 mod journal;
 mod lifecycle;
+mod projections;
 mod reflection;
 mod stream;
 mod tui;

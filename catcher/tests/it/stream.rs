@@ -260,12 +260,20 @@ async fn silent_streams_are_closed(db: TestDb) {
     let mut agent = ScriptedAgent::connect(catcher.channel().await, "edge-hb", &[]).await;
     assert_eq!(agent.welcome.heartbeat_interval.unwrap().seconds, 1);
     let mut c = catcher.clients().await;
+    let get = pb::GetSourceRequest { source_id: "edge-hb".into() };
+    let seen_at_hello = c.sources.get_source(get.clone()).await.unwrap().into_inner().last_seen_at.unwrap();
     for _ in 0..7 {
         agent.heartbeat().await;
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
-    let s = c.sources.get_source(pb::GetSourceRequest { source_id: "edge-hb".into() }).await.unwrap().into_inner();
+    let s = c.sources.get_source(get).await.unwrap().into_inner();
     assert!(s.connected, "heartbeats keep the source connected");
+    // Heartbeats are gathered and written every heartbeat interval (1 s here), not per beat.
+    let seen = s.last_seen_at.unwrap();
+    assert!(
+        seen.seconds >= seen_at_hello.seconds + 4,
+        "last seen {seen:?} did not follow the heartbeats since {seen_at_hello:?}"
+    );
     let mut closed_with_error = false;
     while let Some(m) = agent.next(15).await {
         if let Some(Out::Error(e)) = m.body {

@@ -5,6 +5,9 @@ use sea_orm_migration::prelude::*;
 mod m20261124_000001_initial;
 mod m20261124_000002_manifests;
 mod m20261124_000003_counters_by_type;
+mod m20261124_000004_transition_days;
+
+pub use m20261124_000004_transition_days::REBUILD_TRANSITION_DAYS;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -16,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_initial::Migration),
             Box::new(m20261124_000002_manifests::Migration),
             Box::new(m20261124_000003_counters_by_type::Migration),
+            Box::new(m20261124_000004_transition_days::Migration),
         ]
     }
 }
