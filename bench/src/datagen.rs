@@ -279,7 +279,7 @@ pub async fn fill(o: &Options, mut progress: impl FnMut(u64)) -> anyhow::Result<
     txn.execute_unprepared("DELETE FROM package_counters").await?;
     txn.execute_unprepared(REBUILD_COUNTERS).await.context("rebuild package_counters")?;
     txn.execute_unprepared("DELETE FROM transition_days").await.context("clear transition_days")?;
-    txn.execute_unprepared(catcher::store::migration::REBUILD_TRANSITION_DAYS)
+    txn.execute_unprepared(&catcher::store::migration::rebuild_transition_days_sql(None))
         .await
         .context("rebuild transition_days")?;
     txn.commit().await?;

@@ -63,6 +63,7 @@ pub async fn serve(
         commands_due: Arc::new(Notify::new()),
         started_at,
         shutdown: stop_workers.clone(),
+        status_cache: crate::status::StatusCache::new(Duration::from_secs(1), Duration::from_secs(5)),
     });
 
     let workers = vec![

@@ -118,6 +118,61 @@ pub async fn compute(store: &Store, started_at: Millis) -> Result<FleetStatus> {
     })
 }
 
+type Cached = Option<(u64, std::time::Instant, Arc<FleetStatus>)>;
+
+/// The last computed status, reused while no batch has committed since it was computed.
+/// Only its clock-driven parts (the next-hour windows, `now`) age: past `fresh_for` it is still
+/// served while one background task recomputes it, and past `stale_for` it is recomputed
+/// inline. Dashboards and scripts poll the status far more often than an idle fleet changes it.
+pub struct StatusCache {
+    last: Arc<std::sync::Mutex<Cached>>,
+    refreshing: Arc<std::sync::atomic::AtomicBool>,
+    fresh_for: Duration,
+    stale_for: Duration,
+}
+
+impl StatusCache {
+    pub fn new(fresh_for: Duration, stale_for: Duration) -> Self {
+        Self { last: Arc::default(), refreshing: Arc::default(), fresh_for, stale_for }
+    }
+
+    /// The status as of `commits` committed batches (`Writer::commits`, read before calling).
+    pub async fn get(&self, store: &Store, started_at: Millis, commits: u64) -> Result<Arc<FleetStatus>> {
+        use std::sync::atomic::Ordering;
+        let hit = lock(&self.last)
+            .as_ref()
+            .filter(|(at_commits, at, _)| *at_commits == commits && at.elapsed() < self.stale_for)
+            .map(|(_, at, status)| (at.elapsed(), status.clone()));
+        if let Some((age, status)) = hit {
+            if age >= self.fresh_for && !self.refreshing.swap(true, Ordering::AcqRel) {
+                let (last, refreshing, store) = (self.last.clone(), self.refreshing.clone(), store.clone());
+                tokio::spawn(async move {
+                    if let Ok(s) = compute(&store, started_at).await {
+                        store_newer(&last, commits, Arc::new(s));
+                    }
+                    refreshing.store(false, Ordering::Release);
+                });
+            }
+            return Ok(status);
+        }
+        let status = Arc::new(compute(store, started_at).await?);
+        store_newer(&self.last, commits, status.clone());
+        Ok(status)
+    }
+}
+
+fn lock(m: &std::sync::Mutex<Cached>) -> std::sync::MutexGuard<'_, Cached> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Keeps the entry of the most commits (a slow computation must not replace a newer one).
+fn store_newer(last: &std::sync::Mutex<Cached>, commits: u64, status: Arc<FleetStatus>) {
+    let mut last = lock(last);
+    if last.as_ref().is_none_or(|(c, ..)| *c <= commits) {
+        *last = Some((commits, std::time::Instant::now(), status));
+    }
+}
+
 /// Recomputes and publishes the status whenever the writer marks it dirty, at most every
 /// `min_gap`, so a burst of batches costs one recomputation.
 pub async fn publisher(

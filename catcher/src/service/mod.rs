@@ -35,6 +35,15 @@ pub struct State {
     pub started_at: Millis,
     /// Fires when the catcher begins shutting down; long-lived streams end.
     pub shutdown: CancellationToken,
+    pub status_cache: crate::status::StatusCache,
+}
+
+impl State {
+    /// The fleet status, from the cache unless a write committed since (or it is a second old).
+    pub async fn status(&self) -> crate::error::Result<Arc<crate::status::FleetStatus>> {
+        let commits = self.writer.commits();
+        self.status_cache.get(&self.store, self.started_at, commits).await
+    }
 }
 
 /// Shared handler state.

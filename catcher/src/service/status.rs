@@ -13,7 +13,6 @@ use super::{Shared, convert, respond, validate as v};
 use crate::domain::{Tier, now_ms};
 use crate::error::{Error, Result};
 use crate::rules::Next;
-use crate::status::compute;
 use crate::store::{JournalFilter, PackageFilter};
 use crate::watch::Change;
 
@@ -21,7 +20,7 @@ pub struct StatusApi(pub Shared);
 
 impl StatusApi {
     async fn status(&self) -> Result<pb::GetStatusResponse> {
-        Ok(convert::status_response(&compute(&self.0.store, self.0.started_at).await?))
+        Ok(convert::status_response(&*self.0.status().await?))
     }
 
     async fn projections(&self, r: pb::GetProjectionsRequest) -> Result<pb::GetProjectionsResponse> {
@@ -78,7 +77,7 @@ impl StatusApi {
 /// arrives afterwards as a delta (deltas carry whole objects, so re-applying is harmless).
 pub async fn fleet_snapshot(state: &Shared, package_limit: u64, journal_limit: u64) -> Result<pb::FleetSnapshot> {
     let store = &state.store;
-    let status = convert::status_response(&compute(store, state.started_at).await?);
+    let status = convert::status_response(&*state.status().await?);
     let in_flight = store.in_flight_by_source().await?;
     let mut sources = Vec::new();
     for s in store.sources().await? {
@@ -137,7 +136,7 @@ impl StatusService for StatusApi {
     ) -> Result<Response<pb::GetTierSummaryResponse>, Status> {
         let result = async {
             let samples = v::limit("samples", r.get_ref().samples, 0, 50)?;
-            let status = compute(&self.0.store, self.0.started_at).await?;
+            let status = self.0.status().await?;
             let mut tiers = Vec::new();
             for row in &status.tiers {
                 let list = if samples == 0 { Vec::new() } else { self.0.store.tier_samples(row.tier, samples).await? };

@@ -10,6 +10,7 @@ pub mod ops;
 pub mod unit;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -103,6 +104,7 @@ struct Request {
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Request>,
+    commits: Arc<AtomicU64>,
 }
 
 impl Op {
@@ -127,8 +129,16 @@ impl Writer {
         stop: CancellationToken,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(max_batch.max(1) * 4);
-        let task = tokio::spawn(run(db, rx, hub, status_dirty, max_batch.max(1), stop));
-        (Self { tx }, task)
+        let commits = Arc::new(AtomicU64::new(0));
+        let sink = Sink { hub, status_dirty, commits: commits.clone() };
+        let task = tokio::spawn(run(db, rx, sink, max_batch.max(1), stop));
+        (Self { tx, commits }, task)
+    }
+
+    /// How many batches have committed so far. It moves before any of a batch's requests is
+    /// answered, so a reader that saw the old value before a write started sees a new one after.
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Acquire)
     }
 
     /// Submits an op and waits until it is committed.
@@ -139,6 +149,13 @@ impl Writer {
     }
 }
 
+/// Where a committed batch's effects go besides the replies.
+struct Sink {
+    hub: Hub,
+    status_dirty: Arc<Notify>,
+    commits: Arc<AtomicU64>,
+}
+
 fn shutting_down() -> Error {
     Error::Unavailable("the catcher is shutting down; retry".into())
 }
@@ -146,8 +163,7 @@ fn shutting_down() -> Error {
 async fn run(
     db: DatabaseConnection,
     mut rx: mpsc::Receiver<Request>,
-    hub: Hub,
-    status_dirty: Arc<Notify>,
+    sink: Sink,
     max_batch: usize,
     stop: CancellationToken,
 ) {
@@ -165,11 +181,11 @@ async fn run(
                 while let Some(req) = rx.recv().await {
                     batch.push(req);
                     if batch.len() == max_batch {
-                        apply_batch(&db, &mut batch, &hub, &status_dirty).await;
+                        apply_batch(&db, &mut batch, &sink).await;
                     }
                 }
                 if !batch.is_empty() {
-                    apply_batch(&db, &mut batch, &hub, &status_dirty).await;
+                    apply_batch(&db, &mut batch, &sink).await;
                 }
                 break;
             }
@@ -187,20 +203,21 @@ async fn run(
                 Err(_) => break,
             }
         }
-        apply_batch(&db, &mut batch, &hub, &status_dirty).await;
+        apply_batch(&db, &mut batch, &sink).await;
     }
     tracing::debug!("writer stopped");
 }
 
-async fn apply_batch(db: &DatabaseConnection, batch: &mut Vec<Request>, hub: &Hub, status_dirty: &Notify) {
+async fn apply_batch(db: &DatabaseConnection, batch: &mut Vec<Request>, sink: &Sink) {
     let size = batch.len();
     let started = std::time::Instant::now();
     match apply_in_txn(db, batch).await {
         Ok((results, changes)) => {
             let status = changes.status;
-            hub.publish_changes(changes);
+            sink.commits.fetch_add(1, Ordering::AcqRel);
+            sink.hub.publish_changes(changes);
             if status {
-                status_dirty.notify_one();
+                sink.status_dirty.notify_one();
             }
             for (req, result) in batch.drain(..).zip(results) {
                 if let Some(reply) = req.reply {

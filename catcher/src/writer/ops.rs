@@ -909,8 +909,6 @@ pub async fn bootstrap(u: &mut Unit<'_>, preset: &str) -> Result<bool> {
     u.put_rules(&p.rule_sets).await?;
     snapshot(u, &format!("initial config (preset {preset})"), "catcher").await?;
     super::unit::rebuild_counters(u.txn).await?;
-    for t in PackageType::ALL.iter().copied() {
-        super::unit::rebuild_transition_days(u.txn, t).await?;
-    }
+    super::unit::rebuild_transition_days(u.txn, None).await?;
     Ok(true)
 }

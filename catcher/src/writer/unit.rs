@@ -375,7 +375,7 @@ impl<'a> Unit<'a> {
             apply_day_deltas(self.txn, &days).await?;
         }
         for t in std::mem::take(&mut self.replanned) {
-            rebuild_transition_days(self.txn, t).await?;
+            rebuild_transition_days(self.txn, Some(t)).await?;
         }
         if !self.journal.is_empty() {
             changes.journal = self.append_journal().await?;
@@ -543,12 +543,16 @@ async fn apply_day_deltas(txn: &DatabaseTransaction, days: &HashMap<DayKey, Coun
     Ok(())
 }
 
-/// Recomputes the day buckets of one package type (after its stored packages were re-planned).
-pub async fn rebuild_transition_days(txn: &DatabaseTransaction, t: PackageType) -> Result<()> {
-    transition_day::Entity::delete_many().filter(transition_day::Column::PackageType.eq(t.as_str())).exec(txn).await?;
+/// Recomputes the day buckets of one package type (after its stored packages were re-planned),
+/// or of all (`None`).
+pub async fn rebuild_transition_days(txn: &DatabaseTransaction, t: Option<PackageType>) -> Result<()> {
+    let mut clear = transition_day::Entity::delete_many();
+    if let Some(t) = t {
+        clear = clear.filter(transition_day::Column::PackageType.eq(t.as_str()));
+    }
+    clear.exec(txn).await?;
     // `as_str` is one of a fixed set of identifiers, safe to inline.
-    let sql = format!("{} HAVING package_type = '{}'", crate::store::migration::REBUILD_TRANSITION_DAYS, t.as_str());
-    txn.execute_unprepared(&sql).await?;
+    txn.execute_unprepared(&crate::store::migration::rebuild_transition_days_sql(t.map(PackageType::as_str))).await?;
     Ok(())
 }
 

@@ -26,11 +26,17 @@ enum Packages {
     SizeBytes,
 }
 
-/// Recomputes the table's rows from the packages (migration, and after a rule change re-plans).
-pub const REBUILD_TRANSITION_DAYS: &str = "INSERT INTO transition_days (package_type, tier, day, count, bytes) \
-     SELECT package_type, tier, next_transition_at / 86400000, COUNT(*), CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) \
-     FROM packages WHERE next_transition_at IS NOT NULL AND tier <> '' \
-     GROUP BY package_type, tier, next_transition_at / 86400000";
+/// Recomputes the table's rows from the packages, of one type or all (migration, a rule change's
+/// re-plan, a first start on imported packages). `package_type` must be a storage spelling.
+pub fn rebuild_transition_days_sql(package_type: Option<&str>) -> String {
+    let only = package_type.map_or(String::new(), |t| format!(" AND package_type = '{t}'"));
+    format!(
+        "INSERT INTO transition_days (package_type, tier, day, count, bytes) \
+         SELECT package_type, tier, next_transition_at / 86400000, COUNT(*), CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) \
+         FROM packages WHERE next_transition_at IS NOT NULL AND tier <> ''{only} \
+         GROUP BY package_type, tier, next_transition_at / 86400000"
+    )
+}
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
@@ -49,7 +55,7 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.get_connection().execute_unprepared(REBUILD_TRANSITION_DAYS).await?;
+        m.get_connection().execute_unprepared(&rebuild_transition_days_sql(None)).await?;
         // The window's first and last (partial) days are summed from this index alone.
         m.drop_index(Index::drop().name("idx_packages_next_transition").table(Packages::Table).to_owned()).await?;
         m.create_index(

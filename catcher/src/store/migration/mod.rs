@@ -7,7 +7,7 @@ mod m20261124_000002_manifests;
 mod m20261124_000003_counters_by_type;
 mod m20261124_000004_transition_days;
 
-pub use m20261124_000004_transition_days::REBUILD_TRANSITION_DAYS;
+pub use m20261124_000004_transition_days::rebuild_transition_days_sql;
 
 /// All migrations in order.
 pub struct Migrator;
