@@ -9,6 +9,7 @@ pub mod lifecycle;
 pub mod ops;
 pub mod unit;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -130,7 +131,7 @@ impl Writer {
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(max_batch.max(1) * 4);
         let commits = Arc::new(AtomicU64::new(0));
-        let sink = Sink { hub, status_dirty, commits: commits.clone() };
+        let sink = Sink { in_flight: HashMap::new(), hub, status_dirty, commits: commits.clone() };
         let task = tokio::spawn(run(db, rx, sink, max_batch.max(1), stop));
         (Self { tx, commits }, task)
     }
@@ -151,6 +152,8 @@ impl Writer {
 
 /// Where a committed batch's effects go besides the replies.
 struct Sink {
+    /// Unfinished packages per source, for the live view (see `Unit::flush`).
+    in_flight: HashMap<String, u64>,
     hub: Hub,
     status_dirty: Arc<Notify>,
     commits: Arc<AtomicU64>,
@@ -163,7 +166,7 @@ fn shutting_down() -> Error {
 async fn run(
     db: DatabaseConnection,
     mut rx: mpsc::Receiver<Request>,
-    sink: Sink,
+    mut sink: Sink,
     max_batch: usize,
     stop: CancellationToken,
 ) {
@@ -181,11 +184,11 @@ async fn run(
                 while let Some(req) = rx.recv().await {
                     batch.push(req);
                     if batch.len() == max_batch {
-                        apply_batch(&db, &mut batch, &sink).await;
+                        apply_batch(&db, &mut batch, &mut sink).await;
                     }
                 }
                 if !batch.is_empty() {
-                    apply_batch(&db, &mut batch, &sink).await;
+                    apply_batch(&db, &mut batch, &mut sink).await;
                 }
                 break;
             }
@@ -203,15 +206,15 @@ async fn run(
                 Err(_) => break,
             }
         }
-        apply_batch(&db, &mut batch, &sink).await;
+        apply_batch(&db, &mut batch, &mut sink).await;
     }
     tracing::debug!("writer stopped");
 }
 
-async fn apply_batch(db: &DatabaseConnection, batch: &mut Vec<Request>, sink: &Sink) {
+async fn apply_batch(db: &DatabaseConnection, batch: &mut Vec<Request>, sink: &mut Sink) {
     let size = batch.len();
     let started = std::time::Instant::now();
-    match apply_in_txn(db, batch).await {
+    match apply_in_txn(db, batch, &mut sink.in_flight).await {
         Ok((results, changes)) => {
             let status = changes.status;
             sink.commits.fetch_add(1, Ordering::AcqRel);
@@ -226,6 +229,8 @@ async fn apply_batch(db: &DatabaseConnection, batch: &mut Vec<Request>, sink: &S
             }
         }
         Err(err) => {
+            // Counts may hold this batch's uncommitted deltas; they are re-read as needed.
+            sink.in_flight.clear();
             tracing::error!(error = %err, ops = size, "group commit failed; every op in the batch is answered with the error");
             for req in batch.drain(..) {
                 if let Some(reply) = req.reply {
@@ -237,7 +242,11 @@ async fn apply_batch(db: &DatabaseConnection, batch: &mut Vec<Request>, sink: &S
     tracing::trace!(ops = size, elapsed_us = started.elapsed().as_micros() as u64, "batch committed");
 }
 
-async fn apply_in_txn(db: &DatabaseConnection, batch: &mut [Request]) -> Result<(Vec<Result<Output>>, unit::Changes)> {
+async fn apply_in_txn(
+    db: &DatabaseConnection,
+    batch: &mut [Request],
+    in_flight: &mut HashMap<String, u64>,
+) -> Result<(Vec<Result<Output>>, unit::Changes)> {
     let txn = db.begin().await?;
     let mut unit = Unit::new(&txn, now_ms());
     let mut results = Vec::with_capacity(batch.len());
@@ -253,7 +262,7 @@ async fn apply_in_txn(db: &DatabaseConnection, batch: &mut [Request]) -> Result<
         }
         results.push(result);
     }
-    let changes = unit.flush().await?;
+    let changes = unit.flush(in_flight).await?;
     txn.commit().await?;
     Ok((results, changes))
 }

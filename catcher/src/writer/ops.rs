@@ -908,7 +908,11 @@ pub async fn bootstrap(u: &mut Unit<'_>, preset: &str) -> Result<bool> {
     let p = crate::rules::preset(preset).ok_or_else(|| Error::invalid("initial_preset", "unknown preset"))?;
     u.put_rules(&p.rule_sets).await?;
     snapshot(u, &format!("initial config (preset {preset})"), "catcher").await?;
-    super::unit::rebuild_counters(u.txn).await?;
-    super::unit::rebuild_transition_days(u.txn, None).await?;
+    // Packages imported before the first start (restores, bulk loads) are summarised once,
+    // unless the importer already did (the counters are then present).
+    if crate::store::entity::package_counter::Entity::find().one(u.txn).await?.is_none() {
+        super::unit::rebuild_counters(u.txn).await?;
+        super::unit::rebuild_transition_days(u.txn, None).await?;
+    }
     Ok(true)
 }

@@ -258,10 +258,13 @@ impl<'a> Unit<'a> {
     // ---- flush ----
 
     /// Writes everything this batch changed and returns what the live view must hear.
-    pub async fn flush(mut self) -> Result<Changes> {
+    /// `in_flight` is the writer's running count of unfinished packages per source: updated
+    /// here, so the caller must clear it if the transaction does not commit.
+    pub async fn flush(mut self, in_flight: &mut HashMap<String, u64>) -> Result<Changes> {
         let mut changes = Changes { status: self.status_changed, ..Default::default() };
         let mut deltas: HashMap<CounterKey, Counter> = HashMap::new();
         let mut days: HashMap<DayKey, Counter> = HashMap::new();
+        let mut flight: HashMap<String, i64> = HashMap::new();
         let mut upserts = Vec::new();
         let mut deletes = Vec::new();
         for (id, t) in self.packages.drain() {
@@ -270,10 +273,16 @@ impl<'a> Unit<'a> {
             }
             if let Some(o) = &t.original {
                 count(&mut deltas, &mut days, o, -1);
+                if o.status.is_unfinished() {
+                    *flight.entry(o.source_id.clone()).or_default() -= 1;
+                }
             }
             match t.value {
                 Some(p) => {
                     count(&mut deltas, &mut days, &p, 1);
+                    if p.status.is_unfinished() {
+                        *flight.entry(p.source_id.clone()).or_default() += 1;
+                    }
                     upserts.push(p);
                 }
                 None if t.original.is_some() => deletes.push(id),
@@ -350,6 +359,7 @@ impl<'a> Unit<'a> {
                 .await?;
         }
         let cursors: Vec<_> = self.cursors.drain().collect();
+        let known_cursors: HashMap<String, u64> = cursors.iter().cloned().collect();
         for chunk in cursors.chunks(CHUNK) {
             let rows = chunk.iter().map(|(s, seq)| agent_cursor::ActiveModel {
                 source_id: Set(s.clone()),
@@ -383,7 +393,13 @@ impl<'a> Unit<'a> {
         changes.packages = upserts;
         changes.deleted_packages = deletes;
         changes.status |= !sources.is_empty();
-        changes.sources = self.source_views(sources).await?;
+        // Known counts move by this batch's deltas; unknown ones are counted once, after the writes.
+        for (source_id, d) in flight {
+            if let Some(n) = in_flight.get_mut(&source_id) {
+                *n = n.saturating_add_signed(d);
+            }
+        }
+        changes.sources = self.source_views(sources, in_flight, &known_cursors).await?;
         if self.rules_changed {
             let mut sets: Vec<RuleSet> = self.rules.take().unwrap_or_default().into_values().collect();
             sets.sort_by_key(|r| r.package_type);
@@ -439,37 +455,57 @@ impl<'a> Unit<'a> {
 }
 
 impl Unit<'_> {
-    /// The changed sources with their cursor and unfinished-package count, as committed.
-    async fn source_views(&self, sources: Vec<Source>) -> Result<Vec<SourceView>> {
+    /// The changed sources with their cursor and unfinished-package count, as committed. Only
+    /// sources the writer has not counted yet, or whose cursor this batch did not set, are read.
+    async fn source_views(
+        &self,
+        sources: Vec<Source>,
+        in_flight: &mut HashMap<String, u64>,
+        known_cursors: &HashMap<String, u64>,
+    ) -> Result<Vec<SourceView>> {
         if sources.is_empty() {
             return Ok(Vec::new());
         }
-        let ids: Vec<String> = sources.iter().map(|s| s.source_id.clone()).collect();
-        let unfinished = [PackageStatus::Pending, PackageStatus::InProgress, PackageStatus::Failed].map(|s| s.as_str());
-        let in_flight: HashMap<String, i64> = package::Entity::find()
-            .select_only()
-            .column(package::Column::SourceId)
-            .column_as(Expr::col(package::Column::PackageId).count(), "n")
-            .filter(package::Column::Status.is_in(unfinished))
-            .filter(package::Column::SourceId.is_in(ids.iter().cloned()))
-            .group_by(package::Column::SourceId)
-            .into_tuple::<(String, i64)>()
-            .all(self.txn)
-            .await?
-            .into_iter()
-            .collect();
-        let cursors: HashMap<String, i64> = agent_cursor::Entity::find()
-            .filter(agent_cursor::Column::SourceId.is_in(ids))
-            .all(self.txn)
-            .await?
-            .into_iter()
-            .map(|c| (c.source_id, c.last_applied_seq))
-            .collect();
+        let uncounted: Vec<String> =
+            sources.iter().map(|s| &s.source_id).filter(|id| !in_flight.contains_key(*id)).cloned().collect();
+        if !uncounted.is_empty() {
+            let unfinished = PackageStatus::ALL.iter().filter(|s| s.is_unfinished()).map(|s| s.as_str());
+            let counted: HashMap<String, i64> = package::Entity::find()
+                .select_only()
+                .column(package::Column::SourceId)
+                .column_as(Expr::col(package::Column::PackageId).count(), "n")
+                .filter(package::Column::Status.is_in(unfinished))
+                .filter(package::Column::SourceId.is_in(uncounted.iter().cloned()))
+                .group_by(package::Column::SourceId)
+                .into_tuple::<(String, i64)>()
+                .all(self.txn)
+                .await?
+                .into_iter()
+                .collect();
+            for id in uncounted {
+                let n = counted.get(&id).map_or(0, |n| u64::try_from(*n).unwrap_or(0));
+                in_flight.insert(id, n);
+            }
+        }
+        let unknown: Vec<String> =
+            sources.iter().map(|s| &s.source_id).filter(|id| !known_cursors.contains_key(*id)).cloned().collect();
+        let mut cursors: HashMap<String, u64> = if unknown.is_empty() {
+            HashMap::new()
+        } else {
+            agent_cursor::Entity::find()
+                .filter(agent_cursor::Column::SourceId.is_in(unknown))
+                .all(self.txn)
+                .await?
+                .into_iter()
+                .map(|c| (c.source_id, u64::try_from(c.last_applied_seq).unwrap_or(0)))
+                .collect()
+        };
+        cursors.extend(known_cursors.iter().map(|(k, v)| (k.clone(), *v)));
         Ok(sources
             .into_iter()
             .map(|s| SourceView {
-                in_flight: in_flight.get(&s.source_id).map_or(0, |n| u64::try_from(*n).unwrap_or(0)),
-                last_applied_seq: cursors.get(&s.source_id).map_or(0, |n| u64::try_from(*n).unwrap_or(0)),
+                in_flight: in_flight.get(&s.source_id).copied().unwrap_or(0),
+                last_applied_seq: cursors.get(&s.source_id).copied().unwrap_or(0),
                 source: s,
             })
             .collect())

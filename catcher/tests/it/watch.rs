@@ -53,6 +53,25 @@ async fn snapshot_then_deltas(db: TestDb) {
             break;
         }
     }
+
+    // The count is kept incrementally: deletes (which emit no source delta) still count.
+    let second = c.packages.ingest_package(ingest_req(1)).await.unwrap().into_inner().package_id;
+    c.packages.delete_package(pb::DeletePackageRequest { package_id: id, reason: "test".into() }).await.unwrap();
+    c.packages.delete_package(pb::DeletePackageRequest { package_id: second, reason: "test".into() }).await.unwrap();
+    for i in 2..5 {
+        c.packages.ingest_package(ingest_req(i)).await.unwrap();
+    }
+    let stored = c.sources.list_sources(pb::ListSourcesRequest::default()).await.unwrap().into_inner().sources;
+    assert_eq!(stored[0].in_flight, 3);
+    loop {
+        if let Kind::SourceChanged(s) = next(&mut w).await
+            && s.source_id == "edge-w"
+            && s.in_flight >= 3
+        {
+            assert_eq!(s.in_flight, 3, "live count agrees with the stored packages");
+            break;
+        }
+    }
 }
 
 async fn a_lagging_subscriber_is_resynced(db: TestDb) {

@@ -1,6 +1,6 @@
 //! Projections without scanning the window: packages due per (type, tier, UTC day), kept by the
 //! writer like `package_counters`; plus the indexes that answer a window's partial days and each
-//! group's earliest packages from the index alone.
+//! group's earliest packages from the index alone, and one for status + type listings.
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -20,6 +20,8 @@ enum TransitionDays {
 #[derive(DeriveIden, Clone, Copy)]
 enum Packages {
     Table,
+    PackageId,
+    Status,
     PackageType,
     Tier,
     NextTransitionAt,
@@ -79,10 +81,23 @@ impl MigrationTrait for Migration {
                 .col(Packages::NextTransitionAt)
                 .to_owned(),
         )
+        .await?;
+        // "Failed user data, newest first", the dashboard's commonest two-filter listing: a
+        // range scan instead of walking one filter's index until the other matches 100 times.
+        m.create_index(
+            Index::create()
+                .name("idx_packages_status_type")
+                .table(Packages::Table)
+                .col(Packages::Status)
+                .col(Packages::PackageType)
+                .col(Packages::PackageId)
+                .to_owned(),
+        )
         .await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_index(Index::drop().name("idx_packages_status_type").table(Packages::Table).to_owned()).await?;
         m.drop_index(Index::drop().name("idx_packages_type_tier_next").table(Packages::Table).to_owned()).await?;
         m.drop_index(Index::drop().name("idx_packages_next_transition_cover").table(Packages::Table).to_owned())
             .await?;
