@@ -52,6 +52,8 @@ impl Restic {
         let name = format!("{package_id}.tar.zst");
         let mut child = self
             .cmd()
+            // The archive is zstd already: restic compressing it again only costs CPU.
+            .args(["--compression", "off"])
             .args(["backup", "--json", "--stdin", "--stdin-filename", &name, "--host", owner])
             .args(["--tag", "edgebackup", "--tag", &format!("package:{package_id}")])
             .stdin(Stdio::piped())
