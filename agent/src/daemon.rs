@@ -129,7 +129,10 @@ pub async fn flush(state: &State, timeout: Duration) -> u64 {
 fn watch_folders(config: &Config, tx: mpsc::Sender<()>) -> Option<notify::RecommendedWatcher> {
     let state_dir = config.state_dir.canonicalize().unwrap_or_else(|_| config.state_dir.clone());
     let handler = move |event: notify::Result<notify::Event>| {
+        // Reads are not changes: a pass opens every directory it walks, and counting those
+        // opens as changes made an idle agent rescan itself every debounce period.
         if let Ok(e) = event
+            && !matches!(e.kind, notify::EventKind::Access(_))
             && !e.paths.iter().all(|p| p.starts_with(&state_dir))
         {
             // A full channel already means "a pass is due".

@@ -98,3 +98,31 @@ async fn commands_are_executed_and_unknown_ones_answered() {
 
     assert!(agent.terminate().await.success());
 }
+
+/// An idle daemon stays idle: its own reads of the folder are not changes (they once made it
+/// rescan itself every debounce period), while a real change still triggers a pass at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_daemon_does_not_rescan_itself() {
+    let world = World::new().await;
+    let config = world.agent_config("idle", "edge-idle", &world.local_station("hot"), "");
+    let data = world.data("idle");
+    std::fs::create_dir_all(data.join("sub")).unwrap();
+    std::fs::write(data.join("sub/a.txt"), b"one").unwrap();
+    let log = world.path("idle-agent.log");
+    // No periodic rescan during the test: every pass would have to come from a notification.
+    let child = agent_cmd(&config, &["run"])
+        .env("AGENT_SCHEDULE__INTERVAL_SECS", "3600")
+        .stderr(std::process::Stdio::from(std::fs::File::create(&log).unwrap()))
+        .spawn()
+        .unwrap();
+    let mut agent = Agent { child: Some(child), log };
+    world.completed("edge-idle", 1, 60).await;
+    let passes = |t: &str| t.matches("pass found nothing to back up").count() + t.matches("pass done").count();
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let before = passes(&agent.log_text());
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await; // ten debounce periods
+    assert_eq!(passes(&agent.log_text()), before, "passes without a change:\n{}", agent.log_text());
+    std::fs::write(data.join("sub/b.txt"), b"two").unwrap();
+    world.completed("edge-idle", 2, 30).await;
+    assert!(agent.terminate().await.success());
+}
