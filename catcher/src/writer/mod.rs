@@ -249,6 +249,7 @@ async fn apply_in_txn(
 ) -> Result<(Vec<Result<Output>>, unit::Changes)> {
     let txn = db.begin().await?;
     let mut unit = Unit::new(&txn, now_ms());
+    prefetch(&mut unit, batch).await?;
     let mut results = Vec::with_capacity(batch.len());
     for req in batch.iter_mut() {
         // Ops are taken out of the requests; the requests keep their reply channels.
@@ -265,6 +266,22 @@ async fn apply_in_txn(
     let changes = unit.flush(in_flight).await?;
     txn.commit().await?;
     Ok((results, changes))
+}
+
+/// Loads the rows the batch's agent events will touch, a few queries for the whole batch.
+async fn prefetch(u: &mut Unit<'_>, batch: &[Request]) -> Result<()> {
+    let mut sources = Vec::new();
+    let mut packages = Vec::new();
+    for req in batch {
+        if let Op::AgentEvents { source_id, events } = &req.op {
+            sources.push(source_id.clone());
+            packages.extend(
+                events.iter().filter_map(|(_, e)| e.as_ref().ok()).filter_map(|e| e.package_id()).map(str::to_owned),
+            );
+        }
+    }
+    u.prefetch_sources(sources).await?;
+    u.prefetch_packages(packages).await
 }
 
 async fn apply(u: &mut Unit<'_>, op: Op) -> Result<Output> {

@@ -72,6 +72,19 @@ pub enum AgentEvent {
     SafetyAlert { reason: String, details_json: String },
 }
 
+impl AgentEvent {
+    /// The package the event is about, if any.
+    pub fn package_id(&self) -> Option<&str> {
+        match self {
+            AgentEvent::Ingest(n) => Some(&n.package_id),
+            AgentEvent::Progress(g) => Some(&g.package_id),
+            AgentEvent::Complete(c) => Some(&c.package_id),
+            AgentEvent::Fail(f) => Some(&f.package_id),
+            AgentEvent::CommandResult(_) | AgentEvent::SafetyAlert { .. } => None,
+        }
+    }
+}
+
 /// What an agent says about itself in Hello.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HelloInfo {

@@ -94,6 +94,58 @@ impl<'a> Unit<'a> {
         Ok(loaded)
     }
 
+    /// Loads many packages in a few `IN (..)` queries, so the ops that follow find them (or
+    /// their absence) cached instead of making one database round trip each.
+    pub async fn prefetch_packages(&mut self, ids: impl IntoIterator<Item = String>) -> Result<()> {
+        let mut wanted: Vec<String> = ids.into_iter().filter(|id| !self.packages.contains_key(id)).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        for chunk in wanted.chunks(CHUNK) {
+            let rows =
+                package::Entity::find().filter(package::Column::PackageId.is_in(chunk.to_vec())).all(self.txn).await?;
+            let mut found = HashMap::with_capacity(rows.len());
+            for row in rows {
+                let p = package_from(row)?;
+                found.insert(p.package_id.clone(), p);
+            }
+            for id in chunk {
+                let loaded = found.remove(id);
+                self.packages.insert(id.clone(), Tracked { original: loaded.clone(), value: loaded, dirty: false });
+            }
+        }
+        Ok(())
+    }
+
+    /// Loads many sources and their cursors in a few queries (see `prefetch_packages`).
+    pub async fn prefetch_sources(&mut self, ids: impl IntoIterator<Item = String>) -> Result<()> {
+        let mut wanted: Vec<String> = ids.into_iter().filter(|id| !self.sources.contains_key(id)).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        for chunk in wanted.chunks(CHUNK) {
+            let mut found: HashMap<String, Source> = HashMap::new();
+            for row in
+                source::Entity::find().filter(source::Column::SourceId.is_in(chunk.to_vec())).all(self.txn).await?
+            {
+                let s = source_from(row)?;
+                found.insert(s.source_id.clone(), s);
+            }
+            let cursors: HashMap<String, i64> = agent_cursor::Entity::find()
+                .filter(agent_cursor::Column::SourceId.is_in(chunk.to_vec()))
+                .all(self.txn)
+                .await?
+                .into_iter()
+                .map(|c| (c.source_id, c.last_applied_seq))
+                .collect();
+            for id in chunk {
+                let loaded = found.remove(id);
+                self.sources.insert(id.clone(), Tracked { original: loaded.clone(), value: loaded, dirty: false });
+                let c = cursors.get(id).map_or(0, |n| u64::try_from(*n).unwrap_or(0));
+                self.cursors.entry(id.clone()).or_insert(c);
+            }
+        }
+        Ok(())
+    }
+
     /// Stores a new or changed package (the caller loaded it through `package` first).
     pub fn put_package(&mut self, mut p: Package) {
         p.updated_at = self.now;
