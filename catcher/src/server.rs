@@ -66,7 +66,10 @@ pub async fn serve(
         status_cache: crate::status::StatusCache::new(Duration::from_secs(1), Duration::from_secs(5)),
     });
 
+    let checkpoint_store = store.clone();
+    let checkpoint_stop = stop_workers.clone();
     let workers = vec![
+        tokio::spawn(async move { checkpoint_store.checkpoints(Duration::from_millis(250), checkpoint_stop).await }),
         tokio::spawn(crate::status::publisher(
             store.clone(),
             hub.clone(),
