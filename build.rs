@@ -24,6 +24,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // `AgentService.Connect` would collide with the generated `connect` constructor;
         // clients are built from a `tonic::transport::Channel` instead.
         .build_transport(false)
+        // Small initial stream buffers: see src/codec.rs.
+        .codec_path("crate::codec::CompactCodec")
         .compile_fds(fds)?;
     Ok(())
 }

@@ -4,6 +4,8 @@
 //! own domain types at the boundary.
 #![forbid(unsafe_code)]
 
+pub mod codec;
+
 /// Generated messages, clients and servers for `edgebackup.v1`.
 pub mod v1 {
     #![allow(clippy::all, clippy::pedantic, missing_docs)]

@@ -85,19 +85,19 @@ impl AgentService for Agents {
                 return Err(e.into());
             }
         };
-        let _ = tx.send(Ok(pb::CatcherMessage { body: Some(Out::Welcome(welcome)) })).await;
+        let _ = tx.send(Box::new(pb::CatcherMessage { body: Some(Out::Welcome(welcome)) })).await;
         state.sessions.mark_fresh(&source_id);
         state.commands_due.notify_one();
         tracing::info!(source_id, session_id, last_applied, "agent connected");
         tokio::spawn(async move {
             let why = serve(&state, &source_id, &session_id, inbound, &tx, &cancel).await;
             if let Err(e) = &why {
-                let _ = tx.try_send(Ok(error_frame(&format!("{:?}", e.code()), &e.to_string())));
+                let _ = tx.try_send(Box::new(error_frame(&format!("{:?}", e.code()), &e.to_string())));
             }
             let reason = why.err().map_or_else(|| "stream closed".to_owned(), |e| e.to_string());
             end_session(&state, &source_id, &session_id, &reason).await;
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx).map(|m| Ok(*m)))))
     }
 }
 
@@ -195,7 +195,9 @@ pub async fn flush_heartbeats(state: Shared, every: Duration, stop: Cancellation
 }
 
 async fn send(tx: &sessions::Outbound, body: Out) -> Result<()> {
-    tx.send(Ok(pb::CatcherMessage { body: Some(body) })).await.map_err(|_| Error::Unavailable("agent went away".into()))
+    tx.send(Box::new(pb::CatcherMessage { body: Some(body) }))
+        .await
+        .map_err(|_| Error::Unavailable("agent went away".into()))
 }
 
 fn hello_in(h: pb::Hello) -> Result<HelloInfo> {

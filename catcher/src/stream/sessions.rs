@@ -6,10 +6,10 @@ use std::sync::Mutex;
 use edgebackup_proto::v1::{self as pb, catcher_message::Body};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tonic::Status;
 
-/// Outbound frames of one stream.
-pub type Outbound = mpsc::Sender<Result<pb::CatcherMessage, Status>>;
+/// Outbound frames of one stream. Boxed: the channel allocates its slots in blocks of 32, and
+/// a catcher holds one channel per connected agent.
+pub type Outbound = mpsc::Sender<Box<pb::CatcherMessage>>;
 
 struct Entry {
     session_id: String,
@@ -43,7 +43,8 @@ impl Sessions {
         let old =
             self.lock().live.insert(source_id.to_owned(), Entry { session_id: session_id.to_owned(), tx, cancel });
         if let Some(old) = old {
-            let _ = old.tx.try_send(Ok(error_frame("Aborted", "superseded by a newer session of the same source")));
+            let _ =
+                old.tx.try_send(Box::new(error_frame("Aborted", "superseded by a newer session of the same source")));
             old.cancel.cancel();
         }
     }
@@ -78,14 +79,14 @@ impl Sessions {
     /// Queues a frame to the source's live stream; false if it is not connected or is backed up.
     pub fn send(&self, source_id: &str, msg: pb::CatcherMessage) -> bool {
         let tx = self.lock().live.get(source_id).map(|e| e.tx.clone());
-        tx.is_some_and(|tx| tx.try_send(Ok(msg)).is_ok())
+        tx.is_some_and(|tx| tx.try_send(Box::new(msg)).is_ok())
     }
 
     /// Queues a frame to every live stream.
     pub fn broadcast(&self, msg: &pb::CatcherMessage) {
         let txs: Vec<Outbound> = self.lock().live.values().map(|e| e.tx.clone()).collect();
         for tx in txs {
-            let _ = tx.try_send(Ok(msg.clone()));
+            let _ = tx.try_send(Box::new(msg.clone()));
         }
     }
 
