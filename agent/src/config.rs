@@ -83,6 +83,11 @@ pub struct StationConfig {
     /// restic: file holding the repository password.
     #[serde(default)]
     pub password_file: Option<PathBuf>,
+    /// Read each new copy back and hash it before reporting it verified. Default: yes, except
+    /// for restic, which hashes every blob it stores; its copies are read back by the catcher's
+    /// verify command and restore drills.
+    #[serde(default)]
+    pub readback: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -332,6 +337,11 @@ impl StationConfig {
             _ => "native",
         }
     }
+
+    /// Whether a new copy is read back and hashed at the station (see `readback`).
+    pub fn readback(&self) -> bool {
+        self.readback.unwrap_or(self.tool() != "restic")
+    }
 }
 
 /// What `agent init` writes: every key, commented.
@@ -400,6 +410,7 @@ min_changes = 20
 # kind = "restic"
 # uri = "/mnt/backup/restic-repo"
 # password_file = "/etc/edgebackup/restic-password"
+# readback = false             # read new copies back before reporting them verified (default: true, restic: false)
 #
 # [[stations]]
 # id = "offsite"
@@ -421,6 +432,7 @@ mod tests {
                 uri: "/backup".into(),
                 tool: None,
                 password_file: None,
+                readback: None,
             }],
             ..Config::default()
         }

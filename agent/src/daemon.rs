@@ -27,7 +27,7 @@ pub async fn prepare(config: Arc<Config>) -> anyhow::Result<Arc<Engine>> {
     let stations: Vec<Station> = config.stations.iter().map(Station::from_config).collect();
     let backups = &config.backup_stations;
     for (i, s) in stations.iter().enumerate() {
-        match s.check().await {
+        match s.check(false).await {
             // A missing tool is a mistake to fix now, whatever the station is for.
             Err(e @ crate::station::StationError::ToolMissing { .. }) => anyhow::bail!("stations[{i}]: {e}"),
             Err(e) if backups.is_empty() || backups.contains(&s.id().to_owned()) => anyhow::bail!("stations[{i}]: {e}"),

@@ -5,6 +5,7 @@
 //! local record it describes.
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -176,22 +177,11 @@ impl Engine {
             return Ok(());
         }
         for chunk in chunks(&walk.to_back_up, self.config.max_package_bytes, self.config.max_package_files) {
-            let p = LocalPackage {
-                package_id: uuid::Uuid::now_v7().to_string(),
-                folder: root.to_string_lossy().into_owned(),
-                package_type: folder.package_type.clone(),
-                files: chunk.iter().map(|(rel, _)| rel.clone()).collect(),
-                status: LocalStatus::Uploading,
-                attempt: 0,
-                sha256: String::new(),
-                size: 0,
-                tool: String::new(),
-                copies: Vec::new(),
-                manifest: Vec::new(),
-                error: String::new(),
-                created_at_ms: now_ms(),
-                finished_at_ms: None,
-            };
+            let p = LocalPackage::planned(
+                root.to_string_lossy().into_owned(),
+                folder.package_type.clone(),
+                chunk.iter().map(|(rel, _)| rel.clone()).collect(),
+            );
             let input: u64 = chunk.iter().map(|(_, size)| size).sum();
             let tool = self.backup_targets().first().map(|s| s.tool()).unwrap_or(pb::Tool::Native);
             self.state.write(|tx| {
@@ -293,35 +283,74 @@ impl Engine {
             .filter_map(|rel| std::fs::metadata(Path::new(&p.folder).join(rel)).ok())
             .map(|m| m.len())
             .sum();
+        let targets = self.backup_targets();
+        // A first station that can take the archive while it is being built gets it that way
+        // (packaging and storing overlap); the file is then written only for the others.
+        let feed = match targets.first().and_then(|s| s.feed(&self.config.source_id, &p.package_id)) {
+            Some(Ok(feed)) => Some(feed),
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "cannot stream the archive; storing it from the file");
+                None
+            }
+            None => None,
+        };
+        let streaming = feed.is_some();
         // Packaging is the first 70% of the bar, the uploads share the rest.
         let build = {
             let root = PathBuf::from(&p.folder);
             let files = p.files.clone();
-            let out = archive_path.to_owned();
+            let file = (!streaming || targets.len() > 1).then(|| archive_path.to_owned());
+            let (feed, pipe) = feed.unzip();
             let level = self.config.compression_level;
             let progress = progress.clone();
-            tokio::task::spawn_blocking(move || {
-                let file = std::fs::File::create(&out)?;
-                let mut read = 0u64;
-                let built = archive::build(&root, &files, std::io::BufWriter::new(&file), level, &mut |n| {
-                    read += n;
-                    progress.report(read, input, 0, 70);
-                })?;
-                file.sync_all()?;
-                Ok::<_, std::io::Error>(built)
-            })
+            let task = tokio::task::spawn_blocking(move || {
+                let mut out = Tee { file: None, pipe };
+                let built = (|| {
+                    // Scratch space, rebuilt after a crash: no sync needed.
+                    out.file = file.map(|f| std::fs::File::create(f).map(std::io::BufWriter::new)).transpose()?;
+                    let mut read = 0u64;
+                    let built = archive::build(&root, &files, &mut out, level, &mut |n| {
+                        read += n;
+                        progress.report(read, input, 0, 70);
+                    })?;
+                    out.flush()?;
+                    Ok::<_, std::io::Error>(built)
+                })();
+                // `out` (the write end of the stream) is handed back open, so a failed build can
+                // stop the upload before it sees an end and stores a truncated archive.
+                (built, out)
+            });
+            async move {
+                let (built, out) = task.await.map_err(|e| e.to_string())?;
+                let upload = match (built, feed) {
+                    (Ok(built), feed) => {
+                        drop(out);
+                        let upload = match feed {
+                            Some(feed) => Some(feed.finish(built.size).await),
+                            None => None,
+                        };
+                        (built, upload)
+                    }
+                    (Err(e), Some(feed)) => {
+                        let e = feed.abort(&format!("packaging: {e}")).await;
+                        drop(out);
+                        return Err(e.to_string());
+                    }
+                    (Err(e), None) => return Err(format!("packaging: {e}")),
+                };
+                Ok::<_, String>(upload)
+            }
         };
-        let built = build.await.map_err(|e| e.to_string())?.map_err(|e| format!("packaging: {e}"))?;
+        let (built, mut streamed) = build.await?;
         if built.manifest.is_empty() {
             return Err("every planned file vanished before it could be packaged".into());
         }
         p.sha256 = built.sha256.clone();
         p.size = built.size;
         p.manifest = built.manifest;
-        p.tool = self.backup_targets().first().map(|s| s.tool().as_str_name().to_owned()).unwrap_or_default();
+        p.tool = targets.first().map(|s| s.tool().as_str_name().to_owned()).unwrap_or_default();
 
         let mut reports = Vec::new();
-        let targets = self.backup_targets();
         let n = targets.len().max(1) as u64;
         for (i, station) in targets.into_iter().enumerate() {
             if self.held().map_err(|e| e.to_string())?.is_some() {
@@ -331,8 +360,12 @@ impl Engine {
             let size = built.size;
             let report = |done: u64| progress.report(done, size, lo, hi);
             let outcome = async {
-                let tool_ref = station.put(&self.config.source_id, &p.package_id, archive_path, &report).await?;
-                let measured = station.measure(&tool_ref).await?;
+                let tool_ref = match streamed.take() {
+                    Some(stored) => stored?,
+                    None => station.put(&self.config.source_id, &p.package_id, archive_path, &report).await?,
+                };
+                let measured =
+                    if station.reads_back() { station.measure(&tool_ref).await? } else { built.sha256.clone() };
                 Ok::<_, crate::station::StationError>((tool_ref, measured))
             }
             .await;
@@ -397,6 +430,28 @@ impl Engine {
             .map_err(|e| e.to_string())?;
         tracing::info!(package = %p.package_id, files = p.manifest.len(), bytes = p.size, sha256 = %p.sha256, "package stored and verified");
         Ok(())
+    }
+}
+
+/// Where a build's archive goes: the staging file, the stream to the first station, or both.
+struct Tee {
+    file: Option<std::io::BufWriter<std::fs::File>>,
+    pipe: Option<std::io::PipeWriter>,
+}
+
+impl Write for Tee {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Some(f) = &mut self.file {
+            f.write_all(buf)?;
+        }
+        if let Some(p) = &mut self.pipe {
+            p.write_all(buf)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.as_mut().map_or(Ok(()), Write::flush)
     }
 }
 

@@ -123,6 +123,14 @@ async fn session(
         }
         other => return Err(LinkError::Closed(format!("expected Welcome, got {other:?}"))),
     };
+    let moved = state.renumber_if_never_welcomed(welcome.last_applied_seq)?;
+    if moved > 0 {
+        tracing::warn!(
+            moved,
+            last_applied_seq = welcome.last_applied_seq,
+            "this state dir is new to the catcher, which knows the source: queued events renumbered above its last applied seq"
+        );
+    }
     // Everything at or below last_applied_seq is durable at the catcher.
     state.ensure_seq_above(welcome.last_applied_seq)?;
     state.ack(welcome.last_applied_seq)?;

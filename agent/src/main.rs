@@ -169,7 +169,7 @@ fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
 async fn check_config(config: Arc<Config>) -> anyhow::Result<ExitCode> {
     for (i, s) in config.stations.iter().enumerate() {
         let station = agent::station::Station::from_config(s);
-        station.check().await.map_err(|e| anyhow::anyhow!("stations[{i}]: {e}"))?;
+        station.check(true).await.map_err(|e| anyhow::anyhow!("stations[{i}]: {e}"))?;
     }
     println!(
         "configuration ok: source {}, {} folder(s), {} station(s), catcher {}",

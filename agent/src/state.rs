@@ -105,6 +105,28 @@ pub struct LocalPackage {
     pub finished_at_ms: Option<i64>,
 }
 
+impl LocalPackage {
+    /// A new package of `files` (relative to `folder`), not yet built.
+    pub fn planned(folder: String, package_type: String, files: Vec<String>) -> Self {
+        Self {
+            package_id: uuid::Uuid::now_v7().to_string(),
+            folder,
+            package_type,
+            files,
+            status: LocalStatus::Uploading,
+            attempt: 0,
+            sha256: String::new(),
+            size: 0,
+            tool: String::new(),
+            copies: Vec::new(),
+            manifest: Vec::new(),
+            error: String::new(),
+            created_at_ms: now_ms(),
+            finished_at_ms: None,
+        }
+    }
+}
+
 /// The agent's database. Cheap to clone.
 #[derive(Clone)]
 pub struct State {
@@ -194,6 +216,43 @@ impl State {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// A state dir that has never been welcomed by the catcher (new, or wiped on a replaced
+    /// device that kept its source id) numbered its events from 1, so the catcher's applied seq
+    /// says nothing about them: they move above it, in order, instead of being taken as applied.
+    /// Returns how many moved. A state dir that has been welcomed once has an acked seq.
+    pub fn renumber_if_never_welcomed(&self, applied_seq: u64) -> Result<u64> {
+        let tx = self.db.begin_write()?;
+        let moved = {
+            if tx.open_table(META)?.get(ACKED_SEQ)?.is_some() {
+                return Ok(0);
+            }
+            let mut outbox = tx.open_table(OUTBOX)?;
+            let mut events = Vec::new();
+            for row in outbox.iter()? {
+                let (_, v) = row?;
+                events.push(pb::AgentEvent::decode(v.value()).map_err(|e| StateError::Decode(e.to_string()))?);
+            }
+            outbox.retain(|_, _| false)?;
+            let mut progress = tx.open_table(PROGRESS)?;
+            progress.retain(|_, _| false)?;
+            let mut next = applied_seq + 1;
+            for mut event in events.iter().cloned() {
+                event.seq = next;
+                if let Some(Kind::Progress(p)) = &event.kind {
+                    progress.insert(p.package_id.as_str(), next)?;
+                }
+                outbox.insert(next, event.encode_to_vec().as_slice())?;
+                next += 1;
+            }
+            let mut meta = tx.open_table(META)?;
+            let current: u64 = meta.get(NEXT_SEQ)?.map(|v| parse(v.value())).transpose()?.unwrap_or(1);
+            meta.insert(NEXT_SEQ, json(&next.max(current)).as_slice())?;
+            events.len() as u64
+        };
+        tx.commit()?;
+        Ok(moved)
     }
 
     /// After the catcher says it applied more than this agent ever wrote (a lost state dir),

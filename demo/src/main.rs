@@ -99,6 +99,7 @@ async fn main() -> anyhow::Result<()> {
                 uri: dir.join("stations").join(t).display().to_string(),
                 tool: None,
                 password_file: None,
+                readback: None,
             })
             .collect(),
         backup_stations: vec!["demo-hot".into()],

@@ -1,7 +1,9 @@
 //! Storage stations: where package archives are written, measured and read back.
 //!
 //! Every tool stores the same bytes (the package archive), so a copy is verified the same way
-//! everywhere: the sha256 of what the station holds, measured at the station.
+//! everywhere: the sha256 of what the station holds, measured at the station — right after the
+//! upload (`readback`, the default) or, for restic, which hashes every blob it stores, when the
+//! catcher asks (verify commands, restore drills).
 
 mod local;
 mod rclone;
@@ -26,8 +28,15 @@ pub type Result<T, E = StationError> = std::result::Result<T, E>;
 /// Reports bytes moved so far.
 pub type OnBytes<'a> = &'a (dyn Fn(u64) + Send + Sync);
 
+pub use restic::Feed;
+
 /// One configured station.
-pub enum Station {
+pub struct Station {
+    tool: Tool,
+    readback: bool,
+}
+
+enum Tool {
     Local(local::Local),
     Rclone(rclone::Rclone),
     Restic(restic::Restic),
@@ -35,99 +44,115 @@ pub enum Station {
 
 impl Station {
     pub fn from_config(c: &StationConfig) -> Self {
-        match c.tool() {
-            "rclone" => Self::Rclone(rclone::Rclone::new(c)),
-            "restic" => Self::Restic(restic::Restic::new(c)),
-            _ => Self::Local(local::Local::new(c)),
+        let tool = match c.tool() {
+            "rclone" => Tool::Rclone(rclone::Rclone::new(c)),
+            "restic" => Tool::Restic(restic::Restic::new(c)),
+            _ => Tool::Local(local::Local::new(c)),
+        };
+        Self { tool, readback: c.readback() }
+    }
+
+    /// Whether a new copy is read back and hashed here before it counts as verified.
+    pub fn reads_back(&self) -> bool {
+        self.readback
+    }
+
+    /// For tools that can store an archive while it is still being built (restic): the running
+    /// upload and the pipe to write the archive into.
+    pub fn feed(&self, owner: &str, package_id: &str) -> Option<Result<(Feed, std::io::PipeWriter)>> {
+        match &self.tool {
+            Tool::Restic(s) => Some(s.feed(owner, package_id)),
+            Tool::Local(_) | Tool::Rclone(_) => None,
         }
     }
 
     pub fn id(&self) -> &str {
-        match self {
-            Self::Local(s) => &s.id,
-            Self::Rclone(s) => &s.id,
-            Self::Restic(s) => &s.id,
+        match &self.tool {
+            Tool::Local(s) => &s.id,
+            Tool::Rclone(s) => &s.id,
+            Tool::Restic(s) => &s.id,
         }
     }
 
     pub fn tool(&self) -> pb::Tool {
-        match self {
-            Self::Local(_) => pb::Tool::Native,
-            Self::Rclone(_) => pb::Tool::Rclone,
-            Self::Restic(_) => pb::Tool::Restic,
+        match &self.tool {
+            Tool::Local(_) => pb::Tool::Native,
+            Tool::Rclone(_) => pb::Tool::Rclone,
+            Tool::Restic(_) => pb::Tool::Restic,
         }
     }
 
-    /// Checks at startup that the station's tool exists and the station is usable.
-    pub async fn check(&self) -> Result<()> {
-        match self {
-            Self::Local(s) => s.check().await,
-            Self::Rclone(s) => s.check().await,
-            Self::Restic(s) => s.check().await,
+    /// Checks at startup that the station's tool exists and the station is usable; `thorough`
+    /// also opens a restic repository with its password (slow: restic's key derivation).
+    pub async fn check(&self, thorough: bool) -> Result<()> {
+        match &self.tool {
+            Tool::Local(s) => s.check().await,
+            Tool::Rclone(s) => s.check().await,
+            Tool::Restic(s) => s.check(thorough).await,
         }
     }
 
     /// Stores the archive at `archive` as package `package_id` of source `owner`; returns the
     /// tool reference.
     pub async fn put(&self, owner: &str, package_id: &str, archive: &Path, on_bytes: OnBytes<'_>) -> Result<String> {
-        match self {
-            Self::Local(s) => s.put(owner, package_id, archive, on_bytes).await,
-            Self::Rclone(s) => s.put(owner, package_id, archive, on_bytes).await,
-            Self::Restic(s) => s.put(owner, package_id, archive, on_bytes).await,
+        match &self.tool {
+            Tool::Local(s) => s.put(owner, package_id, archive, on_bytes).await,
+            Tool::Rclone(s) => s.put(owner, package_id, archive, on_bytes).await,
+            Tool::Restic(s) => s.put(owner, package_id, archive, on_bytes).await,
         }
     }
 
     /// Deletes a stored copy (after it moved on, or at expiry). A copy already gone is fine.
     pub async fn delete(&self, tool_ref: &str) -> Result<()> {
-        match self {
-            Self::Local(s) => s.delete(tool_ref).await,
-            Self::Rclone(s) => s.delete(tool_ref).await,
-            Self::Restic(s) => s.delete(tool_ref).await,
+        match &self.tool {
+            Tool::Local(s) => s.delete(tool_ref).await,
+            Tool::Rclone(s) => s.delete(tool_ref).await,
+            Tool::Restic(s) => s.delete(tool_ref).await,
         }
     }
 
     /// sha256 of the stored copy, measured at the station.
     pub async fn measure(&self, tool_ref: &str) -> Result<String> {
-        match self {
-            Self::Local(s) => s.measure(tool_ref).await,
-            Self::Rclone(s) => s.measure(tool_ref).await,
-            Self::Restic(s) => s.measure(tool_ref).await,
+        match &self.tool {
+            Tool::Local(s) => s.measure(tool_ref).await,
+            Tool::Rclone(s) => s.measure(tool_ref).await,
+            Tool::Restic(s) => s.measure(tool_ref).await,
         }
     }
 
     /// The station's own integrity check, beyond the package's bytes: `restic check` on the
     /// repository's structure (the package's data is read back by `measure`). Nothing for others.
     pub async fn integrity(&self) -> Result<()> {
-        match self {
-            Self::Restic(s) => s.integrity().await,
-            Self::Local(_) | Self::Rclone(_) => Ok(()),
+        match &self.tool {
+            Tool::Restic(s) => s.integrity().await,
+            Tool::Local(_) | Tool::Rclone(_) => Ok(()),
         }
     }
 
     /// Copies the stored archive to the local file `dest`.
     pub async fn fetch(&self, tool_ref: &str, dest: &Path) -> Result<()> {
-        match self {
-            Self::Local(s) => s.fetch(tool_ref, dest).await,
-            Self::Rclone(s) => s.fetch(tool_ref, dest).await,
-            Self::Restic(s) => s.fetch(tool_ref, dest).await,
+        match &self.tool {
+            Tool::Local(s) => s.fetch(tool_ref, dest).await,
+            Tool::Rclone(s) => s.fetch(tool_ref, dest).await,
+            Tool::Restic(s) => s.fetch(tool_ref, dest).await,
         }
     }
 
     /// The tool reference of a package's copy, found from the package id alone (so a replaced
     /// device with an empty state dir can still restore).
     pub async fn locate(&self, owner: &str, package_id: &str) -> Result<String> {
-        match self {
-            Self::Local(_) | Self::Rclone(_) => Ok(object_name(owner, package_id).to_string_lossy().into_owned()),
-            Self::Restic(s) => s.locate(package_id).await,
+        match &self.tool {
+            Tool::Local(_) | Tool::Rclone(_) => Ok(object_name(owner, package_id).to_string_lossy().into_owned()),
+            Tool::Restic(s) => s.locate(package_id).await,
         }
     }
 
     /// Where a human finds the copy (for messages).
     pub fn describe(&self, tool_ref: &str) -> String {
-        match self {
-            Self::Local(s) => s.path_of(tool_ref).display().to_string(),
-            Self::Rclone(s) => s.target(tool_ref),
-            Self::Restic(s) => format!("restic snapshot {tool_ref} in {}", s.repo),
+        match &self.tool {
+            Tool::Local(s) => s.path_of(tool_ref).display().to_string(),
+            Tool::Rclone(s) => s.target(tool_ref),
+            Tool::Restic(s) => format!("restic snapshot {tool_ref} in {}", s.repo),
         }
     }
 }

@@ -1,11 +1,13 @@
 //! A restic repository, written by the real `restic`: the archive goes in through
 //! `backup --stdin`, so what restic stores is byte-for-byte the package, and `restic dump`
-//! gives it back for measuring and restoring.
+//! gives it back for measuring and restoring. The engine can feed restic while it builds the
+//! archive (`Restic::feed`), so packaging and storing overlap.
 
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 use super::{OnBytes, Result, StationError, failed, run_tool};
@@ -38,63 +40,85 @@ impl Restic {
         }
     }
 
-    /// Checks restic exists and initialises the repository on first use.
-    pub async fn check(&self) -> Result<()> {
+    /// The repository's directory when it is on a local path (`/path` or `local:/path`).
+    fn local_dir(&self) -> Option<&Path> {
+        let path = Path::new(self.repo.strip_prefix("local:").unwrap_or(&self.repo));
+        path.is_absolute().then_some(path)
+    }
+
+    /// Checks restic exists and initialises the repository on first use. Opening a repository
+    /// costs restic's key derivation (0.7 s on a small machine), so unless `thorough`, a local
+    /// one that exists is taken as it is: a wrong password then fails the first backup.
+    pub async fn check(&self, thorough: bool) -> Result<()> {
         run_tool(&self.id, Command::new("restic").arg("version"), "restic").await?;
+        if !thorough && self.local_dir().is_some_and(|dir| dir.join("config").is_file()) {
+            return Ok(());
+        }
         if run_tool(&self.id, self.cmd().args(["cat", "config"]), "restic").await.is_err() {
             run_tool(&self.id, self.cmd().arg("init"), "restic").await?;
         }
         Ok(())
     }
 
-    /// `restic backup --stdin --json`; status lines become progress. Returns `SNAPSHOT:FILE`.
-    pub async fn put(&self, owner: &str, package_id: &str, archive: &Path, on_bytes: OnBytes<'_>) -> Result<String> {
+    /// Starts `restic backup --stdin` for package `package_id`; what is written to the returned
+    /// pipe is stored as the package's archive once the pipe is closed and `Feed::finish` is awaited.
+    pub fn feed(&self, owner: &str, package_id: &str) -> Result<(Feed, std::io::PipeWriter)> {
         let name = format!("{package_id}.tar.zst");
-        let mut child = self
-            .cmd()
+        let (reader, writer) = std::io::pipe().map_err(|e| failed(&self.id, e))?;
+        let mut child = {
+            // The command holds the pipe's read end until it is dropped: restic would never see EOF.
+            let mut cmd = self.cmd();
             // The archive is zstd already: restic compressing it again only costs CPU.
-            .args(["--compression", "off"])
-            .args(["backup", "--json", "--stdin", "--stdin-filename", &name, "--host", owner])
-            .args(["--tag", "edgebackup", "--tag", &format!("package:{package_id}")])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| self.spawn_err(e))?;
-        let mut stdin = child.stdin.take().expect("piped");
-        let mut file = tokio::fs::File::open(archive).await.map_err(|e| failed(&self.id, e))?;
-        let feed = async move {
-            tokio::io::copy(&mut file, &mut stdin).await?;
-            stdin.shutdown().await
+            cmd.args(["--compression", "off"])
+                .args(["backup", "--json", "--stdin", "--stdin-filename", &name, "--host", owner])
+                .args(["--tag", "edgebackup", "--tag", &format!("package:{package_id}")])
+                .stdin(Stdio::from(reader))
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            cmd.spawn().map_err(|e| self.spawn_err(e))?
         };
         let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
-        let read = async {
-            let mut snapshot = None;
+        let summary = tokio::spawn(async move {
+            let mut summary = None;
             while let Ok(Some(line)) = lines.next_line().await {
                 let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
-                match v["message_type"].as_str() {
-                    Some("status") => {
-                        if let Some(b) = v["bytes_done"].as_u64() {
-                            on_bytes(b);
-                        }
-                    }
-                    Some("summary") => snapshot = v["snapshot_id"].as_str().map(str::to_owned),
-                    _ => {}
+                if v["message_type"] == "summary" {
+                    let snapshot = v["snapshot_id"].as_str().map(str::to_owned);
+                    summary = snapshot.map(|s| (s, v["total_bytes_processed"].as_u64().unwrap_or(0)));
                 }
             }
-            snapshot
-        };
-        let (fed, snapshot) = tokio::join!(feed, read);
-        let out = child.wait_with_output().await.map_err(|e| failed(&self.id, e))?;
-        if !out.status.success() {
-            return Err(failed(
-                &self.id,
-                format!("restic backup failed: {}", String::from_utf8_lossy(&out.stderr).trim()),
-            ));
+            summary
+        });
+        Ok((Feed { station: self.id.clone(), child, name, summary }, writer))
+    }
+
+    /// Stores the archive file at `archive`; returns `SNAPSHOT:FILE`.
+    pub async fn put(&self, owner: &str, package_id: &str, archive: &Path, on_bytes: OnBytes<'_>) -> Result<String> {
+        let (feed, mut pipe) = self.feed(owner, package_id)?;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let source = archive.to_owned();
+        // The pipe is dropped when this returns: restic sees the end of the archive.
+        let copy = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
+            let mut file = std::fs::File::open(&source)?;
+            let mut buf = vec![0u8; 1 << 20];
+            let mut done = 0u64;
+            loop {
+                let n = file.read(&mut buf)?;
+                if n == 0 {
+                    return Ok(done);
+                }
+                pipe.write_all(&buf[..n])?;
+                done += n as u64;
+                let _ = tx.send(done);
+            }
+        });
+        while let Some(done) = rx.recv().await {
+            on_bytes(done);
         }
-        fed.map_err(|e| failed(&self.id, format!("feeding restic: {e}")))?;
-        let snapshot = snapshot.ok_or_else(|| failed(&self.id, "restic printed no snapshot id"))?;
-        Ok(format!("{snapshot}:{name}"))
+        match copy.await.map_err(|e| failed(&self.id, e))? {
+            Ok(sent) => feed.finish(sent).await,
+            Err(e) => Err(feed.abort(&format!("feeding restic: {e}")).await),
+        }
     }
 
     /// The newest snapshot tagged with the package.
@@ -167,5 +191,43 @@ impl Restic {
             ));
         }
         Ok(())
+    }
+}
+
+/// A running `restic backup --stdin` (see `Restic::feed`).
+pub struct Feed {
+    station: String,
+    child: tokio::process::Child,
+    name: String,
+    summary: tokio::task::JoinHandle<Option<(String, u64)>>,
+}
+
+impl Feed {
+    /// Waits for restic to save the snapshot (after the pipe was closed) and checks that it
+    /// stored all `sent` bytes. Returns `SNAPSHOT:FILE`.
+    pub async fn finish(self, sent: u64) -> Result<String> {
+        let summary = self.summary.await.map_err(|e| failed(&self.station, e))?;
+        let out = self.child.wait_with_output().await.map_err(|e| failed(&self.station, e))?;
+        if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            return Err(failed(&self.station, format!("restic backup failed: {}", stderr.trim())));
+        }
+        let (snapshot, stored) = summary.ok_or_else(|| failed(&self.station, "restic printed no snapshot id"))?;
+        if stored != sent {
+            return Err(failed(&self.station, format!("restic stored {stored} bytes of the {sent} it was sent")));
+        }
+        Ok(format!("{snapshot}:{}", self.name))
+    }
+
+    /// Kills restic before it can see the end of a broken archive (it would save it as a
+    /// snapshot); returns `why`, with what restic said if it had failed first.
+    pub async fn abort(mut self, why: &str) -> StationError {
+        let _ = self.child.start_kill();
+        let stderr = self.child.wait_with_output().await.map(|o| o.stderr).unwrap_or_default();
+        let stderr = String::from_utf8_lossy(&stderr);
+        match stderr.trim() {
+            "" => failed(&self.station, why),
+            said => failed(&self.station, format!("{why}; restic: {said}")),
+        }
     }
 }

@@ -132,3 +132,25 @@ async fn a_corrupted_copy_is_detected_and_the_file_named() {
     assert_eq!(r.state, pb::CommandState::Failed as i32, "{r:?}");
     assert!(r.result_message.contains("victim.bin"), "{r:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_device_with_a_new_state_dir_loses_nothing() {
+    let world = World::new().await;
+    let config = world.agent_config("r", "edge-r", &world.local_station("hot"), "");
+    let data = world.data("r");
+    std::fs::write(data.join("before.txt"), b"written before the device was replaced").unwrap();
+    let (code, stdout, stderr) = agent_fn(&config, &["backup", "--once"]).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let first = world.completed("edge-r", 1, 30).await;
+
+    // The replacement starts from an empty state dir, backs up before it reaches the catcher
+    // (`backup --once` connects after its pass), and numbers its events from 1 again.
+    std::fs::remove_dir_all(world.path("r-state/")).unwrap();
+    std::fs::write(data.join("after.txt"), b"written on the replacement").unwrap();
+    let (code, stdout, stderr) = agent_fn(&config, &["backup", "--once"]).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(!stdout.contains("wait in the outbox"), "{stdout}");
+    let both = world.completed("edge-r", 2, 30).await;
+    let second: Vec<_> = both.iter().filter(|p| p.package_id != first[0].package_id).collect();
+    assert_eq!(second.len(), 1, "{both:?}");
+}

@@ -1,5 +1,7 @@
 //! restic and rclone stations with the real binaries; configuration mistakes.
 
+use std::path::Path;
+
 use crate::harness::*;
 
 fn require(tool: &str) {
@@ -80,4 +82,108 @@ async fn configuration_mistakes_name_the_key() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("stations[0]") && stderr.contains("vault") && stderr.contains("`restic`"), "{stderr}");
+}
+
+fn restic(repo: &Path, password: &Path, args: &[&str]) -> std::process::Output {
+    let out = std::process::Command::new("restic")
+        .arg("--repo")
+        .arg(repo)
+        .env("RESTIC_PASSWORD_FILE", password)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "restic {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+fn snapshots_of(repo: &Path, password: &Path, package_id: &str) -> Vec<serde_json::Value> {
+    let out = restic(repo, password, &["snapshots", "--json", "--tag", &format!("package:{package_id}")]);
+    serde_json::from_slice::<Option<Vec<serde_json::Value>>>(&out.stdout).unwrap().unwrap_or_default()
+}
+
+/// A catcher, a restic repository path and its password file.
+async fn restic_world() -> (World, std::path::PathBuf, std::path::PathBuf) {
+    require("restic");
+    let world = World::new().await;
+    let password = world.path("restic-password");
+    std::fs::write(&password, "correct horse battery staple\n").unwrap();
+    let repo = world.path("stations/restic-repo");
+    (world, repo, password)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restic_as_first_station_is_fed_while_the_archive_is_built() {
+    let (world, repo, password) = restic_world().await;
+    let restic_station = |password: &Path| {
+        format!(
+            "[[stations]]\nid = \"rs\"\nkind = \"restic\"\nuri = \"{}\"\npassword_file = \"{}\"\n",
+            repo.display(),
+            password.display()
+        )
+    };
+    let stations = format!("{}\n{}", restic_station(&password), world.local_station("hot"));
+    let config = world.agent_config("feed", "edge-feed", &stations, "");
+    let data = world.data("feed");
+    copy_fixture(&data);
+    std::fs::write(data.join("blob.bin"), random_bytes(5 << 20)).unwrap();
+    let (code, stdout, stderr) = agent_fn(&config, &["backup", "--once"]).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let done = world.completed("edge-feed", 1, 30).await;
+    let p = world.package(&done[0].package_id).await;
+    assert_eq!(p.placements.len(), 2, "{:?}", p.placements);
+    assert!(p.placements.iter().all(|pl| pl.verified_sha256 == p.sha256), "{:?}", p.placements);
+
+    // One snapshot, holding exactly the package's bytes (read back through restic itself).
+    assert_eq!(snapshots_of(&repo, &password, &p.package_id).len(), 1);
+    let (snapshot, name) = p.tool_ref.split_once(':').expect("SNAPSHOT:FILE");
+    let dumped = restic(&repo, &password, &["dump", snapshot, &format!("/{name}")]).stdout;
+    assert_eq!(dumped.len() as u64, p.size_bytes);
+    assert_eq!(agent::archive::sha256_of(dumped.as_slice()).unwrap().0, p.sha256);
+    let (code, stdout, _) = agent_fn(&config, &["verify", &p.package_id]).await;
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("station rs") && stdout.contains("station hot"), "{stdout}");
+    let staging = world.path("feed-state/staging");
+    assert_eq!(std::fs::read_dir(&staging).map(|d| d.count()).unwrap_or(0), 0, "staging left behind");
+
+    // Start-up takes an existing local repository as it is (no key derivation); check-config
+    // opens it, so a wrong password is reported there, and by the backup that meets it.
+    let wrong = world.path("wrong-password");
+    std::fs::write(&wrong, "not the password\n").unwrap();
+    let bad = world.agent_config("feed-bad", "edge-feed-bad", &restic_station(&wrong), "");
+    let (code, _, stderr) = agent_fn(&bad, &["check-config"]).await;
+    assert_ne!(code, 0);
+    assert!(stderr.contains("stations[0]") && stderr.contains("station rs"), "{stderr}");
+    std::fs::write(world.data("feed-bad").join("a.txt"), b"a").unwrap();
+    let (code, stdout, stderr) = agent_fn(&bad, &["backup", "--once"]).await;
+    assert_ne!(code, 0, "{stdout}");
+    assert!(stdout.contains("1 failed"), "{stdout}{stderr}");
+    assert!(stderr.contains("station rs") && stderr.contains("wrong password"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_that_fails_midway_leaves_no_restic_snapshot() {
+    let (world, repo, password) = restic_world().await;
+    let stations = format!(
+        "[[stations]]\nid = \"rs\"\nkind = \"restic\"\nuri = \"{}\"\npassword_file = \"{}\"\n",
+        repo.display(),
+        password.display()
+    );
+    let path = world.agent_config("broken", "edge-broken", &stations, "");
+    let data = world.data("broken");
+    std::fs::write(data.join("first.bin"), random_bytes(24 << 20)).unwrap();
+    // Opens like a file, fails on the first read: the build breaks after restic got most of 24 MiB.
+    std::fs::create_dir_all(data.join("not-a-file")).unwrap();
+    let config = std::sync::Arc::new(agent::config::Config::load(&path, true).unwrap());
+    let engine = agent::daemon::prepare(config).await.unwrap();
+    let planned = agent::state::LocalPackage::planned(
+        data.to_string_lossy().into_owned(),
+        "user_data".into(),
+        vec!["first.bin".into(), "not-a-file".into()],
+    );
+    let package_id = planned.package_id.clone();
+    assert!(!engine.run_package(planned).await.unwrap(), "the package must fail");
+    let failed = engine.state.packages().unwrap().into_iter().find(|p| p.package_id == package_id).unwrap();
+    assert_eq!(failed.status, agent::state::LocalStatus::Failed);
+    assert!(failed.error.contains("packaging") && failed.error.contains("not-a-file"), "{}", failed.error);
+    assert!(snapshots_of(&repo, &password, &package_id).is_empty(), "restic saved a truncated archive");
 }
