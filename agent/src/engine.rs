@@ -285,7 +285,8 @@ impl Engine {
             .sum();
         let targets = self.backup_targets();
         // A first station that can take the archive while it is being built gets it that way
-        // (packaging and storing overlap); the file is then written only for the others.
+        // (packaging and storing overlap, nothing is read twice); the staging file is then
+        // written only for the others.
         let feed = match targets.first().and_then(|s| s.feed(&self.config.source_id, &p.package_id)) {
             Some(Ok(feed)) => Some(feed),
             Some(Err(e)) => {
@@ -433,10 +434,10 @@ impl Engine {
     }
 }
 
-/// Where a build's archive goes: the staging file, the stream to the first station, or both.
+/// Where a build's archive goes: the staging file, the first station's feed, or both.
 struct Tee {
     file: Option<std::io::BufWriter<std::fs::File>>,
-    pipe: Option<std::io::PipeWriter>,
+    pipe: Option<crate::station::FeedWriter>,
 }
 
 impl Write for Tee {

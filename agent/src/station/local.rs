@@ -3,7 +3,7 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use super::{OnBytes, Result, failed, object_name};
+use super::{OnBytes, Result, StationError, failed, object_name};
 use crate::archive::sha256_of;
 use crate::config::StationConfig;
 
@@ -28,43 +28,46 @@ impl Local {
         result.map_err(|e| failed(&self.id, format!("{} is not writable: {e}", self.root.display())))
     }
 
-    /// Copies to a `.partial` file, syncs it, then renames: a crash never leaves a truncated
-    /// copy under the final name.
-    pub async fn put(&self, owner: &str, package_id: &str, archive: &Path, on_bytes: OnBytes<'_>) -> Result<String> {
+    /// Starts writing package `package_id` as a `.partial` file (see `Feed::finish`).
+    pub fn feed(&self, owner: &str, package_id: &str) -> Result<(Feed, std::fs::File)> {
         let rel = object_name(owner, package_id);
         let dest = self.root.join(&rel);
         let partial = dest.with_extension("zst.partial");
-        let archive = archive.to_owned();
+        let file = dest
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::File::create(&partial))
+            .map_err(|e| failed(&self.id, format!("creating {}: {e}", partial.display())))?;
+        Ok((Feed { station: self.id.clone(), rel, dest, partial }, file))
+    }
+
+    /// Copies the archive file at `archive` (through `feed`, so a crash never leaves a
+    /// truncated copy under the final name).
+    pub async fn put(&self, owner: &str, package_id: &str, archive: &Path, on_bytes: OnBytes<'_>) -> Result<String> {
+        let (feed, mut out) = self.feed(owner, package_id)?;
+        let source = archive.to_owned();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let copy = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            if let Some(parent) = dest.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            let mut src = std::fs::File::open(&archive)?;
-            let mut out = std::fs::File::create(&partial)?;
+        let copy = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
+            let mut src = std::fs::File::open(&source)?;
             let mut buf = vec![0u8; 1 << 20];
             let mut done = 0u64;
             loop {
                 let n = src.read(&mut buf)?;
                 if n == 0 {
-                    break;
+                    return Ok(done);
                 }
                 out.write_all(&buf[..n])?;
                 done += n as u64;
                 let _ = tx.send(done);
             }
-            out.sync_all()?;
-            std::fs::rename(&partial, &dest)?;
-            if let Some(parent) = dest.parent() {
-                std::fs::File::open(parent)?.sync_all()?;
-            }
-            Ok(())
         });
         while let Some(done) = rx.recv().await {
             on_bytes(done);
         }
-        copy.await.map_err(|e| failed(&self.id, e))?.map_err(|e| failed(&self.id, format!("writing: {e}")))?;
-        Ok(rel.to_string_lossy().into_owned())
+        match copy.await.map_err(|e| failed(&self.id, e))? {
+            Ok(sent) => feed.finish(sent).await,
+            Err(e) => Err(feed.abort(&format!("writing: {e}")).await),
+        }
     }
 
     pub async fn measure(&self, tool_ref: &str) -> Result<String> {
@@ -91,5 +94,46 @@ impl Local {
             .await
             .map(|_| ())
             .map_err(|e| failed(&self.id, format!("reading {}: {e}", self.path_of(tool_ref).display())))
+    }
+}
+
+/// A copy being written while the archive is built (see `Local::feed`).
+pub struct Feed {
+    station: String,
+    rel: PathBuf,
+    dest: PathBuf,
+    partial: PathBuf,
+}
+
+impl Feed {
+    /// Checks the size, syncs, then renames: a crash never leaves a truncated copy under the
+    /// final name.
+    pub async fn finish(self, sent: u64) -> Result<String> {
+        let Self { station, rel, dest, partial } = self;
+        let done = tokio::task::spawn_blocking(move || -> std::io::Result<Option<u64>> {
+            let file = std::fs::File::open(&partial)?;
+            let written = file.metadata()?.len();
+            if written != sent {
+                return Ok(Some(written));
+            }
+            file.sync_all()?;
+            std::fs::rename(&partial, &dest)?;
+            if let Some(parent) = dest.parent() {
+                std::fs::File::open(parent)?.sync_all()?;
+            }
+            Ok(None)
+        })
+        .await
+        .map_err(|e| failed(&station, e))?
+        .map_err(|e| failed(&station, format!("writing: {e}")))?;
+        match done {
+            Some(written) => Err(failed(&station, format!("{written} bytes written of the {sent} sent"))),
+            None => Ok(rel.to_string_lossy().into_owned()),
+        }
+    }
+
+    pub async fn abort(self, why: &str) -> StationError {
+        let _ = tokio::fs::remove_file(&self.partial).await;
+        failed(&self.station, why)
     }
 }

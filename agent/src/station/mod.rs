@@ -28,7 +28,34 @@ pub type Result<T, E = StationError> = std::result::Result<T, E>;
 /// Reports bytes moved so far.
 pub type OnBytes<'a> = &'a (dyn Fn(u64) + Send + Sync);
 
-pub use restic::Feed;
+/// Where a feed's archive bytes are written.
+pub type FeedWriter = Box<dyn std::io::Write + Send>;
+
+/// An upload that takes the archive while it is being built (see `Station::feed`).
+pub enum Feed {
+    Local(local::Feed),
+    Restic(restic::Feed),
+}
+
+impl Feed {
+    /// Completes the upload once its writer was dropped, checking that all `sent` bytes
+    /// arrived. Returns the tool reference.
+    pub async fn finish(self, sent: u64) -> Result<String> {
+        match self {
+            Self::Local(f) => f.finish(sent).await,
+            Self::Restic(f) => f.finish(sent).await,
+        }
+    }
+
+    /// Abandons the upload before the end of a broken archive can be stored; returns `why`
+    /// with what the tool said, if anything.
+    pub async fn abort(self, why: &str) -> StationError {
+        match self {
+            Self::Local(f) => f.abort(why).await,
+            Self::Restic(f) => f.abort(why).await,
+        }
+    }
+}
 
 /// One configured station.
 pub struct Station {
@@ -57,12 +84,15 @@ impl Station {
         self.readback
     }
 
-    /// For tools that can store an archive while it is still being built (restic): the running
-    /// upload and the pipe to write the archive into.
-    pub fn feed(&self, owner: &str, package_id: &str) -> Option<Result<(Feed, std::io::PipeWriter)>> {
+    /// For tools that can store an archive while it is still being built (local directories,
+    /// restic): the running upload and where to write the archive.
+    pub fn feed(&self, owner: &str, package_id: &str) -> Option<Result<(Feed, FeedWriter)>> {
         match &self.tool {
-            Tool::Restic(s) => Some(s.feed(owner, package_id)),
-            Tool::Local(_) | Tool::Rclone(_) => None,
+            Tool::Local(s) => Some(s.feed(owner, package_id).map(|(f, w)| (Feed::Local(f), Box::new(w) as FeedWriter))),
+            Tool::Restic(s) => {
+                Some(s.feed(owner, package_id).map(|(f, w)| (Feed::Restic(f), Box::new(w) as FeedWriter)))
+            }
+            Tool::Rclone(_) => None,
         }
     }
 

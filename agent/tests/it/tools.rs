@@ -161,29 +161,42 @@ async fn restic_as_first_station_is_fed_while_the_archive_is_built() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_build_that_fails_midway_leaves_no_restic_snapshot() {
+async fn a_build_that_fails_midway_leaves_no_partial_copy() {
     let (world, repo, password) = restic_world().await;
-    let stations = format!(
-        "[[stations]]\nid = \"rs\"\nkind = \"restic\"\nuri = \"{}\"\npassword_file = \"{}\"\n",
-        repo.display(),
-        password.display()
-    );
-    let path = world.agent_config("broken", "edge-broken", &stations, "");
-    let data = world.data("broken");
-    std::fs::write(data.join("first.bin"), random_bytes(24 << 20)).unwrap();
-    // Opens like a file, fails on the first read: the build breaks after restic got most of 24 MiB.
-    std::fs::create_dir_all(data.join("not-a-file")).unwrap();
-    let config = std::sync::Arc::new(agent::config::Config::load(&path, true).unwrap());
-    let engine = agent::daemon::prepare(config).await.unwrap();
-    let planned = agent::state::LocalPackage::planned(
-        data.to_string_lossy().into_owned(),
-        "user_data".into(),
-        vec!["first.bin".into(), "not-a-file".into()],
-    );
-    let package_id = planned.package_id.clone();
-    assert!(!engine.run_package(planned).await.unwrap(), "the package must fail");
-    let failed = engine.state.packages().unwrap().into_iter().find(|p| p.package_id == package_id).unwrap();
-    assert_eq!(failed.status, agent::state::LocalStatus::Failed);
-    assert!(failed.error.contains("packaging") && failed.error.contains("not-a-file"), "{}", failed.error);
-    assert!(snapshots_of(&repo, &password, &package_id).is_empty(), "restic saved a truncated archive");
+    for (name, stations) in [
+        (
+            "rs",
+            format!(
+                "[[stations]]\nid = \"rs\"\nkind = \"restic\"\nuri = \"{}\"\npassword_file = \"{}\"\n",
+                repo.display(),
+                password.display()
+            ),
+        ),
+        ("hot", world.local_station("hot")),
+    ] {
+        let path = world.agent_config(name, &format!("edge-{name}"), &stations, "");
+        let data = world.data(name);
+        std::fs::write(data.join("first.bin"), random_bytes(24 << 20)).unwrap();
+        // Opens like a file, fails on the first read: the build breaks after the station got
+        // most of 24 MiB.
+        std::fs::create_dir_all(data.join("not-a-file")).unwrap();
+        let config = std::sync::Arc::new(agent::config::Config::load(&path, true).unwrap());
+        let engine = agent::daemon::prepare(config).await.unwrap();
+        let planned = agent::state::LocalPackage::planned(
+            data.to_string_lossy().into_owned(),
+            "user_data".into(),
+            vec!["first.bin".into(), "not-a-file".into()],
+        );
+        let package_id = planned.package_id.clone();
+        assert!(!engine.run_package(planned).await.unwrap(), "{name}: the package must fail");
+        let failed = engine.state.packages().unwrap().into_iter().find(|p| p.package_id == package_id).unwrap();
+        assert_eq!(failed.status, agent::state::LocalStatus::Failed);
+        assert!(failed.error.contains("packaging") && failed.error.contains("not-a-file"), "{}", failed.error);
+        if name == "rs" {
+            assert!(snapshots_of(&repo, &password, &package_id).is_empty(), "restic saved a truncated archive");
+        } else {
+            let left = tree(&world.path("stations/hot/"));
+            assert!(left.is_empty(), "the station holds {:?}", left.keys());
+        }
+    }
 }
