@@ -439,6 +439,19 @@ mod tests {
     }
 
     #[test]
+    fn copies_are_read_back_by_default_except_restic_unless_configured() {
+        let mut s = base().stations.remove(0);
+        assert!(s.readback());
+        s.kind = "restic".into();
+        assert!(!s.readback(), "restic hashes what it stores; its copies are read back on demand");
+        s.readback = Some(true);
+        assert!(s.readback());
+        s.kind = "local".into();
+        s.readback = Some(false);
+        assert!(!s.readback());
+    }
+
+    #[test]
     fn the_example_parses_and_validates() {
         let mut c: Config =
             Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(EXAMPLE)).extract().unwrap();

@@ -295,17 +295,16 @@ impl Engine {
             }
             None => None,
         };
-        let streaming = feed.is_some();
+        let (feed, writer) = feed.unzip();
         // Packaging is the first 70% of the bar, the uploads share the rest.
-        let build = {
+        let task = {
             let root = PathBuf::from(&p.folder);
             let files = p.files.clone();
-            let file = (!streaming || targets.len() > 1).then(|| archive_path.to_owned());
-            let (feed, pipe) = feed.unzip();
+            let file = (feed.is_none() || targets.len() > 1).then(|| archive_path.to_owned());
             let level = self.config.compression_level;
             let progress = progress.clone();
-            let task = tokio::task::spawn_blocking(move || {
-                let mut out = Tee { file: None, pipe };
+            tokio::task::spawn_blocking(move || {
+                let mut out = Tee { file: None, feed: writer };
                 let built = (|| {
                     // Scratch space, rebuilt after a crash: no sync needed.
                     out.file = file.map(|f| std::fs::File::create(f).map(std::io::BufWriter::new)).transpose()?;
@@ -317,32 +316,28 @@ impl Engine {
                     out.flush()?;
                     Ok::<_, std::io::Error>(built)
                 })();
-                // `out` (the write end of the stream) is handed back open, so a failed build can
-                // stop the upload before it sees an end and stores a truncated archive.
+                // `out` comes back still open, so a failed build can stop the upload before it
+                // sees an end and stores a truncated archive.
                 (built, out)
-            });
-            async move {
-                let (built, out) = task.await.map_err(|e| e.to_string())?;
-                let upload = match (built, feed) {
-                    (Ok(built), feed) => {
-                        drop(out);
-                        let upload = match feed {
-                            Some(feed) => Some(feed.finish(built.size).await),
-                            None => None,
-                        };
-                        (built, upload)
-                    }
-                    (Err(e), Some(feed)) => {
-                        let e = feed.abort(&format!("packaging: {e}")).await;
-                        drop(out);
-                        return Err(e.to_string());
-                    }
-                    (Err(e), None) => return Err(format!("packaging: {e}")),
-                };
-                Ok::<_, String>(upload)
+            })
+        };
+        let (built, out) = task.await.map_err(|e| e.to_string())?;
+        let built = match built {
+            Ok(built) => built,
+            Err(e) => {
+                let why = format!("packaging: {e}");
+                // `out` is dropped only after the upload was stopped.
+                return Err(match feed {
+                    Some(feed) => feed.abort(&why).await.to_string(),
+                    None => why,
+                });
             }
         };
-        let (built, mut streamed) = build.await?;
+        drop(out); // the feed sees the end of the archive
+        let mut streamed = match feed {
+            Some(feed) => Some(feed.finish(built.size).await),
+            None => None,
+        };
         if built.manifest.is_empty() {
             return Err("every planned file vanished before it could be packaged".into());
         }
@@ -437,7 +432,7 @@ impl Engine {
 /// Where a build's archive goes: the staging file, the first station's feed, or both.
 struct Tee {
     file: Option<std::io::BufWriter<std::fs::File>>,
-    pipe: Option<crate::station::FeedWriter>,
+    feed: Option<crate::station::FeedWriter>,
 }
 
 impl Write for Tee {
@@ -445,8 +440,8 @@ impl Write for Tee {
         if let Some(f) = &mut self.file {
             f.write_all(buf)?;
         }
-        if let Some(p) = &mut self.pipe {
-            p.write_all(buf)?;
+        if let Some(f) = &mut self.feed {
+            f.write_all(buf)?;
         }
         Ok(buf.len())
     }

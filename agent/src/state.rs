@@ -237,8 +237,9 @@ impl State {
             outbox.retain(|_, _| false)?;
             let mut progress = tx.open_table(PROGRESS)?;
             progress.retain(|_, _| false)?;
+            let moved = events.len() as u64;
             let mut next = applied_seq + 1;
-            for mut event in events.iter().cloned() {
+            for mut event in events {
                 event.seq = next;
                 if let Some(Kind::Progress(p)) = &event.kind {
                     progress.insert(p.package_id.as_str(), next)?;
@@ -249,7 +250,7 @@ impl State {
             let mut meta = tx.open_table(META)?;
             let current: u64 = meta.get(NEXT_SEQ)?.map(|v| parse(v.value())).transpose()?.unwrap_or(1);
             meta.insert(NEXT_SEQ, json(&next.max(current)).as_slice())?;
-            events.len() as u64
+            moved
         };
         tx.commit()?;
         Ok(moved)

@@ -8,6 +8,10 @@ use crate::error::{Error, Result};
 /// Milliseconds since the Unix epoch.
 pub type Millis = i64;
 
+/// One UTC day: the width of the projections' buckets (`transition_days.day` is a package's
+/// `next_transition_at` divided by it).
+pub const DAY_MS: Millis = 86_400_000;
+
 /// The current time in epoch milliseconds.
 pub fn now_ms() -> Millis {
     chrono::Utc::now().timestamp_millis()

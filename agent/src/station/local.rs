@@ -1,9 +1,8 @@
 //! A local (or mounted) directory station, written by the agent itself.
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use super::{OnBytes, Result, StationError, failed, object_name};
+use super::{Result, StationError, failed, object_name};
 use crate::archive::sha256_of;
 use crate::config::StationConfig;
 
@@ -39,35 +38,6 @@ impl Local {
             .and_then(|()| std::fs::File::create(&partial))
             .map_err(|e| failed(&self.id, format!("creating {}: {e}", partial.display())))?;
         Ok((Feed { station: self.id.clone(), rel, dest, partial }, file))
-    }
-
-    /// Copies the archive file at `archive` (through `feed`, so a crash never leaves a
-    /// truncated copy under the final name).
-    pub async fn put(&self, owner: &str, package_id: &str, archive: &Path, on_bytes: OnBytes<'_>) -> Result<String> {
-        let (feed, mut out) = self.feed(owner, package_id)?;
-        let source = archive.to_owned();
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let copy = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
-            let mut src = std::fs::File::open(&source)?;
-            let mut buf = vec![0u8; 1 << 20];
-            let mut done = 0u64;
-            loop {
-                let n = src.read(&mut buf)?;
-                if n == 0 {
-                    return Ok(done);
-                }
-                out.write_all(&buf[..n])?;
-                done += n as u64;
-                let _ = tx.send(done);
-            }
-        });
-        while let Some(done) = rx.recv().await {
-            on_bytes(done);
-        }
-        match copy.await.map_err(|e| failed(&self.id, e))? {
-            Ok(sent) => feed.finish(sent).await,
-            Err(e) => Err(feed.abort(&format!("writing: {e}")).await),
-        }
     }
 
     pub async fn measure(&self, tool_ref: &str) -> Result<String> {

@@ -125,10 +125,10 @@ impl Station {
     /// Stores the archive at `archive` as package `package_id` of source `owner`; returns the
     /// tool reference.
     pub async fn put(&self, owner: &str, package_id: &str, archive: &Path, on_bytes: OnBytes<'_>) -> Result<String> {
-        match &self.tool {
-            Tool::Local(s) => s.put(owner, package_id, archive, on_bytes).await,
-            Tool::Rclone(s) => s.put(owner, package_id, archive, on_bytes).await,
-            Tool::Restic(s) => s.put(owner, package_id, archive, on_bytes).await,
+        match (&self.tool, self.feed(owner, package_id)) {
+            (Tool::Rclone(s), _) => s.put(owner, package_id, archive, on_bytes).await,
+            (_, Some(feed)) => put_through(feed?, archive, on_bytes).await,
+            (_, None) => unreachable!("every tool but rclone takes a feed"),
         }
     }
 
@@ -184,6 +184,35 @@ impl Station {
             Tool::Rclone(s) => s.target(tool_ref),
             Tool::Restic(s) => format!("restic snapshot {tool_ref} in {}", s.repo),
         }
+    }
+}
+
+/// Copies the archive file at `archive` into a feed, reporting progress.
+async fn put_through((feed, mut out): (Feed, FeedWriter), archive: &Path, on_bytes: OnBytes<'_>) -> Result<String> {
+    let source = archive.to_owned();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    // `out` is dropped when this returns: the tool sees the end of the archive.
+    let copy = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
+        let mut src = std::fs::File::open(&source)?;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut done = 0u64;
+        loop {
+            let n = std::io::Read::read(&mut src, &mut buf)?;
+            if n == 0 {
+                return Ok(done);
+            }
+            out.write_all(&buf[..n])?;
+            done += n as u64;
+            let _ = tx.send(done);
+        }
+    });
+    while let Some(done) = rx.recv().await {
+        on_bytes(done);
+    }
+    match copy.await {
+        Ok(Ok(sent)) => feed.finish(sent).await,
+        Ok(Err(e)) => Err(feed.abort(&format!("copying {}: {e}", archive.display())).await),
+        Err(e) => Err(feed.abort(&e.to_string()).await),
     }
 }
 

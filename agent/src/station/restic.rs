@@ -3,14 +3,13 @@
 //! gives it back for measuring and restoring. The engine can feed restic while it builds the
 //! archive (`Restic::feed`), so packaging and storing overlap.
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-use super::{OnBytes, Result, StationError, failed, run_tool};
+use super::{Result, StationError, failed, run_tool};
 use crate::archive::HashWriter;
 use crate::config::StationConfig;
 
@@ -90,35 +89,6 @@ impl Restic {
             summary
         });
         Ok((Feed { station: self.id.clone(), child, name, summary }, writer))
-    }
-
-    /// Stores the archive file at `archive`; returns `SNAPSHOT:FILE`.
-    pub async fn put(&self, owner: &str, package_id: &str, archive: &Path, on_bytes: OnBytes<'_>) -> Result<String> {
-        let (feed, mut pipe) = self.feed(owner, package_id)?;
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let source = archive.to_owned();
-        // The pipe is dropped when this returns: restic sees the end of the archive.
-        let copy = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
-            let mut file = std::fs::File::open(&source)?;
-            let mut buf = vec![0u8; 1 << 20];
-            let mut done = 0u64;
-            loop {
-                let n = file.read(&mut buf)?;
-                if n == 0 {
-                    return Ok(done);
-                }
-                pipe.write_all(&buf[..n])?;
-                done += n as u64;
-                let _ = tx.send(done);
-            }
-        });
-        while let Some(done) = rx.recv().await {
-            on_bytes(done);
-        }
-        match copy.await.map_err(|e| failed(&self.id, e))? {
-            Ok(sent) => feed.finish(sent).await,
-            Err(e) => Err(feed.abort(&format!("feeding restic: {e}")).await),
-        }
     }
 
     /// The newest snapshot tagged with the package.

@@ -16,8 +16,9 @@ async fn restic_and_rclone_stations_store_verify_and_restore() {
     let world = World::new().await;
     let password = world.path("restic-password");
     std::fs::write(&password, "correct horse battery staple\n").unwrap();
+    // restic second: it gets the archive file, not a feed, and is read back (`restic dump`) at once.
     let stations = format!(
-        "[[stations]]\nid = \"rc\"\nkind = \"rclone\"\nuri = \"{}\"\n\n[[stations]]\nid = \"rs\"\nkind = \"restic\"\nuri = \"{}\"\npassword_file = \"{}\"\n",
+        "[[stations]]\nid = \"rc\"\nkind = \"rclone\"\nuri = \"{}\"\n\n[[stations]]\nid = \"rs\"\nkind = \"restic\"\nuri = \"{}\"\npassword_file = \"{}\"\nreadback = true\n",
         world.path("stations/rclone-remote/").display(),
         world.path("stations/restic-repo").display(),
         password.display()

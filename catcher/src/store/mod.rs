@@ -244,7 +244,6 @@ impl Store {
     /// 30-day projection over a million packages reads a few thousand index entries, not half
     /// the table.
     pub async fn due_groups(&self, from: Millis, until: Millis, ids_per_group: u64) -> Result<Vec<DueGroup>> {
-        const DAY_MS: Millis = 86_400_000;
         // (count, bytes, earliest if an exact part saw the group)
         let mut sums: HashMap<(String, String), (i64, i64, Option<Millis>)> = HashMap::new();
         let mut add = |rows: Vec<(String, String, i64, i64, Option<Millis>)>| {

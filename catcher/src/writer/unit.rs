@@ -567,8 +567,6 @@ impl Unit<'_> {
 /// (type, tier, UTC day of `next_transition_at`): the projections' buckets.
 type DayKey = (PackageType, Tier, i64);
 
-const DAY_MS: i64 = 86_400_000;
-
 /// Adds (`sign` = 1) or removes (-1) a package's share of the counters and day buckets.
 fn count(deltas: &mut HashMap<CounterKey, Counter>, days: &mut HashMap<DayKey, Counter>, p: &Package, sign: i64) {
     let bytes = i64::try_from(p.size_bytes).unwrap_or(0);

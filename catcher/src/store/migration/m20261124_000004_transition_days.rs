@@ -4,6 +4,8 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
+use crate::domain::DAY_MS;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -34,9 +36,9 @@ pub fn rebuild_transition_days_sql(package_type: Option<&str>) -> String {
     let only = package_type.map_or(String::new(), |t| format!(" AND package_type = '{t}'"));
     format!(
         "INSERT INTO transition_days (package_type, tier, day, count, bytes) \
-         SELECT package_type, tier, next_transition_at / 86400000, COUNT(*), CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) \
+         SELECT package_type, tier, next_transition_at / {DAY_MS}, COUNT(*), CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) \
          FROM packages WHERE next_transition_at IS NOT NULL AND tier <> ''{only} \
-         GROUP BY package_type, tier, next_transition_at / 86400000"
+         GROUP BY package_type, tier, next_transition_at / {DAY_MS}"
     )
 }
 
