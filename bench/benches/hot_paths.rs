@@ -83,7 +83,9 @@ fn writer_apply(c: &mut Criterion) {
             || events(&seq, 64),
             |evs| {
                 rt.block_on(async {
-                    let out = writer.submit(Op::AgentEvents { source_id: "bench-0".into(), events: evs }).await;
+                    let out = writer
+                        .submit(Op::AgentEvents { source_id: "bench-0".into(), session_id: "s".into(), events: evs })
+                        .await;
                     assert!(matches!(out, Ok(Output::Events(ref o)) if o.rejected.is_empty()), "{out:?}");
                 })
             },
@@ -99,7 +101,11 @@ fn writer_apply(c: &mut Criterion) {
             |batches| {
                 rt.block_on(async {
                     let submits = batches.into_iter().enumerate().map(|(i, evs)| {
-                        writer.submit(Op::AgentEvents { source_id: format!("bench-m{i}"), events: evs })
+                        writer.submit(Op::AgentEvents {
+                            source_id: format!("bench-m{i}"),
+                            session_id: format!("s{i}"),
+                            events: evs,
+                        })
                     });
                     for out in futures::future::join_all(submits).await {
                         assert!(matches!(out, Ok(Output::Events(ref o)) if o.rejected.is_empty()), "{out:?}");

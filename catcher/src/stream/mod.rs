@@ -14,6 +14,7 @@ use edgebackup_proto::v1::{
     self as pb, agent_event::Kind, agent_message::Body as In, agent_service_server::AgentService,
     catcher_message::Body as Out,
 };
+use futures::stream::FuturesOrdered;
 use futures::{FutureExt, Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -29,6 +30,8 @@ use sessions::error_frame;
 
 /// Most events handed to the writer in one op.
 const MAX_EVENTS_PER_OP: usize = 1024;
+/// Ops one session may have queued at the writer: enough that reading never waits for a commit.
+const MAX_OPS_IN_FLIGHT: usize = 4;
 /// Most files one Complete may list.
 const MAX_MANIFEST_FILES: usize = 100_000;
 /// How long a new stream may take to say Hello.
@@ -102,14 +105,24 @@ impl AgentService for Agents {
 }
 
 async fn end_session(state: &Shared, source_id: &str, session_id: &str, reason: &str) {
-    if state.sessions.unregister(source_id, session_id) {
+    let superseded = !state.sessions.unregister(source_id, session_id);
+    if !superseded {
         tracing::info!(source_id, session_id, reason, "agent disconnected");
-        let _ =
-            state.writer.submit(Op::Disconnected { source_id: source_id.to_owned(), reason: reason.to_owned() }).await;
     }
+    let op = Op::Disconnected {
+        source_id: source_id.to_owned(),
+        session_id: session_id.to_owned(),
+        reason: reason.to_owned(),
+        superseded,
+    };
+    let _ = state.writer.submit(op).await;
 }
 
 /// Runs one session until the agent closes it, it goes silent, it is superseded, or the catcher stops.
+///
+/// Reading goes on while earlier events are being committed (up to `MAX_OPS_IN_FLIGHT` ops), so
+/// events that arrive during a group commit join the next one instead of waiting for the ack.
+/// Answers come back in the order the ops were queued; each becomes an ack.
 async fn serve(
     state: &Shared,
     source_id: &str,
@@ -119,60 +132,83 @@ async fn serve(
     cancel: &CancellationToken,
 ) -> Result<()> {
     let timeout = state.config.agent_timeout();
-    loop {
-        let first = tokio::select! {
-            m = tokio::time::timeout(timeout, inbound.next()) => match m {
-                Err(_) => return Err(Error::Unavailable(format!("no message for {} s; closing the stream", timeout.as_secs()))),
-                Ok(None) => return Ok(()),
-                Ok(Some(Err(status))) => return Err(Error::Unavailable(format!("stream error: {}", status.message()))),
-                Ok(Some(Ok(m))) => m,
-            },
+    let mut in_flight = FuturesOrdered::new();
+    let mut reading = true;
+    while reading || !in_flight.is_empty() {
+        tokio::select! {
+            biased;
             () = cancel.cancelled() => return Ok(()),
-        };
-        // Gather whatever else is already here, so one op (and one commit) covers many frames.
-        let mut frames = vec![first];
-        while frames.len() < MAX_EVENTS_PER_OP {
-            match inbound.next().now_or_never() {
-                Some(Some(Ok(m))) => frames.push(m),
-                _ => break,
-            }
-        }
-        let mut events = Vec::new();
-        let mut last_seq = 0;
-        for frame in frames {
-            match frame.body {
-                Some(In::Event(e)) => {
-                    if e.seq == 0 || e.seq <= last_seq {
-                        return Err(Error::invalid(
-                            "event.seq",
-                            format!("must be >= 1 and increasing, got {} after {last_seq}", e.seq),
-                        ));
+            Some(answer) = in_flight.next(), if !in_flight.is_empty() => acknowledge(tx, source_id, answer).await?,
+            m = tokio::time::timeout(timeout, inbound.next()), if reading && in_flight.len() < MAX_OPS_IN_FLIGHT => match m {
+                Err(_) => return Err(Error::Unavailable(format!("no message for {} s; closing the stream", timeout.as_secs()))),
+                Ok(None) => reading = false,
+                Ok(Some(Err(status))) => return Err(Error::Unavailable(format!("stream error: {}", status.message()))),
+                Ok(Some(Ok(first))) => {
+                    let events = gather(state, source_id, first, &mut inbound)?;
+                    if events.is_empty() {
+                        continue;
                     }
-                    last_seq = e.seq;
-                    events.push((e.seq, event_in(e)));
+                    if !state.sessions.is_current(source_id, session_id) {
+                        return Ok(()); // superseded while reading; the new stream carries on
+                    }
+                    let op = Op::AgentEvents { source_id: source_id.to_owned(), session_id: session_id.to_owned(), events };
+                    in_flight.push_back(state.writer.enqueue(op).await?);
                 }
-                Some(In::Heartbeat(_)) => state.sessions.heard(source_id, crate::domain::now_ms()),
-                Some(In::Hello(_)) => return Err(Error::invalid("hello", "sent twice on one stream")),
-                None => return Err(Error::invalid("body", "empty message")),
-            }
+            },
         }
-        if events.is_empty() {
-            continue;
-        }
-        if !state.sessions.is_current(source_id, session_id) {
-            return Ok(()); // superseded while reading; the new stream carries on
-        }
-        let out = match state.writer.submit(Op::AgentEvents { source_id: source_id.to_owned(), events }).await? {
-            Output::Events(o) => o,
-            other => return Err(crate::service::unexpected(other)),
-        };
-        for (seq, err) in out.rejected {
-            tracing::warn!(source_id, seq, error = %err, "agent event rejected");
-            let frame = pb::EventRejected { seq, code: format!("{:?}", err.code()), message: err.to_string() };
-            send(tx, Out::EventRejected(frame)).await?;
-        }
-        send(tx, Out::Ack(pb::Ack { applied_seq: out.applied_seq })).await?;
     }
+    Ok(())
+}
+
+/// Takes `first` and whatever else is already here (one op, and one commit, covers many frames):
+/// the events, validated; heartbeats are noted on the way.
+fn gather(
+    state: &Shared,
+    source_id: &str,
+    first: pb::AgentMessage,
+    inbound: &mut Streaming<pb::AgentMessage>,
+) -> Result<Vec<(u64, Result<AgentEvent>)>> {
+    let mut frames = vec![first];
+    while frames.len() < MAX_EVENTS_PER_OP {
+        match inbound.next().now_or_never() {
+            Some(Some(Ok(m))) => frames.push(m),
+            _ => break,
+        }
+    }
+    let mut events = Vec::new();
+    let mut last_seq = 0;
+    for frame in frames {
+        match frame.body {
+            Some(In::Event(e)) => {
+                if e.seq == 0 || e.seq <= last_seq {
+                    return Err(Error::invalid(
+                        "event.seq",
+                        format!("must be >= 1 and increasing, got {} after {last_seq}", e.seq),
+                    ));
+                }
+                last_seq = e.seq;
+                events.push((e.seq, event_in(e)));
+            }
+            Some(In::Heartbeat(_)) => state.sessions.heard(source_id, crate::domain::now_ms()),
+            Some(In::Hello(_)) => return Err(Error::invalid("hello", "sent twice on one stream")),
+            None => return Err(Error::invalid("body", "empty message")),
+        }
+    }
+    Ok(events)
+}
+
+/// Sends what the writer said about one op: its rejected events, then the cumulative ack.
+async fn acknowledge(tx: &sessions::Outbound, source_id: &str, answer: Result<Output>) -> Result<()> {
+    let out = match answer? {
+        Output::Events(o) => o,
+        other => return Err(crate::service::unexpected(other)),
+    };
+    for (seq, err) in out.rejected {
+        tracing::warn!(source_id, seq, error = %err, "agent event rejected");
+        let frame = pb::EventRejected { seq, code: format!("{:?}", err.code()), message: err.to_string() };
+        send(tx, Out::EventRejected(frame)).await?;
+    }
+    send(tx, Out::Ack(pb::Ack { applied_seq: out.applied_seq })).await
 }
 
 /// Writes the gathered heartbeats every `every` until `stop`, then once more.

@@ -9,9 +9,11 @@ pub mod lifecycle;
 pub mod ops;
 pub mod unit;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -28,14 +30,20 @@ use crate::watch::Hub;
 /// One write request.
 #[derive(Debug)]
 pub enum Op {
+    /// Events from one agent session, in sequence order. A session may have several of these
+    /// queued; once one fails, its later ones are refused (see `Sink::failed_sessions`).
     AgentEvents {
         source_id: String,
+        session_id: String,
         events: Vec<(u64, Result<AgentEvent>)>,
     },
     Hello(HelloInfo),
+    /// A session ended. Only the source's current session marks the source disconnected.
     Disconnected {
         source_id: String,
+        session_id: String,
         reason: String,
+        superseded: bool,
     },
     /// Heartbeats gathered by the sessions registry: `(source_id, heard at)`.
     Touch(Vec<(String, Millis)>),
@@ -131,7 +139,13 @@ impl Writer {
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(max_batch.max(1) * 4);
         let commits = Arc::new(AtomicU64::new(0));
-        let sink = Sink { in_flight: HashMap::new(), hub, status_dirty, commits: commits.clone() };
+        let sink = Sink {
+            in_flight: HashMap::new(),
+            hub,
+            status_dirty,
+            commits: commits.clone(),
+            failed_sessions: HashSet::new(),
+        };
         let task = tokio::spawn(run(db, rx, sink, max_batch.max(1), stop));
         (Self { tx, commits }, task)
     }
@@ -142,11 +156,28 @@ impl Writer {
         self.commits.load(Ordering::Acquire)
     }
 
-    /// Submits an op and waits until it is committed.
-    pub async fn submit(&self, op: Op) -> Result<Output> {
+    /// Queues an op (waiting only while the queue is full). Ops are applied in the order they
+    /// were queued; the returned future resolves once the op's batch has committed or failed.
+    pub async fn enqueue(&self, op: Op) -> Result<Pending> {
         let (reply, rx) = oneshot::channel();
         self.tx.send(Request { op, reply: Some(reply) }).await.map_err(|_| shutting_down())?;
-        rx.await.map_err(|_| shutting_down())?
+        Ok(Pending(rx))
+    }
+
+    /// Submits an op and waits until it is committed.
+    pub async fn submit(&self, op: Op) -> Result<Output> {
+        self.enqueue(op).await?.await
+    }
+}
+
+/// The answer to a queued op, due when its batch commits.
+pub struct Pending(oneshot::Receiver<Result<Output>>);
+
+impl Future for Pending {
+    type Output = Result<Output>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx).map(|answer| answer.unwrap_or_else(|_| Err(shutting_down())))
     }
 }
 
@@ -157,6 +188,10 @@ struct Sink {
     hub: Hub,
     status_dirty: Arc<Notify>,
     commits: Arc<AtomicU64>,
+    /// Sessions with an op in a failed batch. Their ops queued behind it are refused: applying
+    /// them would move the source's cursor past the failed events, which the agent would then
+    /// never resend. Forgotten when the session's `Disconnected` arrives (it is queued last).
+    failed_sessions: HashSet<String>,
 }
 
 fn shutting_down() -> Error {
@@ -212,8 +247,29 @@ async fn run(
 }
 
 async fn apply_batch(db: &DatabaseConnection, batch: &mut Vec<Request>, sink: &mut Sink) {
-    let size = batch.len();
     let started = std::time::Instant::now();
+    let mut sessions = Vec::new();
+    batch.retain_mut(|req| match &req.op {
+        Op::AgentEvents { session_id, .. } if sink.failed_sessions.contains(session_id) => {
+            if let Some(reply) = req.reply.take() {
+                let _ = reply.send(Err(Error::Unavailable("an earlier write of this stream failed; reconnect".into())));
+            }
+            false
+        }
+        Op::AgentEvents { session_id, .. } => {
+            sessions.push(session_id.clone());
+            true
+        }
+        Op::Disconnected { session_id, .. } => {
+            sink.failed_sessions.remove(session_id);
+            true
+        }
+        _ => true,
+    });
+    let size = batch.len();
+    if size == 0 {
+        return;
+    }
     match apply_in_txn(db, batch, &mut sink.in_flight).await {
         Ok((results, changes)) => {
             let status = changes.status;
@@ -231,6 +287,7 @@ async fn apply_batch(db: &DatabaseConnection, batch: &mut Vec<Request>, sink: &m
         Err(err) => {
             // Counts may hold this batch's uncommitted deltas; they are re-read as needed.
             sink.in_flight.clear();
+            sink.failed_sessions.extend(sessions);
             tracing::error!(error = %err, ops = size, "group commit failed; every op in the batch is answered with the error");
             for req in batch.drain(..) {
                 if let Some(reply) = req.reply {
@@ -273,7 +330,7 @@ async fn prefetch(u: &mut Unit<'_>, batch: &[Request]) -> Result<()> {
     let mut sources = Vec::new();
     let mut packages = Vec::new();
     for req in batch {
-        if let Op::AgentEvents { source_id, events } = &req.op {
+        if let Op::AgentEvents { source_id, events, .. } = &req.op {
             sources.push(source_id.clone());
             packages.extend(
                 events.iter().filter_map(|(_, e)| e.as_ref().ok()).filter_map(|e| e.package_id()).map(str::to_owned),
@@ -286,13 +343,15 @@ async fn prefetch(u: &mut Unit<'_>, batch: &[Request]) -> Result<()> {
 
 async fn apply(u: &mut Unit<'_>, op: Op) -> Result<Output> {
     Ok(match op {
-        Op::AgentEvents { source_id, events } => Output::Events(agent_events(u, &source_id, events).await?),
+        Op::AgentEvents { source_id, events, .. } => Output::Events(agent_events(u, &source_id, events).await?),
         Op::Hello(h) => {
             let (s, cursor) = hello(u, h).await?;
             Output::Welcome(s, cursor)
         }
-        Op::Disconnected { source_id, reason } => {
-            disconnected(u, &source_id, &reason).await?;
+        Op::Disconnected { source_id, reason, superseded, .. } => {
+            if !superseded {
+                disconnected(u, &source_id, &reason).await?;
+            }
             Output::Done
         }
         Op::Touch(seen) => {
@@ -331,4 +390,56 @@ async fn apply(u: &mut Unit<'_>, op: Op) -> Result<Output> {
             Output::Done
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::ConnectionTrait;
+
+    use super::*;
+    use crate::store::Store;
+
+    /// Events that are sequenced and rejected: enough to move the cursor.
+    fn events(source_id: &str, session_id: &str, seqs: std::ops::RangeInclusive<u64>) -> Op {
+        let events = seqs.map(|seq| (seq, Err(Error::invalid("event.kind", "required")))).collect();
+        Op::AgentEvents { source_id: source_id.into(), session_id: session_id.into(), events }
+    }
+
+    fn applied_seq(out: Result<Output>) -> u64 {
+        match out {
+            Ok(Output::Events(o)) => o.applied_seq,
+            other => panic!("expected applied events, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn after_a_failed_write_a_session_gets_nothing_more_applied() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&format!("sqlite://{}/c.db?mode=rwc", dir.path().display()), 2).await.unwrap();
+        store.migrate().await.unwrap();
+        let stop = CancellationToken::new();
+        let (writer, task) = Writer::spawn(store.db().clone(), Hub::new(16), Arc::new(Notify::new()), 64, stop.clone());
+        let db = store.db();
+
+        // The database fails the batch holding s1's seq 1 ...
+        db.execute_unprepared("ALTER TABLE agent_cursors RENAME TO agent_cursors_away").await.unwrap();
+        assert!(writer.submit(events("edge-1", "s1", 1..=1)).await.is_err());
+        db.execute_unprepared("ALTER TABLE agent_cursors_away RENAME TO agent_cursors").await.unwrap();
+        // ... so s1's seq 2, queued behind it, must not be applied: the cursor would pass seq 1.
+        let refused = writer.submit(events("edge-1", "s1", 2..=2)).await;
+        assert!(matches!(refused, Err(Error::Unavailable(_))), "{refused:?}");
+        // The agent's next session resends from the cursor and is applied.
+        assert_eq!(applied_seq(writer.submit(events("edge-1", "s2", 1..=2)).await), 2);
+        // Once s1 has ended, the writer forgets it.
+        let ended = Op::Disconnected {
+            source_id: "edge-1".into(),
+            session_id: "s1".into(),
+            reason: "test".into(),
+            superseded: true,
+        };
+        assert!(matches!(writer.submit(ended).await, Ok(Output::Done)));
+        assert_eq!(applied_seq(writer.submit(events("edge-1", "s1", 3..=3)).await), 3);
+        stop.cancel();
+        task.await.unwrap();
+    }
 }

@@ -672,10 +672,10 @@ pub async fn rebuild_counters(txn: &DatabaseTransaction) -> Result<()> {
     Ok(())
 }
 
-const PACKAGE_UPDATE: [package::Column; 19] = [
-    package::Column::SourceId,
-    package::Column::Path,
-    package::Column::PackageType,
+/// What an upsert may change in an existing package. A package's source, path, type and
+/// creation time never change (`ops::ingest` refuses a conflicting re-ingest), and leaving them out
+/// spares SQLite rewriting the entries of the indexes on them.
+const PACKAGE_UPDATE: [package::Column; 15] = [
     package::Column::SizeBytes,
     package::Column::Sha256,
     package::Column::Status,
@@ -688,7 +688,6 @@ const PACKAGE_UPDATE: [package::Column; 19] = [
     package::Column::NextTransitionAt,
     package::Column::RetryCount,
     package::Column::LastError,
-    package::Column::CreatedAt,
     package::Column::UpdatedAt,
     package::Column::CompletedAt,
     package::Column::ExpiredAt,
