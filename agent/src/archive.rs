@@ -2,12 +2,14 @@
 //! one streaming pass. Each file's sha256 is computed as it is read into the archive and the
 //! archive's sha256 as it is written, so memory stays bounded and nothing is read twice.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Component, Path};
 
 use sha2::{Digest, Sha256};
 
+use crate::safety::{EntropySample, is_high_entropy};
 use crate::state::ManifestFile;
 
 /// The manifest's name inside the archive (last entry).
@@ -21,6 +23,9 @@ pub struct Built {
     pub manifest: Vec<ManifestFile>,
     /// Planned files that vanished before they could be read.
     pub missing: Vec<String>,
+    /// Packaged files whose first 64 KiB look encrypted or compressed: the panic brake's
+    /// baseline, sampled as the files were read.
+    pub high_entropy: HashSet<String>,
 }
 
 /// A writer that hashes and counts what passes through.
@@ -58,6 +63,7 @@ impl<W: Write> Write for HashWriter<W> {
 struct HashReader<'a, R> {
     inner: R,
     hasher: Sha256,
+    sample: EntropySample,
     read: u64,
     expected: u64,
     on_bytes: &'a mut dyn FnMut(u64),
@@ -70,6 +76,7 @@ impl<R: Read> Read for HashReader<'_, R> {
             return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the file shrank while it was being packaged"));
         }
         self.hasher.update(&buf[..n]);
+        self.sample.update(&buf[..n]);
         self.read += n as u64;
         (self.on_bytes)(n as u64);
         Ok(n)
@@ -116,6 +123,7 @@ pub fn build(
     tar.mode(tar::HeaderMode::Deterministic);
     let mut manifest = Vec::with_capacity(files.len());
     let mut missing = Vec::new();
+    let mut high_entropy = HashSet::new();
     for rel in files {
         let path = root.join(rel);
         let file = match File::open(&path) {
@@ -137,12 +145,16 @@ pub fn build(
         let mut reader = HashReader {
             inner: file.take(size),
             hasher: Sha256::new(),
+            sample: EntropySample::default(),
             read: 0,
             expected: size,
             on_bytes: &mut *on_bytes,
         };
         tar.append_data(&mut header, rel, &mut reader)
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        if is_high_entropy(reader.sample.bits()) {
+            high_entropy.insert(rel.clone());
+        }
         let sha256 = hex::encode(reader.hasher.finalize());
         manifest.push(ManifestFile { path: rel.clone(), size, sha256, mtime_ns: mtime });
     }
@@ -156,7 +168,7 @@ pub fn build(
     let mut hashed = encoder.finish()?;
     hashed.flush()?;
     let (_, sha256, size) = hashed.finish();
-    Ok(Built { sha256, size, manifest, missing })
+    Ok(Built { sha256, size, manifest, missing, high_entropy })
 }
 
 fn damaged(at: &str, e: io::Error) -> io::Error {
@@ -258,5 +270,23 @@ mod tests {
         bad[mid] ^= 0xff;
         let err = extract(bad.as_slice(), tempfile::tempdir().unwrap().path()).unwrap_err();
         assert!(err.to_string().contains("the archive is damaged at"), "{err}");
+    }
+
+    #[test]
+    fn files_that_look_encrypted_are_flagged_from_the_read_itself() {
+        let src = tempfile::tempdir().unwrap();
+        // 200 KiB: pseudo-random bytes up front (only the first 64 KiB are sampled), then text.
+        let mut noisy: Vec<u8> = (0..64 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        noisy.extend(std::iter::repeat_n(b'a', 136 * 1024));
+        std::fs::write(src.path().join("noisy.bin"), &noisy).unwrap();
+        std::fs::write(src.path().join("plain.txt"), "hello hello hello ".repeat(10_000)).unwrap();
+        let files = vec!["noisy.bin".to_owned(), "plain.txt".to_owned()];
+        let built = build(src.path(), &files, std::io::sink(), 3, &mut |_| {}).unwrap();
+        assert_eq!(built.high_entropy, HashSet::from(["noisy.bin".to_owned()]));
+        // The same verdict as sampling the file on its own.
+        for rel in &files {
+            let alone = crate::safety::entropy_of(&src.path().join(rel)).unwrap();
+            assert_eq!(is_high_entropy(alone), built.high_entropy.contains(rel), "{rel}: {alone}");
+        }
     }
 }

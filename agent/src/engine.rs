@@ -157,6 +157,7 @@ impl Engine {
                 self.state.set_meta(&planted_key, &true)?;
             }
         }
+        let started = Instant::now();
         let excludes = scan::excludes(&folder.excludes);
         let state = self.state.clone();
         let skip = self.config.state_dir.clone();
@@ -164,6 +165,7 @@ impl Engine {
         let walk = tokio::task::spawn_blocking(move || scan::walk(&walk_root, &excludes, &skip, &state))
             .await
             .map_err(|e| EngineError::Io(e.to_string()))??;
+        tracing::debug!(folder = %root.display(), files = walk.seen.len(), changed = walk.to_back_up.len(), elapsed_ms = started.elapsed().as_millis() as u64, "scanned");
         for e in &walk.errors {
             tracing::warn!(folder = %root.display(), error = %e, "unreadable entry");
         }
@@ -322,6 +324,7 @@ impl Engine {
             })
         };
         let (built, out) = task.await.map_err(|e| e.to_string())?;
+        tracing::debug!(package = %p.package_id, "archive built");
         let built = match built {
             Ok(built) => built,
             Err(e) => {
@@ -410,13 +413,12 @@ impl Engine {
                 tx.put_package(p)?;
                 for f in &p.manifest {
                     let abs = folder.join(&f.path);
-                    let high_entropy = entropy_of(&abs).is_some_and(is_high_entropy);
                     let state = FileState {
                         size: f.size,
                         mtime_ns: f.mtime_ns,
                         sha256: f.sha256.clone(),
                         package_id: p.package_id.clone(),
-                        high_entropy,
+                        high_entropy: built.high_entropy.contains(&f.path),
                     };
                     tx.put_file(&abs.to_string_lossy(), &state)?;
                 }

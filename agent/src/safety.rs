@@ -130,15 +130,43 @@ pub fn entropy_of(path: &Path) -> Option<f64> {
 }
 
 pub fn entropy(bytes: &[u8]) -> f64 {
-    if bytes.is_empty() {
-        return 0.0;
+    let mut sample = EntropySample::default();
+    sample.update(bytes);
+    sample.bits()
+}
+
+/// The byte histogram of a file's first 64 KiB, fed as the file is read (the same sample
+/// `entropy_of` takes, without opening the file again).
+#[derive(Clone)]
+pub struct EntropySample {
+    counts: [u32; 256],
+    len: usize,
+}
+
+impl Default for EntropySample {
+    fn default() -> Self {
+        Self { counts: [0; 256], len: 0 }
     }
-    let mut counts = [0u32; 256];
-    for b in bytes {
-        counts[*b as usize] += 1;
+}
+
+impl EntropySample {
+    /// Counts the bytes of `buf` that still fall within the sample.
+    pub fn update(&mut self, buf: &[u8]) {
+        let take = buf.len().min(SAMPLE - self.len);
+        for b in &buf[..take] {
+            self.counts[*b as usize] += 1;
+        }
+        self.len += take;
     }
-    let len = bytes.len() as f64;
-    counts.iter().filter(|c| **c > 0).map(|c| f64::from(*c) / len).map(|p| -p * p.log2()).sum()
+
+    /// Shannon entropy in bits per byte.
+    pub fn bits(&self) -> f64 {
+        if self.len == 0 {
+            return 0.0;
+        }
+        let len = self.len as f64;
+        self.counts.iter().filter(|c| **c > 0).map(|c| f64::from(*c) / len).map(|p| -p * p.log2()).sum()
+    }
 }
 
 pub fn is_high_entropy(bits: f64) -> bool {

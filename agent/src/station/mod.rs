@@ -5,6 +5,7 @@
 //! upload (`readback`, the default) or, for restic, which hashes every blob it stores, when the
 //! catcher asks (verify commands, restore drills).
 
+mod ahead;
 mod local;
 mod rclone;
 mod restic;

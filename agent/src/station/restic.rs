@@ -9,6 +9,7 @@ use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
+use super::ahead::Ahead;
 use super::{Result, StationError, failed, run_tool};
 use crate::archive::HashWriter;
 use crate::config::StationConfig;
@@ -60,8 +61,9 @@ impl Restic {
     }
 
     /// Starts `restic backup --stdin` for package `package_id`; what is written to the returned
-    /// pipe is stored as the package's archive once the pipe is closed and `Feed::finish` is awaited.
-    pub fn feed(&self, owner: &str, package_id: &str) -> Result<(Feed, std::io::PipeWriter)> {
+    /// writer is stored as the package's archive once the writer is dropped and `Feed::finish`
+    /// is awaited.
+    pub fn feed(&self, owner: &str, package_id: &str) -> Result<(Feed, Ahead)> {
         let name = format!("{package_id}.tar.zst");
         let (reader, writer) = std::io::pipe().map_err(|e| failed(&self.id, e))?;
         let mut child = {
@@ -88,6 +90,7 @@ impl Restic {
             }
             summary
         });
+        let writer = Ahead::new(writer).map_err(|e| failed(&self.id, e))?;
         Ok((Feed { station: self.id.clone(), child, name, summary }, writer))
     }
 
