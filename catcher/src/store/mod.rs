@@ -60,6 +60,11 @@ pub struct Due {
     pub due_at: Millis,
 }
 
+/// Rows SQLite's worker thread may hand over before the reader takes them (sqlx's default is 50):
+/// a group commit's prefetch reads hundreds, and at 50 the two threads took turns, waking each
+/// other every 50 rows.
+const ROW_BUFFER: usize = 1024;
+
 /// Handle to the metadata database.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -97,6 +102,7 @@ impl Store {
                     // Statement journals of multi-row upserts stay in memory: written to a temp
                     // file they were a third of a small group commit's time.
                     .pragma("temp_store", "memory")
+                    .row_buffer_size(ROW_BUFFER)
             });
         let db = Database::connect(opts).await?;
         Ok(Self { db })

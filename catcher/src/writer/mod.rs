@@ -304,9 +304,12 @@ async fn apply_in_txn(
     batch: &mut [Request],
     in_flight: &mut HashMap<String, u64>,
 ) -> Result<(Vec<Result<Output>>, unit::Changes)> {
+    let started = std::time::Instant::now();
     let txn = db.begin().await?;
+    let begun = started.elapsed();
     let mut unit = Unit::new(&txn, now_ms());
     prefetch(&mut unit, batch).await?;
+    let prefetched = started.elapsed();
     let mut results = Vec::with_capacity(batch.len());
     for req in batch.iter_mut() {
         // Ops are taken out of the requests; the requests keep their reply channels.
@@ -320,8 +323,11 @@ async fn apply_in_txn(
         }
         results.push(result);
     }
+    let applied = started.elapsed();
     let changes = unit.flush(in_flight).await?;
+    let flushed = started.elapsed();
     txn.commit().await?;
+    tracing::trace!(?begun, ?prefetched, ?applied, ?flushed, committed = ?started.elapsed(), "batch phases");
     Ok((results, changes))
 }
 
