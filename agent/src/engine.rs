@@ -324,9 +324,11 @@ impl Engine {
             })
         };
         let (built, out) = task.await.map_err(|e| e.to_string())?;
-        tracing::debug!(package = %p.package_id, "archive built");
         let built = match built {
-            Ok(built) => built,
+            Ok(built) => {
+                tracing::debug!(package = %p.package_id, bytes = built.size, "archive built");
+                built
+            }
             Err(e) => {
                 let why = format!("packaging: {e}");
                 // `out` is dropped only after the upload was stopped.

@@ -260,8 +260,8 @@ async fn run(
 }
 
 async fn apply_batch(db: &DatabaseConnection, batch: &mut Vec<Request>, sink: &mut Sink) {
-    let started = std::time::Instant::now();
     let mut sessions = Vec::new();
+    let mut ended = Vec::new();
     batch.retain_mut(|req| match &req.op {
         Op::AgentEvents { session_id, .. } if sink.failed_sessions.contains(session_id) => {
             if let Some(reply) = req.reply.take() {
@@ -274,15 +274,23 @@ async fn apply_batch(db: &DatabaseConnection, batch: &mut Vec<Request>, sink: &m
             true
         }
         Op::Disconnected { session_id, .. } => {
-            sink.failed_sessions.remove(session_id);
+            ended.push(session_id.clone());
             true
         }
         _ => true,
     });
-    let size = batch.len();
-    if size == 0 {
-        return;
+    if !batch.is_empty() {
+        commit_batch(db, batch, sink, sessions).await;
     }
+    // After the outcome: a session's last ops and its end can share a (failed) batch.
+    for id in ended {
+        sink.failed_sessions.remove(&id);
+    }
+}
+
+/// Applies and commits what `apply_batch` admitted, then answers every op.
+async fn commit_batch(db: &DatabaseConnection, batch: &mut Vec<Request>, sink: &mut Sink, sessions: Vec<String>) {
+    let size = batch.len();
     match apply_in_txn(db, batch, &mut sink.in_flight).await {
         Ok((results, changes)) => {
             let status = changes.status;
@@ -309,7 +317,6 @@ async fn apply_batch(db: &DatabaseConnection, batch: &mut Vec<Request>, sink: &m
             }
         }
     }
-    tracing::trace!(ops = size, elapsed_us = started.elapsed().as_micros() as u64, "batch committed");
 }
 
 async fn apply_in_txn(
@@ -340,7 +347,7 @@ async fn apply_in_txn(
     let changes = unit.flush(in_flight).await?;
     let flushed = started.elapsed();
     txn.commit().await?;
-    tracing::trace!(?begun, ?prefetched, ?applied, ?flushed, committed = ?started.elapsed(), "batch phases");
+    tracing::trace!(ops = batch.len(), ?begun, ?prefetched, ?applied, ?flushed, committed = ?started.elapsed(), "batch committed");
     Ok((results, changes))
 }
 
@@ -460,5 +467,36 @@ mod tests {
         assert_eq!(applied_seq(writer.submit(events("edge-1", "s1", 3..=3)).await), 3);
         stop.cancel();
         task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_session_that_ended_in_a_failed_batch_is_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&format!("sqlite://{}/c.db?mode=rwc", dir.path().display()), 2).await.unwrap();
+        store.migrate().await.unwrap();
+        let db = store.db();
+        let mut sink = Sink {
+            in_flight: HashMap::new(),
+            hub: Hub::new(16),
+            status_dirty: Arc::new(Notify::new()),
+            commits: Arc::new(AtomicU64::new(0)),
+            failed_sessions: HashSet::new(),
+        };
+        let ended = Op::Disconnected {
+            source_id: "edge-1".into(),
+            session_id: "s1".into(),
+            reason: "test".into(),
+            superseded: true,
+        };
+        let (reply, answer) = oneshot::channel();
+        let mut batch = vec![
+            Request { op: events("edge-1", "s1", 1..=1), reply: Some(reply) },
+            Request { op: events("edge-1", "s2", 1..=1), reply: None },
+            Request { op: ended, reply: None },
+        ];
+        db.execute_unprepared("ALTER TABLE agent_cursors RENAME TO agent_cursors_away").await.unwrap();
+        apply_batch(db, &mut batch, &mut sink).await;
+        assert!(answer.await.unwrap().is_err(), "the batch failed");
+        assert_eq!(sink.failed_sessions, HashSet::from(["s2".to_owned()]), "s1 ended; s2 goes on and is refused");
     }
 }
