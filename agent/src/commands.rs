@@ -4,7 +4,10 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
+use edgebackup_proto::v1::command_args::Kind as Args;
+use edgebackup_proto::v1::command_details::Kind as Details;
 use edgebackup_proto::v1::{self as pb, CommandKind, agent_event::Kind};
+use tokio_util::task::TaskTracker;
 
 use crate::engine::Engine;
 use crate::restore::{self, Check};
@@ -13,6 +16,8 @@ pub struct Commands {
     engine: Arc<Engine>,
     /// Commands being executed; a re-sent copy of one of them is not started twice.
     running: Mutex<HashSet<String>>,
+    /// Their tasks, awaited at shutdown.
+    tasks: TaskTracker,
 }
 
 /// How a command ended.
@@ -20,41 +25,41 @@ struct Outcome {
     success: bool,
     unsupported: bool,
     message: String,
-    details: serde_json::Value,
+    details: Option<Details>,
 }
 
 impl Outcome {
-    fn ok(message: impl Into<String>, details: serde_json::Value) -> Self {
+    fn ok(message: impl Into<String>, details: Option<Details>) -> Self {
         Self { success: true, unsupported: false, message: message.into(), details }
     }
 
-    fn failed(message: impl Into<String>, details: serde_json::Value) -> Self {
+    fn failed(message: impl Into<String>, details: Option<Details>) -> Self {
         Self { success: false, unsupported: false, message: message.into(), details }
     }
 }
 
 impl Commands {
     pub fn new(engine: Arc<Engine>) -> Self {
-        Self { engine, running: Mutex::new(HashSet::new()) }
+        Self { engine, running: Mutex::new(HashSet::new()), tasks: TaskTracker::new() }
     }
 
-    /// Starts executing `c` in the background.
+    /// Starts executing `c` in the background (tracked: `finish` waits for it).
     pub fn dispatch(self: &Arc<Self>, c: pb::Command) {
         if !self.running.lock().expect("running").insert(c.command_id.clone()) {
             return;
         }
         let this = self.clone();
-        tokio::spawn(async move {
+        self.tasks.spawn(async move {
             let id = c.command_id.clone();
-            let kind = c.kind;
-            tracing::info!(command = %id, kind = ?CommandKind::try_from(kind).unwrap_or(CommandKind::Unspecified), "command received");
+            let kind = CommandKind::try_from(c.kind).unwrap_or(CommandKind::Unspecified);
+            tracing::info!(command = %id, kind = kind.as_str_name(), "command received");
             let outcome = this.execute(c).await;
             let result = pb::CommandResult {
                 command_id: id.clone(),
                 success: outcome.success,
                 unsupported: outcome.unsupported,
                 message: outcome.message,
-                details_json: outcome.details.to_string(),
+                details: outcome.details.map(|d| pb::CommandDetails { kind: Some(d) }),
             };
             if let Err(e) = this.engine.state.push(Kind::CommandResult(result)) {
                 tracing::error!(command = %id, error = %e, "cannot record a command result");
@@ -63,18 +68,45 @@ impl Commands {
         });
     }
 
+    /// Waits for the commands being executed, at most `deadline`; their results are in the
+    /// outbox once this returns (those still running after it are answered after a restart,
+    /// when the catcher re-sends them).
+    pub async fn finish(&self, deadline: std::time::Duration) {
+        self.tasks.close();
+        if tokio::time::timeout(deadline, self.tasks.wait()).await.is_err() {
+            tracing::warn!(
+                ?deadline,
+                running = self.tasks.len(),
+                "commands still running at shutdown; the catcher re-sends them"
+            );
+        }
+    }
+
     async fn execute(&self, c: pb::Command) -> Outcome {
-        // The catcher takes details as a JSON object.
-        let none = serde_json::json!({});
-        match CommandKind::try_from(c.kind).unwrap_or(CommandKind::Unspecified) {
-            CommandKind::BackupNow => match self.engine.pass().await {
+        let kind = CommandKind::try_from(c.kind).unwrap_or(CommandKind::Unspecified);
+        let arm = c.args.and_then(|a| a.kind);
+        // The arguments must be of the command's kind: never guess what a malformed command meant.
+        if kind == CommandKind::Unspecified {
+            return unsupported(c.kind);
+        }
+        let Some(arm) = arm else {
+            return Outcome::failed(format!("args: required for {}", kind.as_str_name()), None);
+        };
+        if arm_kind(&arm) != kind {
+            return Outcome::failed(
+                format!("args: {} arguments for {}", arm_kind(&arm).as_str_name(), kind.as_str_name()),
+                None,
+            );
+        }
+        match arm {
+            Args::BackupNow(_) => match self.engine.pass().await {
                 Ok(r) => {
-                    let details = serde_json::json!({
-                        "packages_completed": r.packages_completed,
-                        "packages_failed": r.packages_failed,
-                        "files": r.files_backed_up,
-                        "held": r.held,
-                    });
+                    let details = Some(Details::BackupNow(pb::BackupNowResult {
+                        packages_completed: r.packages_completed,
+                        packages_failed: r.packages_failed,
+                        files: r.files_backed_up as u64,
+                        held: r.held.clone().unwrap_or_default(),
+                    }));
                     match r.held {
                         Some(why) => Outcome::failed(format!("uploads are held: {why}"), details),
                         None if r.packages_failed > 0 => {
@@ -86,55 +118,69 @@ impl Commands {
                         ),
                     }
                 }
-                Err(e) => Outcome::failed(e.to_string(), none),
+                Err(e) => Outcome::failed(e.to_string(), None),
             },
-            CommandKind::Pause => match self.engine.pause() {
-                Ok(()) => Outcome::ok("uploads paused", none),
-                Err(e) => Outcome::failed(e.to_string(), none),
+            Args::Pause(_) => match self.engine.pause() {
+                Ok(()) => Outcome::ok("uploads paused", None),
+                Err(e) => Outcome::failed(e.to_string(), None),
             },
-            CommandKind::Resume => match self.engine.resume() {
+            Args::Resume(_) => match self.engine.resume() {
                 Ok(()) => {
                     tracing::info!("resumed by the operator; uploads continue");
-                    Outcome::ok("resumed; uploads continue", none)
+                    Outcome::ok("resumed; uploads continue", None)
                 }
-                Err(e) => Outcome::failed(e.to_string(), none),
+                Err(e) => Outcome::failed(e.to_string(), None),
             },
-            CommandKind::Verify => {
+            Args::Verify(_) if c.package_id.is_empty() => Outcome::failed("package_id: required for a verify", None),
+            Args::Verify(_) => {
                 let checks = restore::verify_package(&self.engine, &c.package_id).await;
-                checks_outcome(&c.package_id, checks)
+                checks_outcome(&c.package_id, checks, Details::Verify)
             }
-            CommandKind::RestoreDrill => {
-                let args = serde_json::from_str::<serde_json::Value>(&c.args_json).unwrap_or_default();
-                match restore::drill(&self.engine, &args).await {
-                    Ok(checks) => checks_outcome("drill", checks),
-                    Err(e) => Outcome::failed(e, none),
+            Args::RestoreDrill(args) => match restore::drill(&self.engine, &args).await {
+                Ok(checks) => checks_outcome("drill", checks, Details::RestoreDrill),
+                Err(e) => Outcome::failed(e, None),
+            },
+            Args::Move(_) | Args::Expire(_) if !self.engine.config.mover => unsupported(c.kind),
+            Args::Move(args) => match restore::move_copy(&self.engine, &c.command_id, &c.package_id, &args).await {
+                Ok(result) => {
+                    Outcome::ok(format!("copied to {} and verified", args.to_station_id), Some(Details::Move(result)))
                 }
-            }
-            CommandKind::Move if self.engine.config.mover => match restore::move_copy(&self.engine, &c).await {
-                Ok(details) => Outcome::ok(format!("copied to {} and verified", c.to_station_id), details),
-                Err(e) => Outcome::failed(e, none),
+                Err(e) => Outcome::failed(e, None),
             },
-            CommandKind::Expire if self.engine.config.mover => match restore::delete_copy(&self.engine, &c).await {
-                Ok(()) => Outcome::ok(format!("deleted from {}", c.from_station_id), none),
-                Err(e) => Outcome::failed(e, none),
-            },
-            other => Outcome {
-                success: false,
-                unsupported: true,
-                message: format!("this agent does not support {}", other.as_str_name()),
-                details: none,
+            Args::Expire(args) => match restore::delete_copy(&self.engine, &c.package_id, &args).await {
+                Ok(()) => Outcome::ok(format!("deleted from {}", args.station_id), None),
+                Err(e) => Outcome::failed(e, None),
             },
         }
     }
 }
 
-fn checks_outcome(what: &str, checks: Vec<Check>) -> Outcome {
-    let details = serde_json::json!({ "checks": checks });
+fn arm_kind(arm: &Args) -> CommandKind {
+    match arm {
+        Args::BackupNow(_) => CommandKind::BackupNow,
+        Args::Verify(_) => CommandKind::Verify,
+        Args::RestoreDrill(_) => CommandKind::RestoreDrill,
+        Args::Pause(_) => CommandKind::Pause,
+        Args::Resume(_) => CommandKind::Resume,
+        Args::Move(_) => CommandKind::Move,
+        Args::Expire(_) => CommandKind::Expire,
+    }
+}
+
+fn unsupported(kind: i32) -> Outcome {
+    let name =
+        CommandKind::try_from(kind).map_or_else(|_| format!("command kind {kind}"), |k| k.as_str_name().to_owned());
+    Outcome { success: false, unsupported: true, message: format!("this agent does not support {name}"), details: None }
+}
+
+fn checks_outcome(what: &str, checks: Vec<Check>, arm: fn(pb::CopyChecks) -> Details) -> Outcome {
     let bad: Vec<String> = checks.iter().filter(|c| !c.ok).map(|c| c.summary()).collect();
-    if checks.is_empty() {
+    let count = checks.len();
+    let details = Some(arm(pb::CopyChecks { checks: checks.iter().map(Check::to_wire).collect() }));
+    if count == 0 {
         Outcome::failed(format!("{what}: nothing to check"), details)
     } else if bad.is_empty() {
-        Outcome::ok(format!("{what}: {} copy(ies) verified", checks.len()), details)
+        Outcome::ok(format!("{what}: {count} copy(ies) verified"), details)
     } else {
         Outcome::failed(bad.join("; "), details)
     }
@@ -153,11 +199,34 @@ mod tests {
         let state = State::open(dir.path()).unwrap();
         let engine = Arc::new(Engine::new(config, state, Arc::new(Vec::new())));
         let commands = Commands::new(engine);
-        for kind in [CommandKind::Move as i32, CommandKind::Expire as i32, 99] {
-            let c = pb::Command { command_id: "c".into(), kind, ..Default::default() };
+        let mv = Args::Move(pb::MoveArgs::default());
+        let expire = Args::Expire(pb::ExpireArgs::default());
+        for (kind, args) in
+            [(CommandKind::Move as i32, Some(mv)), (CommandKind::Expire as i32, Some(expire)), (99, None)]
+        {
+            let args = args.map(|kind| pb::CommandArgs { kind: Some(kind) });
+            let c = pb::Command { command_id: "c".into(), kind, args, ..Default::default() };
             let o = commands.execute(c).await;
             assert!(o.unsupported && !o.success, "kind {kind}: {}", o.message);
             assert!(o.message.contains("does not support"), "{}", o.message);
+        }
+    }
+
+    #[tokio::test]
+    async fn malformed_commands_are_refused_not_guessed() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Arc::new(Config { state_dir: dir.path().to_owned(), ..Config::default() });
+        let state = State::open(dir.path()).unwrap();
+        let engine = Arc::new(Engine::new(config, state, Arc::new(Vec::new())));
+        let commands = Commands::new(engine);
+        let pause = Some(pb::CommandArgs { kind: Some(Args::Pause(pb::PauseArgs {})) });
+        for (kind, args, says) in [
+            (CommandKind::RestoreDrill, None, "args: required"),
+            (CommandKind::Resume, pause, "args: COMMAND_KIND_PAUSE arguments for COMMAND_KIND_RESUME"),
+        ] {
+            let c = pb::Command { command_id: "c".into(), kind: kind as i32, args, ..Default::default() };
+            let o = commands.execute(c).await;
+            assert!(!o.success && !o.unsupported && o.message.starts_with(says), "{kind:?}: {}", o.message);
         }
     }
 }

@@ -39,6 +39,10 @@ pub async fn prepare(config: Arc<Config>) -> anyhow::Result<Arc<Engine>> {
     Ok(Arc::new(Engine::new(config, state, Arc::new(stations))))
 }
 
+/// How long shutdown waits for running commands (a move of a large package may take longer;
+/// the catcher re-sends it after the restart).
+const COMMANDS_TIMEOUT: Duration = Duration::from_secs(10);
+
 pub async fn run(
     config: Arc<Config>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -46,7 +50,7 @@ pub async fn run(
     let engine = prepare(config.clone()).await?;
     let commands = Arc::new(Commands::new(engine.clone()));
     let link_stop = CancellationToken::new();
-    let link = tokio::spawn(link::run(config.clone(), engine.state.clone(), commands, link_stop.clone()));
+    let link = tokio::spawn(link::run(config.clone(), engine.state.clone(), commands.clone(), link_stop.clone()));
     let stop = CancellationToken::new();
     let reporter = tokio::spawn(report::keep_writing(engine.clone(), stop.clone()));
 
@@ -94,6 +98,8 @@ pub async fn run(
             Err(e) => tracing::error!(error = %e, "pass failed"),
         }
     }
+    // Commands still running put their results in the outbox before it is flushed.
+    commands.finish(COMMANDS_TIMEOUT).await;
     flush(&engine.state, FLUSH_TIMEOUT).await;
     link_stop.cancel();
     let _ = link.await;

@@ -16,7 +16,7 @@ use tokio::sync::Mutex;
 
 use crate::archive;
 use crate::config::{Config, FolderConfig};
-use crate::safety::{Detector, Observation, SafetyStatus, entropy_of, is_high_entropy};
+use crate::safety::{Detector, Observation, SafetyStatus, Trip, entropy_of, is_high_entropy};
 use crate::scan::{self, Seen};
 use crate::state::{FileState, LocalPackage, LocalStatus, ManifestFile, State, StationCopy, now_ms};
 use crate::station::Station;
@@ -86,15 +86,15 @@ impl Engine {
     }
 
     /// Trips the panic brake (once) and tells the catcher.
-    pub fn trip(&self, reason: String, details: serde_json::Value) -> Result<()> {
+    pub fn trip(&self, trip: Trip) -> Result<()> {
         if self.safety()?.stopped {
             return Ok(());
         }
-        tracing::error!(%reason, "panic brake tripped: uploads stop until an operator resumes this source");
-        let status = SafetyStatus { stopped: true, reason: reason.clone(), details: details.clone() };
+        tracing::error!(reason = %trip.reason, "panic brake tripped: uploads stop until an operator resumes this source");
+        let status = SafetyStatus { stopped: true, reason: trip.reason.clone(), details: trip.details() };
         self.state.write(|tx| {
             tx.set_meta(SAFETY_KEY, &status)?;
-            tx.push(Kind::SafetyAlert(pb::SafetyAlert { reason, details_json: details.to_string() }))?;
+            tx.push(Kind::SafetyAlert(trip.alert()))?;
             Ok(())
         })?;
         Ok(())
@@ -152,7 +152,7 @@ impl Engine {
             let planted_key = format!("canary:{}", root.display());
             let planted: bool = self.state.meta(&planted_key)?.unwrap_or(false);
             if let Some(reason) = scan::check_canary(&root, planted) {
-                self.trip(reason, serde_json::json!({ "folder": root.display().to_string() }))?;
+                self.trip(Trip::canary(reason, &root))?;
             } else if !planted {
                 self.state.set_meta(&planted_key, &true)?;
             }
@@ -247,8 +247,8 @@ impl Engine {
             }
         }
         let verdict = self.detector.lock().expect("detector").observe(Instant::now(), o);
-        if let Some((reason, details)) = verdict {
-            self.trip(reason, details)?;
+        if let Some(trip) = verdict {
+            self.trip(trip)?;
         }
         Ok(())
     }

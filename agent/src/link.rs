@@ -74,12 +74,16 @@ pub async fn run(config: Arc<Config>, state: State, commands: Arc<Commands>, sto
     }
 }
 
+/// The name of a status code a frame carries (`ABORTED`), or its number when unknown.
+fn code_name(code: i32) -> String {
+    pb::StatusCode::try_from(code)
+        .map_or_else(|_| code.to_string(), |c| c.as_str_name().trim_start_matches("STATUS_CODE_").to_owned())
+}
+
 /// Exponential backoff from 250 ms, capped, with full jitter in its upper half.
 pub fn backoff(failures: u32, max: Duration) -> Duration {
-    let base = Duration::from_millis(250).saturating_mul(1u32 << failures.min(16).saturating_sub(1));
-    let capped = base.min(max);
-    let jitter = rand::random_range(0.5..=1.0);
-    capped.mul_f64(jitter)
+    use edgebackup_common::backoff::{exponential, spread};
+    spread(exponential(failures, Duration::from_millis(250), max), 0.5, 1.0, rand::random_range(0.0..=1.0))
 }
 
 async fn session(
@@ -119,7 +123,7 @@ async fn session(
     let welcome = match inbound.message().await? {
         Some(pb::CatcherMessage { body: Some(In::Welcome(w)) }) => w,
         Some(pb::CatcherMessage { body: Some(In::Error(e)) }) => {
-            return Err(LinkError::Closed(format!("{}: {}", e.code, e.message)));
+            return Err(LinkError::Closed(format!("{}: {}", code_name(e.code), e.message)));
         }
         other => return Err(LinkError::Closed(format!("expected Welcome, got {other:?}"))),
     };
@@ -181,11 +185,11 @@ async fn session(
                     sent = sent.max(acked);
                 }
                 Some(In::EventRejected(r)) => {
-                    tracing::warn!(seq = r.seq, code = %r.code, message = %r.message, "the catcher rejected an event");
+                    tracing::warn!(seq = r.seq, code = code_name(r.code), message = %r.message, "the catcher rejected an event");
                 }
                 Some(In::Command(c)) => commands.dispatch(c),
                 Some(In::RulesChanged(_)) => tracing::debug!("rule sets changed"),
-                Some(In::Error(e)) => return Err(LinkError::Closed(format!("{}: {}", e.code, e.message))),
+                Some(In::Error(e)) => return Err(LinkError::Closed(format!("{}: {}", code_name(e.code), e.message))),
                 Some(In::Welcome(_)) => {}
                 None => return Err(LinkError::Closed("end of stream".into())),
             }

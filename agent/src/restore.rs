@@ -36,6 +36,22 @@ impl From<Mismatch> for BadFile {
 }
 
 impl Check {
+    /// The check as the catcher hears it.
+    pub fn to_wire(&self) -> pb::CopyCheck {
+        pb::CopyCheck {
+            package_id: self.package_id.clone(),
+            station_id: self.station_id.clone(),
+            location: self.location.clone(),
+            ok: self.ok,
+            problem: self.problem.clone(),
+            bad_files: self
+                .bad_files
+                .iter()
+                .map(|f| pb::BadFile { path: f.path.clone(), reason: f.reason.clone() })
+                .collect(),
+        }
+    }
+
     pub fn summary(&self) -> String {
         let mut s = format!("package {} on station {} ({})", self.package_id, self.station_id, self.location);
         if self.ok {
@@ -208,64 +224,79 @@ pub async fn verify_package(engine: &Engine, package_id: &str) -> Vec<Check> {
     checks
 }
 
-/// Restores the newest `sample` completed packages into a scratch dir and verifies them.
+/// One copy a drill restores.
+struct Target {
+    package_id: String,
+    owner: String,
+    sha256: String,
+    station_id: String,
+}
+
+/// Restores a sample of packages into a scratch dir and verifies them.
 ///
-/// The catcher names the packages and the stations to restore them from (`args.packages`:
-/// `[{package_id, owner, sha256, station_id}]`); without a list the agent drills its own newest
-/// `args.sample` packages (default 3) from where it stored them.
-pub async fn drill(engine: &Engine, args: &serde_json::Value) -> Result<Vec<Check>, String> {
-    let mut plan: Vec<(String, String, String, String)> = Vec::new();
-    if let Some(list) = args["packages"].as_array() {
-        for p in list {
-            let field = |k: &str| p[k].as_str().unwrap_or_default().to_owned();
-            plan.push((field("package_id"), field("owner"), field("sha256"), field("station_id")));
+/// For a drill by tier the catcher names the copies (`targets`); a drill of the agent's own
+/// packages (no tier) restores its newest `sample` completed packages from where it stored them.
+pub async fn drill(engine: &Engine, args: &pb::RestoreDrillArgs) -> Result<Vec<Check>, String> {
+    let by_tier = args.any_tier || args.tier != pb::Tier::Unspecified as i32;
+    let mut plan = Vec::new();
+    if by_tier {
+        if args.targets.is_empty() {
+            return Err("args.restore_drill.targets: a drill by tier needs the copies the catcher planned".into());
+        }
+        for (i, t) in args.targets.iter().enumerate() {
+            let field = |n: &str| format!("args.restore_drill.targets[{i}].{n}");
+            if uuid::Uuid::parse_str(&t.package_id).is_err() {
+                return Err(format!("{}: not a package id", field("package_id")));
+            }
+            if t.owner_source_id.is_empty() {
+                return Err(format!("{}: required", field("owner_source_id")));
+            }
+            if t.station_id.is_empty() {
+                return Err(format!("{}: required", field("station_id")));
+            }
+            plan.push(Target {
+                package_id: t.package_id.clone(),
+                owner: t.owner_source_id.clone(),
+                sha256: t.sha256.clone(),
+                station_id: t.station_id.clone(),
+            });
         }
     } else {
-        let sample = args["sample"].as_u64().unwrap_or(3).max(1) as usize;
+        if !args.targets.is_empty() {
+            return Err("args.restore_drill.targets: only a drill by tier names copies".into());
+        }
+        let sample = if args.sample == 0 { 3 } else { args.sample.min(100) } as usize;
         let packages = engine.state.packages().map_err(|e| e.to_string())?;
         for p in packages.into_iter().rev().filter(|p| p.status == LocalStatus::Completed).take(sample) {
             if let Some(copy) = p.copies.first() {
-                plan.push((
-                    p.package_id.clone(),
-                    engine.config.source_id.clone(),
-                    p.sha256.clone(),
-                    copy.station_id.clone(),
-                ));
+                plan.push(Target {
+                    package_id: p.package_id.clone(),
+                    owner: engine.config.source_id.clone(),
+                    sha256: p.sha256.clone(),
+                    station_id: copy.station_id.clone(),
+                });
             }
         }
     }
     let scratch: PathBuf = engine.config.state_dir.join("drill");
     let mut checks = Vec::new();
-    for (package_id, owner, sha256, station_id) in plan {
-        let Ok(station) = station(engine, &station_id) else {
+    for t in plan {
+        let Ok(station) = station(engine, &t.station_id) else {
             checks.push(Check {
-                package_id,
-                station_id: station_id.clone(),
+                package_id: t.package_id,
+                station_id: t.station_id.clone(),
                 location: String::new(),
                 ok: false,
-                problem: format!("this agent has no station {station_id:?} configured"),
+                problem: format!("this agent has no station {:?} configured", t.station_id),
                 bad_files: Vec::new(),
             });
             continue;
         };
-        let dest = scratch.join(&package_id);
-        checks.push(restore_from(station, &owner, &package_id, Some(&sha256), &dest, &scratch).await);
+        let dest = scratch.join(&t.package_id);
+        checks.push(restore_from(station, &t.owner, &t.package_id, Some(&t.sha256), &dest, &scratch).await);
     }
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(checks)
-}
-
-/// What a move or expiry command says about the package it concerns.
-struct CopyArgs {
-    owner: String,
-    sha256: String,
-}
-
-fn copy_args(c: &pb::Command) -> Result<CopyArgs, String> {
-    let v: serde_json::Value = serde_json::from_str(&c.args_json).map_err(|e| format!("args_json: {e}"))?;
-    let owner = v["owner"].as_str().filter(|s| !s.is_empty()).ok_or("args_json.owner is missing")?.to_owned();
-    let sha256 = v["sha256"].as_str().unwrap_or_default().to_owned();
-    Ok(CopyArgs { owner, sha256 })
 }
 
 fn station<'a>(engine: &'a Engine, id: &str) -> Result<&'a Station, String> {
@@ -274,14 +305,26 @@ fn station<'a>(engine: &'a Engine, id: &str) -> Result<&'a Station, String> {
 
 /// A tier move: copy the package from one station to another and verify it there. The source
 /// copy is checked first, so a damaged copy is never propagated.
-pub async fn move_copy(engine: &Engine, c: &pb::Command) -> Result<serde_json::Value, String> {
-    let args = copy_args(c)?;
-    let (from, to) = (station(engine, &c.from_station_id)?, station(engine, &c.to_station_id)?);
+pub async fn move_copy(
+    engine: &Engine,
+    command_id: &str,
+    package_id: &str,
+    args: &pb::MoveArgs,
+) -> Result<pb::MoveResult, String> {
+    if uuid::Uuid::parse_str(package_id).is_err() {
+        return Err("package_id: not a package id".into());
+    }
+    if args.owner_source_id.is_empty() {
+        return Err("args.move.owner_source_id: required".into());
+    }
+    let (from, to) = (station(engine, &args.from_station_id)?, station(engine, &args.to_station_id)?);
     let scratch = engine.config.state_dir.join("moves");
     std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
-    let staged = scratch.join(format!("{}.{}", c.package_id, c.command_id));
+    // Both ids are checked to be plain names: the staged file stays inside the scratch dir.
+    let command = uuid::Uuid::parse_str(command_id).map_or_else(|_| "move".to_owned(), |u| u.to_string());
+    let staged = scratch.join(format!("{package_id}.{command}"));
     let result = async {
-        let source_ref = from.locate(&args.owner, &c.package_id).await.map_err(|e| e.to_string())?;
+        let source_ref = from.locate(&args.owner_source_id, package_id).await.map_err(|e| e.to_string())?;
         from.fetch(&source_ref, &staged).await.map_err(|e| e.to_string())?;
         let path = staged.clone();
         let (sha, _) = tokio::task::spawn_blocking(move || std::fs::File::open(&path).and_then(sha256_of))
@@ -291,13 +334,13 @@ pub async fn move_copy(engine: &Engine, c: &pb::Command) -> Result<serde_json::V
         if !args.sha256.is_empty() && sha != args.sha256 {
             return Err(format!("the copy on {} has sha256 {sha}, expected {}; not moved", from.id(), args.sha256));
         }
-        let tool_ref = to.put(&args.owner, &c.package_id, &staged, &|_| {}).await.map_err(|e| e.to_string())?;
+        let tool_ref = to.put(&args.owner_source_id, package_id, &staged, &|_| {}).await.map_err(|e| e.to_string())?;
         let measured = to.measure(&tool_ref).await.map_err(|e| e.to_string())?;
         if measured != sha {
             return Err(format!("the new copy {} has sha256 {measured}, expected {sha}", to.describe(&tool_ref)));
         }
-        tracing::info!(package = %c.package_id, from = from.id(), to = to.id(), "copy moved and verified");
-        Ok(serde_json::json!({ "verified_sha256": measured, "tool_ref": tool_ref }))
+        tracing::info!(package = %package_id, from = from.id(), to = to.id(), "copy moved and verified");
+        Ok(pb::MoveResult { verified_sha256: measured, tool_ref })
     }
     .await;
     let _ = std::fs::remove_file(&staged);
@@ -305,10 +348,15 @@ pub async fn move_copy(engine: &Engine, c: &pb::Command) -> Result<serde_json::V
 }
 
 /// Deletes a package's copy from a station (it moved on, or retention is over).
-pub async fn delete_copy(engine: &Engine, c: &pb::Command) -> Result<(), String> {
-    let args = copy_args(c)?;
-    let from = station(engine, &c.from_station_id)?;
-    match from.locate(&args.owner, &c.package_id).await {
+pub async fn delete_copy(engine: &Engine, package_id: &str, args: &pb::ExpireArgs) -> Result<(), String> {
+    if uuid::Uuid::parse_str(package_id).is_err() {
+        return Err("package_id: not a package id".into());
+    }
+    if args.owner_source_id.is_empty() {
+        return Err("args.expire.owner_source_id: required".into());
+    }
+    let from = station(engine, &args.station_id)?;
+    match from.locate(&args.owner_source_id, package_id).await {
         Ok(tool_ref) => from.delete(&tool_ref).await.map_err(|e| e.to_string()),
         // restic finds no snapshot: already gone.
         Err(_) if from.tool() == edgebackup_proto::v1::Tool::Restic => Ok(()),

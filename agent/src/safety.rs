@@ -9,6 +9,7 @@ use std::io::Read;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use edgebackup_proto::v1 as pb;
 use serde::{Deserialize, Serialize};
 
 use crate::config::SafetyConfig;
@@ -24,6 +25,48 @@ pub struct SafetyStatus {
     pub stopped: bool,
     pub reason: String,
     pub details: serde_json::Value,
+}
+
+/// Why the brake tripped, with what it measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trip {
+    pub reason: String,
+    pub trigger: pb::SafetyTrigger,
+    pub measurements: pb::SafetyMeasurements,
+}
+
+impl Trip {
+    /// A canary file in `folder` was touched.
+    pub fn canary(reason: String, folder: &Path) -> Self {
+        let measurements = pb::SafetyMeasurements { canary: folder.display().to_string(), ..Default::default() };
+        Self { reason, trigger: pb::SafetyTrigger::Canary, measurements }
+    }
+
+    /// The measurements as `agent status` shows them.
+    pub fn details(&self) -> serde_json::Value {
+        let m = &self.measurements;
+        let mut d = serde_json::json!({
+            "trigger": self.trigger.as_str_name().trim_start_matches("SAFETY_TRIGGER_").to_ascii_lowercase(),
+            "window_secs": m.window_secs,
+            "changed": m.changed,
+            "removed": m.removed,
+            "rewritten": m.rewritten,
+            "turned_high_entropy": m.turned_high_entropy,
+        });
+        if !m.canary.is_empty() {
+            d["folder"] = m.canary.clone().into();
+        }
+        d
+    }
+
+    /// The alert the catcher hears.
+    pub fn alert(&self) -> pb::SafetyAlert {
+        pb::SafetyAlert {
+            reason: self.reason.clone(),
+            trigger: self.trigger as i32,
+            measurements: Some(self.measurements.clone()),
+        }
+    }
 }
 
 /// Changes seen by one walk.
@@ -54,7 +97,7 @@ impl Detector {
     }
 
     /// Adds an observation; returns the reason and measurements if the brake should trip.
-    pub fn observe(&mut self, now: Instant, o: Observation) -> Option<(String, serde_json::Value)> {
+    pub fn observe(&mut self, now: Instant, o: Observation) -> Option<Trip> {
         if !self.config.enabled {
             return None;
         }
@@ -70,44 +113,46 @@ impl Detector {
         });
         let total = sum.changed + sum.removed;
         let c = &self.config;
-        let details = serde_json::json!({
-            "window_secs": WINDOW.as_secs(),
-            "changed": sum.changed,
-            "removed": sum.removed,
-            "rewritten": sum.rewritten,
-            "turned_high_entropy": sum.turned_high_entropy,
-        });
+        let measurements = pb::SafetyMeasurements {
+            window_secs: WINDOW.as_secs() as u32,
+            changed: sum.changed,
+            removed: sum.removed,
+            rewritten: sum.rewritten,
+            turned_high_entropy: sum.turned_high_entropy,
+            canary: String::new(),
+        };
+        let trip = |reason: String, trigger| Some(Trip { reason, trigger, measurements: measurements.clone() });
         if total >= c.max_changes_per_minute {
-            return Some((
+            return trip(
                 format!("{total} files changed within a minute (limit {})", c.max_changes_per_minute),
-                details,
-            ));
+                pb::SafetyTrigger::ChangeRate,
+            );
         }
         if total >= c.min_changes {
             let ratio = f64::from(sum.removed) / f64::from(total);
             if ratio >= c.max_rename_delete_ratio {
-                return Some((
+                return trip(
                     format!(
                         "{:.0}% of {total} changes were renames or deletes (limit {:.0}%)",
                         ratio * 100.0,
                         c.max_rename_delete_ratio * 100.0
                     ),
-                    details,
-                ));
+                    pb::SafetyTrigger::RenameDeleteRatio,
+                );
             }
         }
         if sum.rewritten >= c.min_changes {
             let share = f64::from(sum.turned_high_entropy) / f64::from(sum.rewritten);
             if share >= c.max_high_entropy_share {
-                return Some((
+                return trip(
                     format!(
                         "{} of {} rewritten files now look encrypted (limit {:.0}%)",
                         sum.turned_high_entropy,
                         sum.rewritten,
                         c.max_high_entropy_share * 100.0
                     ),
-                    details,
-                ));
+                    pb::SafetyTrigger::Entropy,
+                );
             }
         }
         None
@@ -186,9 +231,9 @@ mod tests {
         let mut d = detector();
         let t = Instant::now();
         assert!(d.observe(t, Observation { changed: 60, ..Default::default() }).is_none());
-        let (reason, _) =
-            d.observe(t + Duration::from_secs(30), Observation { changed: 50, ..Default::default() }).unwrap();
-        assert!(reason.contains("110 files changed"), "{reason}");
+        let trip = d.observe(t + Duration::from_secs(30), Observation { changed: 50, ..Default::default() }).unwrap();
+        assert!(trip.reason.contains("110 files changed"), "{}", trip.reason);
+        assert_eq!((trip.trigger, trip.measurements.changed), (pb::SafetyTrigger::ChangeRate, 110));
     }
 
     #[test]
@@ -208,7 +253,8 @@ mod tests {
         assert!(d.observe(t, Observation { changed: 4, removed: 12, ..Default::default() }).is_some());
         let mut d = detector();
         let o = Observation { changed: 12, rewritten: 12, turned_high_entropy: 9, ..Default::default() };
-        assert!(d.observe(t, o).unwrap().0.contains("look encrypted"));
+        let trip = d.observe(t, o).unwrap();
+        assert!(trip.reason.contains("look encrypted") && trip.trigger == pb::SafetyTrigger::Entropy);
         let mut d = detector();
         let o = Observation { changed: 12, rewritten: 12, turned_high_entropy: 1, ..Default::default() };
         assert!(d.observe(t, o).is_none(), "ordinary edits do not trip");

@@ -11,8 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use catcher::domain::{PackageStatus, PackageType, PlacementStatus, Tier, Tool};
 use catcher::store::{PackageFilter, Store};
 use catcher::watch::Hub;
-use catcher::writer::ops::{AgentEvent, Completion, NewPackage, ProgressUpdate};
-use catcher::writer::{Op, Output, Writer};
+use catcher::writer::{
+    AgentEvent, AgentEvents, Bootstrap, Completion, NewPackage, PlacementReport, ProgressUpdate, Writer,
+};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use tokio::runtime::Runtime;
 use tokio::sync::Notify;
@@ -55,7 +56,12 @@ fn events(seq: &AtomicU64, packages: usize) -> Vec<(u64, catcher::error::Result<
             sha256: sha.clone(),
             size_bytes: size,
             tool_ref: String::new(),
-            placements: vec![("hot-1".into(), PlacementStatus::Verified, sha, String::new())],
+            placements: vec![PlacementReport {
+                station_id: "hot-1".into(),
+                status: PlacementStatus::Verified,
+                verified_sha256: sha,
+                error: String::new(),
+            }],
             manifest: Vec::new(),
         }));
     }
@@ -70,7 +76,7 @@ fn writer_apply(c: &mut Criterion) {
         store.migrate().await.expect("migrate");
         let (writer, _task) =
             Writer::spawn(store.db().clone(), Hub::new(1024), Arc::new(Notify::new()), 4096, CancellationToken::new());
-        writer.submit(Op::Bootstrap { preset: "cloud".into() }).await.expect("bootstrap");
+        writer.submit(Bootstrap { preset: "cloud".into() }).await.expect("bootstrap");
         (store, writer)
     });
     let mut g = c.benchmark_group("writer");
@@ -84,9 +90,9 @@ fn writer_apply(c: &mut Criterion) {
             |evs| {
                 rt.block_on(async {
                     let out = writer
-                        .submit(Op::AgentEvents { source_id: "bench-0".into(), session_id: "s".into(), events: evs })
+                        .submit(AgentEvents { source_id: "bench-0".into(), session_id: "s".into(), events: evs })
                         .await;
-                    assert!(matches!(out, Ok(Output::Events(ref o)) if o.rejected.is_empty()), "{out:?}");
+                    assert!(matches!(out, Ok(ref o) if o.rejected.is_empty()), "{out:?}");
                 })
             },
             BatchSize::SmallInput,
@@ -101,14 +107,14 @@ fn writer_apply(c: &mut Criterion) {
             |batches| {
                 rt.block_on(async {
                     let submits = batches.into_iter().enumerate().map(|(i, evs)| {
-                        writer.submit(Op::AgentEvents {
+                        writer.submit(AgentEvents {
                             source_id: format!("bench-m{i}"),
                             session_id: format!("s{i}"),
                             events: evs,
                         })
                     });
                     for out in futures::future::join_all(submits).await {
-                        assert!(matches!(out, Ok(Output::Events(ref o)) if o.rejected.is_empty()), "{out:?}");
+                        assert!(matches!(out, Ok(ref o) if o.rejected.is_empty()), "{out:?}");
                     }
                 })
             },

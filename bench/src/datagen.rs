@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use catcher::domain::{PackageStatus, PackageType, PlacementStatus, Tier, Tool};
+use catcher::domain::{PackageStatus, PackageType, PlacementStatus, Spelling, Tier, Tool};
 use catcher::store::Store;
 use catcher::store::entity::{package, placement, source};
 use sea_orm::{
@@ -261,6 +261,7 @@ pub async fn fill(o: &Options, mut progress: impl FnMut(u64)) -> anyhow::Result<
         os: Set("linux".into()),
         agent_version: Set("0.1.0".into()),
         capabilities: Set("backup".into()),
+        mover: Set(false),
         first_seen_at: Set(now - i64::from(o.days) * DAY_MS),
         last_seen_at: Set(now - DAY_MS),
         connected: Set(false),

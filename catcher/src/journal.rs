@@ -3,13 +3,13 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::domain::{JournalEntry, JournalEvent, Millis};
+use crate::domain::{JournalEntry, JournalEvent, JournalRecord, Millis};
 
 /// The `prev_hash` of the first event.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// Hash of one event given its predecessor's hash.
-pub fn hash_event(prev_hash: &str, sequence: u64, at: Millis, e: &JournalEntry) -> String {
+pub fn hash_event(prev_hash: &str, sequence: u64, at: Millis, e: &JournalRecord) -> String {
     let mut h = Sha256::new();
     h.update(prev_hash.as_bytes());
     h.update(sequence.to_be_bytes());
@@ -40,6 +40,7 @@ pub fn chain(head_seq: u64, head_hash: &str, at: Millis, entries: Vec<JournalEnt
         .into_iter()
         .enumerate()
         .map(|(i, entry)| {
+            let entry = JournalRecord::from(entry);
             let sequence = head_seq + 1 + i as u64;
             let hash = hash_event(&prev, sequence, at, &entry);
 
@@ -86,13 +87,16 @@ impl Verifier {
 mod tests {
     use super::*;
 
-    fn entry(t: &str) -> JournalEntry {
-        JournalEntry { actor: "api".into(), event_type: t.into(), ..Default::default() }
+    fn entry(t: crate::domain::EventType) -> JournalEntry {
+        JournalEntry::new(t, "api")
     }
 
     #[test]
     fn a_chain_verifies_and_any_edit_is_found() {
-        let events = chain(0, GENESIS, 5, vec![entry("a"), entry("b"), entry("c")]);
+        let events = chain(0, GENESIS, 5, {
+            use crate::domain::EventType::*;
+            vec![entry(PackageIngested), entry(PackageStarted), entry(PackageCompleted)]
+        });
         let mut v = Verifier::default();
         events.iter().for_each(|e| v.check(e).unwrap());
         assert_eq!(v.checked, 3);
@@ -110,8 +114,8 @@ mod tests {
 
     #[test]
     fn field_boundaries_matter() {
-        let a = JournalEntry { actor: "ab".into(), event_type: "c".into(), ..Default::default() };
-        let b = JournalEntry { actor: "a".into(), event_type: "bc".into(), ..Default::default() };
+        let a = JournalRecord { actor: "ab".into(), event_type: "c".into(), ..Default::default() };
+        let b = JournalRecord { actor: "a".into(), event_type: "bc".into(), ..Default::default() };
         assert_ne!(hash_event(GENESIS, 1, 0, &a), hash_event(GENESIS, 1, 0, &b));
     }
 }

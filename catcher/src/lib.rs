@@ -3,13 +3,12 @@
 //! through the tiers. See docs/ARCHITECTURE.md for the map.
 #![forbid(unsafe_code)]
 
-pub mod commands;
+pub mod change;
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod journal;
 pub mod rules;
-pub mod scheduler;
 pub mod server;
 pub mod service;
 pub mod status;
@@ -17,4 +16,5 @@ pub mod store;
 pub mod stream;
 pub mod tui;
 pub mod watch;
+pub mod workers;
 pub mod writer;

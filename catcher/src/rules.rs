@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::Spelling;
 use crate::domain::{Millis, PackageType, Tier};
 use crate::error::{Error, Result};
 

@@ -17,12 +17,18 @@ use tonic::transport::server::TcpIncoming;
 
 use crate::config::Config;
 use crate::domain::{Station, now_ms};
-use crate::scheduler::{self, MetadataOnly};
+use crate::service::sessions::Sessions;
 use crate::service::{self, State};
 use crate::store::Store;
-use crate::stream::{Agents, sessions::Sessions};
+use crate::stream::Agents;
 use crate::watch::Hub;
-use crate::writer::{Op, Writer};
+use crate::workers::Workers;
+use crate::workers::dispatch::Dispatcher;
+use crate::workers::scheduler::{self, MetadataOnly};
+use crate::writer::{Bootstrap, SyncStations, Writer};
+
+/// How long shutdown waits for the background workers.
+const WORKERS_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Connects, migrates and bootstraps the database.
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
@@ -45,13 +51,13 @@ pub async fn serve(
     let (writer, writer_task) =
         Writer::spawn(store.db().clone(), hub.clone(), status_dirty.clone(), config.batch_max_ops, stop_writer.clone());
 
-    writer.submit(Op::Bootstrap { preset: config.initial_preset.clone() }).await?;
+    writer.submit(Bootstrap { preset: config.initial_preset.clone() }).await?;
     let stations = config
         .stations
         .iter()
         .map(|s| Station { station_id: s.id.clone(), tier: s.tier, kind: s.kind, uri: s.uri.clone() })
         .collect();
-    writer.submit(Op::SyncStations(stations)).await?;
+    writer.submit(SyncStations(stations)).await?;
 
     let started_at = now_ms();
     let state = Arc::new(State {
@@ -59,45 +65,70 @@ pub async fn serve(
         store: store.clone(),
         writer: writer.clone(),
         hub: hub.clone(),
-        sessions: Sessions::default(),
+        sessions: Arc::new(Sessions::default()),
         commands_due: Arc::new(Notify::new()),
         started_at,
         shutdown: stop_workers.clone(),
         status_cache: crate::status::StatusCache::new(Duration::from_secs(1), Duration::from_secs(5)),
     });
 
-    let checkpoint_store = store.clone();
-    let checkpoint_stop = stop_workers.clone();
-    let workers = vec![
-        tokio::spawn(async move { checkpoint_store.checkpoints(Duration::from_millis(250), checkpoint_stop).await }),
-        tokio::spawn(crate::status::publisher(
+    // A worker that dies takes the catcher down with it (see `workers`).
+    let worker_died = CancellationToken::new();
+    let mut workers = Workers::new(stop_workers.clone(), worker_died.clone());
+    let died = worker_died.clone();
+    let stop = workers.stop_token();
+    {
+        let store = store.clone();
+        let stop = stop.clone();
+        workers.spawn("checkpoints", async move { store.checkpoints(Duration::from_millis(250), stop).await });
+    }
+    workers.spawn(
+        "status publisher",
+        crate::status::publisher(
             store.clone(),
             hub.clone(),
             status_dirty,
             started_at,
             Duration::from_millis(100),
-            stop_workers.clone(),
-        )),
-        tokio::spawn(crate::commands::run(state.clone(), state.commands_due.clone(), stop_workers.clone())),
-        tokio::spawn(crate::stream::flush_heartbeats(
-            state.clone(),
+            stop.clone(),
+        ),
+    );
+    let dispatcher = Dispatcher {
+        store: store.clone(),
+        writer: writer.clone(),
+        delivery: state.sessions.clone(),
+        lease: Duration::from_secs(config.command_lease_secs),
+    };
+    workers.spawn("command dispatcher", dispatcher.run(state.commands_due.clone(), stop.clone()));
+    workers.spawn(
+        "heartbeats",
+        crate::stream::flush_heartbeats(
+            state.sessions.clone(),
+            writer.clone(),
             Duration::from_secs(config.heartbeat_interval_secs.clamp(1, 10)),
-            stop_workers.clone(),
-        )),
-        tokio::spawn(scheduler::drills(
+            stop.clone(),
+        ),
+    );
+    workers.spawn(
+        "restore drills",
+        scheduler::drills(
             writer.clone(),
             Duration::from_secs(config.restore_drill_interval_secs),
             config.restore_drill_sample,
-            stop_workers.clone(),
-        )),
-        tokio::spawn(scheduler::run(
+            stop.clone(),
+        ),
+    );
+    workers.spawn(
+        "tier scheduler",
+        scheduler::run(
             store.clone(),
             Arc::new(MetadataOnly(writer.clone())),
             Duration::from_millis(config.scheduler_interval_ms),
             config.scheduler_batch,
-            stop_workers.clone(),
-        )),
-    ];
+            stop.clone(),
+        ),
+    );
+    let supervisor = tokio::spawn(workers.supervise(WORKERS_DEADLINE));
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<PackageServiceServer<service::packages::Packages>>().await;
@@ -136,7 +167,10 @@ pub async fn serve(
         // tonic sets TCP_NODELAY only on sockets it binds itself; without it every small response
         // waits for Nagle's delayed ACK (~40 ms).
         .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), async move {
-            shutdown.await;
+            tokio::select! {
+                () = shutdown => {}
+                () = worker_died.cancelled() => {}
+            }
             tracing::info!("shutting down: closing streams, draining writes");
             // Ending the long-lived streams lets the server's graceful shutdown complete.
             stop_on_signal.cancel();
@@ -144,9 +178,7 @@ pub async fn serve(
         .await;
 
     stop_workers.cancel();
-    for w in workers {
-        let _ = w.await;
-    }
+    let _ = supervisor.await;
     drop(state);
     drop(writer);
     stop_writer.cancel();
@@ -154,5 +186,8 @@ pub async fn serve(
     store.close().await?;
     tracing::info!("catcher stopped");
     serve_result?;
+    if died.is_cancelled() {
+        anyhow::bail!("a background worker died (see the log above); the catcher stopped");
+    }
     Ok(())
 }

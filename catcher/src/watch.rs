@@ -5,21 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::broadcast;
 
-use crate::domain::{JournalEvent, Package, SourceView};
-use crate::rules::RuleSet;
-use crate::status::FleetStatus;
-use crate::writer::unit::Changes;
-
-/// One committed change.
-#[derive(Debug, Clone)]
-pub enum Change {
-    Package(Package),
-    PackageDeleted(String),
-    Source(SourceView),
-    Journal(JournalEvent),
-    Rules(Vec<RuleSet>),
-    Status(Arc<FleetStatus>),
-}
+use crate::change::{Change, Changes};
 
 /// The broadcast hub.
 #[derive(Clone, Debug)]

@@ -1,5 +1,7 @@
 //! What every Edge Backup binary shares: log setup and the shutdown signal.
 
+pub mod backoff;
+
 use std::io::IsTerminal;
 
 use serde::{Deserialize, Serialize};

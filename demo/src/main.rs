@@ -66,7 +66,7 @@ async fn main() -> anyhow::Result<()> {
             .iter()
             .map(|t| catcher::config::StationConfig {
                 id: format!("demo-{t}"),
-                tier: catcher::domain::Tier::parse(t).expect("known tier"),
+                tier: t.parse().expect("known tier"),
                 kind: catcher::domain::StationKind::Local,
                 uri: dir.join("stations").join(t).display().to_string(),
             })

@@ -61,7 +61,7 @@ async fn stop(mut r: Running) {
 async fn the_demo_runs_stops_and_resumes_with_its_data() {
     let dir = tempfile::tempdir().unwrap();
     let run = start(dir.path()).await;
-    let first = edgebackup_testkit::eventually(60, || async {
+    let first = edgebackup_testkit::eventually("the demo to complete its first packages", 60, || async {
         let v = status_json(&run.catcher).await?;
         completed(&v).filter(|n| *n >= 2)
     })
@@ -71,7 +71,10 @@ async fn the_demo_runs_stops_and_resumes_with_its_data() {
     stop(run).await;
 
     let run = start(dir.path()).await;
-    let again = edgebackup_testkit::eventually(30, || async { completed(&status_json(&run.catcher).await?) }).await;
+    let again = edgebackup_testkit::eventually("completed packages after the demo restart", 30, || async {
+        completed(&status_json(&run.catcher).await?)
+    })
+    .await;
     assert!(again >= first, "a second run keeps the data ({again} < {first})");
     stop(run).await;
 }

@@ -1,5 +1,8 @@
 //! Test support shared by the packages' integration tests: locate the workspace's built
-//! binaries and run them as real processes on ephemeral loopback ports.
+//! binaries and run them as real processes on ephemeral loopback ports, wait for conditions,
+//! and make test databases.
+
+pub mod db;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -127,8 +130,8 @@ impl Drop for Proc {
     }
 }
 
-/// Polls `f` until it returns Some, for up to `secs` seconds.
-pub async fn eventually<T, F, Fut>(secs: u64, mut f: F) -> T
+/// Polls `f` until it returns Some, for up to `secs` seconds; gives up naming `what` it awaited.
+pub async fn eventually<T, F, Fut>(what: &str, secs: u64, mut f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -138,7 +141,7 @@ where
         if let Some(v) = f().await {
             return v;
         }
-        assert!(tokio::time::Instant::now() < deadline, "condition not met within {secs} s");
+        assert!(tokio::time::Instant::now() < deadline, "{what} was not met within {secs} s");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -9,7 +9,7 @@ import {
   Tier,
   Tool,
 } from '../src/gen/edgebackup/v1/common_pb.js';
-import { CommandKind } from '../src/gen/edgebackup/v1/agent_pb.js';
+import { CommandKind } from '../src/gen/edgebackup/v1/commands_pb.js';
 import { eventually, screenshot, sha256Hex, startStack, uuidv7 } from './harness.mjs';
 
 const T = { timeout: 120_000 };

@@ -318,7 +318,7 @@ export class Agent {
   }
 
   safetyAlert(reason) {
-    return this.apply({ case: 'safetyAlert', value: { reason, detailsJson: '{}' } });
+    return this.apply({ case: 'safetyAlert', value: { reason } });
   }
 
   async close() {

@@ -32,7 +32,7 @@ async fn catcher_killed_mid_backup_loses_and_duplicates_nothing() {
             std::fs::write(data.join(format!("round-{round}-{i}.txt")), format!("{round}/{i}")).unwrap();
         }
         let want = 2 + round;
-        eventually(60, || async {
+        eventually("the packages of this round completed", 60, || async {
             let s = status_json(&world, "k")?;
             (s["recent"].as_array()?.iter().filter(|p| p["status"] == "completed").count() >= want).then_some(())
         })
@@ -44,7 +44,8 @@ async fn catcher_killed_mid_backup_loses_and_duplicates_nothing() {
 
     world.catcher.restart_same_port().await;
     let done = world.completed("edge-k", 4, 60).await;
-    eventually(30, || async { (status_json(&world, "k")?["outbox_depth"] == 0).then_some(()) }).await;
+    eventually("an empty outbox", 30, || async { (status_json(&world, "k")?["outbox_depth"] == 0).then_some(()) })
+        .await;
     assert_eq!(done.len(), 4, "{done:?}");
     let ingested = world.journal("package.ingested").await;
     let completed = world.journal("package.completed").await;
@@ -70,7 +71,7 @@ async fn agent_killed_mid_upload_resumes_the_same_package() {
     std::fs::write(data.join("big.bin"), random_bytes(200 << 20)).unwrap();
     std::fs::write(data.join("small.txt"), b"small").unwrap();
     let mut agent = Agent::start(&config);
-    let started = eventually(120, || async {
+    let started = eventually("the large backup under way", 120, || async {
         world.packages("edge-m").await.into_iter().find(|p| p.status == pb::PackageStatus::InProgress as i32)
     })
     .await;

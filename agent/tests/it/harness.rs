@@ -106,10 +106,10 @@ impl World {
             source_id: source_id.into(),
             kind: kind as i32,
             package_id: package_id.into(),
-            args_json: String::new(),
+            args: None,
         };
         let id = c.create_command(request).await.unwrap().into_inner().command.unwrap().command_id;
-        eventually(120, || {
+        eventually("the agent's answer to the command", 120, || {
             let mut c = c.clone();
             let id = id.clone();
             let source_id = source_id.to_owned();
@@ -127,7 +127,7 @@ impl World {
 
     /// Waits until `n` packages of the source are completed; returns them.
     pub async fn completed(&self, source_id: &str, n: usize, secs: u64) -> Vec<pb::Package> {
-        eventually(secs, || async {
+        eventually("the completed packages", secs, || async {
             let all = self.packages(source_id).await;
             let done: Vec<_> = all.into_iter().filter(|p| p.status == pb::PackageStatus::Completed as i32).collect();
             (done.len() >= n).then_some(done)

@@ -101,7 +101,7 @@ fn holders(world: &World, package_id: &str) -> Vec<&'static str> {
 }
 
 async fn package_of_path(world: &World, folder: &Path) -> pb::Package {
-    eventually(60, || async {
+    eventually("a completed package of the folder", 60, || async {
         let path = folder.display().to_string();
         let done = [pb::PackageStatus::Completed as i32, pb::PackageStatus::Expired as i32];
         world
@@ -168,7 +168,7 @@ async fn packages_move_through_every_tier_with_verified_copies() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(seen, TIERS, "every tier, in order");
-    eventually(30, || async { holders(&world, &id).is_empty().then_some(()) }).await;
+    eventually("no copy left on any station", 30, || async { holders(&world, &id).is_empty().then_some(()) }).await;
     let moved = world.journal("package.tier_changed").await;
     assert!(moved.iter().filter(|e| e.package_id == id && e.details_json.contains("moved")).count() >= 3);
     // ...is what then happened: it left hot after its planned time, within a few seconds.
@@ -184,7 +184,7 @@ async fn packages_move_through_every_tier_with_verified_copies() {
 
     // business data: replicated to every tier and never deleted offsite.
     let b = package_of_path(&world, &world.path("l-business/")).await;
-    eventually(60, || async {
+    eventually("the business package copied to every tier", 60, || async {
         let now = world.package(&b.package_id).await;
         (now.tier == pb::Tier::Offsite as i32 && holders(&world, &b.package_id) == TIERS).then_some(())
     })
@@ -197,7 +197,7 @@ async fn packages_move_through_every_tier_with_verified_copies() {
 
     // cache: deleted from the hot station after its TTL.
     let c = package_of_path(&world, &world.path("l-cache/")).await;
-    eventually(60, || async {
+    eventually("the cache package expired and deleted", 60, || async {
         let now = world.package(&c.package_id).await;
         (now.status == pb::PackageStatus::Expired as i32 && holders(&world, &c.package_id).is_empty()).then_some(())
     })
@@ -218,7 +218,7 @@ async fn a_failed_hop_is_retried_and_never_loses_the_source_copy() {
     let _agent = Agent::start(&config);
     let p = package_of_path(&world, &user).await;
 
-    let failed = eventually(60, || async {
+    let failed = eventually("a failed move", 60, || async {
         let now = world.package(&p.package_id).await;
         now.placements
             .iter()
@@ -234,7 +234,7 @@ async fn a_failed_hop_is_retried_and_never_loses_the_source_copy() {
     // Fixed: the retry (after its backoff) completes the hop.
     std::fs::remove_file(&warm).unwrap();
     std::fs::create_dir_all(&warm).unwrap();
-    eventually(90, || async {
+    eventually("the move to succeed once warm exists", 90, || async {
         let now = world.package(&p.package_id).await;
         (now.tier >= pb::Tier::Warm as i32 || now.status == pb::PackageStatus::Expired as i32).then_some(())
     })
@@ -251,7 +251,7 @@ async fn a_mover_killed_mid_move_is_replaced_by_another_attempt() {
     let mut agent = Agent::start(&config);
     let p = package_of_path(&world, &user).await;
     // Kill the mover while the copy to warm is being made.
-    eventually(60, || async {
+    eventually("a move to warm under way", 60, || async {
         let now = world.package(&p.package_id).await;
         now.placements
             .iter()
@@ -265,7 +265,7 @@ async fn a_mover_killed_mid_move_is_replaced_by_another_attempt() {
     assert!(copy_in(&world, "hot", &p.package_id).exists());
 
     let _agent = Agent::start(&config);
-    let moved = eventually(120, || async {
+    let moved = eventually("the move redone by the restarted mover", 120, || async {
         let now = world.package(&p.package_id).await;
         (now.tier >= pb::Tier::Warm as i32).then_some(now)
     })
@@ -346,16 +346,22 @@ async fn rclone_and_restic_stations_in_the_chain() {
     assert!(list.is_empty(), "the restic snapshot was forgotten after the move: {list:?}");
 }
 
-async fn drill(world: &World, tier: &str) -> pb::CommandInfo {
+async fn drill(world: &World, tier: pb::Tier) -> pb::CommandInfo {
     let mut c = pb::source_service_client::SourceServiceClient::new(world.channel().await);
     let request = pb::CreateCommandRequest {
         source_id: "edge-l".into(),
         kind: pb::CommandKind::RestoreDrill as i32,
         package_id: String::new(),
-        args_json: format!("{{\"tier\":\"{tier}\",\"sample\":1}}"),
+        args: Some(pb::CommandArgs {
+            kind: Some(pb::command_args::Kind::RestoreDrill(pb::RestoreDrillArgs {
+                tier: tier as i32,
+                sample: 1,
+                ..Default::default()
+            })),
+        }),
     };
     let id = c.create_command(request).await.unwrap().into_inner().command.unwrap().command_id;
-    eventually(60, || {
+    eventually("the drill command's result", 60, || {
         let mut c = c.clone();
         let id = id.clone();
         async move {
@@ -382,13 +388,13 @@ async fn restore_drills_find_a_corrupt_copy_and_it_is_re_sent() {
     std::fs::write(world.path("l-business/ledger.txt"), b"balance 42\n".repeat(500)).unwrap();
     let _agent = Agent::start(&config);
     let p = package_of_path(&world, &world.path("l-business/")).await;
-    eventually(60, || async {
+    eventually("the business package on a station", 60, || async {
         let now = world.package(&p.package_id).await;
         (now.tier == pb::Tier::Offsite as i32 && holders(&world, &p.package_id) == TIERS).then_some(())
     })
     .await;
 
-    let ok = drill(&world, "offsite").await;
+    let ok = drill(&world, pb::Tier::Offsite).await;
     assert_eq!(ok.state, pb::CommandState::Succeeded as i32, "{ok:?}");
     let summary = last_drill(&world).await.expect("a drill in the status");
     assert!(summary.passed && summary.tier == "offsite" && summary.packages_checked == 1, "{summary:?}");
@@ -399,19 +405,19 @@ async fn restore_drills_find_a_corrupt_copy_and_it_is_re_sent() {
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0xff;
     std::fs::write(&offsite, bytes).unwrap();
-    let bad = drill(&world, "offsite").await;
+    let bad = drill(&world, pb::Tier::Offsite).await;
     assert_eq!(bad.state, pb::CommandState::Failed as i32, "{bad:?}");
     assert!(bad.result_message.contains("offsite"), "{bad:?}");
     let summary = last_drill(&world).await.unwrap();
     assert!(!summary.passed, "failures are surfaced in the status: {summary:?}");
     assert!(!world.journal("package.resend_started").await.is_empty());
-    eventually(60, || async {
+    eventually("the damaged copy re-sent and verified", 60, || async {
         let now = world.package(&p.package_id).await;
         let pl = now.placements.iter().find(|pl| pl.station_id == "offsite")?;
         (pl.status == pb::PlacementStatus::Verified as i32 && sha256_file(&offsite) == now.sha256).then_some(())
     })
     .await;
-    let again = drill(&world, "offsite").await;
+    let again = drill(&world, pb::Tier::Offsite).await;
     assert_eq!(again.state, pb::CommandState::Succeeded as i32, "{again:?}");
 }
 
@@ -423,7 +429,7 @@ async fn restore_drills_run_on_a_schedule() {
     std::fs::write(world.path("l-business/ledger.txt"), b"scheduled\n").unwrap();
     let _agent = Agent::start(&config);
     package_of_path(&world, &world.path("l-business/")).await;
-    let passed = eventually(60, || async {
+    let passed = eventually("a passing drill after the re-send", 60, || async {
         let events = world.journal("restore_drill.passed").await;
         (!events.is_empty()).then_some(events)
     })

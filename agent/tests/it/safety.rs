@@ -11,7 +11,7 @@ use crate::harness::*;
 const SAFETY: &str = "[safety]\nenabled = true\ncanary = true\nmax_changes_per_minute = 1000\nmin_changes = 10\nmax_rename_delete_ratio = 0.9\nmax_high_entropy_share = 0.5\n";
 
 async fn wait_stopped(world: &World, source: &str) -> pb::Source {
-    eventually(60, || async {
+    eventually("the source to be stopped for safety", 60, || async {
         let s = world.source(source).await;
         (s.safety_state == pb::SafetyState::StoppedForSafety as i32).then_some(s)
     })

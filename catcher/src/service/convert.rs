@@ -6,7 +6,6 @@ use super::validate as v;
 use crate::domain::*;
 use crate::error::{Error, Result};
 use crate::rules::{RuleSet, Stop};
-use crate::status::{FleetStatus, TierRow};
 
 pub fn ts(ms: Millis) -> prost_types::Timestamp {
     prost_types::Timestamp { seconds: ms.div_euclid(1000), nanos: (ms.rem_euclid(1000) * 1_000_000) as i32 }
@@ -96,7 +95,7 @@ pub fn command_kind(k: CommandKind) -> pb::CommandKind {
     }
 }
 
-fn command_state(s: CommandState) -> pb::CommandState {
+pub fn command_state(s: CommandState) -> pb::CommandState {
     match s {
         CommandState::Pending => pb::CommandState::Pending,
         CommandState::Leased => pb::CommandState::Leased,
@@ -238,6 +237,8 @@ pub fn journal_event(e: JournalEvent) -> pb::JournalEvent {
         sequence: e.sequence,
         at: Some(ts(e.at)),
         actor: j.actor,
+        r#type: EventType::parse(&j.event_type)
+            .map_or(pb::JournalEventType::Unspecified, super::commands_wire::event_type) as i32,
         event_type: j.event_type,
         source_id: j.source_id,
         package_id: j.package_id,
@@ -249,31 +250,6 @@ pub fn journal_event(e: JournalEvent) -> pb::JournalEvent {
         details_json: j.details_json,
         prev_hash: e.prev_hash,
         hash: e.hash,
-    }
-}
-
-pub fn command(c: &Command) -> pb::Command {
-    pb::Command {
-        command_id: c.command_id.clone(),
-        kind: command_kind(c.kind) as i32,
-        package_id: c.package_id.clone(),
-        from_station_id: c.from_station_id.clone(),
-        to_station_id: c.to_station_id.clone(),
-        args_json: c.args_json.clone(),
-        lease_until: ts_opt(c.lease_until),
-    }
-}
-
-pub fn command_info(c: Command) -> pb::CommandInfo {
-    pb::CommandInfo {
-        command: Some(command(&c)),
-        state: command_state(c.state) as i32,
-        attempts: c.attempts,
-        created_at: Some(ts(c.created_at)),
-        finished_at: ts_opt(c.finished_at),
-        source_id: c.source_id,
-        result_message: c.result_message,
-        result_details_json: c.result_details_json,
     }
 }
 

@@ -2,10 +2,12 @@
 //! (reads) or the writer (writes), and convert the answer. Errors become `Status` in one place
 //! (`impl From<Error> for Status`).
 
+pub mod commands_wire;
 pub mod convert;
 pub mod journal;
 pub mod packages;
 pub mod policy;
+pub mod sessions;
 pub mod sources;
 pub mod status;
 pub mod validate;
@@ -15,13 +17,13 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use self::sessions::Sessions;
 use crate::config::Config;
 use crate::domain::Millis;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::store::Store;
-use crate::stream::sessions::Sessions;
 use crate::watch::Hub;
-use crate::writer::{Output, Writer};
+use crate::writer::Writer;
 
 /// Everything the handlers share.
 pub struct State {
@@ -29,7 +31,7 @@ pub struct State {
     pub store: Store,
     pub writer: Writer,
     pub hub: Hub,
-    pub sessions: Sessions,
+    pub sessions: Arc<Sessions>,
     /// Wakes the command dispatcher.
     pub commands_due: Arc<Notify>,
     pub started_at: Millis,
@@ -40,7 +42,7 @@ pub struct State {
 
 impl State {
     /// The fleet status, from the cache unless a write committed since (or it is a second old).
-    pub async fn status(&self) -> crate::error::Result<Arc<crate::status::FleetStatus>> {
+    pub async fn status(&self) -> crate::error::Result<Arc<crate::domain::FleetStatus>> {
         let commits = self.writer.commits();
         self.status_cache.get(&self.store, self.started_at, commits).await
     }
@@ -48,21 +50,6 @@ impl State {
 
 /// Shared handler state.
 pub type Shared = Arc<State>;
-
-/// Unwraps the writer output an op is known to produce.
-macro_rules! expect_output {
-    ($result:expr, $pattern:pat => $value:expr) => {
-        match $result {
-            $pattern => Ok($value),
-            other => Err($crate::service::unexpected(other)),
-        }
-    };
-}
-pub(crate) use expect_output;
-
-pub(crate) fn unexpected(o: Output) -> Error {
-    Error::Corrupt(format!("writer answered with an unexpected output {o:?}"))
-}
 
 /// Wraps a handler result as a tonic response.
 pub fn respond<T>(r: Result<T>) -> std::result::Result<tonic::Response<T>, tonic::Status> {

@@ -3,12 +3,11 @@
 use edgebackup_proto::v1::{self as pb, package_service_server::PackageService};
 use tonic::{Request, Response, Status};
 
-use super::{Shared, convert, expect_output, respond, validate as v};
+use super::{Shared, convert, respond, validate as v};
 use crate::domain::{PackageType, Tool};
 use crate::error::{Error, Result};
 use crate::store::PackageFilter;
-use crate::writer::ops::{NewPackage, PackagePatch};
-use crate::writer::{Op, Output};
+use crate::writer::{DeletePackage, Ingest, NewPackage, PackagePatch, Patch};
 
 pub struct Packages(pub Shared);
 
@@ -48,7 +47,7 @@ impl Packages {
             tool: r.tool,
         };
         let package = new_package(package_id, &fields, "", true)?;
-        let (p, created) = expect_output!(self.0.writer.submit(Op::Ingest { source_id, package }).await?, Output::Package(p, c) => (p, c))?;
+        let (p, created) = self.0.writer.submit(Ingest { source_id, package }).await?;
         let id = p.package_id.clone();
         Ok(pb::IngestPackageResponse { package_id: id, package: Some(convert::package(p, Vec::new())), created })
     }
@@ -68,7 +67,7 @@ impl Packages {
             attempt: r.attempt,
         };
         let id = patch.package_id.clone();
-        expect_output!(self.0.writer.submit(Op::Patch(patch)).await?, Output::Package(..) => ())?;
+        self.0.writer.submit(Patch(patch)).await?;
         self.get(&id).await
     }
 
@@ -152,9 +151,8 @@ impl PackageService for Packages {
         let r = r.into_inner();
         let result = async {
             let package_id = v::package_id("package_id", &r.package_id)?;
-            let op =
-                Op::DeletePackage { package_id: package_id.clone(), reason: r.reason.chars().take(1024).collect() };
-            expect_output!(self.0.writer.submit(op).await?, Output::Done => ())?;
+            let op = DeletePackage { package_id: package_id.clone(), reason: r.reason.chars().take(1024).collect() };
+            self.0.writer.submit(op).await?;
             Ok(pb::DeletePackageResponse { package_id })
         }
         .await;

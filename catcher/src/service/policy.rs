@@ -3,17 +3,17 @@
 use edgebackup_proto::v1::{self as pb, policy_service_server::PolicyService};
 use tonic::{Request, Response, Status};
 
-use super::{Shared, convert, expect_output, respond, validate as v};
+use super::{Shared, convert, respond, validate as v};
+use crate::domain::Spelling;
 use crate::error::{Error, Result};
 use crate::rules::{self, RuleSet};
-use crate::writer::ops::{RulesOutcome, parse_config};
-use crate::writer::{Op, Output};
+use crate::writer::{CreateSnapshot, Queued, RestoreSnapshot, RuleChange, RulesOutcome, SetRules, parse_config};
 
 pub struct Policy(pub Shared);
 
 impl Policy {
-    async fn change_rules(&self, op: Op) -> Result<RulesOutcome> {
-        let out = expect_output!(self.0.writer.submit(op).await?, Output::Rules(r) => r)?;
+    async fn change_rules<O: Queued<Output = RulesOutcome>>(&self, op: O) -> Result<RulesOutcome> {
+        let out = self.0.writer.submit(op).await?;
         // Agents keep a copy of the rules: tell the connected ones.
         let msg = pb::CatcherMessage {
             body: Some(pb::catcher_message::Body::RulesChanged(pb::RulesChanged {
@@ -85,12 +85,7 @@ impl PolicyService for Policy {
             let rs = convert::rule_set_in(r.rule_set.as_ref().ok_or_else(|| Error::invalid("rule_set", "required"))?)?;
             rs.validate()?;
             let reason = reason("reason", &r.reason, &format!("update of {} rules", rs.package_type))?;
-            let op = Op::SetRules {
-                rule_sets: vec![rs.clone()],
-                reason,
-                event_type: "rules.updated",
-                details: serde_json::json!({}),
-            };
+            let op = SetRules { rule_sets: vec![rs.clone()], reason, change: RuleChange::Update };
             let out = self.change_rules(op).await?;
             let stored = out.rule_sets.into_iter().find(|r| r.package_type == rs.package_type).unwrap_or(rs);
             Ok(pb::UpdateRuleSetResponse {
@@ -128,12 +123,8 @@ impl PolicyService for Policy {
                 Error::invalid("name", format!("unknown preset {:?}; one of cloud, onprem, cost, demo", r.name))
             })?;
             let reason = reason("reason", &r.reason, &format!("preset {}", preset.name))?;
-            let op = Op::SetRules {
-                rule_sets: preset.rule_sets,
-                reason,
-                event_type: "rules.preset_applied",
-                details: serde_json::json!({"preset": preset.name}),
-            };
+            let op =
+                SetRules { rule_sets: preset.rule_sets, reason, change: RuleChange::Preset(preset.name.to_owned()) };
             let out = self.change_rules(op).await?;
             Ok(pb::ApplyPresetResponse {
                 rule_sets: out.rule_sets.into_iter().map(convert::rule_set).collect(),
@@ -179,8 +170,7 @@ impl PolicyService for Policy {
     ) -> Result<Response<pb::ConfigSnapshot>, Status> {
         let result = async {
             let reason = reason("reason", &r.get_ref().reason, "manual snapshot")?;
-            let s =
-                expect_output!(self.0.writer.submit(Op::CreateSnapshot { reason }).await?, Output::Snapshot(s) => s)?;
+            let s = self.0.writer.submit(CreateSnapshot { reason }).await?;
             snapshot_pb(s, true)
         }
         .await;
@@ -208,7 +198,7 @@ impl PolicyService for Policy {
                 Error::FailedPrecondition(format!("snapshot {} is not restorable: {e}", snap.snapshot_id))
             })?;
             let reason = reason("reason", &r.reason, &format!("restore of snapshot {}", snap.snapshot_id))?;
-            let out = self.change_rules(Op::RestoreSnapshot { snapshot_id: snap.snapshot_id, reason }).await?;
+            let out = self.change_rules(RestoreSnapshot { snapshot_id: snap.snapshot_id, reason }).await?;
             Ok(pb::RestoreConfigSnapshotResponse {
                 rule_sets: out.rule_sets.into_iter().map(convert::rule_set).collect(),
                 snapshot_id: out.snapshot_id,

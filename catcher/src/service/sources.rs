@@ -3,11 +3,10 @@
 use edgebackup_proto::v1::{self as pb, source_service_server::SourceService};
 use tonic::{Request, Response, Status};
 
-use super::{Shared, convert, expect_output, respond, validate as v};
+use super::{Shared, commands_wire, convert, respond, validate as v};
 use crate::domain::CommandKind;
 use crate::error::{Error, Result};
-use crate::writer::ops::NewCommand;
-use crate::writer::{Op, Output};
+use crate::writer::{CreateCommand, NewCommand, RegisterSource};
 
 pub struct Sources(pub Shared);
 
@@ -21,26 +20,16 @@ impl Sources {
     async fn create_command(&self, r: pb::CreateCommandRequest) -> Result<pb::CommandInfo> {
         let source_id = v::id("source_id", &r.source_id)?;
         let kind = v::command_kind("kind", r.kind, true)?.expect("required");
-        if matches!(kind, CommandKind::Move | CommandKind::Expire) {
-            return Err(Error::invalid("kind", "move and expire are issued by the scheduler, not by hand"));
-        }
+        let args = commands_wire::request_args("args", kind, r.args)?;
         let package_id =
             if r.package_id.is_empty() { String::new() } else { v::package_id("package_id", &r.package_id)? };
         if kind == CommandKind::Verify && package_id.is_empty() {
             return Err(Error::invalid("package_id", "required for verify"));
         }
-        let n = NewCommand {
-            source_id,
-            kind,
-            package_id,
-            from_station_id: String::new(),
-            to_station_id: String::new(),
-            args_json: v::json_object("args_json", &r.args_json)?,
-            actor: "api".into(),
-        };
-        let c = expect_output!(self.0.writer.submit(Op::CreateCommand(n)).await?, Output::Command(c) => c)?;
+        let n = NewCommand { source_id, package_id, args, actor: "api".into() };
+        let c = self.0.writer.submit(CreateCommand(n)).await?;
         self.0.commands_due.notify_one();
-        Ok(convert::command_info(c))
+        Ok(commands_wire::command_info(c))
     }
 }
 
@@ -76,8 +65,7 @@ impl SourceService for Sources {
             if r.label.chars().count() > 256 {
                 return Err(Error::invalid("label", "longer than 256 characters"));
             }
-            let op = Op::RegisterSource { source_id: source_id.clone(), label: r.label };
-            expect_output!(self.0.writer.submit(op).await?, Output::Source(_) => ())?;
+            self.0.writer.submit(RegisterSource { source_id: source_id.clone(), label: r.label }).await?;
             self.get(&source_id).await
         }
         .await;
@@ -98,7 +86,7 @@ impl SourceService for Sources {
             let state = v::command_state("state", r.state, false)?;
             let limit = v::limit("limit", r.limit, 100, 1000)?;
             let cmds = self.0.store.commands(source.as_deref(), state, limit).await?;
-            Ok(pb::ListCommandsResponse { commands: cmds.into_iter().map(convert::command_info).collect() })
+            Ok(pb::ListCommandsResponse { commands: cmds.into_iter().map(commands_wire::command_info).collect() })
         }
         .await;
         respond(result)

@@ -10,11 +10,11 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::{Shared, convert, respond, validate as v};
+use crate::change::Change;
 use crate::domain::{Tier, now_ms};
 use crate::error::{Error, Result};
 use crate::rules::Next;
 use crate::store::{JournalFilter, PackageFilter};
-use crate::watch::Change;
 
 pub struct StatusApi(pub Shared);
 

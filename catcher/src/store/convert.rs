@@ -3,9 +3,14 @@
 
 use sea_orm::ActiveValue::Set;
 
-use super::entity::{command, journal, package, placement, source, station};
+use super::command_codec;
+use super::entity::{
+    command, config_snapshot, journal, package, package_manifest, placement, rule_set, source, station,
+};
 use crate::domain::*;
+use crate::error::Error;
 use crate::error::Result;
+use crate::rules::RuleSet;
 
 fn u64_of(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
@@ -125,6 +130,7 @@ pub fn source_active(s: &Source) -> source::ActiveModel {
         os: Set(s.os.clone()),
         agent_version: Set(s.agent_version.clone()),
         capabilities: Set(s.capabilities.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(",")),
+        mover: Set(s.capabilities.contains(&Capability::Mover)),
         first_seen_at: Set(s.first_seen_at),
         last_seen_at: Set(s.last_seen_at),
         connected: Set(s.connected),
@@ -144,48 +150,47 @@ pub fn station_from(m: station::Model) -> Result<Station> {
 }
 
 pub fn command_from(m: command::Model) -> Result<Command> {
+    let kind = parse_stored(&m.kind, CommandKind::parse, "command kind")?;
     Ok(Command {
-        kind: parse_stored(&m.kind, CommandKind::parse, "command kind")?,
+        args: command_codec::decode_args(kind, &m.from_station_id, &m.to_station_id, &m.args_json)?,
+        result: command_codec::decode_details(&m.command_id, kind, &m.result_details_json),
         state: parse_stored(&m.state, CommandState::parse, "command state")?,
         command_id: m.command_id,
         source_id: m.source_id,
         package_id: m.package_id,
-        from_station_id: m.from_station_id,
-        to_station_id: m.to_station_id,
-        args_json: m.args_json,
         attempts: u32::try_from(m.attempts).unwrap_or(0),
         lease_until: m.lease_until,
         created_at: m.created_at,
         finished_at: m.finished_at,
         result_message: m.result_message,
-        result_details_json: m.result_details_json,
     })
 }
 
-pub fn command_active(c: &Command) -> command::ActiveModel {
-    command::ActiveModel {
+pub fn command_active(c: &Command) -> Result<command::ActiveModel> {
+    let (from_station_id, to_station_id, args_json) = command_codec::encode_args(&c.args)?;
+    Ok(command::ActiveModel {
         command_id: Set(c.command_id.clone()),
         source_id: Set(c.source_id.clone()),
-        kind: Set(c.kind.as_str().to_owned()),
+        kind: Set(c.kind().as_str().to_owned()),
         package_id: Set(c.package_id.clone()),
-        from_station_id: Set(c.from_station_id.clone()),
-        to_station_id: Set(c.to_station_id.clone()),
-        args_json: Set(c.args_json.clone()),
+        from_station_id: Set(from_station_id),
+        to_station_id: Set(to_station_id),
+        args_json: Set(args_json),
         state: Set(c.state.as_str().to_owned()),
         attempts: Set(i32::try_from(c.attempts).unwrap_or(i32::MAX)),
         lease_until: Set(c.lease_until),
         created_at: Set(c.created_at),
         finished_at: Set(c.finished_at),
         result_message: Set(c.result_message.clone()),
-        result_details_json: Set(c.result_details_json.clone()),
-    }
+        result_details_json: Set(command_codec::encode_details(c.result.as_ref())?),
+    })
 }
 
 pub fn journal_from(m: journal::Model) -> JournalEvent {
     JournalEvent {
         sequence: u64_of(m.sequence),
         at: m.at,
-        entry: JournalEntry {
+        entry: JournalRecord {
             actor: m.actor,
             event_type: m.event_type,
             source_id: m.source_id,
@@ -220,4 +225,53 @@ pub fn journal_active(e: &JournalEvent) -> journal::ActiveModel {
         prev_hash: Set(e.prev_hash.clone()),
         hash: Set(e.hash.clone()),
     }
+}
+
+pub fn station_active(s: &Station) -> station::ActiveModel {
+    station::ActiveModel {
+        station_id: Set(s.station_id.clone()),
+        tier: Set(s.tier.as_str().to_owned()),
+        kind: Set(s.kind.as_str().to_owned()),
+        uri: Set(s.uri.clone()),
+    }
+}
+
+pub fn rule_set_from(row: &rule_set::Model) -> Result<RuleSet> {
+    serde_json::from_str(&row.body).map_err(|e| Error::Corrupt(format!("rule set {}: {e}", row.package_type)))
+}
+
+pub fn rule_set_active(rs: &RuleSet, now: Millis) -> rule_set::ActiveModel {
+    rule_set::ActiveModel {
+        package_type: Set(rs.package_type.as_str().to_owned()),
+        body: Set(serde_json::to_string(rs).expect("a rule set always serialises")),
+        updated_at: Set(now),
+    }
+}
+
+pub fn snapshot_from(m: config_snapshot::Model) -> ConfigSnapshot {
+    ConfigSnapshot {
+        snapshot_id: u64_of(m.snapshot_id),
+        created_at: m.created_at,
+        reason: m.reason,
+        sha256: m.sha256,
+        config_json: m.config_json,
+    }
+}
+
+pub fn snapshot_active(s: &ConfigSnapshot) -> config_snapshot::ActiveModel {
+    config_snapshot::ActiveModel {
+        snapshot_id: Set(i64_of(s.snapshot_id)),
+        created_at: Set(s.created_at),
+        reason: Set(s.reason.clone()),
+        sha256: Set(s.sha256.clone()),
+        config_json: Set(s.config_json.clone()),
+    }
+}
+
+pub fn manifest_active(package_id: String, files: &[ManifestEntry]) -> Result<package_manifest::ActiveModel> {
+    Ok(package_manifest::ActiveModel {
+        package_id: Set(package_id),
+        file_count: Set(i64::try_from(files.len()).unwrap_or(i64::MAX)),
+        manifest_json: Set(serde_json::to_string(files).map_err(|e| Error::Corrupt(e.to_string()))?),
+    })
 }

@@ -22,6 +22,8 @@ pub mod source {
         pub agent_version: String,
         /// Comma-separated capability names.
         pub capabilities: String,
+        /// Whether `capabilities` has `mover` (a column of its own: the scheduler looks movers up).
+        pub mover: bool,
         pub first_seen_at: i64,
         pub last_seen_at: i64,
         pub connected: bool,

@@ -1,6 +1,7 @@
-//! Persistence: the only module that knows sea-orm. Reads live here; all writes go through
-//! `crate::writer`, which batches them into group-committed transactions.
+//! Persistence: entities, migrations and every read. Together with `crate::writer` (the one
+//! place that writes, in group-committed transactions) the only code that knows sea-orm.
 
+mod command_codec;
 pub mod convert;
 pub mod entity;
 pub mod migration;
@@ -132,10 +133,11 @@ impl Store {
     }
 
     /// SQLite only: checkpoints the WAL every `every` from a pool connection, so the writer's
-    /// commits do not pay for copying pages back into the database file. Returns at `stop`.
+    /// commits do not pay for copying pages back into the database file. Returns at `stop`
+    /// (on other databases it only waits for it: a worker that ends early means trouble).
     pub async fn checkpoints(&self, every: Duration, stop: tokio_util::sync::CancellationToken) {
         if self.backend() != DatabaseBackend::Sqlite {
-            return;
+            return stop.cancelled().await;
         }
         loop {
             tokio::select! {
@@ -441,13 +443,7 @@ impl Store {
 
     pub async fn rule_sets(&self) -> Result<Vec<RuleSet>> {
         let rows = rule_set::Entity::find().all(&self.db).await?;
-        let mut sets = rows
-            .into_iter()
-            .map(|r| {
-                serde_json::from_str::<RuleSet>(&r.body)
-                    .map_err(|e| Error::Corrupt(format!("rule set {}: {e}", r.package_type)))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let mut sets = rows.iter().map(rule_set_from).collect::<Result<Vec<_>>>()?;
         sets.sort_by_key(|r| r.package_type);
         Ok(sets)
     }
@@ -562,11 +558,29 @@ impl Store {
         rows.into_iter().map(command_from).collect()
     }
 
-    /// Commands waiting for delivery or a result, oldest first.
-    pub async fn open_commands(&self, limit: u64) -> Result<Vec<Command>> {
+    /// Commands due for delivery to connected agents, oldest first: pending ones, leased ones
+    /// whose lease ran out by `now`, and every open one of the sources in `fresh` (just
+    /// reconnected). Filtered in SQL, so commands for offline sources never crowd out the rest.
+    pub async fn due_commands(&self, now: Millis, fresh: &[String], limit: u64) -> Result<Vec<Command>> {
+        use sea_orm::Condition;
+        use sea_orm::sea_query::Query;
         let open = [CommandState::Pending, CommandState::Leased].map(|s| s.as_str());
+        let connected = Query::select()
+            .column(source::Column::SourceId)
+            .from(source::Entity)
+            .and_where(source::Column::Connected.eq(true))
+            .to_owned();
+        let mut due = Condition::any()
+            .add(command::Column::State.eq(CommandState::Pending.as_str()))
+            .add(command::Column::LeaseUntil.lte(now))
+            .add(command::Column::LeaseUntil.is_null());
+        if !fresh.is_empty() {
+            due = due.add(command::Column::SourceId.is_in(fresh.iter().cloned()));
+        }
         let rows = command::Entity::find()
             .filter(command::Column::State.is_in(open))
+            .filter(command::Column::SourceId.in_subquery(connected))
+            .filter(due)
             .order_by_asc(command::Column::CreatedAt)
             .order_by_asc(command::Column::CommandId)
             .limit(limit)
@@ -578,16 +592,6 @@ impl Store {
     pub async fn open_command_count(&self) -> Result<u64> {
         let open = [CommandState::Pending, CommandState::Leased].map(|s| s.as_str());
         Ok(command::Entity::find().filter(command::Column::State.is_in(open)).count(&self.db).await?)
-    }
-}
-
-fn snapshot_from(m: config_snapshot::Model) -> ConfigSnapshot {
-    ConfigSnapshot {
-        snapshot_id: u64::try_from(m.snapshot_id).unwrap_or(0),
-        created_at: m.created_at,
-        reason: m.reason,
-        sha256: m.sha256,
-        config_json: m.config_json,
     }
 }
 

@@ -5,8 +5,6 @@
 //! acknowledge cumulatively once they are committed. Heartbeats keep the stream alive; a stream
 //! silent for `agent_timeout` is closed.
 
-pub mod sessions;
-
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -23,10 +21,12 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::domain::ManifestEntry;
 use crate::error::{Error, Result};
-use crate::service::{Shared, convert, packages::new_package, validate as v};
-use crate::writer::ops::{AgentEvent, CommandOutcome, Completion, Failure, HelloInfo, ProgressUpdate};
-use crate::writer::{Op, Output};
-use sessions::error_frame;
+use crate::service::sessions::{self, error_frame};
+use crate::service::{Shared, commands_wire, convert, packages::new_package, validate as v};
+use crate::writer::{
+    AgentEvent, AgentEvents, CommandOutcome, Completion, Disconnected, EventsOutcome, Failure, Hello, HelloInfo,
+    PlacementReport, ProgressUpdate, Touch,
+};
 
 /// Most events handed to the writer in one op.
 const MAX_EVENTS_PER_OP: usize = 1024;
@@ -55,10 +55,7 @@ impl AgentService for Agents {
         let hello = hello_in(hello)?;
         let source_id = hello.source_id.clone();
         let state = self.0.clone();
-        let (source, last_applied) = match state.writer.submit(Op::Hello(hello)).await? {
-            Output::Welcome(s, seq) => (s, seq),
-            other => return Err(crate::service::unexpected(other).into()),
-        };
+        let (source, last_applied) = state.writer.submit(Hello(hello)).await?;
         let session_id = uuid::Uuid::now_v7().to_string();
         let (tx, rx) = mpsc::channel(512);
         let cancel = state.shutdown.child_token();
@@ -95,7 +92,7 @@ impl AgentService for Agents {
         tokio::spawn(async move {
             let why = serve(&state, &source_id, &session_id, inbound, &tx, &cancel).await;
             if let Err(e) = &why {
-                let _ = tx.try_send(Box::new(error_frame(&format!("{:?}", e.code()), &e.to_string())));
+                let _ = tx.try_send(Box::new(error_frame(status_code(e.code()), &e.to_string())));
             }
             let reason = why.err().map_or_else(|| "stream closed".to_owned(), |e| e.to_string());
             end_session(&state, &source_id, &session_id, &reason).await;
@@ -109,7 +106,7 @@ async fn end_session(state: &Shared, source_id: &str, session_id: &str, reason: 
     if !superseded {
         tracing::info!(source_id, session_id, reason, "agent disconnected");
     }
-    let op = Op::Disconnected {
+    let op = Disconnected {
         source_id: source_id.to_owned(),
         session_id: session_id.to_owned(),
         reason: reason.to_owned(),
@@ -151,7 +148,7 @@ async fn serve(
                     if !state.sessions.is_current(source_id, session_id) {
                         return Ok(()); // superseded while reading; the new stream carries on
                     }
-                    let op = Op::AgentEvents { source_id: source_id.to_owned(), session_id: session_id.to_owned(), events };
+                    let op = AgentEvents { source_id: source_id.to_owned(), session_id: session_id.to_owned(), events };
                     in_flight.push_back(state.writer.enqueue(op).await?);
                 }
             },
@@ -198,29 +195,31 @@ fn gather(
 }
 
 /// Sends what the writer said about one op: its rejected events, then the cumulative ack.
-async fn acknowledge(tx: &sessions::Outbound, source_id: &str, answer: Result<Output>) -> Result<()> {
-    let out = match answer? {
-        Output::Events(o) => o,
-        other => return Err(crate::service::unexpected(other)),
-    };
+async fn acknowledge(tx: &sessions::Outbound, source_id: &str, answer: Result<EventsOutcome>) -> Result<()> {
+    let out = answer?;
     for (seq, err) in out.rejected {
         tracing::warn!(source_id, seq, error = %err, "agent event rejected");
-        let frame = pb::EventRejected { seq, code: format!("{:?}", err.code()), message: err.to_string() };
+        let frame = pb::EventRejected { seq, code: status_code(err.code()) as i32, message: err.to_string() };
         send(tx, Out::EventRejected(frame)).await?;
     }
     send(tx, Out::Ack(pb::Ack { applied_seq: out.applied_seq })).await
 }
 
 /// Writes the gathered heartbeats every `every` until `stop`, then once more.
-pub async fn flush_heartbeats(state: Shared, every: Duration, stop: CancellationToken) {
+pub async fn flush_heartbeats(
+    sessions: std::sync::Arc<sessions::Sessions>,
+    writer: crate::writer::Writer,
+    every: Duration,
+    stop: CancellationToken,
+) {
     loop {
         let stopping = tokio::select! {
             () = tokio::time::sleep(every) => false,
             () = stop.cancelled() => true,
         };
-        let seen = state.sessions.take_seen();
+        let seen = sessions.take_seen();
         if !seen.is_empty()
-            && let Err(e) = state.writer.submit(Op::Touch(seen)).await
+            && let Err(e) = writer.submit(Touch(seen)).await
         {
             tracing::warn!(error = %e, "writing heartbeats failed; the next ones will do");
         }
@@ -279,12 +278,12 @@ fn event_in(e: pb::AgentEvent) -> Result<AgentEvent> {
             let mut placements = Vec::new();
             for (i, pl) in c.placements.into_iter().enumerate() {
                 let f = |n: &str| format!("complete.placements[{i}].{n}");
-                placements.push((
-                    v::id(&f("station_id"), &pl.station_id)?,
-                    v::placement_status(&f("status"), pl.status, true)?.expect("required"),
-                    v::sha256(&f("verified_sha256"), &pl.verified_sha256)?,
-                    pl.error.chars().take(4096).collect(),
-                ));
+                placements.push(PlacementReport {
+                    station_id: v::id(&f("station_id"), &pl.station_id)?,
+                    status: v::placement_status(&f("status"), pl.status, true)?.expect("required"),
+                    verified_sha256: v::sha256(&f("verified_sha256"), &pl.verified_sha256)?,
+                    error: pl.error.chars().take(4096).collect(),
+                });
             }
             if c.manifest.len() > MAX_MANIFEST_FILES {
                 return Err(Error::invalid("complete.manifest", format!("more than {MAX_MANIFEST_FILES} files")));
@@ -321,7 +320,7 @@ fn event_in(e: pb::AgentEvent) -> Result<AgentEvent> {
             success: r.success,
             unsupported: r.unsupported,
             message: r.message.chars().take(4096).collect(),
-            details_json: v::json_object("command_result.details_json", &r.details_json)?,
+            details: commands_wire::details_in("command_result.details", r.details)?,
         }),
         Kind::SafetyAlert(a) => AgentEvent::SafetyAlert {
             reason: if a.reason.is_empty() {
@@ -329,7 +328,39 @@ fn event_in(e: pb::AgentEvent) -> Result<AgentEvent> {
             } else {
                 a.reason.chars().take(1024).collect()
             },
-            details_json: v::json_object("safety_alert.details_json", &a.details_json)?,
+            details_json: safety_details(a.trigger, a.measurements)?,
         },
     })
+}
+
+/// The panic brake's measurements as the journal records them.
+fn safety_details(trigger: i32, m: Option<pb::SafetyMeasurements>) -> Result<String> {
+    let trigger = match pb::SafetyTrigger::try_from(trigger) {
+        Ok(pb::SafetyTrigger::Unspecified) => None,
+        Ok(t) => Some(t.as_str_name().trim_start_matches("SAFETY_TRIGGER_").to_ascii_lowercase()),
+        Err(_) => return Err(Error::invalid("safety_alert.trigger", format!("unknown value {trigger}"))),
+    };
+    let m = m.unwrap_or_default();
+    if m.canary.chars().count() > 1024 {
+        return Err(Error::invalid("safety_alert.measurements.canary", "longer than 1024 characters"));
+    }
+    let mut details = serde_json::json!({
+        "window_secs": m.window_secs,
+        "changed": m.changed,
+        "removed": m.removed,
+        "rewritten": m.rewritten,
+        "turned_high_entropy": m.turned_high_entropy,
+    });
+    if let Some(t) = trigger {
+        details["trigger"] = t.into();
+    }
+    if !m.canary.is_empty() {
+        details["canary"] = m.canary.into();
+    }
+    Ok(details.to_string())
+}
+
+/// A gRPC code as the stream's frames carry it (the numbers are google.rpc.Code's).
+pub fn status_code(code: tonic::Code) -> pb::StatusCode {
+    pb::StatusCode::try_from(code as i32).unwrap_or(pb::StatusCode::Unknown)
 }

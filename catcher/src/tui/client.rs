@@ -124,9 +124,8 @@ pub enum Feed {
 /// Delay before reconnect attempt `attempt` (1 = first retry): 0.5 s doubling to 15 s, spread by
 /// ±20 % with `jitter` in [0, 1) so a fleet of terminals does not reconnect in lockstep.
 pub fn backoff(attempt: u32, jitter: f64) -> Duration {
-    let base_ms = 500u64.saturating_mul(1 << attempt.saturating_sub(1).min(10)).min(15_000);
-    let spread = 0.8 + 0.4 * jitter.clamp(0.0, 1.0);
-    Duration::from_millis((base_ms as f64 * spread) as u64)
+    use edgebackup_common::backoff::{exponential, spread};
+    spread(exponential(attempt, Duration::from_millis(500), Duration::from_secs(15)), 0.8, 1.2, jitter)
 }
 
 fn now_ms() -> i64 {

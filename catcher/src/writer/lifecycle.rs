@@ -1,124 +1,151 @@
-//! Tier moves and expiry that move real bytes, when stations are configured.
+//! Tier moves and expiry, and restore drills.
 //!
-//! The scheduler's due packages come here first. If the package's copies sit on stations the
-//! catcher knows and the next tier has stations, a connected agent with the `mover` capability
-//! gets one MOVE command per destination station; only when every destination reports a
-//! verified copy (its sha256 measured there) does the package change tier, and only then are
-//! the old copies deleted (unless the rule set replicates to all tiers). Expiry deletes every
-//! copy first and marks the package expired last. A package is never left without a verified
-//! copy, and a failed hop is retried with backoff while the package stays where it was.
-
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+//! The scheduler's due packages come here. If a package's copies sit on stations the catcher
+//! knows and the next tier has stations, a connected agent with the `mover` capability gets one
+//! MOVE command per destination station; only when every destination reports a verified copy
+//! (its sha256 measured there) does the package change tier, and only then are the old copies
+//! deleted (unless the rule set replicates to all tiers). Expiry deletes every copy first and
+//! marks the package expired last. A package is never left without a verified copy, and a
+//! failed hop is retried with backoff while the package stays where it was. Without stations
+//! (or for copies on stations the catcher does not know) tiers advance as metadata only.
+//!
+//! A batch of due packages is loaded in bulk first (packages, placements, open moves; stations
+//! and movers once per batch), so a scheduler batch of a thousand costs a handful of queries.
 
 use super::unit::Unit;
+use super::{Op, commands::new_command};
 use crate::domain::*;
 use crate::error::Result;
 use crate::rules::{Next, RuleSet};
-use crate::store::convert::{command_active, command_from, station_from};
-use crate::store::entity::{command, station};
+use crate::store::Due;
 
 /// How long before a package with a move in flight is looked at again (to re-assign the move
 /// if its mover went away).
 const RECHECK_MS: Millis = 30_000;
+
 /// Retry backoff for failed hops: 5 s doubling, capped at 10 minutes.
 fn backoff_ms(retries: u32) -> Millis {
-    (5_000i64 << retries.min(7)).min(600_000)
+    let delay = edgebackup_common::backoff::exponential(
+        retries.saturating_add(1),
+        std::time::Duration::from_secs(5),
+        std::time::Duration::from_secs(600),
+    );
+    Millis::try_from(delay.as_millis()).unwrap_or(Millis::MAX)
 }
 
-async fn stations(u: &Unit<'_>) -> Result<Vec<Station>> {
-    station::Entity::find().all(u.txn).await?.into_iter().map(station_from).collect()
-}
+/// Moves due packages on; answers how many were handled.
+#[derive(Debug)]
+pub struct Transitions(pub Vec<Due>);
 
-/// Open MOVE/EXPIRE commands of a package.
-async fn open_commands(u: &Unit<'_>, package_id: &str) -> Result<Vec<Command>> {
-    let open = [CommandState::Pending.as_str(), CommandState::Leased.as_str()];
-    let kinds = [CommandKind::Move.as_str(), CommandKind::Expire.as_str()];
-    command::Entity::find()
-        .filter(command::Column::PackageId.eq(package_id))
-        .filter(command::Column::State.is_in(open))
-        .filter(command::Column::Kind.is_in(kinds))
-        .all(u.txn)
-        .await?
-        .into_iter()
-        .map(command_from)
-        .collect()
-}
+impl Op for Transitions {
+    type Output = u64;
 
-/// A connected mover, spread over packages by id.
-async fn pick_mover(u: &mut Unit<'_>, package_id: &str) -> Result<Option<String>> {
-    use crate::store::entity::source;
-    let mut movers: Vec<String> = source::Entity::find()
-        .filter(source::Column::Connected.eq(true))
-        .filter(source::Column::Capabilities.contains(Capability::Mover.as_str()))
-        .all(u.txn)
-        .await?
-        .into_iter()
-        .map(|s| s.source_id)
-        .collect();
-    movers.sort();
-    if movers.is_empty() {
-        return Ok(None);
+    fn weight(&self) -> usize {
+        self.0.len().max(1)
     }
-    let spread = package_id.bytes().fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
-    Ok(Some(movers.swap_remove(spread % movers.len())))
-}
 
-async fn connected(u: &mut Unit<'_>, source_id: &str) -> Result<bool> {
-    Ok(u.source(source_id).await?.is_some_and(|s| s.connected))
-}
-
-fn new_command(
-    u: &Unit<'_>,
-    mover: &str,
-    kind: CommandKind,
-    package_id: &str,
-    from: &str,
-    to: &str,
-    args: serde_json::Value,
-) -> Command {
-    Command {
-        command_id: uuid::Uuid::now_v7().to_string(),
-        source_id: mover.to_owned(),
-        kind,
-        package_id: package_id.to_owned(),
-        from_station_id: from.to_owned(),
-        to_station_id: to.to_owned(),
-        args_json: args.to_string(),
-        state: CommandState::Pending,
-        attempts: 0,
-        lease_until: None,
-        created_at: u.now,
-        finished_at: None,
-        result_message: String::new(),
-        result_details_json: String::new(),
+    async fn apply(self, u: &mut Unit<'_>) -> Result<u64> {
+        let ids: Vec<String> = self.0.iter().map(|d| d.package_id.clone()).collect();
+        if !u.stations().await?.is_empty() {
+            u.prefetch_placements(ids.iter().cloned()).await?;
+            u.prefetch_open_moves(ids).await?;
+        }
+        let mut moved = 0;
+        for d in self.0 {
+            let Some(mut p) = u.package(&d.package_id).await? else { continue };
+            // Re-check under the transaction: a rule change or a concurrent pass may have got there first.
+            if p.status != PackageStatus::Completed
+                || p.tier != Some(d.tier)
+                || p.next_transition_at.is_none_or(|t| t > u.now)
+            {
+                continue;
+            }
+            let rules = u.rule(p.package_type).await?;
+            if !start(u, &mut p, &rules, d.tier).await? {
+                advance_metadata(u, &mut p, &rules, d.tier).await?;
+            }
+            u.put_package(p);
+            moved += 1;
+        }
+        Ok(moved)
     }
 }
 
-async fn insert(u: &mut Unit<'_>, c: Command) -> Result<()> {
-    command::Entity::insert(command_active(&c)).exec_without_returning(u.txn).await?;
-    // The dispatcher picks it up within its one-second tick.
-    u.status_changed = true;
+/// Moves a package on in the records alone (no stations to copy between).
+async fn advance_metadata(u: &mut Unit<'_>, p: &mut Package, rules: &RuleSet, from: Tier) -> Result<()> {
+    let (event, after) = match rules.after(from) {
+        Next::Move(to) => {
+            p.tier = Some(to);
+            p.tier_entered_at = Some(u.now);
+            p.next_transition_at = rules.due_at(to, u.now);
+            (EventType::PackageTierChanged, to.as_str())
+        }
+        Next::Expire => {
+            p.status = PackageStatus::Expired;
+            p.tier = None;
+            p.next_transition_at = None;
+            p.expired_at = Some(u.now);
+            for mut pl in u.placements_of(&p.package_id).await? {
+                pl.status = PlacementStatus::Deleted;
+                pl.updated_at = u.now;
+                u.put_placement(pl).await?;
+            }
+            (EventType::PackageExpired, PackageStatus::Expired.as_str())
+        }
+        Next::Stay => {
+            p.next_transition_at = None;
+            (EventType::PackageKeptForever, from.as_str())
+        }
+    };
+    journal(u, p, event, from.as_str(), after, serde_json::json!({"from": from.as_str(), "mode": "metadata"}));
     Ok(())
 }
 
-fn journal(u: &mut Unit<'_>, p: &Package, event_type: &str, before: &str, after: &str, details: serde_json::Value) {
+/// A connected mover, spread over packages by id.
+async fn pick_mover(u: &mut Unit<'_>, key: &str) -> Result<Option<String>> {
+    let movers = u.movers().await?;
+    if movers.is_empty() {
+        return Ok(None);
+    }
+    let spread = key.bytes().fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
+    Ok(Some(movers[spread % movers.len()].clone()))
+}
+
+fn journal(u: &mut Unit<'_>, p: &Package, event: EventType, before: &str, after: &str, details: serde_json::Value) {
     u.journal(JournalEntry {
-        actor: "scheduler".into(),
-        event_type: event_type.into(),
         source_id: p.source_id.clone(),
         package_id: p.package_id.clone(),
         status_before: before.into(),
         status_after: after.into(),
         details_json: details.to_string(),
-        ..Default::default()
+        ..JournalEntry::new(event, "scheduler")
     });
+}
+
+fn placement(
+    package_id: &str,
+    station_id: &str,
+    status: PlacementStatus,
+    sha: &str,
+    error: &str,
+    now: Millis,
+) -> Placement {
+    Placement {
+        package_id: package_id.to_owned(),
+        station_id: station_id.to_owned(),
+        status,
+        verified_sha256: sha.to_owned(),
+        verified_at: (status == PlacementStatus::Verified).then_some(now),
+        error: error.to_owned(),
+        updated_at: now,
+    }
 }
 
 /// Starts a due package's transition through stations. Returns false when there is nothing to
 /// move physically (no known copies, or no station in the next tier): the caller then advances
 /// the record alone.
-pub async fn start(u: &mut Unit<'_>, p: &mut Package, rules: &RuleSet, from: Tier) -> Result<bool> {
-    let all = stations(u).await?;
+async fn start(u: &mut Unit<'_>, p: &mut Package, rules: &RuleSet, from: Tier) -> Result<bool> {
+    let all = u.stations().await?.to_vec();
     if all.is_empty() {
         return Ok(false);
     }
@@ -141,14 +168,14 @@ pub async fn start(u: &mut Unit<'_>, p: &mut Package, rules: &RuleSet, from: Tie
     }
     // A move already under way waits for its result, unless its mover has gone.
     let mut in_flight = false;
-    for mut c in open_commands(u, &p.package_id).await? {
-        if connected(u, &c.source_id).await? {
+    for mut c in u.open_moves_of(&p.package_id).await? {
+        if u.source(&c.source_id).await?.is_some_and(|s| s.connected) {
             in_flight = true;
         } else {
             c.state = CommandState::Failed;
             c.finished_at = Some(u.now);
             c.result_message = "the mover disconnected; the work was given to another mover".into();
-            command::Entity::update(command_active(&c)).exec(u.txn).await?;
+            u.put_command(c);
         }
     }
     p.next_transition_at = Some(u.now + RECHECK_MS);
@@ -159,7 +186,6 @@ pub async fn start(u: &mut Unit<'_>, p: &mut Package, rules: &RuleSet, from: Tie
         tracing::debug!(package = %p.package_id, "due, waiting for a connected mover");
         return Ok(true);
     };
-    let args = serde_json::json!({ "owner": p.source_id, "sha256": p.sha256 });
     match next {
         Next::Move(to) => {
             // Copy from a copy in the current tier when there is one.
@@ -172,25 +198,17 @@ pub async fn start(u: &mut Unit<'_>, p: &mut Package, rules: &RuleSet, from: Tie
                 if done {
                     continue;
                 }
-                let c = new_command(
-                    u,
-                    &mover,
-                    CommandKind::Move,
-                    &p.package_id,
-                    &from_station,
-                    &d.station_id,
-                    args.clone(),
-                );
-                insert(u, c).await?;
-                u.put_placement(Placement {
-                    package_id: p.package_id.clone(),
-                    station_id: d.station_id.clone(),
-                    status: PlacementStatus::InProgress,
-                    verified_sha256: String::new(),
-                    verified_at: None,
-                    error: String::new(),
-                    updated_at: u.now,
+                let args = CommandArgs::Move(MoveArgs {
+                    from_station_id: from_station.clone(),
+                    to_station_id: d.station_id.clone(),
+                    owner: p.source_id.clone(),
+                    sha256: p.sha256.clone(),
+                    purpose: MovePurpose::TierMove,
                 });
+                let c = new_command(u, &mover, &p.package_id, args);
+                u.put_command(c);
+                let pending = placement(&p.package_id, &d.station_id, PlacementStatus::InProgress, "", "", u.now);
+                u.put_placement(pending).await?;
                 issued.push(d.station_id.clone());
             }
             if issued.is_empty() {
@@ -198,25 +216,23 @@ pub async fn start(u: &mut Unit<'_>, p: &mut Package, rules: &RuleSet, from: Tie
                 advance(u, p, rules, to, &mover).await?;
             } else {
                 let details = serde_json::json!({ "mover": mover, "from": from_station, "to": issued });
-                journal(u, p, "package.move_started", from.as_str(), to.as_str(), details);
+                journal(u, p, EventType::PackageMoveStarted, from.as_str(), to.as_str(), details);
             }
         }
         Next::Expire => {
-            let mut args = args;
-            args["purpose"] = "expire".into();
             for pl in &held {
-                let c = new_command(u, &mover, CommandKind::Expire, &p.package_id, &pl.station_id, "", args.clone());
-                insert(u, c).await?;
+                let args = CommandArgs::Expire(ExpireArgs {
+                    station_id: pl.station_id.clone(),
+                    owner: p.source_id.clone(),
+                    sha256: p.sha256.clone(),
+                    purpose: ExpirePurpose::Expire,
+                });
+                let c = new_command(u, &mover, &p.package_id, args);
+                u.put_command(c);
             }
             let stations: Vec<&str> = held.iter().map(|pl| pl.station_id.as_str()).collect();
-            journal(
-                u,
-                p,
-                "package.expiry_started",
-                from.as_str(),
-                "expired",
-                serde_json::json!({ "mover": mover, "stations": stations }),
-            );
+            let details = serde_json::json!({ "mover": mover, "stations": stations });
+            journal(u, p, EventType::PackageExpiryStarted, from.as_str(), "expired", details);
         }
         Next::Stay => unreachable!("handled above"),
     }
@@ -231,119 +247,118 @@ async fn advance(u: &mut Unit<'_>, p: &mut Package, rules: &RuleSet, to: Tier, m
     p.tier_entered_at = Some(u.now);
     p.next_transition_at = rules.due_at(to, u.now);
     p.last_error.clear();
-    let details = serde_json::json!({ "from": from.map(|t| t.as_str()), "mode": "moved" });
-    journal(u, p, "package.tier_changed", from.map_or("", |t| t.as_str()), to.as_str(), details);
+    let details = serde_json::json!({ "from": from.map(Tier::as_str), "mode": "moved" });
+    journal(u, p, EventType::PackageTierChanged, from.map_or("", Tier::as_str), to.as_str(), details);
     if rules.replicate_to_all {
         return Ok(());
     }
-    let all = stations(u).await?;
-    let args = serde_json::json!({ "owner": p.source_id, "sha256": p.sha256, "purpose": "cleanup" });
+    let all = u.stations().await?.to_vec();
     for pl in u.placements_of(&p.package_id).await? {
         let elsewhere = all.iter().any(|s| s.station_id == pl.station_id && s.tier != to);
         if pl.status == PlacementStatus::Verified && elsewhere {
-            let c = new_command(u, mover, CommandKind::Expire, &p.package_id, &pl.station_id, "", args.clone());
-            insert(u, c).await?;
+            let args = CommandArgs::Expire(ExpireArgs {
+                station_id: pl.station_id.clone(),
+                owner: p.source_id.clone(),
+                sha256: p.sha256.clone(),
+                purpose: ExpirePurpose::Cleanup,
+            });
+            let c = new_command(u, mover, &p.package_id, args);
+            u.put_command(c);
         }
     }
     Ok(())
 }
 
 /// A mover answered a MOVE or EXPIRE.
-pub async fn on_result(u: &mut Unit<'_>, c: &Command, success: bool, message: &str, details: &str) -> Result<()> {
+pub(super) async fn on_result(u: &mut Unit<'_>, c: &Command, success: bool) -> Result<()> {
     let Some(mut p) = u.package(&c.package_id).await? else { return Ok(()) };
     if p.status == PackageStatus::Expired {
         return Ok(());
     }
     let rules = u.rule(p.package_type).await?;
-    let all = stations(u).await?;
-    let details: serde_json::Value = serde_json::from_str(details).unwrap_or_default();
-    let args: serde_json::Value = serde_json::from_str(&c.args_json).unwrap_or_default();
-    let placement = |station: &str, status, sha: &str, error: &str, now| Placement {
-        package_id: c.package_id.clone(),
-        station_id: station.to_owned(),
-        status,
-        verified_sha256: sha.to_owned(),
-        verified_at: (status == PlacementStatus::Verified).then_some(now),
-        error: error.to_owned(),
-        updated_at: now,
-    };
-    match c.kind {
-        CommandKind::Move => {
-            let Some(to) = all.iter().find(|s| s.station_id == c.to_station_id).map(|s| s.tier) else { return Ok(()) };
-            let verified = details["verified_sha256"].as_str().unwrap_or_default();
+    let now = u.now;
+    match &c.args {
+        CommandArgs::Move(m) => {
+            let all = u.stations().await?.to_vec();
+            let Some(to) = all.iter().find(|s| s.station_id == m.to_station_id).map(|s| s.tier) else {
+                return Ok(());
+            };
+            let verified = match &c.result {
+                Some(CommandDetails::Move(r)) => r.verified_sha256.as_str(),
+                _ => "",
+            };
             if success && verified == p.sha256 {
-                u.put_placement(placement(&c.to_station_id, PlacementStatus::Verified, verified, "", u.now));
+                let copy = placement(&p.package_id, &m.to_station_id, PlacementStatus::Verified, verified, "", now);
+                u.put_placement(copy).await?;
                 let placements = u.placements_of(&p.package_id).await?;
                 let complete = all.iter().filter(|s| s.tier == to).all(|s| {
                     placements.iter().any(|pl| pl.station_id == s.station_id && pl.status == PlacementStatus::Verified)
                 });
-                if complete && p.tier != Some(to) {
+                if complete && p.tier != Some(to) && m.purpose == MovePurpose::TierMove {
                     advance(u, &mut p, &rules, to, &c.source_id).await?;
                 }
             } else {
                 let error = if success {
                     format!("the mover reported sha256 {verified:?}, expected {}", p.sha256)
                 } else {
-                    message.to_owned()
+                    c.result_message.clone()
                 };
-                u.put_placement(placement(&c.to_station_id, PlacementStatus::Failed, "", &error, u.now));
-                if args["purpose"] == "resend" {
+                let failed = placement(&p.package_id, &m.to_station_id, PlacementStatus::Failed, "", &error, now);
+                u.put_placement(failed).await?;
+                if m.purpose == MovePurpose::Resend {
                     // The package's own plan is untouched; the next drill finds the copy still failed.
-                    journal(
-                        u,
-                        &p,
-                        "package.resend_failed",
-                        &c.to_station_id,
-                        &c.to_station_id,
-                        serde_json::json!({ "error": error }),
-                    );
+                    let details = serde_json::json!({ "error": error });
+                    journal(u, &p, EventType::PackageResendFailed, &m.to_station_id, &m.to_station_id, details);
                     u.put_package(p);
                     return Ok(());
                 }
                 p.retry_count += 1;
-                p.last_error = format!("move to {}: {error}", c.to_station_id);
-                p.next_transition_at = Some(u.now + backoff_ms(p.retry_count));
-                let details = serde_json::json!({ "to": c.to_station_id, "retry_in_ms": backoff_ms(p.retry_count) });
+                p.last_error = format!("move to {}: {error}", m.to_station_id);
+                p.next_transition_at = Some(now + backoff_ms(p.retry_count));
+                let details = serde_json::json!({ "to": m.to_station_id, "retry_in_ms": backoff_ms(p.retry_count) });
                 u.journal(JournalEntry {
-                    actor: "scheduler".into(),
-                    event_type: "package.move_failed".into(),
                     source_id: p.source_id.clone(),
                     package_id: p.package_id.clone(),
-                    station_id: c.to_station_id.clone(),
+                    station_id: m.to_station_id.clone(),
                     error,
                     details_json: details.to_string(),
-                    ..Default::default()
+                    ..JournalEntry::new(EventType::PackageMoveFailed, "scheduler")
                 });
             }
         }
-        CommandKind::Expire => {
-            let expiring = args["purpose"] == "expire";
+        CommandArgs::Expire(x) => {
+            let expiring = x.purpose == ExpirePurpose::Expire;
             if success {
-                u.put_placement(placement(&c.from_station_id, PlacementStatus::Deleted, "", "", u.now));
+                u.put_placement(placement(&p.package_id, &x.station_id, PlacementStatus::Deleted, "", "", now)).await?;
                 let left =
                     u.placements_of(&p.package_id).await?.into_iter().any(|pl| pl.status == PlacementStatus::Verified);
                 if expiring && !left {
-                    let before = p.tier.map_or("", |t| t.as_str()).to_owned();
+                    let before = p.tier.map_or("", Tier::as_str);
                     p.status = PackageStatus::Expired;
                     p.tier = None;
                     p.next_transition_at = None;
-                    p.expired_at = Some(u.now);
-                    journal(u, &p, "package.expired", &before, "expired", serde_json::json!({ "mode": "deleted" }));
+                    p.expired_at = Some(now);
+                    journal(
+                        u,
+                        &p,
+                        EventType::PackageExpired,
+                        before,
+                        "expired",
+                        serde_json::json!({ "mode": "deleted" }),
+                    );
                 }
             } else {
-                p.last_error = format!("delete from {}: {message}", c.from_station_id);
+                p.last_error = format!("delete from {}: {}", x.station_id, c.result_message);
                 if expiring {
                     p.retry_count += 1;
-                    p.next_transition_at = Some(u.now + backoff_ms(p.retry_count));
+                    p.next_transition_at = Some(now + backoff_ms(p.retry_count));
                 }
                 u.journal(JournalEntry {
-                    actor: "scheduler".into(),
-                    event_type: "package.delete_failed".into(),
                     source_id: p.source_id.clone(),
                     package_id: p.package_id.clone(),
-                    station_id: c.from_station_id.clone(),
-                    error: message.to_owned(),
-                    ..Default::default()
+                    station_id: x.station_id.clone(),
+                    error: c.result_message.clone(),
+                    ..JournalEntry::new(EventType::PackageDeleteFailed, "scheduler")
                 });
             }
         }
@@ -353,112 +368,118 @@ pub async fn on_result(u: &mut Unit<'_>, c: &Command, success: bool, message: &s
     Ok(())
 }
 
-/// The packages a restore drill restores: up to `sample` completed packages of `tier` (any tier
+/// The copies a restore drill restores: up to `sample` completed packages of `tier` (any tier
 /// when None), newest first, each with a verified copy on a station of its current tier.
-pub async fn drill_plan(u: &mut Unit<'_>, tier: Option<Tier>, sample: u32) -> Result<Vec<serde_json::Value>> {
-    use crate::store::entity::package;
-    use sea_orm::{QueryOrder, QuerySelect};
-    let all = stations(u).await?;
-    let mut q = package::Entity::find().filter(package::Column::Status.eq(PackageStatus::Completed.as_str()));
-    if let Some(t) = tier {
-        q = q.filter(package::Column::Tier.eq(t.as_str()));
-    }
-    let candidates = q.order_by_desc(package::Column::PackageId).limit(u64::from(sample) * 8).all(u.txn).await?;
+pub(super) async fn drill_plan(u: &mut Unit<'_>, tier: Option<Tier>, sample: u32) -> Result<Vec<DrillTarget>> {
+    let all = u.stations().await?.to_vec();
+    let candidates = u.recent_completed(tier, u64::from(sample) * 8).await?;
     let mut plan = Vec::new();
-    for row in candidates {
+    for p in candidates {
         if plan.len() >= sample as usize {
             break;
         }
-        let in_tier = |station: &str| all.iter().any(|s| s.station_id == station && s.tier.as_str() == row.tier);
+        let in_tier = |station: &str| all.iter().any(|s| s.station_id == station && Some(s.tier) == p.tier);
         let copy = u
-            .placements_of(&row.package_id)
+            .placements_of(&p.package_id)
             .await?
             .into_iter()
             .find(|pl| pl.status == PlacementStatus::Verified && in_tier(&pl.station_id));
         if let Some(pl) = copy {
-            plan.push(serde_json::json!({
-                "package_id": row.package_id,
-                "owner": row.source_id,
-                "sha256": row.sha256,
-                "station_id": pl.station_id,
-            }));
+            plan.push(DrillTarget {
+                package_id: p.package_id,
+                owner: p.source_id,
+                sha256: p.sha256,
+                station_id: pl.station_id,
+            });
         }
     }
     Ok(plan)
 }
 
-/// A scheduled drill: the next tier in rotation that has something to restore, done by a mover.
-/// Returns 1 when a drill was queued.
-pub async fn schedule_drill(u: &mut Unit<'_>, sample: u32) -> Result<u64> {
-    let Some(mover) = pick_mover(u, "drill").await? else { return Ok(0) };
-    let done = command::Entity::find()
-        .filter(command::Column::Kind.eq(CommandKind::RestoreDrill.as_str()))
-        .count(u.txn)
-        .await?;
-    for i in 0..Tier::ALL.len() {
-        let tier = Tier::ALL[(done as usize + i) % Tier::ALL.len()];
-        let plan = drill_plan(u, Some(tier), sample).await?;
-        if plan.is_empty() {
-            continue;
+/// A scheduled drill: the next tier in rotation that has something to restore, done by a
+/// mover. Answers whether a drill was queued.
+#[derive(Debug)]
+pub struct ScheduleDrill {
+    pub sample: u32,
+}
+
+impl Op for ScheduleDrill {
+    type Output = bool;
+
+    async fn apply(self, u: &mut Unit<'_>) -> Result<bool> {
+        let Some(mover) = pick_mover(u, "drill").await? else { return Ok(false) };
+        let done = u.drill_count().await?;
+        let sample = self.sample.clamp(1, MAX_DRILL_SAMPLE);
+        for i in 0..Tier::ALL.len() {
+            let tier = Tier::ALL[(done as usize + i) % Tier::ALL.len()];
+            let targets = drill_plan(u, Some(tier), sample).await?;
+            if targets.is_empty() {
+                continue;
+            }
+            let args = CommandArgs::RestoreDrill(DrillArgs {
+                scope: DrillScope::Tier(tier),
+                sample,
+                targets,
+                scheduled: true,
+            });
+            let c = new_command(u, &mover, "", args);
+            u.put_command(c);
+            return Ok(true);
         }
-        let args = serde_json::json!({ "tier": tier.as_str(), "packages": plan, "scheduled": true });
-        let c = new_command(u, &mover, CommandKind::RestoreDrill, "", "", "", args);
-        insert(u, c).await?;
-        return Ok(1);
+        Ok(false)
     }
-    Ok(0)
 }
 
 /// A drill's outcome: journaled; each failed copy is marked failed and re-sent from another
 /// verified copy when there is one.
-pub async fn on_drill_result(u: &mut Unit<'_>, c: &Command, success: bool, message: &str, details: &str) -> Result<()> {
-    let details: serde_json::Value = serde_json::from_str(details).unwrap_or_default();
-    let args: serde_json::Value = serde_json::from_str(&c.args_json).unwrap_or_default();
-    let checks = details["checks"].as_array().cloned().unwrap_or_default();
+pub(super) async fn on_drill_result(u: &mut Unit<'_>, c: &Command, success: bool) -> Result<()> {
+    let checks = match &c.result {
+        Some(CommandDetails::RestoreDrill(checks)) => checks.clone(),
+        _ => Vec::new(),
+    };
+    let tier = match &c.args {
+        CommandArgs::RestoreDrill(d) => match d.scope {
+            DrillScope::Tier(t) => t.as_str(),
+            DrillScope::AnyTier => "any",
+            DrillScope::Own => "own",
+        },
+        _ => "any",
+    };
+    let (event, outcome) =
+        if success { (EventType::RestoreDrillPassed, "passed") } else { (EventType::RestoreDrillFailed, "failed") };
     u.journal(JournalEntry {
-        actor: format!("agent:{}", c.source_id),
-        event_type: if success { "restore_drill.passed" } else { "restore_drill.failed" }.into(),
         source_id: c.source_id.clone(),
-        status_after: if success { "passed" } else { "failed" }.into(),
-        error: if success { String::new() } else { message.to_owned() },
-        details_json: serde_json::json!({ "tier": args["tier"], "checked": checks.len(), "command_id": c.command_id })
+        status_after: outcome.into(),
+        error: if success { String::new() } else { c.result_message.clone() },
+        details_json: serde_json::json!({ "tier": tier, "checked": checks.len(), "command_id": c.command_id })
             .to_string(),
-        ..Default::default()
+        ..JournalEntry::new(event, super::sources::actor_of(&c.source_id))
     });
     let is_mover = u.source(&c.source_id).await?.is_some_and(|s| s.capabilities.contains(&Capability::Mover));
-    for check in checks.iter().filter(|c| c["ok"] == false) {
-        let (Some(package_id), Some(station_id)) = (check["package_id"].as_str(), check["station_id"].as_str()) else {
-            continue;
-        };
-        let Some(p) = u.package(package_id).await? else { continue };
-        let problem = check["problem"].as_str().unwrap_or("restore drill failed");
-        let placements = u.placements_of(package_id).await?;
-        if !placements.iter().any(|pl| pl.station_id == station_id) {
+    for check in checks.iter().filter(|c| !c.ok) {
+        let Some(p) = u.package(&check.package_id).await? else { continue };
+        let placements = u.placements_of(&p.package_id).await?;
+        if !placements.iter().any(|pl| pl.station_id == check.station_id) {
             continue;
         }
-        u.put_placement(Placement {
-            package_id: package_id.to_owned(),
-            station_id: station_id.to_owned(),
-            status: PlacementStatus::Failed,
-            verified_sha256: String::new(),
-            verified_at: None,
-            error: format!("restore drill: {problem}"),
-            updated_at: u.now,
-        });
-        let other = placements.iter().find(|pl| pl.station_id != station_id && pl.status == PlacementStatus::Verified);
+        let problem = if check.problem.is_empty() { "restore drill failed" } else { check.problem.as_str() };
+        let error = format!("restore drill: {problem}");
+        u.put_placement(placement(&p.package_id, &check.station_id, PlacementStatus::Failed, "", &error, u.now))
+            .await?;
+        let other =
+            placements.iter().find(|pl| pl.station_id != check.station_id && pl.status == PlacementStatus::Verified);
         if let (true, Some(from)) = (is_mover, other) {
-            let args = serde_json::json!({ "owner": p.source_id, "sha256": p.sha256, "purpose": "resend" });
-            let resend =
-                new_command(u, &c.source_id, CommandKind::Move, &p.package_id, &from.station_id, station_id, args);
-            insert(u, resend).await?;
-            journal(
-                u,
-                &p,
-                "package.resend_started",
-                station_id,
-                station_id,
-                serde_json::json!({ "from": from.station_id }),
-            );
+            let args = CommandArgs::Move(MoveArgs {
+                from_station_id: from.station_id.clone(),
+                to_station_id: check.station_id.clone(),
+                owner: p.source_id.clone(),
+                sha256: p.sha256.clone(),
+                purpose: MovePurpose::Resend,
+            });
+            let resend = new_command(u, &c.source_id, &p.package_id, args);
+            u.put_command(resend);
+            let details = serde_json::json!({ "from": from.station_id });
+            journal(u, &p, EventType::PackageResendStarted, &check.station_id, &check.station_id, details);
         }
     }
     Ok(())

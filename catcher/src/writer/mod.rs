@@ -1,13 +1,27 @@
 //! The single writer: every change to the database goes through here.
 //!
 //! Requests from all agent streams and API calls queue on one channel. The writer takes
-//! everything queued (up to `batch_max_ops`), applies it in ONE transaction — events together
-//! with their sources' cursors — commits, and only then answers each request. That is group
-//! commit: one fsync for hundreds of events, and an ack always means "durable".
+//! everything queued (up to `batch_max_ops` rows-worth), applies it in ONE transaction — events
+//! together with their sources' cursors — commits, and only then answers each request. That is
+//! group commit: one fsync for hundreds of events, and an answer always means "durable".
+//!
+//! Each op is its own type with its own answer type (`Op::Output`); `ops!` below lists them and
+//! builds the queue's request enum, so an op can only ever be answered with its own output.
+//! Ops stage their changes in the batch's unit of work (`unit.rs`) and never write: `flush.rs`
+//! writes everything once all ops have run. An op that fails is rolled back inside the unit, so
+//! it has written nothing — by construction, not by care.
 
-pub mod lifecycle;
-pub mod ops;
-pub mod unit;
+mod commands;
+mod events;
+mod lifecycle;
+mod packages;
+mod policy;
+mod sources;
+mod stations;
+mod unit;
+
+#[cfg(test)]
+mod tests;
 
 use std::collections::{HashMap, HashSet};
 use std::pin::Pin;
@@ -19,113 +33,135 @@ use sea_orm::{DatabaseConnection, TransactionTrait};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use self::ops::*;
+pub use self::commands::{CommandsSent, CreateCommand, NewCommand};
+pub use self::events::{
+    AgentEvent, AgentEvents, CommandOutcome, Completion, EventsOutcome, Failure, PlacementReport, ProgressUpdate,
+};
+pub use self::lifecycle::{ScheduleDrill, Transitions};
+pub use self::packages::{DeletePackage, Ingest, NewPackage, PackagePatch, Patch, Recount};
+pub use self::policy::{
+    Bootstrap, CreateSnapshot, RestoreSnapshot, RuleChange, RulesOutcome, SetRules, canonical_config, parse_config,
+};
+pub use self::sources::{Disconnected, Hello, HelloInfo, RegisterSource, Touch};
+pub use self::stations::SyncStations;
 use self::unit::Unit;
-use crate::domain::*;
+use crate::change::Changes;
+use crate::domain::now_ms;
 use crate::error::{Error, Result};
-use crate::rules::RuleSet;
-use crate::store::Due;
 use crate::watch::Hub;
 
-/// One write request.
-#[derive(Debug)]
-pub enum Op {
-    /// Events from one agent session, in sequence order. A session may have several of these
-    /// queued; once one fails, its later ones are refused (see `Sink::failed_sessions`).
-    AgentEvents {
-        source_id: String,
-        session_id: String,
-        events: Vec<(u64, Result<AgentEvent>)>,
-    },
-    Hello(HelloInfo),
-    /// A session ended. Only the source's current session marks the source disconnected.
-    Disconnected {
-        source_id: String,
-        session_id: String,
-        reason: String,
-        superseded: bool,
-    },
-    /// Heartbeats gathered by the sessions registry: `(source_id, heard at)`.
-    Touch(Vec<(String, Millis)>),
-    Ingest {
-        source_id: String,
-        package: NewPackage,
-    },
-    Patch(PackagePatch),
-    DeletePackage {
-        package_id: String,
-        reason: String,
-    },
-    RegisterSource {
-        source_id: String,
-        label: String,
-    },
-    SetRules {
-        rule_sets: Vec<RuleSet>,
-        reason: String,
-        event_type: &'static str,
-        details: serde_json::Value,
-    },
-    RestoreSnapshot {
-        snapshot_id: u64,
-        reason: String,
-    },
-    /// Start a scheduled restore drill (tier chosen in rotation).
-    ScheduleDrill {
-        sample: u32,
-    },
-    CreateSnapshot {
-        reason: String,
-    },
-    CreateCommand(NewCommand),
-    CommandsSent {
-        ids: Vec<String>,
-        lease_until: Millis,
-    },
-    Transitions(Vec<Due>),
-    SyncStations(Vec<Station>),
-    /// Start-up housekeeping: initial rules, stale connection flags.
-    Bootstrap {
-        preset: String,
-    },
+/// One kind of write: applied inside the batch's unit of work, answered with `Output` once the
+/// batch has committed.
+pub trait Op: Send + Sized + 'static {
+    /// What the op answers.
+    type Output: Send + 'static;
+
+    /// How many rows-worth of work the op is, for sizing a group commit.
+    fn weight(&self) -> usize {
+        1
+    }
+
+    /// Stages the op's changes in `u`. On error the unit rolls back what the op staged.
+    fn apply(self, u: &mut Unit<'_>) -> impl Future<Output = Result<Self::Output>> + Send;
 }
 
-/// The answer to an op.
-#[derive(Debug)]
-pub enum Output {
-    Events(EventsOutcome),
-    Welcome(Source, u64),
-    Package(Package, bool),
-    Source(Source),
-    Rules(RulesOutcome),
-    Snapshot(ConfigSnapshot),
-    Command(Command),
-    Count(u64),
-    Done,
+type Reply<T> = oneshot::Sender<Result<T>>;
+
+/// Lists every op type; builds the queue's request enum and the answers it holds until commit.
+macro_rules! ops {
+    ($($name:ident),+ $(,)?) => {
+        /// A queued op with the channel its typed answer goes to.
+        enum Request {
+            $($name($name, Reply<<$name as Op>::Output>),)+
+        }
+
+        /// An applied op with its answer, held until the batch commits.
+        enum Applied {
+            $($name(Reply<<$name as Op>::Output>, Result<<$name as Op>::Output>),)+
+        }
+
+        /// Turns an op into a queued request; implemented for exactly the listed op types.
+        pub trait Queued: Op {
+            #[doc(hidden)]
+            fn request(self, reply: Reply<Self::Output>) -> RequestBox;
+        }
+
+        $(impl Queued for $name {
+            fn request(self, reply: Reply<Self::Output>) -> RequestBox {
+                RequestBox(Request::$name(self, reply))
+            }
+        })+
+
+        impl Request {
+            fn weight(&self) -> usize {
+                match self { $(Self::$name(op, _) => op.weight(),)+ }
+            }
+
+            /// Applies the op atomically within the unit: all it staged, or nothing.
+            async fn apply(self, u: &mut Unit<'_>) -> Applied {
+                match self {
+                    $(Self::$name(op, reply) => {
+                        let mark = u.mark();
+                        let result = op.apply(u).await;
+                        u.settle(mark, result.is_ok());
+                        Applied::$name(reply, result)
+                    })+
+                }
+            }
+
+            /// Answers without applying: `Unavailable` with `message`.
+            fn fail(self, message: &str) {
+                match self { $(Self::$name(_, reply) => { let _ = reply.send(Err(Error::Unavailable(message.to_owned()))); })+ }
+            }
+        }
+
+        impl Applied {
+            /// A failure that is not the caller's: the transaction may be unusable.
+            fn storage_failure(&self) -> Option<&Error> {
+                match self { $(Self::$name(_, Err(e)) if !e.is_client_error() => Some(e),)+ _ => None }
+            }
+
+            fn answer(self) {
+                match self { $(Self::$name(reply, result) => { let _ = reply.send(result); })+ }
+            }
+
+            /// Replaces the answer: the batch did not commit.
+            fn fail(self, message: &str) {
+                match self { $(Self::$name(reply, _) => { let _ = reply.send(Err(Error::Unavailable(message.to_owned()))); })+ }
+            }
+        }
+    };
 }
 
-struct Request {
-    op: Op,
-    reply: Option<oneshot::Sender<Result<Output>>>,
-}
+ops!(
+    AgentEvents,
+    Hello,
+    Disconnected,
+    Touch,
+    Ingest,
+    Patch,
+    DeletePackage,
+    RegisterSource,
+    SetRules,
+    RestoreSnapshot,
+    CreateSnapshot,
+    CreateCommand,
+    CommandsSent,
+    Transitions,
+    ScheduleDrill,
+    SyncStations,
+    Bootstrap,
+    Recount,
+);
+
+/// A queued request (opaque outside the writer).
+pub struct RequestBox(Request);
 
 /// Handle for submitting writes. Cheap to clone.
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Request>,
     commits: Arc<AtomicU64>,
-}
-
-impl Op {
-    /// How many rows-worth of work the op is, for sizing a group commit.
-    fn weight(&self) -> usize {
-        match self {
-            Op::AgentEvents { events, .. } => events.len().max(1),
-            Op::Transitions(due) => due.len().max(1),
-            Op::Touch(seen) => seen.len() / 16 + 1,
-            _ => 1,
-        }
-    }
 }
 
 impl Writer {
@@ -139,13 +175,7 @@ impl Writer {
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(max_batch.max(1) * 4);
         let commits = Arc::new(AtomicU64::new(0));
-        let sink = Sink {
-            in_flight: HashMap::new(),
-            hub,
-            status_dirty,
-            commits: commits.clone(),
-            failed_sessions: HashSet::new(),
-        };
+        let sink = Sink::new(hub, status_dirty, commits.clone());
         // The writer gets a thread of its own: a commit is a dozen hops to the database's worker
         // thread and back, and on the shared runtime each wake-up queued behind the sessions'
         // and Watch streams' work (p99 latency with ten subscribers 52 -> 47 ms).
@@ -171,23 +201,23 @@ impl Writer {
 
     /// Queues an op (waiting only while the queue is full). Ops are applied in the order they
     /// were queued; the returned future resolves once the op's batch has committed or failed.
-    pub async fn enqueue(&self, op: Op) -> Result<Pending> {
+    pub async fn enqueue<O: Queued>(&self, op: O) -> Result<Pending<O::Output>> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Request { op, reply: Some(reply) }).await.map_err(|_| shutting_down())?;
+        self.tx.send(op.request(reply).0).await.map_err(|_| shutting_down())?;
         Ok(Pending(rx))
     }
 
     /// Submits an op and waits until it is committed.
-    pub async fn submit(&self, op: Op) -> Result<Output> {
+    pub async fn submit<O: Queued>(&self, op: O) -> Result<O::Output> {
         self.enqueue(op).await?.await
     }
 }
 
 /// The answer to a queued op, due when its batch commits.
-pub struct Pending(oneshot::Receiver<Result<Output>>);
+pub struct Pending<T>(oneshot::Receiver<Result<T>>);
 
-impl Future for Pending {
-    type Output = Result<Output>;
+impl<T> Future for Pending<T> {
+    type Output = Result<T>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         Pin::new(&mut self.0).poll(cx).map(|answer| answer.unwrap_or_else(|_| Err(shutting_down())))
@@ -196,7 +226,7 @@ impl Future for Pending {
 
 /// Where a committed batch's effects go besides the replies.
 struct Sink {
-    /// Unfinished packages per source, for the live view (see `Unit::flush`).
+    /// Unfinished packages per source, for the live view (see `flush`).
     in_flight: HashMap<String, u64>,
     hub: Hub,
     status_dirty: Arc<Notify>,
@@ -206,6 +236,15 @@ struct Sink {
     /// never resend. Forgotten when the session's `Disconnected` arrives (it is queued last).
     failed_sessions: HashSet<String>,
 }
+
+impl Sink {
+    fn new(hub: Hub, status_dirty: Arc<Notify>, commits: Arc<AtomicU64>) -> Self {
+        Self { in_flight: HashMap::new(), hub, status_dirty, commits, failed_sessions: HashSet::new() }
+    }
+}
+
+/// What every op of a batch that did not commit is answered.
+const NOT_APPLIED: &str = "the write failed and nothing was applied; retry (the catcher's log has the details)";
 
 fn shutting_down() -> Error {
     Error::Unavailable("the catcher is shutting down; retry".into())
@@ -243,12 +282,12 @@ async fn run(
         };
         // The cap counts writes, not requests: one agent op may carry a thousand events, and a
         // transaction of a quarter million events would hold every ack back for seconds.
-        let mut weight = first.op.weight();
+        let mut weight = first.weight();
         batch.push(first);
         while weight < max_batch {
             match rx.try_recv() {
                 Ok(req) => {
-                    weight += req.op.weight();
+                    weight += req.weight();
                     batch.push(req);
                 }
                 Err(_) => break,
@@ -262,25 +301,21 @@ async fn run(
 async fn apply_batch(db: &DatabaseConnection, batch: &mut Vec<Request>, sink: &mut Sink) {
     let mut sessions = Vec::new();
     let mut ended = Vec::new();
-    batch.retain_mut(|req| match &req.op {
-        Op::AgentEvents { session_id, .. } if sink.failed_sessions.contains(session_id) => {
-            if let Some(reply) = req.reply.take() {
-                let _ = reply.send(Err(Error::Unavailable("an earlier write of this stream failed; reconnect".into())));
+    let mut admitted = Vec::with_capacity(batch.len());
+    for req in batch.drain(..) {
+        match &req {
+            Request::AgentEvents(op, _) if sink.failed_sessions.contains(&op.session_id) => {
+                req.fail("an earlier write of this stream failed; reconnect");
+                continue;
             }
-            false
+            Request::AgentEvents(op, _) => sessions.push(op.session_id.clone()),
+            Request::Disconnected(op, _) => ended.push(op.session_id.clone()),
+            _ => {}
         }
-        Op::AgentEvents { session_id, .. } => {
-            sessions.push(session_id.clone());
-            true
-        }
-        Op::Disconnected { session_id, .. } => {
-            ended.push(session_id.clone());
-            true
-        }
-        _ => true,
-    });
-    if !batch.is_empty() {
-        commit_batch(db, batch, sink, sessions).await;
+        admitted.push(req);
+    }
+    if !admitted.is_empty() {
+        commit_batch(db, admitted, sink, sessions).await;
     }
     // After the outcome: a session's last ops and its end can share a (failed) batch.
     for id in ended {
@@ -289,214 +324,102 @@ async fn apply_batch(db: &DatabaseConnection, batch: &mut Vec<Request>, sink: &m
 }
 
 /// Applies and commits what `apply_batch` admitted, then answers every op.
-async fn commit_batch(db: &DatabaseConnection, batch: &mut Vec<Request>, sink: &mut Sink, sessions: Vec<String>) {
+async fn commit_batch(db: &DatabaseConnection, batch: Vec<Request>, sink: &mut Sink, sessions: Vec<String>) {
     let size = batch.len();
     match apply_in_txn(db, batch, &mut sink.in_flight).await {
-        Ok((results, changes)) => {
+        Ok((applied, changes)) => {
             let status = changes.status;
             sink.commits.fetch_add(1, Ordering::AcqRel);
             sink.hub.publish_changes(changes);
             if status {
                 sink.status_dirty.notify_one();
             }
-            for (req, result) in batch.drain(..).zip(results) {
-                if let Some(reply) = req.reply {
-                    let _ = reply.send(result);
-                }
-            }
+            applied.into_iter().for_each(Applied::answer);
         }
-        Err(err) => {
+        Err(Failed { err, applied, unapplied }) => {
             // Counts may hold this batch's uncommitted deltas; they are re-read as needed.
             sink.in_flight.clear();
             sink.failed_sessions.extend(sessions);
             tracing::error!(error = %err, ops = size, "group commit failed; every op in the batch is answered with the error");
-            for req in batch.drain(..) {
-                if let Some(reply) = req.reply {
-                    let _ = reply.send(Err(Error::Unavailable(format!("write failed, nothing was applied: {err}"))));
-                }
-            }
+            // The database's text stays in the log; callers learn only that nothing was applied.
+            applied.into_iter().for_each(|a| a.fail(NOT_APPLIED));
+            unapplied.into_iter().for_each(|r| r.fail(NOT_APPLIED));
         }
     }
 }
 
+/// A batch that did not commit, with every op still to be answered.
+struct Failed {
+    err: Error,
+    applied: Vec<Applied>,
+    unapplied: Vec<Request>,
+}
+
 async fn apply_in_txn(
     db: &DatabaseConnection,
-    batch: &mut [Request],
+    batch: Vec<Request>,
     in_flight: &mut HashMap<String, u64>,
-) -> Result<(Vec<Result<Output>>, unit::Changes)> {
+) -> std::result::Result<(Vec<Applied>, Changes), Failed> {
     let started = std::time::Instant::now();
-    let txn = db.begin().await?;
+    let mut applied = Vec::with_capacity(batch.len());
+    let txn = match db.begin().await {
+        Ok(txn) => txn,
+        Err(e) => return Err(Failed { err: e.into(), applied, unapplied: batch }),
+    };
     let begun = started.elapsed();
     let mut unit = Unit::new(&txn, now_ms());
-    prefetch(&mut unit, batch).await?;
-    let prefetched = started.elapsed();
-    let mut results = Vec::with_capacity(batch.len());
-    for req in batch.iter_mut() {
-        // Ops are taken out of the requests; the requests keep their reply channels.
-        let op = std::mem::replace(&mut req.op, Op::CreateSnapshot { reason: String::new() });
-        let result = apply(&mut unit, op).await;
-        if let Err(e) = &result
-            && !e.is_client_error()
-        {
-            // The transaction may be unusable (PostgreSQL aborts it); give up on the batch.
-            return Err(Error::Unavailable(e.to_string()));
-        }
-        results.push(result);
+    if let Err(err) = prefetch(&mut unit, &batch).await {
+        return Err(Failed { err, applied, unapplied: batch });
     }
-    let applied = started.elapsed();
-    let changes = unit.flush(in_flight).await?;
+    let prefetched = started.elapsed();
+    let mut queue = batch.into_iter();
+    while let Some(req) = queue.next() {
+        let done = req.apply(&mut unit).await;
+        if let Some(e) = done.storage_failure() {
+            // The transaction may be unusable (PostgreSQL aborts it); give up on the batch.
+            let err = Error::Unavailable(format!("an op failed: {e}"));
+            applied.push(done);
+            return Err(Failed { err, applied, unapplied: queue.collect() });
+        }
+        applied.push(done);
+    }
+    let applied_at = started.elapsed();
+    let ops = applied.len();
+    let changes = match unit.flush(in_flight).await {
+        Ok(c) => c,
+        Err(err) => return Err(Failed { err, applied, unapplied: Vec::new() }),
+    };
     let flushed = started.elapsed();
-    txn.commit().await?;
-    tracing::trace!(ops = batch.len(), ?begun, ?prefetched, ?applied, ?flushed, committed = ?started.elapsed(), "batch committed");
-    Ok((results, changes))
+    if let Err(e) = txn.commit().await {
+        return Err(Failed { err: e.into(), applied, unapplied: Vec::new() });
+    }
+    tracing::trace!(ops, ?begun, ?prefetched, applied = ?applied_at, ?flushed, committed = ?started.elapsed(), "batch committed");
+    Ok((applied, changes))
 }
 
 /// Loads the rows the batch's agent events will touch, a few queries for the whole batch.
 async fn prefetch(u: &mut Unit<'_>, batch: &[Request]) -> Result<()> {
     let mut sources = Vec::new();
     let mut packages = Vec::new();
+    let mut commands = Vec::new();
     for req in batch {
-        if let Op::AgentEvents { source_id, events, .. } = &req.op {
-            sources.push(source_id.clone());
-            packages.extend(
-                events.iter().filter_map(|(_, e)| e.as_ref().ok()).filter_map(|e| e.package_id()).map(str::to_owned),
-            );
+        match req {
+            Request::AgentEvents(op, _) => {
+                sources.push(op.source_id.clone());
+                for (_, e) in &op.events {
+                    match e {
+                        Ok(AgentEvent::CommandResult(r)) => commands.push(r.command_id.clone()),
+                        Ok(e) => packages.extend(e.package_id().map(str::to_owned)),
+                        Err(_) => {}
+                    }
+                }
+            }
+            Request::Transitions(op, _) => packages.extend(op.0.iter().map(|d| d.package_id.clone())),
+            Request::CommandsSent(op, _) => commands.extend(op.ids.iter().cloned()),
+            _ => {}
         }
     }
     u.prefetch_sources(sources).await?;
-    u.prefetch_packages(packages).await
-}
-
-async fn apply(u: &mut Unit<'_>, op: Op) -> Result<Output> {
-    Ok(match op {
-        Op::AgentEvents { source_id, events, .. } => Output::Events(agent_events(u, &source_id, events).await?),
-        Op::Hello(h) => {
-            let (s, cursor) = hello(u, h).await?;
-            Output::Welcome(s, cursor)
-        }
-        Op::Disconnected { source_id, reason, superseded, .. } => {
-            if !superseded {
-                disconnected(u, &source_id, &reason).await?;
-            }
-            Output::Done
-        }
-        Op::Touch(seen) => {
-            touch_sources(u, seen);
-            Output::Done
-        }
-        Op::Ingest { source_id, package } => {
-            let (p, created) = ingest(u, &source_id, package, "api").await?;
-            Output::Package(p, created)
-        }
-        Op::Patch(m) => Output::Package(patch(u, m).await?, false),
-        Op::DeletePackage { package_id, reason } => {
-            delete_package(u, &package_id, &reason).await?;
-            Output::Done
-        }
-        Op::RegisterSource { source_id, label } => Output::Source(register_source(u, &source_id, &label).await?),
-        Op::SetRules { rule_sets, reason, event_type, details } => {
-            Output::Rules(set_rules(u, rule_sets, &reason, event_type, details).await?)
-        }
-        Op::RestoreSnapshot { snapshot_id, reason } => Output::Rules(restore_snapshot(u, snapshot_id, &reason).await?),
-        Op::CreateSnapshot { reason } => Output::Snapshot(snapshot(u, &reason, "api").await?),
-        Op::CreateCommand(n) => Output::Command(create_command(u, n).await?),
-        Op::CommandsSent { ids, lease_until } => {
-            commands_sent(u, ids, lease_until).await?;
-            Output::Done
-        }
-        Op::Transitions(due) => Output::Count(transitions(u, due).await?),
-        Op::ScheduleDrill { sample } => Output::Count(lifecycle::schedule_drill(u, sample).await?),
-        Op::SyncStations(stations) => {
-            sync_stations(u, stations).await?;
-            Output::Done
-        }
-        Op::Bootstrap { preset } => {
-            bootstrap(u, &preset).await?;
-            reset_connections(u).await?;
-            Output::Done
-        }
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use sea_orm::ConnectionTrait;
-
-    use super::*;
-    use crate::store::Store;
-
-    /// Events that are sequenced and rejected: enough to move the cursor.
-    fn events(source_id: &str, session_id: &str, seqs: std::ops::RangeInclusive<u64>) -> Op {
-        let events = seqs.map(|seq| (seq, Err(Error::invalid("event.kind", "required")))).collect();
-        Op::AgentEvents { source_id: source_id.into(), session_id: session_id.into(), events }
-    }
-
-    fn applied_seq(out: Result<Output>) -> u64 {
-        match out {
-            Ok(Output::Events(o)) => o.applied_seq,
-            other => panic!("expected applied events, got {other:?}"),
-        }
-    }
-
-    #[tokio::test]
-    async fn after_a_failed_write_a_session_gets_nothing_more_applied() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::connect(&format!("sqlite://{}/c.db?mode=rwc", dir.path().display()), 2).await.unwrap();
-        store.migrate().await.unwrap();
-        let stop = CancellationToken::new();
-        let (writer, task) = Writer::spawn(store.db().clone(), Hub::new(16), Arc::new(Notify::new()), 64, stop.clone());
-        let db = store.db();
-
-        // The database fails the batch holding s1's seq 1 ...
-        db.execute_unprepared("ALTER TABLE agent_cursors RENAME TO agent_cursors_away").await.unwrap();
-        assert!(writer.submit(events("edge-1", "s1", 1..=1)).await.is_err());
-        db.execute_unprepared("ALTER TABLE agent_cursors_away RENAME TO agent_cursors").await.unwrap();
-        // ... so s1's seq 2, queued behind it, must not be applied: the cursor would pass seq 1.
-        let refused = writer.submit(events("edge-1", "s1", 2..=2)).await;
-        assert!(matches!(refused, Err(Error::Unavailable(_))), "{refused:?}");
-        // The agent's next session resends from the cursor and is applied.
-        assert_eq!(applied_seq(writer.submit(events("edge-1", "s2", 1..=2)).await), 2);
-        // Once s1 has ended, the writer forgets it.
-        let ended = Op::Disconnected {
-            source_id: "edge-1".into(),
-            session_id: "s1".into(),
-            reason: "test".into(),
-            superseded: true,
-        };
-        assert!(matches!(writer.submit(ended).await, Ok(Output::Done)));
-        assert_eq!(applied_seq(writer.submit(events("edge-1", "s1", 3..=3)).await), 3);
-        stop.cancel();
-        task.await.unwrap();
-    }
-
-    #[tokio::test]
-    async fn a_session_that_ended_in_a_failed_batch_is_forgotten() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::connect(&format!("sqlite://{}/c.db?mode=rwc", dir.path().display()), 2).await.unwrap();
-        store.migrate().await.unwrap();
-        let db = store.db();
-        let mut sink = Sink {
-            in_flight: HashMap::new(),
-            hub: Hub::new(16),
-            status_dirty: Arc::new(Notify::new()),
-            commits: Arc::new(AtomicU64::new(0)),
-            failed_sessions: HashSet::new(),
-        };
-        let ended = Op::Disconnected {
-            source_id: "edge-1".into(),
-            session_id: "s1".into(),
-            reason: "test".into(),
-            superseded: true,
-        };
-        let (reply, answer) = oneshot::channel();
-        let mut batch = vec![
-            Request { op: events("edge-1", "s1", 1..=1), reply: Some(reply) },
-            Request { op: events("edge-1", "s2", 1..=1), reply: None },
-            Request { op: ended, reply: None },
-        ];
-        db.execute_unprepared("ALTER TABLE agent_cursors RENAME TO agent_cursors_away").await.unwrap();
-        apply_batch(db, &mut batch, &mut sink).await;
-        assert!(answer.await.unwrap().is_err(), "the batch failed");
-        assert_eq!(sink.failed_sessions, HashSet::from(["s2".to_owned()]), "s1 ended; s2 goes on and is refused");
-    }
+    u.prefetch_packages(packages).await?;
+    u.prefetch_commands(commands).await
 }

@@ -14,60 +14,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tonic::transport::Channel;
 
-/// Which database a test runs against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Db {
-    Sqlite,
-    Postgres,
-}
-
-/// Env var naming a PostgreSQL server URL (a database we may CREATE DATABASE on).
-pub const PG_ENV: &str = "EDGE_TEST_POSTGRES_URL";
-
-/// The PostgreSQL base URL, or None when the developer has none. In CI its absence fails the run.
-pub fn postgres_base() -> Option<String> {
-    match std::env::var(PG_ENV) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("CI").is_ok() => {
-            panic!("{PG_ENV} must be set in CI (e.g. postgres://postgres@127.0.0.1:5432/postgres)")
-        }
-        _ => {
-            eprintln!("{PG_ENV} is not set: skipping the PostgreSQL variant of this test");
-            None
-        }
-    }
-}
-
-/// A database for one test: a SQLite file in a temp dir, or a fresh PostgreSQL database.
-pub struct TestDb {
-    pub url: String,
-    pub dir: tempfile::TempDir,
-}
-
-impl TestDb {
-    pub async fn new(kind: Db) -> Option<Self> {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let url = match kind {
-            Db::Sqlite => format!("sqlite://{}?mode=rwc", dir.path().join("catcher.db").display()),
-            Db::Postgres => {
-                let base = postgres_base()?;
-                let name = format!("ebk_test_{}", uuid::Uuid::now_v7().simple());
-                let admin = sea_orm::Database::connect(&base).await.expect("connect to PostgreSQL");
-                use sea_orm::ConnectionTrait;
-                admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create test database");
-                admin.close().await.ok();
-                let (prefix, _) = base.rsplit_once('/').expect("postgres url has a database path");
-                format!("{prefix}/{name}")
-            }
-        };
-        Some(Self { url, dir })
-    }
-
-    /// A direct connection, for tests that inspect or tamper with rows.
-    pub async fn connect(&self) -> sea_orm::DatabaseConnection {
-        sea_orm::Database::connect(&self.url).await.expect("connect to the test database")
-    }
-}
+pub use edgebackup_testkit::db::{Db, TestDb};
 
 /// A running catcher process.
 pub struct Catcher {
@@ -250,7 +197,7 @@ macro_rules! both_databases {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let Some(db) = $crate::harness::TestDb::new($crate::harness::Db::Sqlite).await else { return };
+                    let db = $crate::harness::TestDb::new($crate::harness::Db::Sqlite).await;
                     super::$name(db).await;
                 }
             )+
@@ -259,7 +206,7 @@ macro_rules! both_databases {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let Some(db) = $crate::harness::TestDb::new($crate::harness::Db::Postgres).await else { return };
+                    let db = $crate::harness::TestDb::new($crate::harness::Db::Postgres).await;
                     super::$name(db).await;
                 }
             )+

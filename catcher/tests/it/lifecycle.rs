@@ -79,7 +79,7 @@ async fn tiers_advance_and_expire(db: TestDb) {
     assert!(crate::projections::assert_buckets_match(&db).await > 0, "completed packages are bucketed by due day");
 
     for id in [&ids[0], &ids[2]] {
-        eventually(20, || {
+        eventually("the package to reach offsite", 20, || {
             let mut c = c.packages.clone();
             let id = id.clone();
             async move {
@@ -89,7 +89,7 @@ async fn tiers_advance_and_expire(db: TestDb) {
         })
         .await;
     }
-    let kept = eventually(20, || {
+    let kept = eventually("the kept-forever package", 20, || {
         let mut c = c.packages.clone();
         let id = ids[1].clone();
         async move {

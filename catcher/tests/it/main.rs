@@ -3,6 +3,7 @@
 mod agent;
 mod harness;
 mod journal;
+mod layers;
 mod lifecycle;
 mod projections;
 mod reflection;

@@ -1,7 +1,7 @@
 //! Projections come from per-day buckets the writer keeps; they must agree with a scan of the
 //! packages through start-up, rule re-plans, deletes and live traffic.
 
-use catcher::domain::{Millis, PackageType, Tier, now_ms};
+use catcher::domain::{Millis, PackageType, Spelling, Tier, now_ms};
 use catcher::store::Store;
 use catcher::store::entity::package;
 use edgebackup_proto::v1 as pb;

@@ -113,7 +113,7 @@ async fn rejected_events_do_not_wedge_the_stream(db: TestDb) {
     let mut b = ScriptedAgent::connect(catcher.channel().await, "edge-b", &[]).await;
     b.send(1, progress(&id, 90, 9)).await;
     b.wait_ack(1).await;
-    assert_eq!(b.rejections()[0].code, "PermissionDenied");
+    assert_eq!(b.rejections()[0].code, pb::StatusCode::PermissionDenied as i32);
 
     let mut c = catcher.clients().await;
     let p = c.packages.get_package(pb::GetPackageRequest { package_id: id }).await.unwrap().into_inner();
@@ -144,7 +144,7 @@ async fn newer_session_supersedes(db: TestDb) {
     let s = c.sources.get_source(pb::GetSourceRequest { source_id: "edge-dup".into() }).await.unwrap().into_inner();
     assert!(s.connected, "the new session keeps the source connected");
     drop(second);
-    eventually(10, || {
+    eventually("the superseded source to show disconnected", 10, || {
         let mut c = c.sources.clone();
         async move {
             let s = c.get_source(pb::GetSourceRequest { source_id: "edge-dup".into() }).await.unwrap().into_inner();
@@ -167,7 +167,8 @@ async fn commands_are_redelivered_until_answered(db: TestDb) {
             1,
             pb::agent_event::Kind::SafetyAlert(pb::SafetyAlert {
                 reason: "canary changed".into(),
-                details_json: "{\"file\":\"canary.txt\"}".into(),
+                trigger: pb::SafetyTrigger::Canary as i32,
+                measurements: Some(pb::SafetyMeasurements { canary: "/data".into(), ..Default::default() }),
             }),
         )
         .await;
@@ -183,6 +184,9 @@ async fn commands_are_redelivered_until_answered(db: TestDb) {
         .create_command(pb::CreateCommandRequest {
             source_id: "edge-cmd".into(),
             kind: pb::CommandKind::Resume as i32,
+            args: Some(pb::CommandArgs {
+                kind: Some(pb::command_args::Kind::Resume(pb::ResumeArgs { reason: "canary checked".into() })),
+            }),
             ..Default::default()
         })
         .await
@@ -191,6 +195,11 @@ async fn commands_are_redelivered_until_answered(db: TestDb) {
     let id = cmd.command.unwrap().command_id;
     let got = agent.wait_command(10).await;
     assert_eq!((got.command_id.as_str(), got.kind), (id.as_str(), pb::CommandKind::Resume as i32));
+    let reason = match got.args.and_then(|a| a.kind) {
+        Some(pb::command_args::Kind::Resume(r)) => r.reason,
+        other => panic!("a resume carries resume arguments, got {other:?}"),
+    };
+    assert_eq!(reason, "canary checked");
     // ...re-sent when the lease (2 s in tests) runs out unanswered...
     let again = agent.wait_command(10).await;
     assert_eq!(again.command_id, id);
@@ -201,9 +210,34 @@ async fn commands_are_redelivered_until_answered(db: TestDb) {
     assert_eq!(agent.welcome.safety_state, pb::SafetyState::StoppedForSafety as i32);
     let again = agent.wait_command(10).await;
     assert_eq!(again.command_id, id);
+    // a result in another kind's arm is refused, naming the field, and changes nothing
+    let move_details = pb::CommandDetails {
+        kind: Some(pb::command_details::Kind::Move(pb::MoveResult {
+            verified_sha256: "ab".repeat(32),
+            tool_ref: String::new(),
+        })),
+    };
     agent
         .send(
             2,
+            pb::agent_event::Kind::CommandResult(pb::CommandResult {
+                command_id: id.clone(),
+                success: true,
+                details: Some(move_details),
+                ..Default::default()
+            }),
+        )
+        .await;
+    agent.wait_ack(2).await;
+    let refused = &agent.rejections()[0];
+    assert_eq!(refused.code, pb::StatusCode::InvalidArgument as i32);
+    assert!(
+        refused.message.starts_with("command_result.details: a move result answers a resume command"),
+        "{refused:?}"
+    );
+    agent
+        .send(
+            3,
             pb::agent_event::Kind::CommandResult(pb::CommandResult {
                 command_id: id.clone(),
                 success: true,
@@ -212,7 +246,7 @@ async fn commands_are_redelivered_until_answered(db: TestDb) {
             }),
         )
         .await;
-    agent.wait_ack(2).await;
+    agent.wait_ack(3).await;
     let mut c = catcher.clients().await;
     let s = c.sources.get_source(pb::GetSourceRequest { source_id: "edge-cmd".into() }).await.unwrap().into_inner();
     assert_eq!(s.safety_state, pb::SafetyState::Ok as i32);
@@ -228,7 +262,7 @@ async fn commands_are_redelivered_until_answered(db: TestDb) {
     // an unknown command id in a result is rejected, not ignored silently
     agent
         .send(
-            3,
+            4,
             pb::agent_event::Kind::CommandResult(pb::CommandResult {
                 command_id: "nope".into(),
                 success: true,
@@ -236,8 +270,8 @@ async fn commands_are_redelivered_until_answered(db: TestDb) {
             }),
         )
         .await;
-    agent.wait_ack(3).await;
-    assert_eq!(agent.rejections()[0].code, "NotFound");
+    agent.wait_ack(4).await;
+    assert_eq!(agent.rejections()[1].code, pb::StatusCode::NotFound as i32);
 }
 
 /// SIGTERM with a live stream: the catcher closes streams, drains, and exits cleanly.

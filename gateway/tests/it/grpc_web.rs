@@ -85,7 +85,7 @@ async fn catcher_outage_is_reported_and_recovered_from() {
     assert_eq!(health["catcher"], "unreachable", "{health}");
 
     stack.catcher.restart_same_port().await;
-    let status = edgebackup_testkit::eventually(30, || async {
+    let status = edgebackup_testkit::eventually("grpc-web answered again after the catcher restart", 30, || async {
         web.unary::<pb::GetStatusResponse>("edgebackup.v1.StatusService/GetStatus", &pb::GetStatusRequest {}).await.ok()
     })
     .await;

@@ -1,70 +1,60 @@
-// Display names and stable short keys for the contract's enums (the keys double as test-id parts).
+// Human labels for the contract's enums, and the short keys used in test ids and CSS classes. Value
+// lists and spellings come from the generated descriptors (enums.ts); only what people read differs
+// from them, and that is written here.
+import { enumSpelling, enumValues, isUnspecified } from './enums';
 import {
-  Capability,
-  PackageStatus,
-  PackageType,
+  CapabilitySchema,
+  PackageStatusSchema,
+  PackageTypeSchema,
   PlacementStatus,
-  SafetyState,
-  StationKind,
+  PlacementStatusSchema,
+  SafetyStateSchema,
+  StationKindSchema,
   Tier,
+  TierSchema,
   Tool,
+  ToolSchema,
+  type Capability,
+  type PackageStatus,
+  type PackageType,
+  type SafetyState,
+  type StationKind,
 } from './pb';
+import type { GenEnum } from '@bufbuild/protobuf/codegenv2';
 
 /** Package types in enum order, without UNSPECIFIED. */
-export const PACKAGE_TYPES: PackageType[] = [
-  PackageType.USER_DATA,
-  PackageType.APP_LOGS,
-  PackageType.AUDIT_LOGS,
-  PackageType.BUSINESS_DATA,
-  PackageType.JOB_PACKAGE,
-  PackageType.CACHE,
-];
+export const PACKAGE_TYPES: PackageType[] = enumValues(PackageTypeSchema);
 
-/** Storage tiers in travel order, without UNSPECIFIED. */
-export const STOP_TIERS: Tier[] = [Tier.HOT, Tier.WARM, Tier.COLD, Tier.OFFSITE];
+/** Storage tiers in travel order (the enum's order), without UNSPECIFIED. */
+export const STOP_TIERS: Tier[] = enumValues(TierSchema);
 
 /** Train cars in travel order: the "clients" car (UNSPECIFIED: still on the way) first. */
 export const CAR_TIERS: Tier[] = [Tier.UNSPECIFIED, ...STOP_TIERS];
 
-export const PACKAGE_STATUSES: PackageStatus[] = [
-  PackageStatus.PENDING,
-  PackageStatus.IN_PROGRESS,
-  PackageStatus.COMPLETED,
-  PackageStatus.FAILED,
-  PackageStatus.EXPIRED,
-];
+/** Package statuses in enum order, without UNSPECIFIED. */
+export const PACKAGE_STATUSES: PackageStatus[] = enumValues(PackageStatusSchema);
 
-const TYPE_KEYS: Record<PackageType, string> = {
-  [PackageType.UNSPECIFIED]: 'unspecified',
-  [PackageType.USER_DATA]: 'user_data',
-  [PackageType.APP_LOGS]: 'app_logs',
-  [PackageType.AUDIT_LOGS]: 'audit_logs',
-  [PackageType.BUSINESS_DATA]: 'business_data',
-  [PackageType.JOB_PACKAGE]: 'job_package',
-  [PackageType.CACHE]: 'cache',
-};
+const spaced = (spelling: string) => spelling.replace(/_/g, ' ');
+
+/** The spelling with spaces ("stopped for safety"); `otherwise` for UNSPECIFIED and undeclared numbers. */
+function words<T extends number>(e: GenEnum<T>, v: T, otherwise: string): string {
+  if (e.value[v] === undefined || isUnspecified(e, v)) return otherwise;
+  return spaced(enumSpelling(e, v));
+}
 
 /** "user_data" */
 export function typeKey(t: PackageType): string {
-  return TYPE_KEYS[t] ?? `type_${t}`;
+  return enumSpelling(PackageTypeSchema, t);
 }
 
 /** "user data" */
 export function typeLabel(t: PackageType): string {
-  return typeKey(t).replace(/_/g, ' ');
+  return spaced(typeKey(t));
 }
-
-const TIER_KEYS: Record<Tier, string> = {
-  [Tier.UNSPECIFIED]: 'clients',
-  [Tier.HOT]: 'hot',
-  [Tier.WARM]: 'warm',
-  [Tier.COLD]: 'cold',
-  [Tier.OFFSITE]: 'offsite',
-};
 
 /** "hot"; the unspecified tier is the "clients" car. */
 export function tierKey(t: Tier): string {
-  return TIER_KEYS[t] ?? `tier_${t}`;
+  return t === Tier.UNSPECIFIED ? 'clients' : enumSpelling(TierSchema, t);
 }
 
 /** "Hot"; `unspecifiedAs` names the unspecified tier in context ("Clients", "—", "expired"). */
@@ -74,82 +64,35 @@ export function tierLabel(t: Tier, unspecifiedAs = 'Clients'): string {
   return k.charAt(0).toUpperCase() + k.slice(1);
 }
 
-const STATUS_KEYS: Record<PackageStatus, string> = {
-  [PackageStatus.UNSPECIFIED]: 'unspecified',
-  [PackageStatus.PENDING]: 'pending',
-  [PackageStatus.IN_PROGRESS]: 'in_progress',
-  [PackageStatus.COMPLETED]: 'completed',
-  [PackageStatus.FAILED]: 'failed',
-  [PackageStatus.EXPIRED]: 'expired',
-};
-
+/** "in_progress" */
 export function statusKey(s: PackageStatus): string {
-  return STATUS_KEYS[s] ?? `status_${s}`;
+  return enumSpelling(PackageStatusSchema, s);
 }
 
+/** "in progress" */
 export function statusLabel(s: PackageStatus): string {
-  return statusKey(s).replace(/_/g, ' ');
+  return spaced(statusKey(s));
 }
 
+/** "restic"; a package without a tool (or with one this page does not know) was packed natively. */
 export function toolLabel(t: Tool): string {
-  switch (t) {
-    case Tool.RESTIC:
-      return 'restic';
-    case Tool.RCLONE:
-      return 'rclone';
-    default:
-      return 'native';
-  }
+  return words(ToolSchema, t, enumSpelling(ToolSchema, Tool.NATIVE));
 }
 
 export function placementLabel(s: PlacementStatus): string {
-  switch (s) {
-    case PlacementStatus.IN_PROGRESS:
-      return 'writing';
-    case PlacementStatus.VERIFIED:
-      return 'verified';
-    case PlacementStatus.FAILED:
-      return 'failed';
-    case PlacementStatus.DELETED:
-      return 'deleted';
-    default:
-      return 'unknown';
-  }
+  if (s === PlacementStatus.IN_PROGRESS) return 'writing';
+  return words(PlacementStatusSchema, s, 'unknown');
 }
 
+/** "ok", "stopped for safety" */
 export function safetyLabel(s: SafetyState): string {
-  switch (s) {
-    case SafetyState.OK:
-      return 'ok';
-    case SafetyState.STOPPED_FOR_SAFETY:
-      return 'stopped for safety';
-    default:
-      return 'unknown';
-  }
+  return words(SafetyStateSchema, s, 'unknown');
 }
 
 export function stationKindLabel(k: StationKind): string {
-  switch (k) {
-    case StationKind.LOCAL:
-      return 'local';
-    case StationKind.S3:
-      return 's3';
-    case StationKind.RCLONE:
-      return 'rclone';
-    case StationKind.RESTIC:
-      return 'restic';
-    default:
-      return 'unknown';
-  }
+  return words(StationKindSchema, k, 'unknown');
 }
 
 export function capabilityLabel(c: Capability): string {
-  switch (c) {
-    case Capability.BACKUP:
-      return 'backup';
-    case Capability.MOVER:
-      return 'mover';
-    default:
-      return 'unknown';
-  }
+  return words(CapabilitySchema, c, 'unknown');
 }

@@ -6,8 +6,8 @@ export * from '../gen/edgebackup/v1/packages_pb.js';
 export * from '../gen/edgebackup/v1/policy_pb.js';
 export * from '../gen/edgebackup/v1/journal_pb.js';
 export * from '../gen/edgebackup/v1/sources_pb.js';
+export * from '../gen/edgebackup/v1/commands_pb.js';
 export {
-  CommandKind,
   RulesChangedSchema,
   type RulesChanged,
 } from '../gen/edgebackup/v1/agent_pb.js';

@@ -2,9 +2,10 @@
 // wire RuleSet, mapping of the server's field-named errors onto form slots, and rule set diffs.
 import { create } from '@bufbuild/protobuf';
 import { DurationSchema } from '@bufbuild/protobuf/wkt';
-import { PackageType, RuleSetSchema, StopSchema, type RuleSet, type Stop } from './pb';
+import { PackageType, RuleSetSchema, StopSchema, TierSchema, type RuleSet, type Stop } from './pb';
 import { DAY, HOUR, MINUTE, durationSeconds, formatWait } from './format';
-import { PACKAGE_TYPES, typeKey, typeLabel } from './labels';
+import { enumSpelling } from './enums';
+import { PACKAGE_TYPES, STOP_TIERS, tierLabel, typeKey, typeLabel } from './labels';
 import type { FieldError } from './errors';
 
 export type WaitUnit = 's' | 'min' | 'h' | 'd';
@@ -12,8 +13,10 @@ export const WAIT_UNITS: WaitUnit[] = ['s', 'min', 'h', 'd'];
 export const UNIT_SECONDS: Record<WaitUnit, number> = { s: 1, min: MINUTE, h: HOUR, d: DAY };
 export const UNIT_LABELS: Record<WaitUnit, string> = { s: 'seconds', min: 'minutes', h: 'hours', d: 'days' };
 
-export type StopName = 'hot' | 'warm' | 'cold' | 'offsite';
-export const STOP_NAMES: StopName[] = ['hot', 'warm', 'cold', 'offsite'];
+/** The fields of a RuleSet that hold a Stop ('hot' | 'warm' | 'cold' | 'offsite'), from the generated type. */
+export type StopName = { [K in keyof RuleSet]-?: RuleSet[K] extends Stop | undefined ? K : never }[keyof RuleSet];
+/** The stops in travel order, STOP_TIERS[i] spelled: each stop field is named after its tier. */
+export const STOP_NAMES: StopName[] = STOP_TIERS.map((t) => enumSpelling(TierSchema, t) as StopName);
 
 export interface WaitForm {
   /** As typed: a whole number. */
@@ -172,7 +175,7 @@ export function describeRuleSet(rs: RuleSet | undefined): RuleField[] {
     return [{ key: 'cache_ttl', label: 'Cache TTL', value: formatWait(durationSeconds(rs.cacheTtl)) }];
   }
   return [
-    ...STOP_NAMES.map((n) => ({ key: n, label: n.charAt(0).toUpperCase() + n.slice(1), value: describeStop(rs[n], n) })),
+    ...STOP_NAMES.map((n, i) => ({ key: n, label: tierLabel(STOP_TIERS[i]), value: describeStop(rs[n], n) })),
     { key: 'replicate_to_all', label: 'Replicate to all', value: rs.replicateToAll ? 'yes' : 'no' },
   ];
 }

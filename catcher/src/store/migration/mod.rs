@@ -6,6 +6,7 @@ mod m20261124_000001_initial;
 mod m20261124_000002_manifests;
 mod m20261124_000003_counters_by_type;
 mod m20261124_000004_transition_days;
+mod m20261202_000005_movers_and_command_lookups;
 
 pub use m20261124_000004_transition_days::rebuild_transition_days_sql;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000002_manifests::Migration),
             Box::new(m20261124_000003_counters_by_type::Migration),
             Box::new(m20261124_000004_transition_days::Migration),
+            Box::new(m20261202_000005_movers_and_command_lookups::Migration),
         ]
     }
 }

@@ -199,7 +199,8 @@ pub fn fixture() -> (Fleet, i64) {
             sequence: 11,
             at: ts(NOW - 3 * HOUR),
             actor: "agent:edge-02".into(),
-            event_type: "source.safety_stopped".into(),
+            event_type: "source.stopped_for_safety".into(),
+            r#type: pb::JournalEventType::SourceStoppedForSafety as i32,
             source_id: "edge-02".into(),
             ..Default::default()
         },
@@ -555,7 +556,7 @@ const JOURNAL_80X24: &str = "
  1 Overview   2 Packages   3 Clients   4 Rules   5 Projections   6 Journal
     seq  age actor          event                  subject
      12   2h agent:edge-01  package.failed         edge-01 pkg 00000003 in_prog…
-     11   3h agent:edge-02  source.safety_stopped  edge-02
+     11   3h agent:edge-02  source.stopped_for_sa… edge-02
      10   5h api            rules.updated
 
 

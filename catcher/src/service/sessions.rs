@@ -43,8 +43,10 @@ impl Sessions {
         let old =
             self.lock().live.insert(source_id.to_owned(), Entry { session_id: session_id.to_owned(), tx, cancel });
         if let Some(old) = old {
-            let _ =
-                old.tx.try_send(Box::new(error_frame("Aborted", "superseded by a newer session of the same source")));
+            let _ = old.tx.try_send(Box::new(error_frame(
+                pb::StatusCode::Aborted,
+                "superseded by a newer session of the same source",
+            )));
             old.cancel.cancel();
         }
     }
@@ -116,9 +118,27 @@ impl Sessions {
     }
 }
 
-/// A StreamError frame.
-pub fn error_frame(code: &str, message: &str) -> pb::CatcherMessage {
-    pb::CatcherMessage {
-        body: Some(Body::Error(pb::StreamError { code: code.to_owned(), message: message.to_owned() })),
+impl crate::workers::dispatch::Delivery for Sessions {
+    fn any_connected(&self) -> bool {
+        !self.is_empty()
     }
+
+    fn is_connected(&self, source_id: &str) -> bool {
+        Sessions::is_connected(self, source_id)
+    }
+
+    fn take_fresh(&self) -> HashSet<String> {
+        Sessions::take_fresh(self)
+    }
+
+    fn send_command(&self, c: &crate::domain::Command, lease_until: crate::domain::Millis) -> bool {
+        let mut wire = super::commands_wire::command(c);
+        wire.lease_until = Some(super::convert::ts(lease_until));
+        self.send(&c.source_id, pb::CatcherMessage { body: Some(Body::Command(wire)) })
+    }
+}
+
+/// A StreamError frame.
+pub fn error_frame(code: pb::StatusCode, message: &str) -> pb::CatcherMessage {
+    pb::CatcherMessage { body: Some(Body::Error(pb::StreamError { code: code as i32, message: message.to_owned() })) }
 }

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::domain::now_ms;
 use crate::error::Result;
 use crate::store::{Due, Store};
-use crate::writer::{Op, Output, Writer};
+use crate::writer::{ScheduleDrill, Transitions, Writer};
 
 /// Carries out due transitions.
 #[async_trait::async_trait]
@@ -27,10 +27,7 @@ pub struct MetadataOnly(pub Writer);
 #[async_trait::async_trait]
 impl TransitionExecutor for MetadataOnly {
     async fn execute(&self, due: Vec<Due>) -> Result<u64> {
-        match self.0.submit(Op::Transitions(due)).await? {
-            Output::Count(n) => Ok(n),
-            other => Err(crate::service::unexpected(other)),
-        }
+        self.0.submit(Transitions(due)).await
     }
 }
 
@@ -61,18 +58,20 @@ pub async fn run(
 }
 
 /// Queues a restore drill every `interval` (never when zero), the first one an interval after start.
+/// Returns at `stop`.
 pub async fn drills(writer: Writer, interval: Duration, sample: u32, stop: CancellationToken) {
     if interval.is_zero() {
-        return;
+        // Drills are off; a worker that ends early means trouble, so wait for shutdown.
+        return stop.cancelled().await;
     }
     loop {
         tokio::select! {
             () = tokio::time::sleep(interval) => {}
             () = stop.cancelled() => return,
         }
-        match writer.submit(Op::ScheduleDrill { sample }).await {
-            Ok(Output::Count(0)) => tracing::debug!("no drill: no connected mover or nothing stored on stations"),
-            Ok(_) => tracing::info!("restore drill queued"),
+        match writer.submit(ScheduleDrill { sample }).await {
+            Ok(false) => tracing::debug!("no drill: no connected mover or nothing stored on stations"),
+            Ok(true) => tracing::info!("restore drill queued"),
             Err(e) => tracing::warn!(error = %e, "could not queue a restore drill"),
         }
     }

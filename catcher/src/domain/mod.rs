@@ -5,6 +5,14 @@
 
 use crate::error::{Error, Result};
 
+mod command;
+mod event;
+mod status;
+
+pub use command::*;
+pub use event::EventType;
+pub use status::{FleetStatus, TierRow, TypeTierRow};
+
 /// Milliseconds since the Unix epoch.
 pub type Millis = i64;
 
@@ -17,135 +25,138 @@ pub fn now_ms() -> Millis {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// Declares a closed string-backed enum with its stable storage spelling.
-macro_rules! string_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+/// The stable spelling of a closed enum (storage, journal, config files): snake_case of the
+/// variant name, derived by strum so that it is written nowhere by hand.
+pub trait Spelling: Copy + Sized + 'static + Into<&'static str> + std::str::FromStr + strum::VariantArray {
+    /// Every variant, in declaration order.
+    const ALL: &'static [Self] = Self::VARIANTS;
+
+    /// The stable spelling.
+    fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// Parses the stable spelling.
+    fn parse(text: &str) -> Option<Self> {
+        text.parse().ok()
+    }
+}
+
+/// Declares a closed enum whose stable spelling is the snake_case variant name.
+macro_rules! spelled {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord,
+            serde::Serialize, serde::Deserialize,
+            strum::IntoStaticStr, strum::EnumString, strum::Display, strum::VariantArray,
+        )]
         #[serde(rename_all = "snake_case")]
-        pub enum $name { $($variant),+ }
+        #[strum(serialize_all = "snake_case")]
+        pub enum $name { $($(#[$vmeta])* $variant),+ }
 
-        impl $name {
-            /// Every variant, in declaration order.
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            /// The stable spelling used in storage, the journal and config files.
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-
-            /// Parses the storage spelling.
-            pub fn parse(text: &str) -> Option<Self> {
-                match text { $($text => Some($name::$variant),)+ _ => None }
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
+        impl Spelling for $name {}
     };
 }
 
-string_enum!(
+spelled!(
     /// Kind of data; selects the rule set.
     PackageType {
-        UserData => "user_data",
-        AppLogs => "app_logs",
-        AuditLogs => "audit_logs",
-        BusinessData => "business_data",
-        JobPackage => "job_package",
-        Cache => "cache",
+        UserData,
+        AppLogs,
+        AuditLogs,
+        BusinessData,
+        JobPackage,
+        Cache,
     }
 );
 
-string_enum!(
+spelled!(
     /// Lifecycle status of a package.
     PackageStatus {
-        Pending => "pending",
-        InProgress => "in_progress",
-        Completed => "completed",
-        Failed => "failed",
-        Expired => "expired",
+        Pending,
+        InProgress,
+        Completed,
+        Failed,
+        Expired,
     }
 );
 
-string_enum!(
+spelled!(
     /// Storage tier, in the order packages pass through them.
     Tier {
-        Hot => "hot",
-        Warm => "warm",
-        Cold => "cold",
-        Offsite => "offsite",
+        Hot,
+        Warm,
+        Cold,
+        Offsite,
     }
 );
 
-string_enum!(
+spelled!(
     /// Program that moved a package's bytes.
     Tool {
-        Native => "native",
-        Restic => "restic",
-        Rclone => "rclone",
+        Native,
+        Restic,
+        Rclone,
     }
 );
 
-string_enum!(
+spelled!(
     /// State of one copy on one station.
     PlacementStatus {
-        InProgress => "in_progress",
-        Verified => "verified",
-        Failed => "failed",
-        Deleted => "deleted",
+        InProgress,
+        Verified,
+        Failed,
+        Deleted,
     }
 );
 
-string_enum!(
+spelled!(
     /// Whether a source may upload.
     SafetyState {
-        Ok => "ok",
-        StoppedForSafety => "stopped_for_safety",
+        Ok,
+        StoppedForSafety,
     }
 );
 
-string_enum!(
+spelled!(
     /// Kind of storage behind a station.
     StationKind {
-        Local => "local",
-        S3 => "s3",
-        Rclone => "rclone",
-        Restic => "restic",
+        Local,
+        S3,
+        Rclone,
+        Restic,
     }
 );
 
-string_enum!(
+spelled!(
     /// What an agent can do.
     Capability {
-        Backup => "backup",
-        Mover => "mover",
+        Backup,
+        Mover,
     }
 );
 
-string_enum!(
+spelled!(
     /// What a command asks an agent to do.
     CommandKind {
-        BackupNow => "backup_now",
-        Verify => "verify",
-        RestoreDrill => "restore_drill",
-        Pause => "pause",
-        Resume => "resume",
-        Move => "move",
-        Expire => "expire",
+        BackupNow,
+        Verify,
+        RestoreDrill,
+        Pause,
+        Resume,
+        Move,
+        Expire,
     }
 );
 
-string_enum!(
+spelled!(
     /// Lifecycle of a command.
     CommandState {
-        Pending => "pending",
-        Leased => "leased",
-        Succeeded => "succeeded",
-        Failed => "failed",
+        Pending,
+        Leased,
+        Succeeded,
+        Failed,
     }
 );
 
@@ -251,23 +262,63 @@ pub struct Station {
 pub struct Command {
     pub command_id: String,
     pub source_id: String,
-    pub kind: CommandKind,
+    /// The package concerned, if any (verify, move, expire).
     pub package_id: String,
-    pub from_station_id: String,
-    pub to_station_id: String,
-    pub args_json: String,
+    /// What to do, with the arguments of that kind.
+    pub args: CommandArgs,
     pub state: CommandState,
     pub attempts: u32,
     pub lease_until: Option<Millis>,
     pub created_at: Millis,
     pub finished_at: Option<Millis>,
     pub result_message: String,
-    pub result_details_json: String,
+    pub result: Option<CommandDetails>,
+}
+
+impl Command {
+    /// The kind of work, given by the arguments.
+    pub fn kind(&self) -> CommandKind {
+        self.args.kind()
+    }
 }
 
 /// A journal event before it is chained.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct JournalEntry {
+    pub actor: String,
+    pub event_type: EventType,
+    pub source_id: String,
+    pub package_id: String,
+    pub station_id: String,
+    pub status_before: String,
+    pub status_after: String,
+    pub checksum: String,
+    pub error: String,
+    pub details_json: String,
+}
+
+impl JournalEntry {
+    /// An entry of `event_type` by `actor`, every other field empty.
+    pub fn new(event_type: EventType, actor: impl Into<String>) -> Self {
+        Self {
+            actor: actor.into(),
+            event_type,
+            source_id: String::new(),
+            package_id: String::new(),
+            station_id: String::new(),
+            status_before: String::new(),
+            status_after: String::new(),
+            checksum: String::new(),
+            error: String::new(),
+            details_json: String::new(),
+        }
+    }
+}
+
+/// A journal event's fields exactly as recorded: the chain's hashes cover these strings, so
+/// they are kept verbatim (an unknown event type in a stored row is evidence, not an error).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JournalRecord {
     pub actor: String,
     pub event_type: String,
     pub source_id: String,
@@ -280,12 +331,29 @@ pub struct JournalEntry {
     pub details_json: String,
 }
 
+impl From<JournalEntry> for JournalRecord {
+    fn from(e: JournalEntry) -> Self {
+        Self {
+            actor: e.actor,
+            event_type: e.event_type.as_str().to_owned(),
+            source_id: e.source_id,
+            package_id: e.package_id,
+            station_id: e.station_id,
+            status_before: e.status_before,
+            status_after: e.status_after,
+            checksum: e.checksum,
+            error: e.error,
+            details_json: e.details_json,
+        }
+    }
+}
+
 /// A chained journal event as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JournalEvent {
     pub sequence: u64,
     pub at: Millis,
-    pub entry: JournalEntry,
+    pub entry: JournalRecord,
     pub prev_hash: String,
     pub hash: String,
 }

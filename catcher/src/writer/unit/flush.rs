@@ -1,11 +1,8 @@
-//! The unit of work of one group-commit transaction.
-//!
-//! Ops read rows through the unit, which caches them, and change the cached copies; nothing is
-//! written until `flush`, which writes every touched row once (multi-row upserts), applies the
-//! counter deltas, and chains the journal entries. So twenty progress ticks of one package in a
-//! batch cost one row write, and an op that fails validation has written nothing.
+//! Writing a unit of work: the only code in the catcher that writes rows (migrations aside).
+//! Every touched row is written once, with multi-row upserts; counters and day buckets move by
+//! delta; journal entries are chained onto the stored head.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict};
 use sea_orm::{
@@ -13,6 +10,8 @@ use sea_orm::{
     QueryOrder, QuerySelect,
 };
 
+use super::{Bulk, CHUNK, Unit};
+use crate::change::Changes;
 use crate::domain::*;
 use crate::error::{Error, Result};
 use crate::journal as chain;
@@ -20,300 +19,46 @@ use crate::rules::RuleSet;
 use crate::store::convert::*;
 use crate::store::entity::*;
 
-/// Rows per multi-row statement; keeps well under SQLite's and PostgreSQL's parameter limits.
-const CHUNK: usize = 400;
+/// Key of the advisory lock that serialises journal appends (and snapshot ids) across catcher
+/// replicas.
+pub(super) const JOURNAL_LOCK: i64 = 0x4542_4b4a; // "EBKJ"
 
-/// Key of the advisory lock that serialises journal appends across catcher replicas.
-const JOURNAL_LOCK: i64 = 0x4542_4b4a; // "EBKJ"
+/// (type, tier, UTC day of `next_transition_at`): the projections' buckets.
+type DayKey = (PackageType, Tier, i64);
 
-struct Tracked<T> {
-    original: Option<T>,
-    /// `None` once deleted.
-    value: Option<T>,
-    dirty: bool,
-}
-
-/// What a committed batch changed, for the live view.
-#[derive(Debug, Default)]
-pub struct Changes {
-    pub packages: Vec<Package>,
-    pub deleted_packages: Vec<String>,
-    pub sources: Vec<SourceView>,
-    pub journal: Vec<JournalEvent>,
-    pub rules: Option<Vec<RuleSet>>,
-    /// Counters, connections or commands changed: the status view is stale.
-    pub status: bool,
-}
-
-pub struct Unit<'a> {
-    pub txn: &'a DatabaseTransaction,
-    pub now: Millis,
-    packages: HashMap<String, Tracked<Package>>,
-    sources: HashMap<String, Tracked<Source>>,
-    cursors: HashMap<String, u64>,
-    /// Last-seen times from heartbeats, written without making the source dirty.
-    touches: HashMap<String, Millis>,
-    /// Package types re-planned in bulk: their day buckets are recomputed at flush.
-    replanned: std::collections::HashSet<PackageType>,
-    placements: BTreeMap<(String, String), Placement>,
-    manifests: HashMap<String, Vec<ManifestEntry>>,
-    journal: Vec<JournalEntry>,
-    rules: Option<HashMap<PackageType, RuleSet>>,
-    pub rules_changed: bool,
-    pub status_changed: bool,
-}
-
-impl<'a> Unit<'a> {
-    pub fn new(txn: &'a DatabaseTransaction, now: Millis) -> Self {
-        Self {
-            txn,
-            now,
-            packages: HashMap::new(),
-            sources: HashMap::new(),
-            cursors: HashMap::new(),
-            touches: HashMap::new(),
-            replanned: Default::default(),
-            placements: BTreeMap::new(),
-            manifests: HashMap::new(),
-            journal: Vec::new(),
-            rules: None,
-            rules_changed: false,
-            status_changed: false,
-        }
-    }
-
-    // ---- packages ----
-
-    /// The package as this batch sees it.
-    pub async fn package(&mut self, id: &str) -> Result<Option<Package>> {
-        if let Some(t) = self.packages.get(id) {
-            return Ok(t.value.clone());
-        }
-        let loaded = package::Entity::find_by_id(id.to_owned()).one(self.txn).await?.map(package_from).transpose()?;
-        self.packages.insert(id.to_owned(), Tracked { original: loaded.clone(), value: loaded.clone(), dirty: false });
-        Ok(loaded)
-    }
-
-    /// Loads many packages in a few `IN (..)` queries, so the ops that follow find them (or
-    /// their absence) cached instead of making one database round trip each.
-    pub async fn prefetch_packages(&mut self, ids: impl IntoIterator<Item = String>) -> Result<()> {
-        let mut wanted: Vec<String> = ids.into_iter().filter(|id| !self.packages.contains_key(id)).collect();
-        wanted.sort_unstable();
-        wanted.dedup();
-        for chunk in wanted.chunks(CHUNK) {
-            let rows =
-                package::Entity::find().filter(package::Column::PackageId.is_in(chunk.to_vec())).all(self.txn).await?;
-            let mut found = HashMap::with_capacity(rows.len());
-            for row in rows {
-                let p = package_from(row)?;
-                found.insert(p.package_id.clone(), p);
-            }
-            for id in chunk {
-                let loaded = found.remove(id);
-                self.packages.insert(id.clone(), Tracked { original: loaded.clone(), value: loaded, dirty: false });
-            }
-        }
-        Ok(())
-    }
-
-    /// Loads many sources and their cursors in a few queries (see `prefetch_packages`).
-    pub async fn prefetch_sources(&mut self, ids: impl IntoIterator<Item = String>) -> Result<()> {
-        let mut wanted: Vec<String> = ids.into_iter().filter(|id| !self.sources.contains_key(id)).collect();
-        wanted.sort_unstable();
-        wanted.dedup();
-        for chunk in wanted.chunks(CHUNK) {
-            let mut found: HashMap<String, Source> = HashMap::new();
-            for row in
-                source::Entity::find().filter(source::Column::SourceId.is_in(chunk.to_vec())).all(self.txn).await?
-            {
-                let s = source_from(row)?;
-                found.insert(s.source_id.clone(), s);
-            }
-            let cursors: HashMap<String, i64> = agent_cursor::Entity::find()
-                .filter(agent_cursor::Column::SourceId.is_in(chunk.to_vec()))
-                .all(self.txn)
-                .await?
-                .into_iter()
-                .map(|c| (c.source_id, c.last_applied_seq))
-                .collect();
-            for id in chunk {
-                let loaded = found.remove(id);
-                self.sources.insert(id.clone(), Tracked { original: loaded.clone(), value: loaded, dirty: false });
-                let c = cursors.get(id).map_or(0, |n| u64::try_from(*n).unwrap_or(0));
-                self.cursors.entry(id.clone()).or_insert(c);
-            }
-        }
-        Ok(())
-    }
-
-    /// Stores a new or changed package (the caller loaded it through `package` first).
-    pub fn put_package(&mut self, mut p: Package) {
-        p.updated_at = self.now;
-        let entry =
-            self.packages.entry(p.package_id.clone()).or_insert(Tracked { original: None, value: None, dirty: false });
-        entry.value = Some(p);
-        entry.dirty = true;
-    }
-
-    pub fn delete_package(&mut self, id: &str) {
-        if let Some(t) = self.packages.get_mut(id) {
-            t.value = None;
-            t.dirty = true;
-        }
-    }
-
-    /// Every cached package that is still alive (for re-planning after rule changes).
-    pub fn cached_packages_mut(&mut self) -> impl Iterator<Item = &mut Package> {
-        self.packages.values_mut().filter_map(|t| {
-            t.dirty = t.dirty || t.value.is_some();
-            t.value.as_mut()
-        })
-    }
-
-    pub fn put_manifest(&mut self, package_id: &str, files: Vec<ManifestEntry>) {
-        self.manifests.insert(package_id.to_owned(), files);
-    }
-
-    /// A package's placements as this batch sees them (stored rows overlaid with this batch's).
-    pub async fn placements_of(&mut self, package_id: &str) -> Result<Vec<Placement>> {
-        let mut out: BTreeMap<String, Placement> = BTreeMap::new();
-        for row in placement::Entity::find().filter(placement::Column::PackageId.eq(package_id)).all(self.txn).await? {
-            let p = placement_from(row)?;
-            out.insert(p.station_id.clone(), p);
-        }
-        for ((pkg, station), p) in &self.placements {
-            if pkg == package_id {
-                out.insert(station.clone(), p.clone());
-            }
-        }
-        Ok(out.into_values().collect())
-    }
-
-    pub fn put_placement(&mut self, p: Placement) {
-        self.placements.insert((p.package_id.clone(), p.station_id.clone()), p);
-    }
-
-    // ---- sources and cursors ----
-
-    pub async fn source(&mut self, id: &str) -> Result<Option<Source>> {
-        if let Some(t) = self.sources.get(id) {
-            return Ok(t.value.clone());
-        }
-        let loaded = source::Entity::find_by_id(id.to_owned()).one(self.txn).await?.map(source_from).transpose()?;
-        self.sources.insert(id.to_owned(), Tracked { original: loaded.clone(), value: loaded.clone(), dirty: false });
-        Ok(loaded)
-    }
-
-    /// The source, registered now if it was never seen.
-    pub async fn source_or_new(&mut self, id: &str, actor: &str) -> Result<Source> {
-        if let Some(s) = self.source(id).await? {
-            return Ok(s);
-        }
-        let s = Source::new(id, self.now);
-        self.journal(JournalEntry {
-            actor: actor.to_owned(),
-            event_type: "source.registered".into(),
-            source_id: id.to_owned(),
-            ..Default::default()
-        });
-        self.put_source(s.clone());
-        Ok(s)
-    }
-
-    pub fn put_source(&mut self, s: Source) {
-        let entry =
-            self.sources.entry(s.source_id.clone()).or_insert(Tracked { original: None, value: None, dirty: false });
-        entry.value = Some(s);
-        entry.dirty = true;
-    }
-
-    /// Notes that the stored packages of `t` were re-planned by a set-based update.
-    pub fn replanned(&mut self, t: PackageType) {
-        self.replanned.insert(t);
-    }
-
-    /// Records that the source was heard from at `at` (heartbeats). Unlike `put_source` this
-    /// neither rewrites the row nor tells the live view: last-seen alone is not news.
-    pub fn touch(&mut self, id: &str, at: Millis) {
-        let t = self.touches.entry(id.to_owned()).or_insert(at);
-        *t = Ord::max(*t, at);
-    }
-
-    /// Highest applied sequence of a source, as this batch sees it.
-    pub async fn cursor(&mut self, source_id: &str) -> Result<u64> {
-        if let Some(c) = self.cursors.get(source_id) {
-            return Ok(*c);
-        }
-        let row = agent_cursor::Entity::find_by_id(source_id.to_owned()).one(self.txn).await?;
-        let c = row.map_or(0, |r| u64::try_from(r.last_applied_seq).unwrap_or(0));
-        self.cursors.insert(source_id.to_owned(), c);
-        Ok(c)
-    }
-
-    pub fn set_cursor(&mut self, source_id: &str, seq: u64) {
-        self.cursors.insert(source_id.to_owned(), seq);
-    }
-
-    // ---- rules ----
-
-    pub async fn rules(&mut self) -> Result<&HashMap<PackageType, RuleSet>> {
-        if self.rules.is_none() {
-            let rows = rule_set::Entity::find().all(self.txn).await?;
-            let mut map = HashMap::new();
-            for row in rows {
-                let rs: RuleSet = serde_json::from_str(&row.body)
-                    .map_err(|e| crate::error::Error::Corrupt(format!("rule set {}: {e}", row.package_type)))?;
-                map.insert(rs.package_type, rs);
-            }
-            self.rules = Some(map);
-        }
-        Ok(self.rules.get_or_insert_default())
-    }
-
-    pub async fn rule(&mut self, t: PackageType) -> Result<RuleSet> {
-        self.rules().await?.get(&t).cloned().ok_or_else(|| crate::error::Error::Corrupt(format!("no rule set for {t}")))
-    }
-
-    /// Replaces rule sets (rows written now; packages re-planned by the caller).
-    pub async fn put_rules(&mut self, sets: &[RuleSet]) -> Result<()> {
-        self.rules().await?;
-        let rows: Vec<rule_set::ActiveModel> = sets
-            .iter()
-            .map(|rs| rule_set::ActiveModel {
-                package_type: Set(rs.package_type.as_str().to_owned()),
-                body: Set(serde_json::to_string(rs).expect("rule sets serialise")),
-                updated_at: Set(self.now),
-            })
-            .collect();
-        rule_set::Entity::insert_many(rows)
-            .on_conflict(
-                OnConflict::column(rule_set::Column::PackageType)
-                    .update_columns([rule_set::Column::Body, rule_set::Column::UpdatedAt])
-                    .to_owned(),
-            )
-            .exec(self.txn)
-            .await?;
-        let map = self.rules.get_or_insert_default();
-        for rs in sets {
-            map.insert(rs.package_type, rs.clone());
-        }
-        self.rules_changed = true;
-        Ok(())
-    }
-
-    // ---- journal ----
-
-    pub fn journal(&mut self, entry: JournalEntry) {
-        self.journal.push(entry);
-    }
-
-    // ---- flush ----
-
+impl Unit<'_> {
     /// Writes everything this batch changed and returns what the live view must hear.
     /// `in_flight` is the writer's running count of unfinished packages per source: updated
     /// here, so the caller must clear it if the transaction does not commit.
     pub async fn flush(mut self, in_flight: &mut HashMap<String, u64>) -> Result<Changes> {
+        let txn = self.txn;
         let mut changes = Changes { status: self.status_changed, ..Default::default() };
+        let mut replanned = std::collections::HashSet::new();
+        let mut recount = false;
+        for b in std::mem::take(&mut self.bulk) {
+            match b {
+                Bulk::Replan(rs) => {
+                    replan_stored(txn, &rs, self.now).await?;
+                    replanned.insert(rs.package_type);
+                }
+                Bulk::Recount => recount = true,
+                Bulk::ResetConnections => {
+                    source::Entity::update_many()
+                        .col_expr(source::Column::Connected, Expr::value(false))
+                        .filter(source::Column::Connected.eq(true))
+                        .exec(txn)
+                        .await?;
+                }
+            }
+        }
+        if let Some(stations) = self.new_stations.take() {
+            station::Entity::delete_many().exec(txn).await?;
+            if !stations.is_empty() {
+                station::Entity::insert_many(stations.iter().map(station_active)).exec_without_returning(txn).await?;
+            }
+        }
+        self.write_rules().await?;
+
         let mut deltas: HashMap<CounterKey, Counter> = HashMap::new();
         let mut days: HashMap<DayKey, Counter> = HashMap::new();
         let mut flight: HashMap<String, i64> = HashMap::new();
@@ -344,42 +89,44 @@ impl<'a> Unit<'a> {
         for chunk in upserts.chunks(CHUNK) {
             package::Entity::insert_many(chunk.iter().map(package_active))
                 .on_conflict(OnConflict::column(package::Column::PackageId).update_columns(PACKAGE_UPDATE).to_owned())
-                .exec_without_returning(self.txn)
+                .exec_without_returning(txn)
                 .await?;
         }
-        if !deletes.is_empty() {
-            for chunk in deletes.chunks(CHUNK) {
-                placement::Entity::delete_many()
-                    .filter(placement::Column::PackageId.is_in(chunk.iter().cloned()))
-                    .exec(self.txn)
-                    .await?;
-                package_manifest::Entity::delete_many()
-                    .filter(package_manifest::Column::PackageId.is_in(chunk.iter().cloned()))
-                    .exec(self.txn)
-                    .await?;
-                package::Entity::delete_many()
-                    .filter(package::Column::PackageId.is_in(chunk.iter().cloned()))
-                    .exec(self.txn)
-                    .await?;
-            }
+        for chunk in deletes.chunks(CHUNK) {
+            placement::Entity::delete_many()
+                .filter(placement::Column::PackageId.is_in(chunk.iter().cloned()))
+                .exec(txn)
+                .await?;
+            package_manifest::Entity::delete_many()
+                .filter(package_manifest::Column::PackageId.is_in(chunk.iter().cloned()))
+                .exec(txn)
+                .await?;
+            package::Entity::delete_many()
+                .filter(package::Column::PackageId.is_in(chunk.iter().cloned()))
+                .exec(txn)
+                .await?;
         }
         // One row per package; manifests can be large, so they are written one by one.
         for (package_id, files) in std::mem::take(&mut self.manifests) {
-            let row = package_manifest::ActiveModel {
-                package_id: Set(package_id),
-                file_count: Set(i64::try_from(files.len()).unwrap_or(i64::MAX)),
-                manifest_json: Set(serde_json::to_string(&files).map_err(|e| Error::Corrupt(e.to_string()))?),
-            };
-            package_manifest::Entity::insert(row)
+            if deletes.contains(&package_id) {
+                continue;
+            }
+            package_manifest::Entity::insert(manifest_active(package_id, &files)?)
                 .on_conflict(
                     OnConflict::column(package_manifest::Column::PackageId)
                         .update_columns([package_manifest::Column::FileCount, package_manifest::Column::ManifestJson])
                         .to_owned(),
                 )
-                .exec_without_returning(self.txn)
+                .exec_without_returning(txn)
                 .await?;
         }
-        let placements: Vec<_> = std::mem::take(&mut self.placements).into_values().collect();
+        let placements: Vec<Placement> = std::mem::take(&mut self.placements)
+            .into_iter()
+            .filter(|(package_id, _)| !deletes.contains(package_id))
+            .flat_map(|(_, of)| of.into_values())
+            .filter(|t| t.dirty)
+            .filter_map(|t| t.value)
+            .collect();
         for chunk in placements.chunks(CHUNK) {
             placement::Entity::insert_many(chunk.iter().map(placement_active))
                 .on_conflict(
@@ -393,7 +140,7 @@ impl<'a> Unit<'a> {
                         ])
                         .to_owned(),
                 )
-                .exec_without_returning(self.txn)
+                .exec_without_returning(txn)
                 .await?;
         }
         let mut sources: Vec<Source> =
@@ -407,7 +154,7 @@ impl<'a> Unit<'a> {
         for chunk in sources.chunks(CHUNK) {
             source::Entity::insert_many(chunk.iter().map(source_active))
                 .on_conflict(OnConflict::column(source::Column::SourceId).update_columns(SOURCE_UPDATE).to_owned())
-                .exec_without_returning(self.txn)
+                .exec_without_returning(txn)
                 .await?;
         }
         let cursors: Vec<_> = self.cursors.drain().collect();
@@ -424,20 +171,28 @@ impl<'a> Unit<'a> {
                         .update_columns([agent_cursor::Column::LastAppliedSeq, agent_cursor::Column::UpdatedAt])
                         .to_owned(),
                 )
-                .exec_without_returning(self.txn)
+                .exec_without_returning(txn)
                 .await?;
         }
-        deltas.retain(|_, d| d.count != 0 || d.bytes != 0);
-        if !deltas.is_empty() {
+        self.write_commands().await?;
+        self.write_snapshots().await?;
+        if recount {
+            rebuild_counters(txn).await?;
+            rebuild_transition_days(txn, None).await?;
             changes.status = true;
-            apply_counter_deltas(self.txn, &deltas).await?;
-        }
-        days.retain(|(t, _, _), d| (d.count != 0 || d.bytes != 0) && !self.replanned.contains(t));
-        if !days.is_empty() {
-            apply_day_deltas(self.txn, &days).await?;
-        }
-        for t in std::mem::take(&mut self.replanned) {
-            rebuild_transition_days(self.txn, Some(t)).await?;
+        } else {
+            deltas.retain(|_, d| d.count != 0 || d.bytes != 0);
+            if !deltas.is_empty() {
+                changes.status = true;
+                apply_counter_deltas(txn, &deltas).await?;
+            }
+            days.retain(|(t, _, _), d| (d.count != 0 || d.bytes != 0) && !replanned.contains(t));
+            if !days.is_empty() {
+                apply_day_deltas(txn, &days).await?;
+            }
+            for t in replanned {
+                rebuild_transition_days(txn, Some(t)).await?;
+            }
         }
         if !self.journal.is_empty() {
             changes.journal = self.append_journal().await?;
@@ -453,11 +208,70 @@ impl<'a> Unit<'a> {
         }
         changes.sources = self.source_views(sources, in_flight, &known_cursors).await?;
         if self.rules_changed {
-            let mut sets: Vec<RuleSet> = self.rules.take().unwrap_or_default().into_values().collect();
-            sets.sort_by_key(|r| r.package_type);
-            changes.rules = Some(sets);
+            changes.rules = Some(self.rules_now());
         }
         Ok(changes)
+    }
+
+    async fn write_rules(&mut self) -> Result<()> {
+        if self.dirty_rules.is_empty() {
+            return Ok(());
+        }
+        let rules = self.rules.as_ref().ok_or_else(|| Error::Corrupt("rule sets changed but none loaded".into()))?;
+        let rows: Vec<rule_set::ActiveModel> =
+            self.dirty_rules.iter().filter_map(|t| rules.get(t)).map(|rs| rule_set_active(rs, self.now)).collect();
+        rule_set::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::column(rule_set::Column::PackageType)
+                    .update_columns([rule_set::Column::Body, rule_set::Column::UpdatedAt])
+                    .to_owned(),
+            )
+            .exec(self.txn)
+            .await?;
+        Ok(())
+    }
+
+    async fn write_commands(&mut self) -> Result<()> {
+        let dirty: Vec<Command> = self.commands.drain().filter(|(_, t)| t.dirty).filter_map(|(_, t)| t.value).collect();
+        for chunk in dirty.chunks(CHUNK / 2) {
+            let rows = chunk.iter().map(command_active).collect::<Result<Vec<_>>>()?;
+            command::Entity::insert_many(rows)
+                .on_conflict(
+                    OnConflict::column(command::Column::CommandId)
+                        .update_columns([
+                            command::Column::State,
+                            command::Column::Attempts,
+                            command::Column::LeaseUntil,
+                            command::Column::FinishedAt,
+                            command::Column::ResultMessage,
+                            command::Column::ResultDetailsJson,
+                        ])
+                        .to_owned(),
+                )
+                .exec_without_returning(self.txn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn write_snapshots(&mut self) -> Result<()> {
+        let snapshots = std::mem::take(&mut self.snapshots);
+        if snapshots.is_empty() {
+            return Ok(());
+        }
+        config_snapshot::Entity::insert_many(snapshots.iter().map(snapshot_active))
+            .exec_without_returning(self.txn)
+            .await?;
+        if self.txn.get_database_backend() == DatabaseBackend::Postgres {
+            // Ids are chosen here, not by the sequence; keep the sequence ahead for other writers.
+            self.txn
+                .execute_unprepared(
+                    "SELECT setval(pg_get_serial_sequence('config_snapshots', 'snapshot_id'), \
+                     (SELECT MAX(snapshot_id) FROM config_snapshots))",
+                )
+                .await?;
+        }
+        Ok(())
     }
 
     /// `UPDATE sources SET last_seen_at = CASE source_id WHEN .. END WHERE source_id IN (..)`,
@@ -504,9 +318,7 @@ impl<'a> Unit<'a> {
         }
         Ok(events)
     }
-}
 
-impl Unit<'_> {
     /// The changed sources with their cursor and unfinished-package count, as committed. Only
     /// sources the writer has not counted yet, or whose cursor this batch did not set, are read.
     async fn source_views(
@@ -563,9 +375,6 @@ impl Unit<'_> {
             .collect())
     }
 }
-
-/// (type, tier, UTC day of `next_transition_at`): the projections' buckets.
-type DayKey = (PackageType, Tier, i64);
 
 /// Adds (`sign` = 1) or removes (-1) a package's share of the counters and day buckets.
 fn count(deltas: &mut HashMap<CounterKey, Counter>, days: &mut HashMap<DayKey, Counter>, p: &Package, sign: i64) {
@@ -631,7 +440,7 @@ async fn apply_day_deltas(txn: &DatabaseTransaction, days: &HashMap<DayKey, Coun
 
 /// Recomputes the day buckets of one package type (after its stored packages were re-planned),
 /// or of all (`None`).
-pub async fn rebuild_transition_days(txn: &DatabaseTransaction, t: Option<PackageType>) -> Result<()> {
+async fn rebuild_transition_days(txn: &DatabaseTransaction, t: Option<PackageType>) -> Result<()> {
     let mut clear = transition_day::Entity::delete_many();
     if let Some(t) = t {
         clear = clear.filter(transition_day::Column::PackageType.eq(t.as_str()));
@@ -642,8 +451,8 @@ pub async fn rebuild_transition_days(txn: &DatabaseTransaction, t: Option<Packag
     Ok(())
 }
 
-/// Recomputes the counters from the packages table (first start after a migration, or repair).
-pub async fn rebuild_counters(txn: &DatabaseTransaction) -> Result<()> {
+/// Recomputes the counters from the packages table (first start after an import, or repair).
+async fn rebuild_counters(txn: &DatabaseTransaction) -> Result<()> {
     package_counter::Entity::delete_many().exec(txn).await?;
     let rows: Vec<(String, String, String, i64, i64)> = package::Entity::find()
         .select_only()
@@ -673,7 +482,7 @@ pub async fn rebuild_counters(txn: &DatabaseTransaction) -> Result<()> {
 }
 
 /// What an upsert may change in an existing package. A package's source, path, type and
-/// creation time never change (`ops::ingest` refuses a conflicting re-ingest), and leaving them out
+/// creation time never change (`ingest` refuses a conflicting re-ingest), and leaving them out
 /// spares SQLite rewriting the entries of the indexes on them.
 const PACKAGE_UPDATE: [package::Column; 15] = [
     package::Column::SizeBytes,
@@ -693,12 +502,13 @@ const PACKAGE_UPDATE: [package::Column; 15] = [
     package::Column::ExpiredAt,
 ];
 
-const SOURCE_UPDATE: [source::Column; 11] = [
+const SOURCE_UPDATE: [source::Column; 12] = [
     source::Column::Label,
     source::Column::Hostname,
     source::Column::Os,
     source::Column::AgentVersion,
     source::Column::Capabilities,
+    source::Column::Mover,
     source::Column::FirstSeenAt,
     source::Column::LastSeenAt,
     source::Column::Connected,
@@ -707,9 +517,9 @@ const SOURCE_UPDATE: [source::Column; 11] = [
     source::Column::LastCompletedAt,
 ];
 
-/// Re-plans stored packages of `rs.package_type` after a rule change; returns how many rows changed.
-/// Runs as set-based updates so a million packages re-plan without being loaded.
-pub async fn replan_stored(txn: &DatabaseTransaction, rs: &RuleSet, now: Millis) -> Result<u64> {
+/// Re-plans stored packages of `rs.package_type` after a rule change (the SQL twin of
+/// `unit::replan`). Set-based, so a million packages re-plan without being loaded.
+async fn replan_stored(txn: &DatabaseTransaction, rs: &RuleSet, now: Millis) -> Result<u64> {
     let mut changed = 0;
     for tier in Tier::ALL.iter().copied() {
         let base = package::Entity::update_many()

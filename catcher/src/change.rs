@@ -1,0 +1,30 @@
+//! What committed writes changed: the closed set of changes the live views hear, produced by
+//! the writer after each commit and fanned out by `watch`.
+
+use std::sync::Arc;
+
+use crate::domain::{FleetStatus, JournalEvent, Package, SourceView};
+use crate::rules::RuleSet;
+
+/// One committed change.
+#[derive(Debug, Clone)]
+pub enum Change {
+    Package(Package),
+    PackageDeleted(String),
+    Source(SourceView),
+    Journal(JournalEvent),
+    Rules(Vec<RuleSet>),
+    Status(Arc<FleetStatus>),
+}
+
+/// What one committed batch changed.
+#[derive(Debug, Default)]
+pub struct Changes {
+    pub packages: Vec<Package>,
+    pub deleted_packages: Vec<String>,
+    pub sources: Vec<SourceView>,
+    pub journal: Vec<JournalEvent>,
+    pub rules: Option<Vec<RuleSet>>,
+    /// Counters, connections or commands changed: the status view is stale.
+    pub status: bool,
+}

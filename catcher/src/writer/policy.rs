@@ -1,0 +1,175 @@
+//! Policy: rule sets (with the re-plan of their packages), presets, config snapshots, and the
+//! first start's rules.
+
+use sha2::{Digest, Sha256};
+
+use super::Op;
+use super::unit::Unit;
+use crate::domain::*;
+use crate::error::{Error, Result};
+use crate::rules::RuleSet;
+
+/// Why rule sets change; decides the journal event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleChange {
+    /// A person edited a rule set.
+    Update,
+    /// A person applied a named preset.
+    Preset(String),
+    /// A person restored a config snapshot.
+    Restore(u64),
+}
+
+/// Replaces rule sets, re-plans their packages, snapshots the config and journals the change.
+#[derive(Debug)]
+pub struct SetRules {
+    pub rule_sets: Vec<RuleSet>,
+    pub reason: String,
+    pub change: RuleChange,
+}
+
+/// Outcome of a rule change.
+#[derive(Debug, Clone)]
+pub struct RulesOutcome {
+    /// Every rule set as it is now, sorted by type.
+    pub rule_sets: Vec<RuleSet>,
+    pub snapshot_id: u64,
+    /// Stored packages whose plan was recomputed.
+    pub replanned: u64,
+}
+
+impl Op for SetRules {
+    type Output = RulesOutcome;
+
+    async fn apply(self, u: &mut Unit<'_>) -> Result<RulesOutcome> {
+        set_rules(u, self.rule_sets, &self.reason, self.change).await
+    }
+}
+
+/// Restores the rules of a stored config snapshot.
+#[derive(Debug)]
+pub struct RestoreSnapshot {
+    pub snapshot_id: u64,
+    pub reason: String,
+}
+
+impl Op for RestoreSnapshot {
+    type Output = RulesOutcome;
+
+    async fn apply(self, u: &mut Unit<'_>) -> Result<RulesOutcome> {
+        let id = self.snapshot_id;
+        let snap = u.stored_snapshot(id).await?.ok_or_else(|| Error::not_found("snapshot", id.to_string()))?;
+        let (sets, _stations) = parse_config(&snap.config_json)?;
+        let reason = if self.reason.is_empty() { format!("restore of snapshot {id}") } else { self.reason };
+        set_rules(u, sets, &reason, RuleChange::Restore(id)).await
+    }
+}
+
+/// Writes a config snapshot of the current rules and stations.
+#[derive(Debug)]
+pub struct CreateSnapshot {
+    pub reason: String,
+}
+
+impl Op for CreateSnapshot {
+    type Output = ConfigSnapshot;
+
+    async fn apply(self, u: &mut Unit<'_>) -> Result<ConfigSnapshot> {
+        snapshot(u, &self.reason, "api").await
+    }
+}
+
+/// Start-up housekeeping: the first start's rules and snapshot; no agent is connected yet,
+/// whatever the database says from before a crash.
+#[derive(Debug)]
+pub struct Bootstrap {
+    pub preset: String,
+}
+
+impl Op for Bootstrap {
+    type Output = ();
+
+    async fn apply(self, u: &mut Unit<'_>) -> Result<()> {
+        u.reset_connections();
+        if !u.rules().await?.is_empty() {
+            return Ok(());
+        }
+        let p = crate::rules::preset(&self.preset).ok_or_else(|| Error::invalid("initial_preset", "unknown preset"))?;
+        u.put_rules(&p.rule_sets).await?;
+        snapshot(u, &format!("initial config (preset {})", self.preset), "catcher").await?;
+        // Packages imported before the first start (restores, bulk loads) are summarised once,
+        // unless the importer already did (the counters are then present).
+        if !u.has_counters().await? {
+            u.recount();
+        }
+        Ok(())
+    }
+}
+
+/// Canonical JSON of the policy config; its sha256 identifies a snapshot.
+pub fn canonical_config(rule_sets: &[RuleSet], stations: &[Station]) -> String {
+    let mut rule_sets = rule_sets.to_vec();
+    rule_sets.sort_by_key(|r| r.package_type);
+    let mut stations = stations.to_vec();
+    stations.sort_by(|a, b| a.station_id.cmp(&b.station_id));
+    serde_json::json!({"rule_sets": rule_sets, "stations": stations}).to_string()
+}
+
+/// Parses a snapshot's config back.
+pub fn parse_config(json: &str) -> Result<(Vec<RuleSet>, Vec<Station>)> {
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        rule_sets: Vec<RuleSet>,
+        stations: Vec<Station>,
+    }
+    let doc: Doc = serde_json::from_str(json).map_err(|e| Error::Corrupt(format!("snapshot config: {e}")))?;
+    Ok((doc.rule_sets, doc.stations))
+}
+
+async fn snapshot(u: &mut Unit<'_>, reason: &str, actor: &str) -> Result<ConfigSnapshot> {
+    let rules: Vec<RuleSet> = u.rules().await?.values().cloned().collect();
+    let stations = u.stations().await?.to_vec();
+    let config_json = canonical_config(&rules, &stations);
+    let sha256 = hex::encode(Sha256::digest(config_json.as_bytes()));
+    let snapshot_id = u.put_snapshot(u.now, reason, sha256.clone(), config_json.clone()).await?;
+    u.journal(JournalEntry {
+        checksum: sha256.clone(),
+        details_json: serde_json::json!({"snapshot_id": snapshot_id, "reason": reason}).to_string(),
+        ..JournalEntry::new(EventType::ConfigSnapshot, actor)
+    });
+    Ok(ConfigSnapshot { snapshot_id, created_at: u.now, reason: reason.to_owned(), sha256, config_json })
+}
+
+async fn set_rules(u: &mut Unit<'_>, sets: Vec<RuleSet>, reason: &str, change: RuleChange) -> Result<RulesOutcome> {
+    for rs in &sets {
+        rs.validate()?;
+    }
+    let before = u.rules().await?.clone();
+    u.put_rules(&sets).await?;
+    let mut replanned = 0;
+    for rs in &sets {
+        if before.get(&rs.package_type) == Some(rs) {
+            continue;
+        }
+        replanned += u.count_completed(rs.package_type).await?;
+        u.replan_type(rs);
+    }
+    let snap = snapshot(u, reason, "api").await?;
+    let (event, mut details) = match &change {
+        RuleChange::Update => (EventType::RulesUpdated, serde_json::json!({})),
+        RuleChange::Preset(name) => (EventType::RulesPresetApplied, serde_json::json!({ "preset": name })),
+        RuleChange::Restore(id) => (EventType::ConfigRestored, serde_json::json!({ "restored_snapshot_id": id })),
+    };
+    details["snapshot_id"] = serde_json::json!(snap.snapshot_id);
+    details["replanned_packages"] = serde_json::json!(replanned);
+    details["package_types"] = serde_json::json!(sets.iter().map(|r| r.package_type).collect::<Vec<_>>());
+    details["reason"] = serde_json::json!(reason);
+    u.journal(JournalEntry {
+        checksum: snap.sha256.clone(),
+        details_json: details.to_string(),
+        ..JournalEntry::new(event, "api")
+    });
+    let mut all: Vec<RuleSet> = u.rules().await?.values().cloned().collect();
+    all.sort_by_key(|r| r.package_type);
+    Ok(RulesOutcome { rule_sets: all, snapshot_id: snap.snapshot_id, replanned })
+}
