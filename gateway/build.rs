@@ -1,9 +1,11 @@
-//! Builds the dashboard (web/) with npm into OUT_DIR and embeds every file of it.
+//! Builds the dashboard (web/) with npm into `OUT_DIR/dist`, which `src/assets.rs` embeds
+//! (include_dir).
 //!
-//! `EDGE_SKIP_WEB_BUILD=1` builds the gateway with a placeholder page instead (for machines
-//! without Node.js); nothing of the build output is ever written into the source tree.
+//! The web dependencies are an explicit step (`npm ci` in web/: the README's quick start and
+//! `.ci/run` do it): a build script never downloads. `EDGE_SKIP_WEB_BUILD=1` builds the gateway
+//! with a placeholder page instead (for machines without Node.js); nothing of the build output is
+//! ever written into the source tree.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -19,12 +21,17 @@ fn main() {
         std::fs::write(dist.join("index.html"), PLACEHOLDER).expect("write placeholder");
     } else {
         if !web.join("node_modules").is_dir() {
-            npm(&web, &["ci", "--no-audit", "--no-fund"]);
+            panic!(
+                "the dashboard's dependencies are not installed: run `npm ci` in {} first \
+                 (or set EDGE_SKIP_WEB_BUILD=1 to build the gateway without the dashboard)",
+                web.display()
+            );
         }
         let out = dist.to_str().expect("OUT_DIR is UTF-8");
         npm(&web, &["run", "build", "--", "--outDir", out, "--emptyOutDir"]);
+        // Source maps stay out of the binary.
+        remove_maps(&dist);
     }
-    embed(&dist);
 }
 
 /// Reruns when the dashboard's sources change. `src/gen` is excluded: the build regenerates it.
@@ -67,29 +74,13 @@ fn npm(dir: &Path, args: &[&str]) {
     }
 }
 
-/// Writes `assets.rs`: a table of (relative path, bytes) for every built file.
-fn embed(dist: &Path) {
-    let mut files = Vec::new();
-    collect(dist, dist, &mut files);
-    files.sort();
-    let mut code = String::from("/// Every file of the built dashboard: (path relative to its root, contents).\n");
-    code.push_str("pub static FILES: &[(&str, &[u8])] = &[\n");
-    for (rel, abs) in &files {
-        writeln!(code, "    ({rel:?}, include_bytes!({abs:?})),").unwrap();
-    }
-    code.push_str("];\n");
-    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("assets.rs");
-    std::fs::write(out, code).expect("write assets.rs");
-}
-
-fn collect(root: &Path, dir: &Path, files: &mut Vec<(String, String)>) {
+fn remove_maps(dir: &Path) {
     for entry in std::fs::read_dir(dir).expect("read dist").flatten() {
         let path = entry.path();
         if path.is_dir() {
-            collect(root, &path, files);
-        } else if path.extension().is_none_or(|e| e != "map") {
-            let rel = path.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
-            files.push((rel, path.to_string_lossy().into_owned()));
+            remove_maps(&path);
+        } else if path.extension().is_some_and(|e| e == "map") {
+            std::fs::remove_file(&path).expect("remove a source map");
         }
     }
 }

@@ -14,7 +14,6 @@ pub mod service;
 pub mod status;
 pub mod store;
 pub mod stream;
-pub mod tui;
 pub mod watch;
 pub mod workers;
 pub mod writer;

@@ -30,9 +30,14 @@ enum Cmd {
     Migrate,
     /// Print the effective configuration (secrets redacted) and exit.
     DumpConfig,
-    /// Show the fleet's status from a running catcher: a one-shot report, or `--live` full screen.
-    #[command(after_help = catcher::tui::STATUS_HELP)]
-    Status(catcher::tui::StatusArgs),
+    /// Show the fleet's status from a running catcher: a one-shot report, or `--live` full screen
+    /// (hands over to `ebk status`; `catcher status --help` shows its options).
+    #[command(disable_help_flag = true)]
+    Status {
+        /// Passed to `ebk status` as they are.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
 }
 
 fn load(cli: &Cli) -> anyhow::Result<Config> {
@@ -54,9 +59,10 @@ fn load(cli: &Cli) -> anyhow::Result<Config> {
 #[tokio::main]
 async fn main() -> anyhow::Result<std::process::ExitCode> {
     let cli = Cli::parse();
-    // A client of a running catcher: no server config, no database, no logging to stderr.
-    if let Some(Cmd::Status(args)) = &cli.command {
-        return Ok(catcher::tui::run(args.clone()).await.into());
+    // A client of a running catcher, which lives in its own binary (the server links no
+    // terminal UI): no server config, no database, no logging to stderr.
+    if let Some(Cmd::Status { args }) = &cli.command {
+        return Ok(console("status", args));
     }
     let config = load(&cli)?;
     edgebackup_common::init_logging(config.log_format, &config.log_level);
@@ -68,7 +74,7 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
             catcher::server::open_store(&config).await?.close().await?;
             tracing::info!(database = %catcher::config::redact_url(&config.database_url), "migrations applied");
         }
-        Cmd::Status(_) => unreachable!("handled before loading the config"),
+        Cmd::Status { .. } => unreachable!("handled before loading the config"),
         Cmd::Serve => {
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await
@@ -79,6 +85,42 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
         }
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Replaces this process with `ebk SUBCOMMAND ARGS…`, found beside this binary or on PATH.
+/// Returns only when it could not be started.
+fn console(subcommand: &str, args: &[std::ffi::OsString]) -> std::process::ExitCode {
+    use std::os::unix::process::CommandExt;
+    let beside = std::env::current_exe().ok().and_then(|exe| exe.parent().map(|d| d.join("ebk")));
+    let program = beside.filter(|p| p.is_file()).unwrap_or_else(|| PathBuf::from("ebk"));
+    let err = std::process::Command::new(&program).arg(subcommand).args(client_args(args)).exec();
+    eprintln!(
+        "error: `catcher {subcommand}` is provided by `ebk` (package edgebackup-console), which could not be \
+         started ({}: {err}); install it beside the catcher or on PATH",
+        program.display()
+    );
+    // As `ebk status` exits when its catcher cannot be reached.
+    std::process::ExitCode::from(3)
+}
+
+/// `args` without the catcher's own server options (`--config`, `--listen`, `--database-url`,
+/// with their values): `catcher status` accepts and ignores them, the client has no use for them.
+fn client_args(args: &[std::ffi::OsString]) -> Vec<std::ffi::OsString> {
+    const SERVER: [&str; 3] = ["--config", "--listen", "--database-url"];
+    let mut out = Vec::with_capacity(args.len());
+    let mut skip_value = false;
+    for a in args {
+        if std::mem::take(&mut skip_value) {
+            continue;
+        }
+        let text = a.to_string_lossy();
+        if SERVER.contains(&text.as_ref()) {
+            skip_value = true;
+        } else if !SERVER.iter().any(|o| text.starts_with(&format!("{o}="))) {
+            out.push(a.clone());
+        }
+    }
+    out
 }
 
 fn toml_dump(config: &Config) -> anyhow::Result<String> {

@@ -66,8 +66,7 @@ async fn the_demo_runs_stops_and_resumes_with_its_data() {
         completed(&v).filter(|n| *n >= 2)
     })
     .await;
-    let page = reqwest_like_get(&run.dashboard).await;
-    assert!(page.contains("<html") || page.contains("<!doctype"), "the dashboard is served: {page:.200}");
+    assert_real_dashboard(&run.dashboard).await;
     stop(run).await;
 
     let run = start(dir.path()).await;
@@ -79,13 +78,34 @@ async fn the_demo_runs_stops_and_resumes_with_its_data() {
     stop(run).await;
 }
 
-/// A plain HTTP/1 GET without extra dependencies.
-async fn reqwest_like_get(base: &str) -> String {
+/// The built dashboard is served, not the placeholder of a gateway built without it: the page
+/// loads its bundled script, and that script is the app (it speaks grpc-web to the catcher).
+async fn assert_real_dashboard(base: &str) {
+    let page = get(base, "/").await;
+    assert!(page.starts_with("HTTP/1.1 200"), "the dashboard answers: {page:.300}");
+    assert!(!page.contains("built without the dashboard"), "the real dashboard, not the placeholder: {page:.400}");
+    assert!(page.contains("<title>Edge Backup</title>") && page.contains(r#"<div id="app">"#), "{page:.600}");
+    let script = page
+        .split(r#"src=""#)
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(|src| src.trim_start_matches('.'))
+        .find(|src| src.starts_with("/assets/") && src.ends_with(".js"))
+        .unwrap_or_else(|| panic!("the page loads a bundled script: {page:.800}"));
+    let js = get(base, script).await;
+    assert!(js.starts_with("HTTP/1.1 200"), "{script} is served: {js:.300}");
+    let head = js.split("\r\n\r\n").next().unwrap_or_default().to_ascii_lowercase();
+    assert!(head.lines().any(|l| l.starts_with("content-type:") && l.contains("javascript")), "{script}: {head}");
+    assert!(js.contains("application/grpc-web"), "{script} is the dashboard app (it speaks grpc-web)");
+}
+
+/// A plain HTTP/1 GET without extra dependencies; the whole response, head and body.
+async fn get(base: &str, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let host = base.trim_start_matches("http://");
     let mut s = tokio::net::TcpStream::connect(host).await.unwrap();
-    s.write_all(format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    out
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    String::from_utf8_lossy(&out).into_owned()
 }

@@ -1,14 +1,15 @@
-//! The dashboard's files, embedded at build time (see build.rs).
+//! The dashboard's files, embedded at build time (build.rs builds them into `OUT_DIR/dist`).
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Method, StatusCode, Uri, header};
+use include_dir::{Dir, include_dir};
 
-include!(concat!(env!("OUT_DIR"), "/assets.rs"));
+static DIST: Dir<'static> = include_dir!("$OUT_DIR/dist");
 
 /// Looks up an embedded file by its path relative to the dashboard's root.
 pub fn get(path: &str) -> Option<&'static [u8]> {
-    FILES.iter().find(|(p, _)| *p == path).map(|(_, bytes)| *bytes)
+    DIST.get_file(path).map(|f| f.contents())
 }
 
 /// Serves an embedded file; unknown paths without an extension get index.html (client-side routes).

@@ -88,7 +88,7 @@ async fn advance_metadata(u: &mut Unit<'_>, p: &mut Package, rules: &RuleSet, fr
             for mut pl in u.placements_of(&p.package_id).await? {
                 pl.status = PlacementStatus::Deleted;
                 pl.updated_at = u.now;
-                u.put_placement(pl).await?;
+                u.put_placement(pl);
             }
             (EventType::PackageExpired, PackageStatus::Expired.as_str())
         }
@@ -208,7 +208,7 @@ async fn start(u: &mut Unit<'_>, p: &mut Package, rules: &RuleSet, from: Tier) -
                 let c = new_command(u, &mover, &p.package_id, args);
                 u.put_command(c);
                 let pending = placement(&p.package_id, &d.station_id, PlacementStatus::InProgress, "", "", u.now);
-                u.put_placement(pending).await?;
+                u.put_placement(pending);
                 issued.push(d.station_id.clone());
             }
             if issued.is_empty() {
@@ -289,7 +289,7 @@ pub(super) async fn on_result(u: &mut Unit<'_>, c: &Command, success: bool) -> R
             };
             if success && verified == p.sha256 {
                 let copy = placement(&p.package_id, &m.to_station_id, PlacementStatus::Verified, verified, "", now);
-                u.put_placement(copy).await?;
+                u.put_placement(copy);
                 let placements = u.placements_of(&p.package_id).await?;
                 let complete = all.iter().filter(|s| s.tier == to).all(|s| {
                     placements.iter().any(|pl| pl.station_id == s.station_id && pl.status == PlacementStatus::Verified)
@@ -304,7 +304,7 @@ pub(super) async fn on_result(u: &mut Unit<'_>, c: &Command, success: bool) -> R
                     c.result_message.clone()
                 };
                 let failed = placement(&p.package_id, &m.to_station_id, PlacementStatus::Failed, "", &error, now);
-                u.put_placement(failed).await?;
+                u.put_placement(failed);
                 if m.purpose == MovePurpose::Resend {
                     // The package's own plan is untouched; the next drill finds the copy still failed.
                     let details = serde_json::json!({ "error": error });
@@ -329,7 +329,7 @@ pub(super) async fn on_result(u: &mut Unit<'_>, c: &Command, success: bool) -> R
         CommandArgs::Expire(x) => {
             let expiring = x.purpose == ExpirePurpose::Expire;
             if success {
-                u.put_placement(placement(&p.package_id, &x.station_id, PlacementStatus::Deleted, "", "", now)).await?;
+                u.put_placement(placement(&p.package_id, &x.station_id, PlacementStatus::Deleted, "", "", now));
                 let left =
                     u.placements_of(&p.package_id).await?.into_iter().any(|pl| pl.status == PlacementStatus::Verified);
                 if expiring && !left {
@@ -464,8 +464,7 @@ pub(super) async fn on_drill_result(u: &mut Unit<'_>, c: &Command, success: bool
         }
         let problem = if check.problem.is_empty() { "restore drill failed" } else { check.problem.as_str() };
         let error = format!("restore drill: {problem}");
-        u.put_placement(placement(&p.package_id, &check.station_id, PlacementStatus::Failed, "", &error, u.now))
-            .await?;
+        u.put_placement(placement(&p.package_id, &check.station_id, PlacementStatus::Failed, "", &error, u.now));
         let other =
             placements.iter().find(|pl| pl.station_id != check.station_id && pl.status == PlacementStatus::Verified);
         if let (true, Some(from)) = (is_mover, other) {

@@ -213,8 +213,7 @@ pub async fn complete(u: &mut Unit<'_>, source_id: Option<&str>, c: Completion, 
             verified_at: (pl.status == PlacementStatus::Verified).then_some(u.now),
             error: pl.error.clone(),
             updated_at: u.now,
-        })
-        .await?;
+        });
     }
     if !c.manifest.is_empty() {
         u.put_manifest(&p.package_id, c.manifest);

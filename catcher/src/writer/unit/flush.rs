@@ -124,8 +124,6 @@ impl Unit<'_> {
             .into_iter()
             .filter(|(package_id, _)| !deletes.contains(package_id))
             .flat_map(|(_, of)| of.into_values())
-            .filter(|t| t.dirty)
-            .filter_map(|t| t.value)
             .collect();
         for chunk in placements.chunks(CHUNK) {
             placement::Entity::insert_many(chunk.iter().map(placement_active))

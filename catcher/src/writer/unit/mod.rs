@@ -7,12 +7,16 @@
 //! ticks of one package in a batch cost one row write, and a refused op has written nothing.
 
 mod flush;
+mod reads;
+mod undo;
+
+use self::undo::{Undo, put, staged};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 
 use crate::domain::*;
@@ -49,31 +53,6 @@ enum Bulk {
     ResetConnections,
 }
 
-/// One undo record: the value a key had before the current op changed it.
-enum Undo {
-    Package(String, Option<Tracked<Package>>),
-    Source(String, Option<Tracked<Source>>),
-    Command(String, Option<Tracked<Command>>),
-    Cursor(String, Option<u64>),
-    Touch(String, Option<Millis>),
-    Placements(String, Option<BTreeMap<String, Tracked<Placement>>>),
-    Manifest(String, Option<Vec<ManifestEntry>>),
-    NewCommandOf(String),
-    Rules(Option<HashMap<PackageType, RuleSet>>, HashSet<PackageType>),
-    Stations(Option<Vec<Station>>, Option<Vec<Station>>),
-}
-
-/// Where an op started; `settle` keeps or undoes what came after.
-pub(super) struct Mark {
-    undo: usize,
-    journal: usize,
-    snapshots: usize,
-    bulk: usize,
-    next_snapshot_id: Option<u64>,
-    status_changed: bool,
-    rules_changed: bool,
-}
-
 pub struct Unit<'a> {
     /// Only this module and `flush` touch the transaction: ops cannot write.
     txn: &'a DatabaseTransaction,
@@ -84,8 +63,11 @@ pub struct Unit<'a> {
     cursors: HashMap<String, u64>,
     /// Last-seen times from heartbeats, written without making the source dirty.
     touches: HashMap<String, Millis>,
-    /// Per package, its placements by station.
-    placements: HashMap<String, BTreeMap<String, Tracked<Placement>>>,
+    /// Per package, its placements as stored (a read cache: loaded on demand or in bulk).
+    stored_placements: HashMap<String, Vec<Placement>>,
+    /// Per package, the placements this batch writes, by station (written blind: a copy's
+    /// report needs no read of the others).
+    placements: HashMap<String, BTreeMap<String, Placement>>,
     manifests: HashMap<String, Vec<ManifestEntry>>,
     /// Open move/expire commands per package, as stored (loaded once per package).
     open_stored: HashMap<String, Vec<String>>,
@@ -118,6 +100,7 @@ impl<'a> Unit<'a> {
             commands: HashMap::new(),
             cursors: HashMap::new(),
             touches: HashMap::new(),
+            stored_placements: HashMap::new(),
             placements: HashMap::new(),
             manifests: HashMap::new(),
             open_stored: HashMap::new(),
@@ -135,69 +118,6 @@ impl<'a> Unit<'a> {
             depth: 0,
             rules_changed: false,
             status_changed: false,
-        }
-    }
-
-    // ---- atomicity ----
-
-    /// Starts an atomic step (an op, or one event inside an op); steps nest.
-    pub(super) fn mark(&mut self) -> Mark {
-        self.depth += 1;
-        Mark {
-            undo: self.undo.len(),
-            journal: self.journal.len(),
-            snapshots: self.snapshots.len(),
-            bulk: self.bulk.len(),
-            next_snapshot_id: self.next_snapshot_id,
-            status_changed: self.status_changed,
-            rules_changed: self.rules_changed,
-        }
-    }
-
-    /// Ends the step begun at `mark`: keeps what it staged when it succeeded, else undoes it.
-    pub(super) fn settle(&mut self, mark: Mark, keep: bool) {
-        self.depth -= 1;
-        if keep {
-            if self.depth == 0 {
-                self.undo.clear();
-            }
-            return;
-        }
-        while self.undo.len() > mark.undo {
-            match self.undo.pop().expect("undo record") {
-                Undo::Package(k, v) => restore(&mut self.packages, k, v),
-                Undo::Source(k, v) => restore(&mut self.sources, k, v),
-                Undo::Command(k, v) => restore(&mut self.commands, k, v),
-                Undo::Cursor(k, v) => restore(&mut self.cursors, k, v),
-                Undo::Touch(k, v) => restore(&mut self.touches, k, v),
-                Undo::Placements(k, v) => restore(&mut self.placements, k, v),
-                Undo::Manifest(k, v) => restore(&mut self.manifests, k, v),
-                Undo::NewCommandOf(k) => {
-                    if let Some(ids) = self.created_for.get_mut(&k) {
-                        ids.pop();
-                    }
-                }
-                Undo::Rules(rules, dirty) => {
-                    self.rules = rules;
-                    self.dirty_rules = dirty;
-                }
-                Undo::Stations(stations, declared) => {
-                    self.stations = stations;
-                    self.new_stations = declared;
-                }
-            }
-        }
-        self.journal.truncate(mark.journal);
-        self.snapshots.truncate(mark.snapshots);
-        self.bulk.truncate(mark.bulk);
-        self.next_snapshot_id = mark.next_snapshot_id;
-        self.status_changed = mark.status_changed;
-        self.rules_changed = mark.rules_changed;
-    }
-
-    fn log(&mut self, undo: Undo) {
-        if self.depth > 0 {
-            self.undo.push(undo);
         }
     }
 
@@ -249,15 +169,13 @@ impl<'a> Unit<'a> {
     /// Stores a new or changed package (the caller loaded it through `package` first).
     pub fn put_package(&mut self, mut p: Package) {
         p.updated_at = self.now;
-        let prev = self.packages.get(&p.package_id).cloned();
-        self.log(Undo::Package(p.package_id.clone(), prev));
-        let entry = self.packages.entry(p.package_id.clone()).or_insert_with(|| Tracked::loaded(None));
-        entry.value = Some(p);
-        entry.dirty = true;
+        let id = p.package_id.clone();
+        let prev = put(&mut self.packages, id.clone(), p);
+        self.log(Undo::Package(id, prev));
     }
 
     pub fn delete_package(&mut self, id: &str) {
-        let prev = self.packages.get(id).cloned();
+        let prev = staged(&self.packages, id);
         if let Some(t) = self.packages.get_mut(id) {
             t.value = None;
             t.dirty = true;
@@ -278,7 +196,7 @@ impl<'a> Unit<'a> {
             let before = p.next_transition_at;
             replan(&mut p, rs, self.now);
             if p.next_transition_at != before {
-                let prev = self.packages.get(&id).cloned();
+                let prev = staged(&self.packages, &id);
                 self.log(Undo::Package(id.clone(), prev));
                 let t = self.packages.get_mut(&id).expect("cached");
                 t.value = Some(p);
@@ -295,46 +213,45 @@ impl<'a> Unit<'a> {
 
     // ---- placements ----
 
-    /// Loads the placements of many packages in a few queries.
+    /// Loads the stored placements of many packages in a few queries.
     pub async fn prefetch_placements(&mut self, ids: impl IntoIterator<Item = String>) -> Result<()> {
-        let wanted = missing(ids, &self.placements);
+        let wanted = missing(ids, &self.stored_placements);
         for chunk in wanted.chunks(CHUNK) {
-            let mut found: HashMap<String, BTreeMap<String, Tracked<Placement>>> = HashMap::new();
+            let mut found: HashMap<String, Vec<Placement>> = HashMap::new();
             for row in placement::Entity::find()
                 .filter(placement::Column::PackageId.is_in(chunk.to_vec()))
                 .all(self.txn)
                 .await?
             {
                 let p = placement_from(row)?;
-                found.entry(p.package_id.clone()).or_default().insert(p.station_id.clone(), Tracked::loaded(Some(p)));
+                found.entry(p.package_id.clone()).or_default().push(p);
             }
             for id in chunk {
-                self.placements.insert(id.clone(), found.remove(id).unwrap_or_default());
+                self.stored_placements.insert(id.clone(), found.remove(id).unwrap_or_default());
             }
         }
         Ok(())
     }
 
-    /// A package's placements as this batch sees them, by station id.
+    /// A package's placements as this batch sees them (stored ones overlaid with this batch's),
+    /// sorted by station id.
     pub async fn placements_of(&mut self, package_id: &str) -> Result<Vec<Placement>> {
-        if !self.placements.contains_key(package_id) {
+        if !self.stored_placements.contains_key(package_id) {
             self.prefetch_placements([package_id.to_owned()]).await?;
         }
-        Ok(self.placements[package_id].values().filter_map(|t| t.value.clone()).collect())
+        let mut by_station: BTreeMap<&str, &Placement> =
+            self.stored_placements[package_id].iter().map(|p| (p.station_id.as_str(), p)).collect();
+        for (station, p) in self.placements.get(package_id).into_iter().flatten() {
+            by_station.insert(station.as_str(), p);
+        }
+        Ok(by_station.into_values().cloned().collect())
     }
 
-    /// Stores a placement (loading the package's others first, so they stay known).
-    pub async fn put_placement(&mut self, p: Placement) -> Result<()> {
-        if !self.placements.contains_key(&p.package_id) {
-            self.prefetch_placements([p.package_id.clone()]).await?;
-        }
-        let prev = self.placements.get(&p.package_id).cloned();
-        self.log(Undo::Placements(p.package_id.clone(), prev));
-        let of = self.placements.get_mut(&p.package_id).expect("loaded above");
-        let t = of.entry(p.station_id.clone()).or_insert_with(|| Tracked::loaded(None));
-        t.value = Some(p);
-        t.dirty = true;
-        Ok(())
+    /// Stores a placement.
+    pub fn put_placement(&mut self, p: Placement) {
+        let (package, station) = (p.package_id.clone(), p.station_id.clone());
+        let prev = self.placements.entry(package.clone()).or_default().insert(station.clone(), p);
+        self.log(Undo::Placement(package, station, prev));
     }
 
     // ---- sources and cursors ----
@@ -389,11 +306,9 @@ impl<'a> Unit<'a> {
     }
 
     pub fn put_source(&mut self, s: Source) {
-        let prev = self.sources.get(&s.source_id).cloned();
-        self.log(Undo::Source(s.source_id.clone(), prev));
-        let entry = self.sources.entry(s.source_id.clone()).or_insert_with(|| Tracked::loaded(None));
-        entry.value = Some(s);
-        entry.dirty = true;
+        let id = s.source_id.clone();
+        let prev = put(&mut self.sources, id.clone(), s);
+        self.log(Undo::Source(id, prev));
     }
 
     /// Records that the source was heard from at `at` (heartbeats). Unlike `put_source` this
@@ -489,15 +404,13 @@ impl<'a> Unit<'a> {
 
     /// Stores a new or changed command.
     pub fn put_command(&mut self, c: Command) {
-        let prev = self.commands.get(&c.command_id).cloned();
-        if prev.is_none() && !c.package_id.is_empty() {
+        if !self.commands.contains_key(&c.command_id) && !c.package_id.is_empty() {
             self.created_for.entry(c.package_id.clone()).or_default().push(c.command_id.clone());
             self.log(Undo::NewCommandOf(c.package_id.clone()));
         }
-        self.log(Undo::Command(c.command_id.clone(), prev));
-        let entry = self.commands.entry(c.command_id.clone()).or_insert_with(|| Tracked::loaded(None));
-        entry.value = Some(c);
-        entry.dirty = true;
+        let id = c.command_id.clone();
+        let prev = put(&mut self.commands, id.clone(), c);
+        self.log(Undo::Command(id, prev));
         // The dispatcher and the status view count open commands.
         self.status_changed = true;
     }
@@ -649,74 +562,6 @@ impl<'a> Unit<'a> {
     pub fn recount(&mut self) {
         self.bulk.push(Bulk::Recount);
     }
-
-    // ---- reads beyond the cached rows ----
-
-    /// How many stored packages of `t` are completed (what a re-plan of `t` touches).
-    pub async fn count_completed(&self, t: PackageType) -> Result<u64> {
-        let n = package::Entity::find()
-            .filter(package::Column::PackageType.eq(t.as_str()))
-            .filter(package::Column::Status.eq(PackageStatus::Completed.as_str()))
-            .count(self.txn)
-            .await?;
-        Ok(n)
-    }
-
-    /// Up to `limit` stored completed packages of `tier` (any tier when None), newest first.
-    pub async fn recent_completed(&mut self, tier: Option<Tier>, limit: u64) -> Result<Vec<Package>> {
-        let mut q = package::Entity::find().filter(package::Column::Status.eq(PackageStatus::Completed.as_str()));
-        if let Some(t) = tier {
-            q = q.filter(package::Column::Tier.eq(t.as_str()));
-        }
-        let rows = q.order_by_desc(package::Column::PackageId).limit(limit).all(self.txn).await?;
-        let ids: Vec<String> = rows.iter().map(|r| r.package_id.clone()).collect();
-        self.prefetch_placements(ids.iter().cloned()).await?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(p) = self.package(&id).await?
-                && p.status == PackageStatus::Completed
-                && (tier.is_none() || p.tier == tier)
-            {
-                out.push(p);
-            }
-        }
-        Ok(out)
-    }
-
-    /// How many restore drills were ever queued (the schedule rotates through the tiers by it).
-    pub async fn drill_count(&self) -> Result<u64> {
-        let stored = command::Entity::find()
-            .filter(command::Column::Kind.eq(CommandKind::RestoreDrill.as_str()))
-            .count(self.txn)
-            .await?;
-        let staged = self
-            .commands
-            .values()
-            .filter(|t| t.original.is_none() && t.value.as_ref().is_some_and(|c| c.kind() == CommandKind::RestoreDrill))
-            .count();
-        Ok(stored + staged as u64)
-    }
-
-    /// A stored config snapshot.
-    pub async fn stored_snapshot(&self, id: u64) -> Result<Option<ConfigSnapshot>> {
-        let key = i64::try_from(id).map_err(|_| Error::invalid("snapshot_id", "out of range"))?;
-        if let Some(s) = self.snapshots.iter().find(|s| s.snapshot_id == id) {
-            return Ok(Some(s.clone()));
-        }
-        Ok(config_snapshot::Entity::find_by_id(key).one(self.txn).await?.map(snapshot_from))
-    }
-
-    /// Whether the package counters were ever written (an importer may have done it).
-    pub async fn has_counters(&self) -> Result<bool> {
-        Ok(package_counter::Entity::find().one(self.txn).await?.is_some())
-    }
-}
-
-fn restore<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>, k: K, v: Option<V>) {
-    match v {
-        Some(v) => map.insert(k, v),
-        None => map.remove(&k),
-    };
 }
 
 /// The ids not cached yet, sorted and without duplicates.

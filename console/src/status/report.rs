@@ -351,7 +351,7 @@ pub fn ai_unreachable(url: &str, reason: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tui::render::tests::fixture;
+    use crate::status::render::tests::fixture;
 
     #[test]
     fn ai_lines_are_tab_separated_and_greppable() {

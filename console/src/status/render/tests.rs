@@ -5,11 +5,11 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use crate::tui::app::App;
-use crate::tui::client::Link;
-use crate::tui::model::Fleet;
-use crate::tui::model::tests::ts;
-use crate::tui::sections::Theme;
+use crate::status::app::App;
+use crate::status::client::Link;
+use crate::status::model::Fleet;
+use crate::status::model::tests::ts;
+use crate::status::sections::Theme;
 
 /// 2025-06-01T12:00:00Z
 pub const NOW: i64 = 1_748_779_200_000;
@@ -350,7 +350,7 @@ fn before_the_first_snapshot_it_says_what_it_waits_for() {
 fn paused_shows_held_updates_and_help_lists_the_keys() {
     let mut app = live_app();
     press(&mut app, &[KeyCode::Char('p')]);
-    app.on_feed(crate::tui::client::Feed::Event(Box::new(pb::WatchEvent {
+    app.on_feed(crate::status::client::Feed::Event(Box::new(pb::WatchEvent {
         kind: Some(Kind::PackageDeleted("01973000-0000-7000-8000-000000000001".into())),
     })));
     let s = screen(&mut app, 80, 24);

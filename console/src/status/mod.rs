@@ -1,4 +1,4 @@
-//! `catcher status`: the fleet's status from the command line — a one-shot report (human, json,
+//! `ebk status` (also `catcher status`): the fleet's status from the command line — a one-shot report (human, json,
 //! ai) or a full-screen live view fed by `StatusService.Watch`.
 //!
 //! A client of the catcher's public API only: it never reads the server config or the database.
@@ -64,7 +64,7 @@ pub enum Format {
     Ai,
 }
 
-/// `catcher status` options.
+/// `ebk status` (also `catcher status`) options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StatusArgs {
     /// The catcher's gRPC URL (host:port gets http://).
@@ -93,7 +93,7 @@ fn color(no_color: Option<std::ffi::OsString>) -> bool {
     no_color.is_none_or(|v| v.is_empty())
 }
 
-/// Runs `catcher status`; returns the process exit code. Errors are printed here (stderr), so the
+/// Runs `ebk status` (also `catcher status`); returns the process exit code. Errors are printed here (stderr), so the
 /// exit code alone tells scripts what happened.
 pub async fn run(args: StatusArgs) -> u8 {
     let url = match client::normalize_url(&args.url) {
