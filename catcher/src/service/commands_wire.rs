@@ -261,86 +261,9 @@ pub fn details_in(field: &str, d: Option<pb::CommandDetails>) -> Result<Option<C
     }))
 }
 
-/// The journal's event type on the wire (one exhaustive table: the compiler keeps it complete).
-pub fn event_type(t: EventType) -> pb::JournalEventType {
-    use pb::JournalEventType as W;
-    match t {
-        EventType::PackageIngested => W::PackageIngested,
-        EventType::PackageStarted => W::PackageStarted,
-        EventType::PackageRetried => W::PackageRetried,
-        EventType::PackageCompleted => W::PackageCompleted,
-        EventType::PackageFailed => W::PackageFailed,
-        EventType::PackageDeleted => W::PackageDeleted,
-        EventType::PackageTierChanged => W::PackageTierChanged,
-        EventType::PackageExpired => W::PackageExpired,
-        EventType::PackageKeptForever => W::PackageKeptForever,
-        EventType::PackageMoveStarted => W::PackageMoveStarted,
-        EventType::PackageMoveFailed => W::PackageMoveFailed,
-        EventType::PackageExpiryStarted => W::PackageExpiryStarted,
-        EventType::PackageDeleteFailed => W::PackageDeleteFailed,
-        EventType::PackageResendStarted => W::PackageResendStarted,
-        EventType::PackageResendFailed => W::PackageResendFailed,
-        EventType::SourceRegistered => W::SourceRegistered,
-        EventType::SourceConnected => W::SourceConnected,
-        EventType::SourceDisconnected => W::SourceDisconnected,
-        EventType::SourceStoppedForSafety => W::SourceStoppedForSafety,
-        EventType::SourceResumed => W::SourceResumed,
-        EventType::CommandCreated => W::CommandCreated,
-        EventType::CommandFinished => W::CommandFinished,
-        EventType::ConfigSnapshot => W::ConfigSnapshot,
-        EventType::ConfigRestored => W::ConfigRestored,
-        EventType::RulesUpdated => W::RulesUpdated,
-        EventType::RulesPresetApplied => W::RulesPresetApplied,
-        EventType::StationsChanged => W::StationsChanged,
-        EventType::RestoreDrillPassed => W::RestoreDrillPassed,
-        EventType::RestoreDrillFailed => W::RestoreDrillFailed,
-        EventType::AgentEventRejected => W::AgentEventRejected,
-    }
-}
-
-/// A journal filter's event type: the typed field, or the spelling; never both, never unknown.
-pub fn event_type_filter(spelled: &str, typed: i32) -> Result<Option<EventType>> {
-    let typed = match pb::JournalEventType::try_from(typed) {
-        Ok(pb::JournalEventType::Unspecified) => None,
-        Ok(w) => Some(
-            <EventType as strum::VariantArray>::VARIANTS
-                .iter()
-                .copied()
-                .find(|t| event_type(*t) == w)
-                .ok_or_else(|| Error::invalid("type", "unknown event type"))?,
-        ),
-        Err(_) => return Err(Error::invalid("type", format!("unknown value {typed}"))),
-    };
-    let spelled = spelled.trim();
-    match (typed, spelled.is_empty()) {
-        (Some(_), false) => Err(Error::invalid("event_type", "excludes type; give one or the other")),
-        (Some(t), true) => Ok(Some(t)),
-        (None, true) => Ok(None),
-        (None, false) => EventType::parse(spelled).map(Some).ok_or_else(|| {
-            Error::invalid("event_type", format!("unknown event type {spelled:?}, e.g. \"package.ingested\""))
-        }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use strum::VariantArray;
-
     use super::*;
-
-    #[test]
-    fn every_event_type_has_its_own_wire_value_named_after_its_spelling() {
-        let mut seen = std::collections::HashSet::new();
-        for t in EventType::VARIANTS {
-            let w = event_type(*t);
-            assert!(seen.insert(w as i32), "{t} shares a wire value");
-            let name = w.as_str_name().trim_start_matches("JOURNAL_EVENT_TYPE_").to_ascii_lowercase();
-            assert_eq!(name, t.as_str().replace('.', "_"), "the proto name spells {t}");
-            assert_eq!(event_type_filter("", w as i32).unwrap(), Some(*t));
-            assert_eq!(event_type_filter(t.as_str(), 0).unwrap(), Some(*t));
-        }
-        assert!(event_type_filter("source.safety_stopped", 0).is_err());
-    }
 
     #[test]
     fn request_arguments_must_fit_their_kind() {

@@ -237,8 +237,8 @@ pub fn journal_event(e: JournalEvent) -> pb::JournalEvent {
         sequence: e.sequence,
         at: Some(ts(e.at)),
         actor: j.actor,
-        r#type: EventType::parse(&j.event_type)
-            .map_or(pb::JournalEventType::Unspecified, super::commands_wire::event_type) as i32,
+        r#type: EventType::parse(&j.event_type).map_or(pb::JournalEventType::Unspecified, super::journal::event_type)
+            as i32,
         event_type: j.event_type,
         source_id: j.source_id,
         package_id: j.package_id,

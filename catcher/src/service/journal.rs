@@ -7,7 +7,8 @@ use futures::Stream;
 use tonic::{Request, Response, Status};
 
 use super::{Shared, convert, respond, validate as v};
-use crate::error::Result;
+use crate::domain::EventType;
+use crate::error::{Error, Result};
 use crate::journal::Verifier;
 use crate::store::JournalFilter;
 
@@ -15,12 +16,73 @@ pub struct Journal(pub Shared);
 
 const PAGE: u64 = 1000;
 
-fn filter(source_id: &str, package_id: &str, event_type: &str) -> Result<JournalFilter> {
+fn filter(source_id: &str, package_id: &str, event_type: Option<EventType>) -> Result<JournalFilter> {
     Ok(JournalFilter {
         source_id: (!source_id.is_empty()).then(|| v::id("source_id", source_id)).transpose()?,
         package_id: (!package_id.is_empty()).then(|| v::package_id("package_id", package_id)).transpose()?,
-        event_type: (!event_type.is_empty()).then(|| v::id("event_type", event_type)).transpose()?,
+        event_type,
     })
+}
+
+/// The journal's event type on the wire (one exhaustive table: the compiler keeps it complete).
+pub fn event_type(t: EventType) -> pb::JournalEventType {
+    use pb::JournalEventType as W;
+    match t {
+        EventType::PackageIngested => W::PackageIngested,
+        EventType::PackageStarted => W::PackageStarted,
+        EventType::PackageRetried => W::PackageRetried,
+        EventType::PackageCompleted => W::PackageCompleted,
+        EventType::PackageFailed => W::PackageFailed,
+        EventType::PackageDeleted => W::PackageDeleted,
+        EventType::PackageTierChanged => W::PackageTierChanged,
+        EventType::PackageExpired => W::PackageExpired,
+        EventType::PackageKeptForever => W::PackageKeptForever,
+        EventType::PackageMoveStarted => W::PackageMoveStarted,
+        EventType::PackageMoveFailed => W::PackageMoveFailed,
+        EventType::PackageExpiryStarted => W::PackageExpiryStarted,
+        EventType::PackageDeleteFailed => W::PackageDeleteFailed,
+        EventType::PackageResendStarted => W::PackageResendStarted,
+        EventType::PackageResendFailed => W::PackageResendFailed,
+        EventType::SourceRegistered => W::SourceRegistered,
+        EventType::SourceConnected => W::SourceConnected,
+        EventType::SourceDisconnected => W::SourceDisconnected,
+        EventType::SourceStoppedForSafety => W::SourceStoppedForSafety,
+        EventType::SourceResumed => W::SourceResumed,
+        EventType::CommandCreated => W::CommandCreated,
+        EventType::CommandFinished => W::CommandFinished,
+        EventType::ConfigSnapshot => W::ConfigSnapshot,
+        EventType::ConfigRestored => W::ConfigRestored,
+        EventType::RulesUpdated => W::RulesUpdated,
+        EventType::RulesPresetApplied => W::RulesPresetApplied,
+        EventType::StationsChanged => W::StationsChanged,
+        EventType::RestoreDrillPassed => W::RestoreDrillPassed,
+        EventType::RestoreDrillFailed => W::RestoreDrillFailed,
+        EventType::AgentEventRejected => W::AgentEventRejected,
+    }
+}
+
+/// A journal filter's event type: the typed field, or the spelling; never both, never unknown.
+pub fn event_type_filter(spelled: &str, typed: i32) -> Result<Option<EventType>> {
+    let typed = match pb::JournalEventType::try_from(typed) {
+        Ok(pb::JournalEventType::Unspecified) => None,
+        Ok(w) => Some(
+            <EventType as strum::VariantArray>::VARIANTS
+                .iter()
+                .copied()
+                .find(|t| event_type(*t) == w)
+                .ok_or_else(|| Error::invalid("type", "unknown event type"))?,
+        ),
+        Err(_) => return Err(Error::invalid("type", format!("unknown value {typed}"))),
+    };
+    let spelled = spelled.trim();
+    match (typed, spelled.is_empty()) {
+        (Some(_), false) => Err(Error::invalid("event_type", "excludes type; give one or the other")),
+        (Some(t), true) => Ok(Some(t)),
+        (None, true) => Ok(None),
+        (None, false) => EventType::parse(spelled).map(Some).ok_or_else(|| {
+            Error::invalid("event_type", format!("unknown event type {spelled:?}, e.g. \"package.ingested\""))
+        }),
+    }
 }
 
 #[tonic::async_trait]
@@ -33,7 +95,7 @@ impl JournalService for Journal {
     ) -> Result<Response<pb::QueryJournalResponse>, Status> {
         let r = r.into_inner();
         let result = async {
-            let f = filter(&r.source_id, &r.package_id, &r.event_type)?;
+            let f = filter(&r.source_id, &r.package_id, event_type_filter(&r.event_type, r.r#type)?)?;
             let limit = v::limit("limit", r.limit, 100, 1000)?;
             let events = self.0.store.journal(&f, r.before_sequence, limit).await?;
             Ok(pb::QueryJournalResponse { events: events.into_iter().map(convert::journal_event).collect() })
@@ -47,7 +109,7 @@ impl JournalService for Journal {
         r: Request<pb::ExportJournalRequest>,
     ) -> Result<Response<Self::ExportJournalStream>, Status> {
         let r = r.into_inner();
-        let f = filter(&r.source_id, &r.package_id, "")?;
+        let f = filter(&r.source_id, &r.package_id, None)?;
         let store = self.0.store.clone();
         // Pages of PAGE rows, oldest first; memory stays bounded whatever the journal's size.
         let stream = async_stream_pages(store, f, r.from_sequence.max(1));
@@ -114,3 +176,24 @@ fn async_stream_pages(
 }
 
 use futures::StreamExt as _;
+
+#[cfg(test)]
+mod tests {
+    use strum::VariantArray;
+
+    use super::*;
+
+    #[test]
+    fn every_event_type_has_its_own_wire_value_named_after_its_spelling() {
+        let mut seen = std::collections::HashSet::new();
+        for t in EventType::VARIANTS {
+            let w = event_type(*t);
+            assert!(seen.insert(w as i32), "{t} shares a wire value");
+            let name = w.as_str_name().trim_start_matches("JOURNAL_EVENT_TYPE_").to_ascii_lowercase();
+            assert_eq!(name, t.as_str().replace('.', "_"), "the proto name spells {t}");
+            assert_eq!(event_type_filter("", w as i32).unwrap(), Some(*t));
+            assert_eq!(event_type_filter(t.as_str(), 0).unwrap(), Some(*t));
+        }
+        assert!(event_type_filter("source.safety_stopped", 0).is_err());
+    }
+}

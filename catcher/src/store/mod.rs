@@ -38,7 +38,7 @@ pub struct PackageFilter {
 pub struct JournalFilter {
     pub source_id: Option<String>,
     pub package_id: Option<String>,
-    pub event_type: Option<String>,
+    pub event_type: Option<EventType>,
 }
 
 /// Packages of one (type, tier) due within a window.
@@ -480,7 +480,7 @@ impl Store {
         if let Some(p) = &f.package_id {
             q = q.filter(journal::Column::PackageId.eq(p.as_str()));
         }
-        if let Some(t) = &f.event_type {
+        if let Some(t) = f.event_type {
             q = q.filter(journal::Column::EventType.eq(t.as_str()));
         }
         if before > 0 {

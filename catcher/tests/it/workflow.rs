@@ -313,6 +313,28 @@ async fn seed_workflow(db: TestDb) {
     ] {
         assert!(types.contains(&t), "journal has {t}: {types:?}");
     }
+    // every event carries its typed kind; the typed filter and the spelled one agree
+    assert!(journal.iter().all(|e| e.r#type != pb::JournalEventType::Unspecified as i32), "typed: {types:?}");
+    let query = |q: pb::QueryJournalRequest| {
+        let mut j = c.journal.clone();
+        async move { j.query_journal(q).await.map(|r| r.into_inner().events) }
+    };
+    let typed = query(pb::QueryJournalRequest {
+        r#type: pb::JournalEventType::PackageCompleted as i32,
+        limit: 1000,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let spelled =
+        query(pb::QueryJournalRequest { event_type: "package.completed".into(), limit: 1000, ..Default::default() })
+            .await
+            .unwrap();
+    assert!(!typed.is_empty() && typed.iter().all(|e| e.event_type == "package.completed"));
+    assert_eq!(typed.len(), spelled.len());
+    let unknown =
+        query(pb::QueryJournalRequest { event_type: "source.safety_stopped".into(), ..Default::default() }).await;
+    assert_invalid(unknown, "event_type");
     assert_eq!(
         types.iter().filter(|t| **t == "package.ingested").count(),
         ids.len(),

@@ -408,11 +408,16 @@ impl<'a> Unit<'a> {
             self.created_for.entry(c.package_id.clone()).or_default().push(c.command_id.clone());
             self.log(Undo::NewCommandOf(c.package_id.clone()));
         }
+        let open = |c: &Command| matches!(c.state, CommandState::Pending | CommandState::Leased);
+        let was_open = self.commands.get(&c.command_id).and_then(|t| t.value.as_ref()).map(open);
+        // The status view counts open commands: a new one or one opened or closed changes it,
+        // a lease renewed does not.
+        if was_open != Some(open(&c)) {
+            self.status_changed = true;
+        }
         let id = c.command_id.clone();
         let prev = put(&mut self.commands, id.clone(), c);
         self.log(Undo::Command(id, prev));
-        // The dispatcher and the status view count open commands.
-        self.status_changed = true;
     }
 
     /// Loads the open MOVE/EXPIRE commands of many packages in a few queries.
