@@ -1,48 +1,40 @@
 //! The README's first command: everything starts, data flows to the dashboard, Ctrl-C stops
 //! it all cleanly, and a second run reuses the data.
 
-use std::process::Stdio;
-use std::time::Duration;
-
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
+use edgebackup_testkit::{Proc, Ready, Spec};
 
 struct Running {
-    child: tokio::process::Child,
+    proc: Proc,
     dashboard: String,
     catcher: String,
 }
 
+/// Starts the demo and reads the URLs it prints before "Ctrl-C stops everything".
 async fn start(dir: &std::path::Path) -> Running {
-    let mut child = Command::new(edgebackup_testkit::bin("edge-demo"))
+    let proc = Spec::new("edge-demo", dir)
         .args(["--dir", dir.to_str().unwrap(), "--dashboard", "127.0.0.1:0", "--catcher", "127.0.0.1:0"])
         .args(["--new-file-every", "1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        .ready(Ready::Line("Ctrl-C".into()))
+        .start()
+        .await;
     let (mut dashboard, mut catcher) = (String::new(), String::new());
-    while let Some(line) = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await.unwrap().unwrap() {
+    for line in proc.stdout() {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
             ["dashboard", url, ..] => dashboard = url.trim_end_matches('/').to_owned(),
             ["catcher", url, ..] => catcher = url.to_string(),
-            ["Ctrl-C", ..] => break,
             _ => {}
         }
     }
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Running { child, dashboard, catcher }
+    assert!(!dashboard.is_empty() && !catcher.is_empty(), "the demo prints both URLs: {:?}", proc.stdout());
+    Running { proc, dashboard, catcher }
 }
 
 async fn status_json(catcher: &str) -> Option<serde_json::Value> {
-    let out = Command::new(edgebackup_testkit::bin("catcher"))
+    let out = Spec::new("catcher", &std::env::temp_dir())
         .args(["status", "--format", "json", "--catcher", catcher])
-        .output()
-        .await
-        .ok()?;
+        .output(30)
+        .await;
     serde_json::from_slice(&out.stdout).ok()
 }
 
@@ -50,10 +42,9 @@ fn completed(v: &serde_json::Value) -> Option<u64> {
     v.pointer("/statuses/completed").and_then(|c| c.as_u64())
 }
 
+/// Ctrl-C, as a person stops it.
 async fn stop(mut r: Running) {
-    let pid = r.child.id().unwrap().to_string();
-    assert!(std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
-    let status = tokio::time::timeout(Duration::from_secs(30), r.child.wait()).await.expect("stops on Ctrl-C").unwrap();
+    let status = r.proc.stop("INT", 30).await;
     assert!(status.success(), "{status:?}");
 }
 

@@ -3,7 +3,8 @@
 // Debian Chromium. Nothing here is a stand-in for a part that runs for real.
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
@@ -40,7 +41,7 @@ export const WEB_DIST = process.env.EDGE_WEB_DIST ? resolve(WEB_DIR, process.env
 
 /** Fails loudly (never skips) when a binary the tests need is missing. */
 export function requireBinaries() {
-  const missing = ['catcher', 'gateway'].map((name) => join(BIN_DIR, name)).filter((p) => !existsSync(p));
+  const missing = ['edge-stack', 'catcher', 'gateway'].map((name) => join(BIN_DIR, name)).filter((p) => !existsSync(p));
   if (!existsSync(CHROMIUM)) missing.push(CHROMIUM);
   if (missing.length > 0) {
     throw new Error(
@@ -50,10 +51,10 @@ export function requireBinaries() {
   }
 }
 
-/** Spawns `cmd` and resolves once stdout prints a line matching `ready` (its first group is returned). */
-function spawnReady(name, cmd, args, ready, env = {}, timeoutMs = 20000) {
+/** Spawns `cmd` and resolves once stdout matches `ready` (its first group is returned as `addr`). */
+function spawnReady(name, cmd, args, ready, { env = {}, stdin = 'ignore', timeoutMs = 20000 } = {}) {
   return new Promise((resolveReady, reject) => {
-    const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: [stdin, 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     let settled = false;
@@ -64,16 +65,17 @@ function spawnReady(name, cmd, args, ready, env = {}, timeoutMs = 20000) {
       child.kill('SIGKILL');
       reject(new Error(`${name} ${why}\n--- stdout:\n${out}\n--- stderr (tail):\n${err.slice(-4000)}`));
     };
-    const timer = setTimeout(() => fail(`did not print its listening line within ${timeoutMs} ms`), timeoutMs);
+    const timer = setTimeout(() => fail(`did not print its ready line within ${timeoutMs} ms`), timeoutMs);
     child.stdout.setEncoding('utf8');
     child.stderr.setEncoding('utf8');
     child.stdout.on('data', (d) => {
+      if (settled) return;
       out += d;
       const m = ready.exec(out);
-      if (m && !settled) {
+      if (m) {
         settled = true;
         clearTimeout(timer);
-        resolveReady({ child, addr: m[1], logs: () => ({ out, err }) });
+        resolveReady({ child, addr: m[1], out, logs: () => ({ out, err }) });
       }
     });
     child.stderr.on('data', (d) => {
@@ -97,42 +99,52 @@ function stopChild(child, signal = 'SIGTERM', graceMs = 5000) {
   });
 }
 
-/** A catcher on `listen` with its own database file in `dir`. */
-export async function startCatcher(dir, { listen = '127.0.0.1:0', env = {}, config = '' } = {}) {
-  const db = join(dir, 'catcher.db');
-  const args = ['--listen', listen, '--database-url', `sqlite://${db}?mode=rwc`];
+/** `NAME ADDR LOGFILE` as edge-stack prints it. */
+function processLine(name, text) {
+  const m = new RegExp(`^(?:ok )?${name} (\\S+) (\\S+)$`, 'm').exec(text);
+  if (!m) throw new Error(`edge-stack did not report the ${name}: ${text}`);
+  return { addr: m[1], url: `http://${m[1]}`, log: m[2], logs: () => readFileSync(m[2], 'utf8') };
+}
+
+/**
+ * The catcher (SQLite in `dir`) and the gateway, run by the Rust testkit's process harness
+ * (`edge-stack`), which this controls over stdin: kill or restart the catcher, stop everything.
+ */
+export async function startProcesses(dir, { env = {}, config = '' } = {}) {
+  const args = ['--dir', dir];
   if (config) {
     const file = join(dir, 'catcher.toml');
     writeFileSync(file, config);
-    args.push('--config', file);
+    args.push('--catcher-config', file);
   }
-  const { child, addr, logs } = await spawnReady(
-    'catcher',
-    join(BIN_DIR, 'catcher'),
-    args,
-    /catcher listening on (\S+)/,
-    { CATCHER_SCHEDULER_INTERVAL_MS: '200', CATCHER_LOG_LEVEL: 'warn', ...env },
-  );
-  return {
-    addr,
-    url: `http://${addr}`,
-    logs,
-    child,
-    /** Stops it like an operator would (SIGTERM). */
-    stop: () => stopChild(child),
-    /** Kills it without a chance to clean up. */
-    kill: () => stopChild(child, 'SIGKILL'),
+  for (const [k, v] of Object.entries(env)) args.push('--catcher-env', `${k}=${v}`);
+  const { child, out } = await spawnReady('edge-stack', join(BIN_DIR, 'edge-stack'), args, /^ready$/m, {
+    stdin: 'pipe',
+    timeoutMs: 60000,
+  });
+  const waiting = [];
+  createInterface({ input: child.stdout }).on('line', (line) => waiting.shift()?.(line));
+  const ask = (command) =>
+    new Promise((res, rej) => {
+      waiting.push((line) => (line.startsWith('ok') ? res(line) : rej(new Error(`edge-stack ${command}: ${line}`))));
+      child.stdin.write(`${command}\n`);
+    });
+  const procs = {
+    catcher: { ...processLine('catcher', out), kill: () => ask('kill catcher') },
+    gateway: processLine('gateway', out),
+    /** Restarts the catcher on the same address and database. */
+    restartCatcher: async () => {
+      procs.catcher = { ...processLine('catcher', await ask('restart catcher')), kill: () => ask('kill catcher') };
+      return procs.catcher;
+    },
+    /** Stops both like an operator would (SIGTERM), then the harness exits. */
+    stop: () => {
+      const exited = stopChild(child, 'SIGTERM', 30000);
+      child.stdin.end('stop\n');
+      return exited;
+    },
   };
-}
-
-export async function startGateway(catcherUrl) {
-  const { child, addr, logs } = await spawnReady(
-    'gateway',
-    join(BIN_DIR, 'gateway'),
-    ['--listen', '127.0.0.1:0', '--catcher', catcherUrl],
-    /gateway listening on (\S+)/,
-  );
-  return { addr, url: `http://${addr}`, logs, child, stop: () => stopChild(child) };
+  return procs;
 }
 
 function freePort() {
@@ -155,7 +167,7 @@ export async function startPreview(gatewayUrl) {
     join(WEB_DIR, 'node_modules/.bin/vite'),
     ['preview', '--outDir', WEB_DIST, '--host', '127.0.0.1', '--port', String(port), '--strictPort'],
     /(Local)/,
-    { GATEWAY_URL: gatewayUrl, NO_COLOR: '1' },
+    { env: { GATEWAY_URL: gatewayUrl, NO_COLOR: '1' } },
   );
   return { url: `http://127.0.0.1:${port}`, logs, child, stop: () => stopChild(child) };
 }
@@ -345,10 +357,10 @@ export async function startStack(t, { viewport = { width: 1280, height: 720 }, c
     for (const fn of cleanups.reverse()) await fn().catch(() => {});
     rmSync(dir, { recursive: true, force: true });
   });
-  stack.catcher = await startCatcher(dir, { env: catcherEnv, config: catcherConfig });
-  cleanups.push(() => stack.catcher.stop());
-  stack.gateway = await startGateway(stack.catcher.url);
-  cleanups.push(() => stack.gateway.stop());
+  const procs = await startProcesses(dir, { env: catcherEnv, config: catcherConfig });
+  cleanups.push(() => procs.stop());
+  stack.catcher = procs.catcher;
+  stack.gateway = procs.gateway;
   stack.pageUrl = stack.gateway.url + '/';
   if (WEB_DIST) {
     const preview = await startPreview(stack.gateway.url);
@@ -378,8 +390,7 @@ export async function startStack(t, { viewport = { width: 1280, height: 720 }, c
   };
   /** Restarts the catcher on the same address and database. */
   stack.restartCatcher = async () => {
-    stack.catcher = await startCatcher(dir, { listen: stack.catcher.addr, env: catcherEnv, config: catcherConfig });
-    cleanups.push(() => stack.catcher.stop());
+    stack.catcher = await procs.restartCatcher();
     return stack.catcher;
   };
   return stack;

@@ -17,7 +17,7 @@ async fn backs_up_a_tree_and_restores_it_byte_identical() {
     std::fs::write(data.join("scratch.tmp"), b"excluded").unwrap();
     let expected = tree(&data);
 
-    let mut agent = Agent::start(&config);
+    let mut agent = Agent::start(&config).await;
     let done = world.completed("edge-1", 1, 300).await;
     assert_eq!(done.len(), 1, "one package for one pass: {done:?}");
     let p = world.package(&done[0].package_id).await;
@@ -81,7 +81,7 @@ async fn commands_are_executed_and_unknown_ones_answered() {
     let config = world.agent_config("cmd", "edge-cmd", &world.local_station("hot"), "");
     let data = world.data("cmd");
     std::fs::write(data.join("one.txt"), b"one").unwrap();
-    let mut agent = Agent::start(&config);
+    let mut agent = Agent::start(&config).await;
     let first = world.completed("edge-cmd", 1, 60).await;
 
     std::fs::write(data.join("two.txt"), b"two").unwrap();
@@ -108,20 +108,16 @@ async fn an_idle_daemon_does_not_rescan_itself() {
     let data = world.data("idle");
     std::fs::create_dir_all(data.join("sub")).unwrap();
     std::fs::write(data.join("sub/a.txt"), b"one").unwrap();
-    let log = world.path("idle-agent.log");
     // No periodic rescan during the test: every pass would have to come from a notification.
-    let child = agent_cmd(&config, &["run"])
-        .env("AGENT_SCHEDULE__INTERVAL_SECS", "3600")
-        .stderr(std::process::Stdio::from(std::fs::File::create(&log).unwrap()))
-        .spawn()
-        .unwrap();
-    let mut agent = Agent { child: Some(child), log };
+    // No canary either: planting it is a real change, which would start a second pass.
+    let env = [("AGENT_SCHEDULE__INTERVAL_SECS", "3600"), ("AGENT_SAFETY__CANARY", "false")];
+    let mut agent = Agent::start_with(&config, &env).await;
     world.completed("edge-idle", 1, 60).await;
-    let passes = |t: &str| t.matches("pass found nothing to back up").count() + t.matches("pass done").count();
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    let before = passes(&agent.log_text());
+    // The pass that made the package has finished; from here on only a change may start one.
+    agent.await_more("the first pass finished", Agent::passes, 0, 1).await;
+    let before = agent.passes();
     tokio::time::sleep(std::time::Duration::from_secs(3)).await; // ten debounce periods
-    assert_eq!(passes(&agent.log_text()), before, "passes without a change:\n{}", agent.log_text());
+    assert_eq!(agent.passes(), before, "passes without a change:\n{}", agent.log_text());
     std::fs::write(data.join("sub/b.txt"), b"two").unwrap();
     world.completed("edge-idle", 2, 30).await;
     assert!(agent.terminate().await.success());

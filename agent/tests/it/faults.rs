@@ -2,7 +2,6 @@
 //! a corrupted stored copy.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use edgebackup_proto::v1 as pb;
 use edgebackup_testkit::eventually;
@@ -22,7 +21,7 @@ async fn catcher_killed_mid_backup_loses_and_duplicates_nothing() {
     for i in 0..5 {
         std::fs::write(data.join(format!("first-{i}.txt")), format!("first {i}")).unwrap();
     }
-    let _agent = Agent::start(&config);
+    let _agent = Agent::start(&config).await;
     world.completed("edge-k", 1, 60).await;
 
     world.catcher.kill().await;
@@ -70,7 +69,7 @@ async fn agent_killed_mid_upload_resumes_the_same_package() {
     let data = world.data("m");
     std::fs::write(data.join("big.bin"), random_bytes(200 << 20)).unwrap();
     std::fs::write(data.join("small.txt"), b"small").unwrap();
-    let mut agent = Agent::start(&config);
+    let mut agent = Agent::start(&config).await;
     let started = eventually("the large backup under way", 120, || async {
         world.packages("edge-m").await.into_iter().find(|p| p.status == pb::PackageStatus::InProgress as i32)
     })
@@ -79,7 +78,7 @@ async fn agent_killed_mid_upload_resumes_the_same_package() {
     let at_kill = world.package(&started.package_id).await;
     assert_ne!(at_kill.status, pb::PackageStatus::Completed as i32, "killed before the upload finished");
 
-    let mut agent = Agent::start(&config);
+    let mut agent = Agent::start(&config).await;
     let done = world.completed("edge-m", 1, 300).await;
     assert_eq!(done.len(), 1, "no second package: {done:?}");
     assert_eq!(done[0].package_id, started.package_id, "the interrupted package itself completed");
@@ -127,8 +126,8 @@ async fn a_corrupted_copy_is_detected_and_the_file_named() {
     assert!(!out.join("victim.bin").exists(), "damaged data is not restored");
 
     // The same check through the catcher, as an operator would run it.
-    let _agent = Agent::start(&config);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _agent = Agent::start(&config).await;
+    eventually("the agent connected", 30, || async { world.source("edge-c").await.connected.then_some(()) }).await;
     let r = world.command("edge-c", pb::CommandKind::Verify, &p.package_id).await;
     assert_eq!(r.state, pb::CommandState::Failed as i32, "{r:?}");
     assert!(r.result_message.contains("victim.bin"), "{r:?}");

@@ -1,16 +1,13 @@
 //! A catcher process, agent processes with generated configs, and helpers to inspect both.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::Duration;
 
 use edgebackup_proto::v1 as pb;
-use edgebackup_testkit::{Proc, bin, eventually};
+use edgebackup_testkit::{Proc, Ready, Spec, eventually};
 use pb::{
     journal_service_client::JournalServiceClient, package_service_client::PackageServiceClient,
     source_service_client::SourceServiceClient,
 };
-use tokio::process::{Child, Command};
 use tonic::transport::Channel;
 
 /// A temp dir holding a catcher database, watched data, stations and agent state.
@@ -136,68 +133,60 @@ impl World {
     }
 }
 
-/// A running `agent run`.
+/// A running `agent run` (the testkit's one process harness).
 pub struct Agent {
-    pub child: Option<Child>,
-    pub log: PathBuf,
+    proc: Proc,
 }
 
 impl Agent {
-    pub fn start(config: &Path) -> Self {
-        let log = config.with_extension(format!("{}.log", uuid_like()));
-        let child =
-            agent_cmd(config, &["run"]).stderr(Stdio::from(std::fs::File::create(&log).unwrap())).spawn().unwrap();
-        Self { child: Some(child), log }
+    pub async fn start(config: &Path) -> Self {
+        Self::start_with(config, &[]).await
+    }
+
+    /// Starts with extra `AGENT_*` settings.
+    pub async fn start_with(config: &Path, env: &[(&str, &str)]) -> Self {
+        Self { proc: agent(config).args(["run"]).envs(env).ready(Ready::Spawned).start().await }
     }
 
     pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.proc.log_text()
     }
 
     pub async fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            c.kill().await.unwrap();
-        }
+        self.proc.kill().await;
+    }
+
+    /// Passes the daemon has finished so far, read from its log (`agent=debug` logs the empty ones).
+    pub fn passes(&self) -> usize {
+        let log = self.log_text();
+        log.matches("pass done").count() + log.matches("pass found nothing to back up").count()
+    }
+
+    /// Passes that found uploads held (panic brake or pause).
+    pub fn held_passes(&self) -> usize {
+        self.log_text().lines().filter(|l| l.contains("pass done") && l.contains("held=Some")).count()
+    }
+
+    /// Waits until `count()` exceeds `since` by `n`: proof that the daemon looked again.
+    pub async fn await_more(&self, what: &str, count: impl Fn(&Self) -> usize, since: usize, n: usize) {
+        eventually(what, 60, || async { (count(self) >= since + n).then_some(()) }).await;
     }
 
     /// SIGTERM and wait for a clean exit.
     pub async fn terminate(&mut self) -> std::process::ExitStatus {
-        let mut c = self.child.take().unwrap();
-        let pid = c.id().unwrap().to_string();
-        assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-        tokio::time::timeout(Duration::from_secs(60), c.wait()).await.expect("agent stops after SIGTERM").unwrap()
+        self.proc.terminate().await
     }
 }
 
-impl Drop for Agent {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("---- agent log ({}) ----\n{}", self.log.display(), self.log_text());
-        }
-    }
-}
-
-fn uuid_like() -> String {
-    format!(
-        "{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
-    )
-}
-
-pub fn agent_cmd(config: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(bin("agent"));
-    c.arg("--config").arg(config).args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
-    if let Ok(home) = std::env::var("HOME") {
-        c.env("HOME", home);
-    }
-    c.stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
-    c
+/// `agent --config CONFIG`, run from the config's directory.
+pub fn agent(config: &Path) -> Spec {
+    let dir = config.parent().expect("config has a directory");
+    Spec::new("agent", dir).args([std::ffi::OsStr::new("--config"), config.as_os_str()].map(|a| a.to_string_lossy()))
 }
 
 /// Runs an agent subcommand to completion: (exit code, stdout, stderr).
 pub async fn agent_fn(config: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = agent_cmd(config, args).output().await.unwrap();
+    let out = agent(config).args(args).output(300).await;
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -122,7 +122,7 @@ async fn packages_move_through_every_tier_with_verified_copies() {
     std::fs::write(user.join("doc.txt"), b"a document that travels").unwrap();
     std::fs::write(world.path("l-business/invoice.txt"), b"keep me everywhere").unwrap();
     std::fs::write(world.path("l-cache/tmp.bin"), b"short lived").unwrap();
-    let _agent = Agent::start(&config);
+    let _agent = Agent::start(&config).await;
 
     // user data: each tier in turn holds the copy (verified there), then it is deleted at expiry.
     let p = package_of_path(&world, &user).await;
@@ -189,19 +189,29 @@ async fn packages_move_through_every_tier_with_verified_copies() {
         (now.tier == pb::Tier::Offsite as i32 && holders(&world, &b.package_id) == TIERS).then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    // cache: deleted from the hot station after its TTL, the first package and one made only now,
+    // after business data reached offsite: the scheduler and the mover have worked since then.
+    let c = package_of_path(&world, &world.path("l-cache/")).await;
+    std::fs::write(world.path("l-cache/later.bin"), b"made after business data reached offsite").unwrap();
+    let cache = world.path("l-cache/").display().to_string();
+    eventually("both cache packages expired and deleted", 60, || async {
+        let all = world.packages("edge-l").await;
+        let cached: Vec<_> =
+            all.iter().filter(|p| p.path.trim_end_matches('/') == cache.trim_end_matches('/')).collect();
+        let gone = |p: &&pb::Package| {
+            p.status == pb::PackageStatus::Expired as i32 && holders(&world, &p.package_id).is_empty()
+        };
+        (cached.len() >= 2 && cached.iter().all(gone) && cached.iter().any(|p| p.package_id == c.package_id))
+            .then_some(())
+    })
+    .await;
+
+    // Business data is still all there.
     let now = world.package(&b.package_id).await;
     assert_eq!(now.status, pb::PackageStatus::Completed as i32, "never deleted");
     assert!(now.next_transition_at.is_none(), "stays forever");
     assert_eq!(holders(&world, &b.package_id), TIERS);
-
-    // cache: deleted from the hot station after its TTL.
-    let c = package_of_path(&world, &world.path("l-cache/")).await;
-    eventually("the cache package expired and deleted", 60, || async {
-        let now = world.package(&c.package_id).await;
-        (now.status == pb::PackageStatus::Expired as i32 && holders(&world, &c.package_id).is_empty()).then_some(())
-    })
-    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -215,7 +225,7 @@ async fn a_failed_hop_is_retried_and_never_loses_the_source_copy() {
     std::fs::write(&warm, b"not a directory").unwrap();
     let user = world.path("l-user/");
     std::fs::write(user.join("doc.txt"), b"precious").unwrap();
-    let _agent = Agent::start(&config);
+    let _agent = Agent::start(&config).await;
     let p = package_of_path(&world, &user).await;
 
     let failed = eventually("a failed move", 60, || async {
@@ -248,7 +258,7 @@ async fn a_mover_killed_mid_move_is_replaced_by_another_attempt() {
     let config = mover_config(&world);
     let user = world.path("l-user/");
     std::fs::write(user.join("big.bin"), random_bytes(120 << 20)).unwrap();
-    let mut agent = Agent::start(&config);
+    let mut agent = Agent::start(&config).await;
     let p = package_of_path(&world, &user).await;
     // Kill the mover while the copy to warm is being made.
     eventually("a move to warm under way", 60, || async {
@@ -264,7 +274,7 @@ async fn a_mover_killed_mid_move_is_replaced_by_another_attempt() {
     assert_eq!(at_kill.tier, pb::Tier::Hot as i32);
     assert!(copy_in(&world, "hot", &p.package_id).exists());
 
-    let _agent = Agent::start(&config);
+    let _agent = Agent::start(&config).await;
     let moved = eventually("the move redone by the restarted mover", 120, || async {
         let now = world.package(&p.package_id).await;
         (now.tier >= pb::Tier::Warm as i32).then_some(now)
@@ -312,7 +322,7 @@ async fn rclone_and_restic_stations_in_the_chain() {
     std::fs::write(&config, text).unwrap();
     std::fs::create_dir_all(&user).unwrap();
     std::fs::write(user.join("ledger.csv"), b"2026-11-24,42\n".repeat(1000)).unwrap();
-    let _agent = Agent::start(&config);
+    let _agent = Agent::start(&config).await;
     let p = package_of_path(&world, &user).await;
 
     // Through every tier with a verified copy, then expired with every copy deleted.
@@ -386,7 +396,7 @@ async fn restore_drills_find_a_corrupt_copy_and_it_is_re_sent() {
     fast_rules(&world).await;
     let config = mover_config(&world);
     std::fs::write(world.path("l-business/ledger.txt"), b"balance 42\n".repeat(500)).unwrap();
-    let _agent = Agent::start(&config);
+    let _agent = Agent::start(&config).await;
     let p = package_of_path(&world, &world.path("l-business/")).await;
     eventually("the business package on a station", 60, || async {
         let now = world.package(&p.package_id).await;
@@ -427,7 +437,7 @@ async fn restore_drills_run_on_a_schedule() {
     fast_rules(&world).await;
     let config = mover_config(&world);
     std::fs::write(world.path("l-business/ledger.txt"), b"scheduled\n").unwrap();
-    let _agent = Agent::start(&config);
+    let _agent = Agent::start(&config).await;
     package_of_path(&world, &world.path("l-business/")).await;
     let passed = eventually("a passing drill after the re-send", 60, || async {
         let events = world.journal("restore_drill.passed").await;

@@ -1,8 +1,6 @@
 //! The panic brake: a mass rewrite with random bytes and a touched canary stop uploads until
 //! an operator resumes the source from the catcher.
 
-use std::time::Duration;
-
 use edgebackup_proto::v1 as pb;
 use edgebackup_testkit::eventually;
 
@@ -26,7 +24,7 @@ async fn mass_encryption_and_canary_trip_the_brake_until_resumed() {
     for i in 0..30 {
         std::fs::write(data.join(format!("doc-{i:02}.txt")), format!("quarterly report {i}\n").repeat(200)).unwrap();
     }
-    let _agent = Agent::start(&config);
+    let agent = Agent::start(&config).await;
     world.completed("edge-s", 1, 60).await;
     assert!(data.join(".edgebackup-canary").exists(), "the canary is planted");
 
@@ -37,8 +35,8 @@ async fn mass_encryption_and_canary_trip_the_brake_until_resumed() {
     let source = wait_stopped(&world, "edge-s").await;
     assert!(source.safety_reason.contains("look encrypted"), "{source:?}");
     assert_eq!(world.journal("source.stopped_for_safety").await.len(), 1);
-    // Nothing of the rewritten data is uploaded while stopped.
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Nothing of the rewritten data is uploaded while stopped: two more passes saw it and held it.
+    agent.await_more("two passes held by the brake", Agent::held_passes, agent.held_passes(), 2).await;
     assert_eq!(world.packages("edge-s").await.len(), 1, "no upload while stopped for safety");
 
     // The operator resumes from the catcher; the agent uploads what changed.
@@ -58,7 +56,8 @@ async fn mass_encryption_and_canary_trip_the_brake_until_resumed() {
     for i in 0..30 {
         std::fs::remove_file(data.join(format!("doc-{i:02}.txt"))).unwrap();
     }
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // Two passes after the deletions (the first may have started before them) changed nothing stored.
+    agent.await_more("two passes after the deletions", Agent::passes, agent.passes(), 2).await;
     let packages = world.packages("edge-s").await;
     assert!(packages.iter().all(|p| p.status == pb::PackageStatus::Completed as i32), "{packages:?}");
     let first = packages.iter().min_by_key(|p| p.package_id.clone()).unwrap();

@@ -79,7 +79,7 @@ async fn configuration_mistakes_name_the_key() {
         password.display()
     );
     let config = world.agent_config("notool", "edge-notool", &stations, "");
-    let out = agent_cmd(&config, &["check-config"]).env("PATH", "/nonexistent").output().await.unwrap();
+    let out = agent(&config).args(["check-config"]).env("PATH", "/nonexistent").output(60).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("stations[0]") && stderr.contains("vault") && stderr.contains("`restic`"), "{stderr}");

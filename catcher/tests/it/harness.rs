@@ -1,28 +1,20 @@
 //! Test harness: runs the real `catcher` binary on an ephemeral port against a fresh database.
 
-use std::path::PathBuf;
-use std::process::Stdio;
-use std::time::Duration;
-
 use edgebackup_proto::v1 as pb;
+use edgebackup_testkit::{Proc, Spec};
 use pb::{
     journal_service_client::JournalServiceClient, package_service_client::PackageServiceClient,
     policy_service_client::PolicyServiceClient, source_service_client::SourceServiceClient,
     status_service_client::StatusServiceClient,
 };
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 use tonic::transport::Channel;
 
 pub use edgebackup_testkit::db::{Db, TestDb};
 
-/// A running catcher process.
+/// A running catcher process (the testkit's one process harness with the catcher's test settings).
 pub struct Catcher {
-    child: Option<Child>,
+    proc: Proc,
     pub addr: String,
-    pub log: PathBuf,
-    db_url: String,
-    extra_env: Vec<(String, String)>,
 }
 
 impl Catcher {
@@ -32,60 +24,33 @@ impl Catcher {
 
     /// Starts with extra `CATCHER_*` settings.
     pub async fn start_with(db: &TestDb, env: &[(&str, &str)]) -> Self {
-        let log = db.dir.path().join(format!("catcher-{}.log", uuid::Uuid::now_v7().simple()));
-        let extra_env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let mut c = Self { child: None, addr: String::new(), log, db_url: db.url.clone(), extra_env };
-        c.spawn().await;
+        let proc = Spec::new("catcher", db.dir.path())
+            .args(["--listen", "127.0.0.1:0"])
+            .envs(&[
+                ("CATCHER_DATABASE_URL", &db.url),
+                ("CATCHER_LOG_LEVEL", "info"),
+                ("CATCHER_SCHEDULER_INTERVAL_MS", "200"),
+                ("CATCHER_HEARTBEAT_INTERVAL_SECS", "1"),
+                ("CATCHER_AGENT_TIMEOUT_SECS", "5"),
+                ("CATCHER_COMMAND_LEASE_SECS", "2"),
+            ])
+            .envs(env)
+            .start()
+            .await;
+        let mut c = Self { addr: proc.addr.clone(), proc };
+        c.await_answers().await;
         c
     }
 
-    async fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("log file");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_catcher"));
-        cmd.arg("--listen")
-            .arg("127.0.0.1:0")
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("CATCHER_DATABASE_URL", &self.db_url)
-            .env("CATCHER_LOG_LEVEL", "info")
-            .env("CATCHER_SCHEDULER_INTERVAL_MS", "200")
-            .env("CATCHER_HEARTBEAT_INTERVAL_SECS", "1")
-            .env("CATCHER_AGENT_TIMEOUT_SECS", "5")
-            .env("CATCHER_COMMAND_LEASE_SECS", "2")
-            .current_dir(log_dir(&self.log))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .kill_on_drop(true);
-        for (k, v) in &self.extra_env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("spawn catcher");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let addr = tokio::time::timeout(Duration::from_secs(60), async {
-            while let Some(line) = lines.next_line().await.expect("read stdout") {
-                if let Some(addr) = line.strip_prefix("catcher listening on ") {
-                    return addr.to_owned();
-                }
-            }
-            panic!("catcher exited before listening; log:\n{}", std::fs::read_to_string(&self.log).unwrap_or_default());
+    /// The listener is bound before the router runs: wait until the server answers.
+    async fn await_answers(&mut self) {
+        self.addr = self.proc.addr.clone();
+        let url = self.url();
+        eventually("the catcher answering GetStatus", 10, || async {
+            let ch = Channel::from_shared(url.clone()).unwrap().connect().await.ok()?;
+            StatusServiceClient::new(ch).get_status(pb::GetStatusRequest {}).await.ok()
         })
-        .await
-        .expect("catcher did not start within 60 s");
-        // Keep draining stdout so the child never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        self.addr = addr;
-        self.child = Some(child);
-        // Wait until the server answers (the listener is bound before the router runs).
-        for _ in 0..100 {
-            if let Ok(ch) = Channel::from_shared(self.url()).unwrap().connect().await
-                && StatusServiceClient::new(ch).get_status(pb::GetStatusRequest {}).await.is_ok()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("catcher at {} never answered; log:\n{}", self.addr, self.log_text());
+        .await;
     }
 
     pub fn url(&self) -> String {
@@ -93,7 +58,7 @@ impl Catcher {
     }
 
     pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.proc.log_text()
     }
 
     pub async fn channel(&self) -> Channel {
@@ -113,39 +78,18 @@ impl Catcher {
 
     /// SIGKILL: no chance to flush anything.
     pub async fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            c.kill().await.expect("kill catcher");
-        }
+        self.proc.kill().await;
     }
 
     /// SIGTERM, then wait; returns the exit status.
     pub async fn terminate(&mut self) -> std::process::ExitStatus {
-        let mut c = self.child.take().expect("running");
-        let pid = c.id().expect("pid").to_string();
-        let ok = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("run kill");
-        assert!(ok.success());
-        tokio::time::timeout(Duration::from_secs(20), c.wait())
-            .await
-            .expect("catcher stops within 20 s after SIGTERM")
-            .expect("wait")
+        self.proc.stop("TERM", 20).await
     }
 
     /// Starts again on the same database (on a new port).
     pub async fn restart(&mut self) {
-        self.kill().await;
-        self.spawn().await;
-    }
-}
-
-fn log_dir(log: &std::path::Path) -> PathBuf {
-    log.parent().expect("log has a directory").to_path_buf()
-}
-
-impl Drop for Catcher {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("---- catcher log ({}) ----\n{}", self.log.display(), self.log_text());
-        }
+        self.proc.restart().await;
+        self.await_answers().await;
     }
 }
 

@@ -9,6 +9,7 @@ use pb::agent_event::Kind;
 
 use crate::agent::{ScriptedAgent, complete, ingest, progress};
 use crate::harness::{Catcher, Db, TestDb, eventually};
+use edgebackup_testkit::Spec;
 
 fn sha_of(s: &str) -> String {
     use sha2::Digest;
@@ -44,12 +45,7 @@ async fn seed(ch: tonic::transport::Channel) -> (ScriptedAgent, ScriptedAgent) {
 
 /// Runs `catcher status ARGS` with only PATH and `env` set; nothing from a server config.
 async fn status(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_catcher"));
-    cmd.arg("status").args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    tokio::time::timeout(Duration::from_secs(30), cmd.output()).await.expect("status answers within 30 s").expect("run")
+    Spec::new("catcher", &std::env::temp_dir()).args(["status"]).args(args).envs(env).output(30).await
 }
 
 fn text(b: &[u8]) -> String {

@@ -1,0 +1,96 @@
+//! The browser tests' process harness: the dashboard tests (web/e2e, in Node) start their catcher
+//! and gateway through this, so the one harness in `edgebackup_testkit` runs every process.
+//!
+//! `edge-stack --dir DIR [--catcher-config FILE] [--catcher-env KEY=VALUE]...` starts a catcher
+//! (SQLite in DIR) and a gateway in front of it, then prints one line per process and `ready`:
+//!
+//! ```text
+//! catcher 127.0.0.1:PORT LOGFILE
+//! gateway 127.0.0.1:PORT LOGFILE
+//! ready
+//! ```
+//!
+//! and answers commands on stdin, one line each: `kill catcher` (SIGKILL) → `ok`,
+//! `restart catcher` (same address and database) → `ok catcher ADDR LOGFILE`, `stop` or end of
+//! input → stops both with SIGTERM and exits.
+
+use std::path::PathBuf;
+
+use edgebackup_testkit::{Proc, Spec};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+struct Args {
+    dir: PathBuf,
+    config: Option<String>,
+    env: Vec<(String, String)>,
+}
+
+fn parse() -> Result<Args, String> {
+    let mut args = std::env::args().skip(1);
+    let (mut dir, mut config, mut env) = (None, None, Vec::new());
+    while let Some(a) = args.next() {
+        let mut value = || args.next().ok_or(format!("{a} needs a value"));
+        match a.as_str() {
+            "--dir" => dir = Some(PathBuf::from(value()?)),
+            "--catcher-config" => config = Some(value()?),
+            "--catcher-env" => {
+                let kv = value()?;
+                let (k, v) = kv.split_once('=').ok_or(format!("--catcher-env {kv}: expected KEY=VALUE"))?;
+                env.push((k.to_owned(), v.to_owned()));
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok(Args { dir: dir.ok_or("--dir is required")?, config, env })
+}
+
+fn line(name: &str, p: &Proc) -> String {
+    format!("{name} {} {}", p.addr, p.log.display())
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> std::process::ExitCode {
+    let args = match parse() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("edge-stack: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let db = format!("sqlite://{}?mode=rwc", args.dir.join("catcher.db").display());
+    let mut spec = Spec::new("catcher", &args.dir)
+        .args(["--listen", "127.0.0.1:0", "--database-url", &db])
+        .envs(&[("CATCHER_SCHEDULER_INTERVAL_MS", "200"), ("CATCHER_LOG_LEVEL", "warn")]);
+    if let Some(config) = &args.config {
+        spec = spec.args(["--config", config]);
+    }
+    for (k, v) in &args.env {
+        spec = spec.env(k, v);
+    }
+    let mut catcher = spec.start().await;
+    let url = catcher.url();
+    let mut gateway = Proc::start("gateway", &["--listen", "127.0.0.1:0", "--catcher", &url], &[], &args.dir).await;
+    println!("{}\n{}\nready", line("catcher", &catcher), line("gateway", &gateway));
+
+    let mut commands = BufReader::new(tokio::io::stdin()).lines();
+    while let Ok(Some(command)) = commands.next_line().await {
+        match command.trim() {
+            "kill catcher" => {
+                catcher.kill().await;
+                println!("ok");
+            }
+            "restart catcher" => {
+                catcher.restart_same_port().await;
+                println!("ok {}", line("catcher", &catcher));
+            }
+            "stop" => break,
+            other => println!("error unknown command {other:?}"),
+        }
+    }
+    for p in [&mut gateway, &mut catcher] {
+        if p.pid().is_some() {
+            p.terminate().await;
+        }
+    }
+    std::process::ExitCode::SUCCESS
+}
