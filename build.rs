@@ -6,6 +6,7 @@ use std::{env, fs, path::PathBuf};
 const PROTOS: &[&str] = &[
     "edgebackup/v1/common.proto",
     "edgebackup/v1/commands.proto",
+    "edgebackup/v1/catalog.proto",
     "edgebackup/v1/agent.proto",
     "edgebackup/v1/packages.proto",
     "edgebackup/v1/sources.proto",

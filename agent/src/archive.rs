@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path};
 
 use sha2::{Digest, Sha256};
@@ -138,7 +139,9 @@ pub fn build(
         let size = meta.len();
         let mut header = tar::Header::new_gnu();
         header.set_size(size);
-        header.set_mode(0o644);
+        // The real mode (the catalog restores it; this keeps a plain `tar -x` close too).
+        let mode = std::os::unix::fs::MetadataExt::mode(&meta) & 0o7777;
+        header.set_mode(mode);
         let mtime = mtime_ns(&meta);
         header.set_mtime((mtime / 1_000_000_000).max(0) as u64);
         header.set_entry_type(tar::EntryType::Regular);
@@ -156,7 +159,8 @@ pub fn build(
             high_entropy.insert(rel.clone());
         }
         let sha256 = hex::encode(reader.hasher.finalize());
-        manifest.push(ManifestFile { path: rel.clone(), size, sha256, mtime_ns: mtime });
+        let (uid, gid) = (std::os::unix::fs::MetadataExt::uid(&meta), std::os::unix::fs::MetadataExt::gid(&meta));
+        manifest.push(ManifestFile { path: rel.clone(), size, sha256, mtime_ns: mtime, mode, uid, gid });
     }
     let json = serde_json::to_vec_pretty(&manifest).map_err(io::Error::other)?;
     let mut header = tar::Header::new_gnu();
@@ -235,6 +239,59 @@ pub fn extract(archive: impl Read, dest: &Path) -> io::Result<(Vec<ManifestFile>
         return Err(damaged(&format!("after {last_good}"), e));
     }
     Ok((manifest, mismatches))
+}
+
+/// Extracts only the files in `wanted` (relative path → expected sha256) into `dest`, at the
+/// same relative paths, each written with mode 0600 and checked as it is written. Stops
+/// reading once every wanted file was seen. Returns the files written intact and those that
+/// are damaged (a damaged file is removed again: damaged data never lands in `dest`).
+pub fn extract_selected(
+    archive: impl Read,
+    dest: &Path,
+    wanted: &std::collections::HashMap<String, String>,
+) -> io::Result<(Vec<String>, Vec<Mismatch>)> {
+    let decoder = zstd::Decoder::new(archive)?;
+    let mut tar = tar::Archive::new(decoder);
+    let (mut written, mut bad) = (Vec::new(), Vec::new());
+    let mut last_good = String::from("(the start)");
+    for entry in tar.entries()? {
+        if written.len() + bad.len() == wanted.len() {
+            break;
+        }
+        let mut entry = entry.map_err(|e| damaged(&format!("after {last_good}"), e))?;
+        let rel = entry.path()?.to_string_lossy().into_owned();
+        let Some(expected) = wanted.get(&rel) else { continue };
+        let target = dest.join(&rel);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&target)?;
+        let mut w = HashWriter::new(file);
+        let copied = io::copy(&mut entry, &mut w);
+        let (file, sha, _) = w.finish();
+        match copied {
+            Ok(_) if sha == *expected => {
+                file.sync_all()?;
+                last_good.clone_from(&rel);
+                written.push(rel);
+            }
+            outcome => {
+                drop(file);
+                let _ = std::fs::remove_file(&target);
+                let reason = match outcome {
+                    Err(e) => format!("unreadable in the archive: {e}"),
+                    Ok(_) => format!("sha256 {sha} does not match the catalog's {expected}"),
+                };
+                bad.push(Mismatch { path: rel, reason });
+            }
+        }
+    }
+    for path in wanted.keys() {
+        if !written.contains(path) && !bad.iter().any(|m| &m.path == path) {
+            bad.push(Mismatch { path: path.clone(), reason: "missing from the archive".into() });
+        }
+    }
+    Ok((written, bad))
 }
 
 #[cfg(test)]

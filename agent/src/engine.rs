@@ -15,6 +15,7 @@ use edgebackup_proto::v1::{self as pb, agent_event::Kind};
 use tokio::sync::Mutex;
 
 use crate::archive;
+use crate::catalog;
 use crate::config::{Config, FolderConfig};
 use crate::safety::{Detector, Observation, SafetyStatus, Trip, entropy_of, is_high_entropy};
 use crate::scan::{self, Seen};
@@ -158,6 +159,8 @@ impl Engine {
             }
         }
         let started = Instant::now();
+        // The moment this pass's changes take effect in the catalog (the agent's clock).
+        let taken_at = now_ms();
         let excludes = scan::excludes(&folder.excludes);
         let state = self.state.clone();
         let skip = self.config.state_dir.clone();
@@ -179,11 +182,12 @@ impl Engine {
             return Ok(());
         }
         for chunk in chunks(&walk.to_back_up, self.config.max_package_bytes, self.config.max_package_files) {
-            let p = LocalPackage::planned(
+            let mut p = LocalPackage::planned(
                 root.to_string_lossy().into_owned(),
                 folder.package_type.clone(),
                 chunk.iter().map(|(rel, _)| rel.clone()).collect(),
             );
+            p.created_at_ms = taken_at;
             let input: u64 = chunk.iter().map(|(_, size)| size).sum();
             let tool = self.backup_targets().first().map(|s| s.tool()).unwrap_or(pb::Tool::Native);
             self.state.write(|tx| {
@@ -207,10 +211,12 @@ impl Engine {
             }
             if let Some(held) = self.held()? {
                 report.held = Some(held);
-                break;
+                // Not recorded while held: a brake's trip must not start the retention clock
+                // of the versions the suspicious changes would supersede.
+                return Ok(());
             }
         }
-        Ok(())
+        Ok(catalog::report_pass(&self.state, &root, &walk, taken_at)?)
     }
 
     /// The stations new packages go to.
@@ -410,9 +416,15 @@ impl Engine {
             manifest: p.manifest.iter().map(manifest_entry).collect(),
         };
         let folder = PathBuf::from(&p.folder);
+        // The catalog hears of these files' new versions right after the package itself, so
+        // retention knows what the package holds before it could ever come due.
+        let (entries, parts) = catalog::packaged(p);
         self.state
             .write(|tx| {
                 tx.put_package(p)?;
+                for (abs, e) in &entries {
+                    tx.put_reported(abs, e)?;
+                }
                 for f in &p.manifest {
                     let abs = folder.join(&f.path);
                     let state = FileState {
@@ -425,6 +437,9 @@ impl Engine {
                     tx.put_file(&abs.to_string_lossy(), &state)?;
                 }
                 tx.push(Kind::Complete(complete))?;
+                for part in parts {
+                    tx.push(Kind::FolderSnapshot(part))?;
+                }
                 Ok(())
             })
             .map_err(|e| e.to_string())?;

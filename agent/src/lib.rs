@@ -2,6 +2,7 @@
 //! every copy, and keeps the catcher informed over one bidirectional stream with a durable outbox.
 
 pub mod archive;
+pub mod catalog;
 pub mod commands;
 pub mod config;
 pub mod daemon;

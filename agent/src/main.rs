@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agent::config::{Config, EXAMPLE};
+use agent::restore::browse;
 use agent::{daemon, link, report, restore};
 use clap::{Parser, Subcommand};
 use edgebackup_proto::v1::{self as pb, package_service_client::PackageServiceClient};
@@ -45,17 +46,58 @@ enum Cmd {
     },
     /// Check the configuration and that every station's tool is installed and usable.
     CheckConfig,
-    /// Restore a package from a station into a directory, verifying every byte.
+    /// Restore the folders as they were at a moment (default: the latest state of every folder
+    /// of this source), from the catalog; or, given a package id, that package as stored.
+    /// Each folder comes back under DIR at its absolute path; every file is checked against
+    /// its sha256 and gets its mode, mtime and (as root) owner back. Running it again after an
+    /// interruption continues where it stopped.
     Restore {
-        package_id: String,
+        /// A package id: restore that package's files as stored, nothing else.
+        package_id: Option<String>,
         /// Target directory (created if missing).
         #[arg(long)]
         to: PathBuf,
-        /// Use this station only (default: the first that holds a good copy).
+        /// The moment: RFC 3339 (2026-12-01T09:00:00Z) or `latest` (the default).
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Only paths matching this glob, relative to the folder (repeatable; a directory
+        /// selects what is under it).
+        #[arg(long = "path")]
+        paths: Vec<String>,
+        /// Only this watched folder, as recorded (repeatable; default: all of the source's).
+        #[arg(long = "folder")]
+        folders: Vec<String>,
+        /// Replace existing files whose contents differ (default: leave them and say so).
+        #[arg(long)]
+        overwrite: bool,
+        /// Fetch from this station only (default: the first with an intact verified copy).
         #[arg(long)]
         station: Option<String>,
-        /// The source that made the package (default: this agent's source_id), e.g. when a
+        /// The source that made the data (default: this agent's source_id), e.g. when a
         /// replacement device restores its predecessor's data.
+        #[arg(long)]
+        source: Option<String>,
+    },
+    /// List what the catalog recorded: every entry of the folders as of a moment.
+    Ls {
+        /// Only paths starting with this prefix (relative to the folder).
+        prefix: Option<String>,
+        /// The moment (RFC 3339 or `latest`).
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Only this watched folder (default: all of the source's).
+        #[arg(long)]
+        folder: Option<String>,
+        /// Another source's catalog (default: this agent's).
+        #[arg(long)]
+        source: Option<String>,
+    },
+    /// Every recorded version of one path, newest first.
+    Versions {
+        /// Absolute, or relative to --folder (or to the only watched folder).
+        path: String,
+        #[arg(long)]
+        folder: Option<String>,
         #[arg(long)]
         source: Option<String>,
     },
@@ -99,9 +141,30 @@ async fn main() -> ExitCode {
         Cmd::Backup { flush_timeout, .. } => backup_once(config, flush_timeout).await,
         Cmd::Status { json } => status(&config, json),
         Cmd::CheckConfig => check_config(config).await,
-        Cmd::Restore { package_id, to, station, source } => {
+        Cmd::Restore { package_id: Some(package_id), to, station, source, .. } => {
             let owner = source.unwrap_or_else(|| config.source_id.clone());
             restore_cmd(config.clone(), &owner, &package_id, &to, station.as_deref()).await
+        }
+        Cmd::Restore { package_id: None, to, as_of, paths, folders, overwrite, source, station } => {
+            let source = source.unwrap_or_else(|| config.source_id.clone());
+            match browse::moment(as_of.as_deref()) {
+                Ok(as_of) => {
+                    let sel = restore::state::Selection { source, folders, as_of, paths, overwrite, station };
+                    browse::restore(&config, &sel, &to).await
+                }
+                Err(e) => usage(&e),
+            }
+        }
+        Cmd::Ls { prefix, as_of, folder, source } => match browse::moment(as_of.as_deref()) {
+            Ok(as_of) => {
+                let source = source.unwrap_or_else(|| config.source_id.clone());
+                browse::ls(&config, &source, folder, as_of, prefix.as_deref()).await
+            }
+            Err(e) => usage(&e),
+        },
+        Cmd::Versions { path, folder, source } => {
+            let source = source.unwrap_or_else(|| config.source_id.clone());
+            browse::versions(&config, &source, folder.as_deref(), &path).await
         }
         Cmd::Verify { package_id } => verify(config, &package_id).await,
         Cmd::Init { .. } => unreachable!("handled above"),
@@ -113,6 +176,12 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A usage mistake: said on stderr, exit 2.
+fn usage(e: &str) -> anyhow::Result<ExitCode> {
+    eprintln!("agent: {e}");
+    Ok(ExitCode::from(2))
 }
 
 fn init(path: &std::path::Path, force: bool) -> ExitCode {

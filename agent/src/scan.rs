@@ -1,11 +1,13 @@
 //! Walks a watched folder and compares it with the file index and with the previous walk.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use crate::archive::mtime_ns;
+use crate::catalog::{Entry, Kind};
 use crate::state::{State, StateError};
 
 /// Name of the canary file planted in every watched folder.
@@ -21,10 +23,15 @@ pub type Seen = HashMap<String, (u64, i128)>;
 pub struct Walk {
     /// Every file (relative path → size, mtime).
     pub seen: Seen,
+    /// Every entry the catalog records (files, directories, symlinks, hardlinks), by relative
+    /// path; files without their contents (those come from the index).
+    pub entries: BTreeMap<String, Entry>,
     /// Files new or changed since they were last backed up.
     pub to_back_up: Vec<(String, u64)>,
     /// Absolute paths present in the index but gone from disk.
     pub vanished: Vec<String>,
+    /// Entries not backed up, with why (special files).
+    pub skipped: Vec<(String, String)>,
     /// Unreadable entries, reported but not fatal.
     pub errors: Vec<String>,
 }
@@ -39,9 +46,24 @@ pub fn excludes(patterns: &[String]) -> GlobSet {
     b.build().unwrap_or_else(|_| GlobSet::empty())
 }
 
+/// Why a special file is not backed up, if `t` is one.
+fn special(t: &std::fs::FileType) -> Option<&'static str> {
+    if t.is_fifo() {
+        Some("a named pipe (fifo) has no contents to back up")
+    } else if t.is_socket() {
+        Some("a socket has no contents to back up")
+    } else if t.is_block_device() || t.is_char_device() {
+        Some("device nodes are not backed up")
+    } else {
+        None
+    }
+}
+
 /// Walks `root`, skipping excluded paths, the canary and anything under `skip` (the state dir).
 pub fn walk(root: &Path, excludes: &GlobSet, skip: &Path, state: &State) -> Result<Walk, StateError> {
     let mut out = Walk::default();
+    // (device, inode) → paths of files with more than one name.
+    let mut links: HashMap<(u64, u64), Vec<String>> = HashMap::new();
     for entry in
         walkdir::WalkDir::new(root).follow_links(false).into_iter().filter_entry(|e| !e.path().starts_with(skip))
     {
@@ -52,7 +74,7 @@ pub fn walk(root: &Path, excludes: &GlobSet, skip: &Path, state: &State) -> Resu
                 continue;
             }
         };
-        if !entry.file_type().is_file() {
+        if entry.depth() == 0 {
             continue;
         }
         let Ok(rel) = entry.path().strip_prefix(root) else { continue };
@@ -67,13 +89,52 @@ pub fn walk(root: &Path, excludes: &GlobSet, skip: &Path, state: &State) -> Resu
                 continue;
             }
         };
+        let t = entry.file_type();
+        if let Some(why) = special(&t) {
+            tracing::warn!(path = %entry.path().display(), reason = why, "skipped");
+            out.skipped.push((rel, why.to_owned()));
+            continue;
+        }
+        if t.is_dir() {
+            out.entries.insert(rel, Entry::from_meta(Kind::Directory, &meta));
+            continue;
+        }
+        if t.is_symlink() {
+            let mut e = Entry::from_meta(Kind::Symlink, &meta);
+            match std::fs::read_link(entry.path()) {
+                Ok(target) => e.target = target.to_string_lossy().into_owned(),
+                Err(err) => {
+                    out.errors.push(format!("{rel}: {err}"));
+                    continue;
+                }
+            }
+            out.entries.insert(rel, e);
+            continue;
+        }
         let (size, mtime) = (meta.len(), mtime_ns(&meta));
+        if meta.nlink() > 1 {
+            links.entry((meta.dev(), meta.ino())).or_default().push(rel.clone());
+        }
+        out.entries.insert(rel.clone(), Entry::from_meta(Kind::File, &meta));
         out.seen.insert(rel.clone(), (size, mtime));
         let abs = entry.path().to_string_lossy().into_owned();
         match state.file(&abs)? {
             Some(f) if f.size == size && f.mtime_ns == mtime => {}
             _ => out.to_back_up.push((rel, size)),
         }
+    }
+    // Of the names of one file, the first (by path) holds the bytes; the others are hardlinks.
+    for mut names in links.into_values().filter(|n| n.len() > 1) {
+        names.sort();
+        for other in &names[1..] {
+            if let Some(e) = out.entries.get_mut(other) {
+                e.kind = Kind::Hardlink;
+                e.size = 0;
+                e.target.clone_from(&names[0]);
+            }
+            out.seen.remove(other);
+        }
+        out.to_back_up.retain(|(rel, _)| !names[1..].contains(rel));
     }
     out.to_back_up.sort();
     let prefix = format!("{}/", root.to_string_lossy().trim_end_matches('/'));

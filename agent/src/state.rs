@@ -19,6 +19,8 @@ const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
 const PROGRESS: TableDefinition<&str, u64> = TableDefinition::new("progress");
 /// absolute file path → FileState (JSON).
 const INDEX: TableDefinition<&str, &[u8]> = TableDefinition::new("file_index");
+/// absolute entry path → catalog::Entry (JSON): what the catcher's catalog was last told.
+const REPORTED: TableDefinition<&str, &[u8]> = TableDefinition::new("reported");
 /// package id → LocalPackage (JSON).
 const PACKAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("packages");
 /// small named facts (JSON).
@@ -83,6 +85,13 @@ pub struct ManifestFile {
     pub size: u64,
     pub sha256: String,
     pub mtime_ns: i128,
+    /// Permission bits and owner as packaged.
+    #[serde(default)]
+    pub mode: u32,
+    #[serde(default)]
+    pub uid: u32,
+    #[serde(default)]
+    pub gid: u32,
 }
 
 /// A package this agent made.
@@ -159,6 +168,7 @@ impl State {
             tx.open_table(INDEX)?;
             tx.open_table(PACKAGES)?;
             tx.open_table(META)?;
+            tx.open_table(REPORTED)?;
         }
         tx.commit()?;
         Ok(Self { db: Arc::new(db), outbox_changed: Arc::new(Notify::new()) })
@@ -304,6 +314,21 @@ impl State {
         Ok(out)
     }
 
+    /// The reported entries under `prefix` (absolute paths), sorted.
+    pub fn reported_under(&self, prefix: &str) -> Result<Vec<(String, crate::catalog::Entry)>> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(REPORTED)?;
+        let mut out = Vec::new();
+        for row in t.range(prefix..)? {
+            let (k, v) = row?;
+            if !k.value().starts_with(prefix) {
+                break;
+            }
+            out.push((k.value().to_owned(), parse(v.value())?));
+        }
+        Ok(out)
+    }
+
     pub fn package(&self, id: &str) -> Result<Option<LocalPackage>> {
         let tx = self.db.begin_read()?;
         let t = tx.open_table(PACKAGES)?;
@@ -371,6 +396,16 @@ impl Tx {
 
     pub fn remove_file(&mut self, path: &str) -> Result<()> {
         self.tx.open_table(INDEX)?.remove(path)?;
+        Ok(())
+    }
+
+    pub fn put_reported(&mut self, path: &str, e: &crate::catalog::Entry) -> Result<()> {
+        self.tx.open_table(REPORTED)?.insert(path, json(e).as_slice())?;
+        Ok(())
+    }
+
+    pub fn remove_reported(&mut self, path: &str) -> Result<()> {
+        self.tx.open_table(REPORTED)?.remove(path)?;
         Ok(())
     }
 }

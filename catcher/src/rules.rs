@@ -40,6 +40,17 @@ pub struct RuleSet {
     pub cache_ttl_secs: Option<u64>,
 }
 
+/// Whether retention must keep a package whose rules say it expires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    /// No version it holds is needed: it may expire.
+    No,
+    /// It holds the newest version of a present entry (or versions kept forever).
+    Forever,
+    /// Its superseded versions are kept until then.
+    Until(Millis),
+}
+
 /// Where a package goes when its current stop's wait ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Next {
@@ -90,6 +101,39 @@ impl RuleSet {
         match Tier::ALL[tier.index() + 1..].iter().find(|t| self.stop(**t).enabled) {
             Some(next) => Next::Move(*next),
             None => Next::Expire,
+        }
+    }
+
+    /// How long a superseded or deleted version is kept, counted from when it was superseded:
+    /// the whole route's waits (`None`: forever, offsite never_delete). Cache data is
+    /// transient and keeps nothing past its ttl.
+    pub fn version_retention_ms(&self) -> Option<Millis> {
+        if self.cache_ttl_secs.is_some() {
+            return Some(0);
+        }
+        if self.stops[Tier::Offsite.index()].enabled && self.stops[Tier::Offsite.index()].never_delete {
+            return None;
+        }
+        let secs: u64 = self.stops.iter().filter(|s| s.enabled).map(|s| s.wait_secs).sum();
+        Some(i64::try_from(secs).unwrap_or(i64::MAX / 1000).saturating_mul(1000))
+    }
+
+    /// Whether a package with `hold` (its versions' state) must be kept at `now` although its
+    /// rules would expire it. The newest version of a present entry is never expired, whatever
+    /// the rules say; cache packages are (their data is transient by definition).
+    pub fn held(&self, hold: Option<&crate::domain::Hold>, now: Millis) -> Held {
+        let Some(h) = hold else { return Held::No };
+        if self.cache_ttl_secs.is_some() {
+            return Held::No;
+        }
+        if h.live_versions > 0 {
+            return Held::Forever;
+        }
+        match (h.superseded_at, self.version_retention_ms()) {
+            (None, _) => Held::No,
+            (Some(_), None) => Held::Forever,
+            (Some(at), Some(keep)) if at.saturating_add(keep) > now => Held::Until(at.saturating_add(keep)),
+            (Some(_), Some(_)) => Held::No,
         }
     }
 

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use edgebackup_proto::v1::{
-    agent_service_server::AgentServiceServer, journal_service_server::JournalServiceServer,
-    package_service_server::PackageServiceServer, policy_service_server::PolicyServiceServer,
-    source_service_server::SourceServiceServer, status_service_server::StatusServiceServer,
+    agent_service_server::AgentServiceServer, catalog_service_server::CatalogServiceServer,
+    journal_service_server::JournalServiceServer, package_service_server::PackageServiceServer,
+    policy_service_server::PolicyServiceServer, source_service_server::SourceServiceServer,
+    status_service_server::StatusServiceServer,
 };
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -162,7 +163,8 @@ pub async fn serve(
         .add_service(limited!(SourceServiceServer, service::sources::Sources(state.clone())))
         .add_service(limited!(PolicyServiceServer, service::policy::Policy(state.clone())))
         .add_service(limited!(JournalServiceServer, service::journal::Journal(state.clone())))
-        .add_service(limited!(StatusServiceServer, service::status::StatusApi(state.clone())));
+        .add_service(limited!(StatusServiceServer, service::status::StatusApi(state.clone())))
+        .add_service(limited!(CatalogServiceServer, service::catalog::Catalog(state.clone())));
     let serve_result = router
         // tonic sets TCP_NODELAY only on sockets it binds itself; without it every small response
         // waits for Nagle's delayed ACK (~40 ms).

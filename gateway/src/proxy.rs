@@ -24,6 +24,7 @@ pub const EXPOSED_SERVICES: &[&str] = &[
     "edgebackup.v1.SourceService",
     "edgebackup.v1.PolicyService",
     "edgebackup.v1.JournalService",
+    "edgebackup.v1.CatalogService",
     "grpc.health.v1.Health",
 ];
 

@@ -10,15 +10,20 @@ fn reachable(addr: &str) -> bool {
     TcpStream::connect(addr).is_ok()
 }
 
-#[test]
-fn starts_kills_restarts_and_stops_the_stack() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_edge-stack"))
+/// edge-stack on a fresh directory, with its stdin and stdout piped.
+fn spawn(dir: &tempfile::TempDir) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_edge-stack"))
         .args(["--dir", dir.path().to_str().unwrap()])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
-        .expect("start edge-stack");
+        .expect("start edge-stack")
+}
+
+#[test]
+fn starts_kills_restarts_and_stops_the_stack() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = spawn(&dir);
     let mut stdin = child.stdin.take().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines().map(|l| l.expect("read edge-stack"));
     let mut next = move || lines.next().expect("edge-stack ended early");
@@ -47,4 +52,17 @@ fn starts_kills_restarts_and_stops_the_stack() {
     writeln!(stdin, "stop").unwrap();
     assert!(child.wait().unwrap().success());
     assert!(!reachable(&catcher_addr) && !reachable(&gateway_addr));
+}
+
+#[test]
+fn a_signal_to_the_stack_stops_its_processes_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = spawn(&dir);
+    let _stdin = child.stdin.take().unwrap();
+    let lines: Vec<String> = BufReader::new(child.stdout.take().unwrap()).lines().map(|l| l.unwrap()).take(3).collect();
+    assert_eq!(lines[2], "ready");
+    let addrs: Vec<String> = lines[..2].iter().map(|l| l.split(' ').nth(1).unwrap().to_owned()).collect();
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    assert!(child.wait().unwrap().success());
+    assert!(addrs.iter().all(|a| !reachable(a)), "left running: {addrs:?}");
 }

@@ -87,6 +87,7 @@ function spawnReady(name, cmd, args, ready, { env = {}, stdin = 'ignore', timeou
   });
 }
 
+/** Waits for `child` to exit after `signal` (none: it was asked some other way), SIGKILL after `graceMs`. */
 function stopChild(child, signal = 'SIGTERM', graceMs = 5000) {
   return new Promise((res) => {
     if (child.exitCode !== null || child.signalCode !== null) return res();
@@ -95,7 +96,7 @@ function stopChild(child, signal = 'SIGTERM', graceMs = 5000) {
       clearTimeout(t);
       res();
     });
-    child.kill(signal);
+    if (signal) child.kill(signal);
   });
 }
 
@@ -137,9 +138,9 @@ export async function startProcesses(dir, { env = {}, config = '' } = {}) {
       procs.catcher = { ...processLine('catcher', await ask('restart catcher')), kill: () => ask('kill catcher') };
       return procs.catcher;
     },
-    /** Stops both like an operator would (SIGTERM), then the harness exits. */
+    /** Asks edge-stack to stop both like an operator would (SIGTERM each) and to exit. */
     stop: () => {
-      const exited = stopChild(child, 'SIGTERM', 30000);
+      const exited = stopChild(child, null, 30000);
       child.stdin.end('stop\n');
       return exited;
     },

@@ -127,7 +127,7 @@ async fn a_corrupted_copy_is_detected_and_the_file_named() {
 
     // The same check through the catcher, as an operator would run it.
     let _agent = Agent::start(&config).await;
-    eventually("the agent connected", 30, || async { world.source("edge-c").await.connected.then_some(()) }).await;
+    eventually("the agent connected", 30, || async { world.connected("edge-c").await.then_some(()) }).await;
     let r = world.command("edge-c", pb::CommandKind::Verify, &p.package_id).await;
     assert_eq!(r.state, pb::CommandState::Failed as i32, "{r:?}");
     assert!(r.result_message.contains("victim.bin"), "{r:?}");

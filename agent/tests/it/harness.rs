@@ -91,6 +91,13 @@ impl World {
         SourceServiceClient::new(self.channel().await).get_source(request).await.unwrap().into_inner()
     }
 
+    /// Whether the source is registered and its agent connected now.
+    pub async fn connected(&self, id: &str) -> bool {
+        let request = pb::GetSourceRequest { source_id: id.into() };
+        let Ok(ch) = Channel::from_shared(self.catcher.url()).unwrap().connect().await else { return false };
+        SourceServiceClient::new(ch).get_source(request).await.is_ok_and(|s| s.into_inner().connected)
+    }
+
     pub async fn journal(&self, event_type: &str) -> Vec<pb::JournalEvent> {
         let request = pb::QueryJournalRequest { event_type: event_type.into(), limit: 1000, ..Default::default() };
         JournalServiceClient::new(self.channel().await).query_journal(request).await.unwrap().into_inner().events

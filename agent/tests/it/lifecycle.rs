@@ -161,7 +161,22 @@ async fn packages_move_through_every_tier_with_verified_copies() {
             assert_eq!(pl.verified_sha256, now.sha256);
             seen.push(name);
         }
+        if name == "offsite" && user.join("doc.txt").exists() {
+            // Its time is up, but it holds the only copy of a file still on the device: kept.
+            eventually("the package retained at its expiry", 30, || async {
+                let kept = world.journal("package.retained").await;
+                kept.iter().any(|e| e.package_id == id).then_some(())
+            })
+            .await;
+            let kept = world.package(&id).await;
+            assert_eq!(kept.status, pb::PackageStatus::Completed as i32, "{kept:?}");
+            assert!(kept.next_transition_at.is_none(), "held until the file changes: {kept:?}");
+            assert_eq!(holders(&world, &id), ["offsite"]);
+            // Deleted on the device: retention now counts from the deletion, then expires it.
+            std::fs::remove_file(user.join("doc.txt")).unwrap();
+        }
         if now.status == pb::PackageStatus::Expired as i32 {
+            assert!(!user.join("doc.txt").exists(), "expired while its file was still present");
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "not expired within 120 s; seen {seen:?}");
@@ -212,6 +227,25 @@ async fn packages_move_through_every_tier_with_verified_copies() {
     assert_eq!(now.status, pb::PackageStatus::Completed as i32, "never deleted");
     assert!(now.next_transition_at.is_none(), "stays forever");
     assert_eq!(holders(&world, &b.package_id), TIERS);
+    // And comes back from the offsite copy alone.
+    let business = world.path("l-business/");
+    let to = world.path("restored-offsite/");
+    let (code, out, err) = agent_fn(
+        &config,
+        &[
+            "restore",
+            "--to",
+            to.to_str().unwrap(),
+            "--station",
+            "offsite",
+            "--folder",
+            business.to_str().unwrap().trim_end_matches('/'),
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    let restored = to.join(business.to_string_lossy().trim_start_matches('/'));
+    assert_eq!(std::fs::read(restored.join("invoice.txt")).unwrap(), b"keep me everywhere", "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -336,7 +370,12 @@ async fn rclone_and_restic_stations_in_the_chain() {
                 verified_at.insert(pl.station_id.clone());
             }
         }
+        if now.tier == pb::Tier::Offsite as i32 && user.join("ledger.csv").exists() {
+            // Kept while the file is on the device; deleted there, it may expire.
+            std::fs::remove_file(user.join("ledger.csv")).unwrap();
+        }
         if now.status == pb::PackageStatus::Expired as i32 {
+            assert!(!user.join("ledger.csv").exists(), "expired while its file was still present");
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "not expired within 180 s: {now:?}");

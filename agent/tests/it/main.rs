@@ -4,6 +4,8 @@
 mod backup;
 mod faults;
 mod harness;
+mod history;
 mod lifecycle;
 mod safety;
 mod tools;
+mod versions;

@@ -47,6 +47,13 @@ async fn restic_and_rclone_stations_store_verify_and_restore() {
             agent_fn(&config, &["restore", &p.package_id, "--to", out.to_str().unwrap(), "--station", station]).await;
         assert_eq!(code, 0, "{stdout}{stderr}");
         assert_eq!(tree(&out), expected, "restored from {station}");
+        // The folder's state from the catalog, fetched through that tool alone.
+        let to = world.path(&format!("state-{station}/"));
+        let (code, stdout, stderr) =
+            agent_fn(&config, &["restore", "--to", to.to_str().unwrap(), "--station", station]).await;
+        assert_eq!(code, 0, "{stdout}{stderr}");
+        let folder = to.join(data.to_string_lossy().trim_start_matches('/'));
+        assert_eq!(tree(&folder), expected, "state restored from {station}");
     }
 }
 

@@ -64,6 +64,10 @@ pub enum EventType {
     RestoreDrillFailed,
     #[strum(serialize = "agent.event_rejected")]
     AgentEventRejected,
+    #[strum(serialize = "package.retained")]
+    PackageRetained,
+    #[strum(serialize = "folder.entries_skipped")]
+    FolderEntriesSkipped,
 }
 
 impl EventType {

@@ -59,6 +59,10 @@ macro_rules! spelled {
     };
 }
 
+// After the macro: the catalog's enums are `spelled!` too.
+mod catalog;
+pub use catalog::*;
+
 spelled!(
     /// Kind of data; selects the rule set.
     PackageType {

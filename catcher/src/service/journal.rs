@@ -58,6 +58,8 @@ pub fn event_type(t: EventType) -> pb::JournalEventType {
         EventType::RestoreDrillPassed => W::RestoreDrillPassed,
         EventType::RestoreDrillFailed => W::RestoreDrillFailed,
         EventType::AgentEventRejected => W::AgentEventRejected,
+        EventType::PackageRetained => W::PackageRetained,
+        EventType::FolderEntriesSkipped => W::FolderEntriesSkipped,
     }
 }
 

@@ -2,6 +2,7 @@
 //! (reads) or the writer (writes), and convert the answer. Errors become `Status` in one place
 //! (`impl From<Error> for Status`).
 
+pub mod catalog;
 pub mod commands_wire;
 pub mod convert;
 pub mod journal;

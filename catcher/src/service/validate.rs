@@ -33,6 +33,23 @@ pub fn path(field: &str, value: &str) -> Result<String> {
     Ok(value.to_owned())
 }
 
+/// A path inside a watched folder: relative, `/`-separated, no empty, `.` or `..` parts.
+pub fn relative_path(field: &str, value: &str) -> Result<String> {
+    if value.is_empty() {
+        return Err(Error::invalid(field, "required"));
+    }
+    if value.len() > 4096 {
+        return Err(Error::invalid(field, "longer than 4096 bytes"));
+    }
+    if value.contains('\0') {
+        return Err(Error::invalid(field, "contains a NUL character"));
+    }
+    if value.split('/').any(|part| part.is_empty() || part == "." || part == "..") {
+        return Err(Error::invalid(field, "must be relative, without empty, '.' or '..' parts"));
+    }
+    Ok(value.to_owned())
+}
+
 /// A sha256: empty, or 64 lowercase hex digits.
 pub fn sha256(field: &str, value: &str) -> Result<String> {
     if value.is_empty() {
@@ -115,6 +132,9 @@ enum_field!(tier, pb::Tier, Tier, { Hot => Hot, Warm => Warm, Cold => Cold, Offs
 enum_field!(tool, pb::Tool, Tool, { Native => Native, Restic => Restic, Rclone => Rclone });
 enum_field!(placement_status, pb::PlacementStatus, PlacementStatus, {
     InProgress => InProgress, Verified => Verified, Failed => Failed, Deleted => Deleted,
+});
+enum_field!(entry_kind, pb::EntryKind, EntryKind, {
+    File => File, Directory => Directory, Symlink => Symlink, Hardlink => Hardlink,
 });
 enum_field!(capability, pb::Capability, Capability, { Backup => Backup, Mover => Mover });
 enum_field!(command_kind, pb::CommandKind, CommandKind, {

@@ -81,6 +81,49 @@ pub mod package {
     no_relations!();
 }
 
+pub mod catalog_version {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "catalog_versions")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub version_id: i64,
+        pub source_id: String,
+        pub folder: String,
+        pub path: String,
+        pub directory: String,
+        pub kind: String,
+        pub size_bytes: i64,
+        pub sha256: String,
+        pub mode: i32,
+        pub uid: i64,
+        pub gid: i64,
+        pub modified_ns: i64,
+        pub target: String,
+        /// Empty when no package holds the bytes.
+        pub package_id: String,
+        pub since_at: i64,
+        pub until_at: Option<i64>,
+        pub deleted: bool,
+    }
+    no_relations!();
+}
+
+pub mod package_hold {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "package_holds")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub package_id: String,
+        pub live_versions: i64,
+        pub superseded_at: Option<i64>,
+    }
+    no_relations!();
+}
+
 pub mod placement {
     use sea_orm::entity::prelude::*;
 

@@ -1,6 +1,7 @@
 //! Persistence: entities, migrations and every read. Together with `crate::writer` (the one
 //! place that writes, in group-committed transactions) the only code that knows sea-orm.
 
+pub mod catalog;
 mod command_codec;
 pub mod convert;
 pub mod entity;

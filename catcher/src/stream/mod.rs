@@ -19,6 +19,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
+mod snapshot;
+
 use crate::domain::ManifestEntry;
 use crate::error::{Error, Result};
 use crate::service::sessions::{self, error_frame};
@@ -322,6 +324,7 @@ fn event_in(e: pb::AgentEvent) -> Result<AgentEvent> {
             message: r.message.chars().take(4096).collect(),
             details: commands_wire::details_in("command_result.details", r.details)?,
         }),
+        Kind::FolderSnapshot(s) => AgentEvent::Snapshot(snapshot::folder_snapshot_in(s)?),
         Kind::SafetyAlert(a) => AgentEvent::SafetyAlert {
             reason: if a.reason.is_empty() {
                 "panic brake tripped".into()

@@ -2,7 +2,7 @@
 //! changes nothing) and all together with the source's cursor.
 
 use super::unit::Unit;
-use super::{Op, commands, packages, sources};
+use super::{Op, catalog, commands, packages, sources};
 use crate::domain::*;
 use crate::error::{Error, Result};
 
@@ -60,7 +60,12 @@ pub enum AgentEvent {
     Complete(Completion),
     Fail(Failure),
     CommandResult(CommandOutcome),
-    SafetyAlert { reason: String, details_json: String },
+    SafetyAlert {
+        reason: String,
+        details_json: String,
+    },
+    /// One part of what a pass saw in a folder.
+    Snapshot(FolderChanges),
 }
 
 impl AgentEvent {
@@ -71,7 +76,7 @@ impl AgentEvent {
             AgentEvent::Progress(g) => Some(&g.package_id),
             AgentEvent::Complete(c) => Some(&c.package_id),
             AgentEvent::Fail(f) => Some(&f.package_id),
-            AgentEvent::CommandResult(_) | AgentEvent::SafetyAlert { .. } => None,
+            AgentEvent::CommandResult(_) | AgentEvent::SafetyAlert { .. } | AgentEvent::Snapshot(_) => None,
         }
     }
 }
@@ -154,5 +159,6 @@ async fn apply_one(u: &mut Unit<'_>, source_id: &str, actor: &str, event: Result
         AgentEvent::SafetyAlert { reason, details_json } => {
             sources::safety_alert(u, source_id, reason, details_json).await
         }
+        AgentEvent::Snapshot(changes) => catalog::apply_snapshot(u, source_id, changes, actor).await,
     }
 }

@@ -16,7 +16,7 @@ use super::unit::Unit;
 use super::{Op, commands::new_command};
 use crate::domain::*;
 use crate::error::Result;
-use crate::rules::{Next, RuleSet};
+use crate::rules::{Held, Next, RuleSet};
 use crate::store::Due;
 
 /// How long before a package with a move in flight is looked at again (to re-assign the move
@@ -46,6 +46,7 @@ impl Op for Transitions {
 
     async fn apply(self, u: &mut Unit<'_>) -> Result<u64> {
         let ids: Vec<String> = self.0.iter().map(|d| d.package_id.clone()).collect();
+        u.prefetch_holds(ids.iter().cloned()).await?;
         if !u.stations().await?.is_empty() {
             u.prefetch_placements(ids.iter().cloned()).await?;
             u.prefetch_open_moves(ids).await?;
@@ -61,6 +62,11 @@ impl Op for Transitions {
                 continue;
             }
             let rules = u.rule(p.package_type).await?;
+            if rules.after(d.tier) == Next::Expire && retain(u, &mut p, &rules).await? {
+                u.put_package(p);
+                moved += 1;
+                continue;
+            }
             if !start(u, &mut p, &rules, d.tier).await? {
                 advance_metadata(u, &mut p, &rules, d.tier).await?;
             }
@@ -69,6 +75,25 @@ impl Op for Transitions {
         }
         Ok(moved)
     }
+}
+
+/// Keeps a package its rules would expire while a version it holds is still needed: the
+/// newest version of a present entry (for good, until a pass supersedes it: see
+/// `catalog::wake`), or superseded versions within their retention (until then). Answers
+/// whether it was kept.
+async fn retain(u: &mut Unit<'_>, p: &mut Package, rules: &RuleSet) -> Result<bool> {
+    let hold = u.hold(&p.package_id).await?;
+    let (until, why) = match rules.held(hold.as_ref(), u.now) {
+        Held::No => return Ok(false),
+        Held::Forever => (None, "holds the newest version of entries still present"),
+        Held::Until(t) => (Some(t), "holds superseded versions within their retention"),
+    };
+    p.next_transition_at = until;
+    let tier = p.tier.map_or("", Tier::as_str);
+    let live = hold.map_or(0, |h| h.live_versions);
+    let details = serde_json::json!({ "reason": why, "live_versions": live, "until": until });
+    journal(u, p, EventType::PackageRetained, tier, tier, details);
+    Ok(true)
 }
 
 /// Moves a package on in the records alone (no stations to copy between).

@@ -11,6 +11,7 @@
 //! writes everything once all ops have run. An op that fails is rolled back inside the unit, so
 //! it has written nothing — by construction, not by care.
 
+mod catalog;
 mod commands;
 mod events;
 mod lifecycle;
@@ -20,6 +21,8 @@ mod sources;
 mod stations;
 mod unit;
 
+#[cfg(test)]
+mod retention_tests;
 #[cfg(test)]
 mod tests;
 

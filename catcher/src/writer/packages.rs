@@ -340,6 +340,15 @@ async fn patch(u: &mut Unit<'_>, m: PackagePatch) -> Result<Package> {
 
 async fn delete_package(u: &mut Unit<'_>, id: &str, reason: &str) -> Result<()> {
     let p = owned_package(u, None, id).await?;
+    if let Some(h) = u.hold(id).await?
+        && h.live_versions > 0
+    {
+        return Err(Error::FailedPrecondition(format!(
+            "package_id: {id} holds the only recorded version of {} files still present on the device; \
+             it is kept until they change or are deleted",
+            h.live_versions
+        )));
+    }
     u.delete_package(id);
     u.journal(JournalEntry {
         source_id: p.source_id,

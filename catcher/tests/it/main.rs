@@ -1,6 +1,7 @@
 //! Integration tests of the catcher: the real binary, real databases, generated clients.
 
 mod agent;
+mod catalog;
 mod harness;
 mod journal;
 mod layers;

@@ -79,7 +79,7 @@ async fn one_shot_formats_report_a_real_fleet() {
         "== Projections ==",
         "== Journal ==",
         "package.ingested",
-        "check: FAILED (1 failed packages, 1 clients stopped for safety)",
+        "check: FAILED (1 failed packages, 1 clients stopped for safety, 0 files without a verified copy)",
     ] {
         assert!(human.contains(expected), "{expected:?} missing in:\n{human}");
     }
@@ -128,7 +128,10 @@ async fn one_shot_formats_report_a_real_fleet() {
         "{ai}"
     );
     assert!(ai.contains("EBK\tkind=client\tid=edge-02\tconnected=true\tsafety=stopped_for_safety\t"), "{ai}");
-    assert!(ai.ends_with("EBK\tkind=check\tok=false\tfailed_packages=1\tstopped_clients=1\n"), "{ai}");
+    assert!(
+        ai.ends_with("EBK\tkind=check\tok=false\tfailed_packages=1\tstopped_clients=1\tunprotected_files=0\n"),
+        "{ai}"
+    );
 
     // --check turns the problems into exit code 1, whatever the format
     for format in ["human", "json", "ai"] {

@@ -3,7 +3,10 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use edgebackup_proto::v1::{self as pb, status_service_client::StatusServiceClient, watch_event::Kind};
+use edgebackup_proto::v1::{
+    self as pb, catalog_service_client::CatalogServiceClient, status_service_client::StatusServiceClient,
+    watch_event::Kind,
+};
 use tokio::sync::mpsc;
 use tonic::transport::{Channel, Endpoint};
 
@@ -62,6 +65,10 @@ fn status_reason(s: &tonic::Status) -> String {
 }
 
 async fn connect(url: &str) -> Result<StatusServiceClient<Channel>, String> {
+    channel(url).await.map(StatusServiceClient::new)
+}
+
+async fn channel(url: &str) -> Result<Channel, String> {
     let endpoint = Endpoint::from_shared(url.to_owned())
         .map_err(|e| describe(&e))?
         .connect_timeout(Duration::from_secs(3))
@@ -69,8 +76,7 @@ async fn connect(url: &str) -> Result<StatusServiceClient<Channel>, String> {
         .http2_keep_alive_interval(Duration::from_secs(10))
         .keep_alive_timeout(Duration::from_secs(5))
         .keep_alive_while_idle(true);
-    let channel = endpoint.connect().await.map_err(|e| describe(&e))?;
-    Ok(StatusServiceClient::new(channel))
+    endpoint.connect().await.map_err(|e| describe(&e))
 }
 
 /// Opens `Watch`; returns the stream once the catcher accepted it.
@@ -81,7 +87,7 @@ async fn open_watch(url: &str, package_limit: u32) -> Result<tonic::Streaming<pb
 }
 
 /// Everything the one-shot report shows: the `Watch` snapshot (one consistent view) plus the
-/// server's projections for the next 24 h. The stream is dropped after its first message.
+/// server's projections for the next 24 h and the catalog's coverage. The stream is dropped after its first message.
 pub async fn fetch(url: &str, package_limit: u32) -> Result<Fleet, Error> {
     let unreachable = |reason: String| Error::Unreachable { url: url.to_owned(), reason };
     let work = async {
@@ -95,6 +101,9 @@ pub async fn fetch(url: &str, package_limit: u32) -> Result<Fleet, Error> {
         let request = pb::GetProjectionsRequest { days: 1, ids_per_group: 1, ..Default::default() };
         let projections = connect(url).await?.get_projections(request).await.map_err(|s| status_reason(&s))?;
         fleet.server_projections = Some(projections.into_inner());
+        let mut catalog = CatalogServiceClient::new(channel(url).await?);
+        let coverage = catalog.get_coverage(pb::GetCoverageRequest::default()).await.map_err(|s| status_reason(&s))?;
+        fleet.coverage = Some(coverage.into_inner());
         Ok(fleet)
     };
     match tokio::time::timeout(CALL_TIMEOUT, work).await {

@@ -23,7 +23,8 @@ pub use client::Error;
 pub mod exit {
     /// The report was printed (and, with `--check`, nothing is wrong).
     pub const OK: u8 = 0;
-    /// `--check`: a package failed or a client is stopped for safety.
+    /// `--check`: a package failed, a client is stopped for safety, or a present file has no
+    /// verified copy.
     pub const CHECK_FAILED: u8 = 1;
     /// Bad command line (clap's own code), or a malformed `--catcher` URL.
     pub const USAGE: u8 = 2;
@@ -49,8 +50,10 @@ packages, p pause, ? help, q quit. Follows the Watch stream (no polling) and rec
 backoff when the catcher goes away. Honors NO_COLOR.
 
 Exit codes:
-  0  report printed; with --check: no failed package and no client stopped for safety
-  1  --check: at least one package failed or a client is stopped for safety
+  0  report printed; with --check: no failed package, no client stopped for safety, and every
+     file present on a device has a verified copy of its newest version
+  1  --check: a package failed, a client is stopped for safety, or a present file has no
+     verified copy (the json and ai checks name some)
   2  bad command line or --catcher URL
   3  the catcher is unreachable or did not answer (nothing else is printed to stdout for
      human; json and ai print an unreachable record)

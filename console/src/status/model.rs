@@ -30,6 +30,8 @@ pub struct Fleet {
     /// Authoritative projections from `GetProjections` (the one-shot report); the live view
     /// computes them from the packages it holds instead (see [`Fleet::projections`]).
     pub server_projections: Option<pb::GetProjectionsResponse>,
+    /// Present files and those without a verified copy (the one-shot report asks the catalog).
+    pub coverage: Option<pb::GetCoverageResponse>,
     /// At most this many packages are kept (the newest); the snapshot was asked for as many.
     pub package_limit: usize,
     /// Watch events folded since the last snapshot.

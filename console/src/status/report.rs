@@ -14,25 +14,32 @@ use super::sections::{self, Ctx, PROJECTION_WINDOW_MS, RETENTION_NOTE, Section, 
 pub struct Check {
     pub failed_packages: u64,
     pub stopped_clients: u64,
+    /// Files present on a device whose newest version has no verified copy anywhere.
+    pub unprotected_files: u64,
 }
 
 impl Check {
     pub fn of(fleet: &Fleet) -> Self {
-        Self { failed_packages: fleet.failed_packages(), stopped_clients: fleet.stopped_clients() }
+        Self {
+            failed_packages: fleet.failed_packages(),
+            stopped_clients: fleet.stopped_clients(),
+            unprotected_files: fleet.coverage.as_ref().map_or(0, |c| c.unprotected_files),
+        }
     }
 
     pub fn ok(self) -> bool {
-        self.failed_packages == 0 && self.stopped_clients == 0
+        self.failed_packages == 0 && self.stopped_clients == 0 && self.unprotected_files == 0
     }
 
     /// One line for people: what is wrong, or that nothing is.
     pub fn summary(self) -> String {
         if self.ok() {
-            return "check: ok (no failed packages, no client stopped for safety)".into();
+            return "check: ok (no failed packages, no client stopped for safety, every file has a verified copy)"
+                .into();
         }
         format!(
-            "check: FAILED ({} failed packages, {} clients stopped for safety)",
-            self.failed_packages, self.stopped_clients
+            "check: FAILED ({} failed packages, {} clients stopped for safety, {} files without a verified copy)",
+            self.failed_packages, self.stopped_clients, self.unprotected_files
         )
     }
 }
@@ -169,6 +176,12 @@ pub fn json(fleet: &Fleet, url: &str, now: i64) -> Value {
             "ok": check.ok(),
             "failed_packages": check.failed_packages,
             "stopped_clients": check.stopped_clients,
+            "unprotected_files": check.unprotected_files,
+            "unprotected": fleet.coverage.iter().flat_map(|c| &c.unprotected).map(|v| json!({
+                "source": v.source_id,
+                "folder": v.folder,
+                "path": v.entry.as_ref().map(|e| e.path.as_str()),
+            })).collect::<Vec<_>>(),
         },
     })
 }
@@ -335,6 +348,7 @@ pub fn ai(fleet: &Fleet, url: &str, now: i64) -> String {
             ("ok", check.ok().to_string()),
             ("failed_packages", check.failed_packages.to_string()),
             ("stopped_clients", check.stopped_clients.to_string()),
+            ("unprotected_files", check.unprotected_files.to_string()),
         ],
     ));
     out
@@ -362,7 +376,10 @@ mod tests {
             assert!(line.split('\t').skip(1).all(|f| f.contains('=')), "every field is key=value: {line:?}");
         }
         assert!(text.contains("EBK\tkind=tier\ttier=hot\tpackages=2\tbytes=3145728\t"), "{text}");
-        assert!(text.contains("\tkind=check\tok=false\tfailed_packages=1\tstopped_clients=1\n"), "{text}");
+        assert!(
+            text.contains("\tkind=check\tok=false\tfailed_packages=1\tstopped_clients=1\tunprotected_files=0\n"),
+            "{text}"
+        );
         let failed = text
             .lines()
             .find(|l| l.contains("kind=package\t") && l.contains("status=failed\t"))
@@ -397,7 +414,12 @@ mod tests {
             assert!(text.contains(title), "{title} missing:\n{text}");
         }
         assert!(text.contains(RETENTION_NOTE));
-        assert!(text.ends_with("check: FAILED (1 failed packages, 1 clients stopped for safety)\n"), "{text}");
+        assert!(
+            text.ends_with(
+                "check: FAILED (1 failed packages, 1 clients stopped for safety, 0 files without a verified copy)\n"
+            ),
+            "{text}"
+        );
         assert!(text.lines().all(|l| l.chars().count() <= 100), "fits the width:\n{text}");
     }
 }

@@ -11,13 +11,14 @@
 //! ```
 //!
 //! and answers commands on stdin, one line each: `kill catcher` (SIGKILL) → `ok`,
-//! `restart catcher` (same address and database) → `ok catcher ADDR LOGFILE`, `stop` or end of
-//! input → stops both with SIGTERM and exits.
+//! `restart catcher` (same address and database) → `ok catcher ADDR LOGFILE`, `stop`, end of
+//! input, SIGTERM or SIGINT → stops both with SIGTERM and exits.
 
 use std::path::PathBuf;
 
 use edgebackup_testkit::{Proc, Spec};
 use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::signal::unix::{SignalKind, signal};
 
 struct Args {
     dir: PathBuf,
@@ -73,7 +74,18 @@ async fn main() -> std::process::ExitCode {
     println!("{}\n{}\nready", line("catcher", &catcher), line("gateway", &gateway));
 
     let mut commands = BufReader::new(tokio::io::stdin()).lines();
-    while let Ok(Some(command)) = commands.next_line().await {
+    // A signal stops both too: a harness killed politely must not leave its processes behind.
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    loop {
+        let command = tokio::select! {
+            line = commands.next_line() => match line {
+                Ok(Some(line)) => line,
+                _ => break,
+            },
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        };
         match command.trim() {
             "kill catcher" => {
                 catcher.kill().await;
@@ -92,5 +104,7 @@ async fn main() -> std::process::ExitCode {
             p.terminate().await;
         }
     }
-    std::process::ExitCode::SUCCESS
+    // Exit now: returning would drop the runtime, which waits for the blocking thread still
+    // reading stdin (tokio's stdin cannot be cancelled) when a signal ended the loop.
+    std::process::exit(0)
 }

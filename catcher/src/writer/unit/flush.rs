@@ -174,6 +174,7 @@ impl Unit<'_> {
         }
         self.write_commands().await?;
         self.write_snapshots().await?;
+        super::catalog::flush(txn, std::mem::take(&mut self.catalog)).await?;
         if recount {
             rebuild_counters(txn).await?;
             rebuild_transition_days(txn, None).await?;

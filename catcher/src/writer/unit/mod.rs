@@ -6,6 +6,7 @@
 //! previous values), so a failed op leaves the batch exactly as it found it. So twenty progress
 //! ticks of one package in a batch cost one row write, and a refused op has written nothing.
 
+mod catalog;
 mod flush;
 mod reads;
 mod undo;
@@ -84,6 +85,8 @@ pub struct Unit<'a> {
     new_stations: Option<Vec<Station>>,
     /// Connected movers as stored (loaded once per batch).
     stored_movers: Option<Vec<String>>,
+    /// Catalog versions and package holds.
+    catalog: catalog::CatalogStage,
     undo: Vec<Undo>,
     depth: usize,
     pub rules_changed: bool,
@@ -114,6 +117,7 @@ impl<'a> Unit<'a> {
             stations: None,
             new_stations: None,
             stored_movers: None,
+            catalog: catalog::CatalogStage::default(),
             undo: Vec::new(),
             depth: 0,
             rules_changed: false,

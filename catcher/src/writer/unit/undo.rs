@@ -23,6 +23,11 @@ pub(super) enum Undo {
     NewCommandOf(String),
     Rules(Option<HashMap<PackageType, RuleSet>>, HashSet<PackageType>),
     Stations(Option<Vec<Station>>, Option<Vec<Station>>),
+    CatalogCurrent(super::catalog::VersionKey, Option<Option<super::catalog::Current>>),
+    CatalogOpened,
+    CatalogOpenedEnd(usize, Option<Millis>, bool),
+    CatalogClosed,
+    Hold(String, Option<Staged<Hold>>),
 }
 
 /// Where an op started; `settle` keeps or undoes what came after.
@@ -90,6 +95,18 @@ impl Unit<'_> {
                     self.stations = stations;
                     self.new_stations = declared;
                 }
+                Undo::CatalogCurrent(k, v) => restore(&mut self.catalog.current, k, v),
+                Undo::CatalogOpened => {
+                    self.catalog.opened.pop();
+                }
+                Undo::CatalogOpenedEnd(i, until, deleted) => {
+                    let v = &mut self.catalog.opened[i];
+                    (v.until, v.deleted) = (until, deleted);
+                }
+                Undo::CatalogClosed => {
+                    self.catalog.closed.pop();
+                }
+                Undo::Hold(k, v) => unstage(&mut self.catalog.holds, k, v),
             }
         }
         self.journal.truncate(mark.journal);

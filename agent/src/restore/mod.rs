@@ -1,6 +1,10 @@
-//! Getting packages back: restore to a directory, verify stored copies, restore drills.
+//! Getting data back: a state from the catalog (`state`), one package to a directory, verify
+//! stored copies, restore drills.
 //! Every path checks the archive's sha256 against the expected one and every file against
 //! the manifest, and says exactly which copy or which file is wrong.
+
+pub mod browse;
+pub mod state;
 
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,231 @@
+//! Restore as it was at any moment: a scripted history of passes over a real tree, its exact
+//! state (contents, modes, mtimes, symlinks, empty directories, hardlinks, deletions) captured
+//! before each pass and compared with `agent restore --as-of` of that pass; an interrupted
+//! restore that continues; a damaged copy that is named and passed over; a replaced device.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use edgebackup_testkit::{Spec, eventually};
+
+use crate::harness::*;
+
+/// What one entry is, as a restore must give it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Snap {
+    File { sha: String, mode: u32, mtime: (i64, i64), link: Option<String> },
+    Dir { mode: u32, mtime: (i64, i64) },
+    Symlink { target: String },
+}
+
+/// The tree's exact state; a hardlinked file names the first path (by name) it shares an inode with.
+fn capture(root: &Path) -> BTreeMap<String, Snap> {
+    let mut out = BTreeMap::new();
+    let mut first_of_inode: BTreeMap<u64, String> = BTreeMap::new();
+    let mut paths: Vec<PathBuf> = walk(root);
+    paths.sort();
+    for p in paths {
+        let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+        if rel == ".edgebackup-canary" {
+            continue;
+        }
+        let m = std::fs::symlink_metadata(&p).unwrap();
+        let mtime = (m.mtime(), m.mtime_nsec());
+        let snap = if m.file_type().is_symlink() {
+            Snap::Symlink { target: std::fs::read_link(&p).unwrap().to_string_lossy().into_owned() }
+        } else if m.is_dir() {
+            Snap::Dir { mode: m.mode() & 0o7777, mtime }
+        } else {
+            let link = if m.nlink() > 1 {
+                let first = first_of_inode.entry(m.ino()).or_insert_with(|| rel.clone());
+                (first != &rel).then(|| first.clone())
+            } else {
+                None
+            };
+            Snap::File { sha: sha256_file(&p), mode: m.mode() & 0o7777, mtime, link }
+        };
+        out.insert(rel, snap);
+    }
+    out
+}
+
+fn walk(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if e.file_type().unwrap().is_dir() {
+                stack.push(p.clone());
+            }
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Where `agent restore --to DIR` puts a folder: DIR + its absolute path.
+fn restored(to: &Path, folder: &Path) -> PathBuf {
+    to.join(folder.to_string_lossy().trim_start_matches('/'))
+}
+
+async fn pass(config: &Path) {
+    let (code, out, err) = agent_fn(config, &["backup", "--once"]).await;
+    assert_eq!(code, 0, "backup failed:\n{out}\n{err}");
+}
+
+async fn restore(config: &Path, to: &Path, extra: &[&str]) -> (i32, String) {
+    let mut args = vec!["restore", "--to", to.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let (code, out, err) = agent_fn(config, &args).await;
+    (code, format!("{out}{err}"))
+}
+
+fn set_mtime(p: &Path, secs: i64) {
+    filetime::set_file_mtime(p, filetime::FileTime::from_unix_time(secs, 123_456_789)).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_at_each_pass_gives_back_exactly_that_state() {
+    let world = World::new().await;
+    let config = world.agent_config("h", "edge-h", &world.local_station("hot"), "[safety]\nenabled = false\n");
+    let data = world.data("h");
+    let d = |rel: &str| data.join(rel);
+    let mut history: Vec<(String, BTreeMap<String, Snap>)> = Vec::new();
+    let steps: Vec<Box<dyn Fn() + '_>> = vec![
+        Box::new(|| {
+            std::fs::write(d("a.txt"), b"first").unwrap();
+            std::fs::create_dir_all(d("dir")).unwrap();
+            std::fs::write(d("dir/secret.txt"), b"0600 secret").unwrap();
+            std::fs::set_permissions(d("dir/secret.txt"), std::fs::Permissions::from_mode(0o600)).unwrap();
+            std::fs::create_dir_all(d("empty")).unwrap();
+            std::os::unix::fs::symlink("a.txt", d("link")).unwrap();
+            std::fs::write(d("big.bin"), random_bytes(200 << 20)).unwrap();
+            set_mtime(&d("a.txt"), 1_600_000_000);
+        }),
+        Box::new(|| std::fs::write(d("a.txt"), b"second, longer").unwrap()),
+        Box::new(|| std::fs::remove_file(d("dir/secret.txt")).unwrap()),
+        Box::new(|| std::fs::rename(d("a.txt"), d("c.txt")).unwrap()),
+        Box::new(|| std::fs::set_permissions(d("c.txt"), std::fs::Permissions::from_mode(0o640)).unwrap()),
+        Box::new(|| {
+            // The big file changed in place: one MiB in the middle.
+            use std::io::{Seek, SeekFrom, Write};
+            let mut f = std::fs::OpenOptions::new().write(true).open(d("big.bin")).unwrap();
+            f.seek(SeekFrom::Start(100 << 20)).unwrap();
+            f.write_all(&random_bytes(1 << 20)).unwrap();
+        }),
+        Box::new(|| std::fs::hard_link(d("c.txt"), d("d.txt")).unwrap()),
+        Box::new(|| {
+            std::fs::create_dir_all(d("empty/inner")).unwrap();
+            std::fs::remove_file(d("link")).unwrap();
+        }),
+        Box::new(|| std::os::unix::fs::symlink("dir", d("dirlink")).unwrap()),
+        Box::new(|| {
+            std::fs::write(d("dir/secret.txt"), b"back, with other contents").unwrap();
+            std::fs::set_permissions(d("dir"), std::fs::Permissions::from_mode(0o750)).unwrap();
+        }),
+    ];
+    for step in &steps {
+        step();
+        let state = capture(&data);
+        pass(&config).await;
+        history.push((now_rfc3339(), state));
+        // The next pass's changes must be later than this moment (millisecond clocks).
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    for (i, (moment, expected)) in history.iter().enumerate() {
+        let to = world.path(&format!("restore-{i}/"));
+        let (code, out) = restore(&config, &to, &["--as-of", moment]).await;
+        assert_eq!(code, 0, "pass {i}: {out}");
+        let got = capture(&restored(&to, &data));
+        assert_eq!(&got, expected, "pass {i} as of {moment}:\n{out}");
+    }
+    // `latest` is the last pass.
+    let to = world.path("restore-latest/");
+    let (code, out) = restore(&config, &to, &[]).await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(&capture(&restored(&to, &data)), &history.last().unwrap().1);
+    // A selection: one directory as of the first pass.
+    let to = world.path("restore-dir/");
+    let (code, out) = restore(&config, &to, &["--as-of", &history[0].0, "--path", "dir"]).await;
+    assert_eq!(code, 0, "{out}");
+    let got = capture(&restored(&to, &data));
+    assert_eq!(got.keys().collect::<Vec<_>>(), ["dir", "dir/secret.txt"], "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_restore_continues_and_ends_identical() {
+    let world = World::new().await;
+    let extra = "max_package_files = 1\n[safety]\nenabled = false\n";
+    let config = world.agent_config("i", "edge-i", &world.local_station("hot"), extra);
+    let data = world.data("i");
+    for n in 0..40 {
+        std::fs::write(data.join(format!("f{n:02}.bin")), random_bytes(3 << 20)).unwrap();
+    }
+    pass(&config).await;
+    let expected = capture(&data);
+    let to = world.path("restore/");
+    let target = restored(&to, &data);
+    let mut args = vec!["--config".to_owned(), config.display().to_string()];
+    args.extend(["restore", "--to", to.to_str().unwrap()].map(str::to_owned));
+    let mut running =
+        Spec::new("agent", world.dir.path()).args(args).ready(edgebackup_testkit::Ready::Spawned).start().await;
+    eventually("the restore's first files in place", 120, || async {
+        let n = std::fs::read_dir(&target).map(|d| d.count()).unwrap_or(0);
+        (n >= 3).then_some(())
+    })
+    .await;
+    running.kill().await;
+    let partial = capture(&target);
+    assert!(partial.len() < expected.len(), "the restore was over before it could be interrupted");
+    let (code, out) = restore(&config, &to, &[]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("were already there"), "the second run skips what the first restored: {out}");
+    assert_eq!(capture(&target), expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_copy_is_named_and_another_one_used() {
+    let world = World::new().await;
+    let stations = format!("{}\n{}", world.local_station("first"), world.local_station("second"));
+    let config = world.agent_config("c", "edge-c", &stations, "[safety]\nenabled = false\n");
+    let data = world.data("c");
+    std::fs::write(data.join("precious.txt"), b"only two copies of me").unwrap();
+    pass(&config).await;
+    let p = world.completed("edge-c", 1, 30).await.remove(0);
+    let copy = world.dir.path().join(format!("stations/first/edge-c/{}.tar.zst", p.package_id));
+    let mut bytes = std::fs::read(&copy).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&copy, bytes).unwrap();
+    let to = world.path("restore/");
+    let (code, out) = restore(&config, &to, &[]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("damaged copy: package {} on station first", p.package_id)), "{out}");
+    assert_eq!(std::fs::read(restored(&to, &data).join("precious.txt")).unwrap(), b"only two copies of me");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_device_restores_everything_with_one_command() {
+    let world = World::new().await;
+    let config = world.agent_config("old", "edge-r", &world.local_station("hot"), "[safety]\nenabled = false\n");
+    let data = world.data("old");
+    std::fs::create_dir_all(data.join("docs")).unwrap();
+    std::fs::write(data.join("docs/letter.txt"), b"dear successor").unwrap();
+    pass(&config).await;
+    let expected = capture(&data);
+    // The new device: the same config (source, catcher, stations) and a state dir of its own.
+    let text = std::fs::read_to_string(&config).unwrap().replace("old-state", "new-state");
+    let fresh = world.path("new.toml");
+    std::fs::write(&fresh, text).unwrap();
+    std::fs::remove_dir_all(&data).unwrap();
+    let to = world.path("restore/");
+    let (code, out) = restore(&fresh, &to, &[]).await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(capture(&restored(&to, &data)), expected, "{out}");
+}

@@ -1,0 +1,102 @@
+//! The catalog: versions of the entries of watched folders, as the agents' passes saw them.
+//!
+//! A package is the unit of transport; a version is the unit of retention and restore. Each
+//! version is one entry's state during `[since, until)`; `until` is `None` while it is current.
+
+use super::{Millis, Spelling};
+
+spelled! {
+    /// What a catalog entry is.
+    EntryKind { File, Directory, Symlink, Hardlink }
+}
+
+/// One entry of a folder as one pass saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileEntry {
+    /// Relative to the watched folder, `/` separators.
+    pub path: String,
+    pub kind: EntryKind,
+    pub size_bytes: u64,
+    /// Empty while no copy was made (or for entries that have no contents).
+    pub sha256: String,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// Nanoseconds since the epoch: restores give back the exact time.
+    pub modified_ns: i64,
+    /// Symlink target, or a hardlink's other path.
+    pub target: String,
+    /// The package holding a file's bytes; empty when none does (yet).
+    pub package_id: String,
+}
+
+impl FileEntry {
+    /// The directory an entry is listed in ("" for the folder's top).
+    pub fn directory(&self) -> &str {
+        directory_of(&self.path)
+    }
+
+    /// Whether this version's bytes live in a package (so retention must keep that package).
+    pub fn holds_bytes(&self) -> bool {
+        self.kind == EntryKind::File && !self.package_id.is_empty()
+    }
+}
+
+/// The directory part of a relative path ("" at the top).
+pub fn directory_of(path: &str) -> &str {
+    path.rfind('/').map_or("", |i| &path[..i])
+}
+
+/// One version of one entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileVersion {
+    pub source_id: String,
+    pub folder: String,
+    pub entry: FileEntry,
+    pub since: Millis,
+    pub until: Option<Millis>,
+    /// The entry disappeared at `until` (rather than changing).
+    pub deleted: bool,
+}
+
+/// One pass's changes to one folder (one part of them: see `FolderSnapshot` in agent.proto).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FolderChanges {
+    pub folder: String,
+    pub taken_at: Millis,
+    pub changed: Vec<FileEntry>,
+    pub deleted: Vec<String>,
+    /// `(path, reason)` of entries the agent does not back up.
+    pub skipped: Vec<(String, String)>,
+    pub last: bool,
+}
+
+/// What retention must know of the versions one package holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hold {
+    pub package_id: String,
+    /// Current versions (of entries still present) whose bytes are in this package.
+    pub live_versions: u64,
+    /// When the latest of its other versions was superseded or deleted.
+    pub superseded_at: Option<Millis>,
+}
+
+/// How much of what is present has a verified copy.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Coverage {
+    pub present_files: u64,
+    pub unprotected_files: u64,
+    pub unprotected: Vec<FileVersion>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directories_of_paths() {
+        assert_eq!(directory_of("a.txt"), "");
+        assert_eq!(directory_of("a/b/c.txt"), "a/b");
+        assert_eq!(EntryKind::Hardlink.as_str(), "hardlink");
+    }
+}

@@ -1,0 +1,177 @@
+//! The catalog's rows: conversions and reads ("this directory as of T", "versions of this
+//! path", "present files without a verified copy").
+
+use sea_orm::ActiveValue::{NotSet, Set};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+
+use super::Store;
+use super::entity::{catalog_version, package, package_hold, placement};
+use crate::domain::*;
+use crate::error::{Error, Result};
+
+pub fn version_from(m: catalog_version::Model) -> Result<(i64, FileVersion)> {
+    let kind = EntryKind::parse(&m.kind).ok_or_else(|| Error::Corrupt(format!("stored entry kind {:?}", m.kind)))?;
+    let entry = FileEntry {
+        path: m.path,
+        kind,
+        size_bytes: u64::try_from(m.size_bytes).unwrap_or(0),
+        sha256: m.sha256,
+        mode: u32::try_from(m.mode).unwrap_or(0),
+        uid: u32::try_from(m.uid).unwrap_or(0),
+        gid: u32::try_from(m.gid).unwrap_or(0),
+        modified_ns: m.modified_ns,
+        target: m.target,
+        package_id: m.package_id,
+    };
+    let v = FileVersion {
+        source_id: m.source_id,
+        folder: m.folder,
+        entry,
+        since: m.since_at,
+        until: m.until_at,
+        deleted: m.deleted,
+    };
+    Ok((m.version_id, v))
+}
+
+pub fn version_active(v: &FileVersion) -> catalog_version::ActiveModel {
+    let e = &v.entry;
+    catalog_version::ActiveModel {
+        version_id: NotSet,
+        source_id: Set(v.source_id.clone()),
+        folder: Set(v.folder.clone()),
+        path: Set(e.path.clone()),
+        directory: Set(e.directory().to_owned()),
+        kind: Set(e.kind.as_str().to_owned()),
+        size_bytes: Set(i64::try_from(e.size_bytes).unwrap_or(i64::MAX)),
+        sha256: Set(e.sha256.clone()),
+        mode: Set(i32::try_from(e.mode).unwrap_or(0)),
+        uid: Set(i64::from(e.uid)),
+        gid: Set(i64::from(e.gid)),
+        modified_ns: Set(e.modified_ns),
+        target: Set(e.target.clone()),
+        package_id: Set(e.package_id.clone()),
+        since_at: Set(v.since),
+        until_at: Set(v.until),
+        deleted: Set(v.deleted),
+    }
+}
+
+pub fn hold_from(m: package_hold::Model) -> Hold {
+    Hold {
+        package_id: m.package_id,
+        live_versions: u64::try_from(m.live_versions).unwrap_or(0),
+        superseded_at: m.superseded_at,
+    }
+}
+
+pub fn hold_active(h: &Hold) -> package_hold::ActiveModel {
+    package_hold::ActiveModel {
+        package_id: Set(h.package_id.clone()),
+        live_versions: Set(i64::try_from(h.live_versions).unwrap_or(i64::MAX)),
+        superseded_at: Set(h.superseded_at),
+    }
+}
+
+/// Versions in effect at `t`: begun at or before it, not ended by then (a version superseded
+/// in the same instant it began never was the state).
+fn in_effect_at(t: Millis) -> Condition {
+    use catalog_version::Column as C;
+    Condition::all().add(C::SinceAt.lte(t)).add(Condition::any().add(C::UntilAt.is_null()).add(C::UntilAt.gt(t)))
+}
+
+impl Store {
+    /// The entries in effect at `as_of` of a whole folder, or of one `directory` in it (its
+    /// direct children), sorted by path, after `after` (exclusive), at most `limit`.
+    pub async fn list_entries(
+        &self,
+        source_id: &str,
+        folder: &str,
+        directory: Option<&str>,
+        as_of: Millis,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<FileVersion>> {
+        use catalog_version::Column as C;
+        let mut q = catalog_version::Entity::find()
+            .filter(C::SourceId.eq(source_id))
+            .filter(C::Folder.eq(folder))
+            .filter(in_effect_at(as_of));
+        if let Some(d) = directory {
+            q = q.filter(C::Directory.eq(d));
+        }
+        if let Some(after) = after {
+            q = q.filter(C::Path.gt(after));
+        }
+        let rows = q.order_by_asc(C::Path).limit(limit).all(&self.db).await?;
+        rows.into_iter().map(|r| version_from(r).map(|(_, v)| v)).collect()
+    }
+
+    /// The folders a source has catalog entries for, sorted.
+    pub async fn catalog_folders(&self, source_id: &str) -> Result<Vec<String>> {
+        use catalog_version::Column as C;
+        let folders: Vec<String> = catalog_version::Entity::find()
+            .select_only()
+            .column(C::Folder)
+            .distinct()
+            .filter(C::SourceId.eq(source_id))
+            .order_by_asc(C::Folder)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(folders)
+    }
+
+    /// The versions of one path, newest first (zero-length ones left out).
+    pub async fn versions(&self, source_id: &str, folder: &str, path: &str, limit: u64) -> Result<Vec<FileVersion>> {
+        use catalog_version::Column as C;
+        let rows = catalog_version::Entity::find()
+            .filter(C::SourceId.eq(source_id))
+            .filter(C::Folder.eq(folder))
+            .filter(C::Path.eq(path))
+            .filter(Condition::any().add(C::UntilAt.is_null()).add(Expr::col(C::UntilAt).gt(Expr::col(C::SinceAt))))
+            .order_by_desc(C::SinceAt)
+            .order_by_desc(C::VersionId)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        rows.into_iter().map(|r| version_from(r).map(|(_, v)| v)).collect()
+    }
+
+    /// Present files, and those whose current version has no verified copy of a completed
+    /// package (or no package at all), oldest first.
+    pub async fn coverage(&self, source_id: Option<&str>, sample: u64) -> Result<Coverage> {
+        use catalog_version::Column as C;
+        let present = || {
+            let mut q = catalog_version::Entity::find()
+                .filter(C::UntilAt.is_null())
+                .filter(C::Kind.eq(EntryKind::File.as_str()));
+            if let Some(s) = source_id {
+                q = q.filter(C::SourceId.eq(s));
+            }
+            q
+        };
+        let verified = Query::select()
+            .expr(Expr::val(1))
+            .from(placement::Entity)
+            .inner_join(
+                package::Entity,
+                Expr::col((package::Entity, package::Column::PackageId))
+                    .equals((placement::Entity, placement::Column::PackageId)),
+            )
+            .and_where(
+                Expr::col((placement::Entity, placement::Column::PackageId))
+                    .equals((catalog_version::Entity, C::PackageId)),
+            )
+            .and_where(Expr::col((placement::Entity, placement::Column::Status)).eq(PlacementStatus::Verified.as_str()))
+            .and_where(Expr::col((package::Entity, package::Column::Status)).eq(PackageStatus::Completed.as_str()))
+            .to_owned();
+        let unprotected = || present().filter(Expr::exists(verified.clone()).not());
+        let present_files = present().count(&self.db).await?;
+        let unprotected_files = unprotected().count(&self.db).await?;
+        let rows = unprotected().order_by_asc(C::SinceAt).limit(sample).all(&self.db).await?;
+        let unprotected = rows.into_iter().map(|r| version_from(r).map(|(_, v)| v)).collect::<Result<_>>()?;
+        Ok(Coverage { present_files, unprotected_files, unprotected })
+    }
+}

@@ -1,0 +1,125 @@
+//! A pass's changes to one folder, applied to the catalog: each changed entry ends its current
+//! version and opens a new one, each deleted entry ends its own; the packages holding those
+//! versions' bytes are kept by retention while they hold a current one (see `RuleSet::held`).
+
+use super::unit::Unit;
+use crate::domain::*;
+use crate::error::{Error, Result};
+use crate::rules::{Held, Next};
+
+pub(super) async fn apply_snapshot(u: &mut Unit<'_>, source_id: &str, mut c: FolderChanges, actor: &str) -> Result<()> {
+    // The agent's clock, but never ahead of ours: a version from the future would hide the
+    // state before it from every as-of query until then.
+    c.taken_at = c.taken_at.min(u.now);
+    let mut referenced: Vec<String> =
+        c.changed.iter().filter(|e| e.holds_bytes()).map(|e| e.package_id.clone()).collect();
+    referenced.sort_unstable();
+    referenced.dedup();
+    u.prefetch_packages(referenced.iter().cloned()).await?;
+    u.prefetch_holds(referenced).await?;
+    for (i, e) in c.changed.iter().enumerate() {
+        if e.holds_bytes()
+            && let Some(p) = u.package(&e.package_id).await?
+            && p.source_id != source_id
+        {
+            return Err(Error::invalid(
+                format!("folder_snapshot.changed[{i}].package_id"),
+                "the package belongs to another source",
+            ));
+        }
+    }
+    let paths: Vec<String> = c.changed.iter().map(|e| e.path.clone()).chain(c.deleted.iter().cloned()).collect();
+    u.prefetch_current(source_id, &c.folder, &paths).await?;
+    for e in c.changed {
+        let current = u.current_version(source_id, &c.folder, &e.path).await?;
+        let mut since = c.taken_at;
+        if let Some(cur) = current {
+            if cur.entry == e {
+                continue; // a part sent again, or a pass that saw the same state
+            }
+            // Never an interval that ends before it begins (an agent clock stepping back).
+            since = since.max(cur.since);
+            end(u, source_id, &c.folder, &cur, since, false).await?;
+        }
+        if e.holds_bytes() {
+            let mut h = u
+                .hold(&e.package_id)
+                .await?
+                .unwrap_or_else(|| Hold { package_id: e.package_id.clone(), ..Hold::default() });
+            h.live_versions += 1;
+            u.put_hold(h);
+        }
+        u.open_version(FileVersion {
+            source_id: source_id.to_owned(),
+            folder: c.folder.clone(),
+            entry: e,
+            since,
+            until: None,
+            deleted: false,
+        });
+    }
+    for path in &c.deleted {
+        if let Some(cur) = u.current_version(source_id, &c.folder, path).await? {
+            let at = c.taken_at.max(cur.since);
+            end(u, source_id, &c.folder, &cur, at, true).await?;
+        }
+    }
+    if !c.skipped.is_empty() {
+        let first: Vec<serde_json::Value> = c
+            .skipped
+            .iter()
+            .take(20)
+            .map(|(path, reason)| serde_json::json!({ "path": path, "reason": reason }))
+            .collect();
+        u.journal(JournalEntry {
+            source_id: source_id.to_owned(),
+            details_json: serde_json::json!({ "folder": c.folder, "count": c.skipped.len(), "first": first })
+                .to_string(),
+            ..JournalEntry::new(EventType::FolderEntriesSkipped, actor)
+        });
+    }
+    Ok(())
+}
+
+/// Ends a current version at `at`; its package no longer holds that current version.
+async fn end(
+    u: &mut Unit<'_>,
+    source_id: &str,
+    folder: &str,
+    cur: &FileVersion,
+    at: Millis,
+    deleted: bool,
+) -> Result<()> {
+    u.close_version(source_id, folder, &cur.entry.path, at, deleted);
+    if !cur.entry.holds_bytes() {
+        return Ok(());
+    }
+    let Some(mut h) = u.hold(&cur.entry.package_id).await? else { return Ok(()) };
+    h.live_versions = h.live_versions.saturating_sub(1);
+    h.superseded_at = Some(h.superseded_at.map_or(at, |s| s.max(at)));
+    let free = h.live_versions == 0;
+    u.put_hold(h.clone());
+    if free {
+        wake(u, &h).await?;
+    }
+    Ok(())
+}
+
+/// A package whose expiry was held for good (it held a current version) and holds none any
+/// more comes due again: at once, or when its superseded versions' retention ends.
+async fn wake(u: &mut Unit<'_>, h: &Hold) -> Result<()> {
+    let Some(mut p) = u.package(&h.package_id).await? else { return Ok(()) };
+    let (PackageStatus::Completed, Some(tier), None) = (p.status, p.tier, p.next_transition_at) else {
+        return Ok(());
+    };
+    let rules = u.rule(p.package_type).await?;
+    if rules.after(tier) != Next::Expire {
+        return Ok(());
+    }
+    p.next_transition_at = Some(match rules.held(Some(h), u.now) {
+        Held::Until(t) => t,
+        Held::No | Held::Forever => u.now,
+    });
+    u.put_package(p);
+    Ok(())
+}

@@ -1,0 +1,360 @@
+//! The retention claim, as a property over random histories: no sequence of passes (writes,
+//! chmods, deletions), rule changes, tier moves and expiries — movers succeeding or failing —
+//! leaves a file that is present on the device without a verified copy of its newest version.
+//! And retention still does its job: once the history stops, every package that holds no
+//! current version expires when its superseded versions' time is up.
+//!
+//! The real writer ops run in process on SQLite, each in its own transaction at a clock the
+//! test controls (`Unit::new(txn, now)`), against four stations (one per tier) and a mover.
+
+use std::collections::{BTreeMap, HashMap};
+
+use edgebackup_testkit::db::{Db, TestDb};
+use proptest::prelude::*;
+use sea_orm::{DatabaseConnection, TransactionTrait};
+
+use super::unit::Unit;
+use super::*;
+use crate::domain::*;
+use crate::rules::{RuleSet, Stop};
+use crate::store::Store;
+
+const PATHS: usize = 6;
+const FOLDER: &str = "/data";
+const EDGE: &str = "edge-1";
+const MOVER: &str = "mover-1";
+
+#[derive(Debug, Clone, Copy)]
+enum Change {
+    Write,
+    Chmod,
+    Delete,
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    /// One pass with these changes (path index, change).
+    Pass(Vec<(usize, Change)>),
+    /// The clock moves on (ms).
+    Wait(i64),
+    /// The scheduler runs.
+    Tick,
+    /// The mover answers every open command, all succeeding or all failing.
+    Movers(bool),
+    /// user_data gets these waits (s), offsite never_delete or not.
+    Rules([u64; 4], bool),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    let change = prop_oneof![Just(Change::Write), Just(Change::Chmod), Just(Change::Delete)];
+    prop_oneof![
+        3 => prop::collection::vec((0..PATHS, change), 1..4).prop_map(Step::Pass),
+        3 => (1i64..120_000).prop_map(Step::Wait),
+        3 => Just(Step::Tick),
+        2 => any::<bool>().prop_map(Step::Movers),
+        1 => ([1u64..120, 1u64..120, 1u64..120, 1u64..120], any::<bool>()).prop_map(|(w, n)| Step::Rules(w, n)),
+    ]
+}
+
+struct Sim {
+    _db: TestDb,
+    store: Store,
+    now: Millis,
+    seq: HashMap<&'static str, u64>,
+    /// What is on the device: path → (sha256, mode).
+    present: BTreeMap<String, (String, u32)>,
+    /// The package holding each present file's bytes.
+    holder: BTreeMap<String, String>,
+    writes: u64,
+}
+
+impl Sim {
+    async fn new() -> Self {
+        let db = TestDb::new(Db::Sqlite).await;
+        let store = Store::connect(&db.url, 2).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        let mut sim = Self {
+            _db: db,
+            store,
+            now: 1_800_000_000_000,
+            seq: HashMap::new(),
+            present: BTreeMap::new(),
+            holder: BTreeMap::new(),
+            writes: 0,
+        };
+        sim.at(Bootstrap { preset: "demo".into() }).await;
+        let stations =
+            [("hot-1", Tier::Hot), ("warm-1", Tier::Warm), ("cold-1", Tier::Cold), ("off-1", Tier::Offsite)].map(
+                |(id, tier)| Station { station_id: id.into(), tier, kind: StationKind::Local, uri: format!("/s/{id}") },
+            );
+        sim.at(SyncStations(stations.to_vec())).await;
+        for (id, caps) in [(EDGE, vec![Capability::Backup]), (MOVER, vec![Capability::Backup, Capability::Mover])] {
+            let info = HelloInfo {
+                source_id: id.into(),
+                label: String::new(),
+                hostname: String::new(),
+                os: String::new(),
+                agent_version: "test".into(),
+                capabilities: caps,
+            };
+            sim.at(Hello(info)).await;
+        }
+        sim
+    }
+
+    fn db(&self) -> &DatabaseConnection {
+        self.store.db()
+    }
+
+    /// Applies one op in its own transaction at the simulated clock.
+    async fn at<O: Op>(&mut self, op: O) -> O::Output {
+        let txn = self.db().begin().await.expect("begin");
+        let mut u = Unit::new(&txn, self.now);
+        let mark = u.mark();
+        let result = op.apply(&mut u).await;
+        u.settle(mark, result.is_ok());
+        let out = result.expect("op applied");
+        u.flush(&mut HashMap::new()).await.expect("flush");
+        txn.commit().await.expect("commit");
+        out
+    }
+
+    async fn events(&mut self, source: &'static str, events: Vec<AgentEvent>) {
+        let seq = self.seq.entry(source).or_insert(0);
+        let numbered = events
+            .into_iter()
+            .map(|e| {
+                *seq += 1;
+                (*seq, Ok(e))
+            })
+            .collect();
+        let op = AgentEvents { source_id: source.into(), session_id: format!("{source}-s"), events: numbered };
+        let out = self.at(op).await;
+        assert!(out.rejected.is_empty(), "events refused: {:?}", out.rejected);
+    }
+
+    fn entry(&self, path: &str, sha: &str, mode: u32, package_id: &str) -> FileEntry {
+        FileEntry {
+            path: path.into(),
+            kind: EntryKind::File,
+            size_bytes: 10,
+            sha256: sha.into(),
+            mode,
+            uid: 0,
+            gid: 0,
+            modified_ns: self.now * 1_000_000,
+            target: String::new(),
+            package_id: package_id.into(),
+        }
+    }
+
+    /// A pass as the agent makes it: one package of the written files (stored and verified on
+    /// the hot station), the entries it holds reported right after, then the rest of the pass.
+    async fn pass(&mut self, changes: &[(usize, Change)]) {
+        let mut written = BTreeMap::new();
+        let mut changed = Vec::new();
+        let mut deleted = Vec::new();
+        for (i, change) in changes {
+            let path = format!("dir/f{i}");
+            match change {
+                Change::Write => {
+                    deleted.retain(|d| d != &path);
+                    self.writes += 1;
+                    let mode = self.present.get(&path).map_or(0o644, |p| p.1);
+                    written.insert(path, (format!("{:064x}", self.writes), mode));
+                }
+                Change::Chmod => {
+                    if let Some((sha, mode)) = self.present.get(&path).cloned() {
+                        self.present.insert(path.clone(), (sha, mode ^ 0o077));
+                    }
+                }
+                Change::Delete => {
+                    written.remove(&path);
+                    if self.present.remove(&path).is_some() {
+                        deleted.push(path);
+                    }
+                }
+            }
+        }
+        let mut events = Vec::new();
+        if !written.is_empty() {
+            let id = uuid::Uuid::now_v7().to_string();
+            let sha = format!("{:064x}", self.writes + 1_000_000);
+            let n = NewPackage {
+                package_id: id.clone(),
+                path: FOLDER.into(),
+                package_type: PackageType::UserData,
+                size_bytes: 10 * written.len() as u64,
+                sha256: String::new(),
+                tool: Tool::Native,
+            };
+            let placement = PlacementReport {
+                station_id: "hot-1".into(),
+                status: PlacementStatus::Verified,
+                verified_sha256: sha.clone(),
+                error: String::new(),
+            };
+            let complete = Completion {
+                package_id: id.clone(),
+                sha256: sha,
+                size_bytes: n.size_bytes,
+                tool_ref: String::new(),
+                placements: vec![placement],
+                manifest: Vec::new(),
+            };
+            let packaged = written.iter().map(|(p, (sha, mode))| self.entry(p, sha, *mode, &id)).collect();
+            events.push(AgentEvent::Ingest(n));
+            events.push(AgentEvent::Complete(complete));
+            events.push(AgentEvent::Snapshot(self.changes(packaged, Vec::new(), false)));
+            for (p, v) in &written {
+                self.present.insert(p.clone(), v.clone());
+                self.holder.insert(p.clone(), id.clone());
+            }
+        }
+        // What the pass's last part reports: metadata changes (of files not packaged in this
+        // pass: those were reported with their package) and deletions.
+        for (i, change) in changes {
+            let path = format!("dir/f{i}");
+            if let (Change::Chmod, Some((sha, mode)), false) =
+                (change, self.present.get(&path), written.contains_key(&path))
+            {
+                changed.push(self.entry(&path, sha, *mode, &self.holder[&path]));
+            }
+        }
+        for path in &deleted {
+            self.holder.remove(path);
+        }
+        events.push(AgentEvent::Snapshot(self.changes(changed, deleted, true)));
+        self.events(EDGE, events).await;
+    }
+
+    fn changes(&self, changed: Vec<FileEntry>, deleted: Vec<String>, last: bool) -> FolderChanges {
+        FolderChanges { folder: FOLDER.into(), taken_at: self.now, changed, deleted, skipped: Vec::new(), last }
+    }
+
+    async fn tick(&mut self) {
+        let due = self.store.due_packages(self.now, 10_000).await.unwrap();
+        self.at(Transitions(due)).await;
+    }
+
+    async fn movers(&mut self, success: bool) {
+        let mut open = self.store.commands(Some(MOVER), Some(CommandState::Pending), 10_000).await.unwrap();
+        open.extend(self.store.commands(Some(MOVER), Some(CommandState::Leased), 10_000).await.unwrap());
+        let mut answers = Vec::new();
+        for c in open {
+            let details = match (&c.args, success) {
+                (CommandArgs::Move(m), true) => Some(CommandDetails::Move(MoveReport {
+                    verified_sha256: m.sha256.clone(),
+                    tool_ref: String::new(),
+                })),
+                _ => None,
+            };
+            answers.push(AgentEvent::CommandResult(CommandOutcome {
+                command_id: c.command_id,
+                success,
+                unsupported: false,
+                message: if success { "ok".into() } else { "station unreachable".into() },
+                details,
+            }));
+        }
+        if !answers.is_empty() {
+            self.events(MOVER, answers).await;
+        }
+    }
+
+    async fn rules(&mut self, waits: [u64; 4], never_delete: bool) {
+        let rs = RuleSet {
+            package_type: PackageType::UserData,
+            stops: [
+                Stop { enabled: true, wait_secs: waits[0], never_delete: false },
+                Stop { enabled: true, wait_secs: waits[1], never_delete: false },
+                Stop { enabled: true, wait_secs: waits[2], never_delete: false },
+                Stop { enabled: true, wait_secs: waits[3], never_delete },
+            ],
+            replicate_to_all: false,
+            cache_ttl_secs: None,
+        };
+        let op = SetRules { rule_sets: vec![rs], reason: "property test".into(), change: RuleChange::Update };
+        self.at(op).await;
+    }
+
+    async fn run(&mut self, s: &Step) {
+        match s {
+            Step::Pass(changes) => self.pass(changes).await,
+            Step::Wait(ms) => self.now += ms,
+            Step::Tick => self.tick().await,
+            Step::Movers(ok) => self.movers(*ok).await,
+            Step::Rules(waits, never) => self.rules(*waits, *never).await,
+        }
+    }
+
+    /// The claim: every present file's newest version has a verified copy.
+    async fn assert_covered(&self, after: &Step) {
+        let c = self.store.coverage(Some(EDGE), 10).await.unwrap();
+        assert_eq!(c.present_files, self.present.len() as u64, "present files after {after:?}");
+        assert_eq!(c.unprotected_files, 0, "after {after:?}: {:#?}", c.unprotected);
+    }
+}
+
+fn check(steps: Vec<Step>) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let mut sim = Sim::new().await;
+        for s in &steps {
+            sim.run(s).await;
+            sim.assert_covered(s).await;
+        }
+        // The history stops; moves succeed from now on. Everything not needed must go.
+        sim.rules([10, 10, 10, 10], false).await;
+        for _ in 0..30 {
+            sim.now += 100_000;
+            sim.tick().await;
+            sim.movers(true).await;
+            sim.tick().await;
+            sim.movers(true).await;
+            sim.assert_covered(&Step::Tick).await;
+        }
+        let current: std::collections::HashSet<String> = {
+            let mut ids = std::collections::HashSet::new();
+            for path in sim.present.keys() {
+                let v = sim.store.versions(EDGE, FOLDER, path, 1).await.unwrap();
+                ids.insert(v[0].entry.package_id.clone());
+            }
+            ids
+        };
+        let packages = sim.store.list_packages(&Default::default(), None, 10_000).await.unwrap();
+        for p in packages.iter().filter(|p| p.source_id == EDGE) {
+            if current.contains(&p.package_id) {
+                assert_eq!(p.status, PackageStatus::Completed, "{p:?} holds a current version");
+            } else {
+                assert_eq!(p.status, PackageStatus::Expired, "{p:?} holds nothing needed any more");
+            }
+        }
+    });
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 40, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn no_history_leaves_a_present_file_without_a_verified_copy(steps in prop::collection::vec(step(), 1..40)) {
+        check(steps);
+    }
+}
+
+/// The scenario in miniature: a file that never changes outlives every expiry.
+#[test]
+fn a_file_that_never_changes_keeps_its_copy_through_every_expiry() {
+    check(vec![
+        Step::Pass(vec![(0, Change::Write), (1, Change::Write)]),
+        Step::Pass(vec![(1, Change::Write)]),
+        Step::Wait(100_000),
+        Step::Tick,
+        Step::Movers(true),
+        Step::Wait(200_000),
+        Step::Tick,
+        Step::Movers(true),
+        Step::Tick,
+        Step::Movers(true),
+    ]);
+}
