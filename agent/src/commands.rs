@@ -151,6 +151,18 @@ impl Commands {
                 Ok(()) => Outcome::ok(format!("deleted from {}", args.station_id), None),
                 Err(e) => Outcome::failed(e, None),
             },
+            Args::Restore(args) => match restore::command::run(&self.engine.config, args).await {
+                Ok((summary, target)) => {
+                    let details = Some(Details::Restore(restore::command::details(&summary)));
+                    let report = summary.report(&target);
+                    if summary.skipped.is_empty() {
+                        Outcome::ok(report, details)
+                    } else {
+                        Outcome::failed(report, details)
+                    }
+                }
+                Err(e) => Outcome::failed(e, None),
+            },
         }
     }
 }
@@ -164,6 +176,7 @@ fn arm_kind(arm: &Args) -> CommandKind {
         Args::Resume(_) => CommandKind::Resume,
         Args::Move(_) => CommandKind::Move,
         Args::Expire(_) => CommandKind::Expire,
+        Args::Restore(_) => CommandKind::Restore,
     }
 }
 

@@ -34,6 +34,9 @@ pub struct Config {
     pub backup_stations: Vec<String>,
     /// Also move packages between stations when the catcher asks (the `mover` capability).
     pub mover: bool,
+    /// Directories a RESTORE command from the catcher may write into (and below); empty: none,
+    /// every RESTORE command is refused. `agent restore` from a shell is not limited by it.
+    pub restore_roots: Vec<PathBuf>,
     /// When to run backup passes (besides file notifications).
     pub schedule: ScheduleConfig,
     /// Largest package (bytes of input); a pass splits bigger change sets into several packages.
@@ -133,6 +136,7 @@ impl Default for Config {
             stations: Vec::new(),
             backup_stations: Vec::new(),
             mover: false,
+            restore_roots: Vec::new(),
             schedule: ScheduleConfig::default(),
             max_package_bytes: 1 << 30,
             max_package_files: 10_000,
@@ -239,6 +243,14 @@ impl Config {
             for (j, pattern) in f.excludes.iter().enumerate() {
                 globset::Glob::new(pattern)
                     .map_err(|e| invalid(format!("folders[{i}].excludes[{j}]"), e.to_string()))?;
+            }
+        }
+        for (i, root) in self.restore_roots.iter().enumerate() {
+            if !root.is_absolute() {
+                return Err(invalid(
+                    format!("restore_roots[{i}]"),
+                    format!("{} must be an absolute path", root.display()),
+                ));
             }
         }
         let mut ids = std::collections::HashSet::new();
@@ -367,6 +379,8 @@ compression_level = 3
 # backup_stations = ["hot-local"]
 # Also copy packages between stations when the catcher's scheduler asks (tier moves, expiry).
 mover = false
+# Directories a RESTORE command from the catcher may restore into (default: none, refused).
+# restore_roots = ["/var/lib/edgebackup/restores"]
 
 # Longest wait between reconnection attempts to the catcher, in seconds.
 max_backoff_secs = 30

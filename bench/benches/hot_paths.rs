@@ -42,6 +42,7 @@ fn events(seq: &AtomicU64, packages: usize) -> Vec<(u64, catcher::error::Result<
             size_bytes: size,
             sha256: sha.clone(),
             tool: Tool::Native,
+            made_at: None,
         }));
         for percent in [33, 66] {
             push(AgentEvent::Progress(ProgressUpdate {
@@ -63,6 +64,7 @@ fn events(seq: &AtomicU64, packages: usize) -> Vec<(u64, catcher::error::Result<
                 error: String::new(),
             }],
             manifest: Vec::new(),
+            done_at: None,
         }));
     }
     out

@@ -4,6 +4,7 @@
 //! the manifest, and says exactly which copy or which file is wrong.
 
 pub mod browse;
+pub mod command;
 pub mod state;
 
 use std::path::{Path, PathBuf};

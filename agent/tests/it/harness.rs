@@ -105,12 +105,23 @@ impl World {
 
     /// Queues a command and waits for the agent's answer.
     pub async fn command(&self, source_id: &str, kind: pb::CommandKind, package_id: &str) -> pb::CommandInfo {
+        self.command_with(source_id, kind, package_id, None).await
+    }
+
+    /// Queues a command with arguments and waits for the agent's answer.
+    pub async fn command_with(
+        &self,
+        source_id: &str,
+        kind: pb::CommandKind,
+        package_id: &str,
+        args: Option<pb::command_args::Kind>,
+    ) -> pb::CommandInfo {
         let mut c = SourceServiceClient::new(self.channel().await);
         let request = pb::CreateCommandRequest {
             source_id: source_id.into(),
             kind: kind as i32,
             package_id: package_id.into(),
-            args: None,
+            args: args.map(|kind| pb::CommandArgs { kind: Some(kind) }),
         };
         let id = c.create_command(request).await.unwrap().into_inner().command.unwrap().command_id;
         eventually("the agent's answer to the command", 120, || {

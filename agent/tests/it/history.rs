@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use edgebackup_proto::v1 as pb;
 use edgebackup_testkit::{Spec, eventually};
 
 use crate::harness::*;
@@ -228,4 +229,57 @@ async fn a_replaced_device_restores_everything_with_one_command() {
     let (code, out) = restore(&fresh, &to, &[]).await;
     assert_eq!(code, 0, "{out}");
     assert_eq!(capture(&restored(&to, &data)), expected, "{out}");
+}
+
+/// A RESTORE command from the catcher to another agent: it restores the first agent's data
+/// into a directory under its `restore_roots`, and refuses any target outside them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_command_reaches_another_agent_and_stays_inside_its_roots() {
+    let world = World::new().await;
+    let a = world.agent_config("ra", "edge-ra", &world.local_station("hot"), "[safety]\nenabled = false\n");
+    let data = world.data("ra");
+    std::fs::write(data.join("report.txt"), b"for the other machine").unwrap();
+    pass(&a).await;
+    let root = world.path("b-restores/");
+    std::fs::create_dir_all(&root).unwrap();
+    let extra = format!("restore_roots = [\"{}\"]\n[safety]\nenabled = false\n", root.display());
+    let b = world.agent_config("rb", "edge-rb", &world.local_station("hot"), &extra);
+    let mut agent = Agent::start(&b).await;
+    eventually("agent b connected", 30, || async { world.connected("edge-rb").await.then_some(()) }).await;
+
+    let restore = |target: &Path| {
+        pb::command_args::Kind::Restore(pb::RestoreArgs {
+            source_id: "edge-ra".into(),
+            target_dir: target.display().to_string(),
+            ..Default::default()
+        })
+    };
+    let into = root.join("from-a");
+    let done = world.command_with("edge-rb", pb::CommandKind::Restore, "", Some(restore(&into))).await;
+    assert_eq!(done.state, pb::CommandState::Succeeded as i32, "{done:?}");
+    let copy = restored(&into, &data).join("report.txt");
+    assert_eq!(std::fs::read(&copy).unwrap(), b"for the other machine");
+    match done.result_details.and_then(|d| d.kind) {
+        Some(pb::command_details::Kind::Restore(r)) => assert_eq!((r.files, r.skipped.len()), (1, 0), "{r:?}"),
+        other => panic!("restore details expected: {other:?}"),
+    }
+
+    let elsewhere = world.path("not-a-root/");
+    let refused = world.command_with("edge-rb", pb::CommandKind::Restore, "", Some(restore(&elsewhere))).await;
+    assert_eq!(refused.state, pb::CommandState::Failed as i32, "{refused:?}");
+    assert!(refused.result_message.contains("outside this agent's restore_roots"), "{refused:?}");
+    assert!(!restored(&elsewhere, &data).exists(), "nothing written outside the roots");
+
+    // A relative target never reaches an agent.
+    let mut sources = pb::source_service_client::SourceServiceClient::new(world.channel().await);
+    let request = pb::CreateCommandRequest {
+        source_id: "edge-rb".into(),
+        kind: pb::CommandKind::Restore as i32,
+        args: Some(pb::CommandArgs { kind: Some(restore(Path::new("relative/dir"))) }),
+        ..Default::default()
+    };
+    let err = sources.create_command(request).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(err.message().starts_with("args.restore.target_dir:"), "{err:?}");
+    assert!(agent.terminate().await.success());
 }

@@ -1,7 +1,7 @@
 //! Command arguments and results: one variant per kind of command, so that what an agent is
 //! asked to do and what it reports are checked where they enter, never read with defaults.
 
-use super::{CommandKind, Tier};
+use super::{CommandKind, Millis, Tier};
 
 /// What a command asks for, with the arguments of that kind.
 #[derive(Debug, Clone, PartialEq)]
@@ -13,6 +13,7 @@ pub enum CommandArgs {
     Resume { reason: String },
     Move(MoveArgs),
     Expire(ExpireArgs),
+    Restore(RestoreArgs),
 }
 
 impl CommandArgs {
@@ -26,8 +27,27 @@ impl CommandArgs {
             Self::Resume { .. } => CommandKind::Resume,
             Self::Move(_) => CommandKind::Move,
             Self::Expire(_) => CommandKind::Expire,
+            Self::Restore(_) => CommandKind::Restore,
         }
     }
+}
+
+/// Most path globs one restore may name.
+pub const MAX_RESTORE_PATHS: usize = 100;
+
+/// Arguments of a restore: a state from the catalog into a directory on the receiving device.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RestoreArgs {
+    /// Whose data; empty: the receiving agent's own.
+    pub source: String,
+    /// Watched folders; empty: all of the source's.
+    pub folders: Vec<String>,
+    /// The moment; `None`: the latest state.
+    pub as_of: Option<Millis>,
+    pub paths: Vec<String>,
+    /// Absolute; the agent refuses anything outside its `restore_roots`.
+    pub target_dir: String,
+    pub overwrite: bool,
 }
 
 /// Which copies a restore drill restores.
@@ -124,6 +144,7 @@ pub enum CommandDetails {
     Verify(Vec<CopyCheck>),
     RestoreDrill(Vec<CopyCheck>),
     Move(MoveReport),
+    Restore(RestoreReport),
 }
 
 impl CommandDetails {
@@ -134,8 +155,22 @@ impl CommandDetails {
             Self::Verify(_) => CommandKind::Verify,
             Self::RestoreDrill(_) => CommandKind::RestoreDrill,
             Self::Move(_) => CommandKind::Move,
+            Self::Restore(_) => CommandKind::Restore,
         }
     }
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RestoreReport {
+    pub files: u64,
+    pub bytes: u64,
+    pub unchanged: u64,
+    pub directories: u64,
+    pub links: u64,
+    /// `(path, reason)` of entries not restored.
+    pub skipped: Vec<(String, String)>,
+    pub damaged: Vec<String>,
 }
 
 /// What a backup pass did.

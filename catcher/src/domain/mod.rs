@@ -151,6 +151,7 @@ spelled!(
         Resume,
         Move,
         Expire,
+        Restore,
     }
 );
 

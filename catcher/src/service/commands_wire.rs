@@ -72,6 +72,14 @@ fn args_out(a: &CommandArgs) -> pb::CommandArgs {
                 ExpirePurpose::Cleanup => pb::ExpirePurpose::Cleanup,
             } as i32,
         }),
+        CommandArgs::Restore(r) => ArgsArm::Restore(pb::RestoreArgs {
+            source_id: r.source.clone(),
+            folders: r.folders.clone(),
+            as_of: ts_opt(r.as_of),
+            paths: r.paths.clone(),
+            target_dir: r.target_dir.clone(),
+            overwrite: r.overwrite,
+        }),
     };
     pb::CommandArgs { kind: Some(arm) }
 }
@@ -85,6 +93,7 @@ fn arm_kind(arm: &ArgsArm) -> CommandKind {
         ArgsArm::Resume(_) => CommandKind::Resume,
         ArgsArm::Move(_) => CommandKind::Move,
         ArgsArm::Expire(_) => CommandKind::Expire,
+        ArgsArm::Restore(_) => CommandKind::Restore,
     }
 }
 
@@ -108,6 +117,7 @@ pub fn request_args(field: &str, kind: CommandKind, args: Option<pb::CommandArgs
                 CommandKind::Move | CommandKind::Expire => {
                     Err(Error::invalid("kind", "move and expire are issued by the scheduler, not by hand"))
                 }
+                CommandKind::Restore => Err(Error::invalid(format!("{field}.restore.target_dir"), "required")),
             };
         }
     };
@@ -153,7 +163,61 @@ pub fn request_args(field: &str, kind: CommandKind, args: Option<pb::CommandArgs
         ArgsArm::Move(_) | ArgsArm::Expire(_) => {
             Err(Error::invalid("kind", "move and expire are issued by the scheduler, not by hand"))
         }
+        ArgsArm::Restore(r) => restore_in(&format!("{field}.restore"), r).map(CommandArgs::Restore),
     }
+}
+
+fn absolute(field: &str, value: &str) -> Result<String> {
+    let p = v::path(field, value)?;
+    if !p.starts_with('/') || p.split('/').any(|part| part == "..") {
+        return Err(Error::invalid(field, "must be an absolute path without '..'"));
+    }
+    Ok(p)
+}
+
+/// A restore's arguments, checked field by field (the agent checks `target_dir` against its
+/// `restore_roots` too: only it knows them).
+fn restore_in(field: &str, r: pb::RestoreArgs) -> Result<RestoreArgs> {
+    let f = |n: &str| format!("{field}.{n}");
+    if r.paths.len() > MAX_RESTORE_PATHS {
+        return Err(Error::invalid(f("paths"), format!("more than {MAX_RESTORE_PATHS} globs")));
+    }
+    if r.folders.len() > MAX_RESTORE_PATHS {
+        return Err(Error::invalid(f("folders"), format!("more than {MAX_RESTORE_PATHS} folders")));
+    }
+    let as_of = match r.as_of {
+        None => None,
+        Some(t) if (0..1_000_000_000).contains(&t.nanos) => Some(
+            t.seconds
+                .checked_mul(1000)
+                .map(|ms| ms + i64::from(t.nanos / 1_000_000))
+                .ok_or_else(|| Error::invalid(f("as_of"), "out of range"))?,
+        ),
+        Some(_) => return Err(Error::invalid(f("as_of"), "nanos out of range")),
+    };
+    let mut paths = Vec::with_capacity(r.paths.len());
+    for (i, p) in r.paths.into_iter().enumerate() {
+        let name = format!("{field}.paths[{i}]");
+        if p.is_empty() || p.len() > 1024 || p.contains('\0') {
+            return Err(Error::invalid(name, "a glob of 1..1024 bytes"));
+        }
+        globset::Glob::new(&p).map_err(|e| Error::invalid(name, e.to_string()))?;
+        paths.push(p);
+    }
+    let folders = r
+        .folders
+        .iter()
+        .enumerate()
+        .map(|(i, folder)| absolute(&format!("{field}.folders[{i}]"), folder))
+        .collect::<Result<_>>()?;
+    Ok(RestoreArgs {
+        source: if r.source_id.is_empty() { String::new() } else { v::id(&f("source_id"), &r.source_id)? },
+        folders,
+        as_of,
+        paths,
+        target_dir: absolute(&f("target_dir"), &r.target_dir)?,
+        overwrite: r.overwrite,
+    })
 }
 
 fn checks_out(checks: &[CopyCheck]) -> pb::CopyChecks {
@@ -189,6 +253,19 @@ pub fn details_out(d: &CommandDetails) -> pb::CommandDetails {
         CommandDetails::Move(m) => DetailsArm::Move(pb::MoveResult {
             verified_sha256: m.verified_sha256.clone(),
             tool_ref: m.tool_ref.clone(),
+        }),
+        CommandDetails::Restore(r) => DetailsArm::Restore(pb::RestoreResult {
+            files: r.files,
+            bytes: r.bytes,
+            unchanged: r.unchanged,
+            directories: r.directories,
+            links: r.links,
+            skipped: r
+                .skipped
+                .iter()
+                .map(|(path, reason)| pb::RestoreSkip { path: path.clone(), reason: reason.clone() })
+                .collect(),
+            damaged: r.damaged.clone(),
         }),
     };
     pb::CommandDetails { kind: Some(arm) }
@@ -258,6 +335,34 @@ pub fn details_in(field: &str, d: Option<pb::CommandDetails>) -> Result<Option<C
             verified_sha256: v::sha256(&format!("{field}.move.verified_sha256"), &m.verified_sha256)?,
             tool_ref: text(&format!("{field}.move.tool_ref"), m.tool_ref, 1024)?,
         }),
+        DetailsArm::Restore(r) => {
+            let f = |n: &str| format!("{field}.restore.{n}");
+            if r.skipped.len() > MAX_BAD_FILES || r.damaged.len() > MAX_CHECKS {
+                return Err(Error::invalid(f("skipped"), format!("more than {MAX_BAD_FILES} entries")));
+            }
+            CommandDetails::Restore(RestoreReport {
+                files: r.files,
+                bytes: r.bytes,
+                unchanged: r.unchanged,
+                directories: r.directories,
+                links: r.links,
+                skipped: r
+                    .skipped
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, k)| {
+                        let g = |n: &str| format!("{field}.restore.skipped[{i}].{n}");
+                        Ok((text(&g("path"), k.path, 4096)?, text(&g("reason"), k.reason, 1024)?))
+                    })
+                    .collect::<Result<_>>()?,
+                damaged: r
+                    .damaged
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, d)| text(&format!("{field}.restore.damaged[{i}]"), d, 4096))
+                    .collect::<Result<_>>()?,
+            })
+        }
     }))
 }
 

@@ -92,6 +92,7 @@ pub fn command_kind(k: CommandKind) -> pb::CommandKind {
         CommandKind::Resume => pb::CommandKind::Resume,
         CommandKind::Move => pb::CommandKind::Move,
         CommandKind::Expire => pb::CommandKind::Expire,
+        CommandKind::Restore => pb::CommandKind::Restore,
     }
 }
 

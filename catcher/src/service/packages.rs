@@ -112,6 +112,7 @@ pub fn new_package(package_id: String, i: &pb::Ingest, prefix: &str, require_sha
         size_bytes: v::size(&f("size_bytes"), i.size_bytes)?,
         sha256: v::sha256(&f("sha256"), &i.sha256)?,
         tool: v::tool(&f("tool"), i.tool, false)?.unwrap_or(Tool::Native),
+        made_at: None,
     };
     if require_sha && n.size_bytes > 0 && n.sha256.is_empty() {
         return Err(Error::invalid(f("sha256"), "required when size_bytes > 0"));

@@ -46,6 +46,37 @@ struct StoredResume {
     reason: String,
 }
 
+#[derive(Serialize, Deserialize, Default)]
+struct StoredRestore {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    source: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    folders: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    as_of: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    paths: Vec<String>,
+    target_dir: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    overwrite: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredRestoreReport {
+    files: u64,
+    bytes: u64,
+    #[serde(default)]
+    unchanged: u64,
+    #[serde(default)]
+    directories: u64,
+    #[serde(default)]
+    links: u64,
+    #[serde(default)]
+    skipped: Vec<StoredBadFile>,
+    #[serde(default)]
+    damaged: Vec<String>,
+}
+
 /// The stored columns of a command's arguments: `(from_station_id, to_station_id, args_json)`.
 pub fn encode_args(args: &CommandArgs) -> Result<(String, String, String)> {
     Ok(match args {
@@ -92,6 +123,17 @@ pub fn encode_args(args: &CommandArgs) -> Result<(String, String, String)> {
             };
             let stored = CopyArgs { owner: x.owner.clone(), sha256: x.sha256.clone(), purpose: Some(purpose.into()) };
             (x.station_id.clone(), String::new(), json(&stored)?)
+        }
+        CommandArgs::Restore(r) => {
+            let stored = StoredRestore {
+                source: r.source.clone(),
+                folders: r.folders.clone(),
+                as_of: r.as_of,
+                paths: r.paths.clone(),
+                target_dir: r.target_dir.clone(),
+                overwrite: r.overwrite,
+            };
+            (String::new(), String::new(), json(&stored)?)
         }
     })
 }
@@ -154,6 +196,17 @@ pub fn decode_args(kind: CommandKind, from: &str, to: &str, args_json: &str) -> 
                 other => return Err(corrupt(format!("unknown purpose {other:?}"))),
             };
             CommandArgs::Expire(ExpireArgs { station_id: from.to_owned(), owner: c.owner, sha256: c.sha256, purpose })
+        }
+        CommandKind::Restore => {
+            let r: StoredRestore = serde_json::from_str(text).map_err(|e| corrupt(e.to_string()))?;
+            CommandArgs::Restore(RestoreArgs {
+                source: r.source,
+                folders: r.folders,
+                as_of: r.as_of,
+                paths: r.paths,
+                target_dir: r.target_dir,
+                overwrite: r.overwrite,
+            })
         }
     })
 }
@@ -248,6 +301,19 @@ pub fn encode_details(details: Option<&CommandDetails>) -> Result<String> {
             verified_sha256: m.verified_sha256.clone(),
             tool_ref: m.tool_ref.clone(),
         }),
+        Some(CommandDetails::Restore(r)) => serde_json::to_string(&StoredRestoreReport {
+            files: r.files,
+            bytes: r.bytes,
+            unchanged: r.unchanged,
+            directories: r.directories,
+            links: r.links,
+            skipped: r
+                .skipped
+                .iter()
+                .map(|(path, reason)| StoredBadFile { path: path.clone(), reason: reason.clone() })
+                .collect(),
+            damaged: r.damaged.clone(),
+        }),
     };
     text.map_err(|e| Error::Corrupt(e.to_string()))
 }
@@ -270,6 +336,17 @@ pub fn decode_details(command_id: &str, kind: CommandKind, text: &str) -> Option
         CommandKind::RestoreDrill => serde_json::from_str(text).map(|c| CommandDetails::RestoreDrill(checks_in(c))),
         CommandKind::Move => serde_json::from_str::<StoredMove>(text)
             .map(|m| CommandDetails::Move(MoveReport { verified_sha256: m.verified_sha256, tool_ref: m.tool_ref })),
+        CommandKind::Restore => serde_json::from_str::<StoredRestoreReport>(text).map(|r| {
+            CommandDetails::Restore(RestoreReport {
+                files: r.files,
+                bytes: r.bytes,
+                unchanged: r.unchanged,
+                directories: r.directories,
+                links: r.links,
+                skipped: r.skipped.into_iter().map(|b| (b.path, b.reason)).collect(),
+                damaged: r.damaged,
+            })
+        }),
         CommandKind::Pause | CommandKind::Resume | CommandKind::Expire => return None,
     };
     match parsed {

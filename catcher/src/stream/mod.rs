@@ -27,7 +27,7 @@ use crate::service::sessions::{self, error_frame};
 use crate::service::{Shared, commands_wire, convert, packages::new_package, validate as v};
 use crate::writer::{
     AgentEvent, AgentEvents, CommandOutcome, Completion, Disconnected, EventsOutcome, Failure, Hello, HelloInfo,
-    PlacementReport, ProgressUpdate, Touch,
+    NewPackage, PlacementReport, ProgressUpdate, Touch,
 };
 
 /// Most events handed to the writer in one op.
@@ -264,10 +264,12 @@ fn hello_in(h: pb::Hello) -> Result<HelloInfo> {
 
 /// Validates one wire event; an invalid one is still sequenced (and rejected) by the writer.
 fn event_in(e: pb::AgentEvent) -> Result<AgentEvent> {
+    // When the agent recorded the event (its clock): packages keep the times they were made.
+    let at = snapshot::millis(e.at.as_ref());
     Ok(match e.kind.ok_or_else(|| Error::invalid("event.kind", "required"))? {
         Kind::Ingest(i) => {
             let id = v::package_id("ingest.package_id", &i.package_id)?;
-            AgentEvent::Ingest(new_package(id, &i, "ingest.", false)?)
+            AgentEvent::Ingest(NewPackage { made_at: at, ..new_package(id, &i, "ingest.", false)? })
         }
         Kind::Progress(p) => AgentEvent::Progress(ProgressUpdate {
             package_id: v::package_id("progress.package_id", &p.package_id)?,
@@ -297,7 +299,7 @@ fn event_in(e: pb::AgentEvent) -> Result<AgentEvent> {
                     path: v::path(&f("path"), &m.path)?,
                     size_bytes: v::size(&f("size_bytes"), m.size_bytes)?,
                     sha256: v::sha256(&f("sha256"), &m.sha256)?,
-                    modified_at: m.modified_at.map(|t| t.seconds * 1000 + i64::from(t.nanos / 1_000_000)),
+                    modified_at: snapshot::millis(m.modified_at.as_ref()),
                 });
             }
             AgentEvent::Complete(Completion {
@@ -307,6 +309,7 @@ fn event_in(e: pb::AgentEvent) -> Result<AgentEvent> {
                 size_bytes: v::size("complete.size_bytes", c.size_bytes)?,
                 tool_ref: c.tool_ref.chars().take(1024).collect(),
                 placements,
+                done_at: at,
             })
         }
         Kind::Fail(f) => AgentEvent::Fail(Failure {

@@ -9,8 +9,8 @@ use crate::service::validate as v;
 /// Entries per part, as agent.proto promises (bounds one event's work in the writer).
 const MAX_PART: usize = 1000;
 
-/// Milliseconds of a wire timestamp; `None` when unset.
-fn millis(t: Option<&prost_types::Timestamp>) -> Option<Millis> {
+/// Milliseconds of a wire timestamp (saturating: no input overflows); `None` when unset.
+pub(super) fn millis(t: Option<&prost_types::Timestamp>) -> Option<Millis> {
     t.map(|t| t.seconds.saturating_mul(1000).saturating_add(i64::from(t.nanos.clamp(0, 999_999_999) / 1_000_000)))
 }
 

@@ -24,6 +24,8 @@ pub struct Completion {
     pub tool_ref: String,
     pub placements: Vec<PlacementReport>,
     pub manifest: Vec<ManifestEntry>,
+    /// When the agent finished it (its clock); `None`: when the catcher heard of it.
+    pub done_at: Option<Millis>,
 }
 
 /// One copy an agent reports with a completion.

@@ -15,6 +15,8 @@ pub struct NewPackage {
     pub size_bytes: u64,
     pub sha256: String,
     pub tool: Tool,
+    /// When the agent made it (its clock); `None` for scripts: when the catcher heard of it.
+    pub made_at: Option<Millis>,
 }
 
 /// A script's PATCH of a package.
@@ -120,7 +122,8 @@ pub async fn ingest(u: &mut Unit<'_>, source_id: &str, n: NewPackage, actor: &st
         next_transition_at: None,
         retry_count: 0,
         last_error: String::new(),
-        created_at: u.now,
+        // The agent's time, never ahead of ours: an outage does not bunch its backups up.
+        created_at: n.made_at.map_or(u.now, |t| t.min(u.now)),
         updated_at: u.now,
         completed_at: None,
         expired_at: None,
@@ -228,10 +231,13 @@ pub async fn complete(u: &mut Unit<'_>, source_id: Option<&str>, c: Completion, 
     p.progress_percent = 100;
     p.tool_ref = c.tool_ref;
     p.last_error.clear();
-    p.completed_at = Some(u.now);
+    // When the agent stored and verified it, never ahead of ours nor before it was made: tier
+    // waits count from then, so backups queued through an outage keep their own times.
+    let done = c.done_at.map_or(u.now, |t| t.clamp(p.created_at.min(u.now), u.now));
+    p.completed_at = Some(done);
     p.tier = Some(tier);
-    p.tier_entered_at = Some(u.now);
-    p.next_transition_at = rules.due_at(tier, u.now);
+    p.tier_entered_at = Some(done);
+    p.next_transition_at = rules.due_at(tier, done);
     if let Some(mut s) = u.source(&p.source_id).await? {
         s.last_completed_at = Some(u.now);
         u.put_source(s);
@@ -296,6 +302,7 @@ async fn patch(u: &mut Unit<'_>, m: PackagePatch) -> Result<Package> {
                 tool_ref: p.tool_ref.clone(),
                 placements: Vec::new(),
                 manifest: Vec::new(),
+                done_at: None,
             };
             complete(u, None, c, actor).await
         }

@@ -187,6 +187,7 @@ impl Sim {
                 size_bytes: 10 * written.len() as u64,
                 sha256: String::new(),
                 tool: Tool::Native,
+                made_at: Some(self.now),
             };
             let placement = PlacementReport {
                 station_id: "hot-1".into(),
@@ -201,6 +202,7 @@ impl Sim {
                 tool_ref: String::new(),
                 placements: vec![placement],
                 manifest: Vec::new(),
+                done_at: Some(self.now),
             };
             let packaged = written.iter().map(|(p, (sha, mode))| self.entry(p, sha, *mode, &id)).collect();
             events.push(AgentEvent::Ingest(n));

@@ -92,6 +92,7 @@ fn new_package(n: u8) -> NewPackage {
         size_bytes: 100 + u64::from(n),
         sha256: format!("{n:02x}").repeat(32),
         tool: Tool::Native,
+        made_at: None,
     }
 }
 
@@ -108,6 +109,7 @@ fn completion(p: &NewPackage) -> Completion {
             error: String::new(),
         }],
         manifest: Vec::new(),
+        done_at: None,
     }
 }
 

@@ -43,7 +43,12 @@ impl ScriptedAgent {
     }
 
     pub async fn send(&self, seq: u64, kind: Kind) {
-        let e = pb::AgentEvent { seq, at: None, kind: Some(kind) };
+        self.send_at(seq, None, kind).await;
+    }
+
+    /// An event the agent recorded at `at` (its clock).
+    pub async fn send_at(&self, seq: u64, at: Option<prost_types::Timestamp>, kind: Kind) {
+        let e = pb::AgentEvent { seq, at, kind: Some(kind) };
         self.tx.send(pb::AgentMessage { body: Some(Body::Event(e)) }).await.expect("stream open");
     }
 

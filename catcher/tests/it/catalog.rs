@@ -9,7 +9,7 @@ use pb::catalog_service_client::CatalogServiceClient;
 use crate::agent::{ScriptedAgent, complete, ingest};
 use crate::harness::{Catcher, TestDb, assert_invalid};
 
-crate::both_databases!(snapshots_become_versions_and_bad_ones_are_refused);
+crate::both_databases!(snapshots_become_versions_and_bad_ones_are_refused, packages_keep_the_agents_times);
 
 const FOLDER: &str = "/srv/data";
 const SHA: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -186,4 +186,28 @@ async fn snapshots_become_versions_and_bad_ones_are_refused(db: TestDb) {
     assert_invalid(catalog.list_versions(request).await, "path");
     let request = pb::ListStateRequest { folder: FOLDER.into(), ..Default::default() };
     assert_invalid(catalog.list_state(request).await, "source_id");
+}
+
+/// Packages carry the agent's times (made an hour ago, sent after an outage), never the
+/// catcher's receipt time, and never a time ahead of the catcher's.
+async fn packages_keep_the_agents_times(db: TestDb) {
+    let catcher = Catcher::start(&db).await;
+    let mut clients = catcher.clients().await;
+    let mut agent = ScriptedAgent::connect(catcher.channel().await, "edge-late", &[pb::Capability::Backup]).await;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let (old, future) = (uuid::Uuid::now_v7().to_string(), uuid::Uuid::now_v7().to_string());
+    agent.send_at(1, ts(now - 3_600_000), ingest(&old, FOLDER, 5, "")).await;
+    agent.send_at(2, ts(now - 3_540_000), complete(&old, SHA, 5, "hot")).await;
+    agent.send_at(3, ts(now + 86_400_000), ingest(&future, FOLDER, 5, "")).await;
+    agent.send_at(4, ts(now + 86_400_000), complete(&future, SHA, 5, "hot")).await;
+    agent.wait_ack(4).await;
+    let get = |id: &str| pb::GetPackageRequest { package_id: id.into() };
+    let p = clients.packages.get_package(get(&old)).await.unwrap().into_inner();
+    assert_eq!(p.created_at, ts(now - 3_600_000));
+    assert_eq!(p.completed_at, ts(now - 3_540_000));
+    assert_eq!(p.tier_entered_at, ts(now - 3_540_000), "tier waits count from when the agent finished");
+    let f = clients.packages.get_package(get(&future)).await.unwrap().into_inner();
+    let millis =
+        |t: Option<prost_types::Timestamp>| t.map(|t| t.seconds * 1000 + i64::from(t.nanos / 1_000_000)).unwrap();
+    assert!(millis(f.created_at) <= now + 60_000 && millis(f.completed_at) <= now + 60_000, "clamped: {f:?}");
 }
