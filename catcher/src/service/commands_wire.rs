@@ -283,6 +283,17 @@ fn text(field: &str, value: String, max: usize) -> Result<String> {
     Ok(value)
 }
 
+/// `(path, reason)` pairs an agent reports (bad files, skipped entries), each bounded.
+fn paths_with_reasons(items: impl Iterator<Item = (String, String)>, field: &str) -> Result<Vec<(String, String)>> {
+    items
+        .enumerate()
+        .map(|(i, (path, reason))| {
+            let g = |n: &str| format!("{field}[{i}].{n}");
+            Ok((text(&g("path"), path, 4096)?, text(&g("reason"), reason, 1024)?))
+        })
+        .collect()
+}
+
 fn checks_in(field: &str, c: pb::CopyChecks) -> Result<Vec<CopyCheck>> {
     if c.checks.len() > MAX_CHECKS {
         return Err(Error::invalid(format!("{field}.checks"), format!("more than {MAX_CHECKS} entries")));
@@ -305,15 +316,10 @@ fn checks_in(field: &str, c: pb::CopyChecks) -> Result<Vec<CopyCheck>> {
                 location: text(&f("location"), c.location, 4096)?,
                 ok: c.ok,
                 problem: text(&f("problem"), c.problem, 4096)?,
-                bad_files: c
-                    .bad_files
-                    .into_iter()
-                    .enumerate()
-                    .map(|(j, b)| {
-                        let g = |n: &str| format!("{field}.checks[{i}].bad_files[{j}].{n}");
-                        Ok((text(&g("path"), b.path, 4096)?, text(&g("reason"), b.reason, 1024)?))
-                    })
-                    .collect::<Result<_>>()?,
+                bad_files: paths_with_reasons(
+                    c.bad_files.into_iter().map(|b| (b.path, b.reason)),
+                    &format!("{field}.checks[{i}].bad_files"),
+                )?,
             })
         })
         .collect()
@@ -346,15 +352,10 @@ pub fn details_in(field: &str, d: Option<pb::CommandDetails>) -> Result<Option<C
                 unchanged: r.unchanged,
                 directories: r.directories,
                 links: r.links,
-                skipped: r
-                    .skipped
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, k)| {
-                        let g = |n: &str| format!("{field}.restore.skipped[{i}].{n}");
-                        Ok((text(&g("path"), k.path, 4096)?, text(&g("reason"), k.reason, 1024)?))
-                    })
-                    .collect::<Result<_>>()?,
+                skipped: paths_with_reasons(
+                    r.skipped.into_iter().map(|k| (k.path, k.reason)),
+                    &format!("{field}.restore.skipped"),
+                )?,
                 damaged: r
                     .damaged
                     .into_iter()
