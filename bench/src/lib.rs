@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod agents;
+pub mod catalog;
 pub mod datagen;
 pub mod hist;
 pub mod latency;

@@ -20,6 +20,10 @@ pub enum Query {
     Status,
     TierSummary,
     Projections,
+    /// A directory of the catalog as of a moment (`edge-datagen --catalog-sources`).
+    CatalogFolder(pb::ListFolderRequest),
+    /// The versions of one path.
+    CatalogVersions(pb::ListVersionsRequest),
 }
 
 impl Query {
@@ -30,12 +34,15 @@ impl Query {
             Query::Status => "get_status",
             Query::TierSummary => "get_tier_summary",
             Query::Projections => "get_projections_30d",
+            Query::CatalogFolder(_) => "catalog_list_directory_as_of",
+            Query::CatalogVersions(_) => "catalog_versions_of_a_path",
         }
     }
 }
 
 /// The request mix, using a source and a path prefix found in the data.
 pub async fn plan(ch: Channel, page_size: u32) -> anyhow::Result<Vec<Query>> {
+    let ch_catalog = ch.clone();
     let first = PackageServiceClient::new(ch)
         .list_packages(pb::ListPackagesRequest { page_size: 1, ..Default::default() })
         .await
@@ -53,7 +60,7 @@ pub async fn plan(ch: Channel, page_size: u32) -> anyhow::Result<Vec<Query>> {
         r
     };
     use pb::{PackageStatus as S, PackageType as T, Tier};
-    Ok(vec![
+    let mut mix = vec![
         Query::List("list_all", base.clone()),
         Query::List("list_status_completed", with(&|r| r.status = S::Completed as i32)),
         Query::List("list_status_failed", with(&|r| r.status = S::Failed as i32)),
@@ -79,7 +86,41 @@ pub async fn plan(ch: Channel, page_size: u32) -> anyhow::Result<Vec<Query>> {
         Query::Status,
         Query::TierSummary,
         Query::Projections,
-    ])
+    ];
+    mix.extend(catalog_plan(ch_catalog).await?);
+    Ok(mix)
+}
+
+/// Catalog queries when the catalog was filled (by `edge-datagen --catalog-sources`): folder
+/// listings of whole directories at several moments, and versions of paths, over several sources.
+async fn catalog_plan(ch: Channel) -> anyhow::Result<Vec<Query>> {
+    use crate::catalog::{DAY_MS, FOLDER, START_MS, dir, file, source_id};
+    let mut catalog = pb::catalog_service_client::CatalogServiceClient::new(ch);
+    let folders = catalog.list_folders(pb::ListFoldersRequest { source_id: source_id(0) }).await?.into_inner();
+    if folders.folders.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ts = |ms: i64| Some(prost_types::Timestamp { seconds: ms / 1000, nanos: 0 });
+    let mut out = Vec::new();
+    for (k, (s, d)) in [(0u32, 3u32), (37, 7), (73, 1)].into_iter().enumerate() {
+        for as_of in [ts(START_MS + DAY_MS * 5 / 2), ts(START_MS + DAY_MS * (6 + k as i64)), None] {
+            out.push(Query::CatalogFolder(pb::ListFolderRequest {
+                source_id: source_id(s),
+                folder: FOLDER.into(),
+                directory: dir(d),
+                as_of,
+                page_size: 1000,
+                page_token: String::new(),
+            }));
+        }
+        out.push(Query::CatalogVersions(pb::ListVersionsRequest {
+            source_id: source_id(s),
+            folder: FOLDER.into(),
+            path: file(d, 500 + k as u32),
+            page_size: 100,
+        }));
+    }
+    Ok(out)
 }
 
 /// Latency per query name, plus "list_any" over every list request.
@@ -88,6 +129,7 @@ pub type Results = BTreeMap<String, Hist>;
 /// Runs the mix round-robin on one client until `until`.
 pub async fn run_client(ch: Channel, mix: &[Query], until: Instant) -> anyhow::Result<(Results, u64)> {
     let mut packages = PackageServiceClient::new(ch.clone());
+    let mut catalog = pb::catalog_service_client::CatalogServiceClient::new(ch.clone());
     let mut status = StatusServiceClient::new(ch);
     let mut out = Results::new();
     let mut errors = 0;
@@ -134,6 +176,8 @@ pub async fn run_client(ch: Channel, mix: &[Query], until: Instant) -> anyhow::R
                     .get_projections(pb::GetProjectionsRequest { days: 30, ..Default::default() })
                     .await
                     .map(|_| ()),
+                Query::CatalogFolder(r) => catalog.list_folder(r.clone()).await.map(|_| ()),
+                Query::CatalogVersions(r) => catalog.list_versions(r.clone()).await.map(|_| ()),
             };
             match ok {
                 Ok(()) => record(&mut out, q.name(), t.elapsed(), matches!(q, Query::List(..))),

@@ -2,6 +2,7 @@
 //! query and start-up benchmarks. Migrates with the catcher's own migrations first.
 
 use clap::Parser;
+use edge_bench::catalog;
 use edge_bench::datagen::{self, Options};
 
 #[derive(Parser)]
@@ -25,6 +26,18 @@ struct Cli {
     /// Seed; the same seed and counts give the same rows.
     #[arg(long, default_value_t = 7)]
     seed: u64,
+    /// Also fill the catalog: this many sources (edge-0000…) with one folder `/data` each.
+    #[arg(long, default_value_t = 0)]
+    catalog_sources: u32,
+    /// Directories per catalog folder.
+    #[arg(long, default_value_t = 10)]
+    catalog_dirs: u32,
+    /// Files per directory.
+    #[arg(long, default_value_t = 1000)]
+    catalog_files: u32,
+    /// Versions per file (a day apart, the last one current).
+    #[arg(long, default_value_t = 10)]
+    catalog_versions: u32,
 }
 
 #[tokio::main]
@@ -39,6 +52,10 @@ async fn main() -> std::process::ExitCode {
         }
         if !(1..=3650).contains(&cli.days) {
             return Err(format!("--days must be 1..=3650, got {}", cli.days));
+        }
+        let shape = [cli.catalog_sources, cli.catalog_dirs, cli.catalog_files, cli.catalog_versions];
+        if shape.iter().map(|&n| u64::from(n)).product::<u64>() > 100_000_000 {
+            return Err("the catalog must have at most 100000000 rows".into());
         }
         Ok(())
     };
@@ -64,9 +81,32 @@ async fn main() -> std::process::ExitCode {
         }
     })
     .await;
+    let shape = catalog::Shape {
+        sources: cli.catalog_sources,
+        dirs: cli.catalog_dirs,
+        files: cli.catalog_files,
+        versions: cli.catalog_versions,
+    };
+    let report = match report {
+        Ok(r) if shape.sources > 0 => {
+            let started = std::time::Instant::now();
+            let total = shape.rows();
+            catalog::fill(&o.database_url, &shape, o.seed, |done| {
+                eprintln!("  {done:>10} of {total} catalog rows  {:>6.1} s", started.elapsed().as_secs_f64());
+            })
+            .await
+            .map(|rows| (r, Some((rows, started.elapsed().as_secs_f64()))))
+        }
+        other => other.map(|r| (r, None)),
+    };
     match report {
-        Ok(r) => {
-            println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+        Ok((r, catalog)) => {
+            let mut v = serde_json::to_value(&r).unwrap_or_default();
+            if let Some((rows, secs)) = catalog {
+                v["catalog_rows"] = rows.into();
+                v["catalog_seconds"] = secs.into();
+            }
+            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
             std::process::ExitCode::SUCCESS
         }
         Err(e) => {
