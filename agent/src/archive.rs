@@ -59,6 +59,32 @@ impl<W: Write> Write for HashWriter<W> {
     }
 }
 
+/// A reader that hashes what passes through (a stored copy checked while it is unpacked).
+pub struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> HashingReader<R> {
+    pub fn new(inner: R) -> Self {
+        Self { inner, hasher: Sha256::new() }
+    }
+
+    /// Reads what is left, then the sha256 of everything read.
+    pub fn finish(mut self) -> io::Result<String> {
+        io::copy(&mut self, &mut io::sink())?;
+        Ok(hex::encode(self.hasher.finalize()))
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
 /// Reads exactly `expected` bytes of a file while hashing them; a file that shrank is an error
 /// (tar would otherwise write a corrupt entry).
 struct HashReader<'a, R> {
@@ -270,8 +296,9 @@ pub fn extract_selected(
         let copied = io::copy(&mut entry, &mut w);
         let (file, sha, _) = w.finish();
         match copied {
+            // Not synced here: the restore syncs the target's filesystem once at the end.
             Ok(_) if sha == *expected => {
-                file.sync_all()?;
+                drop(file);
                 last_good.clone_from(&rel);
                 written.push(rel);
             }

@@ -156,6 +156,10 @@ pub async fn restore(config: &Config, channel: Channel, sel: &Selection, to: &Pa
         r.folder(&selected, &sel.source, &stations, &mut packages, &scratch).await?;
     }
     let _ = std::fs::remove_dir_all(&scratch);
+    // Durable before it is reported done: one sync of the target's filesystem (files were not
+    // synced one by one).
+    let root = std::fs::File::open(to).map_err(|e| format!("{}: {e}", to.display()))?;
+    rustix::fs::syncfs(&root).map_err(|e| format!("syncing {}: {e}", to.display()))?;
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
 }
@@ -375,21 +379,34 @@ impl Restorer<'_> {
     ) -> Result<(Vec<String>, Vec<archive::Mismatch>), String> {
         let tool_ref = station.locate(source, &package.package_id).await.map_err(|e| e.to_string())?;
         std::fs::create_dir_all(staging).map_err(|e| format!("{}: {e}", staging.display()))?;
-        let fetched = staging.with_extension("fetch");
-        station.fetch(&tool_ref, &fetched).await.map_err(|e| e.to_string())?;
+        // A local copy is read in place; others are fetched into scratch first.
+        let (archive_path, fetched) = match station.local_path(&tool_ref) {
+            Some(path) => (path, None),
+            None => {
+                let fetched = staging.with_extension("fetch");
+                station.fetch(&tool_ref, &fetched).await.map_err(|e| e.to_string())?;
+                (fetched.clone(), Some(fetched))
+            }
+        };
         let expected: HashMap<String, String> = wanted.iter().map(|(p, e)| (p.clone(), e.sha256.clone())).collect();
-        let (sha, staging, archive_sha) = (package.sha256.clone(), staging.to_owned(), fetched.clone());
+        let (sha, staging) = (package.sha256.clone(), staging.to_owned());
+        // One read: the copy is hashed while the wanted files are unpacked into staging, which
+        // is used only when the whole copy's sha256 is right.
         let result = tokio::task::spawn_blocking(move || {
-            let (got, _) = std::fs::File::open(&archive_sha).and_then(sha256_of).map_err(|e| e.to_string())?;
+            let file = std::fs::File::open(&archive_path).map_err(|e| format!("{}: {e}", archive_path.display()))?;
+            let mut reader = archive::HashingReader::new(std::io::BufReader::with_capacity(1 << 20, file));
+            let unpacked = archive::extract_selected(&mut reader, &staging, &expected);
+            let got = reader.finish().map_err(|e| e.to_string())?;
             if !sha.is_empty() && got != sha {
                 return Err(format!("the stored copy's sha256 is {got}, expected {sha}"));
             }
-            let file = std::fs::File::open(&archive_sha).map_err(|e| e.to_string())?;
-            archive::extract_selected(std::io::BufReader::new(file), &staging, &expected).map_err(|e| e.to_string())
+            unpacked.map_err(|e| e.to_string())
         })
         .await
         .map_err(|e| e.to_string())?;
-        let _ = std::fs::remove_file(&fetched);
+        if let Some(f) = fetched {
+            let _ = std::fs::remove_file(f);
+        }
         result
     }
 
@@ -403,7 +420,6 @@ impl Restorer<'_> {
         let partial = target.with_file_name(format!(".{name}.ebk-partial"));
         if std::fs::rename(from, &partial).is_err() {
             std::fs::copy(from, &partial)?;
-            std::fs::File::open(&partial)?.sync_all()?;
         }
         if target.is_dir() {
             std::fs::remove_dir_all(target)?;

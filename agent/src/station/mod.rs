@@ -169,6 +169,14 @@ impl Station {
         }
     }
 
+    /// Where a copy can be read in place, without fetching it first (local stations).
+    pub fn local_path(&self, tool_ref: &str) -> Option<PathBuf> {
+        match &self.tool {
+            Tool::Local(s) => Some(s.path_of(tool_ref)),
+            Tool::Rclone(_) | Tool::Restic(_) => None,
+        }
+    }
+
     /// The tool reference of a package's copy, found from the package id alone (so a replaced
     /// device with an empty state dir can still restore).
     pub async fn locate(&self, owner: &str, package_id: &str) -> Result<String> {
