@@ -267,17 +267,17 @@ pub fn extract(archive: impl Read, dest: &Path) -> io::Result<(Vec<ManifestFile>
     Ok((manifest, mismatches))
 }
 
-/// Extracts only the files in `wanted` (relative path → expected sha256) into `dest`, at the
-/// same relative paths, each written with mode 0600 and checked as it is written. Stops
-/// reading once every wanted file was seen. Returns the files written intact and those that
+/// Extracts only the files in `wanted` (relative path → expected sha256) from a package's tar
+/// stream (already decompressed: see `unpack::ahead`) into `dest`, at the same relative paths,
+/// each written with mode 0600 and checked as it is written. Stops reading once every wanted
+/// file was seen. Returns the files written intact and those that
 /// are damaged (a damaged file is removed again: damaged data never lands in `dest`).
 pub fn extract_selected(
-    archive: impl Read,
+    tar_stream: impl Read,
     dest: &Path,
     wanted: &std::collections::HashMap<String, String>,
 ) -> io::Result<(Vec<String>, Vec<Mismatch>)> {
-    let decoder = zstd::Decoder::new(archive)?;
-    let mut tar = tar::Archive::new(decoder);
+    let mut tar = tar::Archive::new(tar_stream);
     let (mut written, mut bad) = (Vec::new(), Vec::new());
     let mut last_good = String::from("(the start)");
     for entry in tar.entries()? {

@@ -14,3 +14,4 @@ pub mod safety;
 pub mod scan;
 pub mod state;
 pub mod station;
+pub mod unpack;

@@ -394,9 +394,10 @@ impl Restorer<'_> {
         // is used only when the whole copy's sha256 is right.
         let result = tokio::task::spawn_blocking(move || {
             let file = std::fs::File::open(&archive_path).map_err(|e| format!("{}: {e}", archive_path.display()))?;
-            let mut reader = archive::HashingReader::new(std::io::BufReader::with_capacity(1 << 20, file));
-            let unpacked = archive::extract_selected(&mut reader, &staging, &expected);
-            let got = reader.finish().map_err(|e| e.to_string())?;
+            let (tar_stream, worker) = crate::unpack::ahead(std::io::BufReader::with_capacity(1 << 20, file));
+            let unpacked = archive::extract_selected(tar_stream, &staging, &expected);
+            let got =
+                worker.join().map_err(|_| "the unpacking thread panicked".to_owned())?.map_err(|e| e.to_string())?;
             if !sha.is_empty() && got != sha {
                 return Err(format!("the stored copy's sha256 is {got}, expected {sha}"));
             }
