@@ -268,13 +268,13 @@ pub fn extract(archive: impl Read, dest: &Path) -> io::Result<(Vec<ManifestFile>
 }
 
 /// Extracts only the files in `wanted` (relative path → expected sha256) from a package's tar
-/// stream (already decompressed: see `unpack::ahead`) into `dest`, at the same relative paths,
-/// each written with mode 0600 and checked as it is written. Stops reading once every wanted
-/// file was seen. Returns the files written intact and those that
-/// are damaged (a damaged file is removed again: damaged data never lands in `dest`).
+/// stream (already decompressed: see `unpack::ahead`), each to `dest_of(path)`, written with
+/// mode 0600 and checked as it is written. Stops reading once every wanted file was seen.
+/// Returns the files written intact and those that are damaged (a damaged file is removed
+/// again).
 pub fn extract_selected(
     tar_stream: impl Read,
-    dest: &Path,
+    dest_of: &dyn Fn(&str) -> std::path::PathBuf,
     wanted: &std::collections::HashMap<String, String>,
 ) -> io::Result<(Vec<String>, Vec<Mismatch>)> {
     let mut tar = tar::Archive::new(tar_stream);
@@ -287,7 +287,7 @@ pub fn extract_selected(
         let mut entry = entry.map_err(|e| damaged(&format!("after {last_good}"), e))?;
         let rel = entry.path()?.to_string_lossy().into_owned();
         let Some(expected) = wanted.get(&rel) else { continue };
-        let target = dest.join(&rel);
+        let target = dest_of(&rel);
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)?;
         }

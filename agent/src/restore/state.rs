@@ -164,6 +164,12 @@ pub async fn restore(config: &Config, channel: Channel, sel: &Selection, to: &Pa
     Ok(summary)
 }
 
+/// Where a file is written until it is known intact: a hidden name beside its target.
+fn partial_of(target: &Path) -> PathBuf {
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    target.with_file_name(format!(".{name}.ebk-partial"))
+}
+
 struct Restorer<'a> {
     root: PathBuf,
     overwrite: bool,
@@ -338,7 +344,7 @@ impl Restorer<'_> {
                     for rel in written {
                         if let Some(e) = wanted.remove(&rel) {
                             let target = self.root.join(&rel);
-                            self.place(&staging.join(&rel), &target, e)
+                            self.place(&partial_of(&target), &target, e)
                                 .map_err(|err| format!("{}: {err}", target.display()))?;
                         }
                     }
@@ -389,16 +395,21 @@ impl Restorer<'_> {
             }
         };
         let expected: HashMap<String, String> = wanted.iter().map(|(p, e)| (p.clone(), e.sha256.clone())).collect();
-        let (sha, staging) = (package.sha256.clone(), staging.to_owned());
-        // One read: the copy is hashed while the wanted files are unpacked into staging, which
-        // is used only when the whole copy's sha256 is right.
+        let (sha, root) = (package.sha256.clone(), self.root.clone());
+        // One read: the copy is hashed while the wanted files are unpacked under their partial
+        // names beside their targets; they get their own names only when the whole copy's
+        // sha256 is right, and are removed when it is not.
         let result = tokio::task::spawn_blocking(move || {
             let file = std::fs::File::open(&archive_path).map_err(|e| format!("{}: {e}", archive_path.display()))?;
             let (tar_stream, worker) = crate::unpack::ahead(std::io::BufReader::with_capacity(1 << 20, file));
-            let unpacked = archive::extract_selected(tar_stream, &staging, &expected);
+            let dest_of = |rel: &str| partial_of(&root.join(rel));
+            let unpacked = archive::extract_selected(tar_stream, &dest_of, &expected);
             let got =
                 worker.join().map_err(|_| "the unpacking thread panicked".to_owned())?.map_err(|e| e.to_string())?;
             if !sha.is_empty() && got != sha {
+                for rel in unpacked.iter().flat_map(|(written, _)| written) {
+                    let _ = std::fs::remove_file(dest_of(rel));
+                }
                 return Err(format!("the stored copy's sha256 is {got}, expected {sha}"));
             }
             unpacked.map_err(|e| e.to_string())
@@ -411,21 +422,12 @@ impl Restorer<'_> {
         result
     }
 
-    /// Moves an intact file into place (a temporary name beside it, then a rename) and gives it
-    /// its metadata.
-    fn place(&mut self, from: &Path, target: &Path, e: &pb::FileEntry) -> std::io::Result<()> {
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let partial = target.with_file_name(format!(".{name}.ebk-partial"));
-        if std::fs::rename(from, &partial).is_err() {
-            std::fs::copy(from, &partial)?;
-        }
+    /// Gives an intact file (unpacked under its partial name) its own name and its metadata.
+    fn place(&mut self, partial: &Path, target: &Path, e: &pb::FileEntry) -> std::io::Result<()> {
         if target.is_dir() {
             std::fs::remove_dir_all(target)?;
         }
-        std::fs::rename(&partial, target)?;
+        std::fs::rename(partial, target)?;
         self.summary.files += 1;
         self.summary.bytes += e.size_bytes;
         self.finish_file(target, e)

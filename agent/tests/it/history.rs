@@ -209,6 +209,8 @@ async fn a_damaged_copy_is_named_and_another_one_used() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(&format!("damaged copy: package {} on station first", p.package_id)), "{out}");
     assert_eq!(std::fs::read(restored(&to, &data).join("precious.txt")).unwrap(), b"only two copies of me");
+    let left: Vec<String> = capture(&restored(&to, &data)).into_keys().collect();
+    assert_eq!(left, ["precious.txt"], "nothing of the damaged copy is left behind");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
