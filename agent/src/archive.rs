@@ -313,11 +313,13 @@ pub fn extract_selected(
             }
         }
     }
-    for path in wanted.keys() {
-        if !written.contains(path) && !bad.iter().any(|m| &m.path == path) {
-            bad.push(Mismatch { path: path.clone(), reason: "missing from the archive".into() });
-        }
-    }
+    let seen: HashSet<&String> = written.iter().chain(bad.iter().map(|m| &m.path)).collect();
+    let missing: Vec<Mismatch> = wanted
+        .keys()
+        .filter(|path| !seen.contains(path))
+        .map(|path| Mismatch { path: path.clone(), reason: "missing from the archive".into() })
+        .collect();
+    bad.extend(missing);
     Ok((written, bad))
 }
 

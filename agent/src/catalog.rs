@@ -177,7 +177,9 @@ pub fn report_pass(state: &State, root: &Path, walk: &Walk, taken_at: i64) -> Re
     for (rel, entry) in &walk.entries {
         let abs = format!("{prefix}{rel}");
         let mut want = entry.clone();
+        // A file that changed was packaged (or not) after the walk: the index says which.
         if want.kind == Kind::File
+            && want.package_id.is_empty()
             && let Some(f) = state.file(&abs)?
             && f.size == want.size
             && f.mtime_ns == want.mtime_ns

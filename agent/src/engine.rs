@@ -480,13 +480,11 @@ fn placement(station: &str, status: pb::PlacementStatus, sha: &str, error: &str)
 }
 
 pub fn manifest_entry(f: &ManifestFile) -> pb::ManifestEntry {
-    let secs = f.mtime_ns.div_euclid(1_000_000_000);
-    let nanos = f.mtime_ns.rem_euclid(1_000_000_000);
     pb::ManifestEntry {
         path: f.path.clone(),
         size_bytes: f.size,
         sha256: f.sha256.clone(),
-        modified_at: Some(prost_types::Timestamp { seconds: secs as i64, nanos: nanos as i32 }),
+        modified_at: Some(catalog::timestamp(f.mtime_ns)),
     }
 }
 

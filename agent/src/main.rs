@@ -258,8 +258,7 @@ async fn expected_sha(config: &Config, package_id: &str) -> Option<String> {
     {
         return Some(p.sha256);
     }
-    let channel = tonic::transport::Endpoint::from_shared(config.catcher_url.clone()).ok()?;
-    let channel = channel.connect_timeout(Duration::from_secs(3)).connect().await.ok()?;
+    let channel = restore::catcher_channel(config).await.ok()?;
     let p = PackageServiceClient::new(channel)
         .get_package(pb::GetPackageRequest { package_id: package_id.to_owned() })
         .await

@@ -24,7 +24,7 @@ pub struct Walk {
     /// Every file (relative path → size, mtime).
     pub seen: Seen,
     /// Every entry the catalog records (files, directories, symlinks, hardlinks), by relative
-    /// path; files without their contents (those come from the index).
+    /// path; unchanged files with the contents the index has for them, changed ones without.
     pub entries: BTreeMap<String, Entry>,
     /// Files new or changed since they were last backed up.
     pub to_back_up: Vec<(String, u64)>,
@@ -115,13 +115,18 @@ pub fn walk(root: &Path, excludes: &GlobSet, skip: &Path, state: &State) -> Resu
         if meta.nlink() > 1 {
             links.entry((meta.dev(), meta.ino())).or_default().push(rel.clone());
         }
-        out.entries.insert(rel.clone(), Entry::from_meta(Kind::File, &meta));
+        let mut file = Entry::from_meta(Kind::File, &meta);
         out.seen.insert(rel.clone(), (size, mtime));
         let abs = entry.path().to_string_lossy().into_owned();
         match state.file(&abs)? {
-            Some(f) if f.size == size && f.mtime_ns == mtime => {}
-            _ => out.to_back_up.push((rel, size)),
+            // Unchanged: its bytes are where the index says (the catalog entry needs no second look).
+            Some(f) if f.size == size && f.mtime_ns == mtime => {
+                file.sha256 = f.sha256;
+                file.package_id = f.package_id;
+            }
+            _ => out.to_back_up.push((rel.clone(), size)),
         }
+        out.entries.insert(rel, file);
     }
     // Of the names of one file, the first (by path) holds the bytes; the others are hardlinks.
     for mut names in links.into_values().filter(|n| n.len() > 1) {
@@ -131,6 +136,9 @@ pub fn walk(root: &Path, excludes: &GlobSet, skip: &Path, state: &State) -> Resu
                 e.kind = Kind::Hardlink;
                 e.size = 0;
                 e.target.clone_from(&names[0]);
+                // The bytes are the first name's: a link refers to no package of its own.
+                e.sha256.clear();
+                e.package_id.clear();
             }
             out.seen.remove(other);
         }

@@ -2,10 +2,9 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use edgebackup_proto::v1::{self as pb, catalog_service_client::CatalogServiceClient};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use super::state::{self, Selection};
 use crate::config::Config;
@@ -23,8 +22,7 @@ pub fn moment(text: Option<&str>) -> Result<Option<prost_types::Timestamp>, Stri
 }
 
 async fn channel(config: &Config) -> anyhow::Result<Channel> {
-    let endpoint = Endpoint::from_shared(config.catcher_url.clone())?.connect_timeout(Duration::from_secs(5));
-    endpoint.connect().await.map_err(|e| anyhow::anyhow!("the catcher at {} is unreachable: {e}", config.catcher_url))
+    super::catcher_channel(config).await.map_err(anyhow::Error::msg)
 }
 
 pub async fn restore(config: &Config, sel: &Selection, to: &Path) -> anyhow::Result<ExitCode> {

@@ -2,10 +2,8 @@
 //! allows (`restore_roots`; anything else, symlinks included, is refused before a byte is read).
 
 use std::path::{Component, Path, PathBuf};
-use std::time::Duration;
 
 use edgebackup_proto::v1 as pb;
-use tonic::transport::Endpoint;
 
 use super::state::{self, Selection, Summary};
 use crate::config::Config;
@@ -54,12 +52,7 @@ pub async fn run(config: &Config, args: pb::RestoreArgs) -> Result<(Summary, Pat
         overwrite: args.overwrite,
         station: None,
     };
-    let endpoint = Endpoint::from_shared(config.catcher_url.clone()).map_err(|e| e.to_string())?;
-    let channel = endpoint
-        .connect_timeout(Duration::from_secs(5))
-        .connect()
-        .await
-        .map_err(|e| format!("the catcher at {}: {e}", config.catcher_url))?;
+    let channel = super::catcher_channel(config).await?;
     let summary = state::restore(config, channel, &sel, &target).await?;
     Ok((summary, target))
 }

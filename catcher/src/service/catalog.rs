@@ -46,18 +46,6 @@ pub fn version(v: FileVersion) -> pb::FileVersion {
     }
 }
 
-fn millis(field: &str, t: Option<&prost_types::Timestamp>) -> Result<Option<Millis>> {
-    let Some(t) = t else { return Ok(None) };
-    if !(0..1_000_000_000).contains(&t.nanos) {
-        return Err(Error::invalid(field, "nanos out of range"));
-    }
-    t.seconds
-        .checked_mul(1000)
-        .and_then(|ms| ms.checked_add(i64::from(t.nanos / 1_000_000)))
-        .map(Some)
-        .ok_or_else(|| Error::invalid(field, "out of range"))
-}
-
 fn folder_path(value: &str) -> Result<String> {
     let f = v::path("folder", value)?;
     if !f.starts_with('/') {
@@ -84,7 +72,7 @@ impl Catalog {
             Some("") | None => directory.map(|_| String::new()),
             Some(d) => Some(v::relative_path("directory", d)?),
         };
-        let as_of = millis("as_of", as_of)?.unwrap_or_else(now_ms);
+        let as_of = v::timestamp_ms("as_of", as_of)?.unwrap_or_else(now_ms);
         let limit = v::limit("page_size", page_size, 1000, 10_000)?;
         let after = if page_token.is_empty() { None } else { Some(v::relative_path("page_token", page_token)?) };
         let store = &self.0.store;

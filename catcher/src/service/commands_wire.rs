@@ -185,16 +185,7 @@ fn restore_in(field: &str, r: pb::RestoreArgs) -> Result<RestoreArgs> {
     if r.folders.len() > MAX_RESTORE_PATHS {
         return Err(Error::invalid(f("folders"), format!("more than {MAX_RESTORE_PATHS} folders")));
     }
-    let as_of = match r.as_of {
-        None => None,
-        Some(t) if (0..1_000_000_000).contains(&t.nanos) => Some(
-            t.seconds
-                .checked_mul(1000)
-                .map(|ms| ms + i64::from(t.nanos / 1_000_000))
-                .ok_or_else(|| Error::invalid(f("as_of"), "out of range"))?,
-        ),
-        Some(_) => return Err(Error::invalid(f("as_of"), "nanos out of range")),
-    };
+    let as_of = v::timestamp_ms(&f("as_of"), r.as_of.as_ref())?;
     let mut paths = Vec::with_capacity(r.paths.len());
     for (i, p) in r.paths.into_iter().enumerate() {
         let name = format!("{field}.paths[{i}]");

@@ -50,6 +50,20 @@ pub fn relative_path(field: &str, value: &str) -> Result<String> {
     Ok(value.to_owned())
 }
 
+/// A wire timestamp as epoch milliseconds; unset is `None`; out-of-range nanos or seconds are
+/// refused naming the field (never wrapped, never a panic).
+pub fn timestamp_ms(field: &str, t: Option<&prost_types::Timestamp>) -> Result<Option<Millis>> {
+    let Some(t) = t else { return Ok(None) };
+    if !(0..1_000_000_000).contains(&t.nanos) {
+        return Err(Error::invalid(field, "nanos out of range"));
+    }
+    t.seconds
+        .checked_mul(1000)
+        .and_then(|ms| ms.checked_add(i64::from(t.nanos / 1_000_000)))
+        .map(Some)
+        .ok_or_else(|| Error::invalid(field, "out of range"))
+}
+
 /// A sha256: empty, or 64 lowercase hex digits.
 pub fn sha256(field: &str, value: &str) -> Result<String> {
     if value.is_empty() {

@@ -265,7 +265,7 @@ fn hello_in(h: pb::Hello) -> Result<HelloInfo> {
 /// Validates one wire event; an invalid one is still sequenced (and rejected) by the writer.
 fn event_in(e: pb::AgentEvent) -> Result<AgentEvent> {
     // When the agent recorded the event (its clock): packages keep the times they were made.
-    let at = snapshot::millis(e.at.as_ref());
+    let at = v::timestamp_ms("event.at", e.at.as_ref())?;
     Ok(match e.kind.ok_or_else(|| Error::invalid("event.kind", "required"))? {
         Kind::Ingest(i) => {
             let id = v::package_id("ingest.package_id", &i.package_id)?;
@@ -299,7 +299,7 @@ fn event_in(e: pb::AgentEvent) -> Result<AgentEvent> {
                     path: v::path(&f("path"), &m.path)?,
                     size_bytes: v::size(&f("size_bytes"), m.size_bytes)?,
                     sha256: v::sha256(&f("sha256"), &m.sha256)?,
-                    modified_at: snapshot::millis(m.modified_at.as_ref()),
+                    modified_at: v::timestamp_ms(&f("modified_at"), m.modified_at.as_ref())?,
                 });
             }
             AgentEvent::Complete(Completion {

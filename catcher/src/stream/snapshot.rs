@@ -9,17 +9,13 @@ use crate::service::validate as v;
 /// Entries per part, as agent.proto promises (bounds one event's work in the writer).
 const MAX_PART: usize = 1000;
 
-/// Milliseconds of a wire timestamp (saturating: no input overflows); `None` when unset.
-pub(super) fn millis(t: Option<&prost_types::Timestamp>) -> Option<Millis> {
-    t.map(|t| t.seconds.saturating_mul(1000).saturating_add(i64::from(t.nanos.clamp(0, 999_999_999) / 1_000_000)))
-}
-
 pub fn folder_snapshot_in(s: pb::FolderSnapshot) -> Result<FolderChanges> {
     let folder = v::path("folder_snapshot.folder", &s.folder)?;
     if !folder.starts_with('/') {
         return Err(Error::invalid("folder_snapshot.folder", "must be an absolute path"));
     }
-    let taken_at = millis(s.taken_at.as_ref()).ok_or_else(|| Error::invalid("folder_snapshot.taken_at", "required"))?;
+    let taken_at = v::timestamp_ms("folder_snapshot.taken_at", s.taken_at.as_ref())?
+        .ok_or_else(|| Error::invalid("folder_snapshot.taken_at", "required"))?;
     for (name, n) in [("changed", s.changed.len()), ("deleted", s.deleted.len()), ("skipped", s.skipped.len())] {
         if n > MAX_PART {
             return Err(Error::invalid(format!("folder_snapshot.{name}"), format!("more than {MAX_PART} entries")));

@@ -98,10 +98,12 @@ pub async fn fetch(url: &str, package_limit: u32) -> Result<Fleet, Error> {
         };
         let mut fleet = Fleet::new(package_limit as usize);
         fleet.apply(event);
+        let ch = channel(url).await?;
         let request = pb::GetProjectionsRequest { days: 1, ids_per_group: 1, ..Default::default() };
-        let projections = connect(url).await?.get_projections(request).await.map_err(|s| status_reason(&s))?;
+        let projections =
+            StatusServiceClient::new(ch.clone()).get_projections(request).await.map_err(|s| status_reason(&s))?;
         fleet.server_projections = Some(projections.into_inner());
-        let mut catalog = CatalogServiceClient::new(channel(url).await?);
+        let mut catalog = CatalogServiceClient::new(ch);
         let coverage = catalog.get_coverage(pb::GetCoverageRequest::default()).await.map_err(|s| status_reason(&s))?;
         fleet.coverage = Some(coverage.into_inner());
         Ok(fleet)
