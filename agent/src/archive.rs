@@ -1,5 +1,5 @@
-//! The native package format: a zstd-compressed tar of the files plus a manifest, produced in
-//! one streaming pass. Each file's sha256 is computed as it is read into the archive and the
+//! The native package format: a tar of the files plus a manifest in independent zstd frames
+//! (seekable: `frames`), produced in one streaming pass. Each file's sha256 is computed as it is read into the archive and the
 //! archive's sha256 as it is written, so memory stays bounded and nothing is read twice.
 
 use std::collections::HashSet;
@@ -10,6 +10,7 @@ use std::path::{Component, Path};
 
 use sha2::{Digest, Sha256};
 
+use crate::frames::FrameWriter;
 use crate::safety::{EntropySample, is_high_entropy};
 use crate::state::ManifestFile;
 
@@ -127,12 +128,13 @@ pub fn mtime_ns(meta: &std::fs::Metadata) -> i128 {
 }
 
 /// zstd worker threads: one per core, at most four (an edge device has other work to do).
-fn compression_workers() -> u32 {
-    std::thread::available_parallelism().map_or(1, |n| n.get().min(4) as u32)
+fn compression_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
 }
 
-/// Streams `files` (relative to `root`) into `out` as tar + zstd. `on_bytes` is told how many
-/// input bytes were read, for progress.
+/// Streams `files` (relative to `root`) into `out` as tar in independent zstd frames (a
+/// seekable package: `frames`). `on_bytes` is told how many input bytes were read, for
+/// progress. Each manifest file gets its range in the archive.
 pub fn build(
     root: &Path,
     files: &[String],
@@ -140,15 +142,14 @@ pub fn build(
     level: i32,
     on_bytes: &mut dyn FnMut(u64),
 ) -> io::Result<Built> {
-    let mut encoder = zstd::Encoder::new(HashWriter::new(out), level)?;
-    // A frame checksum makes any corruption of a stored copy fail decoding, at the file it hits.
-    encoder.include_checksum(true)?;
-    // Compress on worker threads while this one reads and hashes the files: a single thread
+    // Compressed on worker threads while this one reads and hashes the files: a single thread
     // doing all three runs at about two thirds of `tar | zstd | sha256sum`.
-    encoder.multithread(compression_workers())?;
-    let mut tar = tar::Builder::new(encoder);
+    let frames = FrameWriter::new(HashWriter::new(out), level, compression_workers())?;
+    let mut tar = tar::Builder::new(frames);
     tar.mode(tar::HeaderMode::Deterministic);
     let mut manifest = Vec::with_capacity(files.len());
+    // Each packaged file's tar entry, as a span of the decompressed stream.
+    let mut spans = Vec::with_capacity(files.len());
     let mut missing = Vec::new();
     let mut high_entropy = HashSet::new();
     for rel in files {
@@ -179,14 +180,16 @@ pub fn build(
             expected: size,
             on_bytes: &mut *on_bytes,
         };
+        let start = tar.get_ref().position();
         tar.append_data(&mut header, rel, &mut reader)
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        spans.push((start, tar.get_ref().position()));
         if is_high_entropy(reader.sample.bits()) {
             high_entropy.insert(rel.clone());
         }
         let sha256 = hex::encode(reader.hasher.finalize());
         let (uid, gid) = (std::os::unix::fs::MetadataExt::uid(&meta), std::os::unix::fs::MetadataExt::gid(&meta));
-        manifest.push(ManifestFile { path: rel.clone(), size, sha256, mtime_ns: mtime, mode, uid, gid });
+        manifest.push(ManifestFile { path: rel.clone(), size, sha256, mtime_ns: mtime, mode, uid, gid, range: None });
     }
     let json = serde_json::to_vec_pretty(&manifest).map_err(io::Error::other)?;
     let mut header = tar::Header::new_gnu();
@@ -194,10 +197,13 @@ pub fn build(
     header.set_mode(0o644);
     header.set_entry_type(tar::EntryType::Regular);
     tar.append_data(&mut header, MANIFEST_NAME, json.as_slice())?;
-    let encoder = tar.into_inner()?;
-    let mut hashed = encoder.finish()?;
+    let frames = tar.into_inner()?;
+    let (mut hashed, index) = frames.finish()?;
     hashed.flush()?;
     let (_, sha256, size) = hashed.finish();
+    for (f, (start, end)) in manifest.iter_mut().zip(spans) {
+        f.range = Some(index.locate(start, end).into());
+    }
     Ok(Built { sha256, size, manifest, missing, high_entropy })
 }
 

@@ -79,6 +79,7 @@ impl Entry {
             modified_at: Some(timestamp(self.mtime_ns)),
             target: self.target.clone(),
             package_id: self.package_id.clone(),
+            range: None,
         }
     }
 }
@@ -157,7 +158,15 @@ pub fn packaged(p: &LocalPackage) -> (Vec<(String, Entry)>, Vec<pb::FolderSnapsh
             (folder.join(&f.path).to_string_lossy().into_owned(), entry)
         })
         .collect();
-    let changed = p.manifest.iter().zip(&entries).map(|(f, (_, e))| e.to_pb(&f.path)).collect();
+    let changed = p
+        .manifest
+        .iter()
+        .zip(&entries)
+        .map(|(f, (_, e))| pb::FileEntry {
+            range: f.range.map(|r| pb::PackRange { offset: r.offset, length: r.length, skip: r.skip }),
+            ..e.to_pb(&f.path)
+        })
+        .collect();
     let mut parts = parts(&folder_name(folder), p.created_at_ms, changed, Vec::new(), Vec::new(), 0);
     if let Some(last) = parts.last_mut() {
         last.last = false;
@@ -248,9 +257,11 @@ mod tests {
             mode: 0o600,
             uid: 0,
             gid: 0,
+            range: Some(crate::state::FileRange { offset: 0, length: 40, skip: 0 }),
         });
         let (entries, q) = packaged(&p);
         assert!(q.len() == 1 && !q[0].last && q[0].changed[0].mode == 0o600);
+        assert_eq!(q[0].changed[0].range, Some(pb::PackRange { offset: 0, length: 40, skip: 0 }));
         assert_eq!(entries[0].0, "/d/a");
     }
 }

@@ -7,6 +7,7 @@ pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod engine;
+pub mod frames;
 pub mod link;
 pub mod report;
 pub mod restore;

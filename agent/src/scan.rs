@@ -46,6 +46,18 @@ pub fn excludes(patterns: &[String]) -> GlobSet {
     b.build().unwrap_or_else(|_| GlobSet::empty())
 }
 
+/// The longest relative path (and link target) the catalog records, in bytes.
+pub const MAX_PATH: usize = 4096;
+
+/// `rel` as the catalog records it, or why it cannot.
+fn unrecordable(rel: &Path) -> Result<&str, &'static str> {
+    match rel.to_str() {
+        None => Err("the name is not valid UTF-8"),
+        Some(r) if r.len() > MAX_PATH => Err("the path is longer than 4096 bytes"),
+        Some(r) => Ok(r),
+    }
+}
+
 /// Why a special file is not backed up, if `t` is one.
 fn special(t: &std::fs::FileType) -> Option<&'static str> {
     if t.is_fifo() {
@@ -64,9 +76,9 @@ pub fn walk(root: &Path, excludes: &GlobSet, skip: &Path, state: &State) -> Resu
     let mut out = Walk::default();
     // (device, inode) → paths of files with more than one name.
     let mut links: HashMap<(u64, u64), Vec<String>> = HashMap::new();
-    for entry in
-        walkdir::WalkDir::new(root).follow_links(false).into_iter().filter_entry(|e| !e.path().starts_with(skip))
-    {
+    let mut entries =
+        walkdir::WalkDir::new(root).follow_links(false).into_iter().filter_entry(|e| !e.path().starts_with(skip));
+    while let Some(entry) = entries.next() {
         let entry = match entry {
             Ok(e) => e,
             Err(e) => {
@@ -78,7 +90,20 @@ pub fn walk(root: &Path, excludes: &GlobSet, skip: &Path, state: &State) -> Resu
             continue;
         }
         let Ok(rel) = entry.path().strip_prefix(root) else { continue };
-        let rel = rel.to_string_lossy().replace('\\', "/");
+        // The catalog names entries in UTF-8: a name it cannot carry exactly is skipped with
+        // the reason (and everything under it), never recorded under a different name.
+        let rel = match unrecordable(rel) {
+            Ok(rel) => rel.to_owned(),
+            Err(why) => {
+                let shown = rel.to_string_lossy().into_owned();
+                tracing::warn!(path = %entry.path().display(), reason = why, "skipped");
+                out.skipped.push((shown, why.to_owned()));
+                if entry.file_type().is_dir() {
+                    entries.skip_current_dir();
+                }
+                continue;
+            }
+        };
         if rel == CANARY_NAME || excludes.is_match(&rel) {
             continue;
         }
@@ -102,7 +127,15 @@ pub fn walk(root: &Path, excludes: &GlobSet, skip: &Path, state: &State) -> Resu
         if t.is_symlink() {
             let mut e = Entry::from_meta(Kind::Symlink, &meta);
             match std::fs::read_link(entry.path()) {
-                Ok(target) => e.target = target.to_string_lossy().into_owned(),
+                Ok(target) => match target.to_str() {
+                    Some(t) if !t.is_empty() && t.len() <= MAX_PATH => e.target = t.to_owned(),
+                    _ => {
+                        let why = "the link's target is not UTF-8 or longer than 4096 bytes";
+                        tracing::warn!(path = %entry.path().display(), reason = why, "skipped");
+                        out.skipped.push((rel, why.to_owned()));
+                        continue;
+                    }
+                },
                 Err(err) => {
                     out.errors.push(format!("{rel}: {err}"));
                     continue;
@@ -172,5 +205,39 @@ pub fn check_canary(root: &Path, planted: bool) -> Option<String> {
             let _ = std::fs::write(&path, CANARY_TEXT);
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+
+    use super::*;
+
+    #[test]
+    fn names_are_recorded_exactly_or_skipped_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = State::open(&dir.path().join("state")).unwrap();
+        let root = dir.path().join("data");
+        std::fs::create_dir_all(&root).unwrap();
+        // A backslash is an ordinary character of a Linux name, not a separator.
+        std::fs::write(root.join("a\\b.txt"), b"x").unwrap();
+        let bad = root.join(OsStr::from_bytes(b"latin1-\xe9"));
+        std::fs::create_dir(&bad).unwrap();
+        std::fs::write(bad.join("inside.txt"), b"y").unwrap();
+        std::os::unix::fs::symlink(OsStr::from_bytes(b"target-\xff"), root.join("odd-link")).unwrap();
+        let walk = walk(&root, &excludes(&[]), &dir.path().join("state"), &state).unwrap();
+        assert_eq!(walk.entries.keys().collect::<Vec<_>>(), ["a\\b.txt"]);
+        assert_eq!(walk.to_back_up, [("a\\b.txt".to_owned(), 1)]);
+        let mut skipped: Vec<(&str, &str)> = walk.skipped.iter().map(|(p, r)| (p.as_str(), r.as_str())).collect();
+        skipped.sort();
+        assert_eq!(
+            skipped,
+            [
+                ("latin1-\u{fffd}", "the name is not valid UTF-8"),
+                ("odd-link", "the link's target is not UTF-8 or longer than 4096 bytes"),
+            ],
+        );
     }
 }

@@ -92,6 +92,24 @@ pub struct ManifestFile {
     pub uid: u32,
     #[serde(default)]
     pub gid: u32,
+    /// Where the file's tar entry is in the archive (seekable packages; unset in older ones
+    /// and in the archive's own manifest, written before the ranges are known).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<FileRange>,
+}
+
+/// A file's place in a seekable archive (see `frames::Located`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRange {
+    pub offset: u64,
+    pub length: u64,
+    pub skip: u64,
+}
+
+impl From<crate::frames::Located> for FileRange {
+    fn from(l: crate::frames::Located) -> Self {
+        Self { offset: l.offset, length: l.length, skip: l.skip }
+    }
 }
 
 /// A package this agent made.

@@ -80,6 +80,10 @@ pub async fn fill(database_url: &str, shape: &Shape, seed: u64, mut progress: im
                         since_at: Set(since),
                         until_at: Set(until),
                         deleted: Set(false),
+                        kept_package_id: Set(String::new()),
+                        pack_offset: Set((splitmix(&mut rng) % (1 << 30)) as i64),
+                        pack_length: Set(1 << 19),
+                        pack_skip: Set((splitmix(&mut rng) % (1 << 19)) as i64),
                     });
                     done += 1;
                     if rows.len() == 500 {

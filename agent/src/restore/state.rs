@@ -53,6 +53,8 @@ pub struct Summary {
     pub skipped: Vec<(String, String)>,
     /// Copies found damaged (another copy was used when there was one).
     pub damaged: Vec<String>,
+    /// Bytes read from stations: whole copies, or only the ranges of the files wanted.
+    pub fetched_bytes: u64,
     pub seconds: f64,
 }
 
@@ -67,6 +69,7 @@ impl Summary {
             to.display(),
             self.seconds
         );
+        s.push_str(&format!("; {} bytes read from stations", self.fetched_bytes));
         if self.unchanged > 0 {
             s.push_str(&format!("; {} files were already there", self.unchanged));
         }
@@ -376,7 +379,7 @@ impl Restorer<'_> {
     }
 
     async fn fetch_from(
-        &self,
+        &mut self,
         station: &Station,
         source: &str,
         package: &pb::Package,
@@ -384,6 +387,11 @@ impl Restorer<'_> {
         staging: &Path,
     ) -> Result<(Vec<String>, Vec<archive::Mismatch>), String> {
         let tool_ref = station.locate(source, &package.package_id).await.map_err(|e| e.to_string())?;
+        if let Some(groups) = ranged(wanted, package.size_bytes)
+            && station.open_range(&tool_ref, 0, 1).is_some()
+        {
+            return self.fetch_ranges(station, &tool_ref, groups).await;
+        }
         std::fs::create_dir_all(staging).map_err(|e| format!("{}: {e}", staging.display()))?;
         // A local copy is read in place; others are fetched into scratch first.
         let (archive_path, fetched) = match station.local_path(&tool_ref) {
@@ -394,6 +402,7 @@ impl Restorer<'_> {
                 (fetched.clone(), Some(fetched))
             }
         };
+        self.summary.fetched_bytes += package.size_bytes;
         let expected: HashMap<String, String> = wanted.iter().map(|(p, e)| (p.clone(), e.sha256.clone())).collect();
         let (sha, root) = (package.sha256.clone(), self.root.clone());
         // One read: the copy is hashed while the wanted files are unpacked under their partial
@@ -422,6 +431,51 @@ impl Restorer<'_> {
         result
     }
 
+    /// Reads only the wanted files' ranges of a seekable package: each group from the frame its
+    /// first entry begins in. Each file is checked against the catalog's sha256 (and every
+    /// frame read against its own checksum); the copy's whole sha256 is not, as it is not read.
+    async fn fetch_ranges(
+        &mut self,
+        station: &Station,
+        tool_ref: &str,
+        groups: Vec<Group>,
+    ) -> Result<(Vec<String>, Vec<archive::Mismatch>), String> {
+        let mut readers = Vec::with_capacity(groups.len());
+        for g in &groups {
+            let reader = station.open_range(tool_ref, g.offset, g.length).expect("the station serves ranges");
+            readers.push(reader.map_err(|e| e.to_string())?);
+            self.summary.fetched_bytes += g.length;
+        }
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || {
+            let dest_of = |rel: &str| partial_of(&root.join(rel));
+            let (mut written, mut bad) = (Vec::new(), Vec::new());
+            for (g, reader) in groups.into_iter().zip(readers) {
+                use std::io::Read;
+                let mut stream = zstd::Decoder::new(reader).map_err(|e| e.to_string())?;
+                let skipped = std::io::copy(&mut (&mut stream).take(g.skip), &mut std::io::sink());
+                let (w, b) = match skipped {
+                    Ok(n) if n == g.skip => {
+                        archive::extract_selected(stream, &dest_of, &g.wanted).map_err(|e| e.to_string())?
+                    }
+                    outcome => {
+                        let why = match outcome {
+                            Err(e) => format!("unreadable in the archive: {e}"),
+                            Ok(_) => "the range ends before the file".to_owned(),
+                        };
+                        let b = g.wanted.keys().map(|p| archive::Mismatch { path: p.clone(), reason: why.clone() });
+                        (Vec::new(), b.collect())
+                    }
+                };
+                written.extend(w);
+                bad.extend(b);
+            }
+            Ok((written, bad))
+        })
+        .await
+        .map_err(|e| e.to_string())?
+    }
+
     /// Gives an intact file (unpacked under its partial name) its own name and its metadata.
     fn place(&mut self, partial: &Path, target: &Path, e: &pb::FileEntry) -> std::io::Result<()> {
         if target.is_dir() {
@@ -437,5 +491,79 @@ impl Restorer<'_> {
         own(target, e, false)?;
         std::fs::set_permissions(target, std::fs::Permissions::from_mode(e.mode))?;
         filetime::set_file_times(target, mtime(e), mtime(e))
+    }
+}
+
+/// Wanted files of one package read with one ranged read: from the frame the first one begins
+/// in to the end of the last one's.
+#[derive(Debug)]
+struct Group {
+    offset: u64,
+    length: u64,
+    skip: u64,
+    /// Path → expected sha256.
+    wanted: HashMap<String, String>,
+}
+
+/// Files this close together (compressed bytes between one range's end and the next one's
+/// start) are read in one go: cheaper than another request.
+const MERGE_GAP: u64 = 1 << 20;
+
+/// The ranged reads that fetch `wanted`, when every file has a range and together they are
+/// well under the whole copy (otherwise the copy is read whole, and its sha256 checked).
+fn ranged(wanted: &HashMap<String, &pb::FileEntry>, package_size: u64) -> Option<Vec<Group>> {
+    let mut files: Vec<(&String, &pb::FileEntry, pb::PackRange)> =
+        wanted.iter().map(|(p, e)| e.range.map(|r| (p, *e, r))).collect::<Option<_>>()?;
+    files.sort_by_key(|(_, _, r)| (r.offset, r.skip));
+    let mut groups: Vec<Group> = Vec::new();
+    for (path, e, r) in files {
+        let end = r.offset.saturating_add(r.length);
+        match groups.last_mut() {
+            Some(g) if r.offset <= g.offset + g.length + MERGE_GAP => {
+                g.length = g.length.max(end - g.offset);
+                g.wanted.insert(path.clone(), e.sha256.clone());
+            }
+            _ => groups.push(Group {
+                offset: r.offset,
+                length: r.length,
+                skip: r.skip,
+                wanted: HashMap::from([(path.clone(), e.sha256.clone())]),
+            }),
+        }
+    }
+    let total: u64 = groups.iter().map(|g| g.length).sum();
+    (total < package_size / 2).then_some(groups)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: &str, offset: u64, length: u64, skip: u64) -> pb::FileEntry {
+        pb::FileEntry {
+            path: path.into(),
+            sha256: format!("{path}-sha"),
+            range: Some(pb::PackRange { offset, length, skip }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn ranges_close_together_are_one_read_and_most_of_a_copy_is_read_whole() {
+        let (a, b, c) = (file("a", 0, 100, 512), file("b", 50, 100, 9000), file("c", 10 << 20, 1000, 0));
+        let wanted: HashMap<String, &pb::FileEntry> =
+            [("a", &a), ("b", &b), ("c", &c)].into_iter().map(|(p, e)| (p.to_owned(), e)).collect();
+        let groups = ranged(&wanted, 1 << 30).expect("ranged");
+        assert_eq!(groups.len(), 2);
+        assert_eq!((groups[0].offset, groups[0].length, groups[0].skip), (0, 150, 512));
+        assert_eq!(groups[0].wanted.len(), 2);
+        assert_eq!((groups[1].offset, groups[1].length), (10 << 20, 1000));
+        // Half the copy or more: read whole (and its sha256 checked).
+        assert!(ranged(&wanted, 2000).is_none());
+        // A file without a range (an older package): read whole.
+        let old = pb::FileEntry { path: "d".into(), ..Default::default() };
+        let mut with_old = wanted.clone();
+        with_old.insert("d".into(), &old);
+        assert!(ranged(&with_old, 1 << 30).is_none());
     }
 }

@@ -59,6 +59,15 @@ impl Local {
         }
     }
 
+    pub fn open_range(&self, tool_ref: &str, offset: u64, length: u64) -> Result<super::RangeReader> {
+        use std::io::{Read, Seek, SeekFrom};
+        let path = self.path_of(tool_ref);
+        let file = std::fs::File::open(&path)
+            .and_then(|mut f| f.seek(SeekFrom::Start(offset)).map(|_| f))
+            .map_err(|e| failed(&self.id, format!("reading {}: {e}", path.display())))?;
+        Ok(Box::new(file.take(length)))
+    }
+
     pub async fn fetch(&self, tool_ref: &str, dest: &Path) -> Result<()> {
         tokio::fs::copy(self.path_of(tool_ref), dest)
             .await

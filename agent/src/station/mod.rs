@@ -29,6 +29,9 @@ pub type Result<T, E = StationError> = std::result::Result<T, E>;
 /// Reports bytes moved so far.
 pub type OnBytes<'a> = &'a (dyn Fn(u64) + Send + Sync);
 
+/// A range of a stored copy being read (see `Station::open_range`).
+pub type RangeReader = Box<dyn std::io::Read + Send>;
+
 /// Where a feed's archive bytes are written.
 pub type FeedWriter = Box<dyn std::io::Write + Send>;
 
@@ -166,6 +169,17 @@ impl Station {
             Tool::Local(s) => s.fetch(tool_ref, dest).await,
             Tool::Rclone(s) => s.fetch(tool_ref, dest).await,
             Tool::Restic(s) => s.fetch(tool_ref, dest).await,
+        }
+    }
+
+    /// Reads `length` bytes of the stored copy from `offset` (blocking; for a worker thread),
+    /// where the station serves ranges: a local file read in place, `rclone cat --offset
+    /// --count`. `None` for restic, whose `dump` streams a whole file.
+    pub fn open_range(&self, tool_ref: &str, offset: u64, length: u64) -> Option<Result<RangeReader>> {
+        match &self.tool {
+            Tool::Local(s) => Some(s.open_range(tool_ref, offset, length)),
+            Tool::Rclone(s) => Some(s.open_range(tool_ref, offset, length)),
+            Tool::Restic(_) => None,
         }
     }
 

@@ -23,6 +23,15 @@ impl Rclone {
         format!("{}/{tool_ref}", self.remote)
     }
 
+    fn spawn_error(&self, e: std::io::Error) -> StationError {
+        match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                StationError::ToolMissing { station: self.id.clone(), tool: "rclone".into() }
+            }
+            _ => failed(&self.id, e),
+        }
+    }
+
     pub async fn check(&self) -> Result<()> {
         run_tool(&self.id, Command::new("rclone").arg("version"), "rclone").await?;
         run_tool(&self.id, Command::new("rclone").args(["mkdir", &self.remote]), "rclone").await?;
@@ -41,12 +50,7 @@ impl Rclone {
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => {
-                    StationError::ToolMissing { station: self.id.clone(), tool: "rclone".into() }
-                }
-                _ => failed(&self.id, e),
-            })?;
+            .map_err(|e| self.spawn_error(e))?;
         let mut lines = BufReader::new(child.stderr.take().expect("piped")).lines();
         let mut errors = Vec::new();
         while let Ok(Some(line)) = lines.next_line().await {
@@ -93,9 +97,61 @@ impl Rclone {
         }
     }
 
+    /// `rclone cat --offset --count`: a ranged GET on object stores. The reader fails at the
+    /// end when rclone did (a short range is never taken for the whole).
+    pub fn open_range(&self, tool_ref: &str, offset: u64, length: u64) -> Result<super::RangeReader> {
+        let mut child = std::process::Command::new("rclone")
+            .args(["cat", "--offset", &offset.to_string(), "--count", &length.to_string(), "--retries", "1"])
+            .arg(self.target(tool_ref))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| self.spawn_error(e))?;
+        let stdout = child.stdout.take().expect("piped");
+        Ok(Box::new(CatReader { child, stdout, left: length }))
+    }
+
     pub async fn fetch(&self, tool_ref: &str, dest: &Path) -> Result<()> {
         let mut cmd = Command::new("rclone");
         cmd.arg("copyto").arg(self.target(tool_ref)).arg(dest);
         run_tool(&self.id, &mut cmd, "rclone").await.map(|_| ())
+    }
+}
+
+/// The output of `rclone cat`, checked to be as long as asked and rclone to have succeeded.
+struct CatReader {
+    child: std::process::Child,
+    stdout: std::process::ChildStdout,
+    left: u64,
+}
+
+impl std::io::Read for CatReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        let want = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.stdout.read(&mut buf[..want])?;
+        if n == 0 {
+            let mut stderr = String::new();
+            if let Some(mut e) = self.child.stderr.take() {
+                let _ = e.read_to_string(&mut stderr);
+            }
+            let status = self.child.wait()?;
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("rclone cat ended {} bytes short ({status}): {}", self.left, stderr.trim()),
+            ));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+impl Drop for CatReader {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

@@ -208,3 +208,65 @@ async fn a_build_that_fails_midway_leaves_no_partial_copy() {
         }
     }
 }
+
+/// "N bytes read from stations" from a restore's summary.
+fn fetched(stdout: &str) -> u64 {
+    let at = stdout.find(" bytes read from stations").unwrap_or_else(|| panic!("no fetch count in {stdout}"));
+    stdout[..at].rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+/// Seekable packages: one small file comes back from a local and an rclone station by reading
+/// about its own compressed size, not the 24 MiB package it sits in; a damaged frame of the
+/// first copy falls back to the next copy and names the damaged one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_file_is_read_without_the_rest_of_its_package() {
+    require("rclone");
+    let world = World::new().await;
+    let stations = format!(
+        "{}\n[[stations]]\nid = \"rc\"\nkind = \"rclone\"\nuri = \"{}\"\n",
+        world.local_station("lc"),
+        world.path("stations/rclone-remote/").display()
+    );
+    let config = world.agent_config("seek", "edge-seek", &stations, "");
+    let data = world.data("seek");
+    std::fs::write(data.join("a-big.bin"), random_bytes(12 << 20)).unwrap();
+    std::fs::create_dir_all(data.join("etc")).unwrap();
+    std::fs::write(data.join("etc/app.conf"), "threads = 4\n".repeat(300)).unwrap();
+    std::fs::set_permissions(data.join("etc/app.conf"), std::os::unix::fs::PermissionsExt::from_mode(0o640)).unwrap();
+    std::fs::write(data.join("z-big.bin"), random_bytes(12 << 20)).unwrap();
+    let (code, stdout, stderr) = agent_fn(&config, &["backup", "--once"]).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let done = world.completed("edge-seek", 1, 30).await;
+    assert!(done[0].size_bytes > 24 << 20, "one package of everything: {:?}", done[0]);
+
+    let conf = data.join("etc/app.conf");
+    let restored = |to: &Path| to.join(data.to_string_lossy().trim_start_matches('/')).join("etc/app.conf");
+    for station in ["lc", "rc"] {
+        let to = world.path(&format!("one-{station}/"));
+        let args = ["restore", "--to", to.to_str().unwrap(), "--path", "etc/app.conf", "--station", station];
+        let (code, stdout, stderr) = agent_fn(&config, &args).await;
+        assert_eq!(code, 0, "{stdout}{stderr}");
+        assert_eq!(std::fs::read(restored(&to)).unwrap(), std::fs::read(&conf).unwrap(), "from {station}");
+        let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(restored(&to)).unwrap().permissions());
+        assert_eq!(mode & 0o7777, 0o640);
+        let read = fetched(&stdout);
+        assert!(read > 0 && read <= 1 << 20, "{station}: {read} bytes read for one small file: {stdout}");
+    }
+
+    // Damage the local copy where the small file is: the rclone copy is used, the damage named.
+    let copy = world.path("stations/lc/").join(format!("edge-seek/{}.tar.zst", done[0].package_id));
+    let mut bytes = std::fs::read(&copy).unwrap();
+    // The small file's frame begins just after 12 MiB of incompressible data (24 frames stored
+    // nearly as they are): this span covers its start.
+    let at = (12 << 20) - 4096;
+    for b in &mut bytes[at..at + 12_288] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&copy, &bytes).unwrap();
+    let to = world.path("one-damaged/");
+    let args = ["restore", "--to", to.to_str().unwrap(), "--path", "etc/app.conf"];
+    let (code, stdout, stderr) = agent_fn(&config, &args).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(std::fs::read(restored(&to)).unwrap(), std::fs::read(&conf).unwrap());
+    assert!(stdout.contains(&format!("damaged copy: package {} on station lc", done[0].package_id)), "{stdout}");
+}

@@ -28,6 +28,18 @@ pub struct FileEntry {
     pub target: String,
     /// The package holding a file's bytes; empty when none does (yet).
     pub package_id: String,
+    /// Where in that package the bytes are, when the package says (seekable packages).
+    pub range: Option<PackRange>,
+}
+
+/// Where one file's bytes are in a seekable package: decoding starts at `offset` (a frame
+/// boundary of the compressed archive), needs at most `length` compressed bytes from there, and
+/// skips `skip` decompressed bytes to reach the file's tar entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PackRange {
+    pub offset: u64,
+    pub length: u64,
+    pub skip: u64,
 }
 
 impl FileEntry {
@@ -57,6 +69,23 @@ pub struct FileVersion {
     pub until: Option<Millis>,
     /// The entry disappeared at `until` (rather than changing).
     pub deleted: bool,
+    /// A file version without a copy yet (its package failed or is still being made) keeps
+    /// the package of its path's last stored version: retention holds that one until a stored
+    /// version follows. Empty otherwise.
+    pub kept_package_id: String,
+}
+
+impl FileVersion {
+    /// The package retention must keep for this version while it is current, if any.
+    pub fn held_package(&self) -> Option<&str> {
+        if self.entry.holds_bytes() {
+            Some(&self.entry.package_id)
+        } else if !self.kept_package_id.is_empty() {
+            Some(&self.kept_package_id)
+        } else {
+            None
+        }
+    }
 }
 
 /// One pass's changes to one folder (one part of them: see `FolderSnapshot` in agent.proto).

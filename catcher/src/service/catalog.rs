@@ -39,6 +39,7 @@ pub fn version(v: FileVersion) -> pb::FileVersion {
             modified_at: Some(modified),
             target: e.target,
             package_id: e.package_id,
+            range: e.range.map(|r| pb::PackRange { offset: r.offset, length: r.length, skip: r.skip }),
         }),
         since: Some(convert::ts(v.since)),
         until: convert::ts_opt(v.until),

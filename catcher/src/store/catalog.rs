@@ -23,6 +23,11 @@ pub fn version_from(m: catalog_version::Model) -> Result<(i64, FileVersion)> {
         modified_ns: m.modified_ns,
         target: m.target,
         package_id: m.package_id,
+        range: (m.pack_length > 0).then(|| PackRange {
+            offset: u64::try_from(m.pack_offset).unwrap_or(0),
+            length: u64::try_from(m.pack_length).unwrap_or(0),
+            skip: u64::try_from(m.pack_skip).unwrap_or(0),
+        }),
     };
     let v = FileVersion {
         source_id: m.source_id,
@@ -31,6 +36,7 @@ pub fn version_from(m: catalog_version::Model) -> Result<(i64, FileVersion)> {
         since: m.since_at,
         until: m.until_at,
         deleted: m.deleted,
+        kept_package_id: m.kept_package_id,
     };
     Ok((m.version_id, v))
 }
@@ -55,6 +61,10 @@ pub fn version_active(v: &FileVersion) -> catalog_version::ActiveModel {
         since_at: Set(v.since),
         until_at: Set(v.until),
         deleted: Set(v.deleted),
+        kept_package_id: Set(v.kept_package_id.clone()),
+        pack_offset: Set(e.range.map_or(0, |r| i64::try_from(r.offset).unwrap_or(i64::MAX))),
+        pack_length: Set(e.range.map_or(0, |r| i64::try_from(r.length).unwrap_or(i64::MAX))),
+        pack_skip: Set(e.range.map_or(0, |r| i64::try_from(r.skip).unwrap_or(i64::MAX))),
     }
 }
 

@@ -106,6 +106,12 @@ pub mod catalog_version {
         pub since_at: i64,
         pub until_at: Option<i64>,
         pub deleted: bool,
+        /// Empty unless this version has no copy and keeps an earlier one's package.
+        pub kept_package_id: String,
+        /// Where the bytes are in the package (`pack_length` 0: not known, read it whole).
+        pub pack_offset: i64,
+        pub pack_length: i64,
+        pub pack_skip: i64,
     }
     no_relations!();
 }

@@ -41,6 +41,17 @@ pub fn folder_snapshot_in(s: pb::FolderSnapshot) -> Result<FolderChanges> {
             _ if !e.target.is_empty() => return Err(Error::invalid(f("target"), "only links have a target")),
             _ => String::new(),
         };
+        let range = match e.range {
+            None => None,
+            Some(_) if package_id.is_empty() => {
+                return Err(Error::invalid(f("range"), "only a file in a package has a range"));
+            }
+            Some(r) if r.length == 0 || r.offset.checked_add(r.length).is_none_or(|end| end > i64::MAX as u64) => {
+                return Err(Error::invalid(f("range"), "length must be at least 1 and offset + length in range"));
+            }
+            Some(r) if r.skip > i64::MAX as u64 => return Err(Error::invalid(f("range.skip"), "out of range")),
+            Some(r) => Some(PackRange { offset: r.offset, length: r.length, skip: r.skip }),
+        };
         if e.mode > 0o7777 {
             return Err(Error::invalid(f("mode"), "permission bits only (at most 07777)"));
         }
@@ -60,6 +71,7 @@ pub fn folder_snapshot_in(s: pb::FolderSnapshot) -> Result<FolderChanges> {
             modified_ns,
             target,
             package_id,
+            range,
         });
     }
     let mut deleted = Vec::with_capacity(s.deleted.len());

@@ -30,24 +30,32 @@ pub(super) async fn apply_snapshot(u: &mut Unit<'_>, source_id: &str, mut c: Fol
     }
     let paths: Vec<String> = c.changed.iter().map(|e| e.path.clone()).chain(c.deleted.iter().cloned()).collect();
     u.prefetch_current(source_id, &c.folder, &paths).await?;
-    for e in c.changed {
+    for mut e in c.changed {
         let current = u.current_version(source_id, &c.folder, &e.path).await?;
         let mut since = c.taken_at;
+        let mut kept_package_id = String::new();
         if let Some(cur) = current {
+            // A metadata change reported without the range: the bytes are where they were.
+            if e.range.is_none() && e.holds_bytes() && e.package_id == cur.entry.package_id {
+                e.range = cur.entry.range;
+            }
             if cur.entry == e {
                 continue; // a part sent again, or a pass that saw the same state
+            }
+            // A file whose new contents have no copy yet keeps the last stored ones.
+            if e.kind == EntryKind::File && !e.holds_bytes() {
+                kept_package_id = cur.held_package().unwrap_or_default().to_owned();
+            }
+            // Taken before the current version lets go of it, so the package is never free.
+            if !kept_package_id.is_empty() {
+                hold_one_more(u, &kept_package_id).await?;
             }
             // Never an interval that ends before it begins (an agent clock stepping back).
             since = since.max(cur.since);
             end(u, source_id, &c.folder, &cur, since, false).await?;
         }
         if e.holds_bytes() {
-            let mut h = u
-                .hold(&e.package_id)
-                .await?
-                .unwrap_or_else(|| Hold { package_id: e.package_id.clone(), ..Hold::default() });
-            h.live_versions += 1;
-            u.put_hold(h);
+            hold_one_more(u, &e.package_id).await?;
         }
         u.open_version(FileVersion {
             source_id: source_id.to_owned(),
@@ -56,6 +64,7 @@ pub(super) async fn apply_snapshot(u: &mut Unit<'_>, source_id: &str, mut c: Fol
             since,
             until: None,
             deleted: false,
+            kept_package_id,
         });
     }
     for path in &c.deleted {
@@ -81,7 +90,17 @@ pub(super) async fn apply_snapshot(u: &mut Unit<'_>, source_id: &str, mut c: Fol
     Ok(())
 }
 
-/// Ends a current version at `at`; its package no longer holds that current version.
+/// One more current version needs `package_id`.
+async fn hold_one_more(u: &mut Unit<'_>, package_id: &str) -> Result<()> {
+    let mut h =
+        u.hold(package_id).await?.unwrap_or_else(|| Hold { package_id: package_id.to_owned(), ..Hold::default() });
+    h.live_versions += 1;
+    u.put_hold(h);
+    Ok(())
+}
+
+/// Ends a current version at `at`; the package it held (its own or the one it kept) no longer
+/// holds that current version.
 async fn end(
     u: &mut Unit<'_>,
     source_id: &str,
@@ -91,10 +110,8 @@ async fn end(
     deleted: bool,
 ) -> Result<()> {
     u.close_version(source_id, folder, &cur.entry.path, at, deleted);
-    if !cur.entry.holds_bytes() {
-        return Ok(());
-    }
-    let Some(mut h) = u.hold(&cur.entry.package_id).await? else { return Ok(()) };
+    let Some(package_id) = cur.held_package() else { return Ok(()) };
+    let Some(mut h) = u.hold(package_id).await? else { return Ok(()) };
     h.live_versions = h.live_versions.saturating_sub(1);
     h.superseded_at = Some(h.superseded_at.map_or(at, |s| s.max(at)));
     let free = h.live_versions == 0;

@@ -1,6 +1,8 @@
 //! The retention claim, as a property over random histories: no sequence of passes (writes,
-//! chmods, deletions), rule changes, tier moves and expiries — movers succeeding or failing —
-//! leaves a file that is present on the device without a verified copy of its newest version.
+//! chmods, deletions, writes whose package fails), rule changes, tier moves and expiries —
+//! movers succeeding or failing — leaves a file that is present on the device without a
+//! verified copy of its newest version; and a file whose newest contents have no copy yet
+//! (its package failed) keeps the copy of the contents before them.
 //! And retention still does its job: once the history stops, every package that holds no
 //! current version expires when its superseded versions' time is up.
 //!
@@ -27,6 +29,8 @@ const MOVER: &str = "mover-1";
 #[derive(Debug, Clone, Copy)]
 enum Change {
     Write,
+    /// New contents whose package fails: the pass reports them without a copy.
+    WriteFails,
     Chmod,
     Delete,
 }
@@ -46,7 +50,7 @@ enum Step {
 }
 
 fn step() -> impl Strategy<Value = Step> {
-    let change = prop_oneof![Just(Change::Write), Just(Change::Chmod), Just(Change::Delete)];
+    let change = prop_oneof![Just(Change::Write), Just(Change::WriteFails), Just(Change::Chmod), Just(Change::Delete)];
     prop_oneof![
         3 => prop::collection::vec((0..PATHS, change), 1..4).prop_map(Step::Pass),
         3 => (1i64..120_000).prop_map(Step::Wait),
@@ -63,8 +67,10 @@ struct Sim {
     seq: HashMap<&'static str, u64>,
     /// What is on the device: path → (sha256, mode).
     present: BTreeMap<String, (String, u32)>,
-    /// The package holding each present file's bytes.
+    /// The package holding each present file's newest stored bytes.
     holder: BTreeMap<String, String>,
+    /// Present files whose newest contents have no copy (their package failed).
+    pending: std::collections::BTreeSet<String>,
     writes: u64,
 }
 
@@ -80,6 +86,7 @@ impl Sim {
             seq: HashMap::new(),
             present: BTreeMap::new(),
             holder: BTreeMap::new(),
+            pending: Default::default(),
             writes: 0,
         };
         sim.at(Bootstrap { preset: "demo".into() }).await;
@@ -145,6 +152,7 @@ impl Sim {
             modified_ns: self.now * 1_000_000,
             target: String::new(),
             package_id: package_id.into(),
+            range: None,
         }
     }
 
@@ -152,16 +160,24 @@ impl Sim {
     /// the hot station), the entries it holds reported right after, then the rest of the pass.
     async fn pass(&mut self, changes: &[(usize, Change)]) {
         let mut written = BTreeMap::new();
+        let mut failed = BTreeMap::new();
         let mut changed = Vec::new();
         let mut deleted = Vec::new();
         for (i, change) in changes {
             let path = format!("dir/f{i}");
             match change {
-                Change::Write => {
+                Change::Write | Change::WriteFails => {
                     deleted.retain(|d| d != &path);
                     self.writes += 1;
                     let mode = self.present.get(&path).map_or(0o644, |p| p.1);
-                    written.insert(path, (format!("{:064x}", self.writes), mode));
+                    let contents = (format!("{:064x}", self.writes), mode);
+                    if matches!(change, Change::Write) {
+                        failed.remove(&path);
+                        written.insert(path, contents);
+                    } else {
+                        written.remove(&path);
+                        failed.insert(path, contents);
+                    }
                 }
                 Change::Chmod => {
                     if let Some((sha, mode)) = self.present.get(&path).cloned() {
@@ -170,6 +186,7 @@ impl Sim {
                 }
                 Change::Delete => {
                     written.remove(&path);
+                    failed.remove(&path);
                     if self.present.remove(&path).is_some() {
                         deleted.push(path);
                     }
@@ -211,20 +228,52 @@ impl Sim {
             for (p, v) in &written {
                 self.present.insert(p.clone(), v.clone());
                 self.holder.insert(p.clone(), id.clone());
+                self.pending.remove(p);
+            }
+        }
+        if !failed.is_empty() {
+            let id = uuid::Uuid::now_v7().to_string();
+            let n = NewPackage {
+                package_id: id.clone(),
+                path: FOLDER.into(),
+                package_type: PackageType::UserData,
+                size_bytes: 10 * failed.len() as u64,
+                sha256: String::new(),
+                tool: Tool::Native,
+                made_at: Some(self.now),
+            };
+            events.push(AgentEvent::Ingest(n));
+            events.push(AgentEvent::Fail(Failure { package_id: id, error: "station unreachable".into() }));
+            // The pass reports the new contents without a package.
+            for (p, (sha, mode)) in &failed {
+                let mut e = self.entry(p, sha, *mode, "");
+                e.sha256.clear();
+                changed.push(e);
+                self.present.insert(p.clone(), (sha.clone(), *mode));
+                self.pending.insert(p.clone());
             }
         }
         // What the pass's last part reports: metadata changes (of files not packaged in this
         // pass: those were reported with their package) and deletions.
         for (i, change) in changes {
             let path = format!("dir/f{i}");
-            if let (Change::Chmod, Some((sha, mode)), false) =
-                (change, self.present.get(&path), written.contains_key(&path))
+            if let (Change::Chmod, Some((sha, mode)), false, false) =
+                (change, self.present.get(&path), written.contains_key(&path), failed.contains_key(&path))
             {
-                changed.push(self.entry(&path, sha, *mode, &self.holder[&path]));
+                let e = if self.pending.contains(&path) {
+                    let mut e = self.entry(&path, sha, *mode, "");
+                    e.sha256.clear();
+                    e
+                } else {
+                    self.entry(&path, sha, *mode, &self.holder[&path])
+                };
+                changed.retain(|c: &FileEntry| c.path != path);
+                changed.push(e);
             }
         }
         for path in &deleted {
             self.holder.remove(path);
+            self.pending.remove(path);
         }
         events.push(AgentEvent::Snapshot(self.changes(changed, deleted, true)));
         self.events(EDGE, events).await;
@@ -290,11 +339,23 @@ impl Sim {
         }
     }
 
-    /// The claim: every present file's newest version has a verified copy.
+    /// The claim: every present file's newest version has a verified copy, but those whose
+    /// package failed; those still have their last stored contents in a kept package.
     async fn assert_covered(&self, after: &Step) {
-        let c = self.store.coverage(Some(EDGE), 10).await.unwrap();
+        let c = self.store.coverage(Some(EDGE), 1000).await.unwrap();
         assert_eq!(c.present_files, self.present.len() as u64, "present files after {after:?}");
-        assert_eq!(c.unprotected_files, 0, "after {after:?}: {:#?}", c.unprotected);
+        let unprotected: std::collections::BTreeSet<String> =
+            c.unprotected.iter().map(|v| v.entry.path.clone()).collect();
+        assert_eq!(unprotected, self.pending, "after {after:?}: {:#?}", c.unprotected);
+        for path in &self.pending {
+            let Some(id) = self.holder.get(path) else { continue };
+            let p = self.store.package(id).await.unwrap().expect("kept package");
+            assert_eq!(p.status, PackageStatus::Completed, "after {after:?}: {path}'s last stored contents: {p:?}");
+            let placements = self.store.placements_of(std::slice::from_ref(id)).await.unwrap();
+            let verified =
+                placements.get(id).is_some_and(|ps| ps.iter().any(|pl| pl.status == PlacementStatus::Verified));
+            assert!(verified, "after {after:?}: {path}'s last stored contents have no verified copy");
+        }
     }
 }
 
@@ -320,12 +381,12 @@ fn check(steps: Vec<Step>) {
             let mut ids = std::collections::HashSet::new();
             for path in sim.present.keys() {
                 let v = sim.store.versions(EDGE, FOLDER, path, 1).await.unwrap();
-                ids.insert(v[0].entry.package_id.clone());
+                ids.insert(v[0].held_package().unwrap_or_default().to_owned());
             }
             ids
         };
         let packages = sim.store.list_packages(&Default::default(), None, 10_000).await.unwrap();
-        for p in packages.iter().filter(|p| p.source_id == EDGE) {
+        for p in packages.iter().filter(|p| p.source_id == EDGE && p.status != PackageStatus::Failed) {
             if current.contains(&p.package_id) {
                 assert_eq!(p.status, PackageStatus::Completed, "{p:?} holds a current version");
             } else {

@@ -66,8 +66,13 @@ async fn snapshots_become_versions_and_bad_ones_are_refused(db: TestDb) {
     };
     agent.send(1, ingest(&p1, FOLDER, 5, "")).await;
     agent.send(2, complete(&p1, SHA, 5, "hot")).await;
-    agent.send(3, snapshot(t1, vec![file("a.txt", 0o600, &p1), dir, link], &[])).await;
-    // A chmod and a deletion a minute later; a part sent twice changes nothing.
+    let ranged = pb::FileEntry {
+        range: Some(pb::PackRange { offset: 4096, length: 700, skip: 1024 }),
+        ..file("a.txt", 0o600, &p1)
+    };
+    agent.send(3, snapshot(t1, vec![ranged, dir, link], &[])).await;
+    // A chmod (reported without the range: the bytes are where they were) and a deletion a
+    // minute later; a part sent twice changes nothing.
     agent.send(4, snapshot(t2, vec![file("a.txt", 0o640, &p1)], &["dir/link"])).await;
     agent.send(5, snapshot(t2, vec![file("a.txt", 0o640, &p1)], &["dir/link"])).await;
     agent.wait_ack(5).await;
@@ -102,6 +107,10 @@ async fn snapshots_become_versions_and_bad_ones_are_refused(db: TestDb) {
     let versions = catalog.list_versions(request).await.unwrap().into_inner().versions;
     assert_eq!(versions.len(), 2, "{versions:?}");
     assert_eq!(versions[0].since, ts(t2));
+    for v in &versions {
+        let range = v.entry.as_ref().unwrap().range;
+        assert_eq!(range, Some(pb::PackRange { offset: 4096, length: 700, skip: 1024 }), "where the bytes are");
+    }
     assert!(versions[0].until.is_none() && versions[1].until == ts(t2) && !versions[1].deleted);
 
     // The whole state, a page at a time.
@@ -138,6 +147,28 @@ async fn snapshots_become_versions_and_bad_ones_are_refused(db: TestDb) {
     // Bad snapshots are refused, naming the field, and change nothing.
     let mut bad = vec![
         (snapshot(t2, vec![file("../escape", 0o600, &p1)], &[]), "folder_snapshot.changed[0].path"),
+        (
+            snapshot(
+                t2,
+                vec![pb::FileEntry {
+                    range: Some(pb::PackRange { offset: u64::MAX, length: 2, skip: 0 }),
+                    ..file("a.txt", 0o600, &p1)
+                }],
+                &[],
+            ),
+            "folder_snapshot.changed[0].range",
+        ),
+        (
+            snapshot(
+                t2,
+                vec![pb::FileEntry {
+                    range: Some(pb::PackRange { offset: 0, length: 9, skip: 0 }),
+                    ..file("n", 0o600, "")
+                }],
+                &[],
+            ),
+            "folder_snapshot.changed[0].range",
+        ),
         (snapshot(t2, vec![file("x", 0o17777, "")], &[]), "folder_snapshot.changed[0].mode"),
         (snapshot(t2, Vec::new(), &["/abs"]), "folder_snapshot.deleted[0]"),
         (

@@ -8,6 +8,7 @@ mod m20261124_000003_counters_by_type;
 mod m20261124_000004_transition_days;
 mod m20261202_000005_movers_and_command_lookups;
 mod m20261203_000006_catalog;
+mod m20261203_000007_kept_and_ranges;
 
 pub use m20261124_000004_transition_days::rebuild_transition_days_sql;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000004_transition_days::Migration),
             Box::new(m20261202_000005_movers_and_command_lookups::Migration),
             Box::new(m20261203_000006_catalog::Migration),
+            Box::new(m20261203_000007_kept_and_ranges::Migration),
         ]
     }
 }
