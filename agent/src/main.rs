@@ -260,7 +260,7 @@ async fn expected_sha(config: &Config, package_id: &str) -> Option<String> {
     }
     let channel = restore::catcher_channel(config).await.ok()?;
     let p = PackageServiceClient::new(channel)
-        .get_package(pb::GetPackageRequest { package_id: package_id.to_owned() })
+        .get_package(pb::GetPackageRequest { package_id: package_id.to_owned(), without_manifest: true })
         .await
         .ok()?
         .into_inner();

@@ -122,6 +122,56 @@ pub async fn state(
     }
 }
 
+/// The entries `paths` name, when they are plain paths (no glob characters) of files or
+/// links: only their directories are listed (`ListFolder`), not the folder's whole state.
+/// `None` when that does not answer: no paths, a pattern, or a path naming a directory
+/// (everything under it is wanted).
+async fn named(
+    catalog: &mut CatalogServiceClient<Channel>,
+    source: &str,
+    folder: &str,
+    as_of: Option<prost_types::Timestamp>,
+    paths: &[String],
+) -> Result<Option<Vec<pb::FileEntry>>, String> {
+    let plain = |p: &String| !p.is_empty() && !p.contains(['*', '?', '[', ']', '{', '}', '\\']);
+    if paths.is_empty() || !paths.iter().all(plain) {
+        return Ok(None);
+    }
+    let wanted: std::collections::HashSet<&str> = paths.iter().map(|p| p.trim_matches('/')).collect();
+    let mut directories: Vec<&str> = wanted.iter().map(|p| p.rfind('/').map_or("", |i| &p[..i])).collect();
+    directories.sort_unstable();
+    directories.dedup();
+    let mut out = Vec::new();
+    for directory in directories {
+        let mut token = String::new();
+        loop {
+            let request = pb::ListFolderRequest {
+                source_id: source.into(),
+                folder: folder.into(),
+                directory: directory.into(),
+                as_of,
+                page_size: 10_000,
+                page_token: token,
+            };
+            let page =
+                catalog.list_folder(request).await.map_err(|s| format!("the catalog: {}", s.message()))?.into_inner();
+            for e in page.entries.into_iter().filter_map(|v| v.entry) {
+                if wanted.contains(e.path.as_str()) {
+                    if kind(&e) == pb::EntryKind::Directory {
+                        return Ok(None);
+                    }
+                    out.push(e);
+                }
+            }
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            token = page.next_page_token;
+        }
+    }
+    Ok(Some(out))
+}
+
 /// Restores `sel` under `to` (each folder at `to` + its absolute path, as restic does).
 pub async fn restore(config: &Config, channel: Channel, sel: &Selection, to: &Path) -> Result<Summary, String> {
     let started = Instant::now();
@@ -151,9 +201,13 @@ pub async fn restore(config: &Config, channel: Channel, sel: &Selection, to: &Pa
     let scratch = config.state_dir.join("restore-scratch");
     let mut summary = Summary::default();
     for folder in &folders {
-        let entries = state(&mut catalog, &sel.source, folder, sel.as_of).await?;
-        let selected: Vec<pb::FileEntry> =
-            entries.into_iter().filter(|e| only.as_ref().is_none_or(|g| g.is_match(&e.path))).collect();
+        let selected = match named(&mut catalog, &sel.source, folder, sel.as_of, &sel.paths).await? {
+            Some(entries) => entries,
+            None => {
+                let entries = state(&mut catalog, &sel.source, folder, sel.as_of).await?;
+                entries.into_iter().filter(|e| only.as_ref().is_none_or(|g| g.is_match(&e.path))).collect()
+            }
+        };
         let root = to.join(folder.trim_start_matches('/'));
         let mut r = Restorer { root, overwrite: sel.overwrite, summary: &mut summary };
         r.folder(&selected, &sel.source, &stations, &mut packages, &scratch).await?;
@@ -320,7 +374,10 @@ impl Restorer<'_> {
         packages: &mut PackageServiceClient<Channel>,
         scratch: &Path,
     ) -> Result<(), String> {
-        let package = match packages.get_package(pb::GetPackageRequest { package_id: package_id.into() }).await {
+        let package = match packages
+            .get_package(pb::GetPackageRequest { package_id: package_id.into(), without_manifest: true })
+            .await
+        {
             Ok(p) => p.into_inner(),
             Err(s) => {
                 for path in wanted.keys() {

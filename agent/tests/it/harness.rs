@@ -82,7 +82,7 @@ impl World {
     }
 
     pub async fn package(&self, id: &str) -> pb::Package {
-        let request = pb::GetPackageRequest { package_id: id.into() };
+        let request = pb::GetPackageRequest { package_id: id.into(), ..Default::default() };
         PackageServiceClient::new(self.channel().await).get_package(request).await.unwrap().into_inner()
     }
 

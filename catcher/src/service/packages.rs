@@ -24,10 +24,12 @@ impl Packages {
             .collect())
     }
 
-    async fn get(&self, id: &str) -> Result<pb::Package> {
+    async fn get(&self, id: &str, manifest: bool) -> Result<pb::Package> {
         let p = self.0.store.package(id).await?.ok_or_else(|| Error::not_found("package", id))?;
         let mut p = self.with_placements(vec![p]).await?.remove(0);
-        p.manifest = self.0.store.manifest(id).await?.into_iter().map(convert::manifest_entry).collect();
+        if manifest {
+            p.manifest = self.0.store.manifest(id).await?.into_iter().map(convert::manifest_entry).collect();
+        }
         Ok(p)
     }
 
@@ -68,7 +70,7 @@ impl Packages {
         };
         let id = patch.package_id.clone();
         self.0.writer.submit(Patch(patch)).await?;
-        self.get(&id).await
+        self.get(&id, true).await
     }
 
     async fn list(&self, r: pb::ListPackagesRequest) -> Result<pb::ListPackagesResponse> {
@@ -141,7 +143,8 @@ impl PackageService for Packages {
     }
 
     async fn get_package(&self, r: Request<pb::GetPackageRequest>) -> Result<Response<pb::Package>, Status> {
-        let result = async { self.get(&v::package_id("package_id", &r.get_ref().package_id)?).await }.await;
+        let r = r.into_inner();
+        let result = async { self.get(&v::package_id("package_id", &r.package_id)?, !r.without_manifest).await }.await;
         respond(result)
     }
 

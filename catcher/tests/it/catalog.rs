@@ -232,7 +232,7 @@ async fn packages_keep_the_agents_times(db: TestDb) {
     agent.send_at(3, ts(now + 86_400_000), ingest(&future, FOLDER, 5, "")).await;
     agent.send_at(4, ts(now + 86_400_000), complete(&future, SHA, 5, "hot")).await;
     agent.wait_ack(4).await;
-    let get = |id: &str| pb::GetPackageRequest { package_id: id.into() };
+    let get = |id: &str| pb::GetPackageRequest { package_id: id.into(), ..Default::default() };
     let p = clients.packages.get_package(get(&old)).await.unwrap().into_inner();
     assert_eq!(p.created_at, ts(now - 3_600_000));
     assert_eq!(p.completed_at, ts(now - 3_540_000));

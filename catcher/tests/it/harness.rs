@@ -103,6 +103,12 @@ pub struct Clients {
 }
 
 impl Clients {
+    /// One package with its placements and manifest.
+    pub async fn package(&mut self, id: &str) -> pb::Package {
+        let request = pb::GetPackageRequest { package_id: id.into(), ..Default::default() };
+        self.packages.get_package(request).await.unwrap().into_inner()
+    }
+
     /// Journal events of one type, oldest first.
     pub async fn journal_of_type(&mut self, event_type: &str) -> Vec<pb::JournalEvent> {
         let request = pb::QueryJournalRequest { event_type: event_type.into(), limit: 1000, ..Default::default() };

@@ -14,7 +14,11 @@ fn stop(enabled: bool, wait: i64) -> Option<pb::Stop> {
 }
 
 async fn package_of(c: &mut crate::harness::Clients, id: &str) -> pb::Package {
-    c.packages.get_package(pb::GetPackageRequest { package_id: id.into() }).await.unwrap().into_inner()
+    c.packages
+        .get_package(pb::GetPackageRequest { package_id: id.into(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner()
 }
 
 async fn tiers_advance_and_expire(db: TestDb) {
@@ -83,7 +87,11 @@ async fn tiers_advance_and_expire(db: TestDb) {
             let mut c = c.packages.clone();
             let id = id.clone();
             async move {
-                let p = c.get_package(pb::GetPackageRequest { package_id: id }).await.unwrap().into_inner();
+                let p = c
+                    .get_package(pb::GetPackageRequest { package_id: id, ..Default::default() })
+                    .await
+                    .unwrap()
+                    .into_inner();
                 (p.status == pb::PackageStatus::Expired as i32).then_some(p)
             }
         })
@@ -93,7 +101,11 @@ async fn tiers_advance_and_expire(db: TestDb) {
         let mut c = c.packages.clone();
         let id = ids[1].clone();
         async move {
-            let p = c.get_package(pb::GetPackageRequest { package_id: id }).await.unwrap().into_inner();
+            let p = c
+                .get_package(pb::GetPackageRequest { package_id: id, ..Default::default() })
+                .await
+                .unwrap()
+                .into_inner();
             (p.tier == pb::Tier::Offsite as i32 && p.next_transition_at.is_none()).then_some(p)
         }
     })

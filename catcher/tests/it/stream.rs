@@ -79,7 +79,7 @@ async fn exactly_once_across_catcher_kill(db: TestDb) {
     let completed = c.journal_of_type("package.completed").await;
     assert_eq!(completed.len(), ids.len(), "each completion applied exactly once");
     for (i, id) in ids.iter().enumerate() {
-        let p = c.packages.get_package(pb::GetPackageRequest { package_id: id.clone() }).await.unwrap().into_inner();
+        let p = c.package(&id).await;
         assert_eq!(p.status, pb::PackageStatus::Completed as i32);
         assert_eq!(p.sha256, sha_of(i));
         assert_eq!(p.placements.len(), 1);
@@ -116,7 +116,7 @@ async fn rejected_events_do_not_wedge_the_stream(db: TestDb) {
     assert_eq!(b.rejections()[0].code, pb::StatusCode::PermissionDenied as i32);
 
     let mut c = catcher.clients().await;
-    let p = c.packages.get_package(pb::GetPackageRequest { package_id: id }).await.unwrap().into_inner();
+    let p = c.package(&id).await;
     assert_eq!((p.progress_percent, p.status), (50, pb::PackageStatus::InProgress as i32));
     let journaled = c.journal_of_type("agent.event_rejected").await;
     assert_eq!(journaled.len(), 4, "every rejection is journaled: {journaled:?}");
@@ -347,7 +347,7 @@ async fn manifests_are_stored(db: TestDb) {
     assert_eq!(rejected.len(), 1, "{rejected:?}");
     assert!(rejected[0].message.starts_with("complete.manifest[1].sha256:"), "{rejected:?}");
     let mut c = catcher.clients().await;
-    let p = c.packages.get_package(pb::GetPackageRequest { package_id: id }).await.unwrap().into_inner();
+    let p = c.package(&id).await;
     assert_eq!(p.manifest.len(), 3);
     assert_eq!(p.manifest[2].path, "dir/file-2.txt");
     assert_eq!(p.manifest[2].modified_at.as_ref().unwrap().seconds, 1_700_000_000);

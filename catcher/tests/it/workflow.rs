@@ -192,8 +192,7 @@ async fn seed_workflow(db: TestDb) {
         .unwrap()
         .into_inner();
     assert!(none.packages.is_empty());
-    let got =
-        c.packages.get_package(pb::GetPackageRequest { package_id: ids[0].0.clone() }).await.unwrap().into_inner();
+    let got = c.package(&ids[0].0.clone()).await;
     assert_eq!(got.sha256, ids[0].2);
 
     // tiers: counted incrementally
@@ -241,8 +240,7 @@ async fn seed_workflow(db: TestDb) {
         .unwrap()
         .into_inner();
     assert_eq!(updated.replanned_packages, ids.len() as u64 - 1);
-    let first =
-        c.packages.get_package(pb::GetPackageRequest { package_id: ids[0].0.clone() }).await.unwrap().into_inner();
+    let first = c.package(&ids[0].0.clone()).await;
     let stay = first.next_transition_at.unwrap().seconds - first.tier_entered_at.unwrap().seconds;
     assert_eq!(stay, 2 * 86_400, "packages are re-planned with the new wait");
 
@@ -409,7 +407,8 @@ async fn seed_workflow(db: TestDb) {
         .delete_package(pb::DeletePackageRequest { package_id: last_id.clone(), reason: "test".into() })
         .await
         .unwrap();
-    let gone = c.packages.get_package(pb::GetPackageRequest { package_id: last_id }).await.unwrap_err();
+    let gone =
+        c.packages.get_package(pb::GetPackageRequest { package_id: last_id, ..Default::default() }).await.unwrap_err();
     assert_eq!(gone.code(), Code::NotFound);
     let s = c.status.get_status(pb::GetStatusRequest {}).await.unwrap().into_inner();
     assert_eq!(s.statuses.unwrap().failed, 0, "counters follow deletions");
