@@ -251,11 +251,12 @@ pub fn extract(archive: impl Read, dest: &Path) -> io::Result<(Vec<ManifestFile>
 /// stream (already decompressed: see `unpack::ahead`), each to `dest_of(path)`, written with
 /// mode 0600 and checked as it is written. Stops reading once every wanted file was seen.
 /// Returns the files written intact and those that are damaged (a damaged file is removed
-/// again).
+/// again); `on_file` is told the size of each intact one as it is written (progress).
 pub fn extract_selected(
     tar_stream: impl Read,
     dest_of: &dyn Fn(&str) -> std::path::PathBuf,
     wanted: &std::collections::HashMap<String, String>,
+    on_file: &dyn Fn(u64),
 ) -> io::Result<(Vec<String>, Vec<Mismatch>)> {
     let mut tar = tar::Archive::new(tar_stream);
     let (mut written, mut bad) = (Vec::new(), Vec::new());
@@ -277,10 +278,11 @@ pub fn extract_selected(
         let (file, sha, _) = w.finish();
         match copied {
             // Not synced here: the restore syncs the target's filesystem once at the end.
-            Ok(_) if sha == *expected => {
+            Ok(n) if sha == *expected => {
                 drop(file);
                 last_good.clone_from(&rel);
                 written.push(rel);
+                on_file(n);
             }
             outcome => {
                 drop(file);

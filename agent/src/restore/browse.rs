@@ -26,7 +26,23 @@ async fn channel(config: &Config) -> anyhow::Result<Channel> {
 }
 
 pub async fn restore(config: &Config, sel: &Selection, to: &Path) -> anyhow::Result<ExitCode> {
-    let summary = state::restore(config, channel(config).await?, sel, to).await.map_err(anyhow::Error::msg)?;
+    // On a terminal only (indicatif draws nothing when stderr is not one).
+    let bar = indicatif::ProgressBar::with_draw_target(Some(0), indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "restoring {bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta} {msg}",
+        )
+        .map_err(|e| anyhow::anyhow!("progress template: {e}"))?,
+    );
+    let shown = bar.clone();
+    let on_progress: state::OnProgress = std::sync::Arc::new(move |p: state::Progress| {
+        shown.set_length(p.total_bytes);
+        shown.set_position(p.bytes);
+        shown.set_message(format!("{} files", p.files));
+    });
+    let result = state::restore(config, channel(config).await?, sel, to, Some(on_progress)).await;
+    bar.finish_and_clear();
+    let summary = result.map_err(anyhow::Error::msg)?;
     println!("{}", summary.report(to));
     Ok(if summary.skipped.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

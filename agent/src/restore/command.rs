@@ -53,7 +53,7 @@ pub async fn run(config: &Config, args: pb::RestoreArgs) -> Result<(Summary, Pat
         station: None,
     };
     let channel = super::catcher_channel(config).await?;
-    let summary = state::restore(config, channel, &sel, &target).await?;
+    let summary = state::restore(config, channel, &sel, &target, None).await?;
     Ok((summary, target))
 }
 

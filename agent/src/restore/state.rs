@@ -11,6 +11,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use edgebackup_proto::v1::{
@@ -38,6 +40,50 @@ pub struct Selection {
     pub overwrite: bool,
     /// Fetch from this station only (e.g. the offsite copy); default: any with a verified copy.
     pub station: Option<String>,
+}
+
+/// How far a restore is: bytes of files restored (or found already there) of those selected so
+/// far, and files restored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub bytes: u64,
+    pub total_bytes: u64,
+    pub files: u64,
+}
+
+/// Told of progress as it happens (from worker threads too): a progress bar, the stream.
+pub type OnProgress = Arc<dyn Fn(Progress) + Send + Sync>;
+
+/// Progress counted across threads.
+#[derive(Default)]
+struct Tracker {
+    bytes: AtomicU64,
+    total_bytes: AtomicU64,
+    files: AtomicU64,
+    on: Option<OnProgress>,
+}
+
+impl Tracker {
+    fn tell(&self) {
+        if let Some(on) = &self.on {
+            on(Progress {
+                bytes: self.bytes.load(Ordering::Relaxed),
+                total_bytes: self.total_bytes.load(Ordering::Relaxed),
+                files: self.files.load(Ordering::Relaxed),
+            });
+        }
+    }
+
+    fn selected(&self, bytes: u64) {
+        self.total_bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.tell();
+    }
+
+    fn done(&self, bytes: u64) {
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.files.fetch_add(1, Ordering::Relaxed);
+        self.tell();
+    }
 }
 
 /// What a restore did.
@@ -172,8 +218,16 @@ async fn named(
     Ok(Some(out))
 }
 
-/// Restores `sel` under `to` (each folder at `to` + its absolute path, as restic does).
-pub async fn restore(config: &Config, channel: Channel, sel: &Selection, to: &Path) -> Result<Summary, String> {
+/// Restores `sel` under `to` (each folder at `to` + its absolute path, as restic does),
+/// telling `on_progress` how far it is.
+pub async fn restore(
+    config: &Config,
+    channel: Channel,
+    sel: &Selection,
+    to: &Path,
+    on_progress: Option<OnProgress>,
+) -> Result<Summary, String> {
+    let tracker = Arc::new(Tracker { on: on_progress, ..Tracker::default() });
     let started = Instant::now();
     let mut catalog = CatalogServiceClient::new(channel.clone());
     let mut packages = PackageServiceClient::new(channel);
@@ -209,7 +263,9 @@ pub async fn restore(config: &Config, channel: Channel, sel: &Selection, to: &Pa
             }
         };
         let root = to.join(folder.trim_start_matches('/'));
-        let mut r = Restorer { root, overwrite: sel.overwrite, summary: &mut summary };
+        let files = selected.iter().filter(|e| kind(e) == pb::EntryKind::File);
+        tracker.selected(files.map(|e| e.size_bytes).sum());
+        let mut r = Restorer { root, overwrite: sel.overwrite, summary: &mut summary, progress: tracker.clone() };
         r.folder(&selected, &sel.source, &stations, &mut packages, &scratch).await?;
     }
     let _ = std::fs::remove_dir_all(&scratch);
@@ -231,6 +287,7 @@ struct Restorer<'a> {
     root: PathBuf,
     overwrite: bool,
     summary: &'a mut Summary,
+    progress: Arc<Tracker>,
 }
 
 fn kind(e: &pb::FileEntry) -> pb::EntryKind {
@@ -287,6 +344,7 @@ impl Restorer<'_> {
                     && std::fs::File::open(&target).and_then(sha256_of).is_ok_and(|(sha, _)| sha == e.sha256);
                 if same {
                     self.summary.unchanged += 1;
+                    self.progress.done(e.size_bytes);
                     self.finish_file(&target, e).map_err(|err| io(&target, err))?;
                     continue;
                 }
@@ -461,7 +519,7 @@ impl Restorer<'_> {
         };
         self.summary.fetched_bytes += package.size_bytes;
         let expected: HashMap<String, String> = wanted.iter().map(|(p, e)| (p.clone(), e.sha256.clone())).collect();
-        let root = self.root.clone();
+        let (root, progress) = (self.root.clone(), self.progress.clone());
         // One read: the copy is decompressed on a thread of its own while the wanted files are
         // unpacked under their partial names beside their targets, each checked against the
         // catalog's sha256 (a damaged one is removed again).
@@ -469,7 +527,7 @@ impl Restorer<'_> {
             let file = std::fs::File::open(&archive_path).map_err(|e| format!("{}: {e}", archive_path.display()))?;
             let (tar_stream, worker) = crate::unpack::ahead(std::io::BufReader::with_capacity(1 << 20, file));
             let dest_of = |rel: &str| partial_of(&root.join(rel));
-            let unpacked = archive::extract_selected(tar_stream, &dest_of, &expected);
+            let unpacked = archive::extract_selected(tar_stream, &dest_of, &expected, &|n| progress.done(n));
             let decoded = worker.join().map_err(|_| "the unpacking thread panicked".to_owned())?;
             match (unpacked, decoded) {
                 (Ok(files), decoded) => Ok((files, decoded.err())),
@@ -508,9 +566,10 @@ impl Restorer<'_> {
             readers.push(reader.map_err(|e| e.to_string())?);
             self.summary.fetched_bytes += g.length;
         }
-        let root = self.root.clone();
+        let (root, progress) = (self.root.clone(), self.progress.clone());
         tokio::task::spawn_blocking(move || {
             let dest_of = |rel: &str| partial_of(&root.join(rel));
+            let on_file = |n| progress.done(n);
             let (mut written, mut bad) = (Vec::new(), Vec::new());
             for (g, reader) in groups.into_iter().zip(readers) {
                 use std::io::Read;
@@ -518,7 +577,7 @@ impl Restorer<'_> {
                 let skipped = std::io::copy(&mut (&mut stream).take(g.skip), &mut std::io::sink());
                 let (w, b) = match skipped {
                     Ok(n) if n == g.skip => {
-                        archive::extract_selected(stream, &dest_of, &g.wanted).map_err(|e| e.to_string())?
+                        archive::extract_selected(stream, &dest_of, &g.wanted, &on_file).map_err(|e| e.to_string())?
                     }
                     outcome => {
                         let why = match outcome {

@@ -285,3 +285,35 @@ async fn a_restore_command_reaches_another_agent_and_stays_inside_its_roots() {
     assert!(err.message().starts_with("args.restore.target_dir:"), "{err:?}");
     assert!(agent.terminate().await.success());
 }
+
+/// On a terminal, `agent restore` draws a progress bar (bytes and files so far) and clears it
+/// before the summary; piped (every other test here), it prints the summary alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_on_a_terminal_shows_its_progress() {
+    let world = World::new().await;
+    let config = world.agent_config("t", "edge-t", &world.local_station("hot"), "[safety]\nenabled = false\n");
+    let data = world.data("t");
+    for i in 0..20 {
+        std::fs::write(data.join(format!("f{i}.bin")), random_bytes(256 << 10)).unwrap();
+    }
+    pass(&config).await;
+    world.completed("edge-t", 1, 30).await;
+    let to = world.path("restore/");
+    // util-linux `script` runs the restore on a pseudo-terminal and records what it drew.
+    let command = format!(
+        "{} --config {} restore --to {}",
+        edgebackup_testkit::bin("agent").display(),
+        config.display(),
+        to.display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .expect("util-linux `script` is required for this test");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("restoring"), "no progress bar drawn: {text}");
+    assert!(text.contains(" files"), "the bar counts the files: {text}");
+    assert!(text.contains("restored 20 files"), "{text}");
+    assert_eq!(tree(&restored(&to, &data)), tree(&data));
+}

@@ -79,7 +79,7 @@ async fn exactly_once_across_catcher_kill(db: TestDb) {
     let completed = c.journal_of_type("package.completed").await;
     assert_eq!(completed.len(), ids.len(), "each completion applied exactly once");
     for (i, id) in ids.iter().enumerate() {
-        let p = c.package(&id).await;
+        let p = c.package(id).await;
         assert_eq!(p.status, pb::PackageStatus::Completed as i32);
         assert_eq!(p.sha256, sha_of(i));
         assert_eq!(p.placements.len(), 1);
