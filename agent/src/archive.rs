@@ -345,6 +345,40 @@ mod tests {
     }
 
     #[test]
+    fn every_file_comes_back_from_its_range_alone() {
+        let src = tempfile::tempdir().unwrap();
+        let long = format!("{}/{}.txt", "d".repeat(120), "n".repeat(150)); // a GNU long-name entry
+        std::fs::create_dir_all(src.path().join("d".repeat(120))).unwrap();
+        let mut contents = vec![
+            ("big.bin".to_owned(), (0..1_500_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect()),
+            (long, b"behind a long name".to_vec()),
+            ("empty".to_owned(), Vec::new()),
+            ("tail.txt".to_owned(), "tail ".repeat(200_000).into_bytes()),
+        ];
+        contents.sort();
+        for (rel, bytes) in &contents {
+            std::fs::write(src.path().join(rel), bytes).unwrap();
+        }
+        let files: Vec<String> = contents.iter().map(|(rel, _)| rel.clone()).collect();
+        let mut archive = Vec::new();
+        let built = build(src.path(), &files, &mut archive, 3, &mut |_| {}).unwrap();
+        let dest = tempfile::tempdir().unwrap();
+        for (f, (rel, bytes)) in built.manifest.iter().zip(&contents) {
+            let r = f.range.expect("every packaged file has a range");
+            let slice = &archive[r.offset as usize..(r.offset + r.length) as usize];
+            let mut stream = zstd::Decoder::new(slice).unwrap();
+            io::copy(&mut (&mut stream).take(r.skip), &mut io::sink()).unwrap();
+            let wanted = std::collections::HashMap::from([(rel.clone(), f.sha256.clone())]);
+            let dest_of = |p: &str| dest.path().join(format!("len-{}", p.len()));
+            let sizes = std::cell::RefCell::new(Vec::new());
+            let (written, bad) = extract_selected(stream, &dest_of, &wanted, &|n| sizes.borrow_mut().push(n)).unwrap();
+            assert!(bad.is_empty() && written == [rel.clone()], "{rel}: {bad:?}");
+            assert_eq!(std::fs::read(dest_of(rel)).unwrap(), *bytes, "{rel}");
+            assert_eq!(*sizes.borrow(), [bytes.len() as u64]);
+        }
+    }
+
+    #[test]
     fn files_that_look_encrypted_are_flagged_from_the_read_itself() {
         let src = tempfile::tempdir().unwrap();
         // 200 KiB: pseudo-random bytes up front (only the first 64 KiB are sampled), then text.
