@@ -421,3 +421,45 @@ fn a_file_that_never_changes_keeps_its_copy_through_every_expiry() {
         Step::Movers(true),
     ]);
 }
+
+/// A rule change does not bring every package kept for good back to the scheduler: a package
+/// holding a current version at the end of its route is journaled `package.retained` once, not
+/// again at every rule change.
+#[test]
+fn a_rule_change_does_not_re_retain_packages_kept_for_good() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let mut sim = Sim::new().await;
+        sim.rules([1, 1, 1, 1], false).await;
+        sim.pass(&[(0, Change::Write)]).await;
+        let id = sim.holder["dir/f0"].clone();
+        let retained = |sim: &Sim| {
+            let f = crate::store::JournalFilter {
+                package_id: Some(id.clone()),
+                event_type: Some(EventType::PackageRetained),
+                ..Default::default()
+            };
+            let store = sim.store.clone();
+            async move { store.journal(&f, 0, 100).await.unwrap().len() }
+        };
+        for _ in 0..40 {
+            sim.now += 10_000;
+            sim.tick().await;
+            sim.movers(true).await;
+            sim.tick().await;
+            sim.movers(true).await;
+        }
+        let p = sim.store.package(&id).await.unwrap().unwrap();
+        assert_eq!((p.tier, p.next_transition_at), (Some(Tier::Offsite), None), "kept for good: {p:?}");
+        assert_eq!(retained(&sim).await, 1);
+        for waits in [[2, 2, 2, 2], [3, 1, 1, 5]] {
+            sim.rules(waits, false).await;
+            sim.now += 10_000;
+            sim.tick().await;
+        }
+        assert_eq!(retained(&sim).await, 1, "journaled once");
+        let p = sim.store.package(&id).await.unwrap().unwrap();
+        assert_eq!((p.status, p.next_transition_at), (PackageStatus::Completed, None));
+        sim.assert_covered(&Step::Tick).await;
+    });
+}

@@ -15,7 +15,7 @@ use crate::change::Changes;
 use crate::domain::*;
 use crate::error::{Error, Result};
 use crate::journal as chain;
-use crate::rules::RuleSet;
+use crate::rules::{Next, RuleSet};
 use crate::store::convert::*;
 use crate::store::entity::*;
 
@@ -516,16 +516,32 @@ const SOURCE_UPDATE: [source::Column; 12] = [
     source::Column::LastCompletedAt,
 ];
 
+/// Whether a package of this type in `tier` that holds a current version stays there for good
+/// (its next step would be expiry, which `RuleSet::held` refuses; cache data is not held).
+pub(super) fn held_for_good(rs: &RuleSet, tier: Tier) -> bool {
+    rs.cache_ttl_secs.is_none() && rs.after(tier) == Next::Expire
+}
+
 /// Re-plans stored packages of `rs.package_type` after a rule change (the SQL twin of
 /// `unit::replan`). Set-based, so a million packages re-plan without being loaded.
 async fn replan_stored(txn: &DatabaseTransaction, rs: &RuleSet, now: Millis) -> Result<u64> {
     let mut changed = 0;
     for tier in Tier::ALL.iter().copied() {
-        let base = package::Entity::update_many()
+        let mut base = package::Entity::update_many()
             .filter(package::Column::PackageType.eq(rs.package_type.as_str()))
             .filter(package::Column::Tier.eq(tier.as_str()))
             .filter(package::Column::Status.eq(PackageStatus::Completed.as_str()));
         let stays = rs.cache_ttl_secs.is_some() || rs.stop(tier).enabled;
+        if stays && held_for_good(rs, tier) {
+            // Kept for good whatever the waits (they hold current versions): coming due would
+            // only re-check and re-journal each of them (`lifecycle::retain`).
+            let held = sea_orm::sea_query::Query::select()
+                .column(package_hold::Column::PackageId)
+                .from(package_hold::Entity)
+                .and_where(package_hold::Column::LiveVersions.gt(0))
+                .to_owned();
+            base = base.filter(package::Column::PackageId.not_in_subquery(held));
+        }
         let update = if !stays {
             // The stop was switched off: move on at the scheduler's next pass.
             base.col_expr(package::Column::NextTransitionAt, Expr::value(now))

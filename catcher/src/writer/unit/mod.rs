@@ -164,10 +164,17 @@ impl<'a> Unit<'a> {
             if let Bulk::Replan(rs) = b
                 && rs.package_type == p.package_type
             {
-                replan(&mut p, rs, self.now);
+                let held = self.held_now(&p.package_id);
+                replan(&mut p, rs, self.now, held);
             }
         }
         p
+    }
+
+    /// Whether a package holds current versions, as far as this batch has loaded its hold (one
+    /// not loaded counts as not held: at worst it comes due and is re-checked once).
+    fn held_now(&self, package_id: &str) -> bool {
+        self.catalog.holds.get(package_id).and_then(|t| t.value.as_ref()).is_some_and(|h| h.live_versions > 0)
     }
 
     /// Stores a new or changed package (the caller loaded it through `package` first).
@@ -198,7 +205,8 @@ impl<'a> Unit<'a> {
         for id in ids {
             let mut p = self.packages[&id].value.clone().expect("filtered on a value");
             let before = p.next_transition_at;
-            replan(&mut p, rs, self.now);
+            let held = self.held_now(&id);
+            replan(&mut p, rs, self.now, held);
             if p.next_transition_at != before {
                 let prev = staged(&self.packages, &id);
                 self.log(Undo::Package(id.clone(), prev));
@@ -583,12 +591,16 @@ fn missing<V>(ids: impl IntoIterator<Item = String>, cached: &HashMap<String, V>
 
 /// When a completed package leaves its tier under `rs` (the in-memory twin of the bulk re-plan
 /// in `flush::replan_stored`).
-fn replan(p: &mut Package, rs: &RuleSet, now: Millis) {
+/// `held`: the package holds current versions (as far as this batch knows its hold).
+fn replan(p: &mut Package, rs: &RuleSet, now: Millis, held: bool) {
     if p.status != PackageStatus::Completed {
         return;
     }
     if let (Some(tier), Some(entered)) = (p.tier, p.tier_entered_at) {
         let stays = rs.cache_ttl_secs.is_some() || rs.stop(tier).enabled;
+        if stays && held && flush::held_for_good(rs, tier) {
+            return;
+        }
         p.next_transition_at = if stays { rs.due_at(tier, entered) } else { Some(now) };
     }
 }
