@@ -34,6 +34,7 @@ pub async fn restore(config: &Config, sel: &Selection, to: &Path) -> anyhow::Res
         )
         .map_err(|e| anyhow::anyhow!("progress template: {e}"))?,
     );
+    bar.set_message("0 files");
     let shown = bar.clone();
     let on_progress: state::OnProgress = std::sync::Arc::new(move |p: state::Progress| {
         shown.set_length(p.total_bytes);

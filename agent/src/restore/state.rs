@@ -502,8 +502,8 @@ impl Restorer<'_> {
         staging: &Path,
     ) -> Result<(Vec<String>, Vec<archive::Mismatch>), String> {
         let tool_ref = station.locate(source, &package.package_id).await.map_err(|e| e.to_string())?;
-        if let Some(groups) = ranged(wanted, package.size_bytes)
-            && station.open_range(&tool_ref, 0, 1).is_some()
+        if station.serves_ranges()
+            && let Some(groups) = ranged(wanted, package.size_bytes)
         {
             return self.fetch_ranges(station, &tool_ref, groups).await;
         }
@@ -551,50 +551,30 @@ impl Restorer<'_> {
         result
     }
 
-    /// Reads only the wanted files' ranges of a seekable package: each group from the frame its
-    /// first entry begins in. Each file is checked against the catalog's sha256 (and every
-    /// frame read against its own checksum); the copy's whole sha256 is not, as it is not read.
+    /// Reads only the wanted files' ranges of a seekable package, one group at a time (one
+    /// request open at once): each from the frame its first entry begins in. Each file is
+    /// checked against the catalog's sha256, and every frame read against its own checksum.
     async fn fetch_ranges(
         &mut self,
         station: &Station,
         tool_ref: &str,
         groups: Vec<Group>,
     ) -> Result<(Vec<String>, Vec<archive::Mismatch>), String> {
-        let mut readers = Vec::with_capacity(groups.len());
-        for g in &groups {
-            let reader = station.open_range(tool_ref, g.offset, g.length).expect("the station serves ranges");
-            readers.push(reader.map_err(|e| e.to_string())?);
+        let (mut written, mut bad) = (Vec::new(), Vec::new());
+        for g in groups {
+            let reader = station.open_range(tool_ref, g.offset, g.length).map_err(|e| e.to_string())?;
             self.summary.fetched_bytes += g.length;
+            let (root, progress) = (self.root.clone(), self.progress.clone());
+            let (w, b) = tokio::task::spawn_blocking(move || {
+                let dest_of = |rel: &str| partial_of(&root.join(rel));
+                extract_group(reader, &g, &dest_of, &|n| progress.done(n))
+            })
+            .await
+            .map_err(|e| e.to_string())??;
+            written.extend(w);
+            bad.extend(b);
         }
-        let (root, progress) = (self.root.clone(), self.progress.clone());
-        tokio::task::spawn_blocking(move || {
-            let dest_of = |rel: &str| partial_of(&root.join(rel));
-            let on_file = |n| progress.done(n);
-            let (mut written, mut bad) = (Vec::new(), Vec::new());
-            for (g, reader) in groups.into_iter().zip(readers) {
-                use std::io::Read;
-                let mut stream = zstd::Decoder::new(reader).map_err(|e| e.to_string())?;
-                let skipped = std::io::copy(&mut (&mut stream).take(g.skip), &mut std::io::sink());
-                let (w, b) = match skipped {
-                    Ok(n) if n == g.skip => {
-                        archive::extract_selected(stream, &dest_of, &g.wanted, &on_file).map_err(|e| e.to_string())?
-                    }
-                    outcome => {
-                        let why = match outcome {
-                            Err(e) => format!("unreadable in the archive: {e}"),
-                            Ok(_) => "the range ends before the file".to_owned(),
-                        };
-                        let b = g.wanted.keys().map(|p| archive::Mismatch { path: p.clone(), reason: why.clone() });
-                        (Vec::new(), b.collect())
-                    }
-                };
-                written.extend(w);
-                bad.extend(b);
-            }
-            Ok((written, bad))
-        })
-        .await
-        .map_err(|e| e.to_string())?
+        Ok((written, bad))
     }
 
     /// Gives an intact file (unpacked under its partial name) its own name and its metadata.
@@ -626,12 +606,32 @@ struct Group {
     wanted: HashMap<String, String>,
 }
 
+/// Decodes one group's range: skips to its first entry, then extracts the wanted files.
+fn extract_group(
+    reader: crate::station::RangeReader,
+    g: &Group,
+    dest_of: &dyn Fn(&str) -> PathBuf,
+    on_file: &dyn Fn(u64),
+) -> Result<(Vec<String>, Vec<archive::Mismatch>), String> {
+    use std::io::Read;
+    let mut stream = zstd::Decoder::new(reader).map_err(|e| e.to_string())?;
+    let why = match std::io::copy(&mut (&mut stream).take(g.skip), &mut std::io::sink()) {
+        Ok(n) if n == g.skip => {
+            return archive::extract_selected(stream, dest_of, &g.wanted, on_file).map_err(|e| e.to_string());
+        }
+        Ok(_) => "the range ends before the file".to_owned(),
+        Err(e) => format!("unreadable in the archive: {e}"),
+    };
+    let bad = g.wanted.keys().map(|p| archive::Mismatch { path: p.clone(), reason: why.clone() }).collect();
+    Ok((Vec::new(), bad))
+}
+
 /// Files this close together (compressed bytes between one range's end and the next one's
 /// start) are read in one go: cheaper than another request.
 const MERGE_GAP: u64 = 1 << 20;
 
 /// The ranged reads that fetch `wanted`, when every file has a range and together they are
-/// well under the whole copy (otherwise the copy is read whole, and its sha256 checked).
+/// well under the whole copy (otherwise the copy is read whole, in one pass).
 fn ranged(wanted: &HashMap<String, &pb::FileEntry>, package_size: u64) -> Option<Vec<Group>> {
     let mut files: Vec<(&String, &pb::FileEntry, pb::PackRange)> =
         wanted.iter().map(|(p, e)| e.range.map(|r| (p, *e, r))).collect::<Option<_>>()?;
@@ -679,7 +679,7 @@ mod tests {
         assert_eq!((groups[0].offset, groups[0].length, groups[0].skip), (0, 150, 512));
         assert_eq!(groups[0].wanted.len(), 2);
         assert_eq!((groups[1].offset, groups[1].length), (10 << 20, 1000));
-        // Half the copy or more: read whole (and its sha256 checked).
+        // Half the copy or more: read whole, in one pass.
         assert!(ranged(&wanted, 2000).is_none());
         // A file without a range (an older package): read whole.
         let old = pb::FileEntry { path: "d".into(), ..Default::default() };

@@ -172,14 +172,19 @@ impl Station {
         }
     }
 
-    /// Reads `length` bytes of the stored copy from `offset` (blocking; for a worker thread),
-    /// where the station serves ranges: a local file read in place, `rclone cat --offset
-    /// --count`. `None` for restic, whose `dump` streams a whole file.
-    pub fn open_range(&self, tool_ref: &str, offset: u64, length: u64) -> Option<Result<RangeReader>> {
+    /// Whether `open_range` can read part of a copy: local files and rclone remotes; not
+    /// restic, whose `dump` streams a whole file.
+    pub fn serves_ranges(&self) -> bool {
+        !matches!(self.tool, Tool::Restic(_))
+    }
+
+    /// Reads `length` bytes of the stored copy from `offset` (blocking; for a worker thread):
+    /// a local file read in place, `rclone cat --offset --count`.
+    pub fn open_range(&self, tool_ref: &str, offset: u64, length: u64) -> Result<RangeReader> {
         match &self.tool {
-            Tool::Local(s) => Some(s.open_range(tool_ref, offset, length)),
-            Tool::Rclone(s) => Some(s.open_range(tool_ref, offset, length)),
-            Tool::Restic(_) => None,
+            Tool::Local(s) => s.open_range(tool_ref, offset, length),
+            Tool::Rclone(s) => s.open_range(tool_ref, offset, length),
+            Tool::Restic(_) => Err(failed(self.id(), "restic stations read whole copies, not ranges")),
         }
     }
 

@@ -156,6 +156,19 @@ impl Sim {
         }
     }
 
+    /// A user_data package of `files` files, announced now.
+    fn new_package(&self, id: &str, files: usize) -> NewPackage {
+        NewPackage {
+            package_id: id.into(),
+            path: FOLDER.into(),
+            package_type: PackageType::UserData,
+            size_bytes: 10 * files as u64,
+            sha256: String::new(),
+            tool: Tool::Native,
+            made_at: Some(self.now),
+        }
+    }
+
     /// A pass as the agent makes it: one package of the written files (stored and verified on
     /// the hot station), the entries it holds reported right after, then the rest of the pass.
     async fn pass(&mut self, changes: &[(usize, Change)]) {
@@ -197,15 +210,7 @@ impl Sim {
         if !written.is_empty() {
             let id = uuid::Uuid::now_v7().to_string();
             let sha = format!("{:064x}", self.writes + 1_000_000);
-            let n = NewPackage {
-                package_id: id.clone(),
-                path: FOLDER.into(),
-                package_type: PackageType::UserData,
-                size_bytes: 10 * written.len() as u64,
-                sha256: String::new(),
-                tool: Tool::Native,
-                made_at: Some(self.now),
-            };
+            let n = self.new_package(&id, written.len());
             let placement = PlacementReport {
                 station_id: "hot-1".into(),
                 status: PlacementStatus::Verified,
@@ -233,15 +238,7 @@ impl Sim {
         }
         if !failed.is_empty() {
             let id = uuid::Uuid::now_v7().to_string();
-            let n = NewPackage {
-                package_id: id.clone(),
-                path: FOLDER.into(),
-                package_type: PackageType::UserData,
-                size_bytes: 10 * failed.len() as u64,
-                sha256: String::new(),
-                tool: Tool::Native,
-                made_at: Some(self.now),
-            };
+            let n = self.new_package(&id, failed.len());
             events.push(AgentEvent::Ingest(n));
             events.push(AgentEvent::Fail(Failure { package_id: id, error: "station unreachable".into() }));
             // The pass reports the new contents without a package.

@@ -351,6 +351,11 @@ async fn manifests_are_stored(db: TestDb) {
     assert_eq!(p.manifest.len(), 3);
     assert_eq!(p.manifest[2].path, "dir/file-2.txt");
     assert_eq!(p.manifest[2].modified_at.as_ref().unwrap().seconds, 1_700_000_000);
+    // Without the manifest (what a restore asks for): the same package, no file list.
+    let request = pb::GetPackageRequest { package_id: id.clone(), without_manifest: true };
+    let bare = c.packages.get_package(request).await.unwrap().into_inner();
+    assert!(bare.manifest.is_empty());
+    assert_eq!((bare.sha256, bare.placements), (p.sha256.clone(), p.placements.clone()));
     let list = c.packages.list_packages(pb::ListPackagesRequest::default()).await.unwrap().into_inner();
     assert!(list.packages[0].manifest.is_empty(), "lists stay small");
 }
