@@ -9,11 +9,14 @@ use edgebackup_proto::v1::command_details::Kind as Details;
 use edgebackup_proto::v1::{self as pb, CommandKind, agent_event::Kind};
 use tokio_util::task::TaskTracker;
 
+use crate::command_progress::Board;
 use crate::engine::Engine;
 use crate::restore::{self, Check};
 
 pub struct Commands {
     engine: Arc<Engine>,
+    /// How far running commands are, for the stream to send.
+    pub progress: Arc<Board>,
     /// Commands being executed; a re-sent copy of one of them is not started twice.
     running: Mutex<HashSet<String>>,
     /// Their tasks, awaited at shutdown.
@@ -40,7 +43,7 @@ impl Outcome {
 
 impl Commands {
     pub fn new(engine: Arc<Engine>) -> Self {
-        Self { engine, running: Mutex::new(HashSet::new()), tasks: TaskTracker::new() }
+        Self { engine, progress: Arc::default(), running: Mutex::new(HashSet::new()), tasks: TaskTracker::new() }
     }
 
     /// Starts executing `c` in the background (tracked: `finish` waits for it).
@@ -61,6 +64,7 @@ impl Commands {
                 message: outcome.message,
                 details: outcome.details.map(|d| pb::CommandDetails { kind: Some(d) }),
             };
+            this.progress.forget(&id);
             if let Err(e) = this.engine.state.push(Kind::CommandResult(result)) {
                 tracing::error!(command = %id, error = %e, "cannot record a command result");
             }
@@ -151,18 +155,20 @@ impl Commands {
                 Ok(()) => Outcome::ok(format!("deleted from {}", args.station_id), None),
                 Err(e) => Outcome::failed(e, None),
             },
-            Args::Restore(args) => match restore::command::run(&self.engine.config, args).await {
-                Ok((summary, target)) => {
-                    let details = Some(Details::Restore(restore::command::details(&summary)));
-                    let report = summary.report(&target);
-                    if summary.skipped.is_empty() {
-                        Outcome::ok(report, details)
-                    } else {
-                        Outcome::failed(report, details)
+            Args::Restore(args) => {
+                match restore::command::run(&self.engine.config, args, self.progress.reporter(&c.command_id)).await {
+                    Ok((summary, target)) => {
+                        let details = Some(Details::Restore(restore::command::details(&summary)));
+                        let report = summary.report(&target);
+                        if summary.skipped.is_empty() {
+                            Outcome::ok(report, details)
+                        } else {
+                            Outcome::failed(report, details)
+                        }
                     }
+                    Err(e) => Outcome::failed(e, None),
                 }
-                Err(e) => Outcome::failed(e, None),
-            },
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod catalog;
+pub mod command_progress;
 pub mod commands;
 pub mod config;
 pub mod daemon;

@@ -174,6 +174,11 @@ async fn session(
         tokio::select! {
             () = stop.cancelled() => return Ok(()),
             () = changed.notified() => {}
+            () = commands.progress.changed() => {
+                for p in commands.progress.take() {
+                    tx.send(msg(Out::CommandProgress(p))).await.map_err(|_| LinkError::Closed("while sending".into()))?;
+                }
+            }
             _ = ticker.tick() => {
                 let beat = pb::Heartbeat { sent_at: Some(std::time::SystemTime::now().into()) };
                 tx.send(msg(Out::Heartbeat(beat))).await.map_err(|_| LinkError::Closed("while sending".into()))?;

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::domain::{FleetStatus, JournalEvent, Package, SourceView};
+use crate::domain::{Command, FleetStatus, JournalEvent, Package, SourceView};
 use crate::rules::RuleSet;
 
 /// One committed change.
@@ -15,6 +15,8 @@ pub enum Change {
     Journal(JournalEvent),
     Rules(Vec<RuleSet>),
     Status(Arc<FleetStatus>),
+    /// A restore was created, progressed or finished.
+    Restore(Command),
 }
 
 /// What one committed batch changed.
@@ -25,6 +27,8 @@ pub struct Changes {
     pub sources: Vec<SourceView>,
     pub journal: Vec<JournalEvent>,
     pub rules: Option<Vec<RuleSet>>,
+    /// Restore commands created or changed.
+    pub restores: Vec<Command>,
     /// Counters, connections or commands changed: the status view is stale.
     pub status: bool,
 }

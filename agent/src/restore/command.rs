@@ -42,7 +42,11 @@ pub fn within_roots(target: &Path, roots: &[PathBuf]) -> Result<PathBuf, String>
 }
 
 /// Runs a RESTORE command; the result's details say what was restored and what was not.
-pub async fn run(config: &Config, args: pb::RestoreArgs) -> Result<(Summary, PathBuf), String> {
+pub async fn run(
+    config: &Config,
+    args: pb::RestoreArgs,
+    on_progress: state::OnProgress,
+) -> Result<(Summary, PathBuf), String> {
     let target = within_roots(Path::new(&args.target_dir), &config.restore_roots)?;
     let sel = Selection {
         source: if args.source_id.is_empty() { config.source_id.clone() } else { args.source_id },
@@ -53,7 +57,7 @@ pub async fn run(config: &Config, args: pb::RestoreArgs) -> Result<(Summary, Pat
         station: None,
     };
     let channel = super::catcher_channel(config).await?;
-    let summary = state::restore(config, channel, &sel, &target, None).await?;
+    let summary = state::restore(config, channel, &sel, &target, Some(on_progress)).await?;
     Ok((summary, target))
 }
 

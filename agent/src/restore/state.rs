@@ -11,8 +11,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use edgebackup_proto::v1::{
@@ -42,13 +42,27 @@ pub struct Selection {
     pub station: Option<String>,
 }
 
-/// How far a restore is: bytes of files restored (or found already there) of those selected so
-/// far, and files restored.
+/// What a restore is doing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Phase {
+    /// Reading the catalog and choosing copies.
+    #[default]
+    Planning,
+    /// Fetching copies and writing files.
+    Transferring,
+    /// Directory metadata, syncing to disk.
+    Finishing,
+}
+
+/// How far a restore is: bytes and files restored (or found already there) of those selected
+/// so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Progress {
     pub bytes: u64,
     pub total_bytes: u64,
     pub files: u64,
+    pub total_files: u64,
+    pub phase: Phase,
 }
 
 /// Told of progress as it happens (from worker threads too): a progress bar, the stream.
@@ -60,6 +74,8 @@ struct Tracker {
     bytes: AtomicU64,
     total_bytes: AtomicU64,
     files: AtomicU64,
+    total_files: AtomicU64,
+    phase: Mutex<Phase>,
     on: Option<OnProgress>,
 }
 
@@ -70,12 +86,21 @@ impl Tracker {
                 bytes: self.bytes.load(Ordering::Relaxed),
                 total_bytes: self.total_bytes.load(Ordering::Relaxed),
                 files: self.files.load(Ordering::Relaxed),
+                total_files: self.total_files.load(Ordering::Relaxed),
+                phase: *self.phase.lock().expect("restore phase"),
             });
         }
     }
 
-    fn selected(&self, bytes: u64) {
+    fn phase(&self, phase: Phase) {
+        *self.phase.lock().expect("restore phase") = phase;
+        self.tell();
+    }
+
+    fn selected(&self, bytes: u64, files: u64) {
         self.total_bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.total_files.fetch_add(files, Ordering::Relaxed);
+        *self.phase.lock().expect("restore phase") = Phase::Transferring;
         self.tell();
     }
 
@@ -263,11 +288,12 @@ pub async fn restore(
             }
         };
         let root = to.join(folder.trim_start_matches('/'));
-        let files = selected.iter().filter(|e| kind(e) == pb::EntryKind::File);
-        tracker.selected(files.map(|e| e.size_bytes).sum());
+        let files: Vec<&pb::FileEntry> = selected.iter().filter(|e| kind(e) == pb::EntryKind::File).collect();
+        tracker.selected(files.iter().map(|e| e.size_bytes).sum(), files.len() as u64);
         let mut r = Restorer { root, overwrite: sel.overwrite, summary: &mut summary, progress: tracker.clone() };
         r.folder(&selected, &sel.source, &stations, &mut packages, &scratch).await?;
     }
+    tracker.phase(Phase::Finishing);
     let _ = std::fs::remove_dir_all(&scratch);
     // Durable before it is reported done: one sync of the target's filesystem (files were not
     // synced one by one).

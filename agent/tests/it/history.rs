@@ -257,8 +257,28 @@ async fn a_restore_command_reaches_another_agent_and_stays_inside_its_roots() {
         })
     };
     let into = root.join("from-a");
+    // Its progress is watched live: the catcher hears the agent's reports on the stream.
+    let mut status = pb::status_service_client::StatusServiceClient::new(world.channel().await);
+    let mut watch = status.watch(pb::WatchRequest::default()).await.unwrap().into_inner();
     let done = world.command_with("edge-rb", pb::CommandKind::Restore, "", Some(restore(&into))).await;
     assert_eq!(done.state, pb::CommandState::Succeeded as i32, "{done:?}");
+    let mut reports = Vec::new();
+    while let Ok(Ok(Some(e))) = tokio::time::timeout(std::time::Duration::from_secs(2), watch.message()).await {
+        if let Some(pb::watch_event::Kind::RestoreChanged(c)) = e.kind {
+            reports.push((c.state, c.progress));
+        }
+    }
+    let running: Vec<pb::CommandProgress> = reports
+        .iter()
+        .filter(|(state, _)| *state == pb::CommandState::Leased as i32)
+        .filter_map(|(_, p)| p.clone())
+        .collect();
+    assert!(!running.is_empty(), "progress reported while it ran: {reports:?}");
+    for p in running.iter().filter(|p| p.phase != pb::CommandPhase::Planning as i32) {
+        assert_eq!(p.files_total, 1, "{p:?}");
+        assert!(p.files_done <= 1 && p.bytes_total == 21, "{p:?}");
+    }
+    assert!(reports.last().is_some_and(|(state, _)| *state == pb::CommandState::Succeeded as i32), "{reports:?}");
     let copy = restored(&into, &data).join("report.txt");
     assert_eq!(std::fs::read(&copy).unwrap(), b"for the other machine");
     match done.result_details.and_then(|d| d.kind) {

@@ -165,6 +165,27 @@ spelled!(
     }
 );
 
+spelled!(
+    /// The stage a running command reported it is in.
+    CommandPhase {
+        Planning,
+        Transferring,
+        Finishing,
+    }
+);
+
+/// How far a running command has got, as its agent last reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandProgress {
+    pub phase: CommandPhase,
+    pub files_done: u64,
+    pub files_total: u64,
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+    /// When the catcher heard it.
+    pub at: Millis,
+}
+
 impl Tier {
     /// Position in the chain, hot = 0.
     pub fn index(self) -> usize {
@@ -278,9 +299,16 @@ pub struct Command {
     pub finished_at: Option<Millis>,
     pub result_message: String,
     pub result: Option<CommandDetails>,
+    /// The newest progress its agent reported while it ran (restores).
+    pub progress: Option<CommandProgress>,
 }
 
 impl Command {
+    /// Pending or leased: not answered yet.
+    pub fn is_open(&self) -> bool {
+        matches!(self.state, CommandState::Pending | CommandState::Leased)
+    }
+
     /// The kind of work, given by the arguments.
     pub fn kind(&self) -> CommandKind {
         self.args.kind()

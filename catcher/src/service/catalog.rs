@@ -1,5 +1,5 @@
-//! CatalogService: a folder as of a moment, the versions of a path, and coverage (present
-//! files without a verified copy).
+//! CatalogService: a folder as of a moment, the versions of a path, file-name search, and
+//! coverage (present files without a verified copy).
 
 use edgebackup_proto::v1::{self as pb, catalog_service_server::CatalogService};
 use tonic::{Request, Response, Status};
@@ -7,6 +7,7 @@ use tonic::{Request, Response, Status};
 use super::{Shared, convert, respond, validate as v};
 use crate::domain::*;
 use crate::error::{Error, Result};
+use crate::store::SearchKey;
 
 pub struct Catalog(pub Shared);
 
@@ -94,6 +95,40 @@ impl Catalog {
         Ok(pb::ListVersionsResponse { versions: versions.into_iter().map(version).collect() })
     }
 
+    async fn search(&self, r: pb::SearchFilesRequest) -> Result<pb::SearchFilesResponse> {
+        let source_id = if r.source_id.is_empty() { None } else { Some(v::id("source_id", &r.source_id)?) };
+        let query = r.query.trim();
+        let n = query.chars().count();
+        if !(2..=256).contains(&n) {
+            return Err(Error::invalid("query", "must be 2 to 256 characters"));
+        }
+        if query.chars().any(char::is_control) {
+            return Err(Error::invalid("query", "contains control characters"));
+        }
+        let limit = v::limit("page_size", r.page_size, 100, 1000)?;
+        let after = if r.page_token.is_empty() {
+            None
+        } else if r.page_token.len() > 16 * 1024 {
+            return Err(Error::invalid("page_token", "not a token from SearchFiles"));
+        } else {
+            let key: SearchKey = serde_json::from_str(&r.page_token)
+                .map_err(|_| Error::invalid("page_token", "not a token from SearchFiles"))?;
+            Some(key)
+        };
+        let store = &self.0.store;
+        let mut found =
+            store.search_entries(source_id.as_deref(), query, r.include_deleted, after.as_ref(), limit + 1).await?;
+        let more = found.len() as u64 > limit;
+        found.truncate(limit as usize);
+        let next_page_token = match (more, found.last()) {
+            (true, Some((key, _))) => {
+                serde_json::to_string(key).map_err(|e| Error::Corrupt(format!("search token: {e}")))?
+            }
+            _ => String::new(),
+        };
+        Ok(pb::SearchFilesResponse { matches: found.into_iter().map(|(_, v)| version(v)).collect(), next_page_token })
+    }
+
     async fn coverage(&self, r: pb::GetCoverageRequest) -> Result<pb::GetCoverageResponse> {
         let source_id = if r.source_id.is_empty() { None } else { Some(v::id("source_id", &r.source_id)?) };
         let sample = v::limit("sample", r.sample, 20, 1000)?;
@@ -138,6 +173,13 @@ impl CatalogService for Catalog {
         r: Request<pb::ListVersionsRequest>,
     ) -> Result<Response<pb::ListVersionsResponse>, Status> {
         respond(self.versions(r.into_inner()).await)
+    }
+
+    async fn search_files(
+        &self,
+        r: Request<pb::SearchFilesRequest>,
+    ) -> Result<Response<pb::SearchFilesResponse>, Status> {
+        respond(self.search(r.into_inner()).await)
     }
 
     async fn get_coverage(

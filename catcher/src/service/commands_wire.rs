@@ -28,6 +28,23 @@ pub fn command_info(c: Command) -> pb::CommandInfo {
         result_details: c.result.as_ref().map(details_out),
         source_id: c.source_id,
         result_message: c.result_message,
+        progress: c.progress.map(|p| progress_out(&c.command_id, p)),
+        progress_at: c.progress.map(|p| ts(p.at)),
+    }
+}
+
+fn progress_out(command_id: &str, p: CommandProgress) -> pb::CommandProgress {
+    pb::CommandProgress {
+        command_id: command_id.to_owned(),
+        phase: match p.phase {
+            CommandPhase::Planning => pb::CommandPhase::Planning,
+            CommandPhase::Transferring => pb::CommandPhase::Transferring,
+            CommandPhase::Finishing => pb::CommandPhase::Finishing,
+        } as i32,
+        files_done: p.files_done,
+        files_total: p.files_total,
+        bytes_done: p.bytes_done,
+        bytes_total: p.bytes_total,
     }
 }
 

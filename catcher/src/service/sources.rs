@@ -6,6 +6,7 @@ use tonic::{Request, Response, Status};
 use super::{Shared, commands_wire, convert, respond, validate as v};
 use crate::domain::CommandKind;
 use crate::error::{Error, Result};
+use crate::store::CommandFilter;
 use crate::writer::{CreateCommand, NewCommand, RegisterSource};
 
 pub struct Sources(pub Shared);
@@ -84,8 +85,13 @@ impl SourceService for Sources {
         let result = async {
             let source = (!r.source_id.is_empty()).then(|| v::id("source_id", &r.source_id)).transpose()?;
             let state = v::command_state("state", r.state, false)?;
+            if state.is_some() && r.open {
+                return Err(Error::invalid("open", "excludes state"));
+            }
+            let kind = v::command_kind("kind", r.kind, false)?;
             let limit = v::limit("limit", r.limit, 100, 1000)?;
-            let cmds = self.0.store.commands(source.as_deref(), state, limit).await?;
+            let filter = CommandFilter { source_id: source, state, open: r.open, kind };
+            let cmds = self.0.store.commands(&filter, limit).await?;
             Ok(pb::ListCommandsResponse { commands: cmds.into_iter().map(commands_wire::command_info).collect() })
         }
         .await;

@@ -9,6 +9,7 @@ use tokio::sync::{broadcast::error::RecvError, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
+use super::commands_wire;
 use super::{Shared, convert, respond, validate as v};
 use crate::change::Change;
 use crate::domain::{Tier, now_ms};
@@ -73,6 +74,9 @@ impl StatusApi {
     }
 }
 
+/// Finished restores a snapshot carries (open ones are all sent).
+const RECENT_RESTORES: u64 = 20;
+
 /// Builds a consistent-enough fleet snapshot: taken after subscribing, so any change racing it
 /// arrives afterwards as a delta (deltas carry whole objects, so re-applying is harmless).
 pub async fn fleet_snapshot(state: &Shared, package_limit: u64, journal_limit: u64) -> Result<pb::FleetSnapshot> {
@@ -106,6 +110,7 @@ pub async fn fleet_snapshot(state: &Shared, package_limit: u64, journal_limit: u
             .map(convert::journal_event)
             .collect(),
         stations: store.stations().await?.into_iter().map(convert::station).collect(),
+        restores: store.restores(RECENT_RESTORES).await?.into_iter().map(commands_wire::command_info).collect(),
     })
 }
 
@@ -119,6 +124,7 @@ fn delta(change: &Change) -> Kind {
             Kind::RulesChanged(pb::RulesChanged { rule_sets: r.iter().cloned().map(convert::rule_set).collect() })
         }
         Change::Status(s) => Kind::StatusChanged(convert::status_response(s)),
+        Change::Restore(c) => Kind::RestoreChanged(commands_wire::command_info(c.clone())),
     }
 }
 

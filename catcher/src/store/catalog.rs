@@ -2,7 +2,7 @@
 //! path", "present files without a verified copy").
 
 use sea_orm::ActiveValue::{NotSet, Set};
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::Store;
@@ -84,6 +84,27 @@ pub fn hold_active(h: &Hold) -> package_hold::ActiveModel {
     }
 }
 
+/// Where a search page ends: the sort key of its last match.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SearchKey {
+    pub source_id: String,
+    pub folder: String,
+    pub path: String,
+    pub version_id: i64,
+}
+
+/// `text` with LIKE's wildcards and the escape character itself escaped (escape `\`).
+fn like_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Versions in effect at `t`: begun at or before it, not ended by then (a version superseded
 /// in the same instant it began never was the state).
 fn in_effect_at(t: Millis) -> Condition {
@@ -116,6 +137,64 @@ impl Store {
         }
         let rows = q.order_by_asc(C::Path).limit(limit).all(&self.db).await?;
         rows.into_iter().map(|r| version_from(r).map(|(_, v)| v)).collect()
+    }
+
+    /// Entries whose path contains `needle` (ASCII case-insensitively, taken literally), present
+    /// ones (and with `deleted` the last version of deleted ones), sorted by source, folder, path
+    /// and version, after the key `after`, at most `limit`. A scan of the source's (or the
+    /// fleet's) present rows: no index serves a substring.
+    pub async fn search_entries(
+        &self,
+        source_id: Option<&str>,
+        needle: &str,
+        deleted: bool,
+        after: Option<&SearchKey>,
+        limit: u64,
+    ) -> Result<Vec<(SearchKey, FileVersion)>> {
+        use catalog_version::Column as C;
+        let pattern = format!("%{}%", like_escape(&needle.to_ascii_lowercase()));
+        let mut current = Condition::any().add(C::UntilAt.is_null());
+        if deleted {
+            current = current.add(C::Deleted.eq(true));
+        }
+        let mut q = catalog_version::Entity::find()
+            .filter(current)
+            .filter(Func::lower(Expr::col(C::Path)).like(LikeExpr::new(pattern).escape('\\')));
+        if let Some(s) = source_id {
+            q = q.filter(C::SourceId.eq(s));
+        }
+        if let Some(k) = after {
+            let key = |k: &SearchKey| {
+                vec![
+                    Expr::val(k.source_id.clone()),
+                    Expr::val(k.folder.clone()),
+                    Expr::val(k.path.clone()),
+                    Expr::val(k.version_id),
+                ]
+            };
+            let cols = [C::SourceId, C::Folder, C::Path, C::VersionId].map(Expr::col);
+            q = q.filter(Expr::tuple(cols).gt(Expr::tuple(key(k))));
+        }
+        let rows = q
+            .order_by_asc(C::SourceId)
+            .order_by_asc(C::Folder)
+            .order_by_asc(C::Path)
+            .order_by_asc(C::VersionId)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                let (id, v) = version_from(r)?;
+                let key = SearchKey {
+                    source_id: v.source_id.clone(),
+                    folder: v.folder.clone(),
+                    path: v.entry.path.clone(),
+                    version_id: id,
+                };
+                Ok((key, v))
+            })
+            .collect()
     }
 
     /// The folders a source has catalog entries for, sorted.

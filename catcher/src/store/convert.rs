@@ -151,7 +151,19 @@ pub fn station_from(m: station::Model) -> Result<Station> {
 
 pub fn command_from(m: command::Model) -> Result<Command> {
     let kind = parse_stored(&m.kind, CommandKind::parse, "command kind")?;
+    let progress = match (m.progress_phase.as_str(), m.progress_at) {
+        ("", _) | (_, None) => None,
+        (phase, Some(at)) => Some(CommandProgress {
+            phase: parse_stored(phase, CommandPhase::parse, "command progress phase")?,
+            files_done: u64_of(m.progress_files_done),
+            files_total: u64_of(m.progress_files_total),
+            bytes_done: u64_of(m.progress_bytes_done),
+            bytes_total: u64_of(m.progress_bytes_total),
+            at,
+        }),
+    };
     Ok(Command {
+        progress,
         args: command_codec::decode_args(kind, &m.from_station_id, &m.to_station_id, &m.args_json)?,
         result: command_codec::decode_details(&m.command_id, kind, &m.result_details_json),
         state: parse_stored(&m.state, CommandState::parse, "command state")?,
@@ -183,6 +195,12 @@ pub fn command_active(c: &Command) -> Result<command::ActiveModel> {
         finished_at: Set(c.finished_at),
         result_message: Set(c.result_message.clone()),
         result_details_json: Set(command_codec::encode_details(c.result.as_ref())?),
+        progress_phase: Set(c.progress.map_or("", |p| p.phase.as_str()).to_owned()),
+        progress_files_done: Set(c.progress.map_or(0, |p| i64_of(p.files_done))),
+        progress_files_total: Set(c.progress.map_or(0, |p| i64_of(p.files_total))),
+        progress_bytes_done: Set(c.progress.map_or(0, |p| i64_of(p.bytes_done))),
+        progress_bytes_total: Set(c.progress.map_or(0, |p| i64_of(p.bytes_total))),
+        progress_at: Set(c.progress.map(|p| p.at)),
     })
 }
 

@@ -257,6 +257,13 @@ pub mod command {
         pub finished_at: Option<i64>,
         pub result_message: String,
         pub result_details_json: String,
+        /// The newest progress reported ("" while none).
+        pub progress_phase: String,
+        pub progress_files_done: i64,
+        pub progress_files_total: i64,
+        pub progress_bytes_done: i64,
+        pub progress_bytes_total: i64,
+        pub progress_at: Option<i64>,
     }
     no_relations!();
 }

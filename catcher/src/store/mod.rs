@@ -2,6 +2,7 @@
 //! place that writes, in group-committed transactions) the only code that knows sea-orm.
 
 pub mod catalog;
+pub use catalog::SearchKey;
 mod command_codec;
 pub mod convert;
 pub mod entity;
@@ -22,6 +23,16 @@ use self::entity::*;
 use crate::domain::*;
 use crate::error::{Error, Result};
 use crate::rules::RuleSet;
+
+/// Which commands to list (every field optional).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CommandFilter {
+    pub source_id: Option<String>,
+    pub state: Option<CommandState>,
+    /// Only pending or leased ones.
+    pub open: bool,
+    pub kind: Option<CommandKind>,
+}
 
 /// Filters of a package listing; `None` means any.
 #[derive(Debug, Clone, Default)]
@@ -537,18 +548,20 @@ impl Store {
 
     // ---- commands ----
 
-    pub async fn commands(
-        &self,
-        source_id: Option<&str>,
-        state: Option<CommandState>,
-        limit: u64,
-    ) -> Result<Vec<Command>> {
+    /// Commands matching `f`, newest first.
+    pub async fn commands(&self, f: &CommandFilter, limit: u64) -> Result<Vec<Command>> {
         let mut q = command::Entity::find();
-        if let Some(s) = source_id {
+        if let Some(s) = &f.source_id {
             q = q.filter(command::Column::SourceId.eq(s));
         }
-        if let Some(s) = state {
+        if let Some(s) = f.state {
             q = q.filter(command::Column::State.eq(s.as_str()));
+        }
+        if f.open {
+            q = q.filter(command::Column::State.is_in([CommandState::Pending.as_str(), CommandState::Leased.as_str()]));
+        }
+        if let Some(k) = f.kind {
+            q = q.filter(command::Column::Kind.eq(k.as_str()));
         }
         let rows = q
             .order_by_desc(command::Column::CreatedAt)
@@ -557,6 +570,24 @@ impl Store {
             .all(&self.db)
             .await?;
         rows.into_iter().map(command_from).collect()
+    }
+
+    /// Restores for the live view: every open one, oldest first, then the newest finished ones.
+    pub async fn restores(&self, finished: u64) -> Result<Vec<Command>> {
+        let kind = Some(CommandKind::Restore);
+        let mut open = self.commands(&CommandFilter { open: true, kind, ..Default::default() }, 1000).await?;
+        open.reverse();
+        let done = [CommandState::Succeeded, CommandState::Failed];
+        let mut recent = Vec::new();
+        for state in done {
+            recent.extend(
+                self.commands(&CommandFilter { state: Some(state), kind, ..Default::default() }, finished).await?,
+            );
+        }
+        recent.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.command_id.cmp(&a.command_id)));
+        recent.truncate(finished as usize);
+        open.extend(recent);
+        Ok(open)
     }
 
     /// Commands due for delivery to connected agents, oldest first: pending ones, leased ones

@@ -19,6 +19,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
+mod progress;
 mod snapshot;
 
 use crate::domain::ManifestEntry;
@@ -132,6 +133,7 @@ async fn serve(
 ) -> Result<()> {
     let timeout = state.config.agent_timeout();
     let mut in_flight = FuturesOrdered::new();
+    let mut progress = progress::Limiter::default();
     let mut reading = true;
     while reading || !in_flight.is_empty() {
         tokio::select! {
@@ -143,7 +145,8 @@ async fn serve(
                 Ok(None) => reading = false,
                 Ok(Some(Err(status))) => return Err(Error::Unavailable(format!("stream error: {}", status.message()))),
                 Ok(Some(Ok(first))) => {
-                    let events = gather(state, source_id, first, &mut inbound)?;
+                    let (events, reports) = gather(state, source_id, first, &mut inbound)?;
+                    progress.submit(state, source_id, reports).await?;
                     if events.is_empty() {
                         continue;
                     }
@@ -159,14 +162,17 @@ async fn serve(
     Ok(())
 }
 
+/// Events as gathered: each with its sequence number, validated or refused.
+type Gathered = Vec<(u64, Result<AgentEvent>)>;
+
 /// Takes `first` and whatever else is already here (one op, and one commit, covers many frames):
-/// the events, validated; heartbeats are noted on the way.
+/// the events, validated, and the progress reports; heartbeats are noted on the way.
 fn gather(
     state: &Shared,
     source_id: &str,
     first: pb::AgentMessage,
     inbound: &mut Streaming<pb::AgentMessage>,
-) -> Result<Vec<(u64, Result<AgentEvent>)>> {
+) -> Result<(Gathered, Vec<pb::CommandProgress>)> {
     let mut frames = vec![first];
     while frames.len() < MAX_EVENTS_PER_OP {
         match inbound.next().now_or_never() {
@@ -175,6 +181,7 @@ fn gather(
         }
     }
     let mut events = Vec::new();
+    let mut reports = Vec::new();
     let mut last_seq = 0;
     for frame in frames {
         match frame.body {
@@ -189,11 +196,12 @@ fn gather(
                 events.push((e.seq, event_in(e)));
             }
             Some(In::Heartbeat(_)) => state.sessions.heard(source_id, crate::domain::now_ms()),
+            Some(In::CommandProgress(p)) => reports.push(p),
             Some(In::Hello(_)) => return Err(Error::invalid("hello", "sent twice on one stream")),
             None => return Err(Error::invalid("body", "empty message")),
         }
     }
-    Ok(events)
+    Ok((events, reports))
 }
 
 /// Sends what the writer said about one op: its rejected events, then the cumulative ack.

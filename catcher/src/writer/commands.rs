@@ -58,6 +58,7 @@ pub(super) fn new_command(u: &Unit<'_>, source_id: &str, package_id: &str, args:
         finished_at: None,
         result_message: String::new(),
         result: None,
+        progress: None,
     }
 }
 
@@ -107,6 +108,35 @@ impl Op for CommandsSent {
             u.put_command(c);
         }
         Ok(())
+    }
+}
+
+/// An agent reported how far its running commands have got (the newest report per command).
+/// Not an event: a report for a command that is not this source's, or no longer open, is
+/// dropped (a late report must not outlive the result), and the count of those is the answer.
+#[derive(Debug)]
+pub struct CommandsProgressed {
+    pub source_id: String,
+    pub reports: Vec<(String, CommandProgress)>,
+}
+
+impl Op for CommandsProgressed {
+    type Output = usize;
+
+    async fn apply(self, u: &mut Unit<'_>) -> Result<usize> {
+        let mut dropped = 0;
+        u.prefetch_commands(self.reports.iter().map(|(id, _)| id.clone())).await?;
+        for (id, mut p) in self.reports {
+            match u.command(&id).await? {
+                Some(mut c) if c.source_id == self.source_id && c.is_open() => {
+                    p.at = u.now;
+                    c.progress = Some(p);
+                    u.put_command(c);
+                }
+                _ => dropped += 1,
+            }
+        }
+        Ok(dropped)
     }
 }
 

@@ -36,7 +36,7 @@ use sea_orm::{DatabaseConnection, TransactionTrait};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-pub use self::commands::{CommandsSent, CreateCommand, NewCommand};
+pub use self::commands::{CommandsProgressed, CommandsSent, CreateCommand, NewCommand};
 pub use self::events::{
     AgentEvent, AgentEvents, CommandOutcome, Completion, EventsOutcome, Failure, PlacementReport, ProgressUpdate,
 };
@@ -150,6 +150,7 @@ ops!(
     CreateSnapshot,
     CreateCommand,
     CommandsSent,
+    CommandsProgressed,
     Transitions,
     ScheduleDrill,
     SyncStations,

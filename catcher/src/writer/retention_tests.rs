@@ -19,7 +19,7 @@ use super::unit::Unit;
 use super::*;
 use crate::domain::*;
 use crate::rules::{RuleSet, Stop};
-use crate::store::Store;
+use crate::store::{CommandFilter, Store};
 
 const PATHS: usize = 6;
 const FOLDER: &str = "/data";
@@ -286,8 +286,8 @@ impl Sim {
     }
 
     async fn movers(&mut self, success: bool) {
-        let mut open = self.store.commands(Some(MOVER), Some(CommandState::Pending), 10_000).await.unwrap();
-        open.extend(self.store.commands(Some(MOVER), Some(CommandState::Leased), 10_000).await.unwrap());
+        let filter = CommandFilter { source_id: Some(MOVER.into()), open: true, ..Default::default() };
+        let open = self.store.commands(&filter, 10_000).await.unwrap();
         let mut answers = Vec::new();
         for c in open {
             let details = match (&c.args, success) {

@@ -52,6 +52,11 @@ impl ScriptedAgent {
         self.tx.send(pb::AgentMessage { body: Some(Body::Event(e)) }).await.expect("stream open");
     }
 
+    /// A progress report of a running command (not an event: no sequence, no ack).
+    pub async fn progress(&self, p: pb::CommandProgress) {
+        self.tx.send(pb::AgentMessage { body: Some(Body::CommandProgress(p)) }).await.expect("stream open");
+    }
+
     pub async fn heartbeat(&self) {
         let _ = self.tx.send(pb::AgentMessage { body: Some(Body::Heartbeat(pb::Heartbeat { sent_at: None })) }).await;
     }

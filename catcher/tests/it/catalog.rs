@@ -9,7 +9,11 @@ use pb::catalog_service_client::CatalogServiceClient;
 use crate::agent::{ScriptedAgent, complete, ingest};
 use crate::harness::{Catcher, TestDb, assert_invalid};
 
-crate::both_databases!(snapshots_become_versions_and_bad_ones_are_refused, packages_keep_the_agents_times);
+crate::both_databases!(
+    snapshots_become_versions_and_bad_ones_are_refused,
+    packages_keep_the_agents_times,
+    file_names_are_found_across_the_fleet
+);
 
 const FOLDER: &str = "/srv/data";
 const SHA: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -241,4 +245,76 @@ async fn packages_keep_the_agents_times(db: TestDb) {
     let millis =
         |t: Option<prost_types::Timestamp>| t.map(|t| t.seconds * 1000 + i64::from(t.nanos / 1_000_000)).unwrap();
     assert!(millis(f.created_at) <= now + 60_000 && millis(f.completed_at) <= now + 60_000, "clamped: {f:?}");
+}
+
+/// SearchFiles: a substring of the path, case-insensitive, in one source or every one; deleted
+/// entries on request; LIKE's wildcards taken literally; pages that walk every match once.
+async fn file_names_are_found_across_the_fleet(db: TestDb) {
+    let catcher = Catcher::start(&db).await;
+    let mut catalog = CatalogServiceClient::new(catcher.channel().await);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let p1 = uuid::Uuid::now_v7().to_string();
+    let mut one = ScriptedAgent::connect(catcher.channel().await, "edge-s1", &[pb::Capability::Backup]).await;
+    one.send(1, ingest(&p1, FOLDER, 5, "")).await;
+    one.send(2, complete(&p1, SHA, 5, "hot")).await;
+    let names =
+        ["docs/Report-2026.pdf", "docs/notes.txt", "img/100%_done.png", "img/1000_done.png", "a_b.txt", "axb.txt"];
+    one.send(3, snapshot(now - 60_000, names.iter().map(|n| file(n, 0o644, &p1)).collect(), &[])).await;
+    one.send(4, snapshot(now - 30_000, Vec::new(), &["docs/notes.txt"])).await;
+    one.wait_ack(4).await;
+    let p2 = uuid::Uuid::now_v7().to_string();
+    let mut two = ScriptedAgent::connect(catcher.channel().await, "edge-s2", &[pb::Capability::Backup]).await;
+    two.send(1, ingest(&p2, FOLDER, 5, "")).await;
+    two.send(2, complete(&p2, SHA, 5, "hot")).await;
+    two.send(3, snapshot(now - 60_000, vec![file("REPORT.md", 0o600, &p2)], &[])).await;
+    two.wait_ack(3).await;
+    assert!(one.rejections().is_empty() && two.rejections().is_empty());
+
+    let search = |source: &str, query: &str, deleted: bool| pb::SearchFilesRequest {
+        source_id: source.into(),
+        query: query.into(),
+        include_deleted: deleted,
+        ..Default::default()
+    };
+    let found = |r: pb::SearchFilesResponse| -> Vec<(String, String, bool)> {
+        r.matches.into_iter().map(|v| (v.source_id, v.entry.unwrap().path, v.deleted)).collect()
+    };
+    let fleet = catalog.search_files(search("", "report", false)).await.unwrap().into_inner();
+    assert_eq!(
+        found(fleet),
+        [("edge-s1".into(), "docs/Report-2026.pdf".into(), false), ("edge-s2".into(), "REPORT.md".into(), false)]
+    );
+    let only = catalog.search_files(search("edge-s2", "rep", false)).await.unwrap().into_inner();
+    assert_eq!(found(only).len(), 1);
+    assert!(catalog.search_files(search("", "notes", false)).await.unwrap().into_inner().matches.is_empty());
+    let gone = catalog.search_files(search("edge-s1", "notes", true)).await.unwrap().into_inner();
+    assert_eq!(found(gone), [("edge-s1".into(), "docs/notes.txt".into(), true)], "its last version, marked deleted");
+    let percent = catalog.search_files(search("", "100%_", false)).await.unwrap().into_inner();
+    assert_eq!(found(percent).len(), 1, "% and _ are literal");
+    let under = catalog.search_files(search("", "a_b", false)).await.unwrap().into_inner();
+    assert_eq!(found(under), [("edge-s1".into(), "a_b.txt".into(), false)]);
+
+    // Pages of one walk every match exactly once.
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    loop {
+        let request = pb::SearchFilesRequest { page_size: 2, page_token: token, ..search("", ".t", true) };
+        let page = catalog.search_files(request).await.unwrap().into_inner();
+        token = page.next_page_token.clone();
+        seen.extend(found(page).into_iter().map(|(s, p, _)| format!("{s}:{p}")));
+        if token.is_empty() {
+            break;
+        }
+    }
+    let all = found(catalog.search_files(search("", ".t", true)).await.unwrap().into_inner());
+    assert_eq!(seen, all.into_iter().map(|(s, p, _)| format!("{s}:{p}")).collect::<Vec<_>>());
+    assert_eq!(seen.len(), 3, "{seen:?}");
+
+    assert_invalid(catalog.search_files(search("", "x", false)).await, "query");
+    assert_invalid(catalog.search_files(search("", &"y".repeat(257), false)).await, "query");
+    assert_invalid(catalog.search_files(search("bad\u{1}id", "report", false)).await, "source_id");
+    let r = pb::SearchFilesRequest { page_token: "garbage".into(), ..search("", "report", false) };
+    assert_invalid(catalog.search_files(r).await, "page_token");
+    let r = pb::SearchFilesRequest { page_size: 5000, ..search("", "report", false) };
+    assert_invalid(catalog.search_files(r).await, "page_size");
 }

@@ -8,6 +8,7 @@ mod layers;
 mod lifecycle;
 mod projections;
 mod reflection;
+mod restores;
 mod stream;
 mod tui;
 mod watch;

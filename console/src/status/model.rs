@@ -27,6 +27,8 @@ pub struct Fleet {
     pub journal: Vec<pb::JournalEvent>,
     /// Stations by id.
     pub stations: Vec<pb::Station>,
+    /// Restores (open ones and the newest finished), by command id (UUIDv7: creation order).
+    pub restores: BTreeMap<String, pb::CommandInfo>,
     /// Authoritative projections from `GetProjections` (the one-shot report); the live view
     /// computes them from the packages it holds instead (see [`Fleet::projections`]).
     pub server_projections: Option<pb::GetProjectionsResponse>,
@@ -36,6 +38,18 @@ pub struct Fleet {
     pub package_limit: usize,
     /// Watch events folded since the last snapshot.
     pub deltas: u64,
+}
+
+/// Finished restores kept (as the catcher's snapshot sends).
+const RESTORES_KEEP: usize = 20;
+
+fn restore_id(c: &pb::CommandInfo) -> Option<String> {
+    c.command.as_ref().map(|c| c.command_id.clone())
+}
+
+/// Pending or running.
+pub fn restore_open(c: &pb::CommandInfo) -> bool {
+    c.state == pb::CommandState::Pending as i32 || c.state == pb::CommandState::Leased as i32
 }
 
 /// Packages moving from one tier to the next (or expiring) within a window.
@@ -67,6 +81,7 @@ impl Fleet {
                 self.packages = s.packages.into_iter().map(|p| (p.package_id.clone(), p)).collect();
                 self.journal = s.journal;
                 self.stations = s.stations;
+                self.restores = s.restores.into_iter().filter_map(|c| Some((restore_id(&c)?, c))).collect();
                 self.deltas = 0;
                 self.trim_packages();
                 return;
@@ -106,6 +121,17 @@ impl Fleet {
                 self.journal.truncate(JOURNAL_KEEP);
             }
             Kind::RulesChanged(r) => self.rule_sets = r.rule_sets,
+            Kind::RestoreChanged(c) => {
+                if let Some(id) = restore_id(&c) {
+                    self.restores.insert(id, c);
+                }
+                // Open ones all stay; of the finished, the newest few.
+                let finished: Vec<String> =
+                    self.restores.iter().filter(|(_, c)| !restore_open(c)).map(|(id, _)| id.clone()).collect();
+                for id in finished.iter().take(finished.len().saturating_sub(RESTORES_KEEP)) {
+                    self.restores.remove(id);
+                }
+            }
         }
         self.deltas += 1;
     }
@@ -245,6 +271,35 @@ pub(crate) mod tests {
             sources: vec![pb::Source { source_id: "edge-01".into(), in_flight: 3, ..Default::default() }],
             ..Default::default()
         }))
+    }
+
+    #[test]
+    fn restores_follow_their_deltas_and_only_the_newest_finished_stay() {
+        let restore = |n: u32, state: pb::CommandState| pb::CommandInfo {
+            command: Some(pb::Command { command_id: format!("r{n:03}"), ..Default::default() }),
+            state: state as i32,
+            ..Default::default()
+        };
+        let mut f = Fleet::new(10);
+        f.apply(snapshot(Vec::new()));
+        f.apply(event(Kind::RestoreChanged(restore(0, pb::CommandState::Leased))));
+        let mut later = restore(0, pb::CommandState::Leased);
+        later.progress = Some(pb::CommandProgress { files_done: 7, files_total: 9, ..Default::default() });
+        f.apply(event(Kind::RestoreChanged(later)));
+        assert_eq!(f.restores["r000"].progress.as_ref().map(|p| p.files_done), Some(7));
+        for n in 1..=30 {
+            f.apply(event(Kind::RestoreChanged(restore(n, pb::CommandState::Succeeded))));
+        }
+        assert!(f.restores.contains_key("r000"), "a running restore stays however many finish");
+        let finished: Vec<&str> = f
+            .restores
+            .values()
+            .filter(|c| !restore_open(c))
+            .filter_map(|c| c.command.as_ref())
+            .map(|c| c.command_id.as_str())
+            .collect();
+        assert_eq!(finished.len(), RESTORES_KEEP);
+        assert_eq!(finished.first(), Some(&"r011"), "the oldest finished ones go first");
     }
 
     #[test]

@@ -143,6 +143,22 @@ pub fn json(fleet: &Fleet, url: &str, now: i64) -> Value {
             "in_flight": s.in_flight,
             "last_seen_at": ts(s.last_seen_at.as_ref()),
         })).collect::<Vec<_>>(),
+        "restores": fleet.restores.values().map(|c| {
+            let p = c.progress.clone().unwrap_or_default();
+            json!({
+                "id": c.command.as_ref().map(|c| c.command_id.clone()),
+                "agent": c.source_id,
+                "state": pb::CommandState::try_from(c.state).map_or("", |s| s.as_str_name()),
+                "phase": pb::CommandPhase::try_from(p.phase).map_or("", |s| s.as_str_name()),
+                "files_done": p.files_done,
+                "files_total": p.files_total,
+                "bytes_done": p.bytes_done,
+                "bytes_total": p.bytes_total,
+                "progress_at": ts(c.progress_at.as_ref()),
+                "created_at": ts(c.created_at.as_ref()),
+                "message": c.result_message,
+            })
+        }).collect::<Vec<_>>(),
         "rule_sets": fleet.rule_sets.iter().map(|r| json!({
             "type": type_key(r.package_type),
             "hot": stop_json(r.hot.as_ref()),
@@ -285,6 +301,20 @@ pub fn ai(fleet: &Fleet, url: &str, now: i64) -> String {
                 ("age_secs", millis(p.created_at.as_ref()).map_or(0, |at| (now - at).max(0) / 1000).to_string()),
                 ("sha256", checksum_prefix(&p.sha256, 12)),
                 ("error", p.last_error.clone()),
+            ],
+        ));
+    }
+    for c in fleet.restores.values() {
+        let p = c.progress.clone().unwrap_or_default();
+        out.push_str(&ai_line(
+            "restore",
+            &[
+                ("id", c.command.as_ref().map(|c| c.command_id.clone()).unwrap_or_default()),
+                ("agent", c.source_id.clone()),
+                ("state", pb::CommandState::try_from(c.state).map_or("", |s| s.as_str_name()).into()),
+                ("files", format!("{}/{}", p.files_done, p.files_total)),
+                ("bytes", format!("{}/{}", p.bytes_done, p.bytes_total)),
+                ("message", c.result_message.clone()),
             ],
         ));
     }

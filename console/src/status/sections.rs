@@ -125,6 +125,43 @@ pub fn build(fleet: &Fleet, section: Section, ctx: &Ctx) -> Body {
     }
 }
 
+/// One restore: who restores whose data where, its state, and (running) how far it is.
+pub fn restore_lines(c: &pb::CommandInfo, now: i64) -> Vec<(String, Tone)> {
+    use edgebackup_proto::v1::command_args::Kind as Args;
+    let id = c.command.as_ref().map_or("", |c| c.command_id.as_str());
+    let args = c.command.as_ref().and_then(|c| c.args.as_ref()).and_then(|a| a.kind.as_ref());
+    let (whose, target) = match args {
+        Some(Args::Restore(r)) => {
+            (if r.source_id.is_empty() { c.source_id.as_str() } else { r.source_id.as_str() }, r.target_dir.as_str())
+        }
+        _ => (c.source_id.as_str(), ""),
+    };
+    let short = id.get(id.len().saturating_sub(8)..).unwrap_or(id);
+    let head = format!("  {short} {whose} → {}:{target}", c.source_id);
+    let state = pb::CommandState::try_from(c.state).unwrap_or(pb::CommandState::Unspecified);
+    let p = c.progress.clone().unwrap_or_default();
+    let phase = pb::CommandPhase::try_from(p.phase).map_or("", |p| p.as_str_name());
+    let counts = format!("{}/{} files {}/{}", p.files_done, p.files_total, bytes(p.bytes_done), bytes(p.bytes_total));
+    match state {
+        pb::CommandState::Pending => {
+            vec![(format!("{head}  queued {} ago", age(millis(c.created_at.as_ref()), now)), Tone::Dim)]
+        }
+        pb::CommandState::Leased => {
+            let percent = (u128::from(p.bytes_done) * 100)
+                .checked_div(u128::from(p.bytes_total))
+                .map_or(0, |v| v.min(100) as u32);
+            let phase = words(&phase.trim_start_matches("COMMAND_PHASE_").to_lowercase());
+            let seen = age(millis(c.progress_at.as_ref()), now);
+            vec![
+                (format!("{head}  {}", progress_bar(percent, 10)), Tone::Warn),
+                (format!("    ↳ {phase}: {counts}, reported {seen} ago"), Tone::Plain),
+            ]
+        }
+        pb::CommandState::Succeeded => vec![(format!("{head}  done: {}", c.result_message), Tone::Good)],
+        _ => vec![(format!("{head}  FAILED: {}", c.result_message), Tone::Bad)],
+    }
+}
+
 /// Plain text of a line (styles dropped), trailing spaces trimmed.
 pub fn plain(line: &Line) -> String {
     line.spans.iter().map(|s| s.content.as_ref()).collect::<String>().trim_end().to_owned()
@@ -392,6 +429,15 @@ fn clients(fleet: &Fleet, ctx: &Ctx) -> Body {
             let kind = kind.trim_start_matches("STATION_KIND_").to_lowercase();
             let text = format!("  {:<16} {:<8} {:<7} {}", st.station_id, tier_key(st.tier), kind, st.uri);
             rows.push(Line::from(t.span(fit(&text, usize::from(ctx.width)), Tone::Plain)));
+        }
+    }
+    if !fleet.restores.is_empty() {
+        rows.push(Line::default());
+        rows.push(Line::from(t.span("restores", Tone::Heading)));
+        for c in fleet.restores.values().rev() {
+            for (text, tone) in restore_lines(c, ctx.now) {
+                rows.push(Line::from(t.span(fit(&text, usize::from(ctx.width)), tone)));
+            }
         }
     }
     let summary = format!("{} clients, {} stations", fleet.sources.len(), fleet.stations.len());

@@ -11,12 +11,14 @@
 //! ```
 //!
 //! and answers commands on stdin, one line each: `kill catcher` (SIGKILL) → `ok`,
-//! `restart catcher` (same address and database) → `ok catcher ADDR LOGFILE`, `stop`, end of
-//! input, SIGTERM or SIGINT → stops both with SIGTERM and exits.
+//! `restart catcher` (same address and database) → `ok catcher ADDR LOGFILE`,
+//! `start agent CONFIG` (`agent --config CONFIG run`, the test writes the config with this
+//! catcher's address) → `ok agent LOGFILE`, `stop`, end of input, SIGTERM or SIGINT → stops every
+//! process with SIGTERM and exits.
 
 use std::path::PathBuf;
 
-use edgebackup_testkit::{Proc, Spec};
+use edgebackup_testkit::{Proc, Ready, Spec};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -73,6 +75,7 @@ async fn main() -> std::process::ExitCode {
     let mut gateway = Proc::start("gateway", &["--listen", "127.0.0.1:0", "--catcher", &url], &[], &args.dir).await;
     println!("{}\n{}\nready", line("catcher", &catcher), line("gateway", &gateway));
 
+    let mut agents: Vec<Proc> = Vec::new();
     let mut commands = BufReader::new(tokio::io::stdin()).lines();
     // A signal stops both too: a harness killed politely must not leave its processes behind.
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
@@ -96,10 +99,21 @@ async fn main() -> std::process::ExitCode {
                 println!("ok {}", line("catcher", &catcher));
             }
             "stop" => break,
+            other if other.starts_with("start agent ") => {
+                let config = other["start agent ".len()..].trim();
+                let agent = Spec::new("agent", &args.dir)
+                    .args(["--config", config, "run"])
+                    .env("AGENT_LOG_LEVEL", "info")
+                    .ready(Ready::Spawned)
+                    .start()
+                    .await;
+                println!("ok agent {}", agent.log.display());
+                agents.push(agent);
+            }
             other => println!("error unknown command {other:?}"),
         }
     }
-    for p in [&mut gateway, &mut catcher] {
+    for p in agents.iter_mut().chain([&mut gateway, &mut catcher]) {
         if p.pid().is_some() {
             p.terminate().await;
         }

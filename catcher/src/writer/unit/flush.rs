@@ -172,7 +172,7 @@ impl Unit<'_> {
                 .exec_without_returning(txn)
                 .await?;
         }
-        self.write_commands().await?;
+        changes.restores = self.write_commands().await?;
         self.write_snapshots().await?;
         super::catalog::flush(txn, std::mem::take(&mut self.catalog)).await?;
         if recount {
@@ -230,7 +230,8 @@ impl Unit<'_> {
         Ok(())
     }
 
-    async fn write_commands(&mut self) -> Result<()> {
+    /// Writes the changed commands; returns the restores among them (the live view shows them).
+    async fn write_commands(&mut self) -> Result<Vec<Command>> {
         let dirty: Vec<Command> = self.commands.drain().filter(|(_, t)| t.dirty).filter_map(|(_, t)| t.value).collect();
         for chunk in dirty.chunks(CHUNK / 2) {
             let rows = chunk.iter().map(command_active).collect::<Result<Vec<_>>>()?;
@@ -244,13 +245,19 @@ impl Unit<'_> {
                             command::Column::FinishedAt,
                             command::Column::ResultMessage,
                             command::Column::ResultDetailsJson,
+                            command::Column::ProgressPhase,
+                            command::Column::ProgressFilesDone,
+                            command::Column::ProgressFilesTotal,
+                            command::Column::ProgressBytesDone,
+                            command::Column::ProgressBytesTotal,
+                            command::Column::ProgressAt,
                         ])
                         .to_owned(),
                 )
                 .exec_without_returning(self.txn)
                 .await?;
         }
-        Ok(())
+        Ok(dirty.into_iter().filter(|c| c.kind() == CommandKind::Restore).collect())
     }
 
     async fn write_snapshots(&mut self) -> Result<()> {

@@ -212,6 +212,45 @@ pub fn fixture() -> (Fleet, i64) {
             ..Default::default()
         },
     ];
+    let restore = |id: &str, agent: &str, state: pb::CommandState, progress, message: &str| pb::CommandInfo {
+        command: Some(pb::Command {
+            command_id: id.into(),
+            kind: pb::CommandKind::Restore as i32,
+            args: Some(pb::CommandArgs {
+                kind: Some(pb::command_args::Kind::Restore(pb::RestoreArgs {
+                    source_id: "edge-02".into(),
+                    target_dir: "/srv/restores/r1".into(),
+                    ..Default::default()
+                })),
+            }),
+            ..Default::default()
+        }),
+        source_id: agent.into(),
+        state: state as i32,
+        created_at: ts(NOW - HOUR),
+        progress,
+        progress_at: ts(NOW - 2_000),
+        result_message: message.into(),
+        ..Default::default()
+    };
+    let running = pb::CommandProgress {
+        phase: pb::CommandPhase::Transferring as i32,
+        files_done: 120,
+        files_total: 480,
+        bytes_done: 3 << 30,
+        bytes_total: 12 << 30,
+        ..Default::default()
+    };
+    let restores = vec![
+        restore(
+            "0199a000-0000-7000-8000-00000000aa01",
+            "edge-02",
+            pb::CommandState::Succeeded,
+            None,
+            "restored 3 files (12 KiB)",
+        ),
+        restore("0199a000-0000-7000-8000-00000000bb02", "edge-01", pb::CommandState::Leased, Some(running), ""),
+    ];
     let mut fleet = Fleet::new(50);
     fleet.apply(pb::WatchEvent {
         kind: Some(Kind::Snapshot(pb::FleetSnapshot {
@@ -226,6 +265,7 @@ pub fn fixture() -> (Fleet, i64) {
                 station("cold-restic", Tier::Cold, pb::StationKind::Restic, "/mnt/cold/restic"),
                 station("offsite-b2", Tier::Offsite, pb::StationKind::Rclone, "b2:edge-offsite"),
             ],
+            restores,
         })),
     });
     (fleet, NOW)
