@@ -155,6 +155,30 @@ impl Commands {
                 Ok(()) => Outcome::ok(format!("deleted from {}", args.station_id), None),
                 Err(e) => Outcome::failed(e, None),
             },
+            Args::Compact(args) => match self.engine.compact(&args.folder, &args.paths).await {
+                Ok((r, left)) => {
+                    let details = Some(Details::Compact(pb::BackupNowResult {
+                        packages_completed: r.packages_completed,
+                        packages_failed: r.packages_failed,
+                        files: u64::from(r.files_backed_up),
+                        held: r.held.clone().unwrap_or_default(),
+                    }));
+                    match r.held {
+                        Some(why) => Outcome::failed(format!("uploads are held: {why}"), details),
+                        None if r.packages_failed > 0 => {
+                            Outcome::failed(format!("{} package(s) failed", r.packages_failed), details)
+                        }
+                        None => Outcome::ok(
+                            format!(
+                                "{} file(s) packaged again in {} package(s); {left} changed or gone since (the next pass's)",
+                                r.files_backed_up, r.packages_completed
+                            ),
+                            details,
+                        ),
+                    }
+                }
+                Err(e) => Outcome::failed(e.to_string(), None),
+            },
             Args::Restore(args) => {
                 match restore::command::run(&self.engine.config, args, self.progress.reporter(&c.command_id)).await {
                     Ok((summary, target)) => {
@@ -183,6 +207,7 @@ fn arm_kind(arm: &Args) -> CommandKind {
         Args::Move(_) => CommandKind::Move,
         Args::Expire(_) => CommandKind::Expire,
         Args::Restore(_) => CommandKind::Restore,
+        Args::Compact(_) => CommandKind::Compact,
     }
 }
 

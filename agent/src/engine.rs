@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use edgebackup_proto::v1::{self as pb, agent_event::Kind};
 use tokio::sync::Mutex;
 
-use crate::archive;
+use crate::archive::{self, mtime_ns};
 use crate::catalog;
 use crate::config::{Config, FolderConfig};
 use crate::safety::{Detector, Observation, SafetyStatus, Trip, entropy_of, is_high_entropy};
@@ -181,7 +181,25 @@ impl Engine {
             }
             return Ok(());
         }
-        for chunk in chunks(&walk.to_back_up, self.config.max_package_bytes, self.config.max_package_files) {
+        if !self.package_files(&root, folder, &walk.to_back_up, taken_at, report).await? {
+            // Not recorded while held: a brake's trip must not start the retention clock of
+            // the versions the suspicious changes would supersede.
+            return Ok(());
+        }
+        Ok(catalog::report_pass(&self.state, &root, &walk, taken_at)?)
+    }
+
+    /// Packages `files` (relative path, size) of a folder, as many packages as the limits
+    /// make; returns false when uploads became held on the way (`report.held` says why).
+    async fn package_files(
+        &self,
+        root: &Path,
+        folder: &FolderConfig,
+        files: &[(String, u64)],
+        taken_at: i64,
+        report: &mut PassReport,
+    ) -> Result<bool> {
+        for chunk in chunks(files, self.config.max_package_bytes, self.config.max_package_files) {
             let mut p = LocalPackage::planned(
                 root.to_string_lossy().into_owned(),
                 folder.package_type.clone(),
@@ -202,21 +220,52 @@ impl Engine {
                 }))?;
                 Ok(())
             })?;
-            let files = p.files.len() as u32;
+            let count = p.files.len() as u32;
             if self.run_package(p).await? {
                 report.packages_completed += 1;
-                report.files_backed_up += files;
+                report.files_backed_up += count;
             } else {
                 report.packages_failed += 1;
             }
             if let Some(held) = self.held()? {
                 report.held = Some(held);
-                // Not recorded while held: a brake's trip must not start the retention clock
-                // of the versions the suspicious changes would supersede.
-                return Ok(());
+                return Ok(false);
             }
         }
-        Ok(catalog::report_pass(&self.state, &root, &walk, taken_at)?)
+        Ok(true)
+    }
+
+    /// A compaction: packages `paths` of `folder` again, from the device, so that the old
+    /// packages holding their current versions can expire. Only files still as the last pass
+    /// indexed them (size and mtime) are taken; a file changed or gone since is the next pass's.
+    /// The catalog moves each version to the new package once it is stored and verified.
+    pub async fn compact(&self, folder: &str, paths: &[String]) -> Result<(PassReport, usize)> {
+        let _guard = self.pass_lock.lock().await;
+        let mut report = PassReport::default();
+        let Some(config) = self.config.folders.iter().find(|f| catalog::folder_name(&f.path) == folder) else {
+            return Err(EngineError::Io(format!("folder: {folder} is not watched by this agent")));
+        };
+        if let Some(held) = self.held()? {
+            report.held = Some(held);
+            return Ok((report, 0));
+        }
+        let root = config.path.clone();
+        let mut files = Vec::new();
+        for rel in paths {
+            let relative = Path::new(rel);
+            if relative.is_absolute() || relative.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+                continue;
+            }
+            let abs = root.join(relative);
+            let Ok(meta) = std::fs::symlink_metadata(&abs) else { continue };
+            let indexed = self.state.file(&abs.to_string_lossy())?;
+            if meta.is_file() && indexed.is_some_and(|f| f.size == meta.len() && f.mtime_ns == mtime_ns(&meta)) {
+                files.push((rel.clone(), meta.len()));
+            }
+        }
+        let left = paths.len() - files.len();
+        self.package_files(&root, config, &files, now_ms(), &mut report).await?;
+        Ok((report, left))
     }
 
     /// The stations new packages go to.

@@ -57,6 +57,13 @@ pub struct Config {
     pub restore_drill_interval_secs: u64,
     /// Packages restored and verified per drill.
     pub restore_drill_sample: u32,
+    /// Seconds between compaction rounds (0: off).
+    pub compaction_interval_secs: u64,
+    /// Packages younger than this are never compacted, in seconds.
+    pub compaction_min_age_secs: u64,
+    /// A package is compacted when the files still needed from it are at most this share of
+    /// its bytes, in percent (1..=99).
+    pub compaction_max_live_percent: u32,
     /// Stations known to the catcher.
     pub stations: Vec<StationConfig>,
 }
@@ -80,6 +87,9 @@ impl Default for Config {
             watch_buffer: 16_384,
             restore_drill_interval_secs: 86_400,
             restore_drill_sample: 3,
+            compaction_interval_secs: 3600,
+            compaction_min_age_secs: 7 * 86_400,
+            compaction_max_live_percent: 25,
             stations: Vec::new(),
         }
     }
@@ -126,6 +136,9 @@ Configuration keys (TOML file, or env CATCHER_<KEY>; defaults in brackets):
   watch_buffer             live changes buffered per Watch subscriber before a re-sync [16384]
   restore_drill_interval_secs  scheduled restore drills by a mover agent; 0: only on demand [86400]
   restore_drill_sample     packages restored and verified per drill [3]
+  compaction_interval_secs re-package the few live files of old packages, every; 0: off [3600]
+  compaction_min_age_secs  packages younger than this are never compacted [604800]
+  compaction_max_live_percent  compact when the files still needed are at most this share of a package's bytes [25]
   stations                 list of {id, tier, kind, uri}; TOML [[stations]] tables";
 
 impl Config {
@@ -178,6 +191,9 @@ impl Config {
         }
         if self.command_lease_secs == 0 {
             return bad("command_lease_secs", "must be at least 1");
+        }
+        if !(1..=99).contains(&self.compaction_max_live_percent) {
+            return bad("compaction_max_live_percent", "must be 1 to 99");
         }
         if self.scheduler_interval_ms < 10 {
             return bad("scheduler_interval_ms", "must be at least 10");

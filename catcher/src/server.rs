@@ -120,6 +120,19 @@ pub async fn serve(
         ),
     );
     workers.spawn(
+        "compaction",
+        crate::workers::compaction::run(
+            store.clone(),
+            writer.clone(),
+            crate::workers::compaction::Policy {
+                interval: Duration::from_secs(config.compaction_interval_secs),
+                min_age: Duration::from_secs(config.compaction_min_age_secs),
+                max_live_percent: config.compaction_max_live_percent,
+            },
+            stop.clone(),
+        ),
+    );
+    workers.spawn(
         "tier scheduler",
         scheduler::run(
             store.clone(),

@@ -341,3 +341,106 @@ async fn a_restore_on_a_terminal_shows_its_progress() {
     assert!(text.contains("restored 20 files"), "then the summary: {text}");
     assert_eq!(tree(&restored(&to, &data)), tree(&data));
 }
+
+/// Compaction end to end: a package kept only for one small current file (its other files
+/// rewritten since) is found by the catcher's planner, the agent packages that file again from
+/// the device, the version moves to the new package (same version, no new one), and both the
+/// latest state and the state before the rewrite still restore exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_package_kept_for_one_file_is_compacted_and_everything_still_restores() {
+    let catcher = "compaction_interval_secs = 1\ncompaction_min_age_secs = 0\ncompaction_max_live_percent = 50\n";
+    let world = World::with_catcher_config(catcher).await;
+    let config = world.agent_config("c", "edge-c", &world.local_station("hot"), "[safety]\nenabled = false\n");
+    let data = world.data("c");
+    std::fs::write(data.join("keep.txt"), b"never changes").unwrap();
+    for i in 0..3 {
+        std::fs::write(data.join(format!("big{i}.bin")), random_bytes(200_000)).unwrap();
+    }
+    pass(&config).await;
+    let first_state = capture(&data);
+    let mut catalog = pb::catalog_service_client::CatalogServiceClient::new(world.channel().await);
+    let folder = data.to_string_lossy().trim_end_matches('/').to_owned();
+    let versions = |path: &str| pb::ListVersionsRequest {
+        source_id: "edge-c".into(),
+        folder: folder.clone(),
+        path: path.into(),
+        page_size: 0,
+    };
+    let before = catalog.list_versions(versions("keep.txt")).await.unwrap().into_inner().versions;
+    let old = before[0].entry.as_ref().unwrap().package_id.clone();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let between = now_rfc3339();
+    for i in 0..3 {
+        std::fs::write(data.join(format!("big{i}.bin")), random_bytes(200_000)).unwrap();
+    }
+    pass(&config).await;
+    let latest_state = capture(&data);
+
+    // The daemon takes the planner's command.
+    let mut agent = Agent::start(&config).await;
+    let mut sources = pb::source_service_client::SourceServiceClient::new(world.channel().await);
+    let done = eventually("the compaction command answered", 60, || {
+        let mut sources = sources.clone();
+        async move {
+            let request = pb::ListCommandsRequest {
+                source_id: "edge-c".into(),
+                kind: pb::CommandKind::Compact as i32,
+                ..Default::default()
+            };
+            let list = sources.list_commands(request).await.ok()?.into_inner().commands;
+            list.into_iter()
+                .find(|c| c.state == pb::CommandState::Succeeded as i32 || c.state == pb::CommandState::Failed as i32)
+        }
+    })
+    .await;
+    assert_eq!(done.state, pb::CommandState::Succeeded as i32, "{done:?}");
+    match done.command.as_ref().and_then(|c| c.args.as_ref()).and_then(|a| a.kind.as_ref()) {
+        Some(pb::command_args::Kind::Compact(args)) => {
+            assert_eq!(
+                (args.paths.as_slice(), args.package_ids.as_slice()),
+                (&["keep.txt".to_owned()][..], &[old.clone()][..])
+            );
+        }
+        other => panic!("compact arguments expected: {other:?}"),
+    }
+    let after = eventually("keep.txt's version moved to the new package", 30, || {
+        let mut catalog = catalog.clone();
+        let request = versions("keep.txt");
+        let old = old.clone();
+        async move {
+            let v = catalog.list_versions(request).await.ok()?.into_inner().versions;
+            (v[0].entry.as_ref()?.package_id != old).then_some(v)
+        }
+    })
+    .await;
+    assert_eq!(after.len(), 1, "the same version, not a new one: {after:?}");
+    assert_eq!(after[0].since, before[0].since);
+    let coverage = catalog
+        .get_coverage(pb::GetCoverageRequest { source_id: "edge-c".into(), sample: 10 })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((coverage.present_files, coverage.unprotected_files), (4, 0), "{coverage:?}");
+    // Nothing more to compact: the new package's one file is all of it.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let request = pb::ListCommandsRequest {
+        source_id: "edge-c".into(),
+        kind: pb::CommandKind::Compact as i32,
+        ..Default::default()
+    };
+    assert_eq!(sources.list_commands(request).await.unwrap().into_inner().commands.len(), 1);
+    assert!(agent.terminate().await.success());
+
+    let to = world.path("latest/");
+    let (code, out) = restore(&config, &to, &[]).await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(capture(&restored(&to, &data)), latest_state, "{out}");
+    let to = world.path("before/");
+    let (code, out) = restore(&config, &to, &["--as-of", &between]).await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        capture(&restored(&to, &data)),
+        first_state,
+        "the old package still serves the superseded versions: {out}"
+    );
+}

@@ -14,6 +14,7 @@ pub enum CommandArgs {
     Move(MoveArgs),
     Expire(ExpireArgs),
     Restore(RestoreArgs),
+    Compact(CompactArgs),
 }
 
 impl CommandArgs {
@@ -28,8 +29,23 @@ impl CommandArgs {
             Self::Move(_) => CommandKind::Move,
             Self::Expire(_) => CommandKind::Expire,
             Self::Restore(_) => CommandKind::Restore,
+            Self::Compact(_) => CommandKind::Compact,
         }
     }
+}
+
+/// Most files one compaction re-packages.
+pub const MAX_COMPACT_PATHS: usize = 10_000;
+
+/// Arguments of a compaction: present files to package again, from the device.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CompactArgs {
+    /// The watched folder (absolute).
+    pub folder: String,
+    /// Relative to the folder.
+    pub paths: Vec<String>,
+    /// The packages being emptied.
+    pub package_ids: Vec<String>,
 }
 
 /// Most path globs one restore may name.
@@ -145,6 +161,7 @@ pub enum CommandDetails {
     RestoreDrill(Vec<CopyCheck>),
     Move(MoveReport),
     Restore(RestoreReport),
+    Compact(BackupReport),
 }
 
 impl CommandDetails {
@@ -156,6 +173,7 @@ impl CommandDetails {
             Self::RestoreDrill(_) => CommandKind::RestoreDrill,
             Self::Move(_) => CommandKind::Move,
             Self::Restore(_) => CommandKind::Restore,
+            Self::Compact(_) => CommandKind::Compact,
         }
     }
 }

@@ -152,6 +152,7 @@ spelled!(
         Move,
         Expire,
         Restore,
+        Compact,
     }
 );
 

@@ -89,6 +89,11 @@ fn args_out(a: &CommandArgs) -> pb::CommandArgs {
                 ExpirePurpose::Cleanup => pb::ExpirePurpose::Cleanup,
             } as i32,
         }),
+        CommandArgs::Compact(c) => ArgsArm::Compact(pb::CompactArgs {
+            folder: c.folder.clone(),
+            paths: c.paths.clone(),
+            package_ids: c.package_ids.clone(),
+        }),
         CommandArgs::Restore(r) => ArgsArm::Restore(pb::RestoreArgs {
             source_id: r.source.clone(),
             folders: r.folders.clone(),
@@ -111,6 +116,7 @@ fn arm_kind(arm: &ArgsArm) -> CommandKind {
         ArgsArm::Move(_) => CommandKind::Move,
         ArgsArm::Expire(_) => CommandKind::Expire,
         ArgsArm::Restore(_) => CommandKind::Restore,
+        ArgsArm::Compact(_) => CommandKind::Compact,
     }
 }
 
@@ -131,8 +137,8 @@ pub fn request_args(field: &str, kind: CommandKind, args: Option<pb::CommandArgs
                     targets: Vec::new(),
                     scheduled: false,
                 })),
-                CommandKind::Move | CommandKind::Expire => {
-                    Err(Error::invalid("kind", "move and expire are issued by the scheduler, not by hand"))
+                CommandKind::Move | CommandKind::Expire | CommandKind::Compact => {
+                    Err(Error::invalid("kind", "move, expire and compact are issued by the catcher, not by hand"))
                 }
                 CommandKind::Restore => Err(Error::invalid(format!("{field}.restore.target_dir"), "required")),
             };
@@ -177,8 +183,8 @@ pub fn request_args(field: &str, kind: CommandKind, args: Option<pb::CommandArgs
             };
             Ok(CommandArgs::RestoreDrill(DrillArgs { scope, sample, targets: Vec::new(), scheduled: false }))
         }
-        ArgsArm::Move(_) | ArgsArm::Expire(_) => {
-            Err(Error::invalid("kind", "move and expire are issued by the scheduler, not by hand"))
+        ArgsArm::Move(_) | ArgsArm::Expire(_) | ArgsArm::Compact(_) => {
+            Err(Error::invalid("kind", "move, expire and compact are issued by the catcher, not by hand"))
         }
         ArgsArm::Restore(r) => restore_in(&format!("{field}.restore"), r).map(CommandArgs::Restore),
     }
@@ -262,6 +268,12 @@ pub fn details_out(d: &CommandDetails) -> pb::CommandDetails {
             verified_sha256: m.verified_sha256.clone(),
             tool_ref: m.tool_ref.clone(),
         }),
+        CommandDetails::Compact(b) => DetailsArm::Compact(pb::BackupNowResult {
+            packages_completed: b.packages_completed,
+            packages_failed: b.packages_failed,
+            files: b.files,
+            held: b.held.clone(),
+        }),
         CommandDetails::Restore(r) => DetailsArm::Restore(pb::RestoreResult {
             files: r.files,
             bytes: r.bytes,
@@ -343,6 +355,12 @@ pub fn details_in(field: &str, d: Option<pb::CommandDetails>) -> Result<Option<C
             files: b.files,
             held: text(&format!("{field}.backup_now.held"), b.held, 1024)?,
         }),
+        DetailsArm::Compact(b) => CommandDetails::Compact(BackupReport {
+            packages_completed: b.packages_completed,
+            packages_failed: b.packages_failed,
+            files: b.files,
+            held: text(&format!("{field}.compact.held"), b.held, 1024)?,
+        }),
         DetailsArm::Verify(c) => CommandDetails::Verify(checks_in(&format!("{field}.verify"), c)?),
         DetailsArm::RestoreDrill(c) => CommandDetails::RestoreDrill(checks_in(&format!("{field}.restore_drill"), c)?),
         DetailsArm::Move(m) => CommandDetails::Move(MoveReport {
@@ -404,5 +422,8 @@ mod tests {
             })
         );
         assert!(request_args("args", CommandKind::Move, None).is_err());
+        let compact = Some(pb::CommandArgs { kind: Some(ArgsArm::Compact(pb::CompactArgs::default())) });
+        let err = request_args("args", CommandKind::Compact, compact).unwrap_err().to_string();
+        assert!(err.starts_with("kind: move, expire and compact are issued by the catcher"), "{err}");
     }
 }

@@ -93,6 +93,7 @@ pub fn command_kind(k: CommandKind) -> pb::CommandKind {
         CommandKind::Move => pb::CommandKind::Move,
         CommandKind::Expire => pb::CommandKind::Expire,
         CommandKind::Restore => pb::CommandKind::Restore,
+        CommandKind::Compact => pb::CommandKind::Compact,
     }
 }
 

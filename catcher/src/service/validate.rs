@@ -153,7 +153,7 @@ enum_field!(entry_kind, pb::EntryKind, EntryKind, {
 enum_field!(capability, pb::Capability, Capability, { Backup => Backup, Mover => Mover });
 enum_field!(command_kind, pb::CommandKind, CommandKind, {
     BackupNow => BackupNow, Verify => Verify, RestoreDrill => RestoreDrill, Pause => Pause,
-    Resume => Resume, Move => Move, Expire => Expire, Restore => Restore,
+    Resume => Resume, Move => Move, Expire => Expire, Restore => Restore, Compact => Compact,
 });
 enum_field!(command_state, pb::CommandState, CommandState, {
     Pending => Pending, Leased => Leased, Succeeded => Succeeded, Failed => Failed,

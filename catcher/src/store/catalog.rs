@@ -6,7 +6,9 @@ use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::Store;
-use super::entity::{catalog_version, package, package_hold, placement};
+use std::collections::HashMap;
+
+use super::entity::{catalog_version, package, package_hold, package_manifest, placement};
 use crate::domain::*;
 use crate::error::{Error, Result};
 
@@ -82,6 +84,19 @@ pub fn hold_active(h: &Hold) -> package_hold::ActiveModel {
         live_versions: Set(i64::try_from(h.live_versions).unwrap_or(i64::MAX)),
         superseded_at: Set(h.superseded_at),
     }
+}
+
+/// A package kept only for a few current versions: their paths, and how much of it they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompactionCandidate {
+    pub package_id: String,
+    pub source_id: String,
+    pub folder: String,
+    /// The present files whose current version it holds.
+    pub paths: Vec<String>,
+    pub live_bytes: u64,
+    /// Bytes of every file it holds (its manifest).
+    pub total_bytes: u64,
 }
 
 /// Where a search page ends: the sort key of its last match.
@@ -195,6 +210,108 @@ impl Store {
                 Ok((key, v))
             })
             .collect()
+    }
+
+    /// Completed packages after `after` (by id, at most `scan` of them looked at) that made at
+    /// or before `made_before`, still hold current versions, and whose current files are at
+    /// most `max_live_percent` of their bytes. A package some current version only keeps (its
+    /// own bytes never stored) is left alone: its files cannot be packaged again from here.
+    /// Returns the candidates and the last id looked at (the next round starts after it).
+    pub async fn compaction_candidates(
+        &self,
+        after: &str,
+        scan: u64,
+        made_before: Millis,
+        max_live_percent: u32,
+    ) -> Result<(Vec<CompactionCandidate>, Option<String>)> {
+        use catalog_version::Column as C;
+        let holds = package_hold::Entity::find()
+            .filter(package_hold::Column::LiveVersions.gt(0))
+            .filter(package_hold::Column::PackageId.gt(after))
+            .order_by_asc(package_hold::Column::PackageId)
+            .limit(scan)
+            .all(&self.db)
+            .await?;
+        // The next round starts after the last one looked at, or from the start when this
+        // round reached the end.
+        let last = if holds.len() as u64 == scan { holds.last().map(|h| h.package_id.clone()) } else { None };
+        let live: HashMap<String, i64> = holds.into_iter().map(|h| (h.package_id, h.live_versions)).collect();
+        let ids: Vec<String> = live.keys().cloned().collect();
+        let mut out = Vec::new();
+        for chunk in ids.chunks(400) {
+            let packages = package::Entity::find()
+                .filter(package::Column::PackageId.is_in(chunk.iter().cloned()))
+                .filter(package::Column::Status.eq(PackageStatus::Completed.as_str()))
+                .filter(package::Column::CreatedAt.lte(made_before))
+                .all(&self.db)
+                .await?;
+            if packages.is_empty() {
+                continue;
+            }
+            let wanted: Vec<String> = packages.iter().map(|p| p.package_id.clone()).collect();
+            let manifests: HashMap<String, String> = package_manifest::Entity::find()
+                .filter(package_manifest::Column::PackageId.is_in(wanted.iter().cloned()))
+                .all(&self.db)
+                .await?
+                .into_iter()
+                .map(|m| (m.package_id, m.manifest_json))
+                .collect();
+            let rows = catalog_version::Entity::find()
+                .filter(C::PackageId.is_in(wanted.iter().cloned()))
+                .filter(C::UntilAt.is_null())
+                .filter(C::Kind.eq(EntryKind::File.as_str()))
+                .all(&self.db)
+                .await?;
+            let mut current: HashMap<String, Vec<catalog_version::Model>> = HashMap::new();
+            for r in rows {
+                current.entry(r.package_id.clone()).or_default().push(r);
+            }
+            for p in packages {
+                let Some(rows) = current.remove(&p.package_id) else { continue };
+                if i64::try_from(rows.len()).unwrap_or(i64::MAX) != live[&p.package_id] {
+                    continue; // some current version only keeps it
+                }
+                let files: Vec<ManifestEntry> =
+                    manifests.get(&p.package_id).and_then(|m| serde_json::from_str(m).ok()).unwrap_or_default();
+                // Its manifest's bytes; without one (a package from before manifests), its size.
+                let listed: u64 = files.iter().map(|f| f.size_bytes).sum();
+                let total_bytes = if listed > 0 { listed } else { u64::try_from(p.size_bytes).unwrap_or(0) };
+                let live_bytes: u64 = rows.iter().map(|r| u64::try_from(r.size_bytes).unwrap_or(0)).sum();
+                if total_bytes == 0
+                    || live_bytes.saturating_mul(100) > total_bytes.saturating_mul(u64::from(max_live_percent))
+                {
+                    continue;
+                }
+                let folder = rows[0].folder.clone();
+                if rows.iter().any(|r| r.folder != folder || r.source_id != p.source_id) {
+                    continue; // one package, one folder of one source; anything else is not ours to move
+                }
+                out.push(CompactionCandidate {
+                    package_id: p.package_id,
+                    source_id: p.source_id,
+                    folder,
+                    paths: rows.into_iter().map(|r| r.path).collect(),
+                    live_bytes,
+                    total_bytes,
+                });
+            }
+        }
+        out.sort_by(|a, b| a.package_id.cmp(&b.package_id));
+        Ok((out, last))
+    }
+
+    /// What retention knows of these packages' versions (packages no entry referred to are
+    /// left out).
+    pub async fn holds_of(&self, ids: &[String]) -> Result<HashMap<String, Hold>> {
+        let mut out = HashMap::new();
+        for chunk in ids.chunks(400) {
+            let rows = package_hold::Entity::find()
+                .filter(package_hold::Column::PackageId.is_in(chunk.iter().cloned()))
+                .all(&self.db)
+                .await?;
+            out.extend(rows.into_iter().map(hold_from).map(|h| (h.package_id.clone(), h)));
+        }
+        Ok(out)
     }
 
     /// The folders a source has catalog entries for, sorted.

@@ -61,6 +61,15 @@ struct StoredRestore {
     overwrite: bool,
 }
 
+#[derive(Serialize, Deserialize, Default)]
+struct StoredCompact {
+    folder: String,
+    #[serde(default)]
+    paths: Vec<String>,
+    #[serde(default)]
+    package_ids: Vec<String>,
+}
+
 #[derive(Serialize, Deserialize)]
 struct StoredRestoreReport {
     files: u64,
@@ -123,6 +132,11 @@ pub fn encode_args(args: &CommandArgs) -> Result<(String, String, String)> {
             };
             let stored = CopyArgs { owner: x.owner.clone(), sha256: x.sha256.clone(), purpose: Some(purpose.into()) };
             (x.station_id.clone(), String::new(), json(&stored)?)
+        }
+        CommandArgs::Compact(c) => {
+            let stored =
+                StoredCompact { folder: c.folder.clone(), paths: c.paths.clone(), package_ids: c.package_ids.clone() };
+            (String::new(), String::new(), json(&stored)?)
         }
         CommandArgs::Restore(r) => {
             let stored = StoredRestore {
@@ -196,6 +210,10 @@ pub fn decode_args(kind: CommandKind, from: &str, to: &str, args_json: &str) -> 
                 other => return Err(corrupt(format!("unknown purpose {other:?}"))),
             };
             CommandArgs::Expire(ExpireArgs { station_id: from.to_owned(), owner: c.owner, sha256: c.sha256, purpose })
+        }
+        CommandKind::Compact => {
+            let c: StoredCompact = serde_json::from_str(text).map_err(|e| corrupt(e.to_string()))?;
+            CommandArgs::Compact(CompactArgs { folder: c.folder, paths: c.paths, package_ids: c.package_ids })
         }
         CommandKind::Restore => {
             let r: StoredRestore = serde_json::from_str(text).map_err(|e| corrupt(e.to_string()))?;
@@ -290,7 +308,7 @@ fn checks_in(s: StoredChecks) -> Vec<CopyCheck> {
 pub fn encode_details(details: Option<&CommandDetails>) -> Result<String> {
     let text = match details {
         None => return Ok(String::new()),
-        Some(CommandDetails::BackupNow(b)) => serde_json::to_string(&StoredBackup {
+        Some(CommandDetails::BackupNow(b) | CommandDetails::Compact(b)) => serde_json::to_string(&StoredBackup {
             packages_completed: b.packages_completed,
             packages_failed: b.packages_failed,
             files: b.files,
@@ -324,13 +342,18 @@ pub fn decode_details(command_id: &str, kind: CommandKind, text: &str) -> Option
         return None;
     }
     let parsed = match kind {
-        CommandKind::BackupNow => serde_json::from_str::<StoredBackup>(text).map(|b| {
-            CommandDetails::BackupNow(BackupReport {
+        CommandKind::BackupNow | CommandKind::Compact => serde_json::from_str::<StoredBackup>(text).map(|b| {
+            let report = BackupReport {
                 packages_completed: b.packages_completed,
                 packages_failed: b.packages_failed,
                 files: b.files,
                 held: b.held.unwrap_or_default(),
-            })
+            };
+            if kind == CommandKind::Compact {
+                CommandDetails::Compact(report)
+            } else {
+                CommandDetails::BackupNow(report)
+            }
         }),
         CommandKind::Verify => serde_json::from_str(text).map(|c| CommandDetails::Verify(checks_in(c))),
         CommandKind::RestoreDrill => serde_json::from_str(text).map(|c| CommandDetails::RestoreDrill(checks_in(c))),
@@ -411,6 +434,15 @@ mod tests {
                 purpose,
             }));
         }
+        round_trip(CommandArgs::Compact(CompactArgs {
+            folder: "/srv/data".into(),
+            paths: vec!["a.txt".into(), "dir/b.bin".into()],
+            package_ids: vec!["0199a000-0000-7000-8000-000000000001".into()],
+        }));
+        let report = BackupReport { packages_completed: 1, packages_failed: 0, files: 2, held: String::new() };
+        let stored = encode_details(Some(&CommandDetails::Compact(report.clone()))).unwrap();
+        assert_eq!(decode_details("c", CommandKind::Compact, &stored), Some(CommandDetails::Compact(report.clone())));
+        assert_eq!(decode_details("c", CommandKind::BackupNow, &stored), Some(CommandDetails::BackupNow(report)));
     }
 
     #[test]

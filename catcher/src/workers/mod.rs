@@ -1,11 +1,12 @@
-//! Background work: the tier scheduler, the restore-drill schedule, the command dispatcher, the
-//! status publisher, heartbeats and checkpoints, each a supervised task.
+//! Background work: the tier scheduler, the restore-drill schedule, compaction, the command
+//! dispatcher, the status publisher, heartbeats and checkpoints, each a supervised task.
 //!
 //! Workers get the parts they use (store, writer, a delivery port), never the API layer's
 //! state. A worker that ends before shutdown, or panics, is reported at once and brings the
 //! catcher down deliberately (the service supervisor restarts it) rather than running on
 //! without it; shutdown waits for them, up to a deadline.
 
+pub mod compaction;
 pub mod dispatch;
 pub mod scheduler;
 

@@ -42,6 +42,10 @@ pub(super) async fn apply_snapshot(u: &mut Unit<'_>, source_id: &str, mut c: Fol
             if cur.entry == e {
                 continue; // a part sent again, or a pass that saw the same state
             }
+            if same_contents_elsewhere(&cur.entry, &e) && stored(u, &e.package_id).await? {
+                relocate(u, source_id, &c.folder, &cur, &e).await?;
+                continue;
+            }
             // A file whose new contents have no copy yet keeps the last stored ones.
             if e.kind == EntryKind::File && !e.holds_bytes() {
                 kept_package_id = cur.held_package().unwrap_or_default().to_owned();
@@ -86,6 +90,39 @@ pub(super) async fn apply_snapshot(u: &mut Unit<'_>, source_id: &str, mut c: Fol
                 .to_string(),
             ..JournalEntry::new(EventType::FolderEntriesSkipped, actor)
         });
+    }
+    Ok(())
+}
+
+/// The same entry (contents, metadata) whose bytes another package holds: a compaction (or a
+/// device packaging an unchanged file again), not a change.
+fn same_contents_elsewhere(cur: &FileEntry, e: &FileEntry) -> bool {
+    e.kind == EntryKind::File
+        && cur.holds_bytes()
+        && e.holds_bytes()
+        && cur.package_id != e.package_id
+        && FileEntry { package_id: cur.package_id.clone(), range: cur.range, ..e.clone() } == *cur
+}
+
+/// Whether a package is completed (it has a verified copy): only then may a version's bytes
+/// be taken to live there.
+async fn stored(u: &mut Unit<'_>, package_id: &str) -> Result<bool> {
+    Ok(u.package(package_id).await?.is_some_and(|p| p.status == PackageStatus::Completed))
+}
+
+/// The current version keeps its interval and metadata; its bytes are now in `e.package_id`.
+/// The new package holds it before the old one lets go, so it is never without a copy.
+async fn relocate(u: &mut Unit<'_>, source_id: &str, folder: &str, cur: &FileVersion, e: &FileEntry) -> Result<()> {
+    hold_one_more(u, &e.package_id).await?;
+    u.relocate_version(source_id, folder, &e.path, &e.package_id, e.range);
+    if let Some(mut h) = u.hold(&cur.entry.package_id).await? {
+        // Nothing was superseded: the old package's other versions keep their own times.
+        h.live_versions = h.live_versions.saturating_sub(1);
+        let free = h.live_versions == 0;
+        u.put_hold(h.clone());
+        if free {
+            wake(u, &h).await?;
+        }
     }
     Ok(())
 }

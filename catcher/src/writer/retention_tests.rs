@@ -47,6 +47,9 @@ enum Step {
     Movers(bool),
     /// user_data gets these waits (s), offsite never_delete or not.
     Rules([u64; 4], bool),
+    /// The compaction planner's candidates are packaged again by the agent, the new package
+    /// stored (or failing).
+    Compact(bool),
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -57,6 +60,7 @@ fn step() -> impl Strategy<Value = Step> {
         3 => Just(Step::Tick),
         2 => any::<bool>().prop_map(Step::Movers),
         1 => ([1u64..120, 1u64..120, 1u64..120, 1u64..120], any::<bool>()).prop_map(|(w, n)| Step::Rules(w, n)),
+        1 => any::<bool>().prop_map(Step::Compact),
     ]
 }
 
@@ -333,7 +337,61 @@ impl Sim {
             Step::Tick => self.tick().await,
             Step::Movers(ok) => self.movers(*ok).await,
             Step::Rules(waits, never) => self.rules(*waits, *never).await,
+            Step::Compact(ok) => {
+                self.compact(*ok).await;
+            }
         }
+    }
+
+    /// A compaction as the agent does it: the candidates' files, unchanged on the device,
+    /// packaged again; when the package is stored, the entries are reported with it (same
+    /// contents and metadata). Returns the files packaged.
+    async fn compact(&mut self, stored: bool) -> usize {
+        let (candidates, _) = self.store.compaction_candidates("", 10_000, self.now, 99).await.unwrap();
+        let mut entries = Vec::new();
+        for c in candidates.iter().filter(|c| c.source_id == EDGE) {
+            for path in &c.paths {
+                assert!(self.present.contains_key(path) && !self.pending.contains(path), "{path} is not compactable");
+                let v = self.store.versions(EDGE, FOLDER, path, 1).await.unwrap();
+                entries.push(v[0].entry.clone());
+            }
+        }
+        if entries.is_empty() {
+            return 0;
+        }
+        let id = uuid::Uuid::now_v7().to_string();
+        let n = self.new_package(&id, entries.len());
+        let mut events = vec![AgentEvent::Ingest(n.clone())];
+        if !stored {
+            events.push(AgentEvent::Fail(Failure { package_id: id, error: "station unreachable".into() }));
+            self.events(EDGE, events).await;
+            return 0;
+        }
+        let sha = format!("{:064x}", self.writes + 2_000_000);
+        let placement = PlacementReport {
+            station_id: "hot-1".into(),
+            status: PlacementStatus::Verified,
+            verified_sha256: sha.clone(),
+            error: String::new(),
+        };
+        events.push(AgentEvent::Complete(Completion {
+            package_id: id.clone(),
+            sha256: sha,
+            size_bytes: n.size_bytes,
+            tool_ref: String::new(),
+            placements: vec![placement],
+            manifest: Vec::new(),
+            done_at: Some(self.now),
+        }));
+        for e in &mut entries {
+            e.package_id = id.clone();
+            e.range = None;
+            self.holder.insert(e.path.clone(), id.clone());
+        }
+        let count = entries.len();
+        events.push(AgentEvent::Snapshot(self.changes(entries, Vec::new(), false)));
+        self.events(EDGE, events).await;
+        count
     }
 
     /// The claim: every present file's newest version has a verified copy, but those whose
@@ -400,6 +458,49 @@ proptest! {
     fn no_history_leaves_a_present_file_without_a_verified_copy(steps in prop::collection::vec(step(), 1..40)) {
         check(steps);
     }
+}
+
+/// Compaction in miniature: a package kept for one current file among superseded ones has that
+/// file packaged again; the version keeps its interval and moves to the new package (no new
+/// version), the old package lets go and expires, and nothing is ever without a verified copy.
+#[test]
+fn a_compacted_package_lets_go_and_its_version_moves_without_a_new_one() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let mut sim = Sim::new().await;
+        sim.rules([1, 1, 1, 1], false).await;
+        sim.pass(&[(0, Change::Write), (1, Change::Write), (2, Change::Write), (3, Change::Write)]).await;
+        let old = sim.holder["dir/f0"].clone();
+        sim.now += 1_000;
+        sim.pass(&[(1, Change::Write), (2, Change::Write), (3, Change::Write)]).await;
+        let before = sim.store.versions(EDGE, FOLDER, "dir/f0", 10).await.unwrap();
+        assert_eq!(before.len(), 1);
+        // Packaged again, but the new package failed: nothing moves.
+        sim.now += 1_000;
+        assert_eq!(sim.compact(false).await, 0);
+        assert_eq!(sim.store.versions(EDGE, FOLDER, "dir/f0", 10).await.unwrap(), before);
+        sim.assert_covered(&Step::Compact(false)).await;
+        // Stored: the one current file of the old package moves, as the same version.
+        assert_eq!(sim.compact(true).await, 1, "only the old package's one live file");
+        let after = sim.store.versions(EDGE, FOLDER, "dir/f0", 10).await.unwrap();
+        assert_eq!(after.len(), 1, "no new version: {after:?}");
+        assert_eq!((after[0].since, after[0].until), (before[0].since, None));
+        assert_ne!(after[0].entry.package_id, old);
+        assert_eq!(FileEntry { package_id: old.clone(), ..after[0].entry.clone() }, before[0].entry);
+        sim.assert_covered(&Step::Compact(true)).await;
+        let hold = sim.store.holds_of(std::slice::from_ref(&old)).await.unwrap();
+        assert_eq!(hold.get(&old).map(|h| h.live_versions), Some(0), "the old package holds nothing current");
+        for _ in 0..30 {
+            sim.now += 10_000;
+            sim.tick().await;
+            sim.movers(true).await;
+            sim.assert_covered(&Step::Tick).await;
+        }
+        let p = sim.store.package(&old).await.unwrap().unwrap();
+        assert_eq!(p.status, PackageStatus::Expired, "the emptied package expired: {p:?}");
+        // A second round finds nothing more to do.
+        assert_eq!(sim.compact(true).await, 0);
+    });
 }
 
 /// The scenario in miniature: a file that never changes outlives every expiry.

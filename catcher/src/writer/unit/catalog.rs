@@ -33,6 +33,8 @@ pub(super) struct CatalogStage {
     pub(super) opened: Vec<FileVersion>,
     /// Stored versions this batch ends: (row id, until, deleted).
     pub(super) closed: Vec<(i64, Millis, bool)>,
+    /// Stored versions whose bytes this batch finds in another package: (row id, package, range).
+    pub(super) relocated: Vec<(i64, String, Option<PackRange>)>,
     pub(super) holds: HashMap<String, Tracked<Hold>>,
 }
 
@@ -97,6 +99,37 @@ impl Unit<'_> {
         self.log(Undo::CatalogCurrent(key, prev));
     }
 
+    /// The current version of a path now has its bytes in `package_id` (at `range`): the same
+    /// version, not a new one (the caller checked that the contents are the same).
+    pub fn relocate_version(
+        &mut self,
+        source_id: &str,
+        folder: &str,
+        path: &str,
+        package_id: &str,
+        range: Option<PackRange>,
+    ) {
+        let key = (source_id.to_owned(), folder.to_owned(), path.to_owned());
+        let prev = self.catalog.current.get(&key).cloned();
+        match prev.clone().flatten() {
+            Some(Current::Stored { id, mut version }) => {
+                self.catalog.relocated.push((id, package_id.to_owned(), range));
+                self.log(Undo::CatalogRelocated);
+                version.entry.package_id = package_id.to_owned();
+                version.entry.range = range;
+                self.catalog.current.insert(key.clone(), Some(Current::Stored { id, version }));
+                self.log(Undo::CatalogCurrent(key, prev));
+            }
+            Some(Current::New(i)) => {
+                let before = self.catalog.opened[i].entry.clone();
+                self.catalog.opened[i].entry.package_id = package_id.to_owned();
+                self.catalog.opened[i].entry.range = range;
+                self.log(Undo::CatalogOpenedEntry(i, Box::new(before)));
+            }
+            None => {}
+        }
+    }
+
     /// Opens a new current version.
     pub fn open_version(&mut self, v: FileVersion) {
         let key = (v.source_id.clone(), v.folder.clone(), v.entry.path.clone());
@@ -154,6 +187,18 @@ pub(super) async fn flush(txn: &DatabaseTransaction, stage: CatalogStage) -> Res
                 .exec(txn)
                 .await?;
         }
+    }
+    for (id, package_id, range) in stage.relocated {
+        use catalog_version::Column as C;
+        let n = |v: Option<u64>| i64::try_from(v.unwrap_or(0)).unwrap_or(i64::MAX);
+        catalog_version::Entity::update_many()
+            .col_expr(C::PackageId, Expr::value(package_id))
+            .col_expr(C::PackOffset, Expr::value(n(range.map(|r| r.offset))))
+            .col_expr(C::PackLength, Expr::value(n(range.map(|r| r.length))))
+            .col_expr(C::PackSkip, Expr::value(n(range.map(|r| r.skip))))
+            .filter(C::VersionId.eq(id))
+            .exec(txn)
+            .await?;
     }
     for chunk in stage.opened.chunks(CHUNK / 2) {
         catalog_version::Entity::insert_many(chunk.iter().map(version_active)).exec_without_returning(txn).await?;

@@ -27,6 +27,8 @@ pub(super) enum Undo {
     CatalogOpened,
     CatalogOpenedEnd(usize, Option<Millis>, bool),
     CatalogClosed,
+    CatalogRelocated,
+    CatalogOpenedEntry(usize, Box<FileEntry>),
     Hold(String, Option<Staged<Hold>>),
 }
 
@@ -106,6 +108,10 @@ impl Unit<'_> {
                 Undo::CatalogClosed => {
                     self.catalog.closed.pop();
                 }
+                Undo::CatalogRelocated => {
+                    self.catalog.relocated.pop();
+                }
+                Undo::CatalogOpenedEntry(i, entry) => self.catalog.opened[i].entry = *entry,
                 Undo::Hold(k, v) => unstage(&mut self.catalog.holds, k, v),
             }
         }

@@ -1,5 +1,6 @@
 //! Commands keep the newest progress their agent reported (restores run for minutes and are
-//! watched live), and restores are looked up by kind.
+//! watched live), and restores are looked up by kind; the compaction planner finds a package's
+//! current versions by package.
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -17,6 +18,13 @@ enum Commands {
     ProgressBytesDone,
     ProgressBytesTotal,
     ProgressAt,
+}
+
+#[derive(DeriveIden)]
+enum CatalogVersions {
+    Table,
+    PackageId,
+    UntilAt,
 }
 
 const COUNTS: [Commands; 4] = [
@@ -39,11 +47,17 @@ impl MigrationTrait for Migration {
         m.create_index(
             Index::create().name("idx_commands_kind_created").table(C::Table).col(C::Kind).col(C::CreatedAt).to_owned(),
         )
+        .await?;
+        use CatalogVersions as V;
+        m.create_index(
+            Index::create().name("idx_catalog_package").table(V::Table).col(V::PackageId).col(V::UntilAt).to_owned(),
+        )
         .await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         use Commands as C;
+        m.drop_index(Index::drop().name("idx_catalog_package").table(CatalogVersions::Table).to_owned()).await?;
         m.drop_index(Index::drop().name("idx_commands_kind_created").table(C::Table).to_owned()).await?;
         for col in [C::ProgressPhase, C::ProgressAt].into_iter().chain(COUNTS) {
             m.alter_table(Table::alter().table(C::Table).drop_column(col).to_owned()).await?;
