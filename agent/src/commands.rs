@@ -105,22 +105,8 @@ impl Commands {
         match arm {
             Args::BackupNow(_) => match self.engine.pass().await {
                 Ok(r) => {
-                    let details = Some(Details::BackupNow(pb::BackupNowResult {
-                        packages_completed: r.packages_completed,
-                        packages_failed: r.packages_failed,
-                        files: r.files_backed_up as u64,
-                        held: r.held.clone().unwrap_or_default(),
-                    }));
-                    match r.held {
-                        Some(why) => Outcome::failed(format!("uploads are held: {why}"), details),
-                        None if r.packages_failed > 0 => {
-                            Outcome::failed(format!("{} package(s) failed", r.packages_failed), details)
-                        }
-                        None => Outcome::ok(
-                            format!("{} package(s), {} file(s) backed up", r.packages_completed, r.files_backed_up),
-                            details,
-                        ),
-                    }
+                    let done = format!("{} package(s), {} file(s) backed up", r.packages_completed, r.files_backed_up);
+                    pass_outcome(r, done, Details::BackupNow)
                 }
                 Err(e) => Outcome::failed(e.to_string(), None),
             },
@@ -157,25 +143,11 @@ impl Commands {
             },
             Args::Compact(args) => match self.engine.compact(&args.folder, &args.paths).await {
                 Ok((r, left)) => {
-                    let details = Some(Details::Compact(pb::BackupNowResult {
-                        packages_completed: r.packages_completed,
-                        packages_failed: r.packages_failed,
-                        files: u64::from(r.files_backed_up),
-                        held: r.held.clone().unwrap_or_default(),
-                    }));
-                    match r.held {
-                        Some(why) => Outcome::failed(format!("uploads are held: {why}"), details),
-                        None if r.packages_failed > 0 => {
-                            Outcome::failed(format!("{} package(s) failed", r.packages_failed), details)
-                        }
-                        None => Outcome::ok(
-                            format!(
-                                "{} file(s) packaged again in {} package(s); {left} changed or gone since (the next pass's)",
-                                r.files_backed_up, r.packages_completed
-                            ),
-                            details,
-                        ),
-                    }
+                    let done = format!(
+                        "{} file(s) packaged again in {} package(s); {left} changed or gone since (the next pass's)",
+                        r.files_backed_up, r.packages_completed
+                    );
+                    pass_outcome(r, done, Details::Compact)
                 }
                 Err(e) => Outcome::failed(e.to_string(), None),
             },
@@ -194,6 +166,21 @@ impl Commands {
                 }
             }
         }
+    }
+}
+
+/// A pass's (or compaction's) outcome: failed when uploads were held or a package failed.
+fn pass_outcome(r: crate::engine::PassReport, done: String, arm: fn(pb::BackupNowResult) -> Details) -> Outcome {
+    let details = Some(arm(pb::BackupNowResult {
+        packages_completed: r.packages_completed,
+        packages_failed: r.packages_failed,
+        files: u64::from(r.files_backed_up),
+        held: r.held.clone().unwrap_or_default(),
+    }));
+    match r.held {
+        Some(why) => Outcome::failed(format!("uploads are held: {why}"), details),
+        None if r.packages_failed > 0 => Outcome::failed(format!("{} package(s) failed", r.packages_failed), details),
+        None => Outcome::ok(done, details),
     }
 }
 

@@ -173,6 +173,25 @@ impl Sim {
         }
     }
 
+    /// The Complete of package `n`, stored and verified on the hot station now.
+    fn stored(&self, n: &NewPackage, sha: String) -> Completion {
+        let placement = PlacementReport {
+            station_id: "hot-1".into(),
+            status: PlacementStatus::Verified,
+            verified_sha256: sha.clone(),
+            error: String::new(),
+        };
+        Completion {
+            package_id: n.package_id.clone(),
+            sha256: sha,
+            size_bytes: n.size_bytes,
+            tool_ref: String::new(),
+            placements: vec![placement],
+            manifest: Vec::new(),
+            done_at: Some(self.now),
+        }
+    }
+
     /// A pass as the agent makes it: one package of the written files (stored and verified on
     /// the hot station), the entries it holds reported right after, then the rest of the pass.
     async fn pass(&mut self, changes: &[(usize, Change)]) {
@@ -213,23 +232,8 @@ impl Sim {
         let mut events = Vec::new();
         if !written.is_empty() {
             let id = uuid::Uuid::now_v7().to_string();
-            let sha = format!("{:064x}", self.writes + 1_000_000);
             let n = self.new_package(&id, written.len());
-            let placement = PlacementReport {
-                station_id: "hot-1".into(),
-                status: PlacementStatus::Verified,
-                verified_sha256: sha.clone(),
-                error: String::new(),
-            };
-            let complete = Completion {
-                package_id: id.clone(),
-                sha256: sha,
-                size_bytes: n.size_bytes,
-                tool_ref: String::new(),
-                placements: vec![placement],
-                manifest: Vec::new(),
-                done_at: Some(self.now),
-            };
+            let complete = self.stored(&n, format!("{:064x}", self.writes + 1_000_000));
             let packaged = written.iter().map(|(p, (sha, mode))| self.entry(p, sha, *mode, &id)).collect();
             events.push(AgentEvent::Ingest(n));
             events.push(AgentEvent::Complete(complete));
@@ -367,22 +371,7 @@ impl Sim {
             self.events(EDGE, events).await;
             return 0;
         }
-        let sha = format!("{:064x}", self.writes + 2_000_000);
-        let placement = PlacementReport {
-            station_id: "hot-1".into(),
-            status: PlacementStatus::Verified,
-            verified_sha256: sha.clone(),
-            error: String::new(),
-        };
-        events.push(AgentEvent::Complete(Completion {
-            package_id: id.clone(),
-            sha256: sha,
-            size_bytes: n.size_bytes,
-            tool_ref: String::new(),
-            placements: vec![placement],
-            manifest: Vec::new(),
-            done_at: Some(self.now),
-        }));
+        events.push(AgentEvent::Complete(self.stored(&n, format!("{:064x}", self.writes + 2_000_000))));
         for e in &mut entries {
             e.package_id = id.clone();
             e.range = None;
