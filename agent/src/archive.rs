@@ -247,16 +247,54 @@ pub fn extract(archive: impl Read, dest: &Path) -> io::Result<(Vec<ManifestFile>
     Ok((manifest, mismatches))
 }
 
+/// What an extraction tells its progress callback as it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Extracted {
+    /// More bytes of the file being written (told every `PROGRESS_STEP`, and at its end).
+    Bytes(u64),
+    /// The file is written and intact.
+    File,
+    /// The file was damaged and removed: the bytes told for it are taken back.
+    Discarded(u64),
+}
+
+/// A large file's progress is told in steps of this many bytes.
+const PROGRESS_STEP: u64 = 1 << 20;
+
+/// Tells `on` of the bytes written through it, a step at a time.
+struct Told<'a, W> {
+    inner: W,
+    pending: u64,
+    told: u64,
+    on: &'a dyn Fn(Extracted),
+}
+
+impl<W: Write> Write for Told<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.pending += n as u64;
+        if self.pending >= PROGRESS_STEP {
+            (self.on)(Extracted::Bytes(self.pending));
+            self.told += std::mem::take(&mut self.pending);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// Extracts only the files in `wanted` (relative path → expected sha256) from a package's tar
 /// stream (already decompressed: see `unpack::ahead`), each to `dest_of(path)`, written with
 /// mode 0600 and checked as it is written. Stops reading once every wanted file was seen.
 /// Returns the files written intact and those that are damaged (a damaged file is removed
-/// again); `on_file` is told the size of each intact one as it is written (progress).
+/// again); `on` is told the bytes as they are written and each file's end (progress).
 pub fn extract_selected(
     tar_stream: impl Read,
     dest_of: &dyn Fn(&str) -> std::path::PathBuf,
     wanted: &std::collections::HashMap<String, String>,
-    on_file: &dyn Fn(u64),
+    on: &dyn Fn(Extracted),
 ) -> io::Result<(Vec<String>, Vec<Mismatch>)> {
     let mut tar = tar::Archive::new(tar_stream);
     let (mut written, mut bad) = (Vec::new(), Vec::new());
@@ -273,19 +311,24 @@ pub fn extract_selected(
             std::fs::create_dir_all(parent)?;
         }
         let file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&target)?;
-        let mut w = HashWriter::new(file);
+        let mut w = HashWriter::new(Told { inner: file, pending: 0, told: 0, on });
         let copied = io::copy(&mut entry, &mut w);
-        let (file, sha, _) = w.finish();
+        let (told, sha, _) = w.finish();
+        drop(told.inner);
         match copied {
             // Not synced here: the restore syncs the target's filesystem once at the end.
-            Ok(n) if sha == *expected => {
-                drop(file);
+            Ok(_) if sha == *expected => {
                 last_good.clone_from(&rel);
                 written.push(rel);
-                on_file(n);
+                if told.pending > 0 {
+                    on(Extracted::Bytes(told.pending));
+                }
+                on(Extracted::File);
             }
             outcome => {
-                drop(file);
+                if told.told > 0 {
+                    on(Extracted::Discarded(told.told));
+                }
                 let _ = std::fs::remove_file(&target);
                 let reason = match outcome {
                     Err(e) => format!("unreadable in the archive: {e}"),
@@ -370,11 +413,16 @@ mod tests {
             io::copy(&mut (&mut stream).take(r.skip), &mut io::sink()).unwrap();
             let wanted = std::collections::HashMap::from([(rel.clone(), f.sha256.clone())]);
             let dest_of = |p: &str| dest.path().join(format!("len-{}", p.len()));
-            let sizes = std::cell::RefCell::new(Vec::new());
-            let (written, bad) = extract_selected(stream, &dest_of, &wanted, &|n| sizes.borrow_mut().push(n)).unwrap();
+            let told = std::cell::RefCell::new(Vec::new());
+            let (written, bad) = extract_selected(stream, &dest_of, &wanted, &|e| told.borrow_mut().push(e)).unwrap();
             assert!(bad.is_empty() && written == [rel.clone()], "{rel}: {bad:?}");
             assert_eq!(std::fs::read(dest_of(rel)).unwrap(), *bytes, "{rel}");
-            assert_eq!(*sizes.borrow(), [bytes.len() as u64]);
+            let told = told.into_inner();
+            let sum: u64 = told.iter().map(|e| if let Extracted::Bytes(n) = e { *n } else { 0 }).sum();
+            assert_eq!((sum, told.last()), (bytes.len() as u64, Some(&Extracted::File)), "{rel}: {told:?}");
+            // A large file is told in steps as it is written, not only at its end.
+            let steps = told.iter().filter(|e| matches!(e, Extracted::Bytes(_))).count() as u64;
+            assert!(steps >= (bytes.len() as u64).div_ceil(PROGRESS_STEP), "{rel}: {told:?}");
         }
     }
 

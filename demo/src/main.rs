@@ -47,6 +47,7 @@ async fn main() -> anyhow::Result<()> {
     let dir = cli.dir.canonicalize()?;
     let watched = dir.join("watched");
     seed(&watched)?;
+    std::fs::create_dir_all(dir.join("restores")).with_context(|| "create the restores directory")?;
 
     let stop = CancellationToken::new();
     let catcher_listener =
@@ -62,6 +63,10 @@ async fn main() -> anyhow::Result<()> {
         initial_preset: "demo".into(),
         scheduler_interval_ms: 500,
         restore_drill_interval_secs: 30,
+        // Compaction at demo speed: packages a minute old, kept for at most half their bytes.
+        compaction_interval_secs: 30,
+        compaction_min_age_secs: 60,
+        compaction_max_live_percent: 50,
         stations: TIERS
             .iter()
             .map(|t| catcher::config::StationConfig {
@@ -104,6 +109,8 @@ async fn main() -> anyhow::Result<()> {
             .collect(),
         backup_stations: vec!["demo-hot".into()],
         mover: true,
+        // The dashboard's Restore page restores into here.
+        restore_roots: vec![dir.join("restores")],
         max_backoff_secs: 2,
         ..agent::config::Config::default()
     };

@@ -109,6 +109,23 @@ impl Tracker {
         self.files.fetch_add(1, Ordering::Relaxed);
         self.tell();
     }
+
+    /// An extraction's progress: bytes as they are written, a file at its end, and bytes taken
+    /// back when a file turned out damaged (it is fetched again from another copy).
+    fn extracted(&self, e: archive::Extracted) {
+        match e {
+            archive::Extracted::Bytes(n) => {
+                self.bytes.fetch_add(n, Ordering::Relaxed);
+            }
+            archive::Extracted::File => {
+                self.files.fetch_add(1, Ordering::Relaxed);
+            }
+            archive::Extracted::Discarded(n) => {
+                let _ = self.bytes.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| Some(b.saturating_sub(n)));
+            }
+        }
+        self.tell();
+    }
 }
 
 /// What a restore did.
@@ -553,7 +570,7 @@ impl Restorer<'_> {
             let file = std::fs::File::open(&archive_path).map_err(|e| format!("{}: {e}", archive_path.display()))?;
             let (tar_stream, worker) = crate::unpack::ahead(std::io::BufReader::with_capacity(1 << 20, file));
             let dest_of = |rel: &str| partial_of(&root.join(rel));
-            let unpacked = archive::extract_selected(tar_stream, &dest_of, &expected, &|n| progress.done(n));
+            let unpacked = archive::extract_selected(tar_stream, &dest_of, &expected, &|e| progress.extracted(e));
             let decoded = worker.join().map_err(|_| "the unpacking thread panicked".to_owned())?;
             match (unpacked, decoded) {
                 (Ok(files), decoded) => Ok((files, decoded.err())),
@@ -593,7 +610,7 @@ impl Restorer<'_> {
             let (root, progress) = (self.root.clone(), self.progress.clone());
             let (w, b) = tokio::task::spawn_blocking(move || {
                 let dest_of = |rel: &str| partial_of(&root.join(rel));
-                extract_group(reader, &g, &dest_of, &|n| progress.done(n))
+                extract_group(reader, &g, &dest_of, &|e| progress.extracted(e))
             })
             .await
             .map_err(|e| e.to_string())??;
@@ -637,13 +654,13 @@ fn extract_group(
     reader: crate::station::RangeReader,
     g: &Group,
     dest_of: &dyn Fn(&str) -> PathBuf,
-    on_file: &dyn Fn(u64),
+    on: &dyn Fn(archive::Extracted),
 ) -> Result<(Vec<String>, Vec<archive::Mismatch>), String> {
     use std::io::Read;
     let mut stream = zstd::Decoder::new(reader).map_err(|e| e.to_string())?;
     let why = match std::io::copy(&mut (&mut stream).take(g.skip), &mut std::io::sink()) {
         Ok(n) if n == g.skip => {
-            return archive::extract_selected(stream, dest_of, &g.wanted, on_file).map_err(|e| e.to_string());
+            return archive::extract_selected(stream, dest_of, &g.wanted, on).map_err(|e| e.to_string());
         }
         Ok(_) => "the range ends before the file".to_owned(),
         Err(e) => format!("unreadable in the archive: {e}"),
