@@ -21,6 +21,7 @@ import {
   AgentService,
   HelloSchema,
 } from '../src/gen/edgebackup/v1/agent_pb.js';
+import { CatalogService } from '../src/gen/edgebackup/v1/catalog_pb.js';
 import { Capability } from '../src/gen/edgebackup/v1/common_pb.js';
 import { PackageService } from '../src/gen/edgebackup/v1/packages_pb.js';
 import { PolicyService } from '../src/gen/edgebackup/v1/policy_pb.js';
@@ -40,8 +41,8 @@ export const SCREENSHOT_DIR = resolve(WEB_DIR, '../docs/screenshots');
 export const WEB_DIST = process.env.EDGE_WEB_DIST ? resolve(WEB_DIR, process.env.EDGE_WEB_DIST) : '';
 
 /** Fails loudly (never skips) when a binary the tests need is missing. */
-export function requireBinaries() {
-  const missing = ['edge-stack', 'catcher', 'gateway'].map((name) => join(BIN_DIR, name)).filter((p) => !existsSync(p));
+export function requireBinaries(extra = []) {
+  const missing = ['edge-stack', 'catcher', 'gateway', ...extra].map((name) => join(BIN_DIR, name)).filter((p) => !existsSync(p));
   if (!existsSync(CHROMIUM)) missing.push(CHROMIUM);
   if (missing.length > 0) {
     throw new Error(
@@ -138,7 +139,17 @@ export async function startProcesses(dir, { env = {}, config = '' } = {}) {
       procs.catcher = { ...processLine('catcher', await ask('restart catcher')), kill: () => ask('kill catcher') };
       return procs.catcher;
     },
-    /** Asks edge-stack to stop both like an operator would (SIGTERM each) and to exit. */
+    /**
+     * Starts a real agent (`agent --config CONFIG run`) under edge-stack, which stops it with the
+     * rest; the config must name this catcher (see agentConfig). Returns its log file.
+     */
+    startAgent: async (config) => {
+      const line = await ask(`start agent ${config}`);
+      const m = /^ok agent (\S+)$/.exec(line.trim());
+      if (!m) throw new Error(`edge-stack did not report the agent: ${line}`);
+      return { log: m[1], logs: () => (existsSync(m[1]) ? readFileSync(m[1], 'utf8') : '') };
+    },
+    /** Asks edge-stack to stop everything like an operator would (SIGTERM each) and to exit. */
     stop: () => {
       const exited = stopChild(child, null, 30000);
       child.stdin.end('stop\n');
@@ -373,7 +384,10 @@ export async function startStack(t, { viewport = { width: 1280, height: 720 }, c
     policy: createClient(PolicyService, transport),
     packages: createClient(PackageService, transport),
     sources: createClient(SourceService, transport),
+    catalog: createClient(CatalogService, transport),
   };
+  /** Starts a real agent process with `config` (a file path); see agentConfig. */
+  stack.startAgent = (config) => procs.startAgent(config);
   stack.browser = await launchBrowser();
   cleanups.push(() => stack.browser.close());
   stack.context = await stack.browser.newContext({ viewport });
@@ -395,6 +409,41 @@ export async function startStack(t, { viewport = { width: 1280, height: 720 }, c
     return stack.catcher;
   };
   return stack;
+}
+
+/**
+ * Writes the TOML config of a real agent into `file`: one watched folder, one local station,
+ * quick passes, no panic brake, and `restoreRoots` it may restore into.
+ */
+export function agentConfig(file, { sourceId, catcherUrl, stateDir, folder, station, restoreRoots = [], packageType = 'user_data' }) {
+  const q = (v) => JSON.stringify(String(v));
+  writeFileSync(
+    file,
+    `source_id = ${q(sourceId)}
+catcher_url = ${q(catcherUrl)}
+state_dir = ${q(stateDir)}
+max_backoff_secs = 1
+log_level = "info,agent=debug"
+restore_roots = [${restoreRoots.map(q).join(', ')}]
+
+[safety]
+enabled = false
+
+[schedule]
+interval_secs = 2
+debounce_ms = 300
+
+[[folders]]
+path = ${q(folder)}
+package_type = ${q(packageType)}
+
+[[stations]]
+id = "hot"
+kind = "local"
+uri = ${q(station)}
+`,
+  );
+  return file;
 }
 
 /** Writes a screenshot into docs/screenshots when EDGE_SCREENSHOTS=1. */

@@ -2,7 +2,7 @@
 // same origin; `?api=http://host:port` overrides the base URL for development.
 import { createClient, type Client } from '@connectrpc/connect';
 import { createGrpcWebTransport } from '@connectrpc/connect-web';
-import { JournalService, PackageService, PolicyService, SourceService, StatusService } from './pb';
+import { CatalogService, JournalService, PackageService, PolicyService, SourceService, StatusService } from './pb';
 
 /** Base URL of the grpc-web API for a page at `location`. */
 export function apiBaseUrl(location: { origin: string; search: string }): string {
@@ -25,6 +25,7 @@ export interface Api {
   policy: Client<typeof PolicyService>;
   journal: Client<typeof JournalService>;
   sources: Client<typeof SourceService>;
+  catalog: Client<typeof CatalogService>;
 }
 
 export function createApi(baseUrl: string): Api {
@@ -36,6 +37,7 @@ export function createApi(baseUrl: string): Api {
     policy: createClient(PolicyService, transport),
     journal: createClient(JournalService, transport),
     sources: createClient(SourceService, transport),
+    catalog: createClient(CatalogService, transport),
   };
 }
 

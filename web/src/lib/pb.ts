@@ -7,6 +7,7 @@ export * from '../gen/edgebackup/v1/policy_pb.js';
 export * from '../gen/edgebackup/v1/journal_pb.js';
 export * from '../gen/edgebackup/v1/sources_pb.js';
 export * from '../gen/edgebackup/v1/commands_pb.js';
+export * from '../gen/edgebackup/v1/catalog_pb.js';
 export {
   RulesChangedSchema,
   type RulesChanged,

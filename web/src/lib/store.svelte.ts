@@ -12,7 +12,8 @@ import {
   type FleetState,
 } from './fleet';
 import { timestampToMs } from './format';
-import type { Package, WatchEvent } from './pb';
+import type { CommandInfo, Package, WatchEvent } from './pb';
+import { applyRestoreEvent, upsertRestore, type RestoreBook } from './restores';
 import { startWatcher, type ConnectionInfo, type Watcher } from './watch';
 
 export type PackagesListener = (change: FleetChange) => void;
@@ -24,6 +25,8 @@ export const SNAPSHOT_JOURNAL_LIMIT = 200;
 export class LiveStore {
   /** The state itself; read it inside a $derived that also reads the matching version below. */
   readonly fleet: FleetState = emptyFleet();
+  /** Open and recent restores by command id (snapshot.restores, restore_changed); read with restoresV. */
+  readonly restores: RestoreBook = new Map();
 
   connection = $state<ConnectionInfo>({ state: 'connecting', failures: 0 });
   /** Snapshots applied; 0 while the first is awaited. */
@@ -34,12 +37,14 @@ export class LiveStore {
   journalV = $state(0);
   stationsV = $state(0);
   packagesV = $state(0);
+  restoresV = $state(0);
   /** Server clock minus local clock, ms (from status.now). */
   serverOffsetMs = $state(0);
   /** When the last event arrived (epoch ms). */
   lastEventAt = $state<number | undefined>(undefined);
 
   #pending: FleetChange = noChange();
+  #restoresChanged = false;
   #scheduled = false;
   #listeners = new Set<PackagesListener>();
   #watcher: Watcher | undefined;
@@ -72,8 +77,17 @@ export class LiveStore {
   /** Applies one Watch event (exposed for tests and the stream). */
   apply(ev: WatchEvent): void {
     const change = applyWatchEvent(this.fleet, ev);
+    if (applyRestoreEvent(this.restores, ev)) this.#restoresChanged = true;
     this.lastEventAt = Date.now();
     this.#queue(change);
+  }
+
+  /** Adds a restore a unary call returned (CreateCommand) unless the stream already told of it. */
+  mergeRestore(info: CommandInfo): void {
+    if (upsertRestore(this.restores, info, false)) {
+      this.#restoresChanged = true;
+      this.#queue(noChange());
+    }
   }
 
   /** Merges packages loaded by a unary call (pages, details). */
@@ -109,6 +123,10 @@ export class LiveStore {
     if (c.rules) this.rulesV++;
     if (c.journal) this.journalV++;
     if (c.stations) this.stationsV++;
+    if (this.#restoresChanged) {
+      this.#restoresChanged = false;
+      this.restoresV++;
+    }
     if (c.resync || c.packages.length > 0) {
       this.packagesV++;
       for (const l of this.#listeners) l(c);

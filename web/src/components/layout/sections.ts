@@ -4,6 +4,7 @@ export const SECTIONS = [
   { id: 'lines', label: 'Lines' },
   { id: 'packages', label: 'Packages' },
   { id: 'clients', label: 'Clients' },
+  { id: 'restore', label: 'Restore' },
   { id: 'stations', label: 'Stations' },
   { id: 'rules', label: 'Rules' },
   { id: 'projections', label: 'Projections' },
