@@ -128,7 +128,8 @@ async fn session(
         other => return Err(LinkError::Closed(format!("expected Welcome, got {other:?}"))),
     };
     let moved = state.renumber_if_never_welcomed(welcome.last_applied_seq)?;
-    if moved > 0 {
+    // Only news when the catcher already had events of this source (a replaced device).
+    if moved > 0 && welcome.last_applied_seq > 0 {
         tracing::warn!(
             moved,
             last_applied_seq = welcome.last_applied_seq,

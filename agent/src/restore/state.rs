@@ -82,11 +82,14 @@ struct Tracker {
 impl Tracker {
     fn tell(&self) {
         if let Some(on) = &self.on {
+            let (total_bytes, total_files) =
+                (self.total_bytes.load(Ordering::Relaxed), self.total_files.load(Ordering::Relaxed));
+            // Never more than planned: a file fetched again after a failed copy counts once.
             on(Progress {
-                bytes: self.bytes.load(Ordering::Relaxed),
-                total_bytes: self.total_bytes.load(Ordering::Relaxed),
-                files: self.files.load(Ordering::Relaxed),
-                total_files: self.total_files.load(Ordering::Relaxed),
+                bytes: self.bytes.load(Ordering::Relaxed).min(total_bytes),
+                total_bytes,
+                files: self.files.load(Ordering::Relaxed).min(total_files),
+                total_files,
                 phase: *self.phase.lock().expect("restore phase"),
             });
         }

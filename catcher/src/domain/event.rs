@@ -68,6 +68,8 @@ pub enum EventType {
     PackageRetained,
     #[strum(serialize = "folder.entries_skipped")]
     FolderEntriesSkipped,
+    #[strum(serialize = "package.compacted")]
+    PackageCompacted,
 }
 
 impl EventType {

@@ -305,11 +305,6 @@ pub struct Command {
 }
 
 impl Command {
-    /// Pending or leased: not answered yet.
-    pub fn is_open(&self) -> bool {
-        matches!(self.state, CommandState::Pending | CommandState::Leased)
-    }
-
     /// The kind of work, given by the arguments.
     pub fn kind(&self) -> CommandKind {
         self.args.kind()

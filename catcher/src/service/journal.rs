@@ -60,6 +60,7 @@ pub fn event_type(t: EventType) -> pb::JournalEventType {
         EventType::AgentEventRejected => W::AgentEventRejected,
         EventType::PackageRetained => W::PackageRetained,
         EventType::FolderEntriesSkipped => W::FolderEntriesSkipped,
+        EventType::PackageCompacted => W::PackageCompacted,
     }
 }
 

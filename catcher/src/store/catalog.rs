@@ -2,7 +2,7 @@
 //! path", "present files without a verified copy").
 
 use sea_orm::ActiveValue::{NotSet, Set};
-use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::Store;
@@ -154,10 +154,11 @@ impl Store {
         rows.into_iter().map(|r| version_from(r).map(|(_, v)| v)).collect()
     }
 
-    /// Entries whose path contains `needle` (ASCII case-insensitively, taken literally), present
-    /// ones (and with `deleted` the last version of deleted ones), sorted by source, folder, path
-    /// and version, after the key `after`, at most `limit`. A scan of the source's (or the
-    /// fleet's) present rows: no index serves a substring.
+    /// Entries whose path contains `needle` (taken literally; case-insensitively as the
+    /// database's LOWER folds: ASCII on SQLite, every letter on PostgreSQL), present ones (and
+    /// with `deleted` every version that ended by deletion), sorted by source, folder, path and
+    /// version, after the key `after`, at most `limit`. A scan of the source's (or the fleet's)
+    /// present rows: no index serves a substring.
     pub async fn search_entries(
         &self,
         source_id: Option<&str>,
@@ -167,7 +168,7 @@ impl Store {
         limit: u64,
     ) -> Result<Vec<(SearchKey, FileVersion)>> {
         use catalog_version::Column as C;
-        let pattern = format!("%{}%", like_escape(&needle.to_ascii_lowercase()));
+        let pattern = format!("%{}%", like_escape(&needle.to_lowercase()));
         let mut current = Condition::any().add(C::UntilAt.is_null());
         if deleted {
             current = current.add(C::Deleted.eq(true));
@@ -239,58 +240,84 @@ impl Store {
         let ids: Vec<String> = live.keys().cloned().collect();
         let mut out = Vec::new();
         for chunk in ids.chunks(400) {
-            let packages = package::Entity::find()
+            let made: Vec<(String, String, i64)> = package::Entity::find()
+                .select_only()
+                .columns([package::Column::PackageId, package::Column::SourceId, package::Column::SizeBytes])
                 .filter(package::Column::PackageId.is_in(chunk.iter().cloned()))
                 .filter(package::Column::Status.eq(PackageStatus::Completed.as_str()))
                 .filter(package::Column::CreatedAt.lte(made_before))
+                .into_tuple()
                 .all(&self.db)
                 .await?;
-            if packages.is_empty() {
+            if made.is_empty() {
                 continue;
             }
-            let wanted: Vec<String> = packages.iter().map(|p| p.package_id.clone()).collect();
-            let manifests: HashMap<String, String> = package_manifest::Entity::find()
-                .filter(package_manifest::Column::PackageId.is_in(wanted.iter().cloned()))
-                .all(&self.db)
-                .await?
-                .into_iter()
-                .map(|m| (m.package_id, m.manifest_json))
-                .collect();
-            let rows = catalog_version::Entity::find()
+            let wanted: Vec<String> = made.iter().map(|(id, _, _)| id.clone()).collect();
+            // Current files per package, counted and summed by the database.
+            let bytes = Expr::expr(Func::cast_as(Func::sum(Expr::col(C::SizeBytes)), Alias::new("BIGINT")));
+            let current: HashMap<String, (i64, i64)> = catalog_version::Entity::find()
+                .select_only()
+                .column(C::PackageId)
+                .column_as(Expr::col(C::VersionId).count(), "files")
+                .column_as(bytes, "bytes")
                 .filter(C::PackageId.is_in(wanted.iter().cloned()))
                 .filter(C::UntilAt.is_null())
                 .filter(C::Kind.eq(EntryKind::File.as_str()))
+                .group_by(C::PackageId)
+                .into_tuple::<(String, i64, Option<i64>)>()
                 .all(&self.db)
-                .await?;
-            let mut current: HashMap<String, Vec<catalog_version::Model>> = HashMap::new();
-            for r in rows {
-                current.entry(r.package_id.clone()).or_default().push(r);
-            }
-            for p in packages {
-                let Some(rows) = current.remove(&p.package_id) else { continue };
-                if i64::try_from(rows.len()).unwrap_or(i64::MAX) != live[&p.package_id] {
+                .await?
+                .into_iter()
+                .map(|(id, n, b)| (id, (n, b.unwrap_or(0))))
+                .collect();
+            let listed: HashMap<String, i64> = package_manifest::Entity::find()
+                .select_only()
+                .columns([package_manifest::Column::PackageId, package_manifest::Column::FileCount])
+                .filter(package_manifest::Column::PackageId.is_in(wanted.iter().cloned()))
+                .into_tuple::<(String, i64)>()
+                .all(&self.db)
+                .await?
+                .into_iter()
+                .collect();
+            for (package_id, source_id, size) in made {
+                let Some(&(files, live_bytes)) = current.get(&package_id) else { continue };
+                if files != live[&package_id] {
                     continue; // some current version only keeps it
                 }
-                let files: Vec<ManifestEntry> =
-                    manifests.get(&p.package_id).and_then(|m| serde_json::from_str(m).ok()).unwrap_or_default();
+                let manifest_files = listed.get(&package_id).copied().filter(|&n| n > 0);
+                if manifest_files.is_some_and(|n| n <= files) {
+                    continue; // every file it holds is still current
+                }
                 // Its manifest's bytes; without one (a package from before manifests), its size.
-                let listed: u64 = files.iter().map(|f| f.size_bytes).sum();
-                let total_bytes = if listed > 0 { listed } else { u64::try_from(p.size_bytes).unwrap_or(0) };
-                let live_bytes: u64 = rows.iter().map(|r| u64::try_from(r.size_bytes).unwrap_or(0)).sum();
+                let total_bytes = match manifest_files {
+                    Some(_) => self.manifest_bytes(&package_id).await?,
+                    None => u64::try_from(size).unwrap_or(0),
+                };
+                let live_bytes = u64::try_from(live_bytes).unwrap_or(0);
                 if total_bytes == 0
                     || live_bytes.saturating_mul(100) > total_bytes.saturating_mul(u64::from(max_live_percent))
                 {
                     continue;
                 }
-                let folder = rows[0].folder.clone();
-                if rows.iter().any(|r| r.folder != folder || r.source_id != p.source_id) {
-                    continue; // one package, one folder of one source; anything else is not ours to move
+                let rows: Vec<(String, String)> = catalog_version::Entity::find()
+                    .select_only()
+                    .columns([C::Folder, C::Path])
+                    .filter(C::PackageId.eq(&package_id))
+                    .filter(C::UntilAt.is_null())
+                    .filter(C::Kind.eq(EntryKind::File.as_str()))
+                    .filter(C::SourceId.eq(&source_id))
+                    .into_tuple()
+                    .all(&self.db)
+                    .await?;
+                let Some(folder) = rows.first().map(|(f, _)| f.clone()) else { continue };
+                if rows.len() as i64 != files || rows.iter().any(|(f, _)| *f != folder) {
+                    continue; // one package, one folder of its own source; anything else is not ours to move
                 }
                 out.push(CompactionCandidate {
-                    package_id: p.package_id,
-                    source_id: p.source_id,
+                    package_id,
+                    source_id,
                     folder,
-                    paths: rows.into_iter().map(|r| r.path).collect(),
+                    paths: rows.into_iter().map(|(_, p)| p).collect(),
                     live_bytes,
                     total_bytes,
                 });
@@ -298,6 +325,13 @@ impl Store {
         }
         out.sort_by(|a, b| a.package_id.cmp(&b.package_id));
         Ok((out, last))
+    }
+
+    /// The bytes of every file a package's manifest lists.
+    async fn manifest_bytes(&self, package_id: &str) -> Result<u64> {
+        let m = package_manifest::Entity::find_by_id(package_id.to_owned()).one(&self.db).await?;
+        let files: Vec<ManifestEntry> = m.and_then(|m| serde_json::from_str(&m.manifest_json).ok()).unwrap_or_default();
+        Ok(files.iter().map(|f| f.size_bytes).sum())
     }
 
     /// What retention knows of these packages' versions (packages no entry referred to are

@@ -88,10 +88,10 @@ fn progress_in(r: pb::CommandProgress) -> Result<(String, CommandProgress)> {
         Ok(pb::CommandPhase::Finishing) => CommandPhase::Finishing,
         _ => return Err(Error::invalid("command_progress.phase", format!("unknown phase {}", r.phase))),
     };
-    if r.files_done > r.files_total && r.files_total > 0 {
+    if r.files_done > r.files_total {
         return Err(Error::invalid("command_progress.files_done", "more than files_total"));
     }
-    if r.bytes_done > r.bytes_total && r.bytes_total > 0 {
+    if r.bytes_done > r.bytes_total {
         return Err(Error::invalid("command_progress.bytes_done", "more than bytes_total"));
     }
     let p = CommandProgress {

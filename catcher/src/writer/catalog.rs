@@ -30,6 +30,8 @@ pub(super) async fn apply_snapshot(u: &mut Unit<'_>, source_id: &str, mut c: Fol
     }
     let paths: Vec<String> = c.changed.iter().map(|e| e.path.clone()).chain(c.deleted.iter().cloned()).collect();
     u.prefetch_current(source_id, &c.folder, &paths).await?;
+    // Per package a compaction emptied: the package its versions moved to, and how many.
+    let mut moved: std::collections::BTreeMap<String, (String, u64)> = Default::default();
     for mut e in c.changed {
         let current = u.current_version(source_id, &c.folder, &e.path).await?;
         let mut since = c.taken_at;
@@ -42,8 +44,12 @@ pub(super) async fn apply_snapshot(u: &mut Unit<'_>, source_id: &str, mut c: Fol
             if cur.entry == e {
                 continue; // a part sent again, or a pass that saw the same state
             }
-            if same_contents_elsewhere(&cur.entry, &e) && stored(u, &e.package_id).await? {
-                relocate(u, source_id, &c.folder, &cur, &e).await?;
+            if same_contents_elsewhere(&cur.entry, &e) {
+                // Moved only onto a package with a verified copy; otherwise nothing changed.
+                if stored(u, &e.package_id).await? {
+                    relocate(u, source_id, &c.folder, &cur, &e).await?;
+                    moved.entry(cur.entry.package_id.clone()).or_insert((e.package_id.clone(), 0)).1 += 1;
+                }
                 continue;
             }
             // A file whose new contents have no copy yet keeps the last stored ones.
@@ -77,6 +83,14 @@ pub(super) async fn apply_snapshot(u: &mut Unit<'_>, source_id: &str, mut c: Fol
             end(u, source_id, &c.folder, &cur, at, true).await?;
         }
     }
+    for (from, (into, files)) in moved {
+        u.journal(JournalEntry {
+            source_id: source_id.to_owned(),
+            package_id: from,
+            details_json: serde_json::json!({ "folder": c.folder, "into": into, "files": files }).to_string(),
+            ..JournalEntry::new(EventType::PackageCompacted, actor)
+        });
+    }
     if !c.skipped.is_empty() {
         let first: Vec<serde_json::Value> = c
             .skipped
@@ -104,20 +118,29 @@ fn same_contents_elsewhere(cur: &FileEntry, e: &FileEntry) -> bool {
         && FileEntry { package_id: cur.package_id.clone(), range: cur.range, ..e.clone() } == *cur
 }
 
-/// Whether a package is completed (it has a verified copy): only then may a version's bytes
-/// be taken to live there.
+/// Whether a package is completed and has a verified copy: only then may a version's bytes be
+/// taken to live there (its expiry cannot have begun: a package holding a current version is
+/// never expired, and it is counted before this batch ends).
 async fn stored(u: &mut Unit<'_>, package_id: &str) -> Result<bool> {
-    Ok(u.package(package_id).await?.is_some_and(|p| p.status == PackageStatus::Completed))
+    let Some(p) = u.package(package_id).await? else { return Ok(false) };
+    if p.status != PackageStatus::Completed {
+        return Ok(false);
+    }
+    let placements = u.placements_of(package_id).await?;
+    Ok(placements.iter().any(|pl| pl.status == PlacementStatus::Verified))
 }
 
 /// The current version keeps its interval and metadata; its bytes are now in `e.package_id`.
-/// The new package holds it before the old one lets go, so it is never without a copy.
+/// The new package holds it before the old one lets go, so it is never without a copy. The old
+/// package lets go as if the version had been superseded now: it keeps its copies for the
+/// route's waits, the time the new package takes to follow the same route, so no tier loses its
+/// copy of the version in between (a compaction never trades an offsite copy for a hot one).
 async fn relocate(u: &mut Unit<'_>, source_id: &str, folder: &str, cur: &FileVersion, e: &FileEntry) -> Result<()> {
     hold_one_more(u, &e.package_id).await?;
     u.relocate_version(source_id, folder, &e.path, &e.package_id, e.range);
     if let Some(mut h) = u.hold(&cur.entry.package_id).await? {
-        // Nothing was superseded: the old package's other versions keep their own times.
         h.live_versions = h.live_versions.saturating_sub(1);
+        h.superseded_at = Some(h.superseded_at.map_or(u.now, |s| s.max(u.now)));
         let free = h.live_versions == 0;
         u.put_hold(h.clone());
         if free {

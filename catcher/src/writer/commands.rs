@@ -112,8 +112,9 @@ impl Op for CommandsSent {
 }
 
 /// An agent reported how far its running commands have got (the newest report per command).
-/// Not an event: a report for a command that is not this source's, or no longer open, is
-/// dropped (a late report must not outlive the result), and the count of those is the answer.
+/// Not an event: a report for a command that was not sent to this source, or is no longer
+/// running (a late report must not outlive the result), is dropped; the count of those is the
+/// answer.
 #[derive(Debug)]
 pub struct CommandsProgressed {
     pub source_id: String,
@@ -128,7 +129,7 @@ impl Op for CommandsProgressed {
         u.prefetch_commands(self.reports.iter().map(|(id, _)| id.clone())).await?;
         for (id, mut p) in self.reports {
             match u.command(&id).await? {
-                Some(mut c) if c.source_id == self.source_id && c.is_open() => {
+                Some(mut c) if c.source_id == self.source_id && c.state == CommandState::Leased => {
                     p.at = u.now;
                     c.progress = Some(p);
                     u.put_command(c);

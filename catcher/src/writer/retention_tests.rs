@@ -80,7 +80,11 @@ struct Sim {
 
 impl Sim {
     async fn new() -> Self {
-        let db = TestDb::new(Db::Sqlite).await;
+        Self::on(Db::Sqlite).await
+    }
+
+    async fn on(kind: Db) -> Self {
+        let db = TestDb::new(kind).await;
         let store = Store::connect(&db.url, 2).await.expect("connect");
         store.migrate().await.expect("migrate");
         let mut sim = Self {
@@ -454,9 +458,16 @@ proptest! {
 /// version), the old package lets go and expires, and nothing is ever without a verified copy.
 #[test]
 fn a_compacted_package_lets_go_and_its_version_moves_without_a_new_one() {
+    // The planner's queries (sums, casts, groups) on both databases.
+    for kind in [Db::Sqlite, Db::Postgres] {
+        compaction_in_miniature(kind);
+    }
+}
+
+fn compaction_in_miniature(kind: Db) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let mut sim = Sim::new().await;
+        let mut sim = Sim::on(kind).await;
         sim.rules([1, 1, 1, 1], false).await;
         sim.pass(&[(0, Change::Write), (1, Change::Write), (2, Change::Write), (3, Change::Write)]).await;
         let old = sim.holder["dir/f0"].clone();
@@ -469,6 +480,20 @@ fn a_compacted_package_lets_go_and_its_version_moves_without_a_new_one() {
         assert_eq!(sim.compact(false).await, 0);
         assert_eq!(sim.store.versions(EDGE, FOLDER, "dir/f0", 10).await.unwrap(), before);
         sim.assert_covered(&Step::Compact(false)).await;
+        // Entries naming a package without a verified copy move nothing and supersede nothing,
+        // even when the agent reports them (a Complete refused, or the part before it).
+        let id = uuid::Uuid::now_v7().to_string();
+        let failed = sim.new_package(&id, 1);
+        let entry = FileEntry { package_id: id.clone(), range: None, ..before[0].entry.clone() };
+        let part = sim.changes(vec![entry], Vec::new(), false);
+        let events = vec![
+            AgentEvent::Ingest(failed),
+            AgentEvent::Fail(Failure { package_id: id, error: "station unreachable".into() }),
+            AgentEvent::Snapshot(part),
+        ];
+        sim.events(EDGE, events).await;
+        assert_eq!(sim.store.versions(EDGE, FOLDER, "dir/f0", 10).await.unwrap(), before, "nothing moved");
+        sim.assert_covered(&Step::Compact(false)).await;
         // Stored: the one current file of the old package moves, as the same version.
         assert_eq!(sim.compact(true).await, 1, "only the old package's one live file");
         let after = sim.store.versions(EDGE, FOLDER, "dir/f0", 10).await.unwrap();
@@ -479,6 +504,19 @@ fn a_compacted_package_lets_go_and_its_version_moves_without_a_new_one() {
         sim.assert_covered(&Step::Compact(true)).await;
         let hold = sim.store.holds_of(std::slice::from_ref(&old)).await.unwrap();
         assert_eq!(hold.get(&old).map(|h| h.live_versions), Some(0), "the old package holds nothing current");
+        assert_eq!(
+            hold.get(&old).and_then(|h| h.superseded_at),
+            Some(sim.now),
+            "it keeps its copies for the route's waits from now, while the new package follows it"
+        );
+        let f = crate::store::JournalFilter {
+            package_id: Some(old.clone()),
+            event_type: Some(EventType::PackageCompacted),
+            ..Default::default()
+        };
+        let journaled = sim.store.journal(&f, 0, 10).await.unwrap();
+        assert_eq!(journaled.len(), 1, "the move is journaled: {journaled:?}");
+        assert!(journaled[0].entry.details_json.contains(&after[0].entry.package_id), "{journaled:?}");
         for _ in 0..30 {
             sim.now += 10_000;
             sim.tick().await;
