@@ -70,6 +70,11 @@ async fn main() -> std::process::ExitCode {
     for (k, v) in &args.env {
         spec = spec.env(k, v);
     }
+    // A signal stops them too: a harness killed politely must not leave its processes behind.
+    // Handled from before anything starts, so a signal right after `ready` is never the default
+    // (death without stopping the children).
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
     let mut catcher = spec.start().await;
     let url = catcher.url();
     let mut gateway = Proc::start("gateway", &["--listen", "127.0.0.1:0", "--catcher", &url], &[], &args.dir).await;
@@ -77,9 +82,6 @@ async fn main() -> std::process::ExitCode {
 
     let mut agents: Vec<Proc> = Vec::new();
     let mut commands = BufReader::new(tokio::io::stdin()).lines();
-    // A signal stops both too: a harness killed politely must not leave its processes behind.
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
     loop {
         let command = tokio::select! {
             line = commands.next_line() => match line {
