@@ -8,12 +8,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use catcher::domain::{PackageStatus, PackageType, PlacementStatus, Tier, Tool};
+use catcher::domain::{PackageStatus, PackageType, Tier, Tool};
 use catcher::store::{PackageFilter, Store};
 use catcher::watch::Hub;
-use catcher::writer::{
-    AgentEvent, AgentEvents, Bootstrap, Completion, NewPackage, PlacementReport, ProgressUpdate, Writer,
-};
+use catcher::writer::{AgentEvent, AgentEvents, Bootstrap, Completion, NewPackage, ProgressUpdate, Writer};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use tokio::runtime::Runtime;
 use tokio::sync::Notify;
@@ -52,20 +50,7 @@ fn events(seq: &AtomicU64, packages: usize) -> Vec<(u64, catcher::error::Result<
                 attempt: 0,
             }));
         }
-        push(AgentEvent::Complete(Completion {
-            package_id: id,
-            sha256: sha.clone(),
-            size_bytes: size,
-            tool_ref: String::new(),
-            placements: vec![PlacementReport {
-                station_id: "hot-1".into(),
-                status: PlacementStatus::Verified,
-                verified_sha256: sha,
-                error: String::new(),
-            }],
-            manifest: Vec::new(),
-            done_at: None,
-        }));
+        push(AgentEvent::Complete(Completion::verified_on(&id, &sha, size, "hot-1", None)));
     }
     out
 }

@@ -79,22 +79,27 @@ pub async fn round(store: &Store, writer: &Writer, policy: Policy, after: &str) 
         if busy.contains(&source_id) {
             continue;
         }
-        busy.push(source_id.clone());
         let mine = CommandFilter {
             source_id: Some(source_id.clone()),
             kind: Some(CommandKind::Compact),
             ..Default::default()
         };
-        // One at a time per source, and after a failure (an agent that cannot, a folder it no
-        // longer watches) a pause of several intervals rather than a command every interval.
+        // One at a time per source. After a failure (an agent that cannot, a folder it no longer
+        // watches) that folder pauses for several intervals while the source's others go on.
         if let Some(last) = store.commands(&mine, 1).await?.pop() {
+            if matches!(last.state, CommandState::Pending | CommandState::Leased) {
+                busy.push(source_id);
+                continue;
+            }
             let backoff = i64::try_from(policy.interval.as_millis().saturating_mul(6)).unwrap_or(i64::MAX);
             let failed_lately = last.state == CommandState::Failed
                 && last.finished_at.is_some_and(|at| at.saturating_add(backoff) > now_ms());
-            if matches!(last.state, CommandState::Pending | CommandState::Leased) || failed_lately {
+            let same_folder = matches!(&last.args, CommandArgs::Compact(a) if a.folder == args.folder);
+            if failed_lately && same_folder {
                 continue;
             }
         }
+        busy.push(source_id.clone());
         let command = NewCommand {
             source_id,
             package_id: String::new(),
@@ -105,4 +110,142 @@ pub async fn round(store: &Store, writer: &Writer, policy: Policy, after: &str) 
         queued += 1;
     }
     Ok((queued, last))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use edgebackup_testkit::db::{Db, TestDb};
+    use tokio::sync::Notify;
+
+    use super::*;
+    use crate::domain::*;
+    use crate::watch::Hub;
+    use crate::writer::{
+        AgentEvent, AgentEvents, Bootstrap, CommandOutcome, Completion, Hello, HelloInfo, NewPackage, SyncStations,
+    };
+
+    /// Events of a package of `paths` in `folder`, stored and verified, and the entries it holds.
+    fn stored(folder: &str, paths: &[&str], now: Millis) -> (String, Vec<AgentEvent>) {
+        let id = uuid::Uuid::now_v7().to_string();
+        let sha = format!("{:064x}", now + paths.len() as i64);
+        let entries = paths
+            .iter()
+            .map(|p| FileEntry {
+                path: (*p).into(),
+                kind: EntryKind::File,
+                size_bytes: 10,
+                sha256: format!("{:064x}", p.len() as i64 + now),
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+                modified_ns: now * 1_000_000,
+                target: String::new(),
+                package_id: id.clone(),
+                range: None,
+            })
+            .collect();
+        let events = vec![
+            AgentEvent::Ingest(NewPackage {
+                package_id: id.clone(),
+                path: folder.into(),
+                package_type: PackageType::UserData,
+                size_bytes: 10 * paths.len() as u64,
+                sha256: String::new(),
+                tool: Tool::Native,
+                made_at: Some(now),
+            }),
+            AgentEvent::Complete(Completion::verified_on(&id, &sha, 10 * paths.len() as u64, "hot-1", Some(now))),
+            AgentEvent::Snapshot(FolderChanges {
+                folder: folder.into(),
+                taken_at: now,
+                changed: entries,
+                deleted: Vec::new(),
+                skipped: Vec::new(),
+                last: true,
+            }),
+        ];
+        (id, events)
+    }
+
+    async fn send(writer: &Writer, seq: &mut u64, events: Vec<AgentEvent>) {
+        let numbered = events
+            .into_iter()
+            .map(|e| {
+                *seq += 1;
+                (*seq, Ok(e))
+            })
+            .collect();
+        let op = AgentEvents { source_id: "edge".into(), session_id: "s".into(), events: numbered };
+        let out = writer.submit(op).await.unwrap();
+        assert!(out.rejected.is_empty(), "{:?}", out.rejected);
+    }
+
+    /// Two folders each with a package kept for one file of four: one command at a time per
+    /// source, with the paths and packages to move; after it fails, that folder pauses and the
+    /// source's other folder goes on.
+    #[tokio::test]
+    async fn one_command_per_source_and_a_failed_folder_pauses_alone() {
+        let db = TestDb::new(Db::Sqlite).await;
+        let store = Store::connect(&db.url, 2).await.unwrap();
+        store.migrate().await.unwrap();
+        let stop = CancellationToken::new();
+        let (writer, task) = Writer::spawn(store.db().clone(), Hub::new(16), Arc::new(Notify::new()), 64, stop.clone());
+        writer.submit(Bootstrap { preset: "cloud".into() }).await.unwrap();
+        let hot =
+            Station { station_id: "hot-1".into(), tier: Tier::Hot, kind: StationKind::Local, uri: "/s/hot".into() };
+        writer.submit(SyncStations(vec![hot])).await.unwrap();
+        let info = HelloInfo {
+            source_id: "edge".into(),
+            label: String::new(),
+            hostname: String::new(),
+            os: String::new(),
+            agent_version: "test".into(),
+            capabilities: vec![Capability::Backup],
+        };
+        writer.submit(Hello(info)).await.unwrap();
+        let now = now_ms() - 10_000;
+        let mut seq = 0;
+        let mut kept = Vec::new();
+        for folder in ["/a", "/b"] {
+            let (old, events) = stored(folder, &["f1", "f2", "f3", "f4"], now);
+            send(&writer, &mut seq, events).await;
+            // f2..f4 change: the old package keeps one file of four (25 % of its bytes).
+            let (_, events) = stored(folder, &["f2", "f3", "f4"], now + 1_000);
+            send(&writer, &mut seq, events).await;
+            kept.push(old);
+        }
+        let policy = Policy { interval: Duration::from_secs(60), min_age: Duration::ZERO, max_live_percent: 30 };
+        let compacts = |store: Store| async move {
+            let f = CommandFilter { kind: Some(CommandKind::Compact), ..Default::default() };
+            store.commands(&f, 10).await.unwrap()
+        };
+
+        assert_eq!(round(&store, &writer, policy, "").await.unwrap().0, 1, "one at a time per source");
+        let first = compacts(store.clone()).await;
+        let CommandArgs::Compact(args) = &first[0].args else { panic!("{first:?}") };
+        assert_eq!((args.folder.as_str(), args.paths.as_slice()), ("/a", &["f1".to_owned()][..]));
+        assert_eq!(args.package_ids, [kept[0].clone()]);
+        assert_eq!(round(&store, &writer, policy, "").await.unwrap().0, 0, "while it is open, nothing more");
+
+        let failed = CommandOutcome {
+            command_id: first[0].command_id.clone(),
+            success: false,
+            unsupported: false,
+            message: "folder: /a is not watched by this agent".into(),
+            details: None,
+        };
+        send(&writer, &mut seq, vec![AgentEvent::CommandResult(failed)]).await;
+        assert_eq!(round(&store, &writer, policy, "").await.unwrap().0, 1);
+        let all = compacts(store.clone()).await;
+        let CommandArgs::Compact(args) = &all[0].args else { panic!("{all:?}") };
+        assert_eq!(args.folder, "/b", "the failed folder pauses; the other goes on");
+        // Too strict a share finds nothing.
+        let strict = Policy { max_live_percent: 20, ..policy };
+        let (candidates, _) = store.compaction_candidates("", 100, now_ms(), strict.max_live_percent).await.unwrap();
+        assert!(candidates.is_empty(), "{candidates:?}");
+        stop.cancel();
+        task.await.unwrap();
+    }
 }

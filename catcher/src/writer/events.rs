@@ -28,6 +28,33 @@ pub struct Completion {
     pub done_at: Option<Millis>,
 }
 
+impl Completion {
+    /// A package stored with one copy, verified, on `station_id` (no manifest): what tests and
+    /// load generators report.
+    pub fn verified_on(
+        package_id: &str,
+        sha256: &str,
+        size_bytes: u64,
+        station_id: &str,
+        done_at: Option<Millis>,
+    ) -> Self {
+        Self {
+            package_id: package_id.to_owned(),
+            sha256: sha256.to_owned(),
+            size_bytes,
+            tool_ref: String::new(),
+            placements: vec![PlacementReport {
+                station_id: station_id.to_owned(),
+                status: PlacementStatus::Verified,
+                verified_sha256: sha256.to_owned(),
+                error: String::new(),
+            }],
+            manifest: Vec::new(),
+            done_at,
+        }
+    }
+}
+
 /// One copy an agent reports with a completion.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlacementReport {

@@ -179,21 +179,7 @@ impl Sim {
 
     /// The Complete of package `n`, stored and verified on the hot station now.
     fn stored(&self, n: &NewPackage, sha: String) -> Completion {
-        let placement = PlacementReport {
-            station_id: "hot-1".into(),
-            status: PlacementStatus::Verified,
-            verified_sha256: sha.clone(),
-            error: String::new(),
-        };
-        Completion {
-            package_id: n.package_id.clone(),
-            sha256: sha,
-            size_bytes: n.size_bytes,
-            tool_ref: String::new(),
-            placements: vec![placement],
-            manifest: Vec::new(),
-            done_at: Some(self.now),
-        }
+        Completion::verified_on(&n.package_id, &sha, n.size_bytes, "hot-1", Some(self.now))
     }
 
     /// A pass as the agent makes it: one package of the written files (stored and verified on
