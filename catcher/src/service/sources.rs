@@ -90,7 +90,7 @@ impl SourceService for Sources {
             }
             let kind = v::command_kind("kind", r.kind, false)?;
             let limit = v::limit("limit", r.limit, 100, 1000)?;
-            let filter = CommandFilter { source_id: source, state, open: r.open, kind };
+            let filter = CommandFilter { source_id: source, state, open: r.open.then_some(true), kind };
             let cmds = self.0.store.commands(&filter, limit).await?;
             Ok(pb::ListCommandsResponse { commands: cmds.into_iter().map(commands_wire::command_info).collect() })
         }

@@ -29,8 +29,8 @@ use crate::rules::RuleSet;
 pub struct CommandFilter {
     pub source_id: Option<String>,
     pub state: Option<CommandState>,
-    /// Only pending or leased ones.
-    pub open: bool,
+    /// Only open ones (pending or leased: `Some(true)`) or only finished ones (`Some(false)`).
+    pub open: Option<bool>,
     pub kind: Option<CommandKind>,
 }
 
@@ -557,8 +557,11 @@ impl Store {
         if let Some(s) = f.state {
             q = q.filter(command::Column::State.eq(s.as_str()));
         }
-        if f.open {
-            q = q.filter(command::Column::State.is_in([CommandState::Pending.as_str(), CommandState::Leased.as_str()]));
+        let open = [CommandState::Pending.as_str(), CommandState::Leased.as_str()];
+        match f.open {
+            Some(true) => q = q.filter(command::Column::State.is_in(open)),
+            Some(false) => q = q.filter(command::Column::State.is_not_in(open)),
+            None => {}
         }
         if let Some(k) = f.kind {
             q = q.filter(command::Column::Kind.eq(k.as_str()));
@@ -575,18 +578,9 @@ impl Store {
     /// Restores for the live view: every open one, oldest first, then the newest finished ones.
     pub async fn restores(&self, finished: u64) -> Result<Vec<Command>> {
         let kind = Some(CommandKind::Restore);
-        let mut open = self.commands(&CommandFilter { open: true, kind, ..Default::default() }, 1000).await?;
+        let mut open = self.commands(&CommandFilter { open: Some(true), kind, ..Default::default() }, 1000).await?;
         open.reverse();
-        let done = [CommandState::Succeeded, CommandState::Failed];
-        let mut recent = Vec::new();
-        for state in done {
-            recent.extend(
-                self.commands(&CommandFilter { state: Some(state), kind, ..Default::default() }, finished).await?,
-            );
-        }
-        recent.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.command_id.cmp(&a.command_id)));
-        recent.truncate(finished as usize);
-        open.extend(recent);
+        open.extend(self.commands(&CommandFilter { open: Some(false), kind, ..Default::default() }, finished).await?);
         Ok(open)
     }
 

@@ -284,7 +284,7 @@ impl Sim {
     }
 
     async fn movers(&mut self, success: bool) {
-        let filter = CommandFilter { source_id: Some(MOVER.into()), open: true, ..Default::default() };
+        let filter = CommandFilter { source_id: Some(MOVER.into()), open: Some(true), ..Default::default() };
         let open = self.store.commands(&filter, 10_000).await.unwrap();
         let mut answers = Vec::new();
         for c in open {

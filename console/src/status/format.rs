@@ -155,6 +155,25 @@ pub fn safety_key(state: i32) -> &'static str {
     }
 }
 
+pub fn command_state_key(state: i32) -> &'static str {
+    match pb::CommandState::try_from(state).unwrap_or(pb::CommandState::Unspecified) {
+        pb::CommandState::Unspecified => "unknown",
+        pb::CommandState::Pending => "pending",
+        pb::CommandState::Leased => "running",
+        pb::CommandState::Succeeded => "succeeded",
+        pb::CommandState::Failed => "failed",
+    }
+}
+
+pub fn command_phase_key(phase: i32) -> &'static str {
+    match pb::CommandPhase::try_from(phase).unwrap_or(pb::CommandPhase::Unspecified) {
+        pb::CommandPhase::Unspecified => "unknown",
+        pb::CommandPhase::Planning => "planning",
+        pb::CommandPhase::Transferring => "transferring",
+        pb::CommandPhase::Finishing => "finishing",
+    }
+}
+
 /// Words for humans: a key with its underscores turned into spaces.
 pub fn words(key: &str) -> String {
     key.replace('_', " ")

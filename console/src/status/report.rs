@@ -5,7 +5,10 @@
 use edgebackup_proto::v1 as pb;
 use serde_json::{Value, json};
 
-use super::format::{bytes, checksum_prefix, millis, safety_key, span, status_key, stop, tier_key, type_key};
+use super::format::{
+    bytes, checksum_prefix, command_phase_key, command_state_key, millis, safety_key, span, status_key, stop, tier_key,
+    type_key,
+};
 use super::model::Fleet;
 use super::sections::{self, Ctx, PROJECTION_WINDOW_MS, RETENTION_NOTE, Section, Theme};
 
@@ -148,8 +151,8 @@ pub fn json(fleet: &Fleet, url: &str, now: i64) -> Value {
             json!({
                 "id": c.command.as_ref().map(|c| c.command_id.clone()),
                 "agent": c.source_id,
-                "state": pb::CommandState::try_from(c.state).map_or("", |s| s.as_str_name()),
-                "phase": pb::CommandPhase::try_from(p.phase).map_or("", |s| s.as_str_name()),
+                "state": command_state_key(c.state),
+                "phase": command_phase_key(p.phase),
                 "files_done": p.files_done,
                 "files_total": p.files_total,
                 "bytes_done": p.bytes_done,
@@ -311,7 +314,7 @@ pub fn ai(fleet: &Fleet, url: &str, now: i64) -> String {
             &[
                 ("id", c.command.as_ref().map(|c| c.command_id.clone()).unwrap_or_default()),
                 ("agent", c.source_id.clone()),
-                ("state", pb::CommandState::try_from(c.state).map_or("", |s| s.as_str_name()).into()),
+                ("state", command_state_key(c.state).into()),
                 ("files", format!("{}/{}", p.files_done, p.files_total)),
                 ("bytes", format!("{}/{}", p.bytes_done, p.bytes_total)),
                 ("message", c.result_message.clone()),

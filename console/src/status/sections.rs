@@ -9,8 +9,8 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 
 use super::format::{
-    age, bytes, checksum_prefix, fit, fit_right, fit_tail, millis, progress_bar, safety_key, span, status_key, stop,
-    tier_key, tier_label, type_key, until, words,
+    age, bytes, checksum_prefix, command_phase_key, fit, fit_right, fit_tail, millis, progress_bar, safety_key, span,
+    status_key, stop, tier_key, tier_label, type_key, until, words,
 };
 use super::model::Fleet;
 
@@ -140,7 +140,6 @@ pub fn restore_lines(c: &pb::CommandInfo, now: i64) -> Vec<(String, Tone)> {
     let head = format!("  {short} {whose} → {}:{target}", c.source_id);
     let state = pb::CommandState::try_from(c.state).unwrap_or(pb::CommandState::Unspecified);
     let p = c.progress.clone().unwrap_or_default();
-    let phase = pb::CommandPhase::try_from(p.phase).map_or("", |p| p.as_str_name());
     let counts = format!("{}/{} files {}/{}", p.files_done, p.files_total, bytes(p.bytes_done), bytes(p.bytes_total));
     match state {
         pb::CommandState::Pending => {
@@ -150,7 +149,7 @@ pub fn restore_lines(c: &pb::CommandInfo, now: i64) -> Vec<(String, Tone)> {
             let percent = (u128::from(p.bytes_done) * 100)
                 .checked_div(u128::from(p.bytes_total))
                 .map_or(0, |v| v.min(100) as u32);
-            let phase = words(&phase.trim_start_matches("COMMAND_PHASE_").to_lowercase());
+            let phase = command_phase_key(p.phase);
             let seen = age(millis(c.progress_at.as_ref()), now);
             vec![
                 (format!("{head}  {}", progress_bar(percent, 10)), Tone::Warn),

@@ -103,12 +103,8 @@ async fn main() -> std::process::ExitCode {
             "stop" => break,
             other if other.starts_with("start agent ") => {
                 let config = other["start agent ".len()..].trim();
-                let agent = Spec::new("agent", &args.dir)
-                    .args(["--config", config, "run"])
-                    .env("AGENT_LOG_LEVEL", "info")
-                    .ready(Ready::Spawned)
-                    .start()
-                    .await;
+                let agent =
+                    Spec::new("agent", &args.dir).args(["--config", config, "run"]).ready(Ready::Spawned).start().await;
                 println!("ok agent {}", agent.log.display());
                 agents.push(agent);
             }

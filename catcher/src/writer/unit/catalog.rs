@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::Expr;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter};
@@ -33,8 +34,9 @@ pub(super) struct CatalogStage {
     pub(super) opened: Vec<FileVersion>,
     /// Stored versions this batch ends: (row id, until, deleted).
     pub(super) closed: Vec<(i64, Millis, bool)>,
-    /// Stored versions whose bytes this batch finds in another package: (row id, package, range).
-    pub(super) relocated: Vec<(i64, String, Option<PackRange>)>,
+    /// Stored versions whose bytes this batch finds in another package: (row id, the version
+    /// as it now is).
+    pub(super) relocated: Vec<(i64, FileVersion)>,
     pub(super) holds: HashMap<String, Tracked<Hold>>,
 }
 
@@ -113,10 +115,10 @@ impl Unit<'_> {
         let prev = self.catalog.current.get(&key).cloned();
         match prev.clone().flatten() {
             Some(Current::Stored { id, mut version }) => {
-                self.catalog.relocated.push((id, package_id.to_owned(), range));
-                self.log(Undo::CatalogRelocated);
                 version.entry.package_id = package_id.to_owned();
                 version.entry.range = range;
+                self.catalog.relocated.push((id, (*version).clone()));
+                self.log(Undo::CatalogRelocated);
                 self.catalog.current.insert(key.clone(), Some(Current::Stored { id, version }));
                 self.log(Undo::CatalogCurrent(key, prev));
             }
@@ -188,16 +190,19 @@ pub(super) async fn flush(txn: &DatabaseTransaction, stage: CatalogStage) -> Res
                 .await?;
         }
     }
-    for (id, package_id, range) in stage.relocated {
+    // Relocations rewrite where the bytes are, a chunk of rows per statement (an upsert on the
+    // row id: a compaction moves thousands at once, inside the writer's transaction).
+    for chunk in stage.relocated.chunks(CHUNK / 2) {
         use catalog_version::Column as C;
-        let n = |v: Option<u64>| i64::try_from(v.unwrap_or(0)).unwrap_or(i64::MAX);
-        catalog_version::Entity::update_many()
-            .col_expr(C::PackageId, Expr::value(package_id))
-            .col_expr(C::PackOffset, Expr::value(n(range.map(|r| r.offset))))
-            .col_expr(C::PackLength, Expr::value(n(range.map(|r| r.length))))
-            .col_expr(C::PackSkip, Expr::value(n(range.map(|r| r.skip))))
-            .filter(C::VersionId.eq(id))
-            .exec(txn)
+        let rows =
+            chunk.iter().map(|(id, v)| catalog_version::ActiveModel { version_id: Set(*id), ..version_active(v) });
+        catalog_version::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::column(C::VersionId)
+                    .update_columns([C::PackageId, C::PackOffset, C::PackLength, C::PackSkip])
+                    .to_owned(),
+            )
+            .exec_without_returning(txn)
             .await?;
     }
     for chunk in stage.opened.chunks(CHUNK / 2) {
