@@ -137,6 +137,12 @@ impl RuleSet {
         }
     }
 
+    /// Whether a package in `tier` would expire next, so that a version it holds keeps it
+    /// (`held`); cache data is transient and never held.
+    pub fn ends_route(&self, tier: Tier) -> bool {
+        self.cache_ttl_secs.is_none() && self.after(tier) == Next::Expire
+    }
+
     /// When a package that entered `tier` at `entered_at` is due to move on.
     pub fn due_at(&self, tier: Tier, entered_at: Millis) -> Option<Millis> {
         self.wait_in(tier)

@@ -150,12 +150,22 @@ async fn relocate(u: &mut Unit<'_>, source_id: &str, folder: &str, cur: &FileVer
     Ok(())
 }
 
-/// One more current version needs `package_id`.
+/// One more current version needs `package_id`. A package already at the end of its route
+/// (a snapshot heard after its completion, a one-stop route) is no longer planned to expire.
 async fn hold_one_more(u: &mut Unit<'_>, package_id: &str) -> Result<()> {
     let mut h =
         u.hold(package_id).await?.unwrap_or_else(|| Hold { package_id: package_id.to_owned(), ..Hold::default() });
     h.live_versions += 1;
+    let first = h.live_versions == 1;
     u.put_hold(h);
+    if first
+        && let Some(mut p) = u.package(package_id).await?
+        && let (PackageStatus::Completed, Some(tier), Some(_)) = (p.status, p.tier, p.next_transition_at)
+        && u.rule(p.package_type).await?.ends_route(tier)
+    {
+        super::lifecycle::keep_for_good(u, &mut p, 1);
+        u.put_package(p);
+    }
     Ok(())
 }
 

@@ -83,17 +83,54 @@ impl Op for Transitions {
 /// whether it was kept.
 async fn retain(u: &mut Unit<'_>, p: &mut Package, rules: &RuleSet) -> Result<bool> {
     let hold = u.hold(&p.package_id).await?;
-    let (until, why) = match rules.held(hold.as_ref(), u.now) {
+    let live = hold.as_ref().map_or(0, |h| h.live_versions);
+    match rules.held(hold.as_ref(), u.now) {
         Held::No => return Ok(false),
-        Held::Forever => (None, "holds the newest version of entries still present"),
-        Held::Until(t) => (Some(t), "holds superseded versions within their retention"),
-    };
-    p.next_transition_at = until;
-    let tier = p.tier.map_or("", Tier::as_str);
-    let live = hold.map_or(0, |h| h.live_versions);
-    let details = serde_json::json!({ "reason": why, "live_versions": live, "until": until });
-    journal(u, p, EventType::PackageRetained, tier, tier, details);
+        Held::Forever => keep_for_good(u, p, live),
+        Held::Until(t) => {
+            p.next_transition_at = Some(t);
+            let tier = p.tier.map_or("", Tier::as_str);
+            let why = "holds superseded versions within their retention";
+            let details = serde_json::json!({ "reason": why, "live_versions": live, "until": t });
+            journal(u, p, EventType::PackageRetained, tier, tier, details);
+        }
+    }
     Ok(true)
+}
+
+/// Plans when a completed package that entered `tier` at `entered` leaves it. At the end of
+/// its route a package still needed is not planned to expire at all: it is kept for good while
+/// it holds a current version, or until its superseded versions' retention ends, so the
+/// projections count only what will really expire (`retain` re-checks when it comes due).
+pub(super) async fn plan_leaving(
+    u: &mut Unit<'_>,
+    p: &mut Package,
+    rules: &RuleSet,
+    tier: Tier,
+    entered: Millis,
+) -> Result<()> {
+    p.next_transition_at = rules.due_at(tier, entered);
+    let Some(due) = p.next_transition_at else { return Ok(()) };
+    if !rules.ends_route(tier) {
+        return Ok(());
+    }
+    let hold = u.hold(&p.package_id).await?;
+    match rules.held(hold.as_ref(), u.now) {
+        Held::No => {}
+        Held::Until(t) => p.next_transition_at = Some(due.max(t)),
+        Held::Forever => keep_for_good(u, p, hold.map_or(0, |h| h.live_versions)),
+    }
+    Ok(())
+}
+
+/// Keeps a package at the end of its route for good: it holds the newest version of entries
+/// still present (`catalog::wake` brings it back once it holds none).
+pub(super) fn keep_for_good(u: &mut Unit<'_>, p: &mut Package, live_versions: u64) {
+    p.next_transition_at = None;
+    let tier = p.tier.map_or("", Tier::as_str);
+    let why = "holds the newest version of entries still present";
+    let details = serde_json::json!({ "reason": why, "live_versions": live_versions, "until": None::<Millis> });
+    journal(u, p, EventType::PackageRetained, tier, tier, details);
 }
 
 /// Moves a package on in the records alone (no stations to copy between).
@@ -102,7 +139,6 @@ async fn advance_metadata(u: &mut Unit<'_>, p: &mut Package, rules: &RuleSet, fr
         Next::Move(to) => {
             p.tier = Some(to);
             p.tier_entered_at = Some(u.now);
-            p.next_transition_at = rules.due_at(to, u.now);
             (EventType::PackageTierChanged, to.as_str())
         }
         Next::Expire => {
@@ -123,6 +159,9 @@ async fn advance_metadata(u: &mut Unit<'_>, p: &mut Package, rules: &RuleSet, fr
         }
     };
     journal(u, p, event, from.as_str(), after, serde_json::json!({"from": from.as_str(), "mode": "metadata"}));
+    if let Next::Move(to) = rules.after(from) {
+        plan_leaving(u, p, rules, to, u.now).await?;
+    }
     Ok(())
 }
 
@@ -270,10 +309,10 @@ async fn advance(u: &mut Unit<'_>, p: &mut Package, rules: &RuleSet, to: Tier, m
     let from = p.tier;
     p.tier = Some(to);
     p.tier_entered_at = Some(u.now);
-    p.next_transition_at = rules.due_at(to, u.now);
     p.last_error.clear();
     let details = serde_json::json!({ "from": from.map(Tier::as_str), "mode": "moved" });
     journal(u, p, EventType::PackageTierChanged, from.map_or("", Tier::as_str), to.as_str(), details);
+    plan_leaving(u, p, rules, to, u.now).await?;
     if rules.replicate_to_all {
         return Ok(());
     }

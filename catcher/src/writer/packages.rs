@@ -237,7 +237,6 @@ pub async fn complete(u: &mut Unit<'_>, source_id: Option<&str>, c: Completion, 
     p.completed_at = Some(done);
     p.tier = Some(tier);
     p.tier_entered_at = Some(done);
-    p.next_transition_at = rules.due_at(tier, done);
     if let Some(mut s) = u.source(&p.source_id).await? {
         s.last_completed_at = Some(u.now);
         u.put_source(s);
@@ -256,6 +255,7 @@ pub async fn complete(u: &mut Unit<'_>, source_id: Option<&str>, c: Completion, 
         .to_string(),
         ..JournalEntry::new(EventType::PackageCompleted, actor.to_owned())
     });
+    super::lifecycle::plan_leaving(u, &mut p, &rules, tier, done).await?;
     u.put_package(p.clone());
     Ok(p)
 }

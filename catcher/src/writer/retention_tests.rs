@@ -390,6 +390,14 @@ impl Sim {
                 placements.get(id).is_some_and(|ps| ps.iter().any(|pl| pl.status == PlacementStatus::Verified));
             assert!(verified, "after {after:?}: {path}'s last stored contents have no verified copy");
         }
+        // Projections count only what will expire: a package at the end of its route holding
+        // a current version is planned to stay, not to expire when its wait ends.
+        for (path, id) in &self.holder {
+            let p = self.store.package(id).await.unwrap().expect("holder");
+            if p.tier == Some(Tier::Offsite) {
+                assert_eq!(p.next_transition_at, None, "after {after:?}: {path}'s holder planned to leave: {p:?}");
+            }
+        }
     }
 }
 
@@ -571,6 +579,54 @@ fn a_rule_change_does_not_re_retain_packages_kept_for_good() {
         assert_eq!(retained(&sim).await, 1, "journaled once");
         let p = sim.store.package(&id).await.unwrap().unwrap();
         assert_eq!((p.status, p.next_transition_at), (PackageStatus::Completed, None));
+        sim.assert_covered(&Step::Tick).await;
+    });
+}
+
+/// Projections count what is really kept: a package that reaches the end of its route holding
+/// a current version is not among the expiries, however soon its wait would end; once its
+/// version is superseded it is, at the end of that version's retention.
+#[test]
+fn a_package_kept_for_good_is_not_projected_to_expire() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let mut sim = Sim::new().await;
+        sim.rules([1, 1, 1, 60], false).await;
+        sim.pass(&[(0, Change::Write)]).await;
+        let id = sim.holder["dir/f0"].clone();
+        for _ in 0..20 {
+            sim.now += 1_000;
+            sim.tick().await;
+            sim.movers(true).await;
+            sim.movers(true).await; // the copy left behind
+            if sim.store.package(&id).await.unwrap().unwrap().tier == Some(Tier::Offsite) {
+                break;
+            }
+        }
+        let p = sim.store.package(&id).await.unwrap().unwrap();
+        assert_eq!((p.tier, p.next_transition_at), (Some(Tier::Offsite), None), "{p:?}");
+        let offsite = |groups: Vec<crate::store::DueGroup>| {
+            groups.into_iter().filter(|g| g.tier == Tier::Offsite).map(|g| (g.count, g.earliest)).collect::<Vec<_>>()
+        };
+        // Its 60 s offsite wait ends within this window: still not projected to expire.
+        let day = 86_400_000;
+        assert_eq!(offsite(sim.store.due_groups(sim.now, sim.now + day, 5).await.unwrap()), []);
+        sim.now += 10_000;
+        sim.pass(&[(0, Change::Write)]).await;
+        // Superseded now: kept for the route's waits (1 + 1 + 1 + 60 s), then expiring.
+        let until = sim.now + 63_000;
+        let p = sim.store.package(&id).await.unwrap().unwrap();
+        assert_eq!(p.next_transition_at, Some(until), "{p:?}");
+        assert_eq!(offsite(sim.store.due_groups(sim.now, sim.now + day, 5).await.unwrap()), [(1, until)]);
+        // A rule change re-plans it by the same measure: the longer of its wait and the
+        // retention of its superseded versions (now 2 + 2 + 2 + 90 s).
+        sim.rules([2, 2, 2, 90], false).await;
+        let p = sim.store.package(&id).await.unwrap().unwrap();
+        let entered = p.tier_entered_at.unwrap();
+        assert_eq!(p.next_transition_at, Some(Ord::max(entered + 90_000, until - 63_000 + 96_000)), "{p:?}");
+        sim.rules([1, 1, 1, 1], false).await;
+        let p = sim.store.package(&id).await.unwrap().unwrap();
+        assert_eq!(p.next_transition_at, Some(until - 63_000 + 4_000), "{p:?}");
         sim.assert_covered(&Step::Tick).await;
     });
 }

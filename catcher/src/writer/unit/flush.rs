@@ -15,7 +15,7 @@ use crate::change::Changes;
 use crate::domain::*;
 use crate::error::{Error, Result};
 use crate::journal as chain;
-use crate::rules::{Next, RuleSet};
+use crate::rules::RuleSet;
 use crate::store::convert::*;
 use crate::store::entity::*;
 
@@ -523,12 +523,6 @@ const SOURCE_UPDATE: [source::Column; 12] = [
     source::Column::LastCompletedAt,
 ];
 
-/// Whether a package of this type in `tier` that holds a current version stays there for good
-/// (its next step would be expiry, which `RuleSet::held` refuses; cache data is not held).
-pub(super) fn held_for_good(rs: &RuleSet, tier: Tier) -> bool {
-    rs.cache_ttl_secs.is_none() && rs.after(tier) == Next::Expire
-}
-
 /// Re-plans stored packages of `rs.package_type` after a rule change (the SQL twin of
 /// `unit::replan`). Set-based, so a million packages re-plan without being loaded.
 async fn replan_stored(txn: &DatabaseTransaction, rs: &RuleSet, now: Millis) -> Result<u64> {
@@ -539,14 +533,24 @@ async fn replan_stored(txn: &DatabaseTransaction, rs: &RuleSet, now: Millis) -> 
             .filter(package::Column::Tier.eq(tier.as_str()))
             .filter(package::Column::Status.eq(PackageStatus::Completed.as_str()));
         let stays = rs.cache_ttl_secs.is_some() || rs.stop(tier).enabled;
-        if stays && held_for_good(rs, tier) {
-            // Kept for good whatever the waits (they hold current versions): coming due would
-            // only re-check and re-journal each of them (`lifecycle::retain`).
+        if stays && rs.ends_route(tier) {
+            // Kept for good whatever the waits (they hold current versions): never planned to
+            // expire, so the projections do not count them (`lifecycle::plan_leaving`).
             let held = sea_orm::sea_query::Query::select()
                 .column(package_hold::Column::PackageId)
                 .from(package_hold::Entity)
                 .and_where(package_hold::Column::LiveVersions.gt(0))
                 .to_owned();
+            changed += package::Entity::update_many()
+                .filter(package::Column::PackageType.eq(rs.package_type.as_str()))
+                .filter(package::Column::Tier.eq(tier.as_str()))
+                .filter(package::Column::Status.eq(PackageStatus::Completed.as_str()))
+                .filter(package::Column::NextTransitionAt.is_not_null())
+                .filter(package::Column::PackageId.in_subquery(held.clone()))
+                .col_expr(package::Column::NextTransitionAt, Expr::value(Option::<i64>::None))
+                .exec(txn)
+                .await?
+                .rows_affected;
             base = base.filter(package::Column::PackageId.not_in_subquery(held));
         }
         let update = if !stays {
@@ -565,6 +569,29 @@ async fn replan_stored(txn: &DatabaseTransaction, rs: &RuleSet, now: Millis) -> 
             }
         };
         changed += update.exec(txn).await?.rows_affected;
+        if let (true, Some(wait), Some(keep)) =
+            (stays && rs.ends_route(tier), rs.wait_in(tier), rs.version_retention_ms())
+        {
+            changed += plan_superseded(txn, rs, tier, wait, keep).await?;
+        }
     }
     Ok(changed)
+}
+
+/// Packages at the end of the route whose versions are all superseded stay until those
+/// versions' retention ends, when that is later than their wait (`RuleSet::held`).
+async fn plan_superseded(txn: &DatabaseTransaction, rs: &RuleSet, tier: Tier, wait: u64, keep: Millis) -> Result<u64> {
+    let wait_ms = i64::try_from(wait).unwrap_or(i64::MAX / 1000).saturating_mul(1000);
+    // Numbers and the two enum spellings only: nothing here comes from a request.
+    let sql = format!(
+        "UPDATE packages SET next_transition_at = \
+           (SELECT h.superseded_at + {keep} FROM package_holds h WHERE h.package_id = packages.package_id) \
+         WHERE package_type = '{ptype}' AND tier = '{tier}' AND status = '{done}' AND EXISTS \
+           (SELECT 1 FROM package_holds h WHERE h.package_id = packages.package_id AND h.live_versions = 0 \
+            AND h.superseded_at + {keep} > packages.tier_entered_at + {wait_ms})",
+        ptype = rs.package_type.as_str(),
+        tier = tier.as_str(),
+        done = PackageStatus::Completed.as_str(),
+    );
+    Ok(txn.execute_unprepared(&sql).await?.rows_affected())
 }

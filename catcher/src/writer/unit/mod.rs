@@ -598,7 +598,8 @@ fn replan(p: &mut Package, rs: &RuleSet, now: Millis, held: bool) {
     }
     if let (Some(tier), Some(entered)) = (p.tier, p.tier_entered_at) {
         let stays = rs.cache_ttl_secs.is_some() || rs.stop(tier).enabled;
-        if stays && held && flush::held_for_good(rs, tier) {
+        if stays && held && rs.ends_route(tier) {
+            p.next_transition_at = None;
             return;
         }
         p.next_transition_at = if stays { rs.due_at(tier, entered) } else { Some(now) };
