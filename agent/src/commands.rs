@@ -102,6 +102,9 @@ impl Commands {
                 None,
             );
         }
+        if let Err(e) = confined(&c.package_id, &arm) {
+            return Outcome::failed(e, None);
+        }
         match arm {
             Args::BackupNow(_) => match self.engine.pass().await {
                 Ok(r) => {
@@ -167,6 +170,26 @@ impl Commands {
             }
         }
     }
+}
+
+/// What a command names that becomes a path here stays where it belongs: a package id is a UUID
+/// (it names files on stations and scratch directories) and a compaction's paths stay inside
+/// their folder. Stations are named by id and looked up in this agent's own configuration; a
+/// restore's target is checked against `restore_roots` where it runs.
+fn confined(package_id: &str, arm: &Args) -> Result<(), String> {
+    if !package_id.is_empty() && uuid::Uuid::parse_str(package_id).is_err() {
+        return Err(format!("package_id: {package_id:?} is not a package id"));
+    }
+    if let Args::Compact(a) = arm {
+        for (i, p) in a.paths.iter().enumerate() {
+            let path = std::path::Path::new(p);
+            let inside = !p.is_empty() && path.components().all(|c| matches!(c, std::path::Component::Normal(_)));
+            if !inside {
+                return Err(format!("args.compact.paths[{i}]: {p:?} is not a path inside the folder"));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A pass's (or compaction's) outcome: failed when uploads were held or a package failed.
@@ -251,11 +274,30 @@ mod tests {
         let engine = Arc::new(Engine::new(config, state, Arc::new(Vec::new())));
         let commands = Commands::new(engine);
         let pause = Some(pb::CommandArgs { kind: Some(Args::Pause(pb::PauseArgs {})) });
-        for (kind, args, says) in [
-            (CommandKind::RestoreDrill, None, "args: required"),
-            (CommandKind::Resume, pause, "args: COMMAND_KIND_PAUSE arguments for COMMAND_KIND_RESUME"),
+        let verify = Some(pb::CommandArgs { kind: Some(Args::Verify(pb::VerifyArgs {})) });
+        let compact = |path: &str| {
+            let args = pb::CompactArgs {
+                folder: "/data".into(),
+                paths: vec!["ok.txt".into(), path.into()],
+                ..Default::default()
+            };
+            Some(pb::CommandArgs { kind: Some(Args::Compact(args)) })
+        };
+        for (kind, args, package_id, says) in [
+            (CommandKind::RestoreDrill, None, "", "args: required"),
+            (CommandKind::Resume, pause, "", "args: COMMAND_KIND_PAUSE arguments for COMMAND_KIND_RESUME"),
+            (CommandKind::Verify, verify, "../../etc", "package_id: \"../../etc\" is not a package id"),
+            (CommandKind::Compact, compact("../secret"), "", "args.compact.paths[1]: \"../secret\" is not a path"),
+            (CommandKind::Compact, compact("/etc/shadow"), "", "args.compact.paths[1]: \"/etc/shadow\" is not a path"),
+            (CommandKind::Compact, compact("a/../../b"), "", "args.compact.paths[1]: \"a/../../b\" is not a path"),
         ] {
-            let c = pb::Command { command_id: "c".into(), kind: kind as i32, args, ..Default::default() };
+            let c = pb::Command {
+                command_id: "c".into(),
+                kind: kind as i32,
+                args,
+                package_id: package_id.into(),
+                ..Default::default()
+            };
             let o = commands.execute(c).await;
             assert!(!o.success && !o.unsupported && o.message.starts_with(says), "{kind:?}: {}", o.message);
         }

@@ -64,6 +64,10 @@ pub struct Config {
     /// A package is compacted when the files still needed from it are at most this share of
     /// its bytes, in percent (1..=99).
     pub compaction_max_live_percent: u32,
+    /// Most connections open at once; further ones wait in the listen backlog (logged).
+    pub max_connections: usize,
+    /// A connection that has not begun HTTP/2 (or HTTP/1) within this many seconds is closed.
+    pub handshake_timeout_secs: u64,
     /// Stations known to the catcher.
     pub stations: Vec<StationConfig>,
 }
@@ -90,6 +94,8 @@ impl Default for Config {
             compaction_interval_secs: 3600,
             compaction_min_age_secs: 7 * 86_400,
             compaction_max_live_percent: 25,
+            max_connections: 50_000,
+            handshake_timeout_secs: 5,
             stations: Vec::new(),
         }
     }
@@ -139,6 +145,8 @@ Configuration keys (TOML file, or env CATCHER_<KEY>; defaults in brackets):
   compaction_interval_secs re-package the few live files of old packages, every; 0: off [3600]
   compaction_min_age_secs  packages younger than this are never compacted [604800]
   compaction_max_live_percent  compact when the files still needed are at most this share of a package's bytes [25]
+  max_connections          most connections open at once; more wait, and it is logged [50000]
+  handshake_timeout_secs   close connections that have not begun HTTP/2 within this long [5]
   stations                 list of {id, tier, kind, uri}; TOML [[stations]] tables";
 
 impl Config {
@@ -200,6 +208,12 @@ impl Config {
         }
         if self.scheduler_batch == 0 || self.batch_max_ops == 0 {
             return bad("batch_max_ops", "scheduler_batch and batch_max_ops must be at least 1");
+        }
+        if self.max_connections == 0 {
+            return bad("max_connections", "must be at least 1");
+        }
+        if self.handshake_timeout_secs == 0 {
+            return bad("handshake_timeout_secs", "must be at least 1");
         }
         if self.max_message_bytes < 1024 {
             return bad("max_message_bytes", "must be at least 1024");

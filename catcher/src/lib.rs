@@ -8,6 +8,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod journal;
+pub mod listener;
 pub mod rules;
 pub mod server;
 pub mod service;

@@ -14,7 +14,6 @@ use edgebackup_proto::v1::{
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::server::TcpIncoming;
 
 use crate::config::Config;
 use crate::domain::{Station, now_ms};
@@ -37,6 +36,9 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     store.migrate().await?;
     Ok(store)
 }
+
+/// HTTP/2 connection-level flow-control window (bytes).
+const CONNECTION_WINDOW: u32 = 16 * 1024 * 1024;
 
 /// Runs the catcher on `listener` until `shutdown` resolves, then drains and returns.
 pub async fn serve(
@@ -168,6 +170,12 @@ pub async fn serve(
     let stop_on_signal = stop_workers.clone();
     let router = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        // h2 closes a connection whose small DATA frames, received and not yet read, exceed
+        // half its connection window (GOAWAY ENHANCE_YOUR_CALM "too_many_data_frames"). Many
+        // agents behind one proxy each send Hello and heartbeats, one message per frame,
+        // before their streams are read: 1 MiB (hyper's default) dropped them all at once.
+        // The window is credit, not memory held: an idle connection costs nothing more.
+        .initial_connection_window_size(Some(CONNECTION_WINDOW))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -178,10 +186,14 @@ pub async fn serve(
         .add_service(limited!(JournalServiceServer, service::journal::Journal(state.clone())))
         .add_service(limited!(StatusServiceServer, service::status::StatusApi(state.clone())))
         .add_service(limited!(CatalogServiceServer, service::catalog::Catalog(state.clone())));
+    let limits = crate::listener::Limits {
+        max_connections: config.max_connections,
+        handshake_timeout: Duration::from_secs(config.handshake_timeout_secs),
+    };
+    let stop_accepting = CancellationToken::new();
+    let incoming = crate::listener::incoming(listener, limits, stop_accepting.clone());
     let serve_result = router
-        // tonic sets TCP_NODELAY only on sockets it binds itself; without it every small response
-        // waits for Nagle's delayed ACK (~40 ms).
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), async move {
+        .serve_with_incoming_shutdown(incoming, async move {
             tokio::select! {
                 () = shutdown => {}
                 () = worker_died.cancelled() => {}
@@ -192,6 +204,7 @@ pub async fn serve(
         })
         .await;
 
+    stop_accepting.cancel();
     stop_workers.cancel();
     let _ = supervisor.await;
     drop(state);

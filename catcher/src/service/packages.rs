@@ -67,6 +67,7 @@ impl Packages {
             },
             error: r.error.map(|e| e.chars().take(4096).collect()),
             attempt: r.attempt,
+            placements: v::placement_reports("placements", r.placements)?,
         };
         let id = patch.package_id.clone();
         self.0.writer.submit(Patch(patch)).await?;

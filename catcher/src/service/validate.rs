@@ -160,6 +160,27 @@ enum_field!(command_state, pb::CommandState, CommandState, {
 });
 
 /// A duration in whole seconds, at least `min`.
+/// Most copies one report may list.
+const MAX_PLACEMENTS: usize = 64;
+
+/// Copies reported written (`field[i].station_id`, …).
+pub fn placement_reports(field: &str, list: Vec<pb::PlacementReport>) -> Result<Vec<crate::writer::PlacementReport>> {
+    if list.len() > MAX_PLACEMENTS {
+        return Err(Error::invalid(field, format!("at most {MAX_PLACEMENTS} copies")));
+    }
+    let mut out = Vec::with_capacity(list.len());
+    for (i, pl) in list.into_iter().enumerate() {
+        let f = |n: &str| format!("{field}[{i}].{n}");
+        out.push(crate::writer::PlacementReport {
+            station_id: id(&f("station_id"), &pl.station_id)?,
+            status: placement_status(&f("status"), pl.status, true)?.expect("required"),
+            verified_sha256: sha256(&f("verified_sha256"), &pl.verified_sha256)?,
+            error: pl.error.chars().take(4096).collect(),
+        });
+    }
+    Ok(out)
+}
+
 pub fn duration_secs(field: &str, d: Option<&prost_types::Duration>, min: u64) -> Result<u64> {
     let Some(d) = d else {
         return if min == 0 { Ok(0) } else { Err(Error::invalid(field, "required")) };

@@ -109,7 +109,7 @@ pub struct SearchKey {
 }
 
 /// `text` with LIKE's wildcards and the escape character itself escaped (escape `\`).
-fn like_escape(text: &str) -> String {
+pub(super) fn like_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if matches!(c, '%' | '_' | '\\') {

@@ -200,7 +200,13 @@ impl Store {
             q = q.filter(package::Column::Tier.eq(tier_str(t)));
         }
         if let Some(p) = &f.path_prefix {
-            q = q.filter(package::Column::Path.starts_with(p.as_str()));
+            // LIKE finds candidates by index, its wildcards escaped (`/x_y` is not `/xzy`); the
+            // exact comparison keeps it case-sensitive on SQLite too.
+            let pattern = sea_orm::sea_query::LikeExpr::new(format!("{}%", catalog::like_escape(p))).escape('\\');
+            // An INTEGER argument: PostgreSQL has no SUBSTR(text, int, bigint).
+            let n = i32::try_from(p.chars().count()).unwrap_or(i32::MAX);
+            let head = sea_orm::sea_query::Func::cust("SUBSTR").arg(Expr::col(package::Column::Path)).arg(1).arg(n);
+            q = q.filter(package::Column::Path.like(pattern)).filter(Expr::expr(head).eq(p.as_str()));
         }
         if let Some(a) = after {
             q = q.filter(package::Column::PackageId.lt(a));

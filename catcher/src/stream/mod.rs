@@ -28,7 +28,7 @@ use crate::service::sessions::{self, error_frame};
 use crate::service::{Shared, commands_wire, convert, packages::new_package, validate as v};
 use crate::writer::{
     AgentEvent, AgentEvents, CommandOutcome, Completion, Disconnected, EventsOutcome, Failure, Hello, HelloInfo,
-    NewPackage, PlacementReport, ProgressUpdate, Touch,
+    NewPackage, ProgressUpdate, Touch,
 };
 
 /// Most events handed to the writer in one op.
@@ -186,6 +186,10 @@ fn gather(
     for frame in frames {
         match frame.body {
             Some(In::Event(e)) => {
+                // The cursor is stored as a signed 64-bit integer.
+                if e.seq > i64::MAX as u64 {
+                    return Err(Error::invalid("event.seq", format!("must be at most {}, got {}", i64::MAX, e.seq)));
+                }
                 if e.seq == 0 || e.seq <= last_seq {
                     return Err(Error::invalid(
                         "event.seq",
@@ -287,16 +291,7 @@ fn event_in(e: pb::AgentEvent) -> Result<AgentEvent> {
         }),
         Kind::Complete(c) => {
             let sha256 = v::sha256("complete.sha256", &c.sha256)?;
-            let mut placements = Vec::new();
-            for (i, pl) in c.placements.into_iter().enumerate() {
-                let f = |n: &str| format!("complete.placements[{i}].{n}");
-                placements.push(PlacementReport {
-                    station_id: v::id(&f("station_id"), &pl.station_id)?,
-                    status: v::placement_status(&f("status"), pl.status, true)?.expect("required"),
-                    verified_sha256: v::sha256(&f("verified_sha256"), &pl.verified_sha256)?,
-                    error: pl.error.chars().take(4096).collect(),
-                });
-            }
+            let placements = v::placement_reports("complete.placements", c.placements)?;
             if c.manifest.len() > MAX_MANIFEST_FILES {
                 return Err(Error::invalid("complete.manifest", format!("more than {MAX_MANIFEST_FILES} files")));
             }

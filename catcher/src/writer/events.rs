@@ -137,8 +137,10 @@ impl Op for AgentEvents {
         self.events.len().max(1)
     }
 
-    /// Replays at or below the cursor are skipped; invalid events are rejected but still move
-    /// the cursor, so the agent can drop them from its outbox.
+    /// Replays at or below the cursor are skipped. An invalid event is rejected; it moves the
+    /// cursor only when it is the next one (`cursor + 1`), so the agent can drop it from its
+    /// outbox, while one numbered far ahead cannot make the events before it look applied. (A
+    /// rejected event after a gap is dropped with the next applied one, or refused again.)
     async fn apply(self, u: &mut Unit<'_>) -> Result<EventsOutcome> {
         let source_id = self.source_id;
         let mut cursor = u.cursor(&source_id).await?;
@@ -161,7 +163,10 @@ impl Op for AgentEvents {
                     j.error = e.to_string();
                     j.details_json = serde_json::json!({ "seq": seq }).to_string();
                     u.journal(j);
-                    out.rejected.push((seq, e))
+                    out.rejected.push((seq, e));
+                    if seq != cursor + 1 {
+                        continue;
+                    }
                 }
                 // A database failure aborts the whole batch; nothing is acknowledged.
                 Err(e) => return Err(e),

@@ -1,7 +1,7 @@
 //! Packages: announced, uploaded, completed or failed by agents and scripts; deleted by people.
 
 use super::Op;
-use super::events::{Completion, Failure, ProgressUpdate};
+use super::events::{Completion, Failure, PlacementReport, ProgressUpdate};
 use super::unit::Unit;
 use crate::domain::*;
 use crate::error::{Error, Result};
@@ -29,6 +29,8 @@ pub struct PackagePatch {
     pub status: Option<PackageStatus>,
     pub error: Option<String>,
     pub attempt: Option<u32>,
+    /// Copies the script wrote (completing needs a verified one).
+    pub placements: Vec<PlacementReport>,
 }
 
 /// A script announces a package (PackageService.IngestPackage).
@@ -198,8 +200,15 @@ pub async fn complete(u: &mut Unit<'_>, source_id: Option<&str>, c: Completion, 
     if size > 0 && sha.is_empty() {
         return Err(Error::invalid("sha256", "required to complete a package with size_bytes > 0"));
     }
-    if !c.placements.is_empty() && !c.placements.iter().any(|pl| pl.status == PlacementStatus::Verified) {
-        return Err(Error::FailedPrecondition("placements: no verified copy; report Fail instead".into()));
+    // Completed means stored: a verified copy reported now, or one the catcher already knows.
+    if !c.placements.iter().any(|pl| pl.status == PlacementStatus::Verified)
+        && !u.placements_of(&p.package_id).await?.iter().any(|pl| pl.status == PlacementStatus::Verified)
+    {
+        return Err(Error::FailedPrecondition(
+            "placements: no verified copy; a package is completed only once a station holds a copy it verified \
+             (report Fail instead)"
+                .into(),
+        ));
     }
     for pl in &c.placements {
         if pl.status == PlacementStatus::Verified && pl.verified_sha256 != sha {
@@ -300,7 +309,7 @@ async fn patch(u: &mut Unit<'_>, m: PackagePatch) -> Result<Package> {
                 sha256: m.sha256.unwrap_or_default(),
                 size_bytes: 0,
                 tool_ref: p.tool_ref.clone(),
-                placements: Vec::new(),
+                placements: m.placements,
                 manifest: Vec::new(),
                 done_at: None,
             };

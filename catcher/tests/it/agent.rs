@@ -65,7 +65,10 @@ impl ScriptedAgent {
     pub async fn next(&mut self, secs: u64) -> Option<pb::CatcherMessage> {
         match tokio::time::timeout(Duration::from_secs(secs), self.rx.message()).await {
             Ok(Ok(m)) => m,
-            Ok(Err(_)) => None,
+            Ok(Err(status)) => {
+                eprintln!("the stream ended: {status:?}");
+                None
+            }
             Err(_) => panic!("no frame within {secs} s"),
         }
     }
@@ -77,7 +80,10 @@ impl ScriptedAgent {
                 Some((_, Out::Ack(a))) if a.applied_seq >= seq => return,
                 Some((_, Out::Ack(_))) => {}
                 Some((m, _)) => self.seen.push(m),
-                None => panic!("stream ended before ack {seq}"),
+                None => panic!(
+                    "stream ended before ack {seq}; last frames: {:?}",
+                    self.seen.iter().rev().take(2).collect::<Vec<_>>()
+                ),
             }
         }
     }

@@ -2,6 +2,7 @@
 
 mod agent;
 mod catalog;
+mod connections;
 mod harness;
 mod journal;
 mod layers;

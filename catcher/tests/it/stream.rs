@@ -126,6 +126,50 @@ async fn rejected_events_do_not_wedge_the_stream(db: TestDb) {
     );
 }
 
+/// A rejected event numbered far ahead cannot make the events before it look applied (the
+/// cursor moves past a rejected event only when it is the next one); a sequence number beyond
+/// what the cursor can hold ends the stream with the field named; a completion without a
+/// verified copy is refused.
+async fn sequence_numbers_cannot_hide_events(db: TestDb) {
+    let catcher = Catcher::start(&db).await;
+    let mut a = ScriptedAgent::connect(catcher.channel().await, "edge-s", &[]).await;
+    let (first, second) = (uuid::Uuid::now_v7().to_string(), uuid::Uuid::now_v7().to_string());
+    a.send(1, ingest(&first, "a.txt", 10, "")).await;
+    a.send(1_000_000, ingest("not-a-uuid", "x.txt", 10, "")).await;
+    while a.rejections().is_empty() {
+        let m = a.next(10).await.expect("stream open");
+        a.seen.push(m);
+    }
+    // The real agent's next events are applied, not dropped as already seen.
+    a.send(2, ingest(&second, "b.txt", 10, "")).await;
+    let mut bare = complete(&first, &"ab".repeat(32), 10, "st");
+    let Kind::Complete(c) = &mut bare else { unreachable!() };
+    c.placements.clear();
+    a.send(3, bare).await;
+    a.wait_ack(3).await;
+    let rejected: Vec<(u64, String)> = a.rejections().into_iter().map(|r| (r.seq, r.message)).collect();
+    assert_eq!(rejected.len(), 2, "{rejected:?}");
+    assert!(rejected[0].0 == 1_000_000 && rejected[0].1.starts_with("ingest.package_id:"), "{rejected:?}");
+    assert!(rejected[1].0 == 3 && rejected[1].1.starts_with("placements: no verified copy"), "{rejected:?}");
+    let mut c = catcher.clients().await;
+    assert_eq!(c.package(&second).await.status, pb::PackageStatus::Pending as i32);
+    assert_eq!(c.package(&first).await.status, pb::PackageStatus::Pending as i32, "not completed without a copy");
+
+    // Above i64::MAX: refused, and the stream ends naming the field.
+    a.send(u64::MAX, ingest(&uuid::Uuid::now_v7().to_string(), "c.txt", 10, "")).await;
+    let error = loop {
+        match a.next(10).await.and_then(|m| m.body) {
+            Some(Out::Error(e)) => break e,
+            Some(_) => {}
+            None => panic!("the stream ended without an error frame"),
+        }
+    };
+    assert_eq!(error.code, pb::StatusCode::InvalidArgument as i32, "{error:?}");
+    assert!(error.message.starts_with("event.seq: must be at most 9223372036854775807"), "{error:?}");
+    let again = ScriptedAgent::connect(catcher.channel().await, "edge-s", &[]).await;
+    assert_eq!(again.welcome.last_applied_seq, 3, "the cursor never moved past the real events");
+}
+
 /// A second Hello for the same source supersedes the first stream; connected state follows.
 async fn newer_session_supersedes(db: TestDb) {
     let catcher = Catcher::start(&db).await;
@@ -365,6 +409,7 @@ crate::both_databases!(
     silent_streams_are_closed,
     exactly_once_across_catcher_kill,
     rejected_events_do_not_wedge_the_stream,
+    sequence_numbers_cannot_hide_events,
     newer_session_supersedes,
     commands_are_redelivered_until_answered,
     graceful_shutdown

@@ -100,18 +100,34 @@ async fn seed_workflow(db: TestDb) {
             .await;
         assert_invalid(backwards, "progress_percent");
         if i + 1 < ids.len() {
-            let done = c
-                .packages
-                .update_package(pb::UpdatePackageRequest {
-                    package_id: id.clone(),
-                    progress_percent: Some(100),
-                    sha256: Some(sha.clone()),
-                    status: Some(pb::PackageStatus::Completed as i32),
-                    ..Default::default()
-                })
-                .await
-                .unwrap()
-                .into_inner();
+            let completed = |placements: Vec<pb::PlacementReport>| pb::UpdatePackageRequest {
+                package_id: id.clone(),
+                progress_percent: Some(100),
+                sha256: Some(sha.clone()),
+                status: Some(pb::PackageStatus::Completed as i32),
+                placements,
+                ..Default::default()
+            };
+            // Completed means stored: without a verified copy it is refused and nothing changes.
+            let failed = pb::PlacementReport {
+                station_id: "hot-1".into(),
+                status: pb::PlacementStatus::Failed as i32,
+                error: "disk full".into(),
+                ..Default::default()
+            };
+            for placements in [Vec::new(), vec![failed]] {
+                let refused = c.packages.update_package(completed(placements)).await.unwrap_err();
+                assert_eq!(refused.code(), tonic::Code::FailedPrecondition, "{refused:?}");
+                assert!(refused.message().starts_with("placements: no verified copy"), "{refused:?}");
+                assert_eq!(c.package(id).await.status, pb::PackageStatus::InProgress as i32);
+            }
+            let verified = pb::PlacementReport {
+                station_id: "hot-1".into(),
+                status: pb::PlacementStatus::Verified as i32,
+                verified_sha256: sha.clone(),
+                error: String::new(),
+            };
+            let done = c.packages.update_package(completed(vec![verified])).await.unwrap().into_inner();
             assert_eq!(done.status, pb::PackageStatus::Completed as i32);
             assert_eq!(done.tier, pb::Tier::Hot as i32);
             assert!(done.next_transition_at.is_some());
@@ -512,4 +528,26 @@ async fn bad_input_changes_nothing(db: TestDb) {
     assert!(s.sources.is_empty());
 }
 
-crate::both_databases!(seed_workflow, bad_input_changes_nothing);
+/// `path_prefix` is a literal, case-sensitive prefix: LIKE's wildcards in it match themselves.
+async fn path_prefix_is_literal(db: TestDb) {
+    let catcher = Catcher::start(&db).await;
+    let mut c = catcher.clients().await;
+    for path in ["/x_y/f", "/xzy/f", "/X_y/g", "/x%/h", "/xa/h", "/x\\z/i"] {
+        let request = pb::IngestPackageRequest { source_id: "edge-p".into(), path: path.into(), ..Default::default() };
+        c.packages.ingest_package(request).await.unwrap();
+    }
+    for (prefix, want) in [
+        ("/x_y", vec!["/x_y/f"]),
+        ("/x%", vec!["/x%/h"]),
+        ("/x\\", vec!["/x\\z/i"]),
+        ("/x", vec!["/x%/h", "/x\\z/i", "/x_y/f", "/xa/h", "/xzy/f"]),
+    ] {
+        let request = pb::ListPackagesRequest { path_prefix: prefix.into(), ..Default::default() };
+        let list = c.packages.list_packages(request).await.unwrap().into_inner();
+        let mut got: Vec<String> = list.packages.into_iter().map(|p| p.path).collect();
+        got.sort();
+        assert_eq!(got, want, "prefix {prefix}");
+    }
+}
+
+crate::both_databases!(seed_workflow, bad_input_changes_nothing, path_prefix_is_literal);
