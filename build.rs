@@ -13,6 +13,7 @@ const PROTOS: &[&str] = &[
     "edgebackup/v1/policy.proto",
     "edgebackup/v1/journal.proto",
     "edgebackup/v1/status.proto",
+    "edgebackup/v1/access.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

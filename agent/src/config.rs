@@ -20,10 +20,14 @@ pub struct Config {
     pub label: String,
     /// The catcher's gRPC URL.
     pub catcher_url: String,
-    /// Bearer token of this source, when the catcher requires one.
+    /// One-time enrollment token (`catcher enroll` prints it): used on start when the state
+    /// directory holds no credential yet, then never again.
     pub token: String,
     /// Read the token from this file instead (keeps it out of the environment).
     pub token_file: Option<PathBuf>,
+    /// SHA-256 of the catcher's CA (`catcher enroll` prints it): how the catcher is recognised
+    /// before enrollment over https. Afterwards the CA saved with the credential is used.
+    pub catcher_ca_fingerprint: String,
     /// Where the outbox, the file index and staging live.
     pub state_dir: PathBuf,
     /// Folders to back up.
@@ -128,9 +132,10 @@ impl Default for Config {
         Self {
             source_id: String::new(),
             label: String::new(),
-            catcher_url: "http://127.0.0.1:50051".into(),
+            catcher_url: "https://127.0.0.1:50051".into(),
             token: String::new(),
             token_file: None,
+            catcher_ca_fingerprint: String::new(),
             state_dir: PathBuf::from("agent-state"),
             folders: Vec::new(),
             stations: Vec::new(),
@@ -364,8 +369,12 @@ pub const EXAMPLE: &str = r#"# Edge Backup agent configuration. Environment vari
 # source_id = "edge-01"
 # label = "Shop floor PC"
 
-catcher_url = "http://127.0.0.1:50051"
-# token_file = "/etc/edgebackup/token"
+catcher_url = "https://127.0.0.1:50051"
+# Enrollment (once): the token and CA fingerprint `catcher enroll --source ID` printed. Or run
+# `agent enroll --catcher URL --token TOKEN --ca-fingerprint FP` instead. The credential is kept
+# in state_dir/credential (key mode 0600) and renews itself.
+# token_file = "/etc/edgebackup/enroll.token"
+# catcher_ca_fingerprint = "3f0c…"
 
 # Outbox, file index and staging. Keep it on durable storage.
 state_dir = "agent-state"

@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod command_progress;
 pub mod commands;
 pub mod config;
+pub mod credential;
 pub mod daemon;
 pub mod engine;
 pub mod frames;

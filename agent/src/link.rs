@@ -12,7 +12,6 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Endpoint;
 
 use crate::commands::Commands;
 use crate::config::Config;
@@ -92,18 +91,18 @@ async fn session(
     commands: &Arc<Commands>,
     stop: &CancellationToken,
 ) -> Result<(), LinkError> {
-    let channel = Endpoint::from_shared(config.catcher_url.clone())
-        .map_err(|e| LinkError::Connect(e.to_string()))?
-        .connect_timeout(Duration::from_secs(5))
-        .http2_keep_alive_interval(Duration::from_secs(20))
-        .keep_alive_timeout(Duration::from_secs(10))
-        .connect()
-        .await
-        .map_err(|e| LinkError::Connect(format!("{} ({e})", config.catcher_url)))?;
+    let channel = crate::credential::channel(config, false).await.map_err(LinkError::Connect)?;
+    if let Some(c) =
+        edgebackup_common::client::Credential::load(&crate::credential::dir(config)).map_err(LinkError::Connect)?
+        && crate::credential::due_for_renewal(&c)
+        && let Err(e) = crate::credential::renew(config, channel.clone()).await
+    {
+        tracing::warn!(error = %e, "renewing the credential failed; trying again at the next connection");
+    }
     let (tx, rx) = mpsc::channel::<pb::AgentMessage>(BATCH * 2);
     let hello = pb::Hello {
         source_id: config.source_id.clone(),
-        token: config.token.clone(),
+        token: String::new(),
         agent_version: env!("CARGO_PKG_VERSION").into(),
         hostname: gethostname::gethostname().to_string_lossy().into_owned(),
         os: std::env::consts::OS.into(),

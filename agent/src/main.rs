@@ -103,6 +103,20 @@ enum Cmd {
     },
     /// Verify a package's stored copies on every station; names any damaged file.
     Verify { package_id: String },
+    /// Enroll this device with a one-time token (`catcher enroll --source ID` prints the
+    /// command): a key is generated here, the catcher signs a credential for it, and both are
+    /// kept in state_dir/credential (the key with mode 0600).
+    Enroll {
+        /// The catcher, e.g. https://backup.example.org:50051 (default: catcher_url).
+        #[arg(long)]
+        catcher: Option<String>,
+        /// The enrollment token.
+        #[arg(long, env = "AGENT_ENROLL_TOKEN")]
+        token: String,
+        /// SHA-256 of the catcher's CA, as `catcher enroll` printed it (required over https).
+        #[arg(long)]
+        ca_fingerprint: Option<String>,
+    },
     /// Write a commented example configuration.
     Init {
         /// Where to write it.
@@ -137,6 +151,27 @@ async fn main() -> ExitCode {
     };
     edgebackup_common::init_logging(config.log_format, &config.log_level);
     let result = match cli.command {
+        Cmd::Enroll { catcher, token, ca_fingerprint } => {
+            let url = catcher.unwrap_or_else(|| config.catcher_url.clone());
+            let fingerprint = ca_fingerprint
+                .or_else(|| (!config.catcher_ca_fingerprint.is_empty()).then(|| config.catcher_ca_fingerprint.clone()));
+            match agent::credential::enroll(&config, &url, &token, fingerprint.as_deref()).await {
+                Ok(c) => {
+                    let until = c.validity().and_then(|(_, end)| chrono::DateTime::from_timestamp(end, 0));
+                    println!(
+                        "enrolled as {}; credential in {} (valid until {}, renewed automatically)",
+                        config.source_id,
+                        agent::credential::dir(&config).display(),
+                        until.map(|t| t.to_rfc3339()).unwrap_or_default()
+                    );
+                    if url != config.catcher_url {
+                        println!("set catcher_url = \"{url}\" in the agent's config");
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => Err(anyhow::anyhow!(e)),
+            }
+        }
         Cmd::Run => daemon::run(config, edgebackup_common::shutdown_signal()).await.map(|()| ExitCode::SUCCESS),
         Cmd::Backup { flush_timeout, .. } => backup_once(config, flush_timeout).await,
         Cmd::Status { json } => status(&config, json),

@@ -193,10 +193,29 @@ fn frame(body: Body) -> pb::AgentMessage {
     pb::AgentMessage { body: Some(body) }
 }
 
+/// A TLS channel with a fresh credential for `source_id`, as a real agent holds one: an
+/// enrollment token from AccessService (`url` is the catcher's plaintext loopback address), a
+/// key and certificate request made here, the catcher verified by its CA's fingerprint.
+pub async fn enrolled_channel(url: &str, source_id: &str) -> Result<Channel, String> {
+    use edgebackup_common::client;
+    let plain =
+        Channel::from_shared(url.to_owned()).map_err(|e| e.to_string())?.connect().await.map_err(|e| e.to_string())?;
+    let request = pb::CreateEnrollmentTokenRequest { source_id: source_id.into(), ..Default::default() };
+    let token = pb::access_service_client::AccessServiceClient::new(plain)
+        .create_enrollment_token(request)
+        .await
+        .map_err(|s| format!("enrollment token: {}", s.message()))?
+        .into_inner();
+    let tls_url = url.replacen("http://", "https://", 1);
+    let (cred, _) = client::enroll(&tls_url, &token.token, Some(&token.ca_fingerprint)).await?;
+    let tls = client::tls_config(client::Trust::Ca(&cred.ca_pem), Some(&cred))?;
+    client::channel(&tls_url, Some(tls), false).await
+}
+
 /// Runs agent `i` until the schedule's deadline plus the drain time. Never panics on what the catcher sends.
 pub async fn run_agent(
     i: usize,
-    ch: Channel,
+    url: &str,
     opts: &AgentOptions,
     stats: &AgentStats,
     tracker: Option<&Tracker>,
@@ -218,6 +237,7 @@ pub async fn run_agent(
     }
     let opened = async {
         let _permit = connect_gate.acquire().await.map_err(|e| e.to_string())?;
+        let ch = enrolled_channel(url, &source_id).await?;
         let mut inbound =
             AgentServiceClient::new(ch).connect(ReceiverStream::new(rx)).await.map_err(|s| s.to_string())?.into_inner();
         match inbound.message().await {

@@ -1,6 +1,10 @@
 //! Catcher configuration: built-in defaults < TOML file < `CATCHER_*` environment < command line.
 
-use std::{net::SocketAddr, path::Path, time::Duration};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use figment::{
     Figment,
@@ -68,6 +72,16 @@ pub struct Config {
     pub max_connections: usize,
     /// A connection that has not begun HTTP/2 (or HTTP/1) within this many seconds is closed.
     pub handshake_timeout_secs: u64,
+    /// Where the catcher keeps its CA (`ca/`) and, unless configured, its TLS certificate (`tls/`).
+    pub data_dir: PathBuf,
+    /// The server certificate chain (PEM) and its key; reloaded when the files change. Unset:
+    /// a certificate for the loopback names, made by the catcher's CA in `data_dir/tls`.
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+    /// Accept plaintext from any peer, not only loopback ones (a mesh that terminates TLS).
+    pub allow_plaintext: bool,
+    /// How long an agent's certificate holds (it renews itself before then), in seconds.
+    pub agent_credential_ttl_secs: u64,
     /// Stations known to the catcher.
     pub stations: Vec<StationConfig>,
 }
@@ -96,6 +110,11 @@ impl Default for Config {
             compaction_max_live_percent: 25,
             max_connections: 50_000,
             handshake_timeout_secs: 5,
+            data_dir: PathBuf::from("data"),
+            tls_cert_file: None,
+            tls_key_file: None,
+            allow_plaintext: false,
+            agent_credential_ttl_secs: 30 * 86_400,
             stations: Vec::new(),
         }
     }
@@ -147,6 +166,11 @@ Configuration keys (TOML file, or env CATCHER_<KEY>; defaults in brackets):
   compaction_max_live_percent  compact when the files still needed are at most this share of a package's bytes [25]
   max_connections          most connections open at once; more wait, and it is logged [50000]
   handshake_timeout_secs   close connections that have not begun HTTP/2 within this long [5]
+  data_dir                 the CA (ca/) and the catcher's own TLS certificate (tls/) [data]
+  tls_cert_file            server certificate chain, PEM; reloaded on change [a loopback certificate in data_dir/tls]
+  tls_key_file             its private key, PEM, mode 0600
+  allow_plaintext          accept plaintext from any peer, not only loopback (TLS ends in front of it) [false]
+  agent_credential_ttl_secs  lifetime of an agent's certificate; agents renew at two thirds [2592000]
   stations                 list of {id, tier, kind, uri}; TOML [[stations]] tables";
 
 impl Config {
@@ -208,6 +232,20 @@ impl Config {
         }
         if self.scheduler_batch == 0 || self.batch_max_ops == 0 {
             return bad("batch_max_ops", "scheduler_batch and batch_max_ops must be at least 1");
+        }
+        if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
+            return bad("tls_cert_file", "tls_cert_file and tls_key_file go together");
+        }
+        if !self.listen.ip().is_loopback() && self.tls_cert_file.is_none() && !self.allow_plaintext {
+            return bad(
+                "listen",
+                "is not a loopback address: serving it needs a certificate for the names agents use; set \
+                 tls_cert_file and tls_key_file (`catcher tls init --host NAME` writes them), or \
+                 allow_plaintext = true when TLS ends in front of the catcher",
+            );
+        }
+        if self.agent_credential_ttl_secs < 60 {
+            return bad("agent_credential_ttl_secs", "must be at least 60");
         }
         if self.max_connections == 0 {
             return bad("max_connections", "must be at least 1");

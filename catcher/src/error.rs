@@ -17,6 +17,9 @@ pub enum Error {
     /// The caller may not do this.
     #[error("{0}")]
     PermissionDenied(String),
+    /// The caller has no valid credential (none, unknown, expired or revoked).
+    #[error("{0}")]
+    Unauthenticated(String),
     /// The catcher is shutting down or a dependency is away; retry later.
     #[error("{0}")]
     Unavailable(String),
@@ -46,6 +49,7 @@ impl Error {
             Self::NotFound { .. } => Code::NotFound,
             Self::FailedPrecondition(_) => Code::FailedPrecondition,
             Self::PermissionDenied(_) => Code::PermissionDenied,
+            Self::Unauthenticated(_) => Code::Unauthenticated,
             Self::Unavailable(_) => Code::Unavailable,
             Self::Database(_) | Self::Corrupt(_) => Code::Internal,
         }
@@ -55,7 +59,11 @@ impl Error {
     pub fn is_client_error(&self) -> bool {
         matches!(
             self.code(),
-            Code::InvalidArgument | Code::NotFound | Code::FailedPrecondition | Code::PermissionDenied
+            Code::InvalidArgument
+                | Code::NotFound
+                | Code::FailedPrecondition
+                | Code::PermissionDenied
+                | Code::Unauthenticated
         )
     }
 }

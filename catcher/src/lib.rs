@@ -3,7 +3,9 @@
 //! through the tiers. See docs/ARCHITECTURE.md for the map.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod change;
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;

@@ -1,42 +1,64 @@
 //! Accepting connections. At most `max_connections` are open at once: further ones wait in the
-//! kernel's listen backlog, and hitting the cap is logged (once a minute). A connection whose
-//! client has not sent the HTTP/2 preface within `handshake_timeout` is closed, so sockets that
-//! never speak cannot hold descriptors. Only connections past that point reach the server.
-//! A connection the server closes for an error (an HTTP/2 GOAWAY with an error code, such as
-//! h2's abuse limits) is logged with the reason, which the HTTP/2 stack itself only traces at
-//! debug level.
+//! kernel's listen backlog, and hitting the cap is logged (once a minute). A connection that has
+//! not finished its TLS handshake and sent the HTTP/2 preface within `handshake_timeout` is
+//! closed, so sockets that never speak cannot hold descriptors. TLS and plaintext share the port
+//! (a TLS ClientHello starts with 0x16, the HTTP/2 preface with "PRI"); plaintext is accepted
+//! from loopback peers only, unless `allow_plaintext`. A connection the server closes for an
+//! error (an HTTP/2 GOAWAY with an error code, such as h2's abuse limits) is logged with the
+//! reason, which the HTTP/2 stack itself only traces at debug level.
 
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::server::{Connected, TcpConnectInfo};
+use tonic::transport::server::Connected;
+
+use crate::auth::ConnInfo;
 
 /// "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n": what every HTTP/2 client sends first.
 const PREFACE_LEN: usize = 24;
+/// The first byte of a TLS handshake record.
+const TLS_HANDSHAKE: u8 = 0x16;
 /// How often hitting the connection cap is logged, at most.
 const CAP_LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// One accepted connection, holding its place under the cap until it closes.
 pub struct Conn {
-    io: TcpStream,
-    peer: std::net::SocketAddr,
+    io: Io,
+    info: ConnInfo,
     sent: Frames,
     _permit: OwnedSemaphorePermit,
 }
 
+enum Io {
+    Plain(TcpStream),
+    /// The preface was read to bound the handshake; it is served again before the rest.
+    Tls {
+        stream: Box<TlsStream<TcpStream>>,
+        preface: [u8; PREFACE_LEN],
+        served: usize,
+    },
+}
+
 /// What the listener enforces.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct Limits {
     pub max_connections: usize,
     pub handshake_timeout: Duration,
+    /// TLS on this port (always, when configured).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Plaintext from any peer, not only loopback ones.
+    pub allow_plaintext: bool,
 }
 
 /// Accepts on `listener` until `stop`; yields connections that began HTTP/2 in time.
@@ -88,16 +110,43 @@ async fn accept_loop(
         // Without it every small response waits for Nagle's delayed ACK (~40 ms).
         let _ = io.set_nodelay(true);
         let tx = tx.clone();
+        let limits = limits.clone();
         tokio::spawn(async move {
-            match tokio::time::timeout(limits.handshake_timeout, preface(&io)).await {
-                Ok(Ok(())) => {
-                    let _ = tx.send(Ok(Conn { io, peer, sent: Frames::default(), _permit: permit })).await;
+            match tokio::time::timeout(limits.handshake_timeout, handshake(io, peer, &limits)).await {
+                Ok(Ok((io, info))) => {
+                    let _ = tx.send(Ok(Conn { io, info, sent: Frames::default(), _permit: permit })).await;
                 }
                 Ok(Err(e)) => tracing::debug!(%peer, error = %e, "connection closed before it began HTTP/2"),
-                Err(_) => tracing::debug!(%peer, "connection closed: no HTTP/2 preface in time"),
+                Err(_) => tracing::debug!(%peer, "connection closed: no TLS handshake or HTTP/2 preface in time"),
             }
         });
     }
+}
+
+/// TLS (when the client starts it) or plaintext (when allowed), up to the HTTP/2 preface.
+async fn handshake(io: TcpStream, peer: SocketAddr, limits: &Limits) -> io::Result<(Io, ConnInfo)> {
+    let mut first = [0u8; 1];
+    io.readable().await?;
+    if io.peek(&mut first).await? == 0 {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed by the client"));
+    }
+    if first[0] == TLS_HANDSHAKE {
+        let Some(config) = &limits.tls else {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "TLS is not configured on this port"));
+        };
+        let mut stream = TlsAcceptor::from(config.clone()).accept(io).await?;
+        let client_cert = stream.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| Arc::new(c.clone()));
+        let mut preface = [0u8; PREFACE_LEN];
+        stream.read_exact(&mut preface).await?;
+        let info = ConnInfo { remote: peer, tls: true, client_cert };
+        return Ok((Io::Tls { stream: Box::new(stream), preface, served: 0 }, info));
+    }
+    if !limits.allow_plaintext && !peer.ip().is_loopback() {
+        tracing::warn!(%peer, "refused a plaintext connection from off this host; connect with TLS");
+        return Err(io::Error::new(io::ErrorKind::PermissionDenied, "plaintext is for loopback peers only"));
+    }
+    preface(&io).await?;
+    Ok((Io::Plain(io), ConnInfo { remote: peer, tls: false, client_cert: None }))
 }
 
 /// Waits until the client's first `PREFACE_LEN` bytes have arrived (not consuming them).
@@ -115,24 +164,44 @@ async fn preface(io: &TcpStream) -> io::Result<()> {
 }
 
 impl Connected for Conn {
-    type ConnectInfo = TcpConnectInfo;
+    type ConnectInfo = ConnInfo;
 
-    fn connect_info(&self) -> TcpConnectInfo {
-        self.io.connect_info()
+    fn connect_info(&self) -> ConnInfo {
+        self.info.clone()
     }
 }
 
 impl AsyncRead for Conn {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
+        match &mut self.io {
+            Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Io::Tls { stream, preface, served } => {
+                if *served < PREFACE_LEN {
+                    let n = (PREFACE_LEN - *served).min(buf.remaining());
+                    buf.put_slice(&preface[*served..*served + n]);
+                    *served += n;
+                    return Poll::Ready(Ok(()));
+                }
+                Pin::new(stream.as_mut()).poll_read(cx, buf)
+            }
+        }
+    }
+}
+
+impl Conn {
+    fn writer(&mut self) -> Pin<&mut (dyn AsyncWrite + Send + Unpin)> {
+        match &mut self.io {
+            Io::Plain(s) => Pin::new(s),
+            Io::Tls { stream, .. } => Pin::new(stream.as_mut()),
+        }
     }
 }
 
 impl AsyncWrite for Conn {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        let done = Pin::new(&mut self.io).poll_write(cx, buf);
+        let done = self.writer().poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = done {
-            let peer = self.peer;
+            let peer = self.info.remote;
             if let Some((code, reason)) = self.sent.observe(&buf[..n]) {
                 log_goaway(peer, code, &reason);
             }
@@ -141,11 +210,11 @@ impl AsyncWrite for Conn {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
+        self.writer().poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
+        self.writer().poll_shutdown(cx)
     }
 
     fn poll_write_vectored(
@@ -153,9 +222,9 @@ impl AsyncWrite for Conn {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let done = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        let done = self.writer().poll_write_vectored(cx, bufs);
         if let Poll::Ready(Ok(mut n)) = done {
-            let peer = self.peer;
+            let peer = self.info.remote;
             for b in bufs {
                 let take = n.min(b.len());
                 if let Some((code, reason)) = self.sent.observe(&b[..take]) {
@@ -171,7 +240,10 @@ impl AsyncWrite for Conn {
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
+        match &self.io {
+            Io::Plain(s) => s.is_write_vectored(),
+            Io::Tls { stream, .. } => stream.is_write_vectored(),
+        }
     }
 }
 
@@ -234,7 +306,7 @@ impl Frames {
     }
 }
 
-fn log_goaway(peer: std::net::SocketAddr, code: u32, reason: &str) {
+fn log_goaway(peer: SocketAddr, code: u32, reason: &str) {
     tracing::warn!(%peer, code = goaway_code(code), %reason, "closing an HTTP/2 connection on an error (GOAWAY)");
 }
 

@@ -32,11 +32,55 @@ enum Cmd {
     DumpConfig,
     /// Show the fleet's status from a running catcher: a one-shot report, or `--live` full screen
     /// (hands over to `ebk status`; `catcher status --help` shows its options).
+    /// Print a one-time enrollment token for a device (and how the device uses it).
+    Enroll {
+        /// The source the device will be.
+        #[arg(long)]
+        source: String,
+        /// How long the token may be used: 90s, 30m, 1h, 7d.
+        #[arg(long, default_value = "1h", value_parser = catcher::cli::parse_duration)]
+        ttl: std::time::Duration,
+        /// How many devices may enroll with it.
+        #[arg(long, default_value_t = 1)]
+        uses: u32,
+        /// The agent may move and delete copies between stations.
+        #[arg(long)]
+        mover: bool,
+    },
+    /// Agents' credentials.
+    Agent {
+        #[command(subcommand)]
+        action: AgentCmd,
+    },
+    /// The catcher's TLS certificate.
+    Tls {
+        #[command(subcommand)]
+        action: TlsCmd,
+    },
     #[command(disable_help_flag = true)]
     Status {
         /// Passed to `ebk status` as they are.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<std::ffi::OsString>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AgentCmd {
+    /// Revoke every credential of a source (a lost or replaced device); its stream is closed.
+    Revoke {
+        /// The source.
+        source: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TlsCmd {
+    /// Create the CA (if needed) and a server certificate for the given names, in data_dir/tls.
+    Init {
+        /// A DNS name or IP address agents reach the catcher by (repeat for several).
+        #[arg(long = "host", required = true)]
+        hosts: Vec<String>,
     },
 }
 
@@ -75,7 +119,14 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
             tracing::info!(database = %catcher::config::redact_url(&config.database_url), "migrations applied");
         }
         Cmd::Status { .. } => unreachable!("handled before loading the config"),
+        Cmd::Enroll { source, ttl, uses, mover } => catcher::cli::enroll(&config, &source, ttl, uses, mover).await?,
+        Cmd::Agent { action: AgentCmd::Revoke { source } } => catcher::cli::revoke(&config, &source).await?,
+        Cmd::Tls { action: TlsCmd::Init { hosts } } => catcher::cli::tls_init(&config, &hosts)?,
         Cmd::Serve => {
+            // Migrated and with its CA before it says it listens: whatever runs next (tests,
+            // `catcher enroll`) finds both in place.
+            catcher::server::open_store(&config).await?.close().await?;
+            catcher::auth::ca::Authority::load_or_create(&config.data_dir.join("ca"))?;
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await
                 .with_context(|| format!("cannot listen on {} (listen)", config.listen))?;

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use edgebackup_proto::v1::{
-    agent_service_server::AgentServiceServer, catalog_service_server::CatalogServiceServer,
+    self as pb, access_service_server::AccessServiceServer, agent_service_server::AgentServiceServer,
+    catalog_service_server::CatalogServiceServer, enroll_service_server::EnrollServiceServer,
     journal_service_server::JournalServiceServer, package_service_server::PackageServiceServer,
     policy_service_server::PolicyServiceServer, source_service_server::SourceServiceServer,
     status_service_server::StatusServiceServer,
@@ -62,6 +63,18 @@ pub async fn serve(
         .collect();
     writer.submit(SyncStations(stations)).await?;
 
+    let tls_stop = CancellationToken::new();
+    let authority = Arc::new(crate::auth::ca::Authority::load_or_create(&config.data_dir.join("ca"))?);
+    let cert_files = match (&config.tls_cert_file, &config.tls_key_file) {
+        (Some(cert), Some(key)) => crate::auth::tls::CertFiles { cert: cert.clone(), key: key.clone() },
+        _ => crate::auth::tls::ensure_loopback_cert(&config.data_dir.join("tls"), &authority)?,
+    };
+    let tls = crate::auth::tls::ServerTls::new(cert_files, &authority, tls_stop.clone())?;
+    if config.allow_plaintext {
+        tracing::warn!("allow_plaintext: plaintext is accepted from any peer; TLS must end in front of the catcher");
+    }
+    let identities = Arc::new(crate::auth::Identities::new(store.clone()));
+
     let started_at = now_ms();
     let state = Arc::new(State {
         config: config.clone(),
@@ -73,7 +86,15 @@ pub async fn serve(
         started_at,
         shutdown: stop_workers.clone(),
         status_cache: crate::status::StatusCache::new(Duration::from_secs(1), Duration::from_secs(5)),
+        authority: authority.clone(),
     });
+    {
+        let sessions = state.sessions.clone();
+        let close = move |source: &str| {
+            sessions.close(source, pb::StatusCode::Unauthenticated, "the agent's credential was revoked");
+        };
+        tokio::spawn(identities.clone().watch_revocations(close, tls_stop.clone()));
+    }
 
     // A worker that dies takes the catcher down with it (see `workers`).
     let worker_died = CancellationToken::new();
@@ -169,6 +190,7 @@ pub async fn serve(
 
     let stop_on_signal = stop_workers.clone();
     let router = tonic::transport::Server::builder()
+        .layer(crate::auth::policy::AuthLayer::new(identities))
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         // h2 closes a connection whose small DATA frames, received and not yet read, exceed
         // half its connection window (GOAWAY ENHANCE_YOUR_CALM "too_many_data_frames"). Many
@@ -185,10 +207,14 @@ pub async fn serve(
         .add_service(limited!(PolicyServiceServer, service::policy::Policy(state.clone())))
         .add_service(limited!(JournalServiceServer, service::journal::Journal(state.clone())))
         .add_service(limited!(StatusServiceServer, service::status::StatusApi(state.clone())))
-        .add_service(limited!(CatalogServiceServer, service::catalog::Catalog(state.clone())));
+        .add_service(limited!(CatalogServiceServer, service::catalog::Catalog(state.clone())))
+        .add_service(limited!(EnrollServiceServer, service::access::Enrollment(state.clone())))
+        .add_service(limited!(AccessServiceServer, service::access::Access(state.clone())));
     let limits = crate::listener::Limits {
         max_connections: config.max_connections,
         handshake_timeout: Duration::from_secs(config.handshake_timeout_secs),
+        tls: Some(tls.config()),
+        allow_plaintext: config.allow_plaintext,
     };
     let stop_accepting = CancellationToken::new();
     let incoming = crate::listener::incoming(listener, limits, stop_accepting.clone());
@@ -205,6 +231,7 @@ pub async fn serve(
         .await;
 
     stop_accepting.cancel();
+    tls_stop.cancel();
     stop_workers.cancel();
     let _ = supervisor.await;
     drop(state);

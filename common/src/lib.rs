@@ -1,6 +1,9 @@
-//! What every Edge Backup binary shares: log setup and the shutdown signal.
+//! What every Edge Backup binary shares: log setup, the shutdown signal, connecting to the catcher.
 
 pub mod backoff;
+pub mod client;
+pub mod files;
+pub mod server_tls;
 
 use std::io::IsTerminal;
 

@@ -67,6 +67,8 @@ async fn main() -> anyhow::Result<()> {
         compaction_interval_secs: 30,
         compaction_min_age_secs: 60,
         compaction_max_live_percent: 50,
+        // Its CA (which signs the agent's credential) and TLS certificate live with the demo's data.
+        data_dir: dir.join("catcher-data"),
         stations: TIERS
             .iter()
             .map(|t| catcher::config::StationConfig {
@@ -87,7 +89,8 @@ async fn main() -> anyhow::Result<()> {
     let mut agent_config = agent::config::Config {
         source_id: "demo-edge".into(),
         label: "Demo device".into(),
-        catcher_url: catcher_url.clone(),
+        // Agents speak TLS with their own credential (enrolled below).
+        catcher_url: catcher_url.replacen("http://", "https://", 1),
         state_dir: dir.join("agent-state"),
         folders: vec![agent::config::FolderConfig {
             path: watched.clone(),
@@ -116,19 +119,23 @@ async fn main() -> anyhow::Result<()> {
     };
     agent_config.schedule.interval_secs = 5;
     agent_config.schedule.debounce_ms = 500;
-    agent_config.finish()?;
 
     let catcher =
         tokio::spawn(catcher::server::serve(catcher_config, catcher_listener, stop.clone().cancelled_owned()));
+    // The demo enrolls its own agent, once: a one-time token, as `catcher enroll` would print it.
+    let fingerprint = enroll(&catcher_url, &mut agent_config).await?;
+    agent_config.finish()?;
     let gateway =
         tokio::spawn(gateway::server::serve(gateway_config, gateway_listener, stop.clone().cancelled_owned()));
     let agent_stop = CancellationToken::new();
+    let agent_url = agent_config.catcher_url.clone();
     let agent = tokio::spawn(agent::daemon::run(Arc::new(agent_config), agent_stop.clone().cancelled_owned()));
     let writer = tokio::spawn(keep_writing(watched.clone(), cli.new_file_every, stop.clone()));
 
     println!("Edge Backup demo is running (data in {}).", dir.display());
     println!("  dashboard   http://{}/", gateway_addr);
     println!("  catcher     {catcher_url}   (grpcurl -plaintext {} list)", &catcher_url[7..]);
+    println!("  agents      {agent_url}   (TLS, enrolled credentials; catcher CA SHA-256 {fingerprint})");
     println!("  terminal    cargo run -p catcher -- status --live --catcher {catcher_url}");
     println!("  watched     {}  (drop files here)", watched.display());
     println!("Ctrl-C stops everything.");
@@ -186,4 +193,31 @@ async fn keep_writing(watched: PathBuf, every: u64, stop: CancellationToken) {
             tracing::warn!(path = %path.display(), error = %e, "cannot write a sample file");
         }
     }
+}
+
+/// Gives the demo agent an enrollment token unless it enrolled on an earlier run; answers the
+/// catcher's CA fingerprint.
+async fn enroll(catcher_url: &str, agent: &mut agent::config::Config) -> anyhow::Result<String> {
+    use edgebackup_common::client;
+    use edgebackup_proto::v1 as pb;
+    if let Some(c) = client::Credential::load(&agent::credential::dir(agent)).map_err(anyhow::Error::msg)? {
+        return client::fingerprint_of_pem(&c.ca_pem).map_err(anyhow::Error::msg);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let channel = loop {
+        match tonic::transport::Channel::from_shared(catcher_url.to_owned())?.connect().await {
+            Ok(ch) => break ch,
+            Err(e) if std::time::Instant::now() > deadline => anyhow::bail!("the catcher did not start: {e}"),
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    };
+    let request =
+        pb::CreateEnrollmentTokenRequest { source_id: agent.source_id.clone(), mover: true, ..Default::default() };
+    let answer = pb::access_service_client::AccessServiceClient::new(channel)
+        .create_enrollment_token(request)
+        .await?
+        .into_inner();
+    agent.token = answer.token;
+    agent.catcher_ca_fingerprint = answer.ca_fingerprint.clone();
+    Ok(answer.ca_fingerprint)
 }

@@ -6,7 +6,7 @@ pub mod db;
 
 mod process;
 
-pub use process::{Proc, Ready, Spec, bin};
+pub use process::{Enrollment, Proc, Ready, Spec, bin};
 
 use std::time::Duration;
 

@@ -26,6 +26,15 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// A one-time enrollment token for an agent, with what it needs to recognise the catcher.
+#[derive(Debug, Clone)]
+pub struct Enrollment {
+    pub token: String,
+    pub ca_fingerprint: String,
+    /// The catcher's https URL.
+    pub url: String,
+}
+
 /// When a started process counts as up.
 #[derive(Clone, Debug)]
 pub enum Ready {
@@ -174,6 +183,42 @@ impl Proc {
             }
         });
         self.child = Some(child);
+    }
+
+    /// For a catcher: a one-time enrollment token for `source_id` (and the CA fingerprint an
+    /// agent pins), from `catcher enroll` run as this process runs, against its database.
+    pub fn enrollment(&self, source_id: &str, mover: bool) -> Enrollment {
+        let mut args = vec!["enroll".to_owned(), "--source".to_owned(), source_id.to_owned()];
+        if mover {
+            args.push("--mover".to_owned());
+        }
+        args.extend(self.spec.args.iter().cloned());
+        let mut cmd = std::process::Command::new(bin(&self.spec.name));
+        cmd.args(&args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+        cmd.envs(self.spec.env.iter().map(|(k, v)| (k, v))).current_dir(&self.spec.dir);
+        let out = cmd.output().expect("run catcher enroll");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "catcher enroll failed: {text}{}", String::from_utf8_lossy(&out.stderr));
+        let token = text.lines().map(str::trim).find(|l| l.starts_with("ebk_enroll_")).expect("a token printed");
+        let fingerprint = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Catcher CA fingerprint (SHA-256): "))
+            .expect("the fingerprint printed");
+        Enrollment { token: token.to_owned(), ca_fingerprint: fingerprint.trim().to_owned(), url: self.tls_url() }
+    }
+
+    /// TOML lines that make an agent enroll with this catcher as `source_id` on its first start.
+    pub fn agent_toml(&self, source_id: &str, mover: bool) -> String {
+        let e = self.enrollment(source_id, mover);
+        format!(
+            "catcher_url = \"{}\"\ntoken = \"{}\"\ncatcher_ca_fingerprint = \"{}\"\n",
+            e.url, e.token, e.ca_fingerprint
+        )
+    }
+
+    /// The TLS URL of a catcher (agents connect there).
+    pub fn tls_url(&self) -> String {
+        format!("https://{}", self.addr)
     }
 
     pub fn url(&self) -> String {

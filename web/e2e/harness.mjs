@@ -144,10 +144,27 @@ export async function startProcesses(dir, { env = {}, config = '' } = {}) {
      * rest; the config must name this catcher (see agentConfig). Returns its log file.
      */
     startAgent: async (config) => {
+      // Enrolls it on its first start: a one-time token from `catcher enroll`, the catcher's
+      // https URL and CA fingerprint, written into its config.
+      const text = readFileSync(config, 'utf8');
+      const source = /^source_id = "([^"]+)"/m.exec(text)?.[1];
+      if (!source) throw new Error(`${config} names no source_id`);
+      const mover = /^mover = true/m.test(text) ? ' mover' : '';
+      const [, , token, fingerprint, url] = (await ask(`token ${source}${mover}`)).trim().split(' ');
+      const enrolled = text.replace(/^catcher_url = .*$/m, `catcher_url = ${JSON.stringify(url)}\ntoken = ${JSON.stringify(token)}\ncatcher_ca_fingerprint = ${JSON.stringify(fingerprint)}`);
+      writeFileSync(config, enrolled);
       const line = await ask(`start agent ${config}`);
       const m = /^ok agent (\S+)$/.exec(line.trim());
       if (!m) throw new Error(`edge-stack did not report the agent: ${line}`);
       return { log: m[1], logs: () => (existsSync(m[1]) ? readFileSync(m[1], 'utf8') : '') };
+    },
+    /** A credential for `sourceId` made as an agent makes it: { ca, cert, key } (PEM). */
+    enroll: async (sourceId) => {
+      const line = await ask(`enroll ${sourceId}`);
+      const dir = /^ok enrolled (\S+)$/.exec(line.trim())?.[1];
+      if (!dir) throw new Error(`edge-stack did not enroll ${sourceId}: ${line}`);
+      const read = (name) => readFileSync(join(dir, name), 'utf8');
+      return { ca: read('ca.crt'), cert: read('agent.crt'), key: read('agent.key') };
     },
     /** Asks edge-stack to stop everything like an operator would (SIGTERM each) and to exit. */
     stop: () => {
@@ -239,8 +256,10 @@ class Outbox {
  * bidi stream cannot go through grpc-web. Sends Hello, then sequenced events; records every frame.
  */
 export class Agent {
-  constructor(catcherUrl, sourceId, { hostname = `${sourceId}.local`, version = 'e2e-agent 0.0.1', label = '' } = {}) {
-    this.transport = createGrpcTransport({ baseUrl: catcherUrl });
+  constructor(catcherUrl, sourceId, { hostname = `${sourceId}.local`, version = 'e2e-agent 0.0.1', label = '', tls } = {}) {
+    // An agent's stream needs its credential: TLS to the catcher, verified by its CA.
+    const baseUrl = tls ? catcherUrl.replace(/^http:/, 'https:') : catcherUrl;
+    this.transport = createGrpcTransport({ baseUrl, nodeOptions: tls ? { ca: tls.ca, cert: tls.cert, key: tls.key } : {} });
     this.client = createClient(AgentService, this.transport);
     this.sourceId = sourceId;
     this.hello = { sourceId, agentVersion: version, hostname, os: 'linux', label, capabilities: [Capability.BACKUP] };
@@ -398,7 +417,8 @@ export async function startStack(t, { viewport = { width: 1280, height: 720 }, c
   });
   stack.page.on('pageerror', (e) => stack.consoleErrors.push(String(e)));
   stack.agent = async (sourceId, opts) => {
-    const a = new Agent(stack.catcher.url, sourceId, opts);
+    const tls = await procs.enroll(sourceId);
+    const a = new Agent(stack.catcher.url, sourceId, { ...opts, tls });
     cleanups.push(() => a.close());
     await a.open();
     return a;

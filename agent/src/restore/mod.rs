@@ -10,13 +10,7 @@ pub mod state;
 /// A channel to the catcher for one-off calls (the catalog, package lookups); the daemon's
 /// stream has its own in `link`.
 pub async fn catcher_channel(config: &crate::config::Config) -> Result<tonic::transport::Channel, String> {
-    let endpoint = tonic::transport::Endpoint::from_shared(config.catcher_url.clone())
-        .map_err(|e| format!("catcher_url {}: {e}", config.catcher_url))?;
-    endpoint
-        .connect_timeout(std::time::Duration::from_secs(5))
-        .connect()
-        .await
-        .map_err(|e| format!("the catcher at {} is unreachable: {e}", config.catcher_url))
+    crate::credential::channel(config, false).await
 }
 
 use std::path::{Path, PathBuf};

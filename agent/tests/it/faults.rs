@@ -145,8 +145,10 @@ async fn a_replaced_device_with_a_new_state_dir_loses_nothing() {
 
     // The replacement starts from an empty state dir, backs up before it reaches the catcher
     // (`backup --once` connects after its pass), and numbers its events from 1 again.
+    // It enrolls anew (its credential went with the old state dir): a config with a fresh token.
     std::fs::remove_dir_all(world.path("r-state/")).unwrap();
     std::fs::write(data.join("after.txt"), b"written on the replacement").unwrap();
+    let config = world.agent_config("r", "edge-r", &world.local_station("hot"), "");
     let (code, stdout, stderr) = agent_fn(&config, &["backup", "--once"]).await;
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(!stdout.contains("wait in the outbox"), "{stdout}");

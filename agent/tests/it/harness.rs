@@ -48,9 +48,9 @@ impl World {
         let data = self.path(&format!("{name}-data/"));
         std::fs::create_dir_all(&data).unwrap();
         let text = format!(
-            "source_id = \"{source_id}\"\ncatcher_url = \"{}\"\nstate_dir = \"{}\"\nmax_backoff_secs = 1\nlog_level = \"info,agent=debug\"\n{extra}\n\
+            "source_id = \"{source_id}\"\n{}state_dir = \"{}\"\nmax_backoff_secs = 1\nlog_level = \"info,agent=debug\"\n{extra}\n\
              [schedule]\ninterval_secs = 2\ndebounce_ms = 300\n\n[[folders]]\npath = \"{}\"\npackage_type = \"user_data\"\nexcludes = [\"*.tmp\"]\n\n{stations}",
-            self.catcher.url(),
+            self.catcher.agent_toml(source_id, extra.contains("mover = true")),
             self.path(&format!("{name}-state/")).display(),
             data.display(),
         );

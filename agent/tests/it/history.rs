@@ -222,8 +222,16 @@ async fn a_replaced_device_restores_everything_with_one_command() {
     std::fs::write(data.join("docs/letter.txt"), b"dear successor").unwrap();
     pass(&config).await;
     let expected = capture(&data);
-    // The new device: the same config (source, catcher, stations) and a state dir of its own.
+    // The new device: the same config (source, catcher, stations), a state dir of its own and a
+    // fresh enrollment token (its credential is its own; the old device's went with it).
+    let token = world.catcher.agent_toml("edge-r", false);
     let text = std::fs::read_to_string(&config).unwrap().replace("old-state", "new-state");
+    let text: String = text
+        .lines()
+        .filter(|l| !l.starts_with("catcher_url") && !l.starts_with("token") && !l.starts_with("catcher_ca"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let text = format!("{token}{text}");
     let fresh = world.path("new.toml");
     std::fs::write(&fresh, text).unwrap();
     std::fs::remove_dir_all(&data).unwrap();

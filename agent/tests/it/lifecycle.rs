@@ -27,8 +27,8 @@ fn catcher_stations() -> String {
 /// and moves packages between all four.
 fn mover_config(world: &World) -> PathBuf {
     let mut text = format!(
-        "source_id = \"edge-l\"\ncatcher_url = \"{}\"\nstate_dir = \"{}\"\nmax_backoff_secs = 1\nmover = true\nbackup_stations = [\"hot\"]\n\n[schedule]\ninterval_secs = 1\ndebounce_ms = 200\n\n",
-        world.catcher.url(),
+        "source_id = \"edge-l\"\n{}state_dir = \"{}\"\nmax_backoff_secs = 1\nmover = true\nbackup_stations = [\"hot\"]\n\n[schedule]\ninterval_secs = 1\ndebounce_ms = 200\n\n",
+        world.catcher.agent_toml("edge-l", true),
         world.path("l-state/").display()
     );
     for (folder, kind) in [("user", "user_data"), ("business", "business_data"), ("cache", "cache")] {
@@ -162,8 +162,9 @@ async fn packages_move_through_every_tier_with_verified_copies() {
             seen.push(name);
         }
         if name == "offsite" && user.join("doc.txt").exists() {
-            // Its time is up, but it holds the only copy of a file still on the device: kept.
-            eventually("the package retained at its expiry", 30, || async {
+            // It holds the only copy of a file still on the device: kept, never planned to
+            // expire (journaled as it reached the end of its route).
+            eventually("the package retained at the end of its route", 30, || async {
                 let kept = world.journal("package.retained").await;
                 kept.iter().any(|e| e.package_id == id).then_some(())
             })
@@ -171,7 +172,11 @@ async fn packages_move_through_every_tier_with_verified_copies() {
             let kept = world.package(&id).await;
             assert_eq!(kept.status, pb::PackageStatus::Completed as i32, "{kept:?}");
             assert!(kept.next_transition_at.is_none(), "held until the file changes: {kept:?}");
-            assert_eq!(holders(&world, &id), ["offsite"]);
+            // The cold copy goes once the move is done; the offsite one stays.
+            eventually("only the offsite copy left", 30, || async {
+                (holders(&world, &id) == ["offsite"]).then_some(())
+            })
+            .await;
             // Deleted on the device: retention now counts from the deletion, then expires it.
             std::fs::remove_file(user.join("doc.txt")).unwrap();
         }
@@ -339,8 +344,8 @@ async fn rclone_and_restic_stations_in_the_chain() {
     std::fs::write(&password, "tiers all the way down\n").unwrap();
     let user = world.path("l-user/");
     let mut text = format!(
-        "source_id = \"edge-l\"\ncatcher_url = \"{}\"\nstate_dir = \"{}\"\nmax_backoff_secs = 1\nmover = true\nbackup_stations = [\"hot\"]\n\n[schedule]\ninterval_secs = 1\ndebounce_ms = 200\n\n[[folders]]\npath = \"{}\"\n\n",
-        world.catcher.url(),
+        "source_id = \"edge-l\"\n{}state_dir = \"{}\"\nmax_backoff_secs = 1\nmover = true\nbackup_stations = [\"hot\"]\n\n[schedule]\ninterval_secs = 1\ndebounce_ms = 200\n\n[[folders]]\npath = \"{}\"\n\n",
+        world.catcher.agent_toml("edge-l", true),
         world.path("l-state/").display(),
         user.display()
     );

@@ -76,9 +76,6 @@ struct StreamArgs {
     /// Watch subscribers (at most 1000).
     #[arg(long, short = 'm', default_value_t = 1)]
     watchers: usize,
-    /// Agents sharing one HTTP/2 connection (1 = a connection each, like real agents).
-    #[arg(long, default_value_t = 1)]
-    agents_per_connection: usize,
     /// Total events per second across all agents; 0 = as fast as acks allow.
     #[arg(long, default_value_t = 0.0)]
     rate: f64,
@@ -261,15 +258,12 @@ async fn stream(a: StreamArgs) -> anyhow::Result<serde_json::Value> {
     }
     let ramp = Instant::now();
     let mut agent_tasks = Vec::with_capacity(a.agents);
-    let mut ch = target::channel(&url)?;
+    // Each agent enrolls and holds its own TLS connection with its own credential, as real ones do.
     for i in 0..a.agents {
-        if i % a.agents_per_connection.max(1) == 0 {
-            ch = target::channel(&url)?;
-        }
-        let (ch, opts, stats, tr, sched, gate) =
-            (ch.clone(), opts.clone(), stats.clone(), tracker.clone(), schedule.clone(), gate.clone());
+        let (url, opts, stats, tr, sched, gate) =
+            (url.clone(), opts.clone(), stats.clone(), tracker.clone(), schedule.clone(), gate.clone());
         agent_tasks.push(tokio::spawn(async move {
-            agents::run_agent(i, ch, &opts, &stats, tr.as_deref(), sched, &gate).await;
+            agents::run_agent(i, &url, &opts, &stats, tr.as_deref(), sched, &gate).await;
         }));
     }
     // Wait until every agent has its Welcome (or failed), bounded.

@@ -70,6 +70,14 @@ pub enum EventType {
     FolderEntriesSkipped,
     #[strum(serialize = "package.compacted")]
     PackageCompacted,
+    #[strum(serialize = "enrollment.created")]
+    EnrollmentCreated,
+    #[strum(serialize = "agent.enrolled")]
+    AgentEnrolled,
+    #[strum(serialize = "agent.revoked")]
+    AgentRevoked,
+    #[strum(serialize = "agent.renewed")]
+    AgentRenewed,
 }
 
 impl EventType {

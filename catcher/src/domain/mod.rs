@@ -6,10 +6,12 @@
 use crate::error::{Error, Result};
 
 mod command;
+mod credential;
 mod event;
 mod status;
 
 pub use command::*;
+pub use credential::{AgentCredential, EnrollmentToken};
 pub use event::EventType;
 pub use status::{FleetStatus, TierRow, TypeTierRow};
 

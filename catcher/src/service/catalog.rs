@@ -4,7 +4,7 @@
 use edgebackup_proto::v1::{self as pb, catalog_service_server::CatalogService};
 use tonic::{Request, Response, Status};
 
-use super::{Shared, convert, respond, validate as v};
+use super::{Shared, Touching, caller, convert, respond, scope, validate as v};
 use crate::domain::*;
 use crate::error::{Error, Result};
 use crate::store::SearchKey;
@@ -59,6 +59,14 @@ fn folder_path(value: &str) -> Result<String> {
 impl Catalog {
     /// A page of entries in effect at `as_of` (now when unset), of one directory or the whole
     /// folder; the token is the last path of the previous page.
+    /// The source id, validated, when the caller may read it (an agent: its own, or one whose
+    /// restore it runs).
+    async fn readable(&self, who: &crate::auth::Principal, source_id: &str) -> Result<String> {
+        let source_id = v::id("source_id", source_id)?;
+        scope(&self.0, who, &source_id, Touching::Reading).await?;
+        Ok(source_id)
+    }
+
     async fn page(
         &self,
         source_id: &str,
@@ -144,15 +152,25 @@ impl Catalog {
 #[tonic::async_trait]
 impl CatalogService for Catalog {
     async fn list_folder(&self, r: Request<pb::ListFolderRequest>) -> Result<Response<pb::ListFolderResponse>, Status> {
+        let who = caller(&r);
         let r = r.into_inner();
         let dir = Some(r.directory.as_str());
-        let page = self.page(&r.source_id, &r.folder, dir, r.as_of.as_ref(), r.page_size, &r.page_token).await;
+        let page = async {
+            self.readable(&who, &r.source_id).await?;
+            self.page(&r.source_id, &r.folder, dir, r.as_of.as_ref(), r.page_size, &r.page_token).await
+        }
+        .await;
         respond(page.map(|(entries, next_page_token)| pb::ListFolderResponse { entries, next_page_token }))
     }
 
     async fn list_state(&self, r: Request<pb::ListStateRequest>) -> Result<Response<pb::ListStateResponse>, Status> {
+        let who = caller(&r);
         let r = r.into_inner();
-        let page = self.page(&r.source_id, &r.folder, None, r.as_of.as_ref(), r.page_size, &r.page_token).await;
+        let page = async {
+            self.readable(&who, &r.source_id).await?;
+            self.page(&r.source_id, &r.folder, None, r.as_of.as_ref(), r.page_size, &r.page_token).await
+        }
+        .await;
         respond(page.map(|(entries, next_page_token)| pb::ListStateResponse { entries, next_page_token }))
     }
 
@@ -160,8 +178,9 @@ impl CatalogService for Catalog {
         &self,
         r: Request<pb::ListFoldersRequest>,
     ) -> Result<Response<pb::ListFoldersResponse>, Status> {
+        let who = caller(&r);
         let result = async {
-            let source_id = v::id("source_id", &r.get_ref().source_id)?;
+            let source_id = self.readable(&who, &r.get_ref().source_id).await?;
             Ok(pb::ListFoldersResponse { folders: self.0.store.catalog_folders(&source_id).await? })
         }
         .await;
@@ -172,7 +191,15 @@ impl CatalogService for Catalog {
         &self,
         r: Request<pb::ListVersionsRequest>,
     ) -> Result<Response<pb::ListVersionsResponse>, Status> {
-        respond(self.versions(r.into_inner()).await)
+        let who = caller(&r);
+        let r = r.into_inner();
+        respond(
+            async {
+                self.readable(&who, &r.source_id).await?;
+                self.versions(r).await
+            }
+            .await,
+        )
     }
 
     async fn search_files(

@@ -61,6 +61,10 @@ pub fn event_type(t: EventType) -> pb::JournalEventType {
         EventType::PackageRetained => W::PackageRetained,
         EventType::FolderEntriesSkipped => W::FolderEntriesSkipped,
         EventType::PackageCompacted => W::PackageCompacted,
+        EventType::EnrollmentCreated => W::EnrollmentCreated,
+        EventType::AgentEnrolled => W::AgentEnrolled,
+        EventType::AgentRevoked => W::AgentRevoked,
+        EventType::AgentRenewed => W::AgentRenewed,
     }
 }
 

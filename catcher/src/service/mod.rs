@@ -2,6 +2,7 @@
 //! (reads) or the writer (writes), and convert the answer. Errors become `Status` in one place
 //! (`impl From<Error> for Status`).
 
+pub mod access;
 pub mod catalog;
 pub mod commands_wire;
 pub mod convert;
@@ -39,6 +40,8 @@ pub struct State {
     /// Fires when the catcher begins shutting down; long-lived streams end.
     pub shutdown: CancellationToken,
     pub status_cache: crate::status::StatusCache,
+    /// Signs agents' credentials.
+    pub authority: Arc<crate::auth::ca::Authority>,
 }
 
 impl State {
@@ -55,4 +58,43 @@ pub type Shared = Arc<State>;
 /// Wraps a handler result as a tonic response.
 pub fn respond<T>(r: Result<T>) -> std::result::Result<tonic::Response<T>, tonic::Status> {
     r.map(tonic::Response::new).map_err(Into::into)
+}
+
+/// The caller as the auth layer found it.
+pub fn caller<T>(r: &tonic::Request<T>) -> crate::auth::Principal {
+    r.extensions().get::<crate::auth::Principal>().cloned().unwrap_or(crate::auth::Principal::Anonymous)
+}
+
+/// What an agent is about to touch of `source_id`'s data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Touching {
+    Reading,
+    Writing,
+}
+
+/// An agent speaks for its own source only; it may also read a source whose restore it was
+/// asked to run (an open RESTORE command leased to it names that source). People pass here
+/// (their roles are checked by the auth layer).
+pub async fn scope(state: &State, who: &crate::auth::Principal, source_id: &str, touching: Touching) -> Result<()> {
+    let Some(own) = who.agent_source() else { return Ok(()) };
+    if own == source_id {
+        return Ok(());
+    }
+    if touching == Touching::Reading {
+        let filter = crate::store::CommandFilter {
+            source_id: Some(own.to_owned()),
+            open: Some(true),
+            kind: Some(crate::domain::CommandKind::Restore),
+            ..Default::default()
+        };
+        let restores = state.store.commands(&filter, 100).await?;
+        let asked =
+            restores.iter().any(|c| matches!(&c.args, crate::domain::CommandArgs::Restore(a) if a.source == source_id));
+        if asked {
+            return Ok(());
+        }
+    }
+    Err(crate::error::Error::PermissionDenied(format!(
+        "source_id: this agent's credential speaks for {own}, not {source_id}"
+    )))
 }

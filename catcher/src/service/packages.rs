@@ -3,7 +3,8 @@
 use edgebackup_proto::v1::{self as pb, package_service_server::PackageService};
 use tonic::{Request, Response, Status};
 
-use super::{Shared, convert, respond, validate as v};
+use super::{Shared, Touching, caller, convert, respond, scope, validate as v};
+use crate::auth::Principal;
 use crate::domain::{PackageType, Tool};
 use crate::error::{Error, Result};
 use crate::store::PackageFilter;
@@ -33,8 +34,18 @@ impl Packages {
         Ok(p)
     }
 
-    async fn ingest(&self, r: pb::IngestPackageRequest) -> Result<pb::IngestPackageResponse> {
+    /// An agent touches only its own packages (or reads those of a restore it runs).
+    async fn owned(&self, who: &Principal, package_id: &str, touching: Touching) -> Result<()> {
+        if who.agent_source().is_none() {
+            return Ok(());
+        }
+        let p = self.0.store.package(package_id).await?.ok_or_else(|| Error::not_found("package", package_id))?;
+        scope(&self.0, who, &p.source_id, touching).await
+    }
+
+    async fn ingest(&self, who: &Principal, r: pb::IngestPackageRequest) -> Result<pb::IngestPackageResponse> {
         let source_id = v::id("source_id", &r.source_id)?;
+        scope(&self.0, who, &source_id, Touching::Writing).await?;
         let package_id = if r.package_id.is_empty() {
             uuid::Uuid::now_v7().to_string()
         } else {
@@ -54,8 +65,9 @@ impl Packages {
         Ok(pb::IngestPackageResponse { package_id: id, package: Some(convert::package(p, Vec::new())), created })
     }
 
-    async fn update(&self, r: pb::UpdatePackageRequest) -> Result<pb::Package> {
+    async fn update(&self, who: &Principal, r: pb::UpdatePackageRequest) -> Result<pb::Package> {
         let package_id = v::package_id("package_id", &r.package_id)?;
+        self.owned(who, &package_id, Touching::Writing).await?;
         let patch = PackagePatch {
             package_id,
             progress_percent: r.progress_percent.map(|p| v::percent("progress_percent", p)).transpose()?,
@@ -129,11 +141,13 @@ impl PackageService for Packages {
         &self,
         r: Request<pb::IngestPackageRequest>,
     ) -> Result<Response<pb::IngestPackageResponse>, Status> {
-        respond(self.ingest(r.into_inner()).await)
+        let who = caller(&r);
+        respond(self.ingest(&who, r.into_inner()).await)
     }
 
     async fn update_package(&self, r: Request<pb::UpdatePackageRequest>) -> Result<Response<pb::Package>, Status> {
-        respond(self.update(r.into_inner()).await)
+        let who = caller(&r);
+        respond(self.update(&who, r.into_inner()).await)
     }
 
     async fn list_packages(
@@ -144,8 +158,14 @@ impl PackageService for Packages {
     }
 
     async fn get_package(&self, r: Request<pb::GetPackageRequest>) -> Result<Response<pb::Package>, Status> {
+        let who = caller(&r);
         let r = r.into_inner();
-        let result = async { self.get(&v::package_id("package_id", &r.package_id)?, !r.without_manifest).await }.await;
+        let result = async {
+            let id = v::package_id("package_id", &r.package_id)?;
+            self.owned(&who, &id, Touching::Reading).await?;
+            self.get(&id, !r.without_manifest).await
+        }
+        .await;
         respond(result)
     }
 
@@ -168,8 +188,10 @@ impl PackageService for Packages {
         &self,
         r: Request<pb::GetResumeListRequest>,
     ) -> Result<Response<pb::GetResumeListResponse>, Status> {
+        let who = caller(&r);
         let result = async {
             let source_id = v::id("source_id", &r.get_ref().source_id)?;
+            scope(&self.0, &who, &source_id, Touching::Reading).await?;
             self.0.store.source(&source_id).await?.ok_or_else(|| Error::not_found("source", &source_id))?;
             let list = self.0.store.resume_list(&source_id).await?;
             Ok(pb::GetResumeListResponse { packages: self.with_placements(list).await? })

@@ -51,6 +51,14 @@ impl Sessions {
         }
     }
 
+    /// Ends the source's live session, if any, telling the agent why. Answers whether there was one.
+    pub fn close(&self, source_id: &str, code: pb::StatusCode, message: &str) -> bool {
+        let Some(old) = self.lock().live.remove(source_id) else { return false };
+        let _ = old.tx.try_send(Box::new(error_frame(code, message)));
+        old.cancel.cancel();
+        true
+    }
+
     /// Marks the source's session ready for commands (after its Welcome went out).
     pub fn mark_fresh(&self, source_id: &str) {
         self.lock().fresh.insert(source_id.to_owned());

@@ -5,7 +5,8 @@ use sea_orm::ActiveValue::Set;
 
 use super::command_codec;
 use super::entity::{
-    command, config_snapshot, journal, package, package_manifest, placement, rule_set, source, station,
+    agent_credential, command, config_snapshot, enrollment_token, journal, package, package_manifest, placement,
+    rule_set, source, station,
 };
 use crate::domain::*;
 use crate::error::Error;
@@ -292,4 +293,54 @@ pub fn manifest_active(package_id: String, files: &[ManifestEntry]) -> Result<pa
         file_count: Set(i64::try_from(files.len()).unwrap_or(i64::MAX)),
         manifest_json: Set(serde_json::to_string(files).map_err(|e| Error::Corrupt(e.to_string()))?),
     })
+}
+
+pub fn enrollment_from(m: enrollment_token::Model) -> EnrollmentToken {
+    EnrollmentToken {
+        token_id: m.token_id,
+        token_hash: m.token_hash,
+        source_id: m.source_id,
+        mover: m.mover,
+        uses_left: u32::try_from(m.uses_left.max(0)).unwrap_or(u32::MAX),
+        expires_at: m.expires_at,
+        created_at: m.created_at,
+        created_by: m.created_by,
+    }
+}
+
+pub fn enrollment_active(t: &EnrollmentToken) -> enrollment_token::ActiveModel {
+    enrollment_token::ActiveModel {
+        token_id: Set(t.token_id.clone()),
+        token_hash: Set(t.token_hash.clone()),
+        source_id: Set(t.source_id.clone()),
+        mover: Set(t.mover),
+        uses_left: Set(i64::from(t.uses_left)),
+        expires_at: Set(t.expires_at),
+        created_at: Set(t.created_at),
+        created_by: Set(t.created_by.clone()),
+    }
+}
+
+pub fn agent_credential_from(m: agent_credential::Model) -> AgentCredential {
+    AgentCredential {
+        serial: m.serial,
+        source_id: m.source_id,
+        mover: m.mover,
+        key_sha256: m.key_sha256,
+        issued_at: m.issued_at,
+        expires_at: m.expires_at,
+        revoked_at: m.revoked_at,
+    }
+}
+
+pub fn agent_credential_active(c: &AgentCredential) -> agent_credential::ActiveModel {
+    agent_credential::ActiveModel {
+        serial: Set(c.serial.clone()),
+        source_id: Set(c.source_id.clone()),
+        mover: Set(c.mover),
+        key_sha256: Set(c.key_sha256.clone()),
+        issued_at: Set(c.issued_at),
+        expires_at: Set(c.expires_at),
+        revoked_at: Set(c.revoked_at),
+    }
 }

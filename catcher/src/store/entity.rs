@@ -130,6 +130,43 @@ pub mod package_hold {
     no_relations!();
 }
 
+pub mod enrollment_token {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "enrollment_tokens")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub token_id: String,
+        pub token_hash: String,
+        pub source_id: String,
+        pub mover: bool,
+        pub uses_left: i64,
+        pub expires_at: i64,
+        pub created_at: i64,
+        pub created_by: String,
+    }
+    no_relations!();
+}
+
+pub mod agent_credential {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "agent_credentials")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub serial: String,
+        pub source_id: String,
+        pub mover: bool,
+        pub key_sha256: String,
+        pub issued_at: i64,
+        pub expires_at: i64,
+        pub revoked_at: Option<i64>,
+    }
+    no_relations!();
+}
+
 pub mod placement {
     use sea_orm::entity::prelude::*;
 

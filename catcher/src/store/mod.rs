@@ -2,6 +2,7 @@
 //! place that writes, in group-committed transactions) the only code that knows sea-orm.
 
 pub mod catalog;
+mod credentials;
 pub use catalog::SearchKey;
 mod command_codec;
 pub mod convert;

@@ -47,6 +47,7 @@ impl AgentService for Agents {
     type ConnectStream = Pin<Box<dyn Stream<Item = Result<pb::CatcherMessage, Status>> + Send>>;
 
     async fn connect(&self, r: Request<Streaming<pb::AgentMessage>>) -> Result<Response<Self::ConnectStream>, Status> {
+        let who = crate::service::caller(&r);
         let mut inbound = r.into_inner();
         let hello = match tokio::time::timeout(HELLO_TIMEOUT, inbound.next()).await {
             Ok(Some(Ok(pb::AgentMessage { body: Some(In::Hello(h)) }))) => h,
@@ -56,6 +57,7 @@ impl AgentService for Agents {
             Err(_) => return Err(Status::deadline_exceeded("no Hello within 10 s")),
         };
         let hello = hello_in(hello)?;
+        speaks_for(&who, &hello)?;
         let source_id = hello.source_id.clone();
         let state = self.0.clone();
         let (source, last_applied) = state.writer.submit(Hello(hello)).await?;
@@ -247,6 +249,26 @@ async fn send(tx: &sessions::Outbound, body: Out) -> Result<()> {
     tx.send(Box::new(pb::CatcherMessage { body: Some(body) }))
         .await
         .map_err(|_| Error::Unavailable("agent went away".into()))
+}
+
+/// The credential decides who the agent is: its source, and whether it may move copies. A
+/// Hello claiming more changes nothing (not even superseding the real agent's stream).
+fn speaks_for(who: &crate::auth::Principal, hello: &HelloInfo) -> Result<()> {
+    let crate::auth::Principal::Agent { source_id, mover, .. } = who else {
+        return Err(Error::Unauthenticated("an agent credential is required".into()));
+    };
+    if *source_id != hello.source_id {
+        return Err(Error::PermissionDenied(format!(
+            "hello.source_id: this credential speaks for {source_id}, not {}",
+            hello.source_id
+        )));
+    }
+    if !mover && hello.capabilities.contains(&crate::domain::Capability::Mover) {
+        return Err(Error::PermissionDenied(
+            "hello.capabilities: this credential was not enrolled as a mover (catcher enroll --mover)".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn hello_in(h: pb::Hello) -> Result<HelloInfo> {

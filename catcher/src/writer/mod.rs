@@ -13,6 +13,7 @@
 
 mod catalog;
 mod commands;
+mod credentials;
 mod events;
 mod lifecycle;
 mod packages;
@@ -37,6 +38,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 pub use self::commands::{CommandsProgressed, CommandsSent, CreateCommand, NewCommand};
+pub use self::credentials::{CreateEnrollment, Enroll, Renew, RevokeAgent};
 pub use self::events::{
     AgentEvent, AgentEvents, CommandOutcome, Completion, EventsOutcome, Failure, PlacementReport, ProgressUpdate,
 };
@@ -156,6 +158,10 @@ ops!(
     SyncStations,
     Bootstrap,
     Recount,
+    CreateEnrollment,
+    Enroll,
+    RevokeAgent,
+    Renew,
 );
 
 /// A queued request (opaque outside the writer).

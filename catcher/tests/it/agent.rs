@@ -19,6 +19,18 @@ pub struct ScriptedAgent {
 }
 
 impl ScriptedAgent {
+    /// Enrolls `source_id` (a mover when it claims the capability) and connects.
+    pub async fn enroll(catcher: &crate::harness::Catcher, source_id: &str, capabilities: &[pb::Capability]) -> Self {
+        Self::enroll_at(&catcher.addr, source_id, capabilities).await
+    }
+
+    /// The same for the catcher at `addr`.
+    pub async fn enroll_at(addr: &str, source_id: &str, capabilities: &[pb::Capability]) -> Self {
+        let mover = capabilities.contains(&pb::Capability::Mover);
+        let ch = crate::harness::agent_channel(addr, source_id, mover).await;
+        Self::connect(ch, source_id, capabilities).await
+    }
+
     pub async fn connect(ch: Channel, source_id: &str, capabilities: &[pb::Capability]) -> Self {
         let (tx, out) = mpsc::channel(4096);
         let hello = pb::Hello {
@@ -71,6 +83,11 @@ impl ScriptedAgent {
             }
             Err(_) => panic!("no frame within {secs} s"),
         }
+    }
+
+    /// The next frame (None when the stream ended), without a deadline of its own.
+    pub async fn next_frame(&mut self) -> Option<pb::CatcherMessage> {
+        self.rx.message().await.ok().flatten()
     }
 
     /// Waits for an Ack covering `seq`, keeping other frames in `seen`.

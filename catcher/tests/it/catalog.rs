@@ -55,7 +55,7 @@ async fn snapshots_become_versions_and_bad_ones_are_refused(db: TestDb) {
     let catcher = Catcher::start(&db).await;
     let mut catalog = CatalogServiceClient::new(catcher.channel().await);
     let p1 = uuid::Uuid::now_v7().to_string();
-    let mut agent = ScriptedAgent::connect(catcher.channel().await, "edge-cat", &[pb::Capability::Backup]).await;
+    let mut agent = ScriptedAgent::enroll(&catcher, "edge-cat", &[pb::Capability::Backup]).await;
     // Passes ten and nine minutes ago (the agent's clock).
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
     let (t1, t2) = (now - 600_000, now - 540_000);
@@ -192,7 +192,7 @@ async fn snapshots_become_versions_and_bad_ones_are_refused(db: TestDb) {
             "folder_snapshot.taken_at",
         ),
     ];
-    let mut thief = ScriptedAgent::connect(catcher.channel().await, "edge-thief", &[pb::Capability::Backup]).await;
+    let mut thief = ScriptedAgent::enroll(&catcher, "edge-thief", &[pb::Capability::Backup]).await;
     bad.push((snapshot(t2, vec![file("stolen", 0o600, &p1)], &[]), "folder_snapshot.changed[0].package_id"));
     let n = bad.len() as u64;
     for (i, (kind, _)) in bad.iter().enumerate() {
@@ -228,7 +228,7 @@ async fn snapshots_become_versions_and_bad_ones_are_refused(db: TestDb) {
 async fn packages_keep_the_agents_times(db: TestDb) {
     let catcher = Catcher::start(&db).await;
     let mut clients = catcher.clients().await;
-    let mut agent = ScriptedAgent::connect(catcher.channel().await, "edge-late", &[pb::Capability::Backup]).await;
+    let mut agent = ScriptedAgent::enroll(&catcher, "edge-late", &[pb::Capability::Backup]).await;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
     let (old, future) = (uuid::Uuid::now_v7().to_string(), uuid::Uuid::now_v7().to_string());
     agent.send_at(1, ts(now - 3_600_000), ingest(&old, FOLDER, 5, "")).await;
@@ -254,7 +254,7 @@ async fn file_names_are_found_across_the_fleet(db: TestDb) {
     let mut catalog = CatalogServiceClient::new(catcher.channel().await);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
     let p1 = uuid::Uuid::now_v7().to_string();
-    let mut one = ScriptedAgent::connect(catcher.channel().await, "edge-s1", &[pb::Capability::Backup]).await;
+    let mut one = ScriptedAgent::enroll(&catcher, "edge-s1", &[pb::Capability::Backup]).await;
     one.send(1, ingest(&p1, FOLDER, 5, "")).await;
     one.send(2, complete(&p1, SHA, 5, "hot")).await;
     let names =
@@ -263,7 +263,7 @@ async fn file_names_are_found_across_the_fleet(db: TestDb) {
     one.send(4, snapshot(now - 30_000, Vec::new(), &["docs/notes.txt"])).await;
     one.wait_ack(4).await;
     let p2 = uuid::Uuid::now_v7().to_string();
-    let mut two = ScriptedAgent::connect(catcher.channel().await, "edge-s2", &[pb::Capability::Backup]).await;
+    let mut two = ScriptedAgent::enroll(&catcher, "edge-s2", &[pb::Capability::Backup]).await;
     two.send(1, ingest(&p2, FOLDER, 5, "")).await;
     two.send(2, complete(&p2, SHA, 5, "hot")).await;
     two.send(3, snapshot(now - 60_000, vec![file("REPORT.md", 0o600, &p2)], &[])).await;

@@ -163,3 +163,28 @@ macro_rules! both_databases {
         }
     };
 }
+
+/// An enrolled agent's TLS channel to the catcher at `addr`: a token from AccessService, a key
+/// and certificate request made here, the catcher verified by its CA's fingerprint.
+pub async fn agent_channel(addr: &str, source_id: &str, mover: bool) -> Channel {
+    use edgebackup_common::client;
+    let cred = enroll(addr, source_id, mover).await;
+    let tls = client::tls_config(client::Trust::Ca(&cred.ca_pem), Some(&cred)).expect("tls config");
+    client::channel(&format!("https://{addr}"), Some(tls), false).await.expect("agent channel")
+}
+
+/// A new credential for `source_id` from the catcher at `addr`.
+pub async fn enroll(addr: &str, source_id: &str, mover: bool) -> edgebackup_common::client::Credential {
+    let ch = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.expect("connect to catcher");
+    let request = pb::CreateEnrollmentTokenRequest { source_id: source_id.into(), mover, ..Default::default() };
+    let token = pb::access_service_client::AccessServiceClient::new(ch)
+        .create_enrollment_token(request)
+        .await
+        .expect("an enrollment token")
+        .into_inner();
+    let url = format!("https://{addr}");
+    let (cred, source) =
+        edgebackup_common::client::enroll(&url, &token.token, Some(&token.ca_fingerprint)).await.expect("enrolled");
+    assert_eq!(source, source_id);
+    cred
+}

@@ -18,19 +18,25 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("writer", &["domain", "rules", "error", "journal", "change", "store", "watch"]),
     ("workers", &["domain", "rules", "error", "store", "writer", "watch"]),
     ("config", &["domain", "rules", "error"]),
+    ("listener", &["auth"]),
+    ("auth", &["domain", "error", "store", "writer", "config"]),
     (
         "service",
-        &["domain", "rules", "error", "journal", "change", "store", "watch", "status", "writer", "workers", "config"],
+        &[
+            "domain", "rules", "error", "journal", "change", "store", "watch", "status", "writer", "workers", "config",
+            "auth",
+        ],
     ),
     (
         "stream",
         &[
             "domain", "rules", "error", "journal", "change", "store", "watch", "status", "writer", "workers", "config",
-            "service",
+            "auth", "service",
         ],
     ),
     ("tui", &[]),
     ("server", &["*"]),
+    ("cli", &["*"]),
     ("main", &["*"]),
     ("lib", &["*"]),
 ];

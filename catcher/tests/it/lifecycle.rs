@@ -48,7 +48,7 @@ async fn tiers_advance_and_expire(db: TestDb) {
     let cache = pb::RuleSet { package_type: pb::PackageType::Cache as i32, cache_ttl: secs(1), ..Default::default() };
     c.policy.update_rule_set(pb::UpdateRuleSetRequest { rule_set: Some(cache), reason: "ttl".into() }).await.unwrap();
 
-    let agent = ScriptedAgent::connect(catcher.channel().await, "edge-life", &[]).await;
+    let agent = ScriptedAgent::enroll(&catcher, "edge-life", &[]).await;
     let mut agent = agent;
     let sha = "b".repeat(64);
     let ids: Vec<String> = (0..3).map(|_| uuid::Uuid::now_v7().to_string()).collect();

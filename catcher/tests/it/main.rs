@@ -11,6 +11,7 @@ mod projections;
 mod reflection;
 mod restores;
 mod stream;
+mod trust;
 mod tui;
 mod watch;
 mod workflow;

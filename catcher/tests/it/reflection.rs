@@ -60,13 +60,29 @@ async fn grpcurl_lists_describes_and_calls_every_service() {
         ("edgebackup.v1.PolicyService/ListRuleSets", "{}", "PACKAGE_TYPE_AUDIT_LOGS"),
         ("edgebackup.v1.JournalService/VerifyJournal", "{}", "\"ok\": true"),
         ("edgebackup.v1.StatusService/GetStatus", "{}", "clientsTotal"),
-        ("edgebackup.v1.AgentService/Connect", r#"{"hello":{"source_id":"grpcurl-agent"}}"#, "welcome"),
         ("grpc.health.v1.Health/Check", "{}", "SERVING"),
     ];
     for (method, body, expect) in calls {
         let out = run(&bin, &["-plaintext", "-d", body, addr, method]);
         assert!(out.contains(expect), "{method} -> {out}");
     }
+    // An agent's stream needs its credential: refused without one, welcomed over TLS with it
+    // (grpcurl verifying the catcher by its CA, presenting the agent's certificate).
+    let hello = r#"{"hello":{"source_id":"grpcurl-agent"}}"#;
+    let anonymous = Command::new(&bin)
+        .args(["-plaintext", "-d", hello, addr, "edgebackup.v1.AgentService/Connect"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&anonymous.stderr);
+    assert!(!anonymous.status.success() && stderr.contains("Unauthenticated"), "{stderr}");
+    let cred = crate::harness::enroll(addr, "grpcurl-agent", false).await;
+    let dir = tempfile::tempdir().unwrap();
+    cred.save(dir.path()).unwrap();
+    let file = |name: &str| dir.path().join(name).display().to_string();
+    let (ca, cert, key) = (file("ca.crt"), file("agent.crt"), file("agent.key"));
+    let tls = ["-cacert", &ca, "-cert", &cert, "-key", &key];
+    let out = run(&bin, &[&tls[..], &["-d", hello, addr, "edgebackup.v1.AgentService/Connect"]].concat());
+    assert!(out.contains("welcome"), "{out}");
     let err = Command::new(&bin)
         .args(["-plaintext", "-d", r#"{"source_id":""}"#, addr, "edgebackup.v1.SourceService/RegisterSource"])
         .output()

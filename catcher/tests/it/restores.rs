@@ -48,8 +48,8 @@ async fn restores(c: &mut crate::harness::Clients, filter: pb::ListCommandsReque
 async fn restore_progress_reaches_every_view(db: TestDb) {
     let mut catcher = Catcher::start(&db).await;
     let mut c = catcher.clients().await;
-    let mut agent = ScriptedAgent::connect(catcher.channel().await, "edge-r", &[pb::Capability::Backup]).await;
-    let other = ScriptedAgent::connect(catcher.channel().await, "edge-other", &[pb::Capability::Backup]).await;
+    let mut agent = ScriptedAgent::enroll(&catcher, "edge-r", &[pb::Capability::Backup]).await;
+    let other = ScriptedAgent::enroll(&catcher, "edge-other", &[pb::Capability::Backup]).await;
     let mut w = c.status.watch(pb::WatchRequest::default()).await.unwrap().into_inner();
     let Some(Kind::Snapshot(s)) = w.message().await.unwrap().unwrap().kind else { panic!("snapshot first") };
     assert!(s.restores.is_empty());

@@ -33,7 +33,7 @@ async fn exactly_once_across_catcher_kill(db: TestDb) {
     let events = script(&ids);
     let total = events.len() as u64;
 
-    let mut agent = ScriptedAgent::connect(catcher.channel().await, "edge-kill", &[pb::Capability::Backup]).await;
+    let mut agent = ScriptedAgent::enroll(&catcher, "edge-kill", &[pb::Capability::Backup]).await;
     assert_eq!(agent.welcome.last_applied_seq, 0);
     // The first half is acknowledged; the rest is in flight when the catcher dies.
     let half = total / 2;
@@ -49,7 +49,7 @@ async fn exactly_once_across_catcher_kill(db: TestDb) {
     catcher.restart().await;
 
     // Reconnect: the catcher says how far it got; at least everything acknowledged.
-    let mut agent = ScriptedAgent::connect(catcher.channel().await, "edge-kill", &[pb::Capability::Backup]).await;
+    let mut agent = ScriptedAgent::enroll(&catcher, "edge-kill", &[pb::Capability::Backup]).await;
     let resumed_at = agent.welcome.last_applied_seq;
     assert!(resumed_at >= half, "acknowledged events survive a SIGKILL ({resumed_at} < {half})");
     // Exactly the packages ingested but not completed at that point are handed back.
@@ -96,7 +96,7 @@ async fn exactly_once_across_catcher_kill(db: TestDb) {
 /// gaps (coalesced progress) are fine; another source's package is off limits.
 async fn rejected_events_do_not_wedge_the_stream(db: TestDb) {
     let catcher = Catcher::start(&db).await;
-    let mut a = ScriptedAgent::connect(catcher.channel().await, "edge-a", &[]).await;
+    let mut a = ScriptedAgent::enroll(&catcher, "edge-a", &[]).await;
     let id = uuid::Uuid::now_v7().to_string();
     a.send(1, ingest(&id, "a.txt", 10, "")).await;
     a.send(2, ingest("not-a-uuid", "b.txt", 10, "")).await;
@@ -110,7 +110,7 @@ async fn rejected_events_do_not_wedge_the_stream(db: TestDb) {
     assert!(rejected[1].0 == 6 && rejected[1].1.starts_with("progress_percent:"), "{rejected:?}");
     assert!(rejected[2].0 == 7 && rejected[2].1.starts_with("complete.sha256:"), "{rejected:?}");
 
-    let mut b = ScriptedAgent::connect(catcher.channel().await, "edge-b", &[]).await;
+    let mut b = ScriptedAgent::enroll(&catcher, "edge-b", &[]).await;
     b.send(1, progress(&id, 90, 9)).await;
     b.wait_ack(1).await;
     assert_eq!(b.rejections()[0].code, pb::StatusCode::PermissionDenied as i32);
@@ -132,7 +132,7 @@ async fn rejected_events_do_not_wedge_the_stream(db: TestDb) {
 /// verified copy is refused.
 async fn sequence_numbers_cannot_hide_events(db: TestDb) {
     let catcher = Catcher::start(&db).await;
-    let mut a = ScriptedAgent::connect(catcher.channel().await, "edge-s", &[]).await;
+    let mut a = ScriptedAgent::enroll(&catcher, "edge-s", &[]).await;
     let (first, second) = (uuid::Uuid::now_v7().to_string(), uuid::Uuid::now_v7().to_string());
     a.send(1, ingest(&first, "a.txt", 10, "")).await;
     a.send(1_000_000, ingest("not-a-uuid", "x.txt", 10, "")).await;
@@ -166,15 +166,15 @@ async fn sequence_numbers_cannot_hide_events(db: TestDb) {
     };
     assert_eq!(error.code, pb::StatusCode::InvalidArgument as i32, "{error:?}");
     assert!(error.message.starts_with("event.seq: must be at most 9223372036854775807"), "{error:?}");
-    let again = ScriptedAgent::connect(catcher.channel().await, "edge-s", &[]).await;
+    let again = ScriptedAgent::enroll(&catcher, "edge-s", &[]).await;
     assert_eq!(again.welcome.last_applied_seq, 3, "the cursor never moved past the real events");
 }
 
 /// A second Hello for the same source supersedes the first stream; connected state follows.
 async fn newer_session_supersedes(db: TestDb) {
     let catcher = Catcher::start(&db).await;
-    let mut first = ScriptedAgent::connect(catcher.channel().await, "edge-dup", &[]).await;
-    let second = ScriptedAgent::connect(catcher.channel().await, "edge-dup", &[]).await;
+    let mut first = ScriptedAgent::enroll(&catcher, "edge-dup", &[]).await;
+    let second = ScriptedAgent::enroll(&catcher, "edge-dup", &[]).await;
     assert_ne!(first.welcome.session_id, second.welcome.session_id);
     let mut got_error = false;
     while let Some(m) = first.next(10).await {
@@ -202,7 +202,7 @@ async fn newer_session_supersedes(db: TestDb) {
 /// until an operator's resume succeeds.
 async fn commands_are_redelivered_until_answered(db: TestDb) {
     let mut catcher = Catcher::start(&db).await;
-    let mut agent = ScriptedAgent::connect(catcher.channel().await, "edge-cmd", &[pb::Capability::Backup]).await;
+    let mut agent = ScriptedAgent::enroll(&catcher, "edge-cmd", &[pb::Capability::Backup]).await;
     let mut c = catcher.clients().await;
 
     // panic brake
@@ -250,7 +250,7 @@ async fn commands_are_redelivered_until_answered(db: TestDb) {
     // ...and after a catcher restart.
     drop(agent);
     catcher.restart().await;
-    let mut agent = ScriptedAgent::connect(catcher.channel().await, "edge-cmd", &[pb::Capability::Backup]).await;
+    let mut agent = ScriptedAgent::enroll(&catcher, "edge-cmd", &[pb::Capability::Backup]).await;
     assert_eq!(agent.welcome.safety_state, pb::SafetyState::StoppedForSafety as i32);
     let again = agent.wait_command(10).await;
     assert_eq!(again.command_id, id);
@@ -321,7 +321,7 @@ async fn commands_are_redelivered_until_answered(db: TestDb) {
 /// SIGTERM with a live stream: the catcher closes streams, drains, and exits cleanly.
 async fn graceful_shutdown(db: TestDb) {
     let mut catcher = Catcher::start(&db).await;
-    let mut agent = ScriptedAgent::connect(catcher.channel().await, "edge-term", &[]).await;
+    let mut agent = ScriptedAgent::enroll(&catcher, "edge-term", &[]).await;
     let id = uuid::Uuid::now_v7().to_string();
     agent.send(1, ingest(&id, "x", 0, "")).await;
     agent.wait_ack(1).await;
@@ -335,7 +335,7 @@ async fn graceful_shutdown(db: TestDb) {
 /// Heartbeats keep a quiet stream open; a silent one is closed after agent_timeout (5 s in tests).
 async fn silent_streams_are_closed(db: TestDb) {
     let catcher = Catcher::start(&db).await;
-    let mut agent = ScriptedAgent::connect(catcher.channel().await, "edge-hb", &[]).await;
+    let mut agent = ScriptedAgent::enroll(&catcher, "edge-hb", &[]).await;
     assert_eq!(agent.welcome.heartbeat_interval.unwrap().seconds, 1);
     let mut c = catcher.clients().await;
     let get = pb::GetSourceRequest { source_id: "edge-hb".into() };
@@ -367,7 +367,7 @@ async fn silent_streams_are_closed(db: TestDb) {
 /// The files an agent lists in Complete come back from GetPackage (and not from lists).
 async fn manifests_are_stored(db: TestDb) {
     let catcher = Catcher::start(&db).await;
-    let mut a = ScriptedAgent::connect(catcher.channel().await, "edge-m", &[]).await;
+    let mut a = ScriptedAgent::enroll(&catcher, "edge-m", &[]).await;
     let id = uuid::Uuid::now_v7().to_string();
     let sha = "ab".repeat(32);
     let mut done = complete(&id, &sha, 10, "st");

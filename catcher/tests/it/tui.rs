@@ -18,8 +18,8 @@ fn sha_of(s: &str) -> String {
 
 /// Two clients: edge-01 with a stored, an uploading and a failed package; edge-02 stopped for
 /// safety. The returned agents keep their streams (and so their "online" state) open.
-async fn seed(ch: tonic::transport::Channel) -> (ScriptedAgent, ScriptedAgent) {
-    let a = ScriptedAgent::connect(ch.clone(), "edge-01", &[pb::Capability::Backup]).await;
+async fn seed(addr: &str) -> (ScriptedAgent, ScriptedAgent) {
+    let a = ScriptedAgent::enroll_at(addr, "edge-01", &[pb::Capability::Backup]).await;
     let (stored, uploading, failed) =
         (uuid::Uuid::now_v7().to_string(), uuid::Uuid::now_v7().to_string(), uuid::Uuid::now_v7().to_string());
     let script = vec![
@@ -36,7 +36,7 @@ async fn seed(ch: tonic::transport::Channel) -> (ScriptedAgent, ScriptedAgent) {
         a.send(i as u64 + 1, kind).await;
     }
     a.wait_ack(7).await;
-    let mut b = ScriptedAgent::connect(ch, "edge-02", &[pb::Capability::Backup]).await;
+    let mut b = ScriptedAgent::enroll_at(addr, "edge-02", &[pb::Capability::Backup]).await;
     let alert = pb::SafetyAlert { reason: "canary changed".into(), ..Default::default() };
     b.send(1, Kind::SafetyAlert(alert)).await;
     b.wait_ack(1).await;
@@ -56,7 +56,7 @@ fn text(b: &[u8]) -> String {
 async fn one_shot_formats_report_a_real_fleet() {
     let db = TestDb::new(Db::Sqlite).await;
     let catcher = Catcher::start(&db).await;
-    let _agents = seed(catcher.channel().await).await;
+    let _agents = seed(&catcher.addr).await;
     let url = catcher.url();
 
     // human
@@ -257,7 +257,7 @@ async fn live_view_in_a_real_terminal() {
     let env = [("CATCHER_DATABASE_URL", db_url.as_str()), ("CATCHER_HEARTBEAT_INTERVAL_SECS", "1")];
     let mut catcher = edgebackup_testkit::Proc::start("catcher", &["--listen", "127.0.0.1:0"], &env, dir.path()).await;
     let ch = tonic::transport::Channel::from_shared(catcher.url()).unwrap().connect().await.unwrap();
-    let agents = seed(ch.clone()).await;
+    let agents = seed(&catcher.addr).await;
 
     let exit_file = dir.path().join("exit-code");
     let command = format!(

@@ -13,8 +13,11 @@
 //! and answers commands on stdin, one line each: `kill catcher` (SIGKILL) → `ok`,
 //! `restart catcher` (same address and database) → `ok catcher ADDR LOGFILE`,
 //! `start agent CONFIG` (`agent --config CONFIG run`, the test writes the config with this
-//! catcher's address) → `ok agent LOGFILE`, `stop`, end of input, SIGTERM or SIGINT → stops every
-//! process with SIGTERM and exits.
+//! catcher's address) → `ok agent LOGFILE`, `token SOURCE [mover]` (`catcher enroll`) →
+//! `ok token TOKEN CA_FINGERPRINT HTTPS_URL` for an agent config, `enroll SOURCE [mover]` (a
+//! credential made as an agent makes it) → `ok enrolled DIR` holding `ca.crt`, `agent.crt`,
+//! `agent.key`, `stop`, end of input, SIGTERM or SIGINT → stops every process with SIGTERM and
+//! exits.
 
 use std::path::PathBuf;
 
@@ -108,6 +111,23 @@ async fn main() -> std::process::ExitCode {
                 println!("ok agent {}", agent.log.display());
                 agents.push(agent);
             }
+            other if other.starts_with("token ") => {
+                let (source, mover) = source_and_mover(&other["token ".len()..]);
+                let e = catcher.enrollment(source, mover);
+                println!("ok token {} {} {}", e.token, e.ca_fingerprint, e.url);
+            }
+            other if other.starts_with("enroll ") => {
+                let (source, mover) = source_and_mover(&other["enroll ".len()..]);
+                let e = catcher.enrollment(source, mover);
+                let dir = args.dir.join("credentials").join(source);
+                match edgebackup_common::client::enroll(&e.url, &e.token, Some(&e.ca_fingerprint)).await {
+                    Ok((credential, _)) => match credential.save(&dir) {
+                        Ok(()) => println!("ok enrolled {}", dir.display()),
+                        Err(err) => println!("error {err}"),
+                    },
+                    Err(err) => println!("error {err}"),
+                }
+            }
             other => println!("error unknown command {other:?}"),
         }
     }
@@ -119,4 +139,11 @@ async fn main() -> std::process::ExitCode {
     // Exit now: returning would drop the runtime, which waits for the blocking thread still
     // reading stdin (tokio's stdin cannot be cancelled) when a signal ended the loop.
     std::process::exit(0)
+}
+
+/// `SOURCE [mover]`.
+fn source_and_mover(rest: &str) -> (&str, bool) {
+    let mut words = rest.split_whitespace();
+    let source = words.next().unwrap_or_default();
+    (source, words.next() == Some("mover"))
 }

@@ -175,6 +175,7 @@ impl Unit<'_> {
         changes.restores = self.write_commands().await?;
         self.write_snapshots().await?;
         super::catalog::flush(txn, std::mem::take(&mut self.catalog)).await?;
+        super::credentials::flush(txn, std::mem::take(&mut self.credentials)).await?;
         if recount {
             rebuild_counters(txn).await?;
             rebuild_transition_days(txn, None).await?;

@@ -7,6 +7,7 @@
 //! ticks of one package in a batch cost one row write, and a refused op has written nothing.
 
 mod catalog;
+mod credentials;
 mod flush;
 mod reads;
 mod undo;
@@ -87,6 +88,8 @@ pub struct Unit<'a> {
     stored_movers: Option<Vec<String>>,
     /// Catalog versions and package holds.
     catalog: catalog::CatalogStage,
+    /// Enrollment tokens, issued certificates, revocations.
+    credentials: credentials::CredentialStage,
     undo: Vec<Undo>,
     depth: usize,
     pub rules_changed: bool,
@@ -118,6 +121,7 @@ impl<'a> Unit<'a> {
             new_stations: None,
             stored_movers: None,
             catalog: catalog::CatalogStage::default(),
+            credentials: credentials::CredentialStage::default(),
             undo: Vec::new(),
             depth: 0,
             rules_changed: false,

@@ -30,6 +30,7 @@ pub(super) enum Undo {
     CatalogRelocated,
     CatalogOpenedEntry(usize, Box<FileEntry>),
     Hold(String, Option<Staged<Hold>>),
+    Enrollment(String, Option<Staged<EnrollmentToken>>),
 }
 
 /// Where an op started; `settle` keeps or undoes what came after.
@@ -38,6 +39,8 @@ pub struct Mark {
     journal: usize,
     snapshots: usize,
     bulk: usize,
+    issued: usize,
+    revocations: usize,
     next_snapshot_id: Option<u64>,
     status_changed: bool,
     rules_changed: bool,
@@ -54,6 +57,8 @@ impl Unit<'_> {
             journal: self.journal.len(),
             snapshots: self.snapshots.len(),
             bulk: self.bulk.len(),
+            issued: self.credentials.issued.len(),
+            revocations: self.credentials.revocations.len(),
             next_snapshot_id: self.next_snapshot_id,
             status_changed: self.status_changed,
             rules_changed: self.rules_changed,
@@ -113,11 +118,14 @@ impl Unit<'_> {
                 }
                 Undo::CatalogOpenedEntry(i, entry) => self.catalog.opened[i].entry = *entry,
                 Undo::Hold(k, v) => unstage(&mut self.catalog.holds, k, v),
+                Undo::Enrollment(k, v) => unstage(&mut self.credentials.enrollments, k, v),
             }
         }
         self.journal.truncate(mark.journal);
         self.snapshots.truncate(mark.snapshots);
         self.bulk.truncate(mark.bulk);
+        self.credentials.issued.truncate(mark.issued);
+        self.credentials.revocations.truncate(mark.revocations);
         self.next_snapshot_id = mark.next_snapshot_id;
         self.status_changed = mark.status_changed;
         self.rules_changed = mark.rules_changed;

@@ -1,0 +1,111 @@
+//! Commands run on the catcher's host against its database and data directory: enrollment
+//! tokens, revocation, the TLS certificate of small installs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::ca::Authority;
+use crate::auth::tls::{CertFiles, write_server_cert};
+use crate::config::Config;
+use crate::watch::Hub;
+use crate::writer::{RevokeAgent, Writer};
+
+/// A writer on the catcher's database for one command (the running catcher may be writing too:
+/// each transaction waits its turn).
+async fn with_writer<T>(config: &Config, f: impl AsyncFn(&Writer) -> anyhow::Result<T>) -> anyhow::Result<T> {
+    let store = crate::server::open_store(config).await?;
+    let stop = CancellationToken::new();
+    let (writer, task) = Writer::spawn(store.db().clone(), Hub::new(16), Arc::new(Notify::new()), 64, stop.clone());
+    // SQLite refuses a transaction whose snapshot another writer (the running catcher) moved
+    // past ("database is locked") without waiting: try again, briefly.
+    let mut out = f(&writer).await;
+    for _ in 0..50 {
+        match &out {
+            Err(e) if e.to_string().contains("retry") => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                out = f(&writer).await;
+            }
+            _ => break,
+        }
+    }
+    drop(writer);
+    stop.cancel();
+    let _ = task.await;
+    store.close().await?;
+    out
+}
+
+/// `catcher enroll`: prints a new enrollment token and how to use it.
+pub async fn enroll(config: &Config, source: &str, ttl: Duration, uses: u32, mover: bool) -> anyhow::Result<()> {
+    let authority = Authority::load_or_create(&config.data_dir.join("ca"))?;
+    let (token, t) = with_writer(config, async |w| {
+        Ok(crate::service::access::create_token(w, source, ttl.as_secs(), uses, mover, "cli").await?)
+    })
+    .await?;
+    let expires = chrono::DateTime::from_timestamp_millis(t.expires_at).map(|d| d.to_rfc3339()).unwrap_or_default();
+    let plural = if t.uses_left == 1 { "" } else { "s" };
+    println!("Enrollment token for source {} ({} use{plural}, until {expires}):", t.source_id, t.uses_left);
+    println!("  {token}");
+    println!("Catcher CA fingerprint (SHA-256): {}", authority.fingerprint());
+    println!("On the device:");
+    println!(
+        "  agent enroll --catcher https://HOST:{} --token {token} --ca-fingerprint {}",
+        config.listen.port(),
+        authority.fingerprint()
+    );
+    Ok(())
+}
+
+/// `catcher agent revoke`.
+pub async fn revoke(config: &Config, source: &str) -> anyhow::Result<()> {
+    with_writer(config, async |w| {
+        Ok(w.submit(RevokeAgent { source_id: source.to_owned(), actor: "cli".into() }).await?)
+    })
+    .await?;
+    println!("Revoked every credential of {source}; a running catcher closes its stream within a second.");
+    Ok(())
+}
+
+/// `catcher tls init`: the CA (if new) and a server certificate for `hosts`.
+pub fn tls_init(config: &Config, hosts: &[String]) -> anyhow::Result<()> {
+    anyhow::ensure!(!hosts.is_empty(), "--host: give at least one name or address the catcher is reached by");
+    let authority = Authority::load_or_create(&config.data_dir.join("ca"))?;
+    let dir = config.data_dir.join("tls");
+    let files = CertFiles { cert: dir.join("server.crt"), key: dir.join("server.key") };
+    write_server_cert(&files, &authority, hosts).with_context(|| format!("writing {}", dir.display()))?;
+    println!("Server certificate for {} written; in catcher.toml:", hosts.join(", "));
+    println!("  tls_cert_file = \"{}\"", files.cert.display());
+    println!("  tls_key_file = \"{}\"", files.key.display());
+    println!("Agents pin the CA: SHA-256 {}", authority.fingerprint());
+    Ok(())
+}
+
+/// "90s", "30m", "1h", "7d", or plain seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let n: u64 = digits.parse().map_err(|_| format!("{text:?}: a number with s, m, h or d, like 1h"))?;
+    let scale = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("{text:?}: the unit is s, m, h or d")),
+    };
+    Ok(Duration::from_secs(n.saturating_mul(scale)))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn durations() {
+        assert_eq!(super::parse_duration("1h").unwrap().as_secs(), 3600);
+        assert_eq!(super::parse_duration("90").unwrap().as_secs(), 90);
+        assert_eq!(super::parse_duration("2d").unwrap().as_secs(), 172_800);
+        assert!(super::parse_duration("1w").is_err());
+        assert!(super::parse_duration("h").is_err());
+    }
+}
