@@ -146,17 +146,55 @@ pub async fn channel(url: &str, tls: Option<Arc<rustls::ClientConfig>>, lazy: bo
         .http2_keep_alive_interval(std::time::Duration::from_secs(20))
         .keep_alive_timeout(std::time::Duration::from_secs(10))
         .tcp_nodelay(true);
-    let https = endpoint.uri().scheme_str() == Some("https");
-    if !https {
-        return if lazy {
-            Ok(endpoint.connect_lazy())
-        } else {
-            endpoint.connect().await.map_err(|e| format!("the catcher at {url} is unreachable: {e}"))
-        };
+    if lazy {
+        return connect_lazy(endpoint, tls);
     }
-    let tls =
-        tls.ok_or_else(|| format!("{url}: https needs the catcher's CA (enroll first, or pin its fingerprint)"))?;
-    let connector = tower::service_fn(move |uri: Uri| {
+    let Some(tls) = tls_for(&endpoint, tls)? else {
+        return endpoint.connect().await.map_err(|e| format!("the catcher at {url} is unreachable: {e}"));
+    };
+    endpoint
+        .connect_with_connector(connector(tls))
+        .await
+        .map_err(|e| format!("the catcher at {url}: {}", source_chain(&e)))
+}
+
+/// A channel over `endpoint` that connects on first use (and again after a failure).
+pub fn connect_lazy(endpoint: Endpoint, tls: Option<Arc<rustls::ClientConfig>>) -> Result<Channel, String> {
+    Ok(match tls_for(&endpoint, tls)? {
+        Some(tls) => endpoint.connect_with_connector_lazy(connector(tls)),
+        None => endpoint.connect_lazy(),
+    })
+}
+
+/// The TLS configuration an endpoint needs: none for http, required for https.
+fn tls_for(
+    endpoint: &Endpoint,
+    tls: Option<Arc<rustls::ClientConfig>>,
+) -> Result<Option<Arc<rustls::ClientConfig>>, String> {
+    if endpoint.uri().scheme_str() != Some("https") {
+        return Ok(None);
+    }
+    tls.map(Some).ok_or_else(|| {
+        format!("{}: https needs the catcher's CA (enroll first, or pin its fingerprint)", endpoint.uri())
+    })
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Connects TCP, then TLS verified by `tls`, naming the server by the URL's host.
+fn connector(
+    tls: Arc<rustls::ClientConfig>,
+) -> impl tower::Service<
+    Uri,
+    Response = hyper_util::rt::TokioIo<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
+    Error = BoxError,
+    Future = impl Future<
+        Output = Result<hyper_util::rt::TokioIo<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>, BoxError>,
+    > + Send,
+> + Clone
++ Send
++ 'static {
+    tower::service_fn(move |uri: Uri| {
         let tls = tls.clone();
         async move {
             let host = uri.host().ok_or("the catcher URL has no host")?.trim_matches(['[', ']']).to_owned();
@@ -165,17 +203,9 @@ pub async fn channel(url: &str, tls: Option<Arc<rustls::ClientConfig>>, lazy: bo
             tcp.set_nodelay(true)?;
             let name = ServerName::try_from(host).map_err(|e| format!("the catcher's host name: {e}"))?;
             let stream = tokio_rustls::TlsConnector::from(tls).connect(name, tcp).await?;
-            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(hyper_util::rt::TokioIo::new(stream))
+            Ok::<_, BoxError>(hyper_util::rt::TokioIo::new(stream))
         }
-    });
-    if lazy {
-        Ok(endpoint.connect_with_connector_lazy(connector))
-    } else {
-        endpoint
-            .connect_with_connector(connector)
-            .await
-            .map_err(|e| format!("the catcher at {url}: {}", source_chain(&e)))
-    }
+    })
 }
 
 /// An error with its causes (TLS failures hide in them).

@@ -1,6 +1,8 @@
 //! Gateway configuration: built-in defaults < TOML file < `GATEWAY_*` environment < command line.
 
-use std::{net::SocketAddr, path::Path};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use figment::{
     Figment,
@@ -18,6 +20,15 @@ pub struct Config {
     pub listen: SocketAddr,
     /// The catcher's gRPC URL.
     pub catcher_url: String,
+    /// HTTPS for the dashboard: certificate chain and key (PEM), reloaded when they change.
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+    /// Serve plain HTTP on a non-loopback address (behind a proxy that terminates TLS itself).
+    pub allow_plaintext: bool,
+    /// How an `https://` catcher is recognised: its CA certificate (PEM, e.g. the catcher's
+    /// `data/ca/ca.crt`) or that CA's SHA-256 fingerprint (as `catcher enroll` prints it).
+    pub catcher_ca_file: Option<PathBuf>,
+    pub catcher_ca_fingerprint: Option<String>,
     /// Browser origins besides the gateway's own allowed to call grpc-web (CORS), e.g. a dev server.
     pub cors_origins: Vec<String>,
     /// How long to wait for a TCP connection to the catcher, in milliseconds.
@@ -33,6 +44,11 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             catcher_url: "http://127.0.0.1:50051".to_owned(),
+            tls_cert_file: None,
+            tls_key_file: None,
+            allow_plaintext: false,
+            catcher_ca_file: None,
+            catcher_ca_fingerprint: None,
             cors_origins: Vec::new(),
             connect_timeout_ms: 2000,
             shutdown_grace_ms: 2000,
@@ -47,6 +63,11 @@ pub const KEYS_HELP: &str = "\
 Configuration keys (TOML file, or env GATEWAY_<KEY>; defaults in brackets):
   listen              HTTP address for the dashboard and grpc-web [127.0.0.1:8080]
   catcher_url         the catcher's gRPC URL [http://127.0.0.1:50051]
+  tls_cert_file       HTTPS certificate chain (PEM), reloaded on change [none: plain HTTP, loopback only]
+  tls_key_file        its private key (PEM, mode 0600) [none]
+  allow_plaintext     serve plain HTTP on a non-loopback listen (a proxy terminates TLS) [false]
+  catcher_ca_file     the catcher's CA certificate, for an https catcher_url [none]
+  catcher_ca_fingerprint  or that CA's SHA-256 fingerprint (catcher enroll prints it) [none]
   cors_origins        other browser origins allowed to call grpc-web, e.g. [\"http://localhost:5173\"] [none]
   connect_timeout_ms  TCP connect timeout to the catcher [2000]
   shutdown_grace_ms   time open streams get after SIGTERM [2000]
@@ -88,6 +109,37 @@ impl Config {
                 reason: format!("{:?} must look like http://HOST:PORT", self.catcher_url),
             });
         }
+        let https = url.scheme_str() == Some("https");
+        if https && self.catcher_ca_file.is_none() && self.catcher_ca_fingerprint.is_none() {
+            return Err(ConfigError::Invalid {
+                key: "catcher_ca_file",
+                reason: "an https catcher_url needs catcher_ca_file or catcher_ca_fingerprint to recognise the catcher"
+                    .into(),
+            });
+        }
+        if !https && !self.allow_plaintext && !url.host().is_some_and(is_loopback_host) {
+            return Err(ConfigError::Invalid {
+                key: "catcher_url",
+                reason: format!(
+                    "{:?} is plaintext to another host; use https:// with catcher_ca_file (or allow_plaintext = true)",
+                    self.catcher_url
+                ),
+            });
+        }
+        if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
+            let key = if self.tls_cert_file.is_none() { "tls_cert_file" } else { "tls_key_file" };
+            return Err(ConfigError::Invalid { key, reason: "tls_cert_file and tls_key_file go together".into() });
+        }
+        if self.tls_cert_file.is_none() && !self.allow_plaintext && !self.listen.ip().is_loopback() {
+            return Err(ConfigError::Invalid {
+                key: "listen",
+                reason: format!(
+                    "{} is not loopback and there is no TLS: set tls_cert_file and tls_key_file \
+                     (GATEWAY_TLS_CERT_FILE, GATEWAY_TLS_KEY_FILE), or allow_plaintext = true behind a TLS proxy",
+                    self.listen
+                ),
+            });
+        }
         for origin in &self.cors_origins {
             let ok = origin.parse::<http::Uri>().is_ok_and(|u| {
                 matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some() && u.path() == "/"
@@ -104,6 +156,35 @@ impl Config {
         }
         Ok(())
     }
+
+    /// The certificate files to serve HTTPS from, when configured.
+    pub fn tls_files(&self) -> Option<edgebackup_common::server_tls::CertFiles> {
+        Some(edgebackup_common::server_tls::CertFiles {
+            cert: self.tls_cert_file.clone()?,
+            key: self.tls_key_file.clone()?,
+        })
+    }
+
+    /// How to verify an `https://` catcher (none for `http://`).
+    pub fn catcher_tls(&self) -> Result<Option<Arc<rustls::ClientConfig>>, ConfigError> {
+        use edgebackup_common::client::{Trust, tls_config};
+        let invalid = |key, reason: String| ConfigError::Invalid { key, reason };
+        if let Some(file) = &self.catcher_ca_file {
+            let pem = std::fs::read_to_string(file)
+                .map_err(|e| invalid("catcher_ca_file", format!("{}: {e}", file.display())))?;
+            return tls_config(Trust::Ca(&pem), None).map(Some).map_err(|e| invalid("catcher_ca_file", e));
+        }
+        match &self.catcher_ca_fingerprint {
+            Some(fp) => {
+                tls_config(Trust::Fingerprint(fp), None).map(Some).map_err(|e| invalid("catcher_ca_fingerprint", e))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    host == "localhost" || host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -123,6 +204,24 @@ mod tests {
         assert!(bad.validate().unwrap_err().to_string().starts_with("cors_origins:"));
         let bad = Config { connect_timeout_ms: 0, ..Config::default() };
         assert!(bad.validate().unwrap_err().to_string().starts_with("connect_timeout_ms:"));
+        let bad = Config { listen: "0.0.0.0:8080".parse().unwrap(), ..Config::default() };
+        let err = bad.validate().unwrap_err().to_string();
+        assert!(err.starts_with("listen:") && err.contains("tls_cert_file"), "{err}");
+        let mesh = Config { listen: "0.0.0.0:8080".parse().unwrap(), allow_plaintext: true, ..Config::default() };
+        mesh.validate().unwrap();
+        let bad = Config { catcher_url: "http://10.0.0.1:50051".into(), ..Config::default() };
+        assert!(bad.validate().unwrap_err().to_string().starts_with("catcher_url:"));
+        let bad = Config { catcher_url: "https://catcher:50051".into(), ..Config::default() };
+        assert!(bad.validate().unwrap_err().to_string().starts_with("catcher_ca_file:"));
+        let bad = Config { tls_cert_file: Some("c.pem".into()), ..Config::default() };
+        assert!(bad.validate().unwrap_err().to_string().starts_with("tls_key_file:"));
+        let bad = Config {
+            catcher_url: "https://catcher:50051".into(),
+            catcher_ca_fingerprint: Some("abc".into()),
+            ..Config::default()
+        };
+        bad.validate().unwrap();
+        assert!(bad.catcher_tls().unwrap_err().to_string().starts_with("catcher_ca_fingerprint:"));
     }
 
     #[test]

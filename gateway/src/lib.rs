@@ -5,3 +5,4 @@ pub mod config;
 pub mod health;
 pub mod proxy;
 pub mod server;
+pub mod tls;

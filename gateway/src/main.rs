@@ -46,6 +46,7 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {} (listen)", config.listen))?;
     // Tests and scripts read the bound port from this line (listen may say port 0).
     println!("gateway listening on {}", listener.local_addr()?);
-    tracing::info!(addr = %listener.local_addr()?, catcher = %config.catcher_url, "dashboard at http://{}/", listener.local_addr()?);
+    let scheme = if config.tls_files().is_some() { "https" } else { "http" };
+    tracing::info!(addr = %listener.local_addr()?, catcher = %config.catcher_url, "dashboard at {scheme}://{}/", listener.local_addr()?);
     gateway::server::serve(config, listener, edgebackup_common::shutdown_signal()).await
 }

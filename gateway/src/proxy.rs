@@ -31,15 +31,20 @@ pub const EXPOSED_SERVICES: &[&str] = &[
 /// Request headers that describe the browser's connection, not the call.
 const DROPPED_HEADERS: &[&str] = &["host", "connection", "keep-alive", "cookie", "origin", "referer"];
 
-/// The channel to the catcher.
-pub fn channel(catcher_url: &str, connect_timeout: Duration) -> Result<Channel, tonic::transport::Error> {
-    Ok(Endpoint::from_shared(catcher_url.to_owned())?
+/// The channel to the catcher, over TLS verified by `tls` when the URL is https.
+pub fn channel(
+    catcher_url: &str,
+    connect_timeout: Duration,
+    tls: Option<Arc<rustls::ClientConfig>>,
+) -> Result<Channel, String> {
+    let endpoint = Endpoint::from_shared(catcher_url.to_owned())
+        .map_err(|e| format!("catcher_url: {e}"))?
         .connect_timeout(connect_timeout)
         // Notice a vanished catcher even while a Watch stream is quiet.
         .http2_keep_alive_interval(Duration::from_secs(10))
         .keep_alive_timeout(Duration::from_secs(5))
-        .keep_alive_while_idle(true)
-        .connect_lazy())
+        .keep_alive_while_idle(true);
+    edgebackup_common::client::connect_lazy(endpoint, tls)
 }
 
 /// A tower service forwarding gRPC requests to the catcher.

@@ -26,7 +26,9 @@ pub struct AppState {
 
 /// The whole application, without a listener (so tests can drive it).
 pub fn app(config: &Config) -> anyhow::Result<Router> {
-    let channel = channel(&config.catcher_url, Duration::from_millis(config.connect_timeout_ms))?;
+    let tls = config.catcher_tls()?;
+    let channel = channel(&config.catcher_url, Duration::from_millis(config.connect_timeout_ms), tls)
+        .map_err(anyhow::Error::msg)?;
     let grpc_web = GrpcWebLayer::new().layer(Forward::new(channel.clone(), &config.catcher_url));
     let mut grpc = Router::new();
     for service in EXPOSED_SERVICES {
@@ -66,8 +68,23 @@ pub async fn serve(
         shutdown.await;
         stop.cancel();
     });
-    let server = axum::serve(listener, app).with_graceful_shutdown(stopped.clone().cancelled_owned());
     let grace = Duration::from_millis(config.shutdown_grace_ms);
+    let server = async {
+        match config.tls_files() {
+            Some(files) => {
+                let tls = crate::tls::server_config(files, stopped.clone())?;
+                let listener = crate::tls::TlsListener::new(listener, tls, stopped.clone())?;
+                axum::serve(listener, app).with_graceful_shutdown(stopped.clone().cancelled_owned()).await?;
+            }
+            None => {
+                if config.allow_plaintext && !config.listen.ip().is_loopback() {
+                    tracing::warn!(listen = %config.listen, "serving plain HTTP off loopback (allow_plaintext): TLS must be terminated in front of the gateway");
+                }
+                axum::serve(listener, app).with_graceful_shutdown(stopped.clone().cancelled_owned()).await?;
+            }
+        }
+        anyhow::Ok(())
+    };
     tokio::select! {
         result = server => result?,
         // A Watch stream never ends by itself; don't let it hold the process.

@@ -169,10 +169,15 @@ fn percent_decode(s: &str) -> String {
 
 /// A plain HTTP GET against the gateway: status, headers, body.
 pub async fn get(base: &str, path: &str) -> (u16, hyper::HeaderMap, Bytes) {
+    try_get(base, path).await.expect("GET")
+}
+
+/// A plain HTTP GET that may fail.
+pub async fn try_get(base: &str, path: &str) -> Result<(u16, hyper::HeaderMap, Bytes), String> {
     let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let r = client.get(format!("{base}{path}").parse().unwrap()).await.expect("GET");
+    let r = client.get(format!("{base}{path}").parse().unwrap()).await.map_err(|e| format!("{e:?}"))?;
     let status = r.status().as_u16();
     let headers = r.headers().clone();
-    let body = r.into_body().collect().await.expect("body").to_bytes();
-    (status, headers, body)
+    let body = r.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+    Ok((status, headers, body))
 }

@@ -4,3 +4,4 @@ mod browser;
 mod grpc_web;
 mod harness;
 mod http;
+mod tls;
