@@ -2,8 +2,9 @@
 import { defineConfig, type ProxyOptions } from 'vite';
 import { svelte } from '@sveltejs/vite-plugin-svelte';
 
-// `npm run dev` forwards grpc-web calls to a running gateway (GATEWAY_URL, default http://127.0.0.1:8080),
-// so the page and the API share one origin exactly as when the gateway serves the built page.
+// `npm run dev` (and `vite preview`) forward grpc-web calls and the session endpoints (/api/login,
+// /api/session, /api/logout) to a running gateway (GATEWAY_URL, default http://127.0.0.1:8080), so the
+// page, its session cookie and the API share one origin exactly as when the gateway serves the page.
 const gateway = process.env.GATEWAY_URL ?? 'http://127.0.0.1:8080';
 
 const grpcWeb: ProxyOptions = {
@@ -26,6 +27,7 @@ export default defineConfig({
   server: {
     proxy: {
       '^/edgebackup\\.v1\\.[A-Za-z]+/': grpcWeb,
+      '^/api/': { target: gateway, changeOrigin: true },
       '/healthz': { target: gateway, changeOrigin: true },
     },
   },

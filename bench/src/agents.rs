@@ -45,6 +45,8 @@ pub struct AgentOptions {
     pub heartbeat: Option<Duration>,
     /// After the run ends, how long to wait for outstanding acks.
     pub drain: Duration,
+    /// A person's token allowed to create enrollment tokens (an admin's).
+    pub admin_token: Option<String>,
 }
 
 /// Counters shared by every agent.
@@ -196,10 +198,11 @@ fn frame(body: Body) -> pb::AgentMessage {
 /// A TLS channel with a fresh credential for `source_id`, as a real agent holds one: an
 /// enrollment token from AccessService (`url` is the catcher's plaintext loopback address), a
 /// key and certificate request made here, the catcher verified by its CA's fingerprint.
-pub async fn enrolled_channel(url: &str, source_id: &str) -> Result<Channel, String> {
+pub async fn enrolled_channel(url: &str, admin_token: Option<&str>, source_id: &str) -> Result<Channel, String> {
     use edgebackup_common::client;
     let plain =
         Channel::from_shared(url.to_owned()).map_err(|e| e.to_string())?.connect().await.map_err(|e| e.to_string())?;
+    let plain = client::as_person(plain, admin_token)?;
     let request = pb::CreateEnrollmentTokenRequest { source_id: source_id.into(), ..Default::default() };
     let token = pb::access_service_client::AccessServiceClient::new(plain)
         .create_enrollment_token(request)
@@ -237,7 +240,7 @@ pub async fn run_agent(
     }
     let opened = async {
         let _permit = connect_gate.acquire().await.map_err(|e| e.to_string())?;
-        let ch = enrolled_channel(url, &source_id).await?;
+        let ch = enrolled_channel(url, opts.admin_token.as_deref(), &source_id).await?;
         let mut inbound =
             AgentServiceClient::new(ch).connect(ReceiverStream::new(rx)).await.map_err(|s| s.to_string())?.into_inner();
         match inbound.message().await {

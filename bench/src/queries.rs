@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use edgebackup_common::client::PersonChannel as Channel;
 use edgebackup_proto::v1 as pb;
 use pb::{package_service_client::PackageServiceClient, status_service_client::StatusServiceClient};
-use tonic::transport::Channel;
 
 use crate::hist::Hist;
 

@@ -7,11 +7,12 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use edgebackup_common::client::{PersonChannel, as_person};
 use edgebackup_proto::v1 as pb;
 use pb::status_service_client::StatusServiceClient;
 use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Endpoint;
 
 /// Accepts `http://HOST:PORT` where HOST is a loopback address or `localhost`; returns the URL and port.
 pub fn loopback_url(url: &str) -> anyhow::Result<(String, u16)> {
@@ -31,17 +32,28 @@ pub fn loopback_url(url: &str) -> anyhow::Result<(String, u16)> {
     Ok((format!("http://{host}:{port}"), port))
 }
 
-/// A channel that connects when first used.
-pub fn channel(url: &str) -> anyhow::Result<Channel> {
-    Ok(Endpoint::from_shared(url.to_owned())?.connect_timeout(Duration::from_secs(10)).tcp_nodelay(true).connect_lazy())
+/// A channel that connects when first used; its calls carry `token` (a person's, e.g. the
+/// catcher's first admin token).
+pub fn channel(url: &str, token: Option<&str>) -> anyhow::Result<PersonChannel> {
+    let ch = Endpoint::from_shared(url.to_owned())?
+        .connect_timeout(Duration::from_secs(10))
+        .tcp_nodelay(true)
+        .connect_lazy();
+    as_person(ch, token).map_err(anyhow::Error::msg)
+}
+
+/// The token for a catcher this tool did not start: CATCHER_TOKEN.
+pub fn token_from_env() -> Option<String> {
+    std::env::var("CATCHER_TOKEN").ok().filter(|t| !t.trim().is_empty())
 }
 
 /// Waits until `GetStatus` answers (for at most `within`).
-pub async fn wait_serving(url: &str, within: Duration) -> anyhow::Result<()> {
+pub async fn wait_serving(url: &str, token: Option<&str>, within: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + within;
     loop {
         let attempt = async {
             let ch = Endpoint::from_shared(url.to_owned())?.connect().await?;
+            let ch = as_person(ch, token).map_err(anyhow::Error::msg)?;
             StatusServiceClient::new(ch).get_status(pb::GetStatusRequest {}).await?;
             anyhow::Ok(())
         };
@@ -72,6 +84,8 @@ pub struct SpawnedCatcher {
     pub port: u16,
     pub pid: u32,
     pub startup: Startup,
+    /// The admin token it wrote on its first start.
+    pub admin_token: String,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -95,6 +109,8 @@ impl SpawnedCatcher {
         let mut child = tokio::process::Command::new(bin)
             .args(["--listen", "127.0.0.1:0", "--database-url", &db])
             .env("CATCHER_LOG_LEVEL", "warn")
+            // Its CA and first admin token live with it, not in this tool's working directory.
+            .env("CATCHER_DATA_DIR", dir.path().join("data"))
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file))
@@ -123,12 +139,17 @@ impl SpawnedCatcher {
         let listening = started.elapsed();
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         let (url, port) = loopback_url(&format!("http://{addr}"))?;
-        wait_serving(&url, Duration::from_secs(300)).await?;
+        let token_file = dir.path().join("data/admin.token");
+        let admin_token = std::fs::read_to_string(&token_file)
+            .with_context(|| format!("{} (the catcher writes it on its first start)", token_file.display()))?
+            .trim()
+            .to_owned();
+        wait_serving(&url, Some(&admin_token), Duration::from_secs(300)).await?;
         let serving = started.elapsed();
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         let startup = Startup { listening_ms: ms(listening), serving_ms: ms(serving), log };
         let keep = database_url.is_none().then_some(dir);
-        Ok(Self { child, url, port, pid, startup, _dir: keep })
+        Ok(Self { child, url, port, pid, startup, admin_token, _dir: keep })
     }
 
     /// SIGKILL and wait.

@@ -5,11 +5,11 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use edgebackup_common::client::PersonChannel as Channel;
 use edgebackup_proto::codec::CompactCodec;
 use edgebackup_proto::v1 as pb;
 use tokio::sync::watch;
 use tonic::codegen::http::uri::PathAndQuery;
-use tonic::transport::Channel;
 
 use crate::agents::EventGen;
 use crate::latency::Tracker;

@@ -1,5 +1,5 @@
 //! Commands run on the catcher's host against its database and data directory: enrollment
-//! tokens, revocation, the TLS certificate of small installs.
+//! tokens, revocation, people's tokens, the first admin, the TLS certificate of small installs.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,8 +11,13 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::ca::Authority;
 use crate::auth::tls::{CertFiles, write_server_cert};
 use crate::config::Config;
+use crate::domain::Role;
+use crate::service::access::{NewToken, create_person_token};
 use crate::watch::Hub;
-use crate::writer::{RevokeAgent, Writer};
+use crate::writer::{RevokeAgent, RevokeToken, Writer};
+
+/// Where the first admin token is written.
+pub const ADMIN_TOKEN_FILE: &str = "admin.token";
 
 /// A writer on the catcher's database for one command (the running catcher may be writing too:
 /// each transaction waits its turn).
@@ -108,4 +113,81 @@ mod tests {
         assert!(super::parse_duration("1w").is_err());
         assert!(super::parse_duration("h").is_err());
     }
+}
+
+/// `catcher token create`: prints the new token once.
+pub async fn token_create(config: &Config, new: NewToken) -> anyhow::Result<()> {
+    let (token, t) = with_writer(config, async |w| Ok(create_person_token(w, new.clone(), "cli").await?)).await?;
+    let until = t
+        .expires_at
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .map_or("until revoked".to_owned(), |d| format!("until {}", d.to_rfc3339()));
+    println!("Token {:?} ({}, {until}); shown only now:", t.name, t.role);
+    println!("  {token}");
+    println!("Use it as `authorization: Bearer <token>` (grpcurl -H), CATCHER_TOKEN for `catcher status`,");
+    println!("or sign in to the dashboard with it.");
+    Ok(())
+}
+
+/// `catcher token list`.
+pub async fn token_list(config: &Config) -> anyhow::Result<()> {
+    let store = crate::server::open_store(config).await?;
+    let tokens = store.person_tokens().await;
+    store.close().await?;
+    let when = |ms: Option<i64>| {
+        ms.and_then(chrono::DateTime::from_timestamp_millis)
+            .map_or("-".to_owned(), |d| d.format("%Y-%m-%d %H:%M").to_string())
+    };
+    println!("{:<24} {:<9} {:<10} {:<17} {:<17} created by", "NAME", "ROLE", "REDACTED", "EXPIRES", "REVOKED");
+    for t in tokens? {
+        let redacted = if t.unredacted || t.role != Role::Viewer { "no" } else { "yes" };
+        println!(
+            "{:<24} {:<9} {:<10} {:<17} {:<17} {}",
+            t.name,
+            t.role.to_string(),
+            redacted,
+            when(t.expires_at),
+            when(t.revoked_at),
+            t.created_by
+        );
+    }
+    Ok(())
+}
+
+/// `catcher token revoke`.
+pub async fn token_revoke(config: &Config, name: &str) -> anyhow::Result<()> {
+    with_writer(config, async |w| Ok(w.submit(RevokeToken { name: name.to_owned(), actor: "cli".into() }).await?))
+        .await?;
+    println!("Revoked {name:?}; a running catcher ends its open calls within a second.");
+    Ok(())
+}
+
+/// At start: when no valid admin token exists, one is created and written to
+/// `data_dir/admin.token` (mode 0600), so a fresh install can be used without another step.
+pub async fn ensure_first_admin(config: &Config) -> anyhow::Result<()> {
+    let store = crate::server::open_store(config).await?;
+    let tokens = store.person_tokens().await;
+    store.close().await?;
+    let now = crate::domain::now_ms();
+    let tokens = tokens?;
+    if tokens.iter().any(|t| t.role == Role::Admin && t.valid_at(now)) {
+        return Ok(());
+    }
+    // A revoked "admin" keeps its name: take the next free one.
+    let name = (0..)
+        .map(|i| if i == 0 { "admin".to_owned() } else { format!("admin-{}", i + 1) })
+        .find(|n| tokens.iter().all(|t| &t.name != n))
+        .expect("a free name");
+    let new = NewToken { name, role: Role::Admin, ttl_secs: None, unredacted: true };
+    let (token, t) =
+        with_writer(config, async |w| Ok(create_person_token(w, new.clone(), "first start").await?)).await?;
+    let path = config.data_dir.join(ADMIN_TOKEN_FILE);
+    edgebackup_common::files::write_private(&path, format!("{token}\n").as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    tracing::warn!(
+        token = %t.name,
+        file = %path.display(),
+        "no admin existed: created an admin token; sign in with the token in this file, then keep it safe or revoke it"
+    );
+    Ok(())
 }

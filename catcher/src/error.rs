@@ -11,6 +11,9 @@ pub enum Error {
     /// A named thing does not exist.
     #[error("{what} {id} not found")]
     NotFound { what: &'static str, id: String },
+    /// What the caller wants to create exists already.
+    #[error("{0}")]
+    AlreadyExists(String),
     /// The request is well-formed but conflicts with the current state.
     #[error("{0}")]
     FailedPrecondition(String),
@@ -47,6 +50,7 @@ impl Error {
         match self {
             Self::InvalidArgument { .. } => Code::InvalidArgument,
             Self::NotFound { .. } => Code::NotFound,
+            Self::AlreadyExists(_) => Code::AlreadyExists,
             Self::FailedPrecondition(_) => Code::FailedPrecondition,
             Self::PermissionDenied(_) => Code::PermissionDenied,
             Self::Unauthenticated(_) => Code::Unauthenticated,
@@ -61,6 +65,7 @@ impl Error {
             self.code(),
             Code::InvalidArgument
                 | Code::NotFound
+                | Code::AlreadyExists
                 | Code::FailedPrecondition
                 | Code::PermissionDenied
                 | Code::Unauthenticated

@@ -30,8 +30,6 @@ enum Cmd {
     Migrate,
     /// Print the effective configuration (secrets redacted) and exit.
     DumpConfig,
-    /// Show the fleet's status from a running catcher: a one-shot report, or `--live` full screen
-    /// (hands over to `ebk status`; `catcher status --help` shows its options).
     /// Print a one-time enrollment token for a device (and how the device uses it).
     Enroll {
         /// The source the device will be.
@@ -57,6 +55,14 @@ enum Cmd {
         #[command(subcommand)]
         action: TlsCmd,
     },
+    /// People's tokens (roles: viewer, operator, admin).
+    Token {
+        #[command(subcommand)]
+        action: TokenCmd,
+    },
+    /// Show the fleet's status from a running catcher: a one-shot report, or `--live` full screen
+    /// (hands over to `ebk status`; `catcher status --help` shows its options). The token comes
+    /// from CATCHER_TOKEN or --token-file.
     #[command(disable_help_flag = true)]
     Status {
         /// Passed to `ebk status` as they are.
@@ -71,6 +77,32 @@ enum AgentCmd {
     Revoke {
         /// The source.
         source: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCmd {
+    /// Create a token; it is printed once and stored only as a hash.
+    Create {
+        /// Unique name, e.g. the person's.
+        #[arg(long)]
+        name: String,
+        /// viewer (reads), operator (rules, presets, snapshots, commands), admin (everything).
+        #[arg(long)]
+        role: catcher::domain::Role,
+        /// How long it works: 12h, 30d; until revoked when not given.
+        #[arg(long, value_parser = catcher::cli::parse_duration)]
+        ttl: Option<std::time::Duration>,
+        /// A viewer sees file paths, station URIs and command arguments unredacted.
+        #[arg(long)]
+        unredacted: bool,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token by name: its calls and open streams end within a second.
+    Revoke {
+        /// The token's name.
+        name: String,
     },
 }
 
@@ -122,11 +154,19 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
         Cmd::Enroll { source, ttl, uses, mover } => catcher::cli::enroll(&config, &source, ttl, uses, mover).await?,
         Cmd::Agent { action: AgentCmd::Revoke { source } } => catcher::cli::revoke(&config, &source).await?,
         Cmd::Tls { action: TlsCmd::Init { hosts } } => catcher::cli::tls_init(&config, &hosts)?,
+        Cmd::Token { action: TokenCmd::Create { name, role, ttl, unredacted } } => {
+            let ttl_secs = ttl.map(|d| d.as_secs());
+            let new = catcher::service::access::NewToken { name, role, ttl_secs, unredacted };
+            catcher::cli::token_create(&config, new).await?
+        }
+        Cmd::Token { action: TokenCmd::List } => catcher::cli::token_list(&config).await?,
+        Cmd::Token { action: TokenCmd::Revoke { name } } => catcher::cli::token_revoke(&config, &name).await?,
         Cmd::Serve => {
             // Migrated and with its CA before it says it listens: whatever runs next (tests,
             // `catcher enroll`) finds both in place.
             catcher::server::open_store(&config).await?.close().await?;
             catcher::auth::ca::Authority::load_or_create(&config.data_dir.join("ca"))?;
+            catcher::cli::ensure_first_admin(&config).await?;
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await
                 .with_context(|| format!("cannot listen on {} (listen)", config.listen))?;

@@ -87,6 +87,7 @@ pub async fn serve(
         shutdown: stop_workers.clone(),
         status_cache: crate::status::StatusCache::new(Duration::from_secs(1), Duration::from_secs(5)),
         authority: authority.clone(),
+        identities: identities.clone(),
     });
     {
         let sessions = state.sessions.clone();

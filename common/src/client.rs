@@ -308,3 +308,68 @@ pub async fn enroll(url: &str, token: &str, ca_fingerprint: Option<&str>) -> Res
     };
     Ok((credential, answer.source_id))
 }
+
+/// Adds a person's token (`authorization: Bearer …`) to every call.
+#[derive(Clone)]
+pub struct Bearer(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
+
+impl Bearer {
+    /// `token` as a bearer credential; none sends no header.
+    pub fn new(token: Option<&str>) -> Result<Self, String> {
+        let value = token
+            .map(|t| {
+                format!("Bearer {}", t.trim())
+                    .parse()
+                    .map_err(|_| "the token has characters a header cannot carry".to_owned())
+            })
+            .transpose()?;
+        Ok(Self(value))
+    }
+}
+
+impl std::fmt::Debug for Bearer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "Bearer(<redacted>)" } else { "Bearer(none)" })
+    }
+}
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request.metadata_mut().insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// A channel whose calls carry a person's token.
+pub type PersonChannel = tonic::service::interceptor::InterceptedService<Channel, Bearer>;
+
+/// `channel` with `token` on every call.
+pub fn as_person(channel: Channel, token: Option<&str>) -> Result<PersonChannel, String> {
+    Ok(tonic::service::interceptor::InterceptedService::new(channel, Bearer::new(token)?))
+}
+
+/// A person's token from `CATCHER_TOKEN`, else from `file` (the first line; an empty or
+/// missing file is an error naming it), else from the catcher's first-start `default_file`
+/// when that exists and is readable.
+pub fn person_token(file: Option<&Path>, default_file: &Path) -> Result<Option<String>, String> {
+    if let Ok(token) = std::env::var("CATCHER_TOKEN")
+        && !token.trim().is_empty()
+    {
+        return Ok(Some(token.trim().to_owned()));
+    }
+    let read = |path: &Path| -> Result<String, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("--token-file {}: {e}", path.display()))?;
+        let token = text.lines().next().unwrap_or_default().trim().to_owned();
+        if token.is_empty() {
+            return Err(format!("--token-file {}: empty", path.display()));
+        }
+        Ok(token)
+    };
+    match file {
+        Some(path) => read(path).map(Some),
+        None if default_file.is_file() => Ok(read(default_file).ok()),
+        None => Ok(None),
+    }
+}

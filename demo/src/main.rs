@@ -120,10 +120,17 @@ async fn main() -> anyhow::Result<()> {
     agent_config.schedule.interval_secs = 5;
     agent_config.schedule.debounce_ms = 500;
 
+    // As `catcher` itself does on its first start: an admin token in data_dir/admin.token.
+    catcher::cli::ensure_first_admin(&catcher_config).await?;
+    let admin_file = catcher_config.data_dir.join(catcher::cli::ADMIN_TOKEN_FILE);
+    let admin_token = std::fs::read_to_string(&admin_file)
+        .with_context(|| format!("read {}", admin_file.display()))?
+        .trim()
+        .to_owned();
     let catcher =
         tokio::spawn(catcher::server::serve(catcher_config, catcher_listener, stop.clone().cancelled_owned()));
     // The demo enrolls its own agent, once: a one-time token, as `catcher enroll` would print it.
-    let fingerprint = enroll(&catcher_url, &mut agent_config).await?;
+    let fingerprint = enroll(&catcher_url, &admin_token, &mut agent_config).await?;
     agent_config.finish()?;
     let gateway =
         tokio::spawn(gateway::server::serve(gateway_config, gateway_listener, stop.clone().cancelled_owned()));
@@ -133,8 +140,13 @@ async fn main() -> anyhow::Result<()> {
     let writer = tokio::spawn(keep_writing(watched.clone(), cli.new_file_every, stop.clone()));
 
     println!("Edge Backup demo is running (data in {}).", dir.display());
-    println!("  dashboard   http://{}/", gateway_addr);
-    println!("  catcher     {catcher_url}   (grpcurl -plaintext {} list)", &catcher_url[7..]);
+    println!("  dashboard   http://{gateway_addr}/login#token={admin_token}");
+    println!("              (signs you in as admin; the token is in {})", admin_file.display());
+    println!(
+        "  catcher     {catcher_url}   (grpcurl -plaintext -H \"authorization: Bearer $(cat {})\" {} list)",
+        admin_file.display(),
+        &catcher_url[7..]
+    );
     println!("  agents      {agent_url}   (TLS, enrolled credentials; catcher CA SHA-256 {fingerprint})");
     println!("  terminal    cargo run -p catcher -- status --live --catcher {catcher_url}");
     println!("  watched     {}  (drop files here)", watched.display());
@@ -197,7 +209,7 @@ async fn keep_writing(watched: PathBuf, every: u64, stop: CancellationToken) {
 
 /// Gives the demo agent an enrollment token unless it enrolled on an earlier run; answers the
 /// catcher's CA fingerprint.
-async fn enroll(catcher_url: &str, agent: &mut agent::config::Config) -> anyhow::Result<String> {
+async fn enroll(catcher_url: &str, admin_token: &str, agent: &mut agent::config::Config) -> anyhow::Result<String> {
     use edgebackup_common::client;
     use edgebackup_proto::v1 as pb;
     if let Some(c) = client::Credential::load(&agent::credential::dir(agent)).map_err(anyhow::Error::msg)? {
@@ -211,6 +223,7 @@ async fn enroll(catcher_url: &str, agent: &mut agent::config::Config) -> anyhow:
             Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
         }
     };
+    let channel = client::as_person(channel, Some(admin_token)).map_err(anyhow::Error::msg)?;
     let request =
         pb::CreateEnrollmentTokenRequest { source_id: agent.source_id.clone(), mover: true, ..Default::default() };
     let answer = pb::access_service_client::AccessServiceClient::new(channel)

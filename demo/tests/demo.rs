@@ -7,6 +7,8 @@ struct Running {
     proc: Proc,
     dashboard: String,
     catcher: String,
+    /// The admin token file the demo's catcher wrote.
+    token_file: String,
 }
 
 /// Starts the demo and reads the URLs it prints before "Ctrl-C stops everything".
@@ -21,18 +23,24 @@ async fn start(dir: &std::path::Path) -> Running {
     for line in proc.stdout() {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
-            ["dashboard", url, ..] => dashboard = url.trim_end_matches('/').to_owned(),
+            ["dashboard", url, ..] => dashboard = (*url).to_owned(),
             ["catcher", url, ..] => catcher = url.to_string(),
             _ => {}
         }
     }
     assert!(!dashboard.is_empty() && !catcher.is_empty(), "the demo prints both URLs: {:?}", proc.stdout());
-    Running { proc, dashboard, catcher }
+    // One clickable link that signs the admin in: the token in the fragment (never sent to a server).
+    let token_file = dir.join("catcher-data/admin.token");
+    let token = std::fs::read_to_string(&token_file).expect("the admin token file").trim().to_owned();
+    let (base, fragment) = dashboard.split_once("/login#token=").expect("a login link");
+    assert_eq!(fragment, token, "the link carries the admin token");
+    let dashboard = base.to_owned();
+    Running { proc, dashboard, catcher, token_file: token_file.display().to_string() }
 }
 
-async fn status_json(catcher: &str) -> Option<serde_json::Value> {
+async fn status_json(run: &Running) -> Option<serde_json::Value> {
     let out = Spec::new("catcher", &std::env::temp_dir())
-        .args(["status", "--format", "json", "--catcher", catcher])
+        .args(["status", "--format", "json", "--catcher", &run.catcher, "--token-file", &run.token_file])
         .output(30)
         .await;
     serde_json::from_slice(&out.stdout).ok()
@@ -53,7 +61,7 @@ async fn the_demo_runs_stops_and_resumes_with_its_data() {
     let dir = tempfile::tempdir().unwrap();
     let run = start(dir.path()).await;
     let first = edgebackup_testkit::eventually("the demo to complete its first packages", 60, || async {
-        let v = status_json(&run.catcher).await?;
+        let v = status_json(&run).await?;
         completed(&v).filter(|n| *n >= 2)
     })
     .await;
@@ -62,7 +70,7 @@ async fn the_demo_runs_stops_and_resumes_with_its_data() {
 
     let run = start(dir.path()).await;
     let again = edgebackup_testkit::eventually("completed packages after the demo restart", 30, || async {
-        completed(&status_json(&run.catcher).await?)
+        completed(&status_json(&run).await?)
     })
     .await;
     assert!(again >= first, "a second run keeps the data ({again} < {first})");

@@ -5,4 +5,5 @@ pub mod config;
 pub mod health;
 pub mod proxy;
 pub mod server;
+pub mod session;
 pub mod tls;

@@ -52,11 +52,12 @@ pub fn channel(
 pub struct Forward {
     channel: Channel,
     target: Arc<str>,
+    sessions: crate::session::SharedSessions,
 }
 
 impl Forward {
-    pub fn new(channel: Channel, target: &str) -> Self {
-        Self { channel, target: target.into() }
+    pub fn new(channel: Channel, target: &str, sessions: crate::session::SharedSessions) -> Self {
+        Self { channel, target: target.into(), sessions }
     }
 }
 
@@ -70,6 +71,12 @@ impl tower::Service<http::Request<Body>> for Forward {
     }
 
     fn call(&mut self, mut req: http::Request<Body>) -> Self::Future {
+        // A signed-in browser's calls carry its person's token; a script may send its own.
+        if let Some(token) = self.sessions.token(req.headers())
+            && let Ok(value) = http::HeaderValue::from_str(&format!("Bearer {token}"))
+        {
+            req.headers_mut().insert(http::header::AUTHORIZATION, value);
+        }
         for name in DROPPED_HEADERS {
             req.headers_mut().remove(*name);
         }

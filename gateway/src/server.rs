@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use http::{HeaderName, HeaderValue, Method};
 use tokio::net::TcpListener;
 use tonic::transport::Channel;
@@ -15,13 +15,16 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::config::Config;
 use crate::proxy::{EXPOSED_SERVICES, Forward, channel};
-use crate::{assets, health};
+use crate::{assets, health, session};
 
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {
     pub channel: Channel,
     pub catcher_url: Arc<str>,
+    pub sessions: crate::session::SharedSessions,
+    /// Served over HTTPS (cookies get `Secure`).
+    pub tls: bool,
 }
 
 /// The whole application, without a listener (so tests can drive it).
@@ -29,7 +32,8 @@ pub fn app(config: &Config) -> anyhow::Result<Router> {
     let tls = config.catcher_tls()?;
     let channel = channel(&config.catcher_url, Duration::from_millis(config.connect_timeout_ms), tls)
         .map_err(anyhow::Error::msg)?;
-    let grpc_web = GrpcWebLayer::new().layer(Forward::new(channel.clone(), &config.catcher_url));
+    let sessions = crate::session::SharedSessions::default();
+    let grpc_web = GrpcWebLayer::new().layer(Forward::new(channel.clone(), &config.catcher_url, sessions.clone()));
     let mut grpc = Router::new();
     for service in EXPOSED_SERVICES {
         grpc = grpc.route_service(&format!("/{service}/{{method}}"), grpc_web.clone());
@@ -37,8 +41,19 @@ pub fn app(config: &Config) -> anyhow::Result<Router> {
     if !config.cors_origins.is_empty() {
         grpc = grpc.layer(cors(&config.cors_origins)?);
     }
-    let state = AppState { channel, catcher_url: config.catcher_url.as_str().into() };
-    Ok(Router::new().route("/healthz", get(health::healthz)).with_state(state).merge(grpc).fallback(assets::serve))
+    let state = AppState {
+        channel,
+        catcher_url: config.catcher_url.as_str().into(),
+        sessions,
+        tls: config.tls_files().is_some(),
+    };
+    let api = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/api/login", post(session::login))
+        .route("/api/session", get(session::current))
+        .route("/api/logout", post(session::logout))
+        .with_state(state);
+    Ok(api.merge(grpc).fallback(assets::serve))
 }
 
 /// CORS for grpc-web from other origins. Trailers must be exposed or every error reads

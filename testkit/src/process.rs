@@ -185,20 +185,39 @@ impl Proc {
         self.child = Some(child);
     }
 
+    /// Runs a subcommand of this process's binary (e.g. `catcher token create …`) as this
+    /// process runs (its arguments, environment and directory); its stdout, or why it failed.
+    pub fn cli(&self, subcommand: &[&str]) -> Result<String, String> {
+        let mut cmd = std::process::Command::new(bin(&self.spec.name));
+        cmd.args(subcommand).args(&self.spec.args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+        cmd.envs(self.spec.env.iter().map(|(k, v)| (k, v))).current_dir(&self.spec.dir);
+        let out = cmd.output().map_err(|e| format!("run {}: {e}", self.spec.name))?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !out.status.success() {
+            return Err(format!(
+                "{} {subcommand:?} failed: {text}{}",
+                self.spec.name,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(text)
+    }
+
+    /// For a catcher: a person's token with `role` from `catcher token create`.
+    pub fn person_token(&self, name: &str, role: &str) -> Result<String, String> {
+        let text = self.cli(&["token", "create", "--name", name, "--role", role])?;
+        let token = text.lines().map(str::trim).find(|l| l.starts_with("ebk_token_"));
+        token.map(str::to_owned).ok_or_else(|| format!("no token printed: {text}"))
+    }
+
     /// For a catcher: a one-time enrollment token for `source_id` (and the CA fingerprint an
     /// agent pins), from `catcher enroll` run as this process runs, against its database.
     pub fn enrollment(&self, source_id: &str, mover: bool) -> Enrollment {
-        let mut args = vec!["enroll".to_owned(), "--source".to_owned(), source_id.to_owned()];
+        let mut args = vec!["enroll", "--source", source_id];
         if mover {
-            args.push("--mover".to_owned());
+            args.push("--mover");
         }
-        args.extend(self.spec.args.iter().cloned());
-        let mut cmd = std::process::Command::new(bin(&self.spec.name));
-        cmd.args(&args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
-        cmd.envs(self.spec.env.iter().map(|(k, v)| (k, v))).current_dir(&self.spec.dir);
-        let out = cmd.output().expect("run catcher enroll");
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(out.status.success(), "catcher enroll failed: {text}{}", String::from_utf8_lossy(&out.stderr));
+        let text = self.cli(&args).unwrap_or_else(|e| panic!("{e}"));
         let token = text.lines().map(str::trim).find(|l| l.starts_with("ebk_enroll_")).expect("a token printed");
         let fingerprint = text
             .lines()
@@ -214,6 +233,25 @@ impl Proc {
             "catcher_url = \"{}\"\ntoken = \"{}\"\ncatcher_ca_fingerprint = \"{}\"\n",
             e.url, e.token, e.ca_fingerprint
         )
+    }
+
+    /// For a catcher: the admin token it wrote to `data/admin.token` on its first start.
+    pub fn admin_token(&self) -> String {
+        let path = self.spec.dir.join("data/admin.token");
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (the catcher writes it on its first start)", path.display()))
+            .trim()
+            .to_owned()
+    }
+
+    /// For a catcher: a plaintext loopback channel whose calls carry the admin token.
+    pub async fn admin_channel(&self) -> Result<edgebackup_common::client::PersonChannel, String> {
+        let ch = tonic::transport::Channel::from_shared(self.url())
+            .map_err(|e| e.to_string())?
+            .connect()
+            .await
+            .map_err(|e| e.to_string())?;
+        edgebackup_common::client::as_person(ch, Some(&self.admin_token()))
     }
 
     /// The TLS URL of a catcher (agents connect there).

@@ -30,6 +30,8 @@ fn starts_kills_restarts_and_stops_the_stack() {
 
     let catcher = next();
     let gateway = next();
+    let admin = next();
+    assert!(admin.starts_with("admin ebk_token_"), "{admin}");
     assert_eq!(next(), "ready");
     let field = |l: &str, i: usize| l.split(' ').nth(i).unwrap_or_default().to_owned();
     assert_eq!(field(&catcher, 0), "catcher", "{catcher}");
@@ -49,6 +51,14 @@ fn starts_kills_restarts_and_stops_the_stack() {
     assert_eq!(field(&restarted, 2), catcher_addr, "the catcher came back elsewhere: {restarted}");
     assert!(reachable(&catcher_addr));
 
+    writeln!(stdin, "person vic viewer").unwrap();
+    let person = next();
+    assert!(person.starts_with("ok person ebk_token_"), "{person}");
+    writeln!(stdin, "revoke-person vic").unwrap();
+    assert_eq!(next(), "ok");
+    writeln!(stdin, "revoke-person nobody").unwrap();
+    assert!(next().starts_with("error "), "revoking an unknown name is an error");
+
     writeln!(stdin, "stop").unwrap();
     assert!(child.wait().unwrap().success());
     assert!(!reachable(&catcher_addr) && !reachable(&gateway_addr));
@@ -59,8 +69,8 @@ fn a_signal_to_the_stack_stops_its_processes_too() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = spawn(&dir);
     let _stdin = child.stdin.take().unwrap();
-    let lines: Vec<String> = BufReader::new(child.stdout.take().unwrap()).lines().map(|l| l.unwrap()).take(3).collect();
-    assert_eq!(lines[2], "ready");
+    let lines: Vec<String> = BufReader::new(child.stdout.take().unwrap()).lines().map(|l| l.unwrap()).take(4).collect();
+    assert_eq!(lines[3], "ready");
     let addrs: Vec<String> = lines[..2].iter().map(|l| l.split(' ').nth(1).unwrap().to_owned()).collect();
     assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
     assert!(child.wait().unwrap().success());

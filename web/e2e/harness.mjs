@@ -1,6 +1,8 @@
 // Test harness for the browser end-to-end tests: the real catcher and gateway binaries on ephemeral
 // ports with a temporary SQLite database, an agent stream driven from node over HTTP/2, and headless
-// Debian Chromium. Nothing here is a stand-in for a part that runs for real.
+// Debian Chromium. Nothing here is a stand-in for a part that runs for real. Every edgebackup.v1 call
+// needs a credential: node-side clients send the first admin's bearer token, pages sign in through
+// the login page (a login link) as that admin unless a test asks otherwise.
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -131,9 +133,24 @@ export async function startProcesses(dir, { env = {}, config = '' } = {}) {
       waiting.push((line) => (line.startsWith('ok') ? res(line) : rej(new Error(`edge-stack ${command}: ${line}`))));
       child.stdin.write(`${command}\n`);
     });
+  const admin = /^admin (\S+)\s*$/m.exec(out)?.[1];
+  if (!admin) throw new Error(`edge-stack printed no "admin TOKEN" line before ready:\n${out}`);
   const procs = {
     catcher: { ...processLine('catcher', out), kill: () => ask('kill catcher') },
     gateway: processLine('gateway', out),
+    /** The first admin's token (the catcher's data/admin.token). */
+    adminToken: admin,
+    /** Creates a person's token with `role` (viewer, operator or admin); returns the token. */
+    person: async (name, role) => {
+      const line = await ask(`person ${name} ${role}`);
+      const token = /^ok person (\S+)$/.exec(line.trim())?.[1];
+      if (!token) throw new Error(`edge-stack did not make a token for ${name}: ${line}`);
+      return token;
+    },
+    /** Revokes the token named `name`: its calls and open streams end within seconds. */
+    revokePerson: async (name) => {
+      await ask(`revoke-person ${name}`);
+    },
     /** Restarts the catcher on the same address and database. */
     restartCatcher: async () => {
       procs.catcher = { ...processLine('catcher', await ask('restart catcher')), kill: () => ask('kill catcher') };
@@ -174,6 +191,33 @@ export async function startProcesses(dir, { env = {}, config = '' } = {}) {
     },
   };
   return procs;
+}
+
+/** A connect interceptor sending `authorization: Bearer <token>` on every call. */
+export function bearer(token) {
+  return (next) => (req) => {
+    req.header.set('authorization', `Bearer ${token}`);
+    return next(req);
+  };
+}
+
+/** The login link of the page at `pageUrl` for `token`, going on to `next` (a path) when given. */
+export function loginLink(pageUrl, token, next = '') {
+  const url = new URL('login', pageUrl);
+  if (next) url.searchParams.set('next', next);
+  return `${url.href}#token=${token}`;
+}
+
+/**
+ * Signs `page` in with `token` through a login link: the session cookie then holds for its whole
+ * browser context. Resolves on the dashboard; throws the login page's error when refused.
+ */
+export async function signIn(page, pageUrl, token) {
+  await page.goto(loginLink(pageUrl, token));
+  const outcome = page.locator('[data-testid="session-user"], [data-testid="login-error"]');
+  await outcome.first().waitFor({ timeout: 20000 });
+  const refused = page.getByTestId('login-error');
+  if ((await refused.count()) > 0) throw new Error(`sign-in refused: ${await refused.innerText()}`);
 }
 
 function freePort() {
@@ -376,10 +420,13 @@ export async function launchBrowser() {
 }
 
 /**
- * Everything one test needs: temp dir, catcher, gateway, browser page. `close()` tears it down
- * and, when the test failed, keeps the process logs in the error output.
+ * Everything one test needs: temp dir, catcher, gateway, browser page (signed in as the first admin
+ * unless `signedIn: false`). Torn down after the test.
  */
-export async function startStack(t, { viewport = { width: 1280, height: 720 }, catcherEnv = {}, catcherConfig = STATIONS_TOML } = {}) {
+export async function startStack(
+  t,
+  { viewport = { width: 1280, height: 720 }, catcherEnv = {}, catcherConfig = STATIONS_TOML, signedIn = true } = {},
+) {
   requireBinaries();
   const dir = mkdtempSync(join(tmpdir(), 'edge-e2e-'));
   const stack = { dir, agents: [] };
@@ -398,7 +445,9 @@ export async function startStack(t, { viewport = { width: 1280, height: 720 }, c
     cleanups.push(() => preview.stop());
     stack.pageUrl = preview.url + '/';
   }
-  const transport = createGrpcTransport({ baseUrl: stack.catcher.url });
+  stack.adminToken = procs.adminToken;
+  // straight to the catcher, as the first admin
+  const transport = createGrpcTransport({ baseUrl: stack.catcher.url, interceptors: [bearer(stack.adminToken)] });
   stack.api = {
     policy: createClient(PolicyService, transport),
     packages: createClient(PackageService, transport),
@@ -416,6 +465,13 @@ export async function startStack(t, { viewport = { width: 1280, height: 720 }, c
     if (m.type() === 'error') stack.consoleErrors.push(m.text());
   });
   stack.page.on('pageerror', (e) => stack.consoleErrors.push(String(e)));
+  /** A token for a new person with `role` (viewer, operator or admin). */
+  stack.person = (name, role) => procs.person(name, role);
+  /** Revokes the person's token; their open streams end within seconds. */
+  stack.revokePerson = (name) => procs.revokePerson(name);
+  /** Signs `page` (its whole context) in with `token` through a login link. */
+  stack.signIn = (page = stack.page, token = stack.adminToken) => signIn(page, stack.pageUrl, token);
+  if (signedIn) await stack.signIn();
   stack.agent = async (sourceId, opts) => {
     const tls = await procs.enroll(sourceId);
     const a = new Agent(stack.catcher.url, sourceId, { ...opts, tls });

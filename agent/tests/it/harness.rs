@@ -2,13 +2,13 @@
 
 use std::path::{Path, PathBuf};
 
+use edgebackup_common::client::PersonChannel;
 use edgebackup_proto::v1 as pb;
 use edgebackup_testkit::{Proc, Ready, Spec, eventually};
 use pb::{
     journal_service_client::JournalServiceClient, package_service_client::PackageServiceClient,
     source_service_client::SourceServiceClient,
 };
-use tonic::transport::Channel;
 
 /// A temp dir holding a catcher database, watched data, stations and agent state.
 pub struct World {
@@ -68,12 +68,13 @@ impl World {
         format!("[[stations]]\nid = \"{id}\"\nkind = \"local\"\nuri = \"{}\"\n", dir.display())
     }
 
-    pub async fn channel(&self) -> Channel {
-        Channel::from_shared(self.catcher.url()).unwrap().connect().await.unwrap()
+    /// A channel to the catcher whose calls carry the admin token.
+    pub async fn channel(&self) -> PersonChannel {
+        self.catcher.admin_channel().await.unwrap()
     }
 
     pub async fn packages(&self, source_id: &str) -> Vec<pb::Package> {
-        let Ok(ch) = Channel::from_shared(self.catcher.url()).unwrap().connect().await else { return Vec::new() };
+        let Ok(ch) = self.catcher.admin_channel().await else { return Vec::new() };
         let request = pb::ListPackagesRequest { source_id: source_id.into(), page_size: 1000, ..Default::default() };
         match PackageServiceClient::new(ch).list_packages(request).await {
             Ok(r) => r.into_inner().packages,
@@ -94,7 +95,7 @@ impl World {
     /// Whether the source is registered and its agent connected now.
     pub async fn connected(&self, id: &str) -> bool {
         let request = pb::GetSourceRequest { source_id: id.into() };
-        let Ok(ch) = Channel::from_shared(self.catcher.url()).unwrap().connect().await else { return false };
+        let Ok(ch) = self.catcher.admin_channel().await else { return false };
         SourceServiceClient::new(ch).get_source(request).await.is_ok_and(|s| s.into_inner().connected)
     }
 

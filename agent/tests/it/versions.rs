@@ -29,7 +29,7 @@ fn stations(world: &World) -> String {
     TIERS.iter().map(|t| world.local_station(t)).collect::<Vec<_>>().join("\n")
 }
 
-async fn catalog(world: &World) -> CatalogServiceClient<tonic::transport::Channel> {
+async fn catalog(world: &World) -> CatalogServiceClient<edgebackup_common::client::PersonChannel> {
     CatalogServiceClient::new(world.channel().await)
 }
 

@@ -135,6 +135,8 @@ struct Run {
 
 struct Started {
     url: String,
+    /// A person's token for the catcher (its first admin's when spawned here).
+    token: Option<String>,
     port: u16,
     spawned: Option<SpawnedCatcher>,
     pid: Option<u32>,
@@ -156,20 +158,27 @@ async fn start(t: &Target, need_catcher: bool) -> anyhow::Result<Started> {
     if let Some(bin) = &t.spawn_catcher {
         let c = SpawnedCatcher::start(bin, t.database_url.as_deref(), &env, t.catcher_log.as_deref()).await?;
         eprintln!("started catcher pid {} at {} (serving after {:.0} ms)", c.pid, c.url, c.startup.serving_ms);
-        return Ok(Started { url: c.url.clone(), port: c.port, pid: Some(t.pid.unwrap_or(c.pid)), spawned: Some(c) });
+        let token = Some(c.admin_token.clone());
+        return Ok(Started {
+            url: c.url.clone(),
+            token,
+            port: c.port,
+            pid: Some(t.pid.unwrap_or(c.pid)),
+            spawned: Some(c),
+        });
     }
     let Some(url) = &t.catcher else {
         if need_catcher {
             bail!("give --catcher http://127.0.0.1:PORT or --spawn-catcher PATH");
         }
-        return Ok(Started { url: String::new(), port: 0, spawned: None, pid: t.pid });
+        return Ok(Started { url: String::new(), token: None, port: 0, spawned: None, pid: t.pid });
     };
     let (url, port) = target::loopback_url(url)?;
     let pid = t.pid.or_else(|| procstat::pid_listening_on(port));
     if pid.is_none() {
         eprintln!("note: no --pid and no readable process listening on port {port}: catcher RSS/CPU not reported");
     }
-    Ok(Started { url, port, spawned: None, pid })
+    Ok(Started { url, token: target::token_from_env(), port, spawned: None, pid })
 }
 
 fn monitor(pid: Option<u32>) -> Option<Monitor> {
@@ -239,6 +248,7 @@ async fn stream(a: StreamArgs) -> anyhow::Result<serde_json::Value> {
         idle: a.idle,
         heartbeat,
         drain: Duration::from_secs_f64(a.drain_secs),
+        admin_token: started.token.clone(),
     });
     let stats = Arc::new(AgentStats::default());
     let wstats = Arc::new(WatchStats::default());
@@ -250,7 +260,8 @@ async fn stream(a: StreamArgs) -> anyhow::Result<serde_json::Value> {
     // Watchers first, so they see the agents' first events.
     let mut watcher_tasks = Vec::new();
     for w in 0..a.watchers {
-        let (ch, ws, tr, stop) = (target::channel(&url)?, wstats.clone(), tracker.clone(), stop.clone());
+        let (ch, ws, tr, stop) =
+            (target::channel(&url, started.token.as_deref())?, wstats.clone(), tracker.clone(), stop.clone());
         let (limit, p) = (a.watch_package_limit, a.progress_per_package);
         watcher_tasks.push(tokio::spawn(async move {
             watchers::run_watcher(w, ch, limit, p, &ws, tr.as_deref(), stop).await;
@@ -384,16 +395,16 @@ async fn query(a: QueryArgs) -> anyhow::Result<serde_json::Value> {
         bail!("--warmup must be 0..=600 seconds");
     }
     let started = start(&a.target, true).await?;
-    let mix = queries::plan(target::channel(&started.url)?, a.page_size).await?;
+    let mix = queries::plan(target::channel(&started.url, started.token.as_deref())?, a.page_size).await?;
     // Warm-up: caches, connection set-up, SQLite page cache.
     let warm_until = Instant::now() + Duration::from_secs_f64(a.warmup);
-    queries::run_client(target::channel(&started.url)?, &mix, warm_until).await?;
+    queries::run_client(target::channel(&started.url, started.token.as_deref())?, &mix, warm_until).await?;
     let mon = monitor(started.pid);
     let begin = Instant::now();
     let until = begin + duration;
     let mut tasks = Vec::new();
     for _ in 0..a.clients {
-        let (ch, mix) = (target::channel(&started.url)?, mix.clone());
+        let (ch, mix) = (target::channel(&started.url, started.token.as_deref())?, mix.clone());
         tasks.push(tokio::spawn(async move { queries::run_client(ch, &mix, until).await }));
     }
     let mut all = queries::Results::new();

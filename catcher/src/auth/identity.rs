@@ -1,7 +1,9 @@
-//! From a connection to a `Principal`: the client certificate rustls verified against the CA,
-//! looked up by serial in the credentials the catcher issued (cached), refused when revoked or
-//! expired. Revocations made anywhere (this process, `catcher agent revoke` on the host) are
-//! picked up within `REVOCATION_POLL` and the source's live stream is closed.
+//! From a call to a `Principal`: an agent by the client certificate rustls verified against the
+//! CA, looked up by serial in the credentials the catcher issued; a person by the bearer token
+//! in `authorization`, looked up by its hash. Both are cached and refused when revoked or
+//! expired. Revocations made anywhere (this process, `catcher agent revoke` or `catcher token
+//! revoke` on the host) are picked up within `REVOCATION_POLL`: the source's agent stream is
+//! closed, and every open call of a revoked person's token is ended (`ended_when_revoked`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -11,7 +13,7 @@ use std::time::Duration;
 use rustls::pki_types::CertificateDer;
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::{AgentCredential, Millis, now_ms};
+use crate::domain::{AgentCredential, Millis, PersonToken, Role, now_ms};
 use crate::error::{Error, Result};
 use crate::store::Store;
 
@@ -34,6 +36,8 @@ pub enum Principal {
     Anonymous,
     /// An enrolled agent: it speaks for `source_id` only.
     Agent { source_id: String, mover: bool, serial: String },
+    /// A person's token.
+    Person { name: String, role: Role, unredacted: bool },
 }
 
 impl Principal {
@@ -41,25 +45,99 @@ impl Principal {
     pub fn agent_source(&self) -> Option<&str> {
         match self {
             Self::Agent { source_id, .. } => Some(source_id),
-            Self::Anonymous => None,
+            Self::Anonymous | Self::Person { .. } => None,
+        }
+    }
+
+    /// Who did it, as the journal records it: `token:alice (operator)`, `agent:edge-1`.
+    pub fn actor(&self) -> String {
+        match self {
+            Self::Anonymous => "anonymous".to_owned(),
+            Self::Agent { source_id, .. } => format!("agent:{source_id}"),
+            Self::Person { name, role, .. } => format!("token:{name} ({role})"),
         }
     }
 }
 
-/// The credentials seen so far, by certificate serial.
+/// The prefix of people's tokens; enrollment tokens have their own.
+pub const PERSON_TOKEN_PREFIX: &str = "ebk_token_";
+
+/// The credentials seen so far: agents' by certificate serial, people's by token hash (only
+/// tokens that exist are cached, so unknown tokens cannot grow the cache).
 pub struct Identities {
     store: Store,
     known: Mutex<HashMap<String, AgentCredential>>,
+    people: Mutex<HashMap<String, PersonToken>>,
+    /// One token per person's token name with open calls; cancelled when it is revoked.
+    live: Mutex<HashMap<String, CancellationToken>>,
 }
 
 impl Identities {
     pub fn new(store: Store) -> Self {
-        Self { store, known: Mutex::new(HashMap::new()) }
+        Self {
+            store,
+            known: Mutex::new(HashMap::new()),
+            people: Mutex::new(HashMap::new()),
+            live: Mutex::new(HashMap::new()),
+        }
     }
 
-    /// The principal of a call on `conn`.
-    pub async fn resolve(&self, conn: Option<&ConnInfo>) -> Result<Principal> {
-        let Some(cert) = conn.and_then(|c| c.client_cert.as_ref()) else { return Ok(Principal::Anonymous) };
+    /// The principal of a call on `conn` with `authorization` (the header, if any).
+    pub async fn resolve(&self, conn: Option<&ConnInfo>, authorization: Option<&[u8]>) -> Result<Principal> {
+        let cert = conn.and_then(|c| c.client_cert.as_ref());
+        match (cert, authorization) {
+            (Some(_), Some(_)) => Err(Error::Unauthenticated(
+                "authorization: a call carries an agent's certificate or a person's token, not both".into(),
+            )),
+            (Some(cert), None) => self.agent(cert).await,
+            (None, Some(header)) => self.person(header).await,
+            (None, None) => Ok(Principal::Anonymous),
+        }
+    }
+
+    async fn person(&self, header: &[u8]) -> Result<Principal> {
+        let token = std::str::from_utf8(header)
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| t.starts_with(PERSON_TOKEN_PREFIX))
+            .ok_or_else(|| Error::Unauthenticated("authorization: expected `Bearer ebk_token_…`".into()))?;
+        let hash = super::secret::hash(token);
+        let cached = self.people.lock().expect("identities").get(&hash).cloned();
+        let t = match cached {
+            Some(t) => t,
+            None => {
+                let Some(t) = self.store.person_token(&hash).await? else {
+                    return Err(Error::Unauthenticated("authorization: not a token of this catcher".into()));
+                };
+                self.people.lock().expect("identities").insert(hash, t.clone());
+                t
+            }
+        };
+        if t.revoked_at.is_some() {
+            return Err(Error::Unauthenticated(format!("authorization: the token {:?} was revoked", t.name)));
+        }
+        if !t.valid_at(now_ms()) {
+            return Err(Error::Unauthenticated(format!("authorization: the token {:?} has expired", t.name)));
+        }
+        Ok(Principal::Person { name: t.name, role: t.role, unredacted: t.unredacted })
+    }
+
+    /// Cancelled when the person's token `name` is revoked (open calls end then).
+    pub fn ended_when_revoked(&self, name: &str) -> CancellationToken {
+        self.live.lock().expect("identities").entry(name.to_owned()).or_default().clone()
+    }
+
+    /// Ends the open calls of a revoked token at once (the poll would within its period).
+    pub fn token_revoked(&self, t: &PersonToken) {
+        self.people.lock().expect("identities").insert(t.token_hash.clone(), t.clone());
+        if let Some(live) = self.live.lock().expect("identities").remove(&t.name) {
+            tracing::info!(token = %t.name, "token revoked; ending its open calls");
+            live.cancel();
+        }
+    }
+
+    async fn agent(&self, cert: &CertificateDer<'static>) -> Result<Principal> {
         let serial = serial_of(cert)?;
         let cached = self.known.lock().expect("identities").get(&serial).cloned();
         let credential = match cached {
@@ -99,6 +177,10 @@ impl Identities {
                 () = stop.cancelled() => return,
             }
             let looked = now_ms();
+            match self.store.person_tokens_revoked_since(since).await {
+                Ok(revoked) => revoked.iter().for_each(|t| self.token_revoked(t)),
+                Err(e) => tracing::warn!(error = %e, "looking for revoked tokens failed; trying again"),
+            }
             match self.store.revoked_since(since).await {
                 Ok(revoked) => {
                     let mut sources = Vec::new();

@@ -1,10 +1,6 @@
 //! Who may call what: one table over every RPC, enforced by one tower layer in front of all
-//! services, so a new RPC cannot be forgotten (it falls to the strictest row, and the matrix
-//! test walks the descriptor set).
-//!
-//! Until people sign in with tokens (the next step), calls without a credential reach the
-//! people's RPCs as before; an agent credential reaches only what agents need, and
-//! `AgentService.Connect` needs one.
+//! services, so a new RPC cannot be forgotten (it falls to the strictest row, admin only, and
+//! the matrix test walks the descriptor set). People's roles nest: viewer < operator < admin.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -15,6 +11,7 @@ use tonic::{Code, Status};
 use tower::{Layer, Service};
 
 use super::identity::{ConnInfo, Identities, Principal};
+use crate::domain::Role;
 
 /// Who may call an RPC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,22 +20,59 @@ pub enum Access {
     Public,
     /// Only an enrolled agent.
     Agent,
-    /// An agent (for its own source: the handler checks which) or a person.
-    AgentOrPerson,
-    /// People only: an agent credential is refused.
-    Person,
+    /// An agent (for its own source: the handler checks which) or a person with the role.
+    AgentOr(Role),
+    /// A person with at least the role; an agent credential is refused.
+    Person(Role),
 }
 
-/// The RPCs an agent needs besides its stream: its packages and its catalog (restores).
-const AGENT_CALLS: &[&str] = &[
-    "/edgebackup.v1.PackageService/IngestPackage",
-    "/edgebackup.v1.PackageService/UpdatePackage",
+/// What an agent needs besides its stream: its packages and its catalog (restores).
+const AGENT_READS: &[&str] = &[
     "/edgebackup.v1.PackageService/GetResumeList",
     "/edgebackup.v1.PackageService/GetPackage",
     "/edgebackup.v1.CatalogService/ListState",
     "/edgebackup.v1.CatalogService/ListFolder",
     "/edgebackup.v1.CatalogService/ListFolders",
     "/edgebackup.v1.CatalogService/ListVersions",
+    "/edgebackup.v1.AccessService/WhoAmI",
+];
+
+/// Writes an agent makes about its own packages; people do not fabricate packages.
+const AGENT_WRITES: &[&str] =
+    &["/edgebackup.v1.PackageService/IngestPackage", "/edgebackup.v1.PackageService/UpdatePackage"];
+
+/// What a viewer may read.
+const VIEWER: &[&str] = &[
+    "/edgebackup.v1.StatusService/GetStatus",
+    "/edgebackup.v1.StatusService/GetTierSummary",
+    "/edgebackup.v1.StatusService/GetProjections",
+    "/edgebackup.v1.StatusService/Watch",
+    "/edgebackup.v1.PackageService/ListPackages",
+    "/edgebackup.v1.SourceService/ListSources",
+    "/edgebackup.v1.SourceService/GetSource",
+    "/edgebackup.v1.SourceService/ListCommands",
+    "/edgebackup.v1.PolicyService/ListRuleSets",
+    "/edgebackup.v1.PolicyService/GetRuleSet",
+    "/edgebackup.v1.PolicyService/ListPresets",
+    "/edgebackup.v1.PolicyService/ListStations",
+    "/edgebackup.v1.PolicyService/ListConfigSnapshots",
+    "/edgebackup.v1.PolicyService/GetConfigSnapshot",
+    "/edgebackup.v1.PolicyService/ExportConfigSnapshot",
+    "/edgebackup.v1.JournalService/QueryJournal",
+    "/edgebackup.v1.JournalService/ExportJournal",
+    "/edgebackup.v1.JournalService/VerifyJournal",
+    "/edgebackup.v1.CatalogService/SearchFiles",
+    "/edgebackup.v1.CatalogService/GetCoverage",
+];
+
+/// What an operator may change: rules, presets, snapshots, commands, sources.
+const OPERATOR: &[&str] = &[
+    "/edgebackup.v1.PolicyService/UpdateRuleSet",
+    "/edgebackup.v1.PolicyService/ApplyPreset",
+    "/edgebackup.v1.PolicyService/CreateConfigSnapshot",
+    "/edgebackup.v1.PolicyService/RestoreConfigSnapshot",
+    "/edgebackup.v1.SourceService/CreateCommand",
+    "/edgebackup.v1.SourceService/RegisterSource",
 ];
 
 /// The access row of a method path (`/package.Service/Method`).
@@ -49,24 +83,40 @@ pub fn access(path: &str) -> Access {
     match path {
         "/edgebackup.v1.EnrollService/Enroll" => Access::Public,
         "/edgebackup.v1.AgentService/Connect" | "/edgebackup.v1.EnrollService/Renew" => Access::Agent,
-        p if AGENT_CALLS.contains(&p) => Access::AgentOrPerson,
-        _ => Access::Person,
+        p if AGENT_READS.contains(&p) => Access::AgentOr(Role::Viewer),
+        p if AGENT_WRITES.contains(&p) => Access::AgentOr(Role::Admin),
+        p if VIEWER.contains(&p) => Access::Person(Role::Viewer),
+        p if OPERATOR.contains(&p) => Access::Person(Role::Operator),
+        // Deletes, credentials, and whatever is added later without a row.
+        _ => Access::Person(Role::Admin),
     }
 }
 
 /// Whether `who` may call a method with `access`; the refusal otherwise.
 pub fn check(access: Access, who: &Principal) -> Result<(), Status> {
-    match (access, who) {
-        (Access::Public, _) | (Access::AgentOrPerson, _) => Ok(()),
-        (Access::Agent, Principal::Agent { .. }) => Ok(()),
-        (Access::Agent, Principal::Anonymous) => Err(Status::unauthenticated(
-            "an agent credential is required: enroll the agent (agent enroll --catcher URL --token TOKEN) \
-             and connect over TLS",
-        )),
-        (Access::Person, Principal::Anonymous) => Ok(()),
-        (Access::Person, Principal::Agent { source_id, .. }) => {
-            Err(Status::permission_denied(format!("an agent credential ({source_id}) may not call this")))
+    let role_needed = match (access, who) {
+        (Access::Public, _) => return Ok(()),
+        (Access::Agent | Access::AgentOr(_), Principal::Agent { .. }) => return Ok(()),
+        (Access::Agent, Principal::Anonymous | Principal::Person { .. }) => {
+            return Err(Status::unauthenticated(
+                "an agent credential is required: enroll the agent (agent enroll --catcher URL --token TOKEN) \
+                 and connect over TLS",
+            ));
         }
+        (Access::Person(_), Principal::Agent { source_id, .. }) => {
+            return Err(Status::permission_denied(format!("an agent credential ({source_id}) may not call this")));
+        }
+        (Access::AgentOr(role) | Access::Person(role), _) => role,
+    };
+    match who {
+        Principal::Person { role, .. } if *role >= role_needed => Ok(()),
+        Principal::Person { name, role, .. } => {
+            Err(Status::permission_denied(format!("this needs the {role_needed} role; the token {name:?} is {role}")))
+        }
+        _ => Err(Status::unauthenticated(
+            "a credential is required: `authorization: Bearer <token>` (catcher token create), \
+             or an agent's certificate",
+        )),
     }
 }
 
@@ -122,16 +172,71 @@ where
             let who = if access == Access::Public {
                 Ok(Principal::Anonymous)
             } else {
-                identities.resolve(req.extensions().get::<ConnInfo>()).await.map_err(Status::from)
+                let authorization = req.headers().get(http::header::AUTHORIZATION).map(|v| v.as_bytes());
+                identities.resolve(req.extensions().get::<ConnInfo>(), authorization).await.map_err(Status::from)
             };
             match who.and_then(|who| check(access, &who).map(|()| who)) {
                 Ok(who) => {
+                    let revoked = match &who {
+                        Principal::Person { name, .. } => Some(identities.ended_when_revoked(name)),
+                        _ => None,
+                    };
                     req.extensions_mut().insert(who);
-                    inner.call(req).await
+                    let response = inner.call(req).await?;
+                    Ok(match revoked {
+                        // A stream (Watch, exports) must not outlive its token.
+                        Some(revoked) => {
+                            response.map(|body| tonic::body::Body::new(EndsWhenRevoked::new(body, revoked)))
+                        }
+                        None => response,
+                    })
                 }
                 Err(status) => Ok(refusal(status)),
             }
         })
+    }
+}
+
+/// A response body that ends with UNAUTHENTICATED once its caller's token is revoked.
+struct EndsWhenRevoked {
+    inner: tonic::body::Body,
+    revoked: Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>,
+    done: bool,
+}
+
+impl EndsWhenRevoked {
+    fn new(inner: tonic::body::Body, revoked: tokio_util::sync::CancellationToken) -> Self {
+        Self { inner, revoked: Box::pin(revoked.cancelled_owned()), done: false }
+    }
+}
+
+impl http_body::Body for EndsWhenRevoked {
+    type Data = bytes::Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        if self.revoked.as_mut().poll(cx).is_ready() {
+            self.done = true;
+            let status = Status::unauthenticated("authorization: the token was revoked");
+            let mut trailers = http::HeaderMap::new();
+            let _ = status.add_header(&mut trailers);
+            return Poll::Ready(Some(Ok(http_body::Frame::trailers(trailers))));
+        }
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done || self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -163,5 +268,23 @@ mod tests {
             assert_eq!(code(path, &agent), Some(Code::PermissionDenied), "{path}");
         }
         assert_eq!(code("/grpc.health.v1.Health/Check", &agent), None);
+    }
+
+    #[test]
+    fn roles_nest_and_new_rpcs_need_an_admin() {
+        let person = |role| Principal::Person { name: "p".into(), role, unredacted: false };
+        let code = |path: &str, who: &Principal| check(access(path), who).err().map(|s| s.code());
+        let (viewer, operator, admin) = (person(Role::Viewer), person(Role::Operator), person(Role::Admin));
+        let read = "/edgebackup.v1.StatusService/GetStatus";
+        let change = "/edgebackup.v1.PolicyService/UpdateRuleSet";
+        let delete = "/edgebackup.v1.PackageService/DeletePackage";
+        assert_eq!([code(read, &viewer), code(read, &operator), code(read, &admin)], [None, None, None]);
+        assert_eq!(code(change, &viewer), Some(Code::PermissionDenied));
+        assert_eq!([code(change, &operator), code(change, &admin)], [None, None]);
+        assert_eq!(code(delete, &operator), Some(Code::PermissionDenied));
+        assert_eq!(code(delete, &admin), None);
+        assert_eq!(code("/edgebackup.v1.NewService/Anything", &operator), Some(Code::PermissionDenied));
+        assert_eq!(code(read, &Principal::Anonymous), Some(Code::Unauthenticated));
+        assert_eq!(code("/edgebackup.v1.AgentService/Connect", &admin), Some(Code::Unauthenticated));
     }
 }

@@ -38,3 +38,34 @@ impl AgentCredential {
         self.revoked_at.is_none() && now < self.expires_at
     }
 }
+
+/// What a person may do; each role includes the ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, strum::EnumString, strum::Display)]
+#[strum(serialize_all = "lowercase")]
+pub enum Role {
+    Viewer,
+    Operator,
+    Admin,
+}
+
+/// A person's bearer token. Only its hash is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonToken {
+    /// Unique, chosen by whoever created it ("alice", "ci-readonly").
+    pub name: String,
+    pub token_hash: String,
+    pub role: Role,
+    /// Sees paths, file names, station URIs and command arguments unredacted.
+    pub unredacted: bool,
+    pub created_at: Millis,
+    pub created_by: String,
+    pub expires_at: Option<Millis>,
+    pub revoked_at: Option<Millis>,
+}
+
+impl PersonToken {
+    /// Whether it may be used at `now`.
+    pub fn valid_at(&self, now: Millis) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|e| now < e)
+    }
+}

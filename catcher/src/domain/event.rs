@@ -78,6 +78,10 @@ pub enum EventType {
     AgentRevoked,
     #[strum(serialize = "agent.renewed")]
     AgentRenewed,
+    #[strum(serialize = "token.created")]
+    TokenCreated,
+    #[strum(serialize = "token.revoked")]
+    TokenRevoked,
 }
 
 impl EventType {

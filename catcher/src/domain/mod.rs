@@ -11,7 +11,7 @@ mod event;
 mod status;
 
 pub use command::*;
-pub use credential::{AgentCredential, EnrollmentToken};
+pub use credential::{AgentCredential, EnrollmentToken, PersonToken, Role};
 pub use event::EventType;
 pub use status::{FleetStatus, TierRow, TypeTierRow};
 

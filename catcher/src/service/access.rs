@@ -1,5 +1,5 @@
 //! EnrollService and AccessService: agents exchange a one-time token for a credential bound
-//! to the key they generated; admins create tokens and revoke credentials.
+//! to the key they generated; admins create enrollment and people's tokens and revoke both.
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -11,13 +11,89 @@ use crate::auth::Principal;
 use crate::auth::secret;
 use crate::domain::*;
 use crate::error::{Error, Result};
-use crate::writer::{CreateEnrollment, Enroll, Renew, RevokeAgent};
+use crate::writer::{CreateEnrollment, CreateToken, Enroll, Renew, RevokeAgent, RevokeToken};
 
 /// Longest-lived enrollment token, and the most uses one may allow.
 const MAX_TOKEN_TTL_SECS: u64 = 30 * 86_400;
 const MAX_TOKEN_USES: u32 = 100;
 /// Largest certificate request accepted.
 const MAX_CSR_BYTES: usize = 16 * 1024;
+
+/// Longest-lived person's token.
+const MAX_PERSON_TOKEN_TTL_SECS: u64 = 10 * 365 * 86_400;
+
+/// What to create a person's token with.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub name: String,
+    pub role: Role,
+    /// None: until revoked.
+    pub ttl_secs: Option<u64>,
+    pub unredacted: bool,
+}
+
+/// Creates a person's token (the RPC, `catcher token create` and the first admin share this).
+pub async fn create_person_token(
+    writer: &crate::writer::Writer,
+    new: NewToken,
+    actor: &str,
+) -> Result<(String, PersonToken)> {
+    let name = &new.name;
+    let valid = |c: char| c.is_ascii_alphanumeric() || "._@-".contains(c);
+    if name.is_empty() || name.len() > 64 || !name.chars().all(valid) {
+        return Err(Error::invalid("name", "1 to 64 of A-Z a-z 0-9 . _ @ -"));
+    }
+    if let Some(ttl) = new.ttl_secs
+        && !(1..=MAX_PERSON_TOKEN_TTL_SECS).contains(&ttl)
+    {
+        return Err(Error::invalid("ttl", "must be 1 s to 10 years (unset: until revoked)"));
+    }
+    let token = secret::generate(crate::auth::identity::PERSON_TOKEN_PREFIX)?;
+    let now = now_ms();
+    let t = PersonToken {
+        name: new.name,
+        token_hash: secret::hash(&token),
+        role: new.role,
+        unredacted: new.unredacted,
+        created_at: now,
+        created_by: actor.to_owned(),
+        expires_at: new.ttl_secs.map(|s| now + i64::try_from(s).unwrap_or(i64::MAX / 1000) * 1000),
+        revoked_at: None,
+    };
+    writer.submit(CreateToken(t.clone())).await?;
+    Ok((token, t))
+}
+
+/// A role from the wire.
+pub fn role_from(field: &str, value: i32) -> Result<Role> {
+    match pb::Role::try_from(value) {
+        Ok(pb::Role::Viewer) => Ok(Role::Viewer),
+        Ok(pb::Role::Operator) => Ok(Role::Operator),
+        Ok(pb::Role::Admin) => Ok(Role::Admin),
+        _ => Err(Error::invalid(field, "required: viewer, operator or admin")),
+    }
+}
+
+fn role_to(role: Role) -> pb::Role {
+    match role {
+        Role::Viewer => pb::Role::Viewer,
+        Role::Operator => pb::Role::Operator,
+        Role::Admin => pb::Role::Admin,
+    }
+}
+
+/// A person's token as listed (never its hash).
+pub fn person_token(t: PersonToken) -> pb::PersonToken {
+    pb::PersonToken {
+        name: t.name,
+        role: role_to(t.role) as i32,
+        unredacted: t.unredacted,
+        created_at: Some(convert::ts(t.created_at)),
+        created_by: t.created_by,
+        expires_at: convert::ts_opt(t.expires_at),
+        revoked_at: convert::ts_opt(t.revoked_at),
+    }
+}
 
 /// Creates an enrollment token (the RPC and `catcher enroll` share this).
 pub async fn create_token(
@@ -133,13 +209,52 @@ impl EnrollService for Enrollment {
 pub struct Access(pub Shared);
 
 impl Access {
-    async fn create(&self, r: pb::CreateEnrollmentTokenRequest) -> Result<pb::CreateEnrollmentTokenResponse> {
+    async fn who_am_i(&self, who: &Principal) -> Result<pb::WhoAmIResponse> {
+        use pb::who_am_i_response::Who;
+        let who = match who {
+            Principal::Agent { source_id, mover, serial } => {
+                Who::Agent(pb::AgentIdentity { source_id: source_id.clone(), mover: *mover, serial: serial.clone() })
+            }
+            Principal::Person { name, .. } => {
+                let listed = self.0.store.person_tokens().await?;
+                let t = listed.into_iter().find(|t| &t.name == name).ok_or_else(|| Error::not_found("token", name))?;
+                Who::Person(person_token(t))
+            }
+            Principal::Anonymous => return Err(Error::Unauthenticated("no credential".into())),
+        };
+        Ok(pb::WhoAmIResponse { who: Some(who) })
+    }
+
+    async fn create_person(&self, who: &Principal, r: pb::CreateTokenRequest) -> Result<pb::CreateTokenResponse> {
+        let ttl_secs = match r.ttl.as_ref() {
+            None => None,
+            Some(d) => Some(v::duration_secs("ttl", Some(d), 1)?),
+        };
+        let new = NewToken { name: r.name, role: role_from("role", r.role)?, ttl_secs, unredacted: r.unredacted };
+        let (token, t) = create_person_token(&self.0.writer, new, &who.actor()).await?;
+        tracing::info!(token = %t.name, role = %t.role, by = %who.actor(), "token created");
+        Ok(pb::CreateTokenResponse { token, info: Some(person_token(t)) })
+    }
+
+    async fn revoke_person(&self, who: &Principal, r: pb::RevokeTokenRequest) -> Result<pb::RevokeTokenResponse> {
+        let name = v::id("name", &r.name)?;
+        let t = self.0.writer.submit(RevokeToken { name, actor: who.actor() }).await?;
+        // At once here; the CLI's revocations arrive by the revocation poll.
+        self.0.identities.token_revoked(&t);
+        Ok(pb::RevokeTokenResponse { token: Some(person_token(t)) })
+    }
+
+    async fn create(
+        &self,
+        who: &Principal,
+        r: pb::CreateEnrollmentTokenRequest,
+    ) -> Result<pb::CreateEnrollmentTokenResponse> {
         let ttl = match r.ttl.as_ref() {
             None => 3600,
             Some(d) => v::duration_secs("ttl", Some(d), 1)?,
         };
         let uses = if r.uses == 0 { 1 } else { r.uses };
-        let (token, t) = create_token(&self.0.writer, &r.source_id, ttl, uses, r.mover, "api").await?;
+        let (token, t) = create_token(&self.0.writer, &r.source_id, ttl, uses, r.mover, &who.actor()).await?;
         Ok(pb::CreateEnrollmentTokenResponse {
             token,
             token_id: t.token_id,
@@ -148,11 +263,11 @@ impl Access {
         })
     }
 
-    async fn revoke(&self, r: pb::RevokeAgentRequest) -> Result<pb::RevokeAgentResponse> {
+    async fn revoke(&self, who: &Principal, r: pb::RevokeAgentRequest) -> Result<pb::RevokeAgentResponse> {
         let source_id = v::id("source_id", &r.source_id)?;
         let now = now_ms();
         let live = self.0.store.agent_credentials(&source_id).await?.iter().filter(|c| c.valid_at(now)).count();
-        self.0.writer.submit(RevokeAgent { source_id: source_id.clone(), actor: "api".into() }).await?;
+        self.0.writer.submit(RevokeAgent { source_id: source_id.clone(), actor: who.actor() }).await?;
         // At once here; other catchers' and the CLI's revocations arrive by the revocation poll.
         self.0.sessions.close(&source_id, pb::StatusCode::Unauthenticated, "the agent's credential was revoked");
         Ok(pb::RevokeAgentResponse { revoked: u32::try_from(live).unwrap_or(u32::MAX) })
@@ -187,14 +302,16 @@ impl AccessService for Access {
         &self,
         r: Request<pb::CreateEnrollmentTokenRequest>,
     ) -> Result<Response<pb::CreateEnrollmentTokenResponse>, Status> {
-        respond(self.create(r.into_inner()).await)
+        let who = caller(&r);
+        respond(self.create(&who, r.into_inner()).await)
     }
 
     async fn revoke_agent(
         &self,
         r: Request<pb::RevokeAgentRequest>,
     ) -> Result<Response<pb::RevokeAgentResponse>, Status> {
-        respond(self.revoke(r.into_inner()).await)
+        let who = caller(&r);
+        respond(self.revoke(&who, r.into_inner()).await)
     }
 
     async fn list_agent_credentials(
@@ -202,5 +319,30 @@ impl AccessService for Access {
         r: Request<pb::ListAgentCredentialsRequest>,
     ) -> Result<Response<pb::ListAgentCredentialsResponse>, Status> {
         respond(self.list(r.into_inner()).await)
+    }
+
+    async fn who_am_i(&self, r: Request<pb::WhoAmIRequest>) -> Result<Response<pb::WhoAmIResponse>, Status> {
+        respond(Access::who_am_i(self, &caller(&r)).await)
+    }
+
+    async fn create_token(
+        &self,
+        r: Request<pb::CreateTokenRequest>,
+    ) -> Result<Response<pb::CreateTokenResponse>, Status> {
+        let who = caller(&r);
+        respond(self.create_person(&who, r.into_inner()).await)
+    }
+
+    async fn list_tokens(&self, _: Request<pb::ListTokensRequest>) -> Result<Response<pb::ListTokensResponse>, Status> {
+        let tokens = self.0.store.person_tokens().await;
+        respond(tokens.map(|t| pb::ListTokensResponse { tokens: t.into_iter().map(person_token).collect() }))
+    }
+
+    async fn revoke_token(
+        &self,
+        r: Request<pb::RevokeTokenRequest>,
+    ) -> Result<Response<pb::RevokeTokenResponse>, Status> {
+        let who = caller(&r);
+        respond(self.revoke_person(&who, r.into_inner()).await)
     }
 }

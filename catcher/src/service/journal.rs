@@ -65,6 +65,8 @@ pub fn event_type(t: EventType) -> pb::JournalEventType {
         EventType::AgentEnrolled => W::AgentEnrolled,
         EventType::AgentRevoked => W::AgentRevoked,
         EventType::AgentRenewed => W::AgentRenewed,
+        EventType::TokenCreated => W::TokenCreated,
+        EventType::TokenRevoked => W::TokenRevoked,
     }
 }
 

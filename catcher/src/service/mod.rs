@@ -42,6 +42,8 @@ pub struct State {
     pub status_cache: crate::status::StatusCache,
     /// Signs agents' credentials.
     pub authority: Arc<crate::auth::ca::Authority>,
+    /// Who callers are; ends revoked people's open calls.
+    pub identities: Arc<crate::auth::Identities>,
 }
 
 impl State {

@@ -18,7 +18,7 @@ impl Sources {
         Ok(convert::source(s, self.0.store.cursor(id).await?, in_flight))
     }
 
-    async fn create_command(&self, r: pb::CreateCommandRequest) -> Result<pb::CommandInfo> {
+    async fn create_command(&self, actor: String, r: pb::CreateCommandRequest) -> Result<pb::CommandInfo> {
         let source_id = v::id("source_id", &r.source_id)?;
         let kind = v::command_kind("kind", r.kind, true)?.expect("required");
         let args = commands_wire::request_args("args", kind, r.args)?;
@@ -27,7 +27,7 @@ impl Sources {
         if kind == CommandKind::Verify && package_id.is_empty() {
             return Err(Error::invalid("package_id", "required for verify"));
         }
-        let n = NewCommand { source_id, package_id, args, actor: "api".into() };
+        let n = NewCommand { source_id, package_id, args, actor };
         let c = self.0.writer.submit(CreateCommand(n)).await?;
         self.0.commands_due.notify_one();
         Ok(commands_wire::command_info(c))
@@ -74,7 +74,8 @@ impl SourceService for Sources {
     }
 
     async fn create_command(&self, r: Request<pb::CreateCommandRequest>) -> Result<Response<pb::CommandInfo>, Status> {
-        respond(Sources::create_command(self, r.into_inner()).await)
+        let actor = super::caller(&r).actor();
+        respond(Sources::create_command(self, actor, r.into_inner()).await)
     }
 
     async fn list_commands(

@@ -5,8 +5,8 @@ use sea_orm::ActiveValue::Set;
 
 use super::command_codec;
 use super::entity::{
-    agent_credential, command, config_snapshot, enrollment_token, journal, package, package_manifest, placement,
-    rule_set, source, station,
+    agent_credential, command, config_snapshot, enrollment_token, journal, package, package_manifest, person_token,
+    placement, rule_set, source, station,
 };
 use crate::domain::*;
 use crate::error::Error;
@@ -318,6 +318,32 @@ pub fn enrollment_active(t: &EnrollmentToken) -> enrollment_token::ActiveModel {
         expires_at: Set(t.expires_at),
         created_at: Set(t.created_at),
         created_by: Set(t.created_by.clone()),
+    }
+}
+
+pub fn person_token_from(m: person_token::Model) -> Result<PersonToken> {
+    Ok(PersonToken {
+        role: m.role.parse().map_err(|_| Error::Corrupt(format!("token {}: role {:?}", m.name, m.role)))?,
+        name: m.name,
+        token_hash: m.token_hash,
+        unredacted: m.unredacted,
+        created_at: m.created_at,
+        created_by: m.created_by,
+        expires_at: m.expires_at,
+        revoked_at: m.revoked_at,
+    })
+}
+
+pub fn person_token_active(t: &PersonToken) -> person_token::ActiveModel {
+    person_token::ActiveModel {
+        name: Set(t.name.clone()),
+        token_hash: Set(t.token_hash.clone()),
+        role: Set(t.role.to_string()),
+        unredacted: Set(t.unredacted),
+        created_at: Set(t.created_at),
+        created_by: Set(t.created_by.clone()),
+        expires_at: Set(t.expires_at),
+        revoked_at: Set(t.revoked_at),
     }
 }
 

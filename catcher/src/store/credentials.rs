@@ -1,10 +1,10 @@
-//! Reads of machine credentials.
+//! Reads of machine and people's credentials.
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use super::Store;
-use super::convert::{agent_credential_from, enrollment_from};
-use super::entity::{agent_credential, enrollment_token};
+use super::convert::{agent_credential_from, enrollment_from, person_token_from};
+use super::entity::{agent_credential, enrollment_token, person_token};
 use crate::domain::*;
 use crate::error::Result;
 
@@ -40,5 +40,25 @@ impl Store {
             .all(&self.db)
             .await?;
         Ok(rows.into_iter().map(agent_credential_from).collect())
+    }
+
+    /// The person's token with this hash.
+    pub async fn person_token(&self, token_hash: &str) -> Result<Option<PersonToken>> {
+        let row =
+            person_token::Entity::find().filter(person_token::Column::TokenHash.eq(token_hash)).one(&self.db).await?;
+        row.map(person_token_from).transpose()
+    }
+
+    /// Every person's token, newest first.
+    pub async fn person_tokens(&self) -> Result<Vec<PersonToken>> {
+        let rows = person_token::Entity::find().order_by_desc(person_token::Column::CreatedAt).all(&self.db).await?;
+        rows.into_iter().map(person_token_from).collect()
+    }
+
+    /// People's tokens revoked at or after `since` (the live check polls this).
+    pub async fn person_tokens_revoked_since(&self, since: Millis) -> Result<Vec<PersonToken>> {
+        let rows =
+            person_token::Entity::find().filter(person_token::Column::RevokedAt.gte(since)).all(&self.db).await?;
+        rows.into_iter().map(person_token_from).collect()
     }
 }

@@ -149,6 +149,25 @@ pub mod enrollment_token {
     no_relations!();
 }
 
+pub mod person_token {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "people_tokens")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub name: String,
+        pub token_hash: String,
+        pub role: String,
+        pub unredacted: bool,
+        pub created_at: i64,
+        pub created_by: String,
+        pub expires_at: Option<i64>,
+        pub revoked_at: Option<i64>,
+    }
+    no_relations!();
+}
+
 pub mod agent_credential {
     use sea_orm::entity::prelude::*;
 

@@ -1,5 +1,6 @@
-//! Machine credentials: enrollment tokens created, used up by enrolling agents, and agents'
-//! certificates revoked. The secrets themselves never reach the writer: only their hashes.
+//! Credentials: enrollment tokens created, used up by enrolling agents, agents' certificates
+//! revoked; people's tokens created and revoked. The secrets themselves never reach the
+//! writer: only their hashes.
 
 use super::Op;
 use super::unit::Unit;
@@ -125,5 +126,61 @@ impl Op for Renew {
         });
         u.issue(c.clone());
         Ok(c)
+    }
+}
+
+/// A person's token (`catcher token create`, the admin RPC, or the first admin at start).
+#[derive(Debug)]
+pub struct CreateToken(pub PersonToken);
+
+impl Op for CreateToken {
+    type Output = ();
+
+    async fn apply(self, u: &mut Unit<'_>) -> Result<()> {
+        let t = self.0;
+        if u.person_token(&t.name).await?.is_some() {
+            return Err(Error::AlreadyExists(format!(
+                "name: a token named {:?} exists (revoked names stay taken)",
+                t.name
+            )));
+        }
+        u.journal(JournalEntry {
+            details_json: serde_json::json!({
+                "name": t.name,
+                "role": t.role.to_string(),
+                "unredacted": t.unredacted,
+                "expires_at": t.expires_at,
+            })
+            .to_string(),
+            ..JournalEntry::new(EventType::TokenCreated, t.created_by.clone())
+        });
+        u.put_person_token(t);
+        Ok(())
+    }
+}
+
+/// A person's token is revoked by name; its sessions end.
+#[derive(Debug)]
+pub struct RevokeToken {
+    pub name: String,
+    pub actor: String,
+}
+
+impl Op for RevokeToken {
+    type Output = PersonToken;
+
+    async fn apply(self, u: &mut Unit<'_>) -> Result<PersonToken> {
+        let Some(mut t) = u.person_token(&self.name).await? else {
+            return Err(Error::not_found("token", self.name));
+        };
+        if t.revoked_at.is_none() {
+            t.revoked_at = Some(u.now);
+            u.journal(JournalEntry {
+                details_json: serde_json::json!({ "name": t.name, "role": t.role.to_string() }).to_string(),
+                ..JournalEntry::new(EventType::TokenRevoked, self.actor)
+            });
+            u.put_person_token(t.clone());
+        }
+        Ok(t)
     }
 }

@@ -38,7 +38,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 pub use self::commands::{CommandsProgressed, CommandsSent, CreateCommand, NewCommand};
-pub use self::credentials::{CreateEnrollment, Enroll, Renew, RevokeAgent};
+pub use self::credentials::{CreateEnrollment, CreateToken, Enroll, Renew, RevokeAgent, RevokeToken};
 pub use self::events::{
     AgentEvent, AgentEvents, CommandOutcome, Completion, EventsOutcome, Failure, PlacementReport, ProgressUpdate,
 };
@@ -162,6 +162,8 @@ ops!(
     Enroll,
     RevokeAgent,
     Renew,
+    CreateToken,
+    RevokeToken,
 );
 
 /// A queued request (opaque outside the writer).

@@ -21,13 +21,8 @@ pub struct ScriptedAgent {
 impl ScriptedAgent {
     /// Enrolls `source_id` (a mover when it claims the capability) and connects.
     pub async fn enroll(catcher: &crate::harness::Catcher, source_id: &str, capabilities: &[pb::Capability]) -> Self {
-        Self::enroll_at(&catcher.addr, source_id, capabilities).await
-    }
-
-    /// The same for the catcher at `addr`.
-    pub async fn enroll_at(addr: &str, source_id: &str, capabilities: &[pb::Capability]) -> Self {
         let mover = capabilities.contains(&pb::Capability::Mover);
-        let ch = crate::harness::agent_channel(addr, source_id, mover).await;
+        let ch = crate::harness::agent_channel(catcher, source_id, mover).await;
         Self::connect(ch, source_id, capabilities).await
     }
 

@@ -46,7 +46,7 @@ fn snapshot(at: i64, changed: Vec<pb::FileEntry>, deleted: &[&str]) -> Kind {
     })
 }
 
-async fn coverage(c: &mut CatalogServiceClient<tonic::transport::Channel>) -> pb::GetCoverageResponse {
+async fn coverage(c: &mut CatalogServiceClient<edgebackup_common::client::PersonChannel>) -> pb::GetCoverageResponse {
     let request = pb::GetCoverageRequest { source_id: "edge-cat".into(), sample: 0 };
     c.get_coverage(request).await.unwrap().into_inner()
 }

@@ -25,6 +25,7 @@ async fn silent_connections_are_closed_and_capped() {
     // A real client is served meanwhile: it waits for a place, never for all 500.
     let started = Instant::now();
     let ch = Channel::from_shared(catcher.url()).unwrap().connect().await.expect("a real client connects");
+    let ch = edgebackup_common::client::as_person(ch, Some(&catcher.admin_token)).unwrap();
     StatusServiceClient::new(ch).get_status(pb::GetStatusRequest {}).await.expect("and is answered");
     assert!(started.elapsed() < Duration::from_secs(15), "served in {:?}", started.elapsed());
 
@@ -59,7 +60,7 @@ async fn a_storm_of_small_frames_on_one_connection_is_served() {
     use pb::agent_message::Body;
     let db = TestDb::new(Db::Sqlite).await;
     let catcher = Catcher::start_with(&db, &[("CATCHER_AGENT_TIMEOUT_SECS", "120")]).await;
-    let cred = crate::harness::enroll(&catcher.addr, "edge-storm", false).await;
+    let cred = crate::harness::enroll(&catcher, "edge-storm", false).await;
     let tls = client::tls_config(client::Trust::Ca(&cred.ca_pem), Some(&cred)).unwrap();
     let tcp = TcpStream::connect(&catcher.addr).await.unwrap();
     let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();

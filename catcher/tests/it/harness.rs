@@ -1,5 +1,6 @@
 //! Test harness: runs the real `catcher` binary on an ephemeral port against a fresh database.
 
+use edgebackup_common::client::{PersonChannel, as_person};
 use edgebackup_proto::v1 as pb;
 use edgebackup_testkit::{Proc, Spec};
 use pb::{
@@ -15,6 +16,8 @@ pub use edgebackup_testkit::db::{Db, TestDb};
 pub struct Catcher {
     proc: Proc,
     pub addr: String,
+    /// The admin token the catcher wrote on its first start.
+    pub admin_token: String,
 }
 
 impl Catcher {
@@ -37,7 +40,11 @@ impl Catcher {
             .envs(env)
             .start()
             .await;
-        let mut c = Self { addr: proc.addr.clone(), proc };
+        let admin_token = std::fs::read_to_string(db.dir.path().join("data/admin.token"))
+            .expect("the catcher writes data/admin.token on its first start")
+            .trim()
+            .to_owned();
+        let mut c = Self { addr: proc.addr.clone(), proc, admin_token };
         c.await_answers().await;
         c
     }
@@ -46,8 +53,10 @@ impl Catcher {
     async fn await_answers(&mut self) {
         self.addr = self.proc.addr.clone();
         let url = self.url();
+        let token = self.admin_token.clone();
         eventually("the catcher answering GetStatus", 10, || async {
             let ch = Channel::from_shared(url.clone()).unwrap().connect().await.ok()?;
+            let ch = as_person(ch, Some(&token)).unwrap();
             StatusServiceClient::new(ch).get_status(pb::GetStatusRequest {}).await.ok()
         })
         .await;
@@ -61,8 +70,30 @@ impl Catcher {
         self.proc.log_text()
     }
 
-    pub async fn channel(&self) -> Channel {
+    /// A channel whose calls carry the admin token.
+    pub async fn channel(&self) -> PersonChannel {
+        self.channel_as(Some(&self.admin_token)).await
+    }
+
+    /// A channel whose calls carry `token` (none: no credential).
+    pub async fn channel_as(&self, token: Option<&str>) -> PersonChannel {
+        as_person(self.plain_channel().await, token).unwrap()
+    }
+
+    /// A channel without any credential.
+    pub async fn plain_channel(&self) -> Channel {
         Channel::from_shared(self.url()).unwrap().connect().await.expect("connect to catcher")
+    }
+
+    /// A person's token with `role`, created by the admin.
+    pub async fn person(&self, name: &str, role: pb::Role) -> String {
+        let request = pb::CreateTokenRequest { name: name.into(), role: role as i32, ..Default::default() };
+        pb::access_service_client::AccessServiceClient::new(self.channel().await)
+            .create_token(request)
+            .await
+            .expect("create a token")
+            .into_inner()
+            .token
     }
 
     pub async fn clients(&self) -> Clients {
@@ -86,6 +117,12 @@ impl Catcher {
         self.proc.stop("TERM", 20).await
     }
 
+    /// Starts again on the same database and port.
+    pub async fn restart_same_port(&mut self) {
+        self.proc.restart_same_port().await;
+        self.await_answers().await;
+    }
+
     /// Starts again on the same database (on a new port).
     pub async fn restart(&mut self) {
         self.proc.restart().await;
@@ -95,11 +132,11 @@ impl Catcher {
 
 /// Generated clients on one channel.
 pub struct Clients {
-    pub packages: PackageServiceClient<Channel>,
-    pub sources: SourceServiceClient<Channel>,
-    pub policy: PolicyServiceClient<Channel>,
-    pub journal: JournalServiceClient<Channel>,
-    pub status: StatusServiceClient<Channel>,
+    pub packages: PackageServiceClient<PersonChannel>,
+    pub sources: SourceServiceClient<PersonChannel>,
+    pub policy: PolicyServiceClient<PersonChannel>,
+    pub journal: JournalServiceClient<PersonChannel>,
+    pub status: StatusServiceClient<PersonChannel>,
 }
 
 impl Clients {
@@ -166,16 +203,18 @@ macro_rules! both_databases {
 
 /// An enrolled agent's TLS channel to the catcher at `addr`: a token from AccessService, a key
 /// and certificate request made here, the catcher verified by its CA's fingerprint.
-pub async fn agent_channel(addr: &str, source_id: &str, mover: bool) -> Channel {
+pub async fn agent_channel(catcher: &Catcher, source_id: &str, mover: bool) -> Channel {
     use edgebackup_common::client;
-    let cred = enroll(addr, source_id, mover).await;
+    let addr = &catcher.addr;
+    let cred = enroll(catcher, source_id, mover).await;
     let tls = client::tls_config(client::Trust::Ca(&cred.ca_pem), Some(&cred)).expect("tls config");
     client::channel(&format!("https://{addr}"), Some(tls), false).await.expect("agent channel")
 }
 
-/// A new credential for `source_id` from the catcher at `addr`.
-pub async fn enroll(addr: &str, source_id: &str, mover: bool) -> edgebackup_common::client::Credential {
-    let ch = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.expect("connect to catcher");
+/// A new credential for `source_id` from `catcher` (the admin asks for the token).
+pub async fn enroll(catcher: &Catcher, source_id: &str, mover: bool) -> edgebackup_common::client::Credential {
+    let addr = &catcher.addr;
+    let ch = catcher.channel().await;
     let request = pb::CreateEnrollmentTokenRequest { source_id: source_id.into(), mover, ..Default::default() };
     let token = pb::access_service_client::AccessServiceClient::new(ch)
         .create_enrollment_token(request)

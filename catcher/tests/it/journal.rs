@@ -17,15 +17,18 @@ async fn tampering_is_detected(db: TestDb) {
     let clean = c.journal.verify_journal(pb::VerifyJournalRequest {}).await.unwrap().into_inner();
     assert!(clean.ok && clean.checked >= 6, "{clean:?}");
 
+    let of_edge_2 = pb::QueryJournalRequest { source_id: "edge-2".into(), limit: 10, ..Default::default() };
+    let seq = c.journal.query_journal(of_edge_2).await.unwrap().into_inner().events[0].sequence;
     let conn = db.connect().await;
-    conn.execute_unprepared("UPDATE journal SET source_id = 'edge-evil' WHERE sequence = 4").await.unwrap();
+    let tamper = |to: &str| format!("UPDATE journal SET source_id = '{to}' WHERE sequence = {seq}");
+    conn.execute_unprepared(&tamper("edge-evil")).await.unwrap();
     let bad = c.journal.verify_journal(pb::VerifyJournalRequest {}).await.unwrap().into_inner();
     assert!(!bad.ok);
-    assert_eq!(bad.first_bad_sequence, 4);
-    assert_eq!(bad.checked, 3);
+    assert_eq!(bad.first_bad_sequence, seq);
+    assert_eq!(bad.checked, seq - 1);
     assert!(bad.problem.contains("altered"), "{}", bad.problem);
 
-    conn.execute_unprepared("UPDATE journal SET source_id = 'edge-2' WHERE sequence = 4").await.unwrap();
+    conn.execute_unprepared(&tamper("edge-2")).await.unwrap();
     assert!(
         c.journal.verify_journal(pb::VerifyJournalRequest {}).await.unwrap().into_inner().ok,
         "restoring the row heals the chain"

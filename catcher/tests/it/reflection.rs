@@ -43,10 +43,20 @@ async fn grpcurl_lists_describes_and_calls_every_service() {
     let msg = run(&bin, &["-plaintext", addr, "describe", "edgebackup.v1.Package"]);
     assert!(msg.contains("next_transition_at"), "{msg}");
 
+    // People's calls carry a token: refused without one, answered with the admin's.
+    let bearer = format!("authorization: Bearer {}", catcher.admin_token);
+    let refused = Command::new(&bin)
+        .args(["-plaintext", "-d", "{}", addr, "edgebackup.v1.StatusService/GetStatus"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && stderr.contains("Unauthenticated"), "{stderr}");
     let ingest = run(
         &bin,
         &[
             "-plaintext",
+            "-H",
+            &bearer,
             "-d",
             r#"{"source_id":"grpcurl","path":"x.txt","size_bytes":"0"}"#,
             addr,
@@ -63,7 +73,7 @@ async fn grpcurl_lists_describes_and_calls_every_service() {
         ("grpc.health.v1.Health/Check", "{}", "SERVING"),
     ];
     for (method, body, expect) in calls {
-        let out = run(&bin, &["-plaintext", "-d", body, addr, method]);
+        let out = run(&bin, &["-plaintext", "-H", &bearer, "-d", body, addr, method]);
         assert!(out.contains(expect), "{method} -> {out}");
     }
     // An agent's stream needs its credential: refused without one, welcomed over TLS with it
@@ -75,7 +85,7 @@ async fn grpcurl_lists_describes_and_calls_every_service() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&anonymous.stderr);
     assert!(!anonymous.status.success() && stderr.contains("Unauthenticated"), "{stderr}");
-    let cred = crate::harness::enroll(addr, "grpcurl-agent", false).await;
+    let cred = crate::harness::enroll(&catcher, "grpcurl-agent", false).await;
     let dir = tempfile::tempdir().unwrap();
     cred.save(dir.path()).unwrap();
     let file = |name: &str| dir.path().join(name).display().to_string();
@@ -84,7 +94,15 @@ async fn grpcurl_lists_describes_and_calls_every_service() {
     let out = run(&bin, &[&tls[..], &["-d", hello, addr, "edgebackup.v1.AgentService/Connect"]].concat());
     assert!(out.contains("welcome"), "{out}");
     let err = Command::new(&bin)
-        .args(["-plaintext", "-d", r#"{"source_id":""}"#, addr, "edgebackup.v1.SourceService/RegisterSource"])
+        .args([
+            "-plaintext",
+            "-H",
+            &bearer,
+            "-d",
+            r#"{"source_id":""}"#,
+            addr,
+            "edgebackup.v1.SourceService/RegisterSource",
+        ])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&err.stderr);

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use edgebackup_common::client;
+use edgebackup_common::client::{self, PersonChannel, as_person};
 use edgebackup_proto::v1 as pb;
 use pb::agent_event::Kind;
 use pb::catcher_message::Body as Out;
@@ -96,7 +96,7 @@ async fn an_agent_cannot_impersonate_another() {
     let mut c = catcher.clients().await;
     let before = c.package(&package).await;
 
-    let a = agent_channel(&catcher.addr, "edge-a", false).await;
+    let a = agent_channel(&catcher, "edge-a", false).await;
     // Hello as B: refused, and B's stream is still the live one.
     let hello = pb::Hello { source_id: "edge-b".into(), agent_version: "x".into(), ..Default::default() };
     let refused = hello_refused(&a, hello).await;
@@ -188,7 +188,7 @@ async fn revocation_closes_the_live_stream_within_a_second() {
     let package = uuid::Uuid::now_v7().to_string();
     a.send(1, ingest(&package, "/data/r.txt", 10, "")).await;
     a.wait_ack(1).await;
-    let cred = enroll(&catcher.addr, "edge-r2", false).await;
+    let cred = enroll(&catcher, "edge-r2", false).await;
     let tls = client::tls_config(client::Trust::Ca(&cred.ca_pem), Some(&cred)).unwrap();
     let ch2 = client::channel(&https(&catcher), Some(tls.clone()), false).await.unwrap();
     let mut b = ScriptedAgent::connect(ch2, "edge-r2", &[]).await;
@@ -223,7 +223,7 @@ async fn revocation_closes_the_live_stream_within_a_second() {
     assert!(status.message().contains("revoked"), "{status:?}");
 
     // The replaced device enrolls anew and finds its source's history.
-    let fresh = agent_channel(&catcher.addr, "edge-r1", false).await;
+    let fresh = agent_channel(&catcher, "edge-r1", false).await;
     let p = pb::package_service_client::PackageServiceClient::new(fresh)
         .get_package(pb::GetPackageRequest { package_id: package, ..Default::default() })
         .await
@@ -249,7 +249,8 @@ async fn closed_within(agent: &mut ScriptedAgent, within: Duration) -> bool {
     }
 }
 
-/// Every RPC in the descriptor set × {no credential, agent, mover agent}: the code each gets.
+/// Every RPC in the descriptor set × {no credential, agent, mover, viewer, operator, admin}: the
+/// code each gets.
 /// A new RPC lands in the strictest row unless listed here, so it cannot be forgotten.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_rpc_checks_the_caller() {
@@ -258,15 +259,48 @@ async fn every_rpc_checks_the_caller() {
     let catcher = Catcher::start(&db).await;
     const PUBLIC: &[&str] = &["edgebackup.v1.EnrollService/Enroll"];
     const AGENT_ONLY: &[&str] = &["edgebackup.v1.AgentService/Connect", "edgebackup.v1.EnrollService/Renew"];
-    const AGENT_OR_PERSON: &[&str] = &[
-        "edgebackup.v1.PackageService/IngestPackage",
-        "edgebackup.v1.PackageService/UpdatePackage",
+    // What agents read of their own source, and what people may read of it too.
+    const AGENT_READS: &[&str] = &[
         "edgebackup.v1.PackageService/GetResumeList",
         "edgebackup.v1.PackageService/GetPackage",
         "edgebackup.v1.CatalogService/ListState",
         "edgebackup.v1.CatalogService/ListFolder",
         "edgebackup.v1.CatalogService/ListFolders",
         "edgebackup.v1.CatalogService/ListVersions",
+        "edgebackup.v1.AccessService/WhoAmI",
+    ];
+    // What agents write about their packages; of people only an admin may.
+    const AGENT_WRITES: &[&str] =
+        &["edgebackup.v1.PackageService/IngestPackage", "edgebackup.v1.PackageService/UpdatePackage"];
+    const VIEWER: &[&str] = &[
+        "edgebackup.v1.StatusService/GetStatus",
+        "edgebackup.v1.StatusService/GetTierSummary",
+        "edgebackup.v1.StatusService/GetProjections",
+        "edgebackup.v1.StatusService/Watch",
+        "edgebackup.v1.PackageService/ListPackages",
+        "edgebackup.v1.SourceService/ListSources",
+        "edgebackup.v1.SourceService/GetSource",
+        "edgebackup.v1.SourceService/ListCommands",
+        "edgebackup.v1.PolicyService/ListRuleSets",
+        "edgebackup.v1.PolicyService/GetRuleSet",
+        "edgebackup.v1.PolicyService/ListPresets",
+        "edgebackup.v1.PolicyService/ListStations",
+        "edgebackup.v1.PolicyService/ListConfigSnapshots",
+        "edgebackup.v1.PolicyService/GetConfigSnapshot",
+        "edgebackup.v1.PolicyService/ExportConfigSnapshot",
+        "edgebackup.v1.JournalService/QueryJournal",
+        "edgebackup.v1.JournalService/ExportJournal",
+        "edgebackup.v1.JournalService/VerifyJournal",
+        "edgebackup.v1.CatalogService/SearchFiles",
+        "edgebackup.v1.CatalogService/GetCoverage",
+    ];
+    const OPERATOR: &[&str] = &[
+        "edgebackup.v1.PolicyService/UpdateRuleSet",
+        "edgebackup.v1.PolicyService/ApplyPreset",
+        "edgebackup.v1.PolicyService/CreateConfigSnapshot",
+        "edgebackup.v1.PolicyService/RestoreConfigSnapshot",
+        "edgebackup.v1.SourceService/CreateCommand",
+        "edgebackup.v1.SourceService/RegisterSource",
     ];
     let set = prost_types::FileDescriptorSet::decode(edgebackup_proto::FILE_DESCRIPTOR_SET).unwrap();
     let mut methods = Vec::new();
@@ -279,26 +313,48 @@ async fn every_rpc_checks_the_caller() {
         }
     }
     assert!(methods.len() > 40, "{} methods", methods.len());
+    let viewer = catcher.person("matrix-viewer", pb::Role::Viewer).await;
+    let operator = catcher.person("matrix-operator", pb::Role::Operator).await;
     let callers = [
-        ("none", catcher.channel().await),
-        ("agent", agent_channel(&catcher.addr, "edge-m1", false).await),
-        ("mover", agent_channel(&catcher.addr, "edge-m2", true).await),
+        ("none", catcher.channel_as(None).await),
+        ("agent", as_person(agent_channel(&catcher, "edge-m1", false).await, None).unwrap()),
+        ("mover", as_person(agent_channel(&catcher, "edge-m2", true).await, None).unwrap()),
+        ("viewer", catcher.channel_as(Some(&viewer)).await),
+        ("operator", catcher.channel_as(Some(&operator)).await),
+        ("admin", catcher.channel().await),
     ];
+    let rank = |who: &str| ["viewer", "operator", "admin"].iter().position(|r| *r == who);
     let mut wrong = Vec::new();
     for (path, client_streaming, server_streaming) in &methods {
+        let p = path.as_str();
+        // The least role a person needs; None: no person may.
+        let person_needs = if PUBLIC.contains(&p) || AGENT_READS.contains(&p) || VIEWER.contains(&p) {
+            Some(0)
+        } else if OPERATOR.contains(&p) {
+            Some(1)
+        } else if AGENT_ONLY.contains(&p) {
+            None
+        } else {
+            Some(2)
+        };
+        let agents_may =
+            PUBLIC.contains(&p) || AGENT_ONLY.contains(&p) || AGENT_READS.contains(&p) || AGENT_WRITES.contains(&p);
         for (who, ch) in &callers {
             let code = call_empty(ch.clone(), path, *client_streaming, *server_streaming).await;
             let auth_error = matches!(code, Code::Unauthenticated | Code::PermissionDenied);
-            let ok = if PUBLIC.contains(&path.as_str()) {
+            let ok = if PUBLIC.contains(&p) {
                 !auth_error
-            } else if AGENT_ONLY.contains(&path.as_str()) {
-                if *who == "none" { code == Code::Unauthenticated } else { !auth_error }
-            } else if AGENT_OR_PERSON.contains(&path.as_str()) {
+            } else if *who == "none" {
+                code == Code::Unauthenticated
+            } else if let Some(rank) = rank(who) {
+                match person_needs {
+                    None => code == Code::Unauthenticated,
+                    Some(needs) if rank >= needs => !auth_error,
+                    Some(_) => code == Code::PermissionDenied,
+                }
+            } else if agents_may {
                 // An empty request names no source of the caller's: at most refused on scope.
                 code != Code::Unauthenticated
-            } else if *who == "none" {
-                // People's RPCs: until people sign in (the next step), no credential reaches them.
-                !auth_error
             } else {
                 code == Code::PermissionDenied
             };
@@ -311,7 +367,7 @@ async fn every_rpc_checks_the_caller() {
 }
 
 /// Calls `path` with one empty message and answers the status code (OK when it succeeded).
-async fn call_empty(ch: Channel, path: &str, client_streaming: bool, server_streaming: bool) -> Code {
+async fn call_empty(ch: PersonChannel, path: &str, client_streaming: bool, server_streaming: bool) -> Code {
     let mut grpc = tonic::client::Grpc::new(ch);
     if grpc.ready().await.is_err() {
         return Code::Unavailable;
@@ -337,4 +393,123 @@ async fn call_empty(ch: Channel, path: &str, client_streaming: bool, server_stre
         }
     };
     result.err().map_or(Code::Ok, |s| s.code())
+}
+
+/// People's tokens: the first admin's file is private, tokens are stored hashed, WhoAmI names
+/// the caller, an expired token is refused, and revoking a token ends its open Watch stream
+/// within a second (by RPC and by the CLI on the host) and refuses it from then on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_tokens_are_checked_and_revoked_live() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = TestDb::new(Db::Sqlite).await;
+    let catcher = Catcher::start(&db).await;
+    let admin_file = db.dir.path().join("data/admin.token");
+    assert_eq!(std::fs::metadata(&admin_file).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(catcher.log_text().contains("admin.token"), "the log says where the admin token is");
+    assert!(!catcher.log_text().contains(&catcher.admin_token), "the admin token is in the log");
+
+    let mut access = pb::access_service_client::AccessServiceClient::new(catcher.channel().await);
+    let who = access.who_am_i(pb::WhoAmIRequest {}).await.unwrap().into_inner();
+    let Some(pb::who_am_i_response::Who::Person(me)) = who.who else { panic!("{who:?}") };
+    assert_eq!((me.name.as_str(), me.role()), ("admin", pb::Role::Admin));
+
+    // Names are unique; a bad role or name is refused naming the field.
+    let viewer = catcher.person("vera", pb::Role::Viewer).await;
+    let again = pb::CreateTokenRequest { name: "vera".into(), role: pb::Role::Viewer as i32, ..Default::default() };
+    assert_eq!(access.create_token(again).await.unwrap_err().code(), Code::AlreadyExists);
+    let bad = pb::CreateTokenRequest { name: "vera two".into(), role: pb::Role::Viewer as i32, ..Default::default() };
+    let err = access.create_token(bad).await.unwrap_err();
+    assert!(err.code() == Code::InvalidArgument && err.message().starts_with("name:"), "{err:?}");
+    let bad = pb::CreateTokenRequest { name: "nobody".into(), ..Default::default() };
+    let err = access.create_token(bad).await.unwrap_err();
+    assert!(err.code() == Code::InvalidArgument && err.message().starts_with("role:"), "{err:?}");
+
+    // A wrong or malformed token is refused; an expired one too.
+    for bad in ["ebk_token_0000", "Basic abc", &catcher.admin_token.replace("ebk_token_", "ebk_enroll_")] {
+        let ch = catcher.channel_as(Some(bad)).await;
+        let err = pb::status_service_client::StatusServiceClient::new(ch).get_status(pb::GetStatusRequest {}).await;
+        assert_eq!(err.unwrap_err().code(), Code::Unauthenticated, "{bad}");
+    }
+    let short = pb::CreateTokenRequest {
+        name: "brief".into(),
+        role: pb::Role::Viewer as i32,
+        ttl: Some(prost_types::Duration { seconds: 1, nanos: 0 }),
+        ..Default::default()
+    };
+    let brief = access.create_token(short).await.unwrap().into_inner().token;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let ch = catcher.channel_as(Some(&brief)).await;
+    let err = pb::status_service_client::StatusServiceClient::new(ch).get_status(pb::GetStatusRequest {}).await;
+    assert!(err.as_ref().unwrap_err().message().contains("expired"), "{err:?}");
+
+    // Revoked by RPC: the viewer's live Watch ends within a second, with UNAUTHENTICATED.
+    let mut watch = watch_as(&catcher, &viewer).await;
+    let t0 = Instant::now();
+    access.revoke_token(pb::RevokeTokenRequest { name: "vera".into() }).await.unwrap();
+    let status = ended(&mut watch).await;
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    assert!(t0.elapsed() < Duration::from_secs(1), "the stream lasted {:?} after the revocation", t0.elapsed());
+    let ch = catcher.channel_as(Some(&viewer)).await;
+    let err = pb::status_service_client::StatusServiceClient::new(ch).get_status(pb::GetStatusRequest {}).await;
+    assert!(err.as_ref().unwrap_err().message().contains("revoked"), "{err:?}");
+
+    // Revoked by the CLI on the host (another process, the same database): within a second too.
+    let olga = catcher.person("olga", pb::Role::Operator).await;
+    let mut watch = watch_as(&catcher, &olga).await;
+    let t0 = Instant::now();
+    let out = std::process::Command::new(edgebackup_testkit::bin("catcher"))
+        .args(["token", "revoke", "olga"])
+        .env("CATCHER_DATABASE_URL", &db.url)
+        .current_dir(db.dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let status = ended(&mut watch).await;
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    assert!(t0.elapsed() < Duration::from_secs(2), "the stream lasted {:?} after `token revoke`", t0.elapsed());
+
+    // Listed without secrets; stored only as hashes; journaled with the actor.
+    let listed = access.list_tokens(pb::ListTokensRequest {}).await.unwrap().into_inner();
+    let vera = listed.tokens.iter().find(|t| t.name == "vera").unwrap();
+    assert!(vera.revoked_at.is_some() && vera.created_by == "token:admin (admin)", "{vera:?}");
+    let dump = std::fs::read(db.dir.path().join("catcher.db")).unwrap_or_default();
+    let wal = std::fs::read(db.dir.path().join("catcher.db-wal")).unwrap_or_default();
+    for bytes in [&dump, &wal] {
+        let text = String::from_utf8_lossy(bytes);
+        for secret in [&catcher.admin_token, &viewer, &olga, &brief] {
+            assert!(!text.contains(secret.as_str()), "a token is stored in plaintext");
+        }
+    }
+    let mut c = catcher.clients().await;
+    let revoked = c.journal_of_type("token.revoked").await;
+    let actors: Vec<&str> = revoked.iter().map(|e| e.actor.as_str()).collect();
+    assert_eq!(actors, ["cli", "token:admin (admin)"], "newest first: {revoked:?}");
+    let log = catcher.log_text();
+    for secret in [&viewer, &olga, &brief] {
+        assert!(!log.contains(secret.as_str()), "a token is in the log");
+    }
+}
+
+async fn watch_as(catcher: &Catcher, token: &str) -> tonic::Streaming<pb::WatchEvent> {
+    let ch = catcher.channel_as(Some(token)).await;
+    let mut watch = pb::status_service_client::StatusServiceClient::new(ch)
+        .watch(pb::WatchRequest::default())
+        .await
+        .expect("watch")
+        .into_inner();
+    // The first message is the snapshot: the stream is open.
+    watch.message().await.expect("a snapshot").expect("a snapshot");
+    watch
+}
+
+/// Reads until the stream ends; its status (OK when it ended cleanly).
+async fn ended(watch: &mut tonic::Streaming<pb::WatchEvent>) -> tonic::Status {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), watch.message()).await {
+            Ok(Ok(Some(_))) => continue,
+            Ok(Ok(None)) => return tonic::Status::ok(""),
+            Ok(Err(status)) => return status,
+            Err(_) => panic!("the stream stayed open 5 s after its token was revoked"),
+        }
+    }
 }

@@ -18,8 +18,8 @@ fn sha_of(s: &str) -> String {
 
 /// Two clients: edge-01 with a stored, an uploading and a failed package; edge-02 stopped for
 /// safety. The returned agents keep their streams (and so their "online" state) open.
-async fn seed(addr: &str) -> (ScriptedAgent, ScriptedAgent) {
-    let a = ScriptedAgent::enroll_at(addr, "edge-01", &[pb::Capability::Backup]).await;
+async fn seed(catcher: &Catcher) -> (ScriptedAgent, ScriptedAgent) {
+    let a = ScriptedAgent::enroll(catcher, "edge-01", &[pb::Capability::Backup]).await;
     let (stored, uploading, failed) =
         (uuid::Uuid::now_v7().to_string(), uuid::Uuid::now_v7().to_string(), uuid::Uuid::now_v7().to_string());
     let script = vec![
@@ -36,7 +36,7 @@ async fn seed(addr: &str) -> (ScriptedAgent, ScriptedAgent) {
         a.send(i as u64 + 1, kind).await;
     }
     a.wait_ack(7).await;
-    let mut b = ScriptedAgent::enroll_at(addr, "edge-02", &[pb::Capability::Backup]).await;
+    let mut b = ScriptedAgent::enroll(catcher, "edge-02", &[pb::Capability::Backup]).await;
     let alert = pb::SafetyAlert { reason: "canary changed".into(), ..Default::default() };
     b.send(1, Kind::SafetyAlert(alert)).await;
     b.wait_ack(1).await;
@@ -56,11 +56,12 @@ fn text(b: &[u8]) -> String {
 async fn one_shot_formats_report_a_real_fleet() {
     let db = TestDb::new(Db::Sqlite).await;
     let catcher = Catcher::start(&db).await;
-    let _agents = seed(&catcher.addr).await;
+    let _agents = seed(&catcher).await;
     let url = catcher.url();
+    let tok = ("CATCHER_TOKEN", catcher.admin_token.as_str());
 
     // human
-    let out = status(&["--catcher", &url], &[]).await;
+    let out = status(&["--catcher", &url], &[tok]).await;
     let human = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
     for expected in [
@@ -96,7 +97,7 @@ async fn one_shot_formats_report_a_real_fleet() {
     assert!(row("/data/invoices/q3.xlsx").contains("failed"));
 
     // json: one document
-    let out = status(&["--catcher", &url, "--format", "json"], &[]).await;
+    let out = status(&["--catcher", &url, "--format", "json"], &[tok]).await;
     assert_eq!(out.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
     assert_eq!(v["catcher"]["reachable"], true);
@@ -115,7 +116,7 @@ async fn one_shot_formats_report_a_real_fleet() {
     assert_eq!(v["check"]["ok"], false);
 
     // ai: greppable lines, via CATCHER_URL this time
-    let out = status(&["--format", "ai"], &[("CATCHER_URL", &url)]).await;
+    let out = status(&["--format", "ai"], &[("CATCHER_URL", &url), tok]).await;
     assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
     let ai = text(&out.stdout);
     assert!(ai.lines().all(|l| l.starts_with("EBK\tkind=")), "{ai}");
@@ -135,7 +136,7 @@ async fn one_shot_formats_report_a_real_fleet() {
 
     // --check turns the problems into exit code 1, whatever the format
     for format in ["human", "json", "ai"] {
-        let out = status(&["--catcher", &url, "--check", "--format", format], &[]).await;
+        let out = status(&["--catcher", &url, "--check", "--format", format], &[tok]).await;
         assert_eq!(out.status.code(), Some(1), "--check with a failed package, {format}");
     }
 }
@@ -144,7 +145,15 @@ async fn one_shot_formats_report_a_real_fleet() {
 async fn check_passes_on_a_healthy_fleet() {
     let db = TestDb::new(Db::Sqlite).await;
     let catcher = Catcher::start(&db).await;
+    // Without a credential: refused, exit 5, saying what to set.
     let out = status(&["--catcher", &catcher.url(), "--check"], &[]).await;
+    assert_eq!(out.status.code(), Some(5), "stderr: {}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("CATCHER_TOKEN"), "{}", text(&out.stderr));
+    // A viewer's token in a file is enough.
+    let viewer = catcher.person("status-viewer", pb::Role::Viewer).await;
+    let file = db.dir.path().join("viewer.token");
+    std::fs::write(&file, format!("{viewer}\n")).unwrap();
+    let out = status(&["--catcher", &catcher.url(), "--check", "--token-file", &file.display().to_string()], &[]).await;
     assert_eq!(out.status.code(), Some(0), "stdout:\n{}\nstderr: {}", text(&out.stdout), text(&out.stderr));
     assert!(text(&out.stdout).contains("check: ok"));
 }
@@ -177,7 +186,11 @@ async fn status_ignores_the_server_config_and_documents_exit_codes() {
     let db = TestDb::new(Db::Sqlite).await;
     let catcher = Catcher::start(&db).await;
     // A config that would fail to load, and server settings that would fail validation: unused.
-    let env = [("CATCHER_DATABASE_URL", "nonsense://"), ("CATCHER_LISTEN", "not an address")];
+    let env = [
+        ("CATCHER_DATABASE_URL", "nonsense://"),
+        ("CATCHER_LISTEN", "not an address"),
+        ("CATCHER_TOKEN", catcher.admin_token.as_str()),
+    ];
     let out = status(&["--catcher", &catcher.url(), "--config", "/nonexistent/catcher.toml"], &env).await;
     assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
     assert!(out.stderr.is_empty(), "no logs: {}", text(&out.stderr));
@@ -252,16 +265,16 @@ fn save_capture(name: &str, screen: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_view_in_a_real_terminal() {
     let tmux = Tmux::start();
-    let dir = tempfile::tempdir().unwrap();
-    let db_url = format!("sqlite://{}?mode=rwc", dir.path().join("catcher.db").display());
-    let env = [("CATCHER_DATABASE_URL", db_url.as_str()), ("CATCHER_HEARTBEAT_INTERVAL_SECS", "1")];
-    let mut catcher = edgebackup_testkit::Proc::start("catcher", &["--listen", "127.0.0.1:0"], &env, dir.path()).await;
-    let ch = tonic::transport::Channel::from_shared(catcher.url()).unwrap().connect().await.unwrap();
-    let agents = seed(&catcher.addr).await;
+    let db = TestDb::new(Db::Sqlite).await;
+    let dir = &db.dir;
+    let mut catcher = Catcher::start(&db).await;
+    let ch = catcher.channel().await;
+    let agents = seed(&catcher).await;
 
     let exit_file = dir.path().join("exit-code");
     let command = format!(
-        "env NO_COLOR=1 TERM=xterm-256color {} status --live --catcher {}; echo $? > {}",
+        "env NO_COLOR=1 TERM=xterm-256color CATCHER_TOKEN={} {} status --live --catcher {}; echo $? > {}",
+        catcher.admin_token,
         env!("CARGO_BIN_EXE_catcher"),
         catcher.url(),
         exit_file.display()

@@ -85,6 +85,7 @@ async fn a_lagging_subscriber_is_resynced(db: TestDb) {
         .connect()
         .await
         .unwrap();
+    let slow = edgebackup_common::client::as_person(slow, Some(&catcher.admin_token)).unwrap();
     let mut w = pb::status_service_client::StatusServiceClient::new(slow)
         .watch(pb::WatchRequest { package_limit: 1000, ..Default::default() })
         .await

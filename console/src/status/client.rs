@@ -3,12 +3,13 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use edgebackup_common::client::{PersonChannel, as_person};
 use edgebackup_proto::v1::{
     self as pb, catalog_service_client::CatalogServiceClient, status_service_client::StatusServiceClient,
     watch_event::Kind,
 };
 use tokio::sync::mpsc;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Endpoint;
 
 use super::model::Fleet;
 
@@ -22,6 +23,8 @@ pub enum Error {
     BadUrl(String),
     #[error("cannot reach the catcher at {url}: {reason}")]
     Unreachable { url: String, reason: String },
+    #[error("the catcher at {url} refused the credential: {reason} (set CATCHER_TOKEN or --token-file)")]
+    Refused { url: String, reason: String },
     #[error("the terminal failed: {0}")]
     Terminal(#[from] std::io::Error),
 }
@@ -64,11 +67,11 @@ fn status_reason(s: &tonic::Status) -> String {
     reason
 }
 
-async fn connect(url: &str) -> Result<StatusServiceClient<Channel>, String> {
-    channel(url).await.map(StatusServiceClient::new)
+async fn connect(url: &str, token: Option<&str>) -> Result<StatusServiceClient<PersonChannel>, String> {
+    channel(url, token).await.map(StatusServiceClient::new)
 }
 
-async fn channel(url: &str) -> Result<Channel, String> {
+async fn channel(url: &str, token: Option<&str>) -> Result<PersonChannel, String> {
     let endpoint = Endpoint::from_shared(url.to_owned())
         .map_err(|e| describe(&e))?
         .connect_timeout(Duration::from_secs(3))
@@ -76,29 +79,39 @@ async fn channel(url: &str) -> Result<Channel, String> {
         .http2_keep_alive_interval(Duration::from_secs(10))
         .keep_alive_timeout(Duration::from_secs(5))
         .keep_alive_while_idle(true);
-    endpoint.connect().await.map_err(|e| describe(&e))
+    as_person(endpoint.connect().await.map_err(|e| describe(&e))?, token)
 }
 
 /// Opens `Watch`; returns the stream once the catcher accepted it.
-async fn open_watch(url: &str, package_limit: u32) -> Result<tonic::Streaming<pb::WatchEvent>, String> {
-    let mut client = connect(url).await?;
+async fn open_watch(
+    url: &str,
+    token: Option<&str>,
+    package_limit: u32,
+) -> Result<tonic::Streaming<pb::WatchEvent>, String> {
+    let mut client = connect(url, token).await?;
     let request = pb::WatchRequest { package_limit, journal_limit: 50 };
     client.watch(request).await.map(|r| r.into_inner()).map_err(|s| status_reason(&s))
 }
 
 /// Everything the one-shot report shows: the `Watch` snapshot (one consistent view) plus the
 /// server's projections for the next 24 h and the catalog's coverage. The stream is dropped after its first message.
-pub async fn fetch(url: &str, package_limit: u32) -> Result<Fleet, Error> {
-    let unreachable = |reason: String| Error::Unreachable { url: url.to_owned(), reason };
+pub async fn fetch(url: &str, token: Option<&str>, package_limit: u32) -> Result<Fleet, Error> {
+    let unreachable = |reason: String| {
+        if reason.starts_with("Unauthenticated") || reason.starts_with("PermissionDenied") {
+            Error::Refused { url: url.to_owned(), reason }
+        } else {
+            Error::Unreachable { url: url.to_owned(), reason }
+        }
+    };
     let work = async {
-        let mut stream = open_watch(url, package_limit).await?;
+        let mut stream = open_watch(url, token, package_limit).await?;
         let first = stream.message().await.map_err(|s| status_reason(&s))?;
         let Some(event @ pb::WatchEvent { kind: Some(Kind::Snapshot(_)) }) = first else {
             return Err("the Watch stream did not start with a snapshot".to_owned());
         };
         let mut fleet = Fleet::new(package_limit as usize);
         fleet.apply(event);
-        let ch = channel(url).await?;
+        let ch = channel(url, token).await?;
         let request = pb::GetProjectionsRequest { days: 1, ids_per_group: 1, ..Default::default() };
         let projections =
             StatusServiceClient::new(ch.clone()).get_projections(request).await.map_err(|s| status_reason(&s))?;
@@ -151,13 +164,13 @@ fn jitter() -> f64 {
 
 /// Keeps one `Watch` stream open and forwards its events; reconnects with [`backoff`] when it
 /// breaks. Returns when the receiver is gone.
-pub async fn watch_forever(url: String, package_limit: u32, tx: mpsc::Sender<Feed>) {
+pub async fn watch_forever(url: String, token: Option<String>, package_limit: u32, tx: mpsc::Sender<Feed>) {
     let mut attempt = 0u32;
     loop {
         if tx.send(Feed::Link(Link::Connecting { attempt })).await.is_err() {
             return;
         }
-        let reason = match open_watch(&url, package_limit).await {
+        let reason = match open_watch(&url, token.as_deref(), package_limit).await {
             Ok(mut stream) => loop {
                 match stream.message().await {
                     Ok(Some(event)) => {

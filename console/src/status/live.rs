@@ -39,9 +39,9 @@ fn spawn_input(tx: mpsc::Sender<Event>, stop: Arc<AtomicBool>) {
 }
 
 /// Runs the live view until the user quits.
-pub async fn run(url: String, package_limit: u32, theme: Theme) -> Result<(), Error> {
+pub async fn run(url: String, token: Option<String>, package_limit: u32, theme: Theme) -> Result<(), Error> {
     let (feed_tx, mut feed) = mpsc::channel::<Feed>(1024);
-    let watcher = tokio::spawn(client::watch_forever(url.clone(), package_limit, feed_tx));
+    let watcher = tokio::spawn(client::watch_forever(url.clone(), token, package_limit, feed_tx));
     // Installs a panic hook that restores the terminal, enters raw mode and the alternate screen.
     let mut terminal = ratatui::try_init()?;
     let (key_tx, mut keys) = mpsc::channel::<Event>(64);

@@ -32,6 +32,8 @@ pub mod exit {
     pub const UNREACHABLE: u8 = 3;
     /// The terminal failed (live view).
     pub const TERMINAL: u8 = 4;
+    /// The catcher refused the credential (none, unknown, expired, revoked, or too weak a role).
+    pub const REFUSED: u8 = 5;
 }
 
 /// Shown under `catcher status --help`.
@@ -57,7 +59,9 @@ Exit codes:
   2  bad command line or --catcher URL
   3  the catcher is unreachable or did not answer (nothing else is printed to stdout for
      human; json and ai print an unreachable record)
-  4  the terminal failed (--live)";
+  4  the terminal failed (--live)
+  5  the catcher refused the credential: set CATCHER_TOKEN or --token-file (a viewer's token is
+     enough; on the catcher's host the first admin token in ./data/admin.token is used)";
 
 /// Output format of the one-shot report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -82,6 +86,9 @@ pub struct StatusArgs {
     /// Exit 1 when any package failed or any client is stopped for safety.
     #[arg(long)]
     pub check: bool,
+    /// A file holding a person's token (else CATCHER_TOKEN, else ./data/admin.token if readable).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<std::path::PathBuf>,
     /// Newest packages to show (1..10000).
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub packages: u32,
@@ -106,9 +113,19 @@ pub async fn run(args: StatusArgs) -> u8 {
             return exit::USAGE;
         }
     };
+    let token = match edgebackup_common::client::person_token(
+        args.token_file.as_deref(),
+        std::path::Path::new("data/admin.token"),
+    ) {
+        Ok(token) => token,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
     if args.live {
         let theme = sections::Theme { color: color(std::env::var_os("NO_COLOR")) };
-        return match live::run(url, args.packages, theme).await {
+        return match live::run(url, token, args.packages, theme).await {
             Ok(()) => exit::OK,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -116,11 +133,11 @@ pub async fn run(args: StatusArgs) -> u8 {
             }
         };
     }
-    let fleet = match client::fetch(&url, args.packages).await {
+    let fleet = match client::fetch(&url, token.as_deref(), args.packages).await {
         Ok(fleet) => fleet,
         Err(e) => {
             let reason = match &e {
-                Error::Unreachable { reason, .. } => reason.clone(),
+                Error::Unreachable { reason, .. } | Error::Refused { reason, .. } => reason.clone(),
                 other => other.to_string(),
             };
             match args.format {
@@ -129,7 +146,7 @@ pub async fn run(args: StatusArgs) -> u8 {
                 Format::Human => {}
             }
             eprintln!("error: {e}");
-            return exit::UNREACHABLE;
+            return if matches!(e, Error::Refused { .. }) { exit::REFUSED } else { exit::UNREACHABLE };
         }
     };
     let now = now_ms();

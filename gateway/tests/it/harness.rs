@@ -9,6 +9,8 @@ use hyper_util::rt::TokioExecutor;
 pub struct Stack {
     pub catcher: Proc,
     pub gateway: Proc,
+    /// The catcher's first admin token.
+    pub admin_token: String,
     _dir: tempfile::TempDir,
 }
 
@@ -26,11 +28,23 @@ impl Stack {
         let url = catcher.url();
         let gateway =
             Proc::start("gateway", &["--listen", "127.0.0.1:0", "--catcher", &url], gateway_env, dir.path()).await;
-        Self { catcher, gateway, _dir: dir }
+        let admin_token = catcher.admin_token();
+        Self { catcher, gateway, admin_token, _dir: dir }
     }
 
+    /// A grpc-web client whose calls carry the admin token (as a script would send it).
     pub fn web(&self) -> GrpcWeb {
-        GrpcWeb { client: Client::builder(TokioExecutor::new()).build_http(), base: self.gateway.url() }
+        self.web_with(Some(format!("Bearer {}", self.admin_token)), None)
+    }
+
+    /// A grpc-web client with this `authorization` and `cookie` (either may be absent).
+    pub fn web_with(&self, authorization: Option<String>, cookie: Option<String>) -> GrpcWeb {
+        GrpcWeb {
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            base: self.gateway.url(),
+            authorization,
+            cookie,
+        }
     }
 }
 
@@ -44,6 +58,8 @@ pub struct CallError {
 pub struct GrpcWeb {
     pub client: Client<HttpConnector, Full<Bytes>>,
     pub base: String,
+    pub authorization: Option<String>,
+    pub cookie: Option<String>,
 }
 
 impl GrpcWeb {
@@ -53,11 +69,16 @@ impl GrpcWeb {
         framed.push(0);
         framed.extend_from_slice(&(body.len() as u32).to_be_bytes());
         framed.extend_from_slice(&body);
-        hyper::Request::post(format!("{}/{path}", self.base))
+        let mut request = hyper::Request::post(format!("{}/{path}", self.base))
             .header("content-type", "application/grpc-web+proto")
-            .header("x-grpc-web", "1")
-            .body(Full::new(Bytes::from(framed)))
-            .unwrap()
+            .header("x-grpc-web", "1");
+        if let Some(a) = &self.authorization {
+            request = request.header("authorization", a);
+        }
+        if let Some(c) = &self.cookie {
+            request = request.header("cookie", c);
+        }
+        request.body(Full::new(Bytes::from(framed))).unwrap()
     }
 
     /// Starts a call and returns its response stream.

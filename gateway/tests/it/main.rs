@@ -4,4 +4,5 @@ mod browser;
 mod grpc_web;
 mod harness;
 mod http;
+mod session;
 mod tls;

@@ -70,7 +70,7 @@ async fn serves_https_and_reaches_the_catcher_over_verified_tls() {
     let health: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(health["catcher"], "serving", "{body}");
     let (code, html) = get_tls(&gateway.addr, "/", &first).await.unwrap();
-    assert!(code == 200 && html.contains("<html"), "{code} {html}");
+    assert!(code == 200 && html.contains("<title>Edge Backup</title>"), "{code} {html}");
 
     // Plain HTTP on the TLS port gets no page.
     let plain = crate::harness::try_get(&format!("http://{}", gateway.addr), "/healthz").await;

@@ -7,6 +7,7 @@
 //! ```text
 //! catcher 127.0.0.1:PORT LOGFILE
 //! gateway 127.0.0.1:PORT LOGFILE
+//! admin TOKEN
 //! ready
 //! ```
 //!
@@ -16,7 +17,8 @@
 //! catcher's address) → `ok agent LOGFILE`, `token SOURCE [mover]` (`catcher enroll`) →
 //! `ok token TOKEN CA_FINGERPRINT HTTPS_URL` for an agent config, `enroll SOURCE [mover]` (a
 //! credential made as an agent makes it) → `ok enrolled DIR` holding `ca.crt`, `agent.crt`,
-//! `agent.key`, `stop`, end of input, SIGTERM or SIGINT → stops every process with SIGTERM and
+//! `agent.key`, `person NAME ROLE` (`catcher token create`) → `ok person TOKEN`,
+//! `revoke-person NAME` (`catcher token revoke`) → `ok`, `stop`, end of input, SIGTERM or SIGINT → stops every process with SIGTERM and
 //! exits.
 
 use std::path::PathBuf;
@@ -81,7 +83,8 @@ async fn main() -> std::process::ExitCode {
     let mut catcher = spec.start().await;
     let url = catcher.url();
     let mut gateway = Proc::start("gateway", &["--listen", "127.0.0.1:0", "--catcher", &url], &[], &args.dir).await;
-    println!("{}\n{}\nready", line("catcher", &catcher), line("gateway", &gateway));
+    // The first admin's token: the harness signs its pages in with it.
+    println!("{}\n{}\nadmin {}\nready", line("catcher", &catcher), line("gateway", &gateway), catcher.admin_token());
 
     let mut agents: Vec<Proc> = Vec::new();
     let mut commands = BufReader::new(tokio::io::stdin()).lines();
@@ -110,6 +113,21 @@ async fn main() -> std::process::ExitCode {
                     Spec::new("agent", &args.dir).args(["--config", config, "run"]).ready(Ready::Spawned).start().await;
                 println!("ok agent {}", agent.log.display());
                 agents.push(agent);
+            }
+            other if other.starts_with("person ") => {
+                let mut words = other["person ".len()..].split_whitespace();
+                let (name, role) = (words.next().unwrap_or_default(), words.next().unwrap_or_default());
+                match catcher.person_token(name, role) {
+                    Ok(token) => println!("ok person {token}"),
+                    Err(err) => println!("error {}", err.replace('\n', " ")),
+                }
+            }
+            other if other.starts_with("revoke-person ") => {
+                let name = other["revoke-person ".len()..].trim();
+                match catcher.cli(&["token", "revoke", name]) {
+                    Ok(_) => println!("ok"),
+                    Err(err) => println!("error {}", err.replace('\n', " ")),
+                }
             }
             other if other.starts_with("token ") => {
                 let (source, mover) = source_and_mover(&other["token ".len()..]);

@@ -1,8 +1,10 @@
 // The grpc-web transport and one client per service. The gateway serves this page and grpc-web on the
-// same origin; `?api=http://host:port` overrides the base URL for development.
+// same origin and adds the person's credential from the session cookie; `?api=http://host:port`
+// overrides the base URL for development.
 import { createClient, type Client } from '@connectrpc/connect';
 import { createGrpcWebTransport } from '@connectrpc/connect-web';
 import { CatalogService, JournalService, PackageService, PolicyService, SourceService, StatusService } from './pb';
+import { unauthenticatedInterceptor } from './unauthenticated';
 
 /** Base URL of the grpc-web API for a page at `location`. */
 export function apiBaseUrl(location: { origin: string; search: string }): string {
@@ -28,8 +30,21 @@ export interface Api {
   catalog: Client<typeof CatalogService>;
 }
 
-export function createApi(baseUrl: string): Api {
-  const transport = createGrpcWebTransport({ baseUrl, useBinaryFormat: true });
+export interface ApiOptions {
+  /** Called when a call (or the Watch stream) is refused Unauthenticated: the session is gone. */
+  onUnauthenticated?: () => void;
+}
+
+/** fetch sending the session cookie to the gateway even when ?api= names another origin. */
+const withCookie: typeof fetch = (input, init) => fetch(input, { ...init, credentials: 'include' });
+
+export function createApi(baseUrl: string, { onUnauthenticated }: ApiOptions = {}): Api {
+  const transport = createGrpcWebTransport({
+    baseUrl,
+    useBinaryFormat: true,
+    fetch: withCookie,
+    interceptors: onUnauthenticated ? [unauthenticatedInterceptor(onUnauthenticated)] : [],
+  });
   return {
     baseUrl,
     status: createClient(StatusService, transport),

@@ -11,6 +11,7 @@ mod m20261203_000006_catalog;
 mod m20261203_000007_kept_and_ranges;
 mod m20261203_000008_progress_and_compaction;
 mod m20261203_000009_credentials;
+mod m20261204_000010_people_tokens;
 
 pub use m20261124_000004_transition_days::rebuild_transition_days_sql;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000007_kept_and_ranges::Migration),
             Box::new(m20261203_000008_progress_and_compaction::Migration),
             Box::new(m20261203_000009_credentials::Migration),
+            Box::new(m20261204_000010_people_tokens::Migration),
         ]
     }
 }

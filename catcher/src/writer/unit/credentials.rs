@@ -11,7 +11,7 @@ use super::{Tracked, Unit};
 use crate::domain::*;
 use crate::error::Result;
 use crate::store::convert::enrollment_from;
-use crate::store::entity::enrollment_token;
+use crate::store::entity::{enrollment_token, person_token};
 
 #[derive(Default)]
 pub(super) struct CredentialStage {
@@ -20,6 +20,8 @@ pub(super) struct CredentialStage {
     pub issued: Vec<AgentCredential>,
     /// (source, when): every credential of the source not revoked yet is revoked.
     pub revocations: Vec<(String, Millis)>,
+    /// People's tokens by name.
+    pub people: HashMap<String, Tracked<PersonToken>>,
 }
 
 impl Unit<'_> {
@@ -43,6 +45,26 @@ impl Unit<'_> {
         self.log(Undo::Enrollment(key, before));
     }
 
+    /// The person's token named `name`, as this batch sees it.
+    pub async fn person_token(&mut self, name: &str) -> Result<Option<PersonToken>> {
+        if let Some(t) = self.credentials.people.get(name) {
+            return Ok(t.value.clone());
+        }
+        let row = person_token::Entity::find_by_id(name.to_owned())
+            .one(self.txn)
+            .await?
+            .map(crate::store::convert::person_token_from)
+            .transpose()?;
+        self.credentials.people.insert(name.to_owned(), Tracked::loaded(row.clone()));
+        Ok(row)
+    }
+
+    pub fn put_person_token(&mut self, t: PersonToken) {
+        let key = t.name.clone();
+        let before = put(&mut self.credentials.people, key.clone(), t);
+        self.log(Undo::PersonToken(key, before));
+    }
+
     pub fn issue(&mut self, c: AgentCredential) {
         self.credentials.issued.push(c);
     }
@@ -63,6 +85,18 @@ pub(super) async fn flush(txn: &sea_orm::DatabaseTransaction, stage: CredentialS
             .on_conflict(
                 OnConflict::column(enrollment_token::Column::TokenId)
                     .update_column(enrollment_token::Column::UsesLeft)
+                    .to_owned(),
+            )
+            .exec_without_returning(txn)
+            .await?;
+    }
+    let people: Vec<_> = stage.people.into_values().filter(|t| t.dirty).filter_map(|t| t.value).collect();
+    if !people.is_empty() {
+        use crate::store::convert::person_token_active;
+        person_token::Entity::insert_many(people.iter().map(person_token_active))
+            .on_conflict(
+                OnConflict::column(person_token::Column::Name)
+                    .update_column(person_token::Column::RevokedAt)
                     .to_owned(),
             )
             .exec_without_returning(txn)

@@ -31,6 +31,7 @@ pub(super) enum Undo {
     CatalogOpenedEntry(usize, Box<FileEntry>),
     Hold(String, Option<Staged<Hold>>),
     Enrollment(String, Option<Staged<EnrollmentToken>>),
+    PersonToken(String, Option<Staged<PersonToken>>),
 }
 
 /// Where an op started; `settle` keeps or undoes what came after.
@@ -119,6 +120,7 @@ impl Unit<'_> {
                 Undo::CatalogOpenedEntry(i, entry) => self.catalog.opened[i].entry = *entry,
                 Undo::Hold(k, v) => unstage(&mut self.catalog.holds, k, v),
                 Undo::Enrollment(k, v) => unstage(&mut self.credentials.enrollments, k, v),
+                Undo::PersonToken(k, v) => unstage(&mut self.credentials.people, k, v),
             }
         }
         self.journal.truncate(mark.journal);
