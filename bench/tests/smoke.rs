@@ -25,6 +25,7 @@ async fn loadgen_drives_a_real_catcher_and_every_event_is_acknowledged() {
     .await;
     let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_edge-loadgen"))
         .args(["stream", "--catcher", &catcher.url(), "--agents", "20", "--watchers", "2", "--duration", "3"])
+        .env("CATCHER_TOKEN", catcher.admin_token())
         .args(["--window", "64", "--progress-per-package", "2", "--drain-secs", "20"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -53,7 +54,7 @@ async fn loadgen_drives_a_real_catcher_and_every_event_is_acknowledged() {
     assert!(usage["rss_mib_peak"].as_f64().unwrap_or(0.0) > 1.0, "{r:#}");
     assert!(usage["samples"].as_u64().unwrap_or(0) >= 2, "{r:#}");
     // The catcher agrees: the 20 sources are known.
-    let ch = tonic::transport::Channel::from_shared(catcher.url()).expect("url").connect().await.expect("connect");
+    let ch = catcher.admin_channel().await.expect("connect");
     let status =
         StatusServiceClient::new(ch).get_status(pb::GetStatusRequest {}).await.expect("GetStatus").into_inner();
     assert_eq!(status.clients_total, 20, "{status:?}");
@@ -101,6 +102,7 @@ async fn datagen_fills_a_database_the_catcher_then_serves() {
     .await;
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_edge-loadgen"))
         .args(["query", "--catcher", &catcher.url(), "--duration", "1", "--warmup", "0"])
+        .env("CATCHER_TOKEN", catcher.admin_token())
         .output()
         .await
         .expect("loadgen runs");

@@ -103,18 +103,6 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(n.saturating_mul(scale)))
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn durations() {
-        assert_eq!(super::parse_duration("1h").unwrap().as_secs(), 3600);
-        assert_eq!(super::parse_duration("90").unwrap().as_secs(), 90);
-        assert_eq!(super::parse_duration("2d").unwrap().as_secs(), 172_800);
-        assert!(super::parse_duration("1w").is_err());
-        assert!(super::parse_duration("h").is_err());
-    }
-}
-
 /// `catcher token create`: prints the new token once.
 pub async fn token_create(config: &Config, new: NewToken) -> anyhow::Result<()> {
     let (token, t) = with_writer(config, async |w| Ok(create_person_token(w, new.clone(), "cli").await?)).await?;
@@ -190,4 +178,16 @@ pub async fn ensure_first_admin(config: &Config) -> anyhow::Result<()> {
         "no admin existed: created an admin token; sign in with the token in this file, then keep it safe or revoke it"
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn durations() {
+        assert_eq!(super::parse_duration("1h").unwrap().as_secs(), 3600);
+        assert_eq!(super::parse_duration("90").unwrap().as_secs(), 90);
+        assert_eq!(super::parse_duration("2d").unwrap().as_secs(), 172_800);
+        assert!(super::parse_duration("1w").is_err());
+        assert!(super::parse_duration("h").is_err());
+    }
 }

@@ -471,7 +471,11 @@ export async function startStack(
   stack.revokePerson = (name) => procs.revokePerson(name);
   /** Signs `page` (its whole context) in with `token` through a login link. */
   stack.signIn = (page = stack.page, token = stack.adminToken) => signIn(page, stack.pageUrl, token);
-  if (signedIn) await stack.signIn();
+  if (signedIn) {
+    await stack.signIn();
+    // back to a blank page, as before sign-in existed: no dashboard watches while a test sets up
+    await stack.page.goto('about:blank');
+  }
   stack.agent = async (sourceId, opts) => {
     const tls = await procs.enroll(sourceId);
     const a = new Agent(stack.catcher.url, sourceId, { ...opts, tls });

@@ -12,8 +12,9 @@ use pb::{
 
 /// A temp dir holding a catcher database, watched data, stations and agent state.
 pub struct World {
-    pub dir: tempfile::TempDir,
+    // Dropped before `dir`, so a failing test's catcher log is printed before its file is gone.
     pub catcher: Proc,
+    pub dir: tempfile::TempDir,
 }
 
 impl World {

@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::{DatabaseConnection, SqliteTransactionMode, TransactionOptions, TransactionTrait};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -374,7 +374,14 @@ async fn apply_in_txn(
 ) -> std::result::Result<(Vec<Applied>, Changes), Failed> {
     let started = std::time::Instant::now();
     let mut applied = Vec::with_capacity(batch.len());
-    let txn = match db.begin().await {
+    // SQLite: take the write lock at BEGIN, where the busy timeout waits for another process
+    // (`catcher enroll`, `catcher token …`) to finish; a deferred transaction that read first
+    // would fail at once with "database is locked" when that process committed meanwhile.
+    let immediate = TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    };
+    let txn = match db.begin_with_options(immediate).await {
         Ok(txn) => txn,
         Err(e) => return Err(Failed { err: e.into(), applied, unapplied: batch }),
     };

@@ -513,3 +513,48 @@ async fn ended(watch: &mut tonic::Streaming<pb::WatchEvent>) -> tonic::Status {
         }
     }
 }
+
+/// Commands on the catcher's host (`catcher token create`, another process on the same SQLite
+/// file) while an agent streams: each waits its turn, none fails, the catcher never stops, and
+/// every event is applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_commands_and_live_writes_share_the_database() {
+    let db = TestDb::new(Db::Sqlite).await;
+    let catcher = Catcher::start(&db).await;
+    let mut agent = ScriptedAgent::enroll(&catcher, "edge-busy", &[pb::Capability::Backup]).await;
+    let cli = |i: usize| {
+        let (url, dir) = (db.url.clone(), db.dir.path().to_owned());
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(edgebackup_testkit::bin("catcher"))
+                .args(["token", "create", "--name", &format!("busy-{i}"), "--role", "viewer"])
+                .env("CATCHER_DATABASE_URL", url)
+                .current_dir(dir)
+                .output()
+                .unwrap()
+        })
+    };
+    let commands: Vec<_> = (0..8).map(cli).collect();
+    // Writes keep coming until every host command is done, so they overlap.
+    let mut seq = 0;
+    while seq < 200 || !commands.iter().all(|c| c.is_finished()) {
+        for _ in 0..20 {
+            seq += 1;
+            let id = uuid::Uuid::now_v7().to_string();
+            agent.send(seq, ingest(&id, &format!("/data/{seq}.bin"), 10, "")).await;
+        }
+        agent.wait_ack(seq).await;
+    }
+    for c in commands {
+        let out = c.await.unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let mut c = catcher.clients().await;
+    let listed = c
+        .packages
+        .list_packages(pb::ListPackagesRequest { source_id: "edge-busy".into(), page_size: 1000, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.packages.len() as u64, seq.min(1000));
+    assert!(!catcher.log_text().contains("group commit failed"), "{}", catcher.log_text());
+}
