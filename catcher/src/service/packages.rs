@@ -173,10 +173,12 @@ impl PackageService for Packages {
         &self,
         r: Request<pb::DeletePackageRequest>,
     ) -> Result<Response<pb::DeletePackageResponse>, Status> {
+        let actor = super::caller(&r).actor();
         let r = r.into_inner();
         let result = async {
             let package_id = v::package_id("package_id", &r.package_id)?;
-            let op = DeletePackage { package_id: package_id.clone(), reason: r.reason.chars().take(1024).collect() };
+            let op =
+                DeletePackage { package_id: package_id.clone(), reason: r.reason.chars().take(1024).collect(), actor };
             self.0.writer.submit(op).await?;
             Ok(pb::DeletePackageResponse { package_id })
         }

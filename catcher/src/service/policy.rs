@@ -80,12 +80,13 @@ impl PolicyService for Policy {
         &self,
         r: Request<pb::UpdateRuleSetRequest>,
     ) -> Result<Response<pb::UpdateRuleSetResponse>, Status> {
+        let actor = super::caller(&r).actor();
         let r = r.into_inner();
         let result = async {
             let rs = convert::rule_set_in(r.rule_set.as_ref().ok_or_else(|| Error::invalid("rule_set", "required"))?)?;
             rs.validate()?;
             let reason = reason("reason", &r.reason, &format!("update of {} rules", rs.package_type))?;
-            let op = SetRules { rule_sets: vec![rs.clone()], reason, change: RuleChange::Update };
+            let op = SetRules { rule_sets: vec![rs.clone()], reason, change: RuleChange::Update, actor };
             let out = self.change_rules(op).await?;
             let stored = out.rule_sets.into_iter().find(|r| r.package_type == rs.package_type).unwrap_or(rs);
             Ok(pb::UpdateRuleSetResponse {
@@ -117,14 +118,19 @@ impl PolicyService for Policy {
         &self,
         r: Request<pb::ApplyPresetRequest>,
     ) -> Result<Response<pb::ApplyPresetResponse>, Status> {
+        let actor = super::caller(&r).actor();
         let r = r.into_inner();
         let result = async {
             let preset = rules::preset(&r.name).ok_or_else(|| {
                 Error::invalid("name", format!("unknown preset {:?}; one of cloud, onprem, cost, demo", r.name))
             })?;
             let reason = reason("reason", &r.reason, &format!("preset {}", preset.name))?;
-            let op =
-                SetRules { rule_sets: preset.rule_sets, reason, change: RuleChange::Preset(preset.name.to_owned()) };
+            let op = SetRules {
+                rule_sets: preset.rule_sets,
+                reason,
+                change: RuleChange::Preset(preset.name.to_owned()),
+                actor,
+            };
             let out = self.change_rules(op).await?;
             Ok(pb::ApplyPresetResponse {
                 rule_sets: out.rule_sets.into_iter().map(convert::rule_set).collect(),
@@ -168,9 +174,10 @@ impl PolicyService for Policy {
         &self,
         r: Request<pb::CreateConfigSnapshotRequest>,
     ) -> Result<Response<pb::ConfigSnapshot>, Status> {
+        let actor = super::caller(&r).actor();
         let result = async {
             let reason = reason("reason", &r.get_ref().reason, "manual snapshot")?;
-            let s = self.0.writer.submit(CreateSnapshot { reason }).await?;
+            let s = self.0.writer.submit(CreateSnapshot { reason, actor }).await?;
             snapshot_pb(s, true)
         }
         .await;
@@ -189,6 +196,7 @@ impl PolicyService for Policy {
         &self,
         r: Request<pb::RestoreConfigSnapshotRequest>,
     ) -> Result<Response<pb::RestoreConfigSnapshotResponse>, Status> {
+        let actor = super::caller(&r).actor();
         let r = r.into_inner();
         let result = async {
             let snap = self.snapshot(r.snapshot_id).await?;
@@ -198,7 +206,7 @@ impl PolicyService for Policy {
                 Error::FailedPrecondition(format!("snapshot {} is not restorable: {e}", snap.snapshot_id))
             })?;
             let reason = reason("reason", &r.reason, &format!("restore of snapshot {}", snap.snapshot_id))?;
-            let out = self.change_rules(RestoreSnapshot { snapshot_id: snap.snapshot_id, reason }).await?;
+            let out = self.change_rules(RestoreSnapshot { snapshot_id: snap.snapshot_id, reason, actor }).await?;
             Ok(pb::RestoreConfigSnapshotResponse {
                 rule_sets: out.rule_sets.into_iter().map(convert::rule_set).collect(),
                 snapshot_id: out.snapshot_id,

@@ -60,13 +60,14 @@ impl SourceService for Sources {
     }
 
     async fn register_source(&self, r: Request<pb::RegisterSourceRequest>) -> Result<Response<pb::Source>, Status> {
+        let actor = super::caller(&r).actor();
         let r = r.into_inner();
         let result = async {
             let source_id = v::id("source_id", &r.source_id)?;
             if r.label.chars().count() > 256 {
                 return Err(Error::invalid("label", "longer than 256 characters"));
             }
-            self.0.writer.submit(RegisterSource { source_id: source_id.clone(), label: r.label }).await?;
+            self.0.writer.submit(RegisterSource { source_id: source_id.clone(), label: r.label, actor }).await?;
             self.get(&source_id).await
         }
         .await;

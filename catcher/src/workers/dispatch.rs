@@ -136,7 +136,10 @@ mod tests {
         // 2,000 older commands for 200 sources that are not connected...
         for s in 0..200 {
             let source = format!("offline-{s:03}");
-            writer.submit(RegisterSource { source_id: source.clone(), label: String::new() }).await.unwrap();
+            writer
+                .submit(RegisterSource { source_id: source.clone(), label: String::new(), actor: "test".into() })
+                .await
+                .unwrap();
             let queued = (0..10).map(|_| writer.enqueue(pause(&source)));
             for pending in futures::future::join_all(queued).await {
                 pending.unwrap().await.unwrap();

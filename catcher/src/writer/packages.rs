@@ -66,13 +66,14 @@ impl Op for Patch {
 pub struct DeletePackage {
     pub package_id: String,
     pub reason: String,
+    pub actor: String,
 }
 
 impl Op for DeletePackage {
     type Output = ();
 
     async fn apply(self, u: &mut Unit<'_>) -> Result<()> {
-        delete_package(u, &self.package_id, &self.reason).await
+        delete_package(u, &self.package_id, &self.reason, &self.actor).await
     }
 }
 
@@ -354,7 +355,7 @@ async fn patch(u: &mut Unit<'_>, m: PackagePatch) -> Result<Package> {
     }
 }
 
-async fn delete_package(u: &mut Unit<'_>, id: &str, reason: &str) -> Result<()> {
+async fn delete_package(u: &mut Unit<'_>, id: &str, reason: &str, actor: &str) -> Result<()> {
     let p = owned_package(u, None, id).await?;
     if let Some(h) = u.hold(id).await?
         && h.live_versions > 0
@@ -372,7 +373,7 @@ async fn delete_package(u: &mut Unit<'_>, id: &str, reason: &str) -> Result<()> 
         status_before: p.status.as_str().into(),
         checksum: p.sha256,
         details_json: serde_json::json!({"reason": reason, "path": p.path}).to_string(),
-        ..JournalEntry::new(EventType::PackageDeleted, "api")
+        ..JournalEntry::new(EventType::PackageDeleted, actor)
     });
     Ok(())
 }

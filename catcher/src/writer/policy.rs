@@ -26,6 +26,8 @@ pub struct SetRules {
     pub rule_sets: Vec<RuleSet>,
     pub reason: String,
     pub change: RuleChange,
+    /// Who asked (the journal's and the snapshot event's actor).
+    pub actor: String,
 }
 
 /// Outcome of a rule change.
@@ -42,7 +44,7 @@ impl Op for SetRules {
     type Output = RulesOutcome;
 
     async fn apply(self, u: &mut Unit<'_>) -> Result<RulesOutcome> {
-        set_rules(u, self.rule_sets, &self.reason, self.change).await
+        set_rules(u, self.rule_sets, &self.reason, self.change, &self.actor).await
     }
 }
 
@@ -51,6 +53,7 @@ impl Op for SetRules {
 pub struct RestoreSnapshot {
     pub snapshot_id: u64,
     pub reason: String,
+    pub actor: String,
 }
 
 impl Op for RestoreSnapshot {
@@ -61,7 +64,7 @@ impl Op for RestoreSnapshot {
         let snap = u.stored_snapshot(id).await?.ok_or_else(|| Error::not_found("snapshot", id.to_string()))?;
         let (sets, _stations) = parse_config(&snap.config_json)?;
         let reason = if self.reason.is_empty() { format!("restore of snapshot {id}") } else { self.reason };
-        set_rules(u, sets, &reason, RuleChange::Restore(id)).await
+        set_rules(u, sets, &reason, RuleChange::Restore(id), &self.actor).await
     }
 }
 
@@ -69,13 +72,14 @@ impl Op for RestoreSnapshot {
 #[derive(Debug)]
 pub struct CreateSnapshot {
     pub reason: String,
+    pub actor: String,
 }
 
 impl Op for CreateSnapshot {
     type Output = ConfigSnapshot;
 
     async fn apply(self, u: &mut Unit<'_>) -> Result<ConfigSnapshot> {
-        snapshot(u, &self.reason, "api").await
+        snapshot(u, &self.reason, &self.actor).await
     }
 }
 
@@ -140,7 +144,13 @@ async fn snapshot(u: &mut Unit<'_>, reason: &str, actor: &str) -> Result<ConfigS
     Ok(ConfigSnapshot { snapshot_id, created_at: u.now, reason: reason.to_owned(), sha256, config_json })
 }
 
-async fn set_rules(u: &mut Unit<'_>, sets: Vec<RuleSet>, reason: &str, change: RuleChange) -> Result<RulesOutcome> {
+async fn set_rules(
+    u: &mut Unit<'_>,
+    sets: Vec<RuleSet>,
+    reason: &str,
+    change: RuleChange,
+    actor: &str,
+) -> Result<RulesOutcome> {
     for rs in &sets {
         rs.validate()?;
     }
@@ -154,7 +164,7 @@ async fn set_rules(u: &mut Unit<'_>, sets: Vec<RuleSet>, reason: &str, change: R
         replanned += u.count_completed(rs.package_type).await?;
         u.replan_type(rs);
     }
-    let snap = snapshot(u, reason, "api").await?;
+    let snap = snapshot(u, reason, actor).await?;
     let (event, mut details) = match &change {
         RuleChange::Update => (EventType::RulesUpdated, serde_json::json!({})),
         RuleChange::Preset(name) => (EventType::RulesPresetApplied, serde_json::json!({ "preset": name })),
@@ -167,7 +177,7 @@ async fn set_rules(u: &mut Unit<'_>, sets: Vec<RuleSet>, reason: &str, change: R
     u.journal(JournalEntry {
         checksum: snap.sha256.clone(),
         details_json: details.to_string(),
-        ..JournalEntry::new(event, "api")
+        ..JournalEntry::new(event, actor)
     });
     let mut all: Vec<RuleSet> = u.rules().await?.values().cloned().collect();
     all.sort_by_key(|r| r.package_type);

@@ -320,7 +320,12 @@ impl Sim {
             replicate_to_all: false,
             cache_ttl_secs: None,
         };
-        let op = SetRules { rule_sets: vec![rs], reason: "property test".into(), change: RuleChange::Update };
+        let op = SetRules {
+            rule_sets: vec![rs],
+            reason: "property test".into(),
+            change: RuleChange::Update,
+            actor: "test".into(),
+        };
         self.at(op).await;
     }
 

@@ -73,13 +73,14 @@ impl Op for Touch {
 pub struct RegisterSource {
     pub source_id: String,
     pub label: String,
+    pub actor: String,
 }
 
 impl Op for RegisterSource {
     type Output = Source;
 
     async fn apply(self, u: &mut Unit<'_>) -> Result<Source> {
-        let mut s = u.source_or_new(&self.source_id, "api").await?;
+        let mut s = u.source_or_new(&self.source_id, &self.actor).await?;
         if !self.label.is_empty() {
             s.label = self.label;
         }

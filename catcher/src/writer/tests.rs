@@ -178,7 +178,9 @@ async fn a_batch_of_valid_and_refused_ops_commits_exactly_the_valid_ones(kind: D
     let mut batch = vec![
         Ingest { source_id: "edge-1".into(), package: a.clone() }.request(r1).0,
         // refused: no such package
-        DeletePackage { package_id: uuid::Uuid::now_v7().to_string(), reason: "x".into() }.request(r2).0,
+        DeletePackage { package_id: uuid::Uuid::now_v7().to_string(), reason: "x".into(), actor: "test".into() }
+            .request(r2)
+            .0,
         // refused: a drill by tier needs a mover, and edge-1 is not one
         CreateCommand(NewCommand {
             source_id: "edge-1".into(),
@@ -272,8 +274,8 @@ async fn a_storage_failure_mid_batch_applies_nothing(kind: Db) {
     let mut batch = vec![
         Ingest { source_id: "edge-3".into(), package: p.clone() }.request(r1).0,
         // fails in the database: its table is away
-        CreateSnapshot { reason: "test".into() }.request(r2).0,
-        RegisterSource { source_id: "edge-4".into(), label: "never".into() }.request(r3).0,
+        CreateSnapshot { reason: "test".into(), actor: "test".into() }.request(r2).0,
+        RegisterSource { source_id: "edge-4".into(), label: "never".into(), actor: "test".into() }.request(r3).0,
     ];
     db.execute_unprepared("ALTER TABLE config_snapshots RENAME TO config_snapshots_away").await.unwrap();
     apply_batch(db, &mut batch, &mut world.sink()).await;
@@ -311,10 +313,22 @@ async fn counters_and_day_buckets_match_a_recount(kind: Db) {
     rules.retain(|r| r.package_type == PackageType::UserData);
     rules[0].stops[0].enabled = false;
     writer
-        .submit(SetRules { rule_sets: rules, reason: "test".into(), change: policy::RuleChange::Update })
+        .submit(SetRules {
+            rule_sets: rules,
+            reason: "test".into(),
+            change: policy::RuleChange::Update,
+            actor: "test".into(),
+        })
         .await
         .unwrap();
-    writer.submit(DeletePackage { package_id: packages[1].package_id.clone(), reason: "test".into() }).await.unwrap();
+    writer
+        .submit(DeletePackage {
+            package_id: packages[1].package_id.clone(),
+            reason: "test".into(),
+            actor: "test".into(),
+        })
+        .await
+        .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     let due = world.store.due_packages(now_ms(), 1000).await.unwrap();
     assert!(!due.is_empty(), "something to move");

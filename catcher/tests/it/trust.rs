@@ -455,6 +455,12 @@ async fn people_tokens_are_checked_and_revoked_live() {
 
     // Revoked by the CLI on the host (another process, the same database): within a second too.
     let olga = catcher.person("olga", pb::Role::Operator).await;
+    // What a person changes is journaled with who did it.
+    let mut policy = pb::policy_service_client::PolicyServiceClient::new(catcher.channel_as(Some(&olga)).await);
+    let snap = pb::CreateConfigSnapshotRequest { reason: "before the change".into() };
+    policy.create_config_snapshot(snap).await.unwrap();
+    let snaps = catcher.clients().await.journal_of_type("config.snapshot").await;
+    assert!(snaps.iter().any(|e| e.actor == "token:olga (operator)"), "{snaps:?}");
     let mut watch = watch_as(&catcher, &olga).await;
     let t0 = Instant::now();
     let out = std::process::Command::new(edgebackup_testkit::bin("catcher"))
