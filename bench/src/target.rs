@@ -42,9 +42,10 @@ pub fn channel(url: &str, token: Option<&str>) -> anyhow::Result<PersonChannel> 
     as_person(ch, token).map_err(anyhow::Error::msg)
 }
 
-/// The token for a catcher this tool did not start: CATCHER_TOKEN.
-pub fn token_from_env() -> Option<String> {
-    std::env::var("CATCHER_TOKEN").ok().filter(|t| !t.trim().is_empty())
+/// The token for a catcher this tool did not start: CATCHER_TOKEN, else `./data/admin.token`
+/// (on the catcher's host), as `catcher status` finds it.
+pub fn token_for_external() -> anyhow::Result<Option<String>> {
+    edgebackup_common::client::person_token(None, Path::new("data/admin.token")).map_err(anyhow::Error::msg)
 }
 
 /// Waits until `GetStatus` answers (for at most `within`).

@@ -13,30 +13,21 @@ use crate::auth::tls::{CertFiles, write_server_cert};
 use crate::config::Config;
 use crate::domain::Role;
 use crate::service::access::{NewToken, create_person_token};
+use crate::store::Store;
 use crate::watch::Hub;
 use crate::writer::{RevokeAgent, RevokeToken, Writer};
 
 /// Where the first admin token is written.
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";
 
-/// A writer on the catcher's database for one command (the running catcher may be writing too:
-/// each transaction waits its turn).
-async fn with_writer<T>(config: &Config, f: impl AsyncFn(&Writer) -> anyhow::Result<T>) -> anyhow::Result<T> {
+/// The catcher's database and a writer on it for one command. The running catcher may be
+/// writing too: every write transaction takes SQLite's lock at BEGIN (see the writer), so each
+/// waits its turn within the busy timeout instead of failing.
+async fn with_writer<T>(config: &Config, f: impl AsyncFn(&Store, &Writer) -> anyhow::Result<T>) -> anyhow::Result<T> {
     let store = crate::server::open_store(config).await?;
     let stop = CancellationToken::new();
     let (writer, task) = Writer::spawn(store.db().clone(), Hub::new(16), Arc::new(Notify::new()), 64, stop.clone());
-    // SQLite refuses a transaction whose snapshot another writer (the running catcher) moved
-    // past ("database is locked") without waiting: try again, briefly.
-    let mut out = f(&writer).await;
-    for _ in 0..50 {
-        match &out {
-            Err(e) if e.to_string().contains("retry") => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                out = f(&writer).await;
-            }
-            _ => break,
-        }
-    }
+    let out = f(&store, &writer).await;
     drop(writer);
     stop.cancel();
     let _ = task.await;
@@ -47,7 +38,7 @@ async fn with_writer<T>(config: &Config, f: impl AsyncFn(&Writer) -> anyhow::Res
 /// `catcher enroll`: prints a new enrollment token and how to use it.
 pub async fn enroll(config: &Config, source: &str, ttl: Duration, uses: u32, mover: bool) -> anyhow::Result<()> {
     let authority = Authority::load_or_create(&config.data_dir.join("ca"))?;
-    let (token, t) = with_writer(config, async |w| {
+    let (token, t) = with_writer(config, async |_, w| {
         Ok(crate::service::access::create_token(w, source, ttl.as_secs(), uses, mover, "cli").await?)
     })
     .await?;
@@ -67,7 +58,7 @@ pub async fn enroll(config: &Config, source: &str, ttl: Duration, uses: u32, mov
 
 /// `catcher agent revoke`.
 pub async fn revoke(config: &Config, source: &str) -> anyhow::Result<()> {
-    with_writer(config, async |w| {
+    with_writer(config, async |_, w| {
         Ok(w.submit(RevokeAgent { source_id: source.to_owned(), actor: "cli".into() }).await?)
     })
     .await?;
@@ -105,7 +96,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// `catcher token create`: prints the new token once.
 pub async fn token_create(config: &Config, new: NewToken) -> anyhow::Result<()> {
-    let (token, t) = with_writer(config, async |w| Ok(create_person_token(w, new.clone(), "cli").await?)).await?;
+    let (token, t) = with_writer(config, async |_, w| Ok(create_person_token(w, new.clone(), "cli").await?)).await?;
     let until = t
         .expires_at
         .and_then(chrono::DateTime::from_timestamp_millis)
@@ -126,14 +117,14 @@ pub async fn token_list(config: &Config) -> anyhow::Result<()> {
         ms.and_then(chrono::DateTime::from_timestamp_millis)
             .map_or("-".to_owned(), |d| d.format("%Y-%m-%d %H:%M").to_string())
     };
-    println!("{:<24} {:<9} {:<10} {:<17} {:<17} created by", "NAME", "ROLE", "REDACTED", "EXPIRES", "REVOKED");
+    println!("{:<24} {:<9} {:<10} {:<17} {:<17} created by", "NAME", "ROLE", "UNREDACTED", "EXPIRES", "REVOKED");
     for t in tokens? {
-        let redacted = if t.unredacted || t.role != Role::Viewer { "no" } else { "yes" };
+        let unredacted = if t.unredacted { "yes" } else { "no" };
         println!(
             "{:<24} {:<9} {:<10} {:<17} {:<17} {}",
             t.name,
             t.role.to_string(),
-            redacted,
+            unredacted,
             when(t.expires_at),
             when(t.revoked_at),
             t.created_by
@@ -144,7 +135,7 @@ pub async fn token_list(config: &Config) -> anyhow::Result<()> {
 
 /// `catcher token revoke`.
 pub async fn token_revoke(config: &Config, name: &str) -> anyhow::Result<()> {
-    with_writer(config, async |w| Ok(w.submit(RevokeToken { name: name.to_owned(), actor: "cli".into() }).await?))
+    with_writer(config, async |_, w| Ok(w.submit(RevokeToken { name: name.to_owned(), actor: "cli".into() }).await?))
         .await?;
     println!("Revoked {name:?}; a running catcher ends its open calls within a second.");
     Ok(())
@@ -153,22 +144,23 @@ pub async fn token_revoke(config: &Config, name: &str) -> anyhow::Result<()> {
 /// At start: when no valid admin token exists, one is created and written to
 /// `data_dir/admin.token` (mode 0600), so a fresh install can be used without another step.
 pub async fn ensure_first_admin(config: &Config) -> anyhow::Result<()> {
-    let store = crate::server::open_store(config).await?;
-    let tokens = store.person_tokens().await;
-    store.close().await?;
-    let now = crate::domain::now_ms();
-    let tokens = tokens?;
-    if tokens.iter().any(|t| t.role == Role::Admin && t.valid_at(now)) {
-        return Ok(());
-    }
-    // A revoked "admin" keeps its name: take the next free one.
-    let name = (0..)
-        .map(|i| if i == 0 { "admin".to_owned() } else { format!("admin-{}", i + 1) })
-        .find(|n| tokens.iter().all(|t| &t.name != n))
-        .expect("a free name");
-    let new = NewToken { name, role: Role::Admin, ttl_secs: None, unredacted: true };
-    let (token, t) =
-        with_writer(config, async |w| Ok(create_person_token(w, new.clone(), "first start").await?)).await?;
+    // Opening the store migrates it: whatever runs after the catcher's listening line finds both.
+    let created = with_writer(config, async |store, w| {
+        let tokens = store.person_tokens().await?;
+        let now = crate::domain::now_ms();
+        if tokens.iter().any(|t| t.role == Role::Admin && t.valid_at(now)) {
+            return Ok(None);
+        }
+        // A revoked "admin" keeps its name: take the next free one.
+        let name = (1..)
+            .map(|i| if i == 1 { "admin".to_owned() } else { format!("admin-{i}") })
+            .find(|n| tokens.iter().all(|t| &t.name != n))
+            .expect("a free name");
+        let new = NewToken { name, role: Role::Admin, ttl_secs: None, unredacted: true };
+        Ok(Some(create_person_token(w, new, "first start").await?))
+    })
+    .await?;
+    let Some((token, t)) = created else { return Ok(()) };
     let path = config.data_dir.join(ADMIN_TOKEN_FILE);
     edgebackup_common::files::write_private(&path, format!("{token}\n").as_bytes())
         .with_context(|| format!("writing {}", path.display()))?;

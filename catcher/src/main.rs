@@ -162,9 +162,9 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
         Cmd::Token { action: TokenCmd::List } => catcher::cli::token_list(&config).await?,
         Cmd::Token { action: TokenCmd::Revoke { name } } => catcher::cli::token_revoke(&config, &name).await?,
         Cmd::Serve => {
-            // Migrated and with its CA before it says it listens: whatever runs next (tests,
-            // `catcher enroll`) finds both in place.
-            catcher::server::open_store(&config).await?.close().await?;
+            // Migrated (opening the store for the first admin does it), with its CA and an admin
+            // token before it says it listens: whatever runs next (tests, `catcher enroll`)
+            // finds them in place.
             catcher::auth::ca::Authority::load_or_create(&config.data_dir.join("ca"))?;
             catcher::cli::ensure_first_admin(&config).await?;
             let listener = tokio::net::TcpListener::bind(config.listen)

@@ -178,7 +178,7 @@ async fn start(t: &Target, need_catcher: bool) -> anyhow::Result<Started> {
     if pid.is_none() {
         eprintln!("note: no --pid and no readable process listening on port {port}: catcher RSS/CPU not reported");
     }
-    Ok(Started { url, token: target::token_from_env(), port, spawned: None, pid })
+    Ok(Started { url, token: target::token_for_external()?, port, spawned: None, pid })
 }
 
 fn monitor(pid: Option<u32>) -> Option<Monitor> {

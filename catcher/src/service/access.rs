@@ -216,8 +216,7 @@ impl Access {
                 Who::Agent(pb::AgentIdentity { source_id: source_id.clone(), mover: *mover, serial: serial.clone() })
             }
             Principal::Person { name, .. } => {
-                let listed = self.0.store.person_tokens().await?;
-                let t = listed.into_iter().find(|t| &t.name == name).ok_or_else(|| Error::not_found("token", name))?;
+                let t = self.0.store.person_token_named(name).await?.ok_or_else(|| Error::not_found("token", name))?;
                 Who::Person(person_token(t))
             }
             Principal::Anonymous => return Err(Error::Unauthenticated("no credential".into())),

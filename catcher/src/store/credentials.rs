@@ -49,6 +49,11 @@ impl Store {
         row.map(person_token_from).transpose()
     }
 
+    /// The person's token named `name`.
+    pub async fn person_token_named(&self, name: &str) -> Result<Option<PersonToken>> {
+        person_token::Entity::find_by_id(name.to_owned()).one(&self.db).await?.map(person_token_from).transpose()
+    }
+
     /// Every person's token, newest first.
     pub async fn person_tokens(&self) -> Result<Vec<PersonToken>> {
         let rows = person_token::Entity::find().order_by_desc(person_token::Column::CreatedAt).all(&self.db).await?;

@@ -40,10 +40,7 @@ impl Catcher {
             .envs(env)
             .start()
             .await;
-        let admin_token = std::fs::read_to_string(db.dir.path().join("data/admin.token"))
-            .expect("the catcher writes data/admin.token on its first start")
-            .trim()
-            .to_owned();
+        let admin_token = proc.admin_token();
         let mut c = Self { addr: proc.addr.clone(), proc, admin_token };
         c.await_answers().await;
         c

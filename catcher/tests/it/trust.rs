@@ -37,6 +37,15 @@ async fn hello_refused(channel: &Channel, hello: pb::Hello) -> tonic::Status {
         .expect_err("the hello was accepted")
 }
 
+/// The SQLite database and its WAL as text (the database must exist: a missing file would make
+/// "no secret in it" pass by reading nothing).
+fn database_files(db: &TestDb) -> Vec<String> {
+    let main = std::fs::read(db.dir.path().join("catcher.db")).expect("the catcher's SQLite file");
+    assert!(!main.is_empty(), "the catcher's SQLite file is empty");
+    let wal = std::fs::read(db.dir.path().join("catcher.db-wal")).unwrap_or_default();
+    [main, wal].iter().map(|b| String::from_utf8_lossy(b).into_owned()).collect()
+}
+
 fn https(catcher: &Catcher) -> String {
     format!("https://{}", catcher.addr)
 }
@@ -64,10 +73,7 @@ async fn enrollment_tokens_are_one_time_and_pinned() {
     assert!(bogus.contains("Unauthenticated"), "{bogus}");
 
     // The database holds the hashes only; the key stays with the agent.
-    let dump = std::fs::read(db.dir.path().join("catcher.db")).unwrap_or_default();
-    let wal = std::fs::read(db.dir.path().join("catcher.db-wal")).unwrap_or_default();
-    for bytes in [&dump, &wal] {
-        let text = String::from_utf8_lossy(bytes);
+    for text in database_files(&db) {
         assert!(!text.contains(&t.token) && !text.contains(&short.token), "a token is stored in plaintext");
         assert!(!text.contains(cred.key_pem.lines().nth(1).unwrap()), "the agent's key reached the catcher");
     }
@@ -478,10 +484,7 @@ async fn people_tokens_are_checked_and_revoked_live() {
     let listed = access.list_tokens(pb::ListTokensRequest {}).await.unwrap().into_inner();
     let vera = listed.tokens.iter().find(|t| t.name == "vera").unwrap();
     assert!(vera.revoked_at.is_some() && vera.created_by == "token:admin (admin)", "{vera:?}");
-    let dump = std::fs::read(db.dir.path().join("catcher.db")).unwrap_or_default();
-    let wal = std::fs::read(db.dir.path().join("catcher.db-wal")).unwrap_or_default();
-    for bytes in [&dump, &wal] {
-        let text = String::from_utf8_lossy(bytes);
+    for text in database_files(&db) {
         for secret in [&catcher.admin_token, &viewer, &olga, &brief] {
             assert!(!text.contains(secret.as_str()), "a token is stored in plaintext");
         }
