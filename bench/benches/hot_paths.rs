@@ -61,8 +61,13 @@ fn writer_apply(c: &mut Criterion) {
     let (store, writer) = rt.block_on(async {
         let store = Store::connect(&sqlite_url(&dir), 4).await.expect("connect");
         store.migrate().await.expect("migrate");
-        let (writer, _task) =
-            Writer::spawn(store.db().clone(), Hub::new(1024), Arc::new(Notify::new()), 4096, CancellationToken::new());
+        let (writer, _task) = Writer::spawn(
+            store.db().clone(),
+            Hub::new(1024),
+            Arc::new(Notify::new()),
+            catcher::writer::Settings::batch(4096),
+            CancellationToken::new(),
+        );
         writer.submit(Bootstrap { preset: "cloud".into() }).await.expect("bootstrap");
         (store, writer)
     });

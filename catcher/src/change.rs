@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::domain::{Command, FleetStatus, JournalEvent, Package, SourceView};
+use crate::rules::PendingChange;
 use crate::rules::RuleSet;
 
 /// One committed change.
@@ -17,6 +18,8 @@ pub enum Change {
     Status(Arc<FleetStatus>),
     /// A restore was created, progressed or finished.
     Restore(Command),
+    /// A pending change was created or resolved.
+    Pending(PendingChange),
 }
 
 /// What one committed batch changed.
@@ -29,6 +32,8 @@ pub struct Changes {
     pub rules: Option<Vec<RuleSet>>,
     /// Restore commands created or changed.
     pub restores: Vec<Command>,
+    /// Pending changes created or resolved.
+    pub pending: Vec<PendingChange>,
     /// Counters, connections or commands changed: the status view is stale.
     pub status: bool,
 }

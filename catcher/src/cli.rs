@@ -26,7 +26,13 @@ pub const ADMIN_TOKEN_FILE: &str = "admin.token";
 async fn with_writer<T>(config: &Config, f: impl AsyncFn(&Store, &Writer) -> anyhow::Result<T>) -> anyhow::Result<T> {
     let store = crate::server::open_store(config).await?;
     let stop = CancellationToken::new();
-    let (writer, task) = Writer::spawn(store.db().clone(), Hub::new(16), Arc::new(Notify::new()), 64, stop.clone());
+    let (writer, task) = Writer::spawn(
+        store.db().clone(),
+        Hub::new(16),
+        Arc::new(Notify::new()),
+        crate::server::writer_settings(config),
+        stop.clone(),
+    );
     let out = f(&store, &writer).await;
     drop(writer);
     stop.cancel();

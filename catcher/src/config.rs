@@ -57,6 +57,12 @@ pub struct Config {
     pub database_max_connections: u32,
     /// Live changes buffered per Watch subscriber before it is re-synced with a snapshot.
     pub watch_buffer: usize,
+    /// Memory one Watch subscriber's waiting events may cost (its snapshot included), in bytes.
+    pub watch_subscriber_bytes: usize,
+    /// Memory all Watch subscribers' waiting events may cost together, in bytes.
+    pub watch_total_bytes: usize,
+    /// Watch streams one credential may hold open at once.
+    pub watch_streams_per_credential: usize,
     /// Seconds between scheduled restore drills (0: only on demand).
     pub restore_drill_interval_secs: u64,
     /// Packages restored and verified per drill.
@@ -82,6 +88,11 @@ pub struct Config {
     pub allow_plaintext: bool,
     /// How long an agent's certificate holds (it renews itself before then), in seconds.
     pub agent_credential_ttl_secs: u64,
+    /// Protected retention: a change that would delete data sooner (a shorter rule, a package
+    /// deletion) waits this many seconds as a pending change any operator may cancel, and
+    /// expiry keeps what any rule set in force this long ago would keep. No API lowers it;
+    /// 0 turns the protection off (tests; logged as a warning).
+    pub protection_delay_secs: u64,
     /// Stations known to the catcher.
     pub stations: Vec<StationConfig>,
 }
@@ -103,6 +114,9 @@ impl Default for Config {
             max_message_bytes: 4 * 1024 * 1024,
             database_max_connections: 8,
             watch_buffer: 16_384,
+            watch_subscriber_bytes: 32 << 20,
+            watch_total_bytes: 128 << 20,
+            watch_streams_per_credential: 8,
             restore_drill_interval_secs: 86_400,
             restore_drill_sample: 3,
             compaction_interval_secs: 3600,
@@ -115,6 +129,7 @@ impl Default for Config {
             tls_key_file: None,
             allow_plaintext: false,
             agent_credential_ttl_secs: 30 * 86_400,
+            protection_delay_secs: 86_400,
             stations: Vec::new(),
         }
     }
@@ -159,6 +174,9 @@ Configuration keys (TOML file, or env CATCHER_<KEY>; defaults in brackets):
   batch_max_ops            most writes per group-commit transaction [4096]
   max_message_bytes        largest accepted gRPC message [4194304]
   watch_buffer             live changes buffered per Watch subscriber before a re-sync [16384]
+  watch_subscriber_bytes   memory one Watch subscriber's waiting events may cost, snapshot included [33554432]
+  watch_total_bytes        memory all Watch subscribers' waiting events may cost together [134217728]
+  watch_streams_per_credential  Watch streams one credential may hold open [8]
   restore_drill_interval_secs  scheduled restore drills by a mover agent; 0: only on demand [86400]
   restore_drill_sample     packages restored and verified per drill [3]
   compaction_interval_secs re-package the few live files of old packages, every; 0: off [3600]
@@ -171,6 +189,7 @@ Configuration keys (TOML file, or env CATCHER_<KEY>; defaults in brackets):
   tls_key_file             its private key, PEM, mode 0600
   allow_plaintext          accept plaintext from any peer, not only loopback (TLS ends in front of it) [false]
   agent_credential_ttl_secs  lifetime of an agent's certificate; agents renew at two thirds [2592000]
+  protection_delay_secs    changes that delete data sooner wait this long, cancellable; 0: off [86400]
   stations                 list of {id, tier, kind, uri}; TOML [[stations]] tables";
 
 impl Config {
@@ -253,11 +272,23 @@ impl Config {
         if self.handshake_timeout_secs == 0 {
             return bad("handshake_timeout_secs", "must be at least 1");
         }
+        if self.protection_delay_secs > 365 * 86_400 {
+            return bad("protection_delay_secs", "must be at most a year (31536000)");
+        }
         if self.max_message_bytes < 1024 {
             return bad("max_message_bytes", "must be at least 1024");
         }
         if !(1..=100).contains(&self.restore_drill_sample) {
             return bad("restore_drill_sample", "must be 1..100");
+        }
+        if self.watch_subscriber_bytes < 1 << 20 || self.watch_total_bytes < self.watch_subscriber_bytes {
+            return bad(
+                "watch_total_bytes",
+                "watch_subscriber_bytes must be at least 1 MiB and at most watch_total_bytes",
+            );
+        }
+        if self.watch_streams_per_credential == 0 {
+            return bad("watch_streams_per_credential", "must be at least 1");
         }
         if self.watch_buffer < 16 {
             return bad("watch_buffer", "must be at least 16");

@@ -26,6 +26,9 @@ pub enum Error {
     /// The catcher is shutting down or a dependency is away; retry later.
     #[error("{0}")]
     Unavailable(String),
+    /// The caller holds its share of a bounded resource (streams, live-view memory).
+    #[error("{0}")]
+    ResourceExhausted(String),
     /// The database failed.
     #[error("database error: {0}")]
     Database(#[from] sea_orm::DbErr),
@@ -55,6 +58,7 @@ impl Error {
             Self::PermissionDenied(_) => Code::PermissionDenied,
             Self::Unauthenticated(_) => Code::Unauthenticated,
             Self::Unavailable(_) => Code::Unavailable,
+            Self::ResourceExhausted(_) => Code::ResourceExhausted,
             Self::Database(_) | Self::Corrupt(_) => Code::Internal,
         }
     }
@@ -69,6 +73,7 @@ impl Error {
                 | Code::FailedPrecondition
                 | Code::PermissionDenied
                 | Code::Unauthenticated
+                | Code::ResourceExhausted
         )
     }
 }

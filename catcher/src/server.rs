@@ -38,6 +38,12 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     Ok(store)
 }
 
+/// How the writer works: group commit size and the protection delay.
+pub fn writer_settings(config: &Config) -> crate::writer::Settings {
+    let protection_ms = i64::try_from(config.protection_delay_secs).unwrap_or(i64::MAX / 1000).saturating_mul(1000);
+    crate::writer::Settings { max_batch: config.batch_max_ops, protection_ms }
+}
+
 /// HTTP/2 connection-level flow-control window (bytes).
 const CONNECTION_WINDOW: u32 = 16 * 1024 * 1024;
 
@@ -52,8 +58,13 @@ pub async fn serve(
     let stop_writer = CancellationToken::new();
     let hub = Hub::new(config.watch_buffer);
     let status_dirty = Arc::new(Notify::new());
-    let (writer, writer_task) =
-        Writer::spawn(store.db().clone(), hub.clone(), status_dirty.clone(), config.batch_max_ops, stop_writer.clone());
+    let (writer, writer_task) = Writer::spawn(
+        store.db().clone(),
+        hub.clone(),
+        status_dirty.clone(),
+        writer_settings(&config),
+        stop_writer.clone(),
+    );
 
     writer.submit(Bootstrap { preset: config.initial_preset.clone() }).await?;
     let stations = config
@@ -70,6 +81,9 @@ pub async fn serve(
         _ => crate::auth::tls::ensure_loopback_cert(&config.data_dir.join("tls"), &authority)?,
     };
     let tls = crate::auth::tls::ServerTls::new(cert_files, &authority, tls_stop.clone())?;
+    if config.protection_delay_secs == 0 {
+        tracing::warn!("protection_delay_secs = 0: rule changes and deletions that remove data sooner apply at once");
+    }
     if config.allow_plaintext {
         tracing::warn!("allow_plaintext: plaintext is accepted from any peer; TLS must end in front of the catcher");
     }
@@ -83,11 +97,17 @@ pub async fn serve(
         hub: hub.clone(),
         sessions: Arc::new(Sessions::default()),
         commands_due: Arc::new(Notify::new()),
+        pending_due: Arc::new(Notify::new()),
         started_at,
         shutdown: stop_workers.clone(),
         status_cache: crate::status::StatusCache::new(Duration::from_secs(1), Duration::from_secs(5)),
         authority: authority.clone(),
         identities: identities.clone(),
+        subscribers: Arc::new(crate::service::subscribers::Subscribers::new(
+            config.watch_subscriber_bytes,
+            config.watch_total_bytes,
+            config.watch_streams_per_credential,
+        )),
     });
     {
         let sessions = state.sessions.clone();
@@ -125,6 +145,15 @@ pub async fn serve(
         lease: Duration::from_secs(config.command_lease_secs),
     };
     workers.spawn("command dispatcher", dispatcher.run(state.commands_due.clone(), stop.clone()));
+    {
+        let sessions = state.sessions.clone();
+        let rules_changed =
+            move |rules: &[crate::rules::RuleSet]| crate::service::policy::broadcast_rules(&sessions, rules);
+        workers.spawn(
+            "pending changes",
+            crate::workers::protection::run(writer.clone(), state.pending_due.clone(), rules_changed, stop.clone()),
+        );
+    }
     workers.spawn(
         "heartbeats",
         crate::stream::flush_heartbeats(

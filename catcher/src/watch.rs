@@ -40,5 +40,6 @@ impl Hub {
         c.deleted_packages.into_iter().for_each(|id| self.publish(Change::PackageDeleted(id)));
         c.journal.into_iter().for_each(|j| self.publish(Change::Journal(j)));
         c.restores.into_iter().for_each(|r| self.publish(Change::Restore(r)));
+        c.pending.into_iter().for_each(|p| self.publish(Change::Pending(p)));
     }
 }

@@ -246,12 +246,17 @@ impl Proc {
 
     /// For a catcher: a plaintext loopback channel whose calls carry the admin token.
     pub async fn admin_channel(&self) -> Result<edgebackup_common::client::PersonChannel, String> {
+        self.channel_as(&self.admin_token()).await
+    }
+
+    /// A channel to a catcher whose calls carry a person's `token`.
+    pub async fn channel_as(&self, token: &str) -> Result<edgebackup_common::client::PersonChannel, String> {
         let ch = tonic::transport::Channel::from_shared(self.url())
             .map_err(|e| e.to_string())?
             .connect()
             .await
             .map_err(|e| e.to_string())?;
-        edgebackup_common::client::as_person(ch, Some(&self.admin_token()))
+        edgebackup_common::client::as_person(ch, Some(token))
     }
 
     /// The TLS URL of a catcher (agents connect there).

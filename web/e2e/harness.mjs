@@ -420,8 +420,16 @@ export async function launchBrowser() {
 }
 
 /**
+ * The catcher environment every test starts with unless it passes its own value: no protection
+ * delay, so the rule edits and restores the tests make apply at once instead of being held as
+ * pending changes for a day.
+ */
+export const DEFAULT_CATCHER_ENV = { CATCHER_PROTECTION_DELAY_SECS: '0' };
+
+/**
  * Everything one test needs: temp dir, catcher, gateway, browser page (signed in as the first admin
- * unless `signedIn: false`). Torn down after the test.
+ * unless `signedIn: false`). `catcherEnv` is added to DEFAULT_CATCHER_ENV (its values win). Torn
+ * down after the test.
  */
 export async function startStack(
   t,
@@ -435,7 +443,7 @@ export async function startStack(
     for (const fn of cleanups.reverse()) await fn().catch(() => {});
     rmSync(dir, { recursive: true, force: true });
   });
-  const procs = await startProcesses(dir, { env: catcherEnv, config: catcherConfig });
+  const procs = await startProcesses(dir, { env: { ...DEFAULT_CATCHER_ENV, ...catcherEnv }, config: catcherConfig });
   cleanups.push(() => procs.stop());
   stack.catcher = procs.catcher;
   stack.gateway = procs.gateway;

@@ -14,7 +14,7 @@ use crate::harness::*;
 const TIERS: [&str; 4] = ["hot", "warm", "cold", "offsite"];
 
 fn catcher_stations() -> String {
-    let mut s = String::from("scheduler_interval_ms = 200\ncommand_lease_secs = 5\n");
+    let mut s = String::from("scheduler_interval_ms = 200\ncommand_lease_secs = 5\nprotection_delay_secs = 0\n");
     for t in TIERS {
         s.push_str(&format!(
             "[[stations]]\nid = \"{t}\"\ntier = \"{t}\"\nkind = \"local\"\nuri = \"$DIR/stations/{t}\"\n"
@@ -332,7 +332,7 @@ async fn rclone_and_restic_stations_in_the_chain() {
     }
     // hot: local; warm: an rclone remote; cold: a restic repository; offsite: local.
     let kinds = [("hot", "local"), ("warm", "rclone"), ("cold", "restic"), ("offsite", "local")];
-    let mut catcher = String::from("scheduler_interval_ms = 200\ncommand_lease_secs = 5\n");
+    let mut catcher = String::from("scheduler_interval_ms = 200\ncommand_lease_secs = 5\nprotection_delay_secs = 0\n");
     for (t, kind) in kinds {
         catcher.push_str(&format!(
             "[[stations]]\nid = \"{t}\"\ntier = \"{t}\"\nkind = \"{kind}\"\nuri = \"$DIR/stations/{t}\"\n"

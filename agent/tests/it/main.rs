@@ -6,6 +6,7 @@ mod faults;
 mod harness;
 mod history;
 mod lifecycle;
+mod protection;
 mod safety;
 mod tools;
 mod versions;

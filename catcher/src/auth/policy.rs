@@ -58,6 +58,7 @@ const VIEWER: &[&str] = &[
     "/edgebackup.v1.PolicyService/ListConfigSnapshots",
     "/edgebackup.v1.PolicyService/GetConfigSnapshot",
     "/edgebackup.v1.PolicyService/ExportConfigSnapshot",
+    "/edgebackup.v1.PolicyService/ListPendingChanges",
     "/edgebackup.v1.JournalService/QueryJournal",
     "/edgebackup.v1.JournalService/ExportJournal",
     "/edgebackup.v1.JournalService/VerifyJournal",
@@ -71,6 +72,7 @@ const OPERATOR: &[&str] = &[
     "/edgebackup.v1.PolicyService/ApplyPreset",
     "/edgebackup.v1.PolicyService/CreateConfigSnapshot",
     "/edgebackup.v1.PolicyService/RestoreConfigSnapshot",
+    "/edgebackup.v1.PolicyService/CancelPendingChange",
     "/edgebackup.v1.SourceService/CreateCommand",
     "/edgebackup.v1.SourceService/RegisterSource",
 ];

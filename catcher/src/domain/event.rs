@@ -82,6 +82,14 @@ pub enum EventType {
     TokenCreated,
     #[strum(serialize = "token.revoked")]
     TokenRevoked,
+    #[strum(serialize = "pending_change.created")]
+    PendingChangeCreated,
+    #[strum(serialize = "pending_change.cancelled")]
+    PendingChangeCancelled,
+    #[strum(serialize = "pending_change.applied")]
+    PendingChangeApplied,
+    #[strum(serialize = "pending_change.failed")]
+    PendingChangeFailed,
 }
 
 impl EventType {

@@ -60,6 +60,7 @@ macro_rules! spelled {
         impl Spelling for $name {}
     };
 }
+pub(crate) use spelled;
 
 // After the macro: the catalog's enums are `spelled!` too.
 mod catalog;
@@ -397,6 +398,8 @@ pub struct ConfigSnapshot {
     pub reason: String,
     pub sha256: String,
     pub config_json: String,
+    /// Who took it, or whose change it records.
+    pub actor: String,
 }
 
 /// Count and bytes of one (tier, status) cell; `tier` None means "still on the edge".

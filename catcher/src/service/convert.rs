@@ -5,6 +5,7 @@ use edgebackup_proto::v1 as pb;
 use super::validate as v;
 use crate::domain::*;
 use crate::error::{Error, Result};
+use crate::rules::{PendingChange, PendingKind, PendingState};
 use crate::rules::{RuleSet, Stop};
 
 pub fn ts(ms: Millis) -> prost_types::Timestamp {
@@ -307,5 +308,39 @@ pub fn status_response(s: &FleetStatus) -> pb::GetStatusResponse {
                 total_bytes: t.bytes,
             })
             .collect(),
+    }
+}
+
+pub fn pending_change(c: PendingChange) -> pb::PendingChange {
+    use pb::pending_change::Change;
+    let state = match c.state {
+        PendingState::Pending => pb::PendingChangeState::Pending,
+        PendingState::Applied => pb::PendingChangeState::Applied,
+        PendingState::Cancelled => pb::PendingChangeState::Cancelled,
+        PendingState::Superseded => pb::PendingChangeState::Superseded,
+        PendingState::Failed => pb::PendingChangeState::Failed,
+    };
+    let change = match c.kind {
+        PendingKind::RuleSet { before, after, shortened, origin } => Change::RuleSet(pb::RuleSetChange {
+            before: Some(rule_set(before)),
+            after: Some(rule_set(after)),
+            shortened,
+            origin,
+        }),
+        PendingKind::PackageDeletion { package_id, source_id, path } => {
+            Change::PackageDeletion(pb::PackageDeletion { package_id, source_id, path })
+        }
+    };
+    pb::PendingChange {
+        change_id: c.change_id,
+        change: Some(change),
+        state: state as i32,
+        requested_by: c.requested_by,
+        reason: c.reason,
+        created_at: Some(ts(c.created_at)),
+        effective_at: Some(ts(c.effective_at)),
+        resolved_at: ts_opt(c.resolved_at),
+        resolved_by: c.resolved_by,
+        outcome: c.outcome,
     }
 }

@@ -67,6 +67,10 @@ pub fn event_type(t: EventType) -> pb::JournalEventType {
         EventType::AgentRenewed => W::AgentRenewed,
         EventType::TokenCreated => W::TokenCreated,
         EventType::TokenRevoked => W::TokenRevoked,
+        EventType::PendingChangeCreated => W::PendingChangeCreated,
+        EventType::PendingChangeCancelled => W::PendingChangeCancelled,
+        EventType::PendingChangeApplied => W::PendingChangeApplied,
+        EventType::PendingChangeFailed => W::PendingChangeFailed,
     }
 }
 

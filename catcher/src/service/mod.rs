@@ -12,6 +12,7 @@ pub mod policy;
 pub mod sessions;
 pub mod sources;
 pub mod status;
+pub mod subscribers;
 pub mod validate;
 
 use std::sync::Arc;
@@ -36,12 +37,16 @@ pub struct State {
     pub sessions: Arc<Sessions>,
     /// Wakes the command dispatcher.
     pub commands_due: Arc<Notify>,
+    /// Wakes the pending changes' applier (a change was held).
+    pub pending_due: Arc<Notify>,
     pub started_at: Millis,
     /// Fires when the catcher begins shutting down; long-lived streams end.
     pub shutdown: CancellationToken,
     pub status_cache: crate::status::StatusCache,
     /// Signs agents' credentials.
     pub authority: Arc<crate::auth::ca::Authority>,
+    /// What live-view subscribers may hold.
+    pub subscribers: Arc<subscribers::Subscribers>,
     /// Who callers are; ends revoked people's open calls.
     pub identities: Arc<crate::auth::Identities>,
 }

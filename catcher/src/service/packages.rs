@@ -179,8 +179,11 @@ impl PackageService for Packages {
             let package_id = v::package_id("package_id", &r.package_id)?;
             let op =
                 DeletePackage { package_id: package_id.clone(), reason: r.reason.chars().take(1024).collect(), actor };
-            self.0.writer.submit(op).await?;
-            Ok(pb::DeletePackageResponse { package_id })
+            let pending = self.0.writer.submit(op).await?;
+            if pending.is_some() {
+                self.0.pending_due.notify_one();
+            }
+            Ok(pb::DeletePackageResponse { package_id, pending: pending.map(convert::pending_change) })
         }
         .await;
         respond(result)

@@ -7,20 +7,22 @@ use super::{Shared, convert, respond, validate as v};
 use crate::domain::Spelling;
 use crate::error::{Error, Result};
 use crate::rules::{self, RuleSet};
-use crate::writer::{CreateSnapshot, Queued, RestoreSnapshot, RuleChange, RulesOutcome, SetRules, parse_config};
+use crate::writer::{
+    CancelPending, CreateSnapshot, Queued, RestoreSnapshot, RuleChange, RulesOutcome, SetRules, parse_config,
+};
 
 pub struct Policy(pub Shared);
 
 impl Policy {
     async fn change_rules<O: Queued<Output = RulesOutcome>>(&self, op: O) -> Result<RulesOutcome> {
         let out = self.0.writer.submit(op).await?;
-        // Agents keep a copy of the rules: tell the connected ones.
-        let msg = pb::CatcherMessage {
-            body: Some(pb::catcher_message::Body::RulesChanged(pb::RulesChanged {
-                rule_sets: out.rule_sets.iter().cloned().map(convert::rule_set).collect(),
-            })),
-        };
-        self.0.sessions.broadcast(&msg);
+        if out.snapshot_id != 0 {
+            broadcast_rules(&self.0.sessions, &out.rule_sets);
+        }
+        if !out.pending.is_empty() {
+            // The applier sleeps until the next change is due.
+            self.0.pending_due.notify_one();
+        }
         Ok(out)
     }
 
@@ -30,6 +32,16 @@ impl Policy {
         }
         self.0.store.snapshot(id).await?.ok_or_else(|| Error::not_found("snapshot", id.to_string()))
     }
+}
+
+/// Agents keep a copy of the rules: tells the connected ones.
+pub fn broadcast_rules(sessions: &super::sessions::Sessions, rule_sets: &[RuleSet]) {
+    let msg = pb::CatcherMessage {
+        body: Some(pb::catcher_message::Body::RulesChanged(pb::RulesChanged {
+            rule_sets: rule_sets.iter().cloned().map(convert::rule_set).collect(),
+        })),
+    };
+    sessions.broadcast(&msg);
 }
 
 fn reason(field: &str, r: &str, default: &str) -> Result<String> {
@@ -48,6 +60,7 @@ fn snapshot_pb(s: crate::domain::ConfigSnapshot, with_body: bool) -> Result<pb::
         sha256: s.sha256,
         rule_sets: rule_sets.into_iter().map(convert::rule_set).collect(),
         stations: stations.into_iter().map(convert::station).collect(),
+        actor: s.actor,
     })
 }
 
@@ -93,6 +106,7 @@ impl PolicyService for Policy {
                 rule_set: Some(convert::rule_set(stored)),
                 snapshot_id: out.snapshot_id,
                 replanned_packages: out.replanned,
+                pending: out.pending.into_iter().next().map(convert::pending_change),
             })
         }
         .await;
@@ -136,6 +150,7 @@ impl PolicyService for Policy {
                 rule_sets: out.rule_sets.into_iter().map(convert::rule_set).collect(),
                 snapshot_id: out.snapshot_id,
                 replanned_packages: out.replanned,
+                pending: out.pending.into_iter().map(convert::pending_change).collect(),
             })
         }
         .await;
@@ -211,6 +226,7 @@ impl PolicyService for Policy {
                 rule_sets: out.rule_sets.into_iter().map(convert::rule_set).collect(),
                 snapshot_id: out.snapshot_id,
                 replanned_packages: out.replanned,
+                pending: out.pending.into_iter().map(convert::pending_change).collect(),
             })
         }
         .await;
@@ -228,6 +244,40 @@ impl PolicyService for Policy {
                 config_json: s.config_json,
                 sha256: s.sha256,
             })
+        }
+        .await;
+        respond(result)
+    }
+
+    async fn list_pending_changes(
+        &self,
+        r: Request<pb::ListPendingChangesRequest>,
+    ) -> Result<Response<pb::ListPendingChangesResponse>, Status> {
+        let result = async {
+            let limit = v::limit("limit", r.get_ref().limit, 100, 1000)?;
+            let changes = self.0.store.pending_changes(r.get_ref().include_resolved, limit).await?;
+            Ok(pb::ListPendingChangesResponse {
+                changes: changes.into_iter().map(convert::pending_change).collect(),
+                protection_delay_secs: self.0.config.protection_delay_secs,
+            })
+        }
+        .await;
+        respond(result)
+    }
+
+    async fn cancel_pending_change(
+        &self,
+        r: Request<pb::CancelPendingChangeRequest>,
+    ) -> Result<Response<pb::PendingChange>, Status> {
+        let actor = super::caller(&r).actor();
+        let r = r.into_inner();
+        let result = async {
+            if r.change_id == 0 {
+                return Err(Error::invalid("change_id", "required"));
+            }
+            let reason = reason("reason", &r.reason, "")?;
+            let c = self.0.writer.submit(CancelPending { change_id: r.change_id, reason, actor }).await?;
+            Ok(convert::pending_change(c))
         }
         .await;
         respond(result)

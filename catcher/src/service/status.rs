@@ -10,6 +10,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::commands_wire;
+use super::subscribers::{Held, Metered};
 use super::{Shared, convert, respond, validate as v};
 use crate::change::Change;
 use crate::domain::{Tier, now_ms};
@@ -74,6 +75,14 @@ impl StatusApi {
     }
 }
 
+/// A package and a journal event in a snapshot, encoded, about (measured: 10,000 packages with
+/// their paths and checksums take 2.5 MB).
+const PACKAGE_BYTES: u64 = 256;
+const JOURNAL_BYTES: u64 = 300;
+
+/// Open pending changes a snapshot carries at most.
+const OPEN_PENDING: u64 = 1000;
+
 /// Finished restores a snapshot carries (open ones are all sent).
 const RECENT_RESTORES: u64 = 20;
 
@@ -111,7 +120,20 @@ pub async fn fleet_snapshot(state: &Shared, package_limit: u64, journal_limit: u
             .collect(),
         stations: store.stations().await?.into_iter().map(convert::station).collect(),
         restores: store.restores(RECENT_RESTORES).await?.into_iter().map(commands_wire::command_info).collect(),
+        pending_changes: store
+            .pending_changes(false, OPEN_PENDING)
+            .await?
+            .into_iter()
+            .map(convert::pending_change)
+            .collect(),
     })
+}
+
+/// A fleet snapshot as a Watch event, built a few at a time.
+async fn snapshot_event(state: &Shared, package_limit: u64, journal_limit: u64) -> Result<pb::WatchEvent> {
+    let _turn = state.subscribers.builds.acquire().await.map_err(|_| Error::Unavailable("shutting down".into()))?;
+    let s = fleet_snapshot(state, package_limit, journal_limit).await?;
+    Ok(pb::WatchEvent { kind: Some(Kind::Snapshot(s)) })
 }
 
 fn delta(change: &Change) -> Kind {
@@ -125,6 +147,7 @@ fn delta(change: &Change) -> Kind {
         }
         Change::Status(s) => Kind::StatusChanged(convert::status_response(s)),
         Change::Restore(c) => Kind::RestoreChanged(commands_wire::command_info(c.clone())),
+        Change::Pending(c) => Kind::PendingChange(convert::pending_change(c.clone())),
     }
 }
 
@@ -165,17 +188,25 @@ impl StatusService for StatusApi {
     }
 
     async fn watch(&self, r: Request<pb::WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
+        let credential = super::caller(&r).actor();
         let r = r.into_inner();
         let package_limit = v::limit("package_limit", r.package_limit, 500, 10_000)?;
         let journal_limit = v::limit("journal_limit", r.journal_limit, 50, 1000)?;
         let state = self.0.clone();
+        let subscriber = state.subscribers.admit(&credential)?;
+        // Refuse before building a snapshot that would not fit (it is built only to be dropped).
+        let estimate =
+            usize::try_from(package_limit * PACKAGE_BYTES + journal_limit * JOURNAL_BYTES).unwrap_or(usize::MAX);
+        let reserved = subscriber.try_hold(estimate)?;
         let mut changes = state.hub.subscribe();
-        let first = fleet_snapshot(&state, package_limit, journal_limit).await?;
-        // A small buffer: a slow reader backs up into the hub, lags, and is re-synced.
-        let (tx, rx) = mpsc::channel::<Result<pb::WatchEvent, Status>>(256);
+        let first = snapshot_event(&state, package_limit, journal_limit).await?;
+        drop(reserved);
+        let held = subscriber.try_hold(prost::Message::encoded_len(&first))?;
+        // The queue is bounded in bytes by the subscriber's budget (`subscribers`): one that
+        // does not read stops getting events, lags in the hub, and is re-synced once it reads.
+        let (tx, rx) = mpsc::channel::<(Result<pb::WatchEvent, Status>, Held)>(256);
         tokio::spawn(async move {
-            let event = |k| Ok(pb::WatchEvent { kind: Some(k) });
-            if tx.send(event(Kind::Snapshot(first))).await.is_err() {
+            if tx.send((Ok(first), held)).await.is_err() {
                 return;
             }
             loop {
@@ -183,28 +214,41 @@ impl StatusService for StatusApi {
                     c = changes.recv() => c,
                     () = state.shutdown.cancelled() => {
                         // Not OK: the subscriber should reconnect, not think the stream is done.
-                        let _ = tx.send(Err(Status::unavailable("the catcher is shutting down; reconnect"))).await;
+                        // (A subscriber whose budget is full is not reading: its stream just ends.)
+                        if let Ok(held) = subscriber.try_hold(0) {
+                            let _ = tx.send((Err(Status::unavailable("the catcher is shutting down; reconnect")), held)).await;
+                        }
                         return;
                     }
                     () = tx.closed() => return,
                 };
                 let out = match change {
-                    Ok(c) => event(delta(&c)),
+                    Ok(c) => Ok(pb::WatchEvent { kind: Some(delta(&c)) }),
                     Err(RecvError::Lagged(missed)) => {
                         tracing::debug!(missed, "watch subscriber fell behind; re-sending a snapshot");
-                        changes = changes.resubscribe();
-                        match fleet_snapshot(&state, package_limit, journal_limit).await {
-                            Ok(s) => event(Kind::Snapshot(s)),
-                            Err(e) => Err(Status::from(e)),
+                        // One snapshot at a time: wait until the stream has taken what is queued
+                        // (what the transport still holds stays counted in the budget).
+                        while tx.capacity() < tx.max_capacity() {
+                            tokio::select! {
+                                () = tokio::time::sleep(std::time::Duration::from_millis(50)) => {}
+                                () = tx.closed() => return,
+                            }
                         }
+                        changes = changes.resubscribe();
+                        snapshot_event(&state, package_limit, journal_limit).await.map_err(Status::from)
                     }
                     Err(RecvError::Closed) => return,
                 };
-                if tx.send(out).await.is_err() {
+                let size = out.as_ref().map_or(0, prost::Message::encoded_len);
+                let held = tokio::select! {
+                    h = subscriber.hold(size) => h,
+                    () = tx.closed() => return,
+                };
+                if tx.send((out, held)).await.is_err() {
                     return;
                 }
             }
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        Ok(Response::new(Box::pin(Metered::new(ReceiverStream::new(rx)))))
     }
 }

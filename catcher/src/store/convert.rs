@@ -5,13 +5,14 @@ use sea_orm::ActiveValue::Set;
 
 use super::command_codec;
 use super::entity::{
-    agent_credential, command, config_snapshot, enrollment_token, journal, package, package_manifest, person_token,
-    placement, rule_set, source, station,
+    agent_credential, command, config_snapshot, enrollment_token, journal, package, package_manifest, pending_change,
+    person_token, placement, rule_set, source, station,
 };
 use crate::domain::*;
 use crate::error::Error;
 use crate::error::Result;
 use crate::rules::RuleSet;
+use crate::rules::{PendingChange, PendingKind, PendingState};
 
 fn u64_of(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
@@ -274,6 +275,7 @@ pub fn snapshot_from(m: config_snapshot::Model) -> ConfigSnapshot {
         reason: m.reason,
         sha256: m.sha256,
         config_json: m.config_json,
+        actor: m.actor,
     }
 }
 
@@ -284,7 +286,42 @@ pub fn snapshot_active(s: &ConfigSnapshot) -> config_snapshot::ActiveModel {
         reason: Set(s.reason.clone()),
         sha256: Set(s.sha256.clone()),
         config_json: Set(s.config_json.clone()),
+        actor: Set(s.actor.clone()),
     }
+}
+
+pub fn pending_from(m: pending_change::Model) -> Result<PendingChange> {
+    let kind: PendingKind =
+        serde_json::from_str(&m.body).map_err(|e| Error::Corrupt(format!("pending change {}: {e}", m.change_id)))?;
+    Ok(PendingChange {
+        change_id: u64_of(m.change_id),
+        kind,
+        state: PendingState::parse(&m.state)
+            .ok_or_else(|| Error::Corrupt(format!("pending change {}: state {:?}", m.change_id, m.state)))?,
+        requested_by: m.requested_by,
+        reason: m.reason,
+        created_at: m.created_at,
+        effective_at: m.effective_at,
+        resolved_at: m.resolved_at,
+        resolved_by: m.resolved_by,
+        outcome: m.outcome,
+    })
+}
+
+pub fn pending_active(c: &PendingChange) -> Result<pending_change::ActiveModel> {
+    Ok(pending_change::ActiveModel {
+        change_id: Set(i64_of(c.change_id)),
+        kind: Set(c.kind.name().to_owned()),
+        body: Set(serde_json::to_string(&c.kind).map_err(|e| Error::Corrupt(format!("pending change: {e}")))?),
+        state: Set(c.state.as_str().to_owned()),
+        requested_by: Set(c.requested_by.clone()),
+        reason: Set(c.reason.clone()),
+        created_at: Set(c.created_at),
+        effective_at: Set(c.effective_at),
+        resolved_at: Set(c.resolved_at),
+        resolved_by: Set(c.resolved_by.clone()),
+        outcome: Set(c.outcome.clone()),
+    })
 }
 
 pub fn manifest_active(package_id: String, files: &[ManifestEntry]) -> Result<package_manifest::ActiveModel> {

@@ -262,6 +262,48 @@ pub mod config_snapshot {
         pub reason: String,
         pub sha256: String,
         pub config_json: String,
+        pub actor: String,
+    }
+    no_relations!();
+}
+
+pub mod rule_history {
+    use sea_orm::entity::prelude::*;
+
+    /// Every rule set put in force, with when it was asked for (a pending change's rules count
+    /// from its request, not from when it applied); the expiry floor reads it.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "rule_history")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub package_type: String,
+        pub body: String,
+        pub since: i64,
+    }
+    no_relations!();
+}
+
+pub mod pending_change {
+    use sea_orm::entity::prelude::*;
+
+    /// A change that would delete data sooner, held for the protection delay. `body` is the
+    /// change as JSON (`domain::PendingKind`).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "pending_changes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub change_id: i64,
+        pub kind: String,
+        pub body: String,
+        pub state: String,
+        pub requested_by: String,
+        pub reason: String,
+        pub created_at: i64,
+        pub effective_at: i64,
+        pub resolved_at: Option<i64>,
+        pub resolved_by: String,
+        pub outcome: String,
     }
     no_relations!();
 }

@@ -24,6 +24,7 @@ use self::entity::*;
 use crate::domain::*;
 use crate::error::{Error, Result};
 use crate::rules::RuleSet;
+use crate::rules::{PendingChange, PendingState};
 
 /// Which commands to list (every field optional).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -486,6 +487,31 @@ impl Store {
     pub async fn snapshot(&self, id: u64) -> Result<Option<ConfigSnapshot>> {
         let id = i64::try_from(id).map_err(|_| Error::invalid("snapshot_id", "out of range"))?;
         Ok(config_snapshot::Entity::find_by_id(id).one(&self.db).await?.map(snapshot_from))
+    }
+
+    /// Open pending changes by effective_at; with `include_resolved`, then the resolved ones,
+    /// newest first; at most `limit` in all.
+    pub async fn pending_changes(&self, include_resolved: bool, limit: u64) -> Result<Vec<PendingChange>> {
+        let open = pending_change::Column::State.eq(PendingState::Pending.as_str());
+        let mut rows = pending_change::Entity::find()
+            .filter(open.clone())
+            .order_by_asc(pending_change::Column::EffectiveAt)
+            .order_by_asc(pending_change::Column::ChangeId)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        let left = limit.saturating_sub(rows.len() as u64);
+        if include_resolved && left > 0 {
+            rows.extend(
+                pending_change::Entity::find()
+                    .filter(open.not())
+                    .order_by_desc(pending_change::Column::ChangeId)
+                    .limit(left)
+                    .all(&self.db)
+                    .await?,
+            );
+        }
+        rows.into_iter().map(pending_from).collect()
     }
 
     // ---- journal ----

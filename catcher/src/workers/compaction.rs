@@ -191,7 +191,13 @@ mod tests {
         let store = Store::connect(&db.url, 2).await.unwrap();
         store.migrate().await.unwrap();
         let stop = CancellationToken::new();
-        let (writer, task) = Writer::spawn(store.db().clone(), Hub::new(16), Arc::new(Notify::new()), 64, stop.clone());
+        let (writer, task) = Writer::spawn(
+            store.db().clone(),
+            Hub::new(16),
+            Arc::new(Notify::new()),
+            crate::writer::Settings::batch(64),
+            stop.clone(),
+        );
         writer.submit(Bootstrap { preset: "cloud".into() }).await.unwrap();
         let hot =
             Station { station_id: "hot-1".into(), tier: Tier::Hot, kind: StationKind::Local, uri: "/s/hot".into() };

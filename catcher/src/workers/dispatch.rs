@@ -123,8 +123,13 @@ mod tests {
         let store = Store::connect(&db.url, 4).await.unwrap();
         store.migrate().await.unwrap();
         let stop = CancellationToken::new();
-        let (writer, task) =
-            Writer::spawn(store.db().clone(), Hub::new(16), Arc::new(Notify::new()), 512, stop.clone());
+        let (writer, task) = Writer::spawn(
+            store.db().clone(),
+            Hub::new(16),
+            Arc::new(Notify::new()),
+            crate::writer::Settings::batch(512),
+            stop.clone(),
+        );
         let pause = |source: &str| {
             CreateCommand(NewCommand {
                 source_id: source.into(),

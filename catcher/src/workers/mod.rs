@@ -1,4 +1,4 @@
-//! Background work: the tier scheduler, the restore-drill schedule, compaction, the command
+//! Background work: the tier scheduler, pending changes coming due, the restore-drill schedule, compaction, the command
 //! dispatcher, the status publisher, heartbeats and checkpoints, each a supervised task.
 //!
 //! Workers get the parts they use (store, writer, a delivery port), never the API layer's
@@ -8,6 +8,7 @@
 
 pub mod compaction;
 pub mod dispatch;
+pub mod protection;
 pub mod scheduler;
 
 use std::future::Future;

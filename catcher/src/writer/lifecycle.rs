@@ -62,7 +62,9 @@ impl Op for Transitions {
                 continue;
             }
             let rules = u.rule(p.package_type).await?;
-            if rules.after(d.tier) == Next::Expire && retain(u, &mut p, &rules).await? {
+            if rules.after(d.tier) == Next::Expire
+                && (retain(u, &mut p, &rules).await? || super::protection::floor_keeps(u, &mut p, &rules).await?)
+            {
                 u.put_package(p);
                 moved += 1;
                 continue;

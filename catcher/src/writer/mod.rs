@@ -18,6 +18,7 @@ mod events;
 mod lifecycle;
 mod packages;
 mod policy;
+mod protection;
 mod sources;
 mod stations;
 mod unit;
@@ -47,11 +48,12 @@ pub use self::packages::{DeletePackage, Ingest, NewPackage, PackagePatch, Patch,
 pub use self::policy::{
     Bootstrap, CreateSnapshot, RestoreSnapshot, RuleChange, RulesOutcome, SetRules, canonical_config, parse_config,
 };
+pub use self::protection::{ApplyDue, CancelPending, DueOutcome};
 pub use self::sources::{Disconnected, Hello, HelloInfo, RegisterSource, Touch};
 pub use self::stations::SyncStations;
 use self::unit::Unit;
 use crate::change::Changes;
-use crate::domain::now_ms;
+use crate::domain::{Millis, now_ms};
 use crate::error::{Error, Result};
 use crate::watch::Hub;
 
@@ -164,7 +166,26 @@ ops!(
     Renew,
     CreateToken,
     RevokeToken,
+    CancelPending,
+    ApplyDue,
 );
+
+/// How the writer works.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Most queued writes applied in one transaction (group commit).
+    pub max_batch: usize,
+    /// The protection delay: a change that would delete data sooner waits this long, and
+    /// expiry keeps what any rule set in force this long ago would keep.
+    pub protection_ms: Millis,
+}
+
+impl Settings {
+    /// Group commits of `max_batch`, no protection delay (tools and tests that change no rules).
+    pub fn batch(max_batch: usize) -> Self {
+        Self { max_batch, protection_ms: 0 }
+    }
+}
 
 /// A queued request (opaque outside the writer).
 pub struct RequestBox(Request);
@@ -182,12 +203,13 @@ impl Writer {
         db: DatabaseConnection,
         hub: Hub,
         status_dirty: Arc<Notify>,
-        max_batch: usize,
+        settings: Settings,
         stop: CancellationToken,
     ) -> (Self, tokio::task::JoinHandle<()>) {
+        let max_batch = settings.max_batch;
         let (tx, rx) = mpsc::channel(max_batch.max(1) * 4);
         let commits = Arc::new(AtomicU64::new(0));
-        let sink = Sink::new(hub, status_dirty, commits.clone());
+        let sink = Sink::new(hub, status_dirty, commits.clone(), settings.protection_ms);
         // The writer gets a thread of its own: a commit is a dozen hops to the database's worker
         // thread and back, and on the shared runtime each wake-up queued behind the sessions'
         // and Watch streams' work (p99 latency with ten subscribers 52 -> 47 ms).
@@ -247,11 +269,12 @@ struct Sink {
     /// them would move the source's cursor past the failed events, which the agent would then
     /// never resend. Forgotten when the session's `Disconnected` arrives (it is queued last).
     failed_sessions: HashSet<String>,
+    protection_ms: Millis,
 }
 
 impl Sink {
-    fn new(hub: Hub, status_dirty: Arc<Notify>, commits: Arc<AtomicU64>) -> Self {
-        Self { in_flight: HashMap::new(), hub, status_dirty, commits, failed_sessions: HashSet::new() }
+    fn new(hub: Hub, status_dirty: Arc<Notify>, commits: Arc<AtomicU64>, protection_ms: Millis) -> Self {
+        Self { in_flight: HashMap::new(), hub, status_dirty, commits, failed_sessions: HashSet::new(), protection_ms }
     }
 }
 
@@ -338,7 +361,7 @@ async fn apply_batch(db: &DatabaseConnection, batch: &mut Vec<Request>, sink: &m
 /// Applies and commits what `apply_batch` admitted, then answers every op.
 async fn commit_batch(db: &DatabaseConnection, batch: Vec<Request>, sink: &mut Sink, sessions: Vec<String>) {
     let size = batch.len();
-    match apply_in_txn(db, batch, &mut sink.in_flight).await {
+    match apply_in_txn(db, batch, &mut sink.in_flight, sink.protection_ms).await {
         Ok((applied, changes)) => {
             let status = changes.status;
             sink.commits.fetch_add(1, Ordering::AcqRel);
@@ -371,6 +394,7 @@ async fn apply_in_txn(
     db: &DatabaseConnection,
     batch: Vec<Request>,
     in_flight: &mut HashMap<String, u64>,
+    protection_ms: Millis,
 ) -> std::result::Result<(Vec<Applied>, Changes), Failed> {
     let started = std::time::Instant::now();
     let mut applied = Vec::with_capacity(batch.len());
@@ -386,7 +410,7 @@ async fn apply_in_txn(
         Err(e) => return Err(Failed { err: e.into(), applied, unapplied: batch }),
     };
     let begun = started.elapsed();
-    let mut unit = Unit::new(&txn, now_ms());
+    let mut unit = Unit::new(&txn, now_ms(), protection_ms);
     if let Err(err) = prefetch(&mut unit, &batch).await {
         return Err(Failed { err, applied, unapplied: batch });
     }

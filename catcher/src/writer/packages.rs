@@ -5,6 +5,7 @@ use super::events::{Completion, Failure, PlacementReport, ProgressUpdate};
 use super::unit::Unit;
 use crate::domain::*;
 use crate::error::{Error, Result};
+use crate::rules::{PendingChange, PendingKind};
 
 /// A package announced by an agent or a script.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,7 +62,8 @@ impl Op for Patch {
     }
 }
 
-/// A person deletes a package's record.
+/// A person asks to delete a package's record: held for the protection delay as a pending
+/// change (answered), or deleted at once when the delay is 0 (answered `None`).
 #[derive(Debug)]
 pub struct DeletePackage {
     pub package_id: String,
@@ -70,10 +72,22 @@ pub struct DeletePackage {
 }
 
 impl Op for DeletePackage {
-    type Output = ();
+    type Output = Option<PendingChange>;
 
-    async fn apply(self, u: &mut Unit<'_>) -> Result<()> {
-        delete_package(u, &self.package_id, &self.reason, &self.actor).await
+    async fn apply(self, u: &mut Unit<'_>) -> Result<Option<PendingChange>> {
+        let p = deletable(u, &self.package_id).await?;
+        if u.protection_ms == 0 {
+            delete_now(u, &self.package_id, &self.reason, &self.actor).await?;
+            return Ok(None);
+        }
+        // Asking twice is waiting for the same deletion.
+        let open = u.open_pending().await?;
+        let same = |c: &&PendingChange| matches!(&c.kind, PendingKind::PackageDeletion { package_id, .. } if *package_id == p.package_id);
+        if let Some(c) = open.iter().find(same) {
+            return Ok(Some(c.clone()));
+        }
+        let kind = PendingKind::PackageDeletion { package_id: p.package_id, source_id: p.source_id, path: p.path };
+        Ok(Some(super::protection::hold(u, kind, &self.reason, &self.actor).await?))
     }
 }
 
@@ -355,7 +369,9 @@ async fn patch(u: &mut Unit<'_>, m: PackagePatch) -> Result<Package> {
     }
 }
 
-async fn delete_package(u: &mut Unit<'_>, id: &str, reason: &str, actor: &str) -> Result<()> {
+/// The package, if it may be deleted: never while it holds the newest version of a file still
+/// present on the device.
+async fn deletable(u: &mut Unit<'_>, id: &str) -> Result<Package> {
     let p = owned_package(u, None, id).await?;
     if let Some(h) = u.hold(id).await?
         && h.live_versions > 0
@@ -366,6 +382,12 @@ async fn delete_package(u: &mut Unit<'_>, id: &str, reason: &str, actor: &str) -
             h.live_versions
         )));
     }
+    Ok(p)
+}
+
+/// Deletes a package's record now (checked again: things may have changed while it waited).
+pub(super) async fn delete_now(u: &mut Unit<'_>, id: &str, reason: &str, actor: &str) -> Result<()> {
+    let p = deletable(u, id).await?;
     u.delete_package(id);
     u.journal(JournalEntry {
         source_id: p.source_id,

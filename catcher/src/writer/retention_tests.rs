@@ -18,6 +18,7 @@ use sea_orm::{DatabaseConnection, TransactionTrait};
 use super::unit::Unit;
 use super::*;
 use crate::domain::*;
+use crate::rules::{PendingKind, PendingState};
 use crate::rules::{RuleSet, Stop};
 use crate::store::{CommandFilter, Store};
 
@@ -76,6 +77,8 @@ struct Sim {
     /// Present files whose newest contents have no copy (their package failed).
     pending: std::collections::BTreeSet<String>,
     writes: u64,
+    /// The protection delay the ops run with.
+    protection_ms: Millis,
 }
 
 impl Sim {
@@ -96,6 +99,7 @@ impl Sim {
             holder: BTreeMap::new(),
             pending: Default::default(),
             writes: 0,
+            protection_ms: 0,
         };
         sim.at(Bootstrap { preset: "demo".into() }).await;
         let stations =
@@ -124,7 +128,7 @@ impl Sim {
     /// Applies one op in its own transaction at the simulated clock.
     async fn at<O: Op>(&mut self, op: O) -> O::Output {
         let txn = self.db().begin().await.expect("begin");
-        let mut u = Unit::new(&txn, self.now);
+        let mut u = Unit::new(&txn, self.now, self.protection_ms);
         let mark = u.mark();
         let result = op.apply(&mut u).await;
         u.settle(mark, result.is_ok());
@@ -308,7 +312,7 @@ impl Sim {
         }
     }
 
-    async fn rules(&mut self, waits: [u64; 4], never_delete: bool) {
+    async fn rules(&mut self, waits: [u64; 4], never_delete: bool) -> RulesOutcome {
         let rs = RuleSet {
             package_type: PackageType::UserData,
             stops: [
@@ -326,7 +330,7 @@ impl Sim {
             change: RuleChange::Update,
             actor: "test".into(),
         };
-        self.at(op).await;
+        self.at(op).await
     }
 
     async fn run(&mut self, s: &Step) {
@@ -335,7 +339,9 @@ impl Sim {
             Step::Wait(ms) => self.now += ms,
             Step::Tick => self.tick().await,
             Step::Movers(ok) => self.movers(*ok).await,
-            Step::Rules(waits, never) => self.rules(*waits, *never).await,
+            Step::Rules(waits, never) => {
+                self.rules(*waits, *never).await;
+            }
             Step::Compact(ok) => {
                 self.compact(*ok).await;
             }
@@ -633,5 +639,151 @@ fn a_package_kept_for_good_is_not_projected_to_expire() {
         let p = sim.store.package(&id).await.unwrap().unwrap();
         assert_eq!(p.next_transition_at, Some(until - 63_000 + 4_000), "{p:?}");
         sim.assert_covered(&Step::Tick).await;
+    });
+}
+
+/// Protected retention in miniature: a shorter rule waits as a pending change (nothing expires
+/// meanwhile, whatever the scheduler does), a cancelled one never applies, a due one does (and
+/// journals who asked), and a change that took effect without waiting — as a rule edited
+/// behind the API's back would — still cannot delete what the rules in force within the delay
+/// keep.
+#[test]
+fn a_shorter_rule_waits_out_the_protection_delay_and_the_floor_holds_behind_it() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let mut sim = Sim::new().await;
+        sim.protection_ms = 60_000;
+        sim.pass(&[(0, Change::Write)]).await;
+        let old = sim.holder["dir/f0"].clone();
+        sim.now += 1_000;
+        sim.pass(&[(0, Change::Write)]).await;
+        // `old` holds only a superseded version now: the demo rules keep it 190 s.
+        let expired = |sim: &Sim, id: String| {
+            let store = sim.store.clone();
+            async move { store.package(&id).await.unwrap().unwrap().status == PackageStatus::Expired }
+        };
+        let held = sim.rules([1, 1, 1, 1], false).await;
+        assert_eq!((held.snapshot_id, held.pending.len()), (0, 1), "held, nothing applied: {held:?}");
+        let first = held.pending[0].clone();
+        assert_eq!(first.effective_at, sim.now + 60_000);
+        let PendingKind::RuleSet { shortened, .. } = &first.kind else { panic!("{first:?}") };
+        assert_eq!(shortened.len(), 4, "every wait is shorter: {shortened:?}");
+        for _ in 0..5 {
+            sim.now += 10_000;
+            sim.at(ApplyDue).await;
+            sim.tick().await;
+            sim.movers(true).await;
+        }
+        assert!(!expired(&sim, old.clone()).await, "expired while the change was pending");
+        let cancelled = sim
+            .at(CancelPending { change_id: first.change_id, reason: "no".into(), actor: "token:bob (operator)".into() })
+            .await;
+        assert_eq!(
+            (cancelled.state, cancelled.resolved_by.as_str()),
+            (PendingState::Cancelled, "token:bob (operator)")
+        );
+        sim.now += 60_000;
+        let out = sim.at(ApplyDue).await;
+        assert!(out.resolved.is_empty() && out.rule_sets.is_none(), "a cancelled change never applies: {out:?}");
+
+        // Asked again, it applies once due; the rules count from when they were asked for.
+        let again = sim.rules([1, 1, 1, 1], false).await.pending.remove(0);
+        sim.now += 59_000;
+        assert!(sim.at(ApplyDue).await.resolved.is_empty(), "not due yet");
+        sim.now += 1_000;
+        let out = sim.at(ApplyDue).await;
+        assert_eq!(out.resolved.len(), 1);
+        assert_eq!(out.resolved[0].state, PendingState::Applied);
+        let stored = out.rule_sets.expect("rules changed");
+        let user = stored.iter().find(|r| r.package_type == PackageType::UserData).unwrap();
+        assert_eq!(user.stops.map(|s| s.wait_secs), [1, 1, 1, 1]);
+        let f = crate::store::JournalFilter { event_type: Some(EventType::RulesUpdated), ..Default::default() };
+        let updated = sim.store.journal(&f, 0, 1).await.unwrap().remove(0);
+        assert_eq!(updated.entry.actor, "test", "the rule change is journaled as its requester's");
+        assert!(updated.entry.details_json.contains(&format!("\"pending_change_id\":{}", again.change_id)));
+        // Down the four 1 s stops and out.
+        for _ in 0..20 {
+            sim.now += 1_000;
+            sim.tick().await;
+            sim.movers(true).await;
+            sim.movers(true).await;
+        }
+        assert!(expired(&sim, old).await, "the applied rule expires what it no longer keeps");
+
+        // Behind the API's back: rules put in force at once. The demo rules were in force a
+        // moment ago, so what they keep stays until they are `protection_ms` in the past.
+        let mut sim2 = Sim::new().await;
+        sim2.protection_ms = 60_000;
+        sim2.pass(&[(0, Change::Write)]).await;
+        let old = sim2.holder["dir/f0"].clone();
+        sim2.now += 1_000;
+        sim2.pass(&[(0, Change::Write)]).await;
+        let mut short = crate::rules::preset("demo").unwrap().rule_sets;
+        short.retain(|r| r.package_type == PackageType::UserData);
+        short[0].stops = [
+            Stop { enabled: true, wait_secs: 1, never_delete: false },
+            Stop::default(),
+            Stop::default(),
+            Stop::default(),
+        ];
+        let txn = sim2.db().begin().await.unwrap();
+        let mut u = Unit::new(&txn, sim2.now, sim2.protection_ms);
+        policy::apply_rules(&mut u, short, "edited", RuleChange::Update, "intruder", sim2.now).await.unwrap();
+        u.flush(&mut HashMap::new()).await.unwrap();
+        txn.commit().await.unwrap();
+        for _ in 0..5 {
+            sim2.now += 10_000;
+            sim2.tick().await;
+            sim2.movers(true).await;
+        }
+        assert!(!expired(&sim2, old.clone()).await, "the floor did not hold");
+        let f = crate::store::JournalFilter {
+            package_id: Some(old.clone()),
+            event_type: Some(EventType::PackageRetained),
+            ..Default::default()
+        };
+        let retained = sim2.store.journal(&f, 0, 10).await.unwrap();
+        assert!(retained.iter().any(|e| e.entry.details_json.contains("protection delay")), "{retained:?}");
+        sim2.now += 20_000;
+        for _ in 0..3 {
+            sim2.tick().await;
+            sim2.movers(true).await;
+            sim2.movers(true).await;
+        }
+        assert!(expired(&sim2, old).await, "once the old rules are a delay in the past, expiry goes ahead");
+    });
+}
+
+/// Deleting a package waits too; a due deletion of a package that meanwhile holds a current
+/// version fails and changes nothing.
+#[test]
+fn a_package_deletion_waits_and_is_checked_again_when_due() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let mut sim = Sim::new().await;
+        sim.protection_ms = 5_000;
+        sim.pass(&[(0, Change::Write)]).await;
+        let old = sim.holder["dir/f0"].clone();
+        sim.now += 1_000;
+        sim.pass(&[(0, Change::Write)]).await;
+        let current = sim.holder["dir/f0"].clone();
+        let ask = |id: &str| DeletePackage {
+            package_id: id.into(),
+            reason: "tidy".into(),
+            actor: "token:ann (admin)".into(),
+        };
+        let held = sim.at(ask(&old)).await.expect("held");
+        assert_eq!(held.effective_at, sim.now + 5_000);
+        assert_eq!(sim.at(ask(&old)).await.map(|c| c.change_id), Some(held.change_id), "asking twice is one change");
+        assert!(sim.store.package(&old).await.unwrap().is_some(), "not deleted while pending");
+        sim.now += 5_000;
+        let out = sim.at(ApplyDue).await;
+        assert_eq!(out.resolved[0].state, PendingState::Applied);
+        assert!(sim.store.package(&old).await.unwrap().is_none(), "deleted when due");
+        // The current version's package is refused at once, with the reason.
+        let txn = sim.db().begin().await.unwrap();
+        let mut u = Unit::new(&txn, sim.now, sim.protection_ms);
+        let err = ask(&current).apply(&mut u).await.unwrap_err();
+        assert!(err.to_string().contains("only recorded version"), "{err}");
     });
 }

@@ -52,13 +52,18 @@ async fn world(kind: Db) -> World {
 
 impl World {
     fn sink(&self) -> Sink {
-        Sink::new(Hub::new(64), Arc::new(Notify::new()), Arc::new(AtomicU64::new(0)))
+        Sink::new(Hub::new(64), Arc::new(Notify::new()), Arc::new(AtomicU64::new(0)), 0)
     }
 
     fn spawn(&self) -> (Writer, tokio::task::JoinHandle<()>, CancellationToken) {
         let stop = CancellationToken::new();
-        let (w, task) =
-            Writer::spawn(self.store.db().clone(), Hub::new(64), Arc::new(Notify::new()), 256, stop.clone());
+        let (w, task) = Writer::spawn(
+            self.store.db().clone(),
+            Hub::new(64),
+            Arc::new(Notify::new()),
+            super::Settings::batch(256),
+            stop.clone(),
+        );
         (w, task, stop)
     }
 

@@ -36,6 +36,8 @@ impl Catcher {
                 ("CATCHER_HEARTBEAT_INTERVAL_SECS", "1"),
                 ("CATCHER_AGENT_TIMEOUT_SECS", "5"),
                 ("CATCHER_COMMAND_LEASE_SECS", "2"),
+                // Rule edits apply at once unless a test sets a delay (protection.rs does).
+                ("CATCHER_PROTECTION_DELAY_SECS", "0"),
             ])
             .envs(env)
             .start()
@@ -65,6 +67,14 @@ impl Catcher {
 
     pub fn log_text(&self) -> String {
         self.proc.log_text()
+    }
+
+    /// Resident memory of the catcher process now, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let pid = self.proc.pid().expect("the catcher is running");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS");
+        line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("a number")
     }
 
     /// A channel whose calls carry the admin token.

@@ -294,6 +294,7 @@ async fn every_rpc_checks_the_caller() {
         "edgebackup.v1.PolicyService/ListConfigSnapshots",
         "edgebackup.v1.PolicyService/GetConfigSnapshot",
         "edgebackup.v1.PolicyService/ExportConfigSnapshot",
+        "edgebackup.v1.PolicyService/ListPendingChanges",
         "edgebackup.v1.JournalService/QueryJournal",
         "edgebackup.v1.JournalService/ExportJournal",
         "edgebackup.v1.JournalService/VerifyJournal",
@@ -305,6 +306,7 @@ async fn every_rpc_checks_the_caller() {
         "edgebackup.v1.PolicyService/ApplyPreset",
         "edgebackup.v1.PolicyService/CreateConfigSnapshot",
         "edgebackup.v1.PolicyService/RestoreConfigSnapshot",
+        "edgebackup.v1.PolicyService/CancelPendingChange",
         "edgebackup.v1.SourceService/CreateCommand",
         "edgebackup.v1.SourceService/RegisterSource",
     ];

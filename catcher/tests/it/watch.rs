@@ -3,7 +3,7 @@
 use edgebackup_proto::v1 as pb;
 use pb::watch_event::Kind;
 
-use crate::harness::{Catcher, TestDb};
+use crate::harness::{Catcher, TestDb, eventually};
 
 async fn next(s: &mut tonic::Streaming<pb::WatchEvent>) -> Kind {
     tokio::time::timeout(std::time::Duration::from_secs(15), s.message())
@@ -78,14 +78,7 @@ async fn a_lagging_subscriber_is_resynced(db: TestDb) {
     let catcher = Catcher::start_with(&db, &[("CATCHER_WATCH_BUFFER", "16")]).await;
     let mut c = catcher.clients().await;
     // Tiny HTTP/2 windows make the catcher's sends block as soon as we stop reading.
-    let slow = tonic::transport::Endpoint::from_shared(catcher.url())
-        .unwrap()
-        .initial_stream_window_size(Some(1024))
-        .initial_connection_window_size(Some(1024))
-        .connect()
-        .await
-        .unwrap();
-    let slow = edgebackup_common::client::as_person(slow, Some(&catcher.admin_token)).unwrap();
+    let slow = tiny_windows(catcher.url(), &catcher.admin_token).await;
     let mut w = pb::status_service_client::StatusServiceClient::new(slow)
         .watch(pb::WatchRequest { package_limit: 1000, ..Default::default() })
         .await
@@ -113,3 +106,155 @@ async fn a_lagging_subscriber_is_resynced(db: TestDb) {
 }
 
 crate::both_databases!(snapshot_then_deltas, a_lagging_subscriber_is_resynced);
+
+/// A connection of its own whose HTTP/2 windows are so small that nothing gets through unless
+/// read.
+async fn tiny_windows(url: String, token: &str) -> edgebackup_common::client::PersonChannel {
+    let ch = tonic::transport::Endpoint::from_shared(url)
+        .unwrap()
+        .initial_stream_window_size(Some(1024))
+        .initial_connection_window_size(Some(1024))
+        .connect()
+        .await
+        .unwrap();
+    edgebackup_common::client::as_person(ch, Some(token)).unwrap()
+}
+
+/// A Watch stream on a connection of its own that the caller never reads.
+async fn stalled_watch(url: String, token: String) -> Result<tonic::Streaming<pb::WatchEvent>, tonic::Status> {
+    let ch = tiny_windows(url, &token).await;
+    let request = pb::WatchRequest { package_limit: 10_000, journal_limit: 1000 };
+    pb::status_service_client::StatusServiceClient::new(ch).watch(request).await.map(tonic::Response::into_inner)
+}
+
+/// The scenario: 40 Watch streams with package_limit=10000 that never read took the
+/// catcher from 17 MB to 822 MB (677 MB after they closed). Now each holds at most one
+/// snapshot, one credential at most `watch_streams_per_credential` streams, and all of them
+/// together what `watch_total_bytes` allows: the rest are refused, precisely, until the
+/// others read or close; and their memory is reused when they close.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forty_subscribers_that_never_read_hold_bounded_memory() {
+    use prost::Message;
+    let db = TestDb::new(crate::harness::Db::Sqlite).await;
+    const TOTAL: u64 = 128 << 20;
+    let catcher =
+        Catcher::start_with(&db, &[("CATCHER_WATCH_BUFFER", "256"), ("CATCHER_WATCH_TOTAL_BYTES", &TOTAL.to_string())])
+            .await;
+    let c = catcher.clients().await;
+    let ingest = |i: usize| pb::IngestPackageRequest {
+        source_id: format!("edge-{:02}", i % 40),
+        path: format!("/srv/data/projects/2026/customer-{:05}/report-{i:06}.pdf", i % 977),
+        size_bytes: 1 << 20,
+        sha256: format!("{i:064x}"),
+        ..Default::default()
+    };
+    let mut seeding = tokio::task::JoinSet::new();
+    for w in 0..16 {
+        let mut packages = c.packages.clone();
+        seeding.spawn(async move {
+            for i in (w..10_000).step_by(16) {
+                packages.ingest_package(ingest(i)).await.unwrap();
+            }
+        });
+    }
+    seeding.join_all().await;
+    let mut status = c.status.clone();
+    let reader = status.watch(pb::WatchRequest { package_limit: 10_000, journal_limit: 1000 }).await.unwrap();
+    let first = reader.into_inner().message().await.unwrap().unwrap();
+    let snapshot_bytes = first.encoded_len() as u64;
+    drop(first);
+    let before = catcher.rss_kib();
+
+    let mut tokens = Vec::new();
+    for n in 0..5 {
+        tokens.push(catcher.person(&format!("wall-{n}"), pb::Role::Viewer).await);
+    }
+    // One dashboard that reads, throughout.
+    let mut reader = c.status.clone().watch(pb::WatchRequest::default()).await.unwrap().into_inner();
+    let newest = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let seen = newest.clone();
+    let reading = tokio::spawn(async move {
+        while let Ok(Some(e)) = reader.message().await {
+            let id = match e.kind {
+                Some(Kind::PackageChanged(p)) => p.path,
+                Some(Kind::Snapshot(s)) => s.packages.first().map(|p| p.path.clone()).unwrap_or_default(),
+                _ => continue,
+            };
+            *seen.lock().unwrap() = id;
+        }
+    });
+
+    let stall = async |n: usize| {
+        let mut opening = tokio::task::JoinSet::new();
+        for token in tokens.iter().cycle().take(n).cloned() {
+            opening.spawn(stalled_watch(catcher.url(), token));
+        }
+        let (mut stalled, mut over_total) = (Vec::new(), 0);
+        while let Some(r) = opening.join_next().await {
+            match r.unwrap() {
+                Ok(s) => stalled.push(s),
+                Err(e) if e.code() == tonic::Code::ResourceExhausted && e.message().contains("watch_total_bytes") => {
+                    over_total += 1;
+                }
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        (stalled, over_total)
+    };
+    let (stalled, over_total) = stall(40).await;
+    eprintln!("{} stalled subscribers admitted, {over_total} refused over watch_total_bytes", stalled.len());
+    assert!(stalled.len() >= 4 && over_total > 0, "{} admitted", stalled.len());
+    // Changes go by that none of them reads; the hub laps them.
+    for i in 10_000..11_000 {
+        c.packages.clone().ingest_package(ingest(i)).await.unwrap();
+    }
+    let last = ingest(10_999).path;
+    eventually("the reading subscriber saw every change", 20, || async {
+        (*newest.lock().unwrap() == last).then_some(())
+    })
+    .await;
+    let during = catcher.rss_kib();
+    let started = std::time::Instant::now();
+    status.get_status(pb::GetStatusRequest {}).await.unwrap();
+    let get_status = started.elapsed();
+    let grown = during.saturating_sub(before) * 1024;
+    eprintln!("snapshot {snapshot_bytes} B; RSS {before} -> {during} KiB with them; GetStatus {get_status:?}");
+    // What the total allows (each snapshot counted at its measured cost) and a fixed overhead
+    // (database caches, the reading dashboard, runtime).
+    let bound = TOTAL + (128 << 20);
+    assert!(grown < bound, "grew {grown} B with stalled subscribers; bound {bound} B");
+    // A credential holds its share of streams (small ones fit each subscriber's own floor,
+    // whatever the total).
+    let one = catcher.person("wall-one", pb::Role::Viewer).await;
+    let mut eight = Vec::new();
+    for _ in 0..8 {
+        let ch = catcher.channel_as(Some(&one)).await;
+        let mut client = pb::status_service_client::StatusServiceClient::new(ch);
+        eight.push(client.watch(pb::WatchRequest::default()).await.expect("within the credential's share"));
+    }
+    let ch = catcher.channel_as(Some(&one)).await;
+    let refused =
+        pb::status_service_client::StatusServiceClient::new(ch).watch(pb::WatchRequest::default()).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::ResourceExhausted, "{refused:?}");
+    assert!(refused.message().contains("per credential"), "{refused:?}");
+    drop(eight);
+
+    drop(stalled);
+    let after = eventually("memory freed when they closed", 20, || async {
+        let now = catcher.rss_kib();
+        (now < during).then_some(now)
+    })
+    .await;
+    // Closed streams leave nothing behind: rounds of the same load settle at one level.
+    let mut peaks = vec![during];
+    for _ in 0..3 {
+        let (again, _) = stall(40).await;
+        assert!(!again.is_empty(), "places and memory are free again");
+        peaks.push(catcher.rss_kib());
+        drop(again);
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    eprintln!("RSS {after} KiB after they closed; peaks of rounds: {peaks:?} KiB");
+    assert!(peaks[3] < peaks[2] + (24 << 10), "memory keeps growing round after round: {peaks:?} KiB");
+    reading.abort();
+}

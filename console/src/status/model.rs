@@ -29,6 +29,8 @@ pub struct Fleet {
     pub stations: Vec<pb::Station>,
     /// Restores (open ones and the newest finished), by command id (UUIDv7: creation order).
     pub restores: BTreeMap<String, pb::CommandInfo>,
+    /// Open pending changes (waiting out the protection delay), by id.
+    pub pending_changes: BTreeMap<u64, pb::PendingChange>,
     /// Authoritative projections from `GetProjections` (the one-shot report); the live view
     /// computes them from the packages it holds instead (see [`Fleet::projections`]).
     pub server_projections: Option<pb::GetProjectionsResponse>,
@@ -82,6 +84,7 @@ impl Fleet {
                 self.journal = s.journal;
                 self.stations = s.stations;
                 self.restores = s.restores.into_iter().filter_map(|c| Some((restore_id(&c)?, c))).collect();
+                self.pending_changes = s.pending_changes.into_iter().map(|c| (c.change_id, c)).collect();
                 self.deltas = 0;
                 self.trim_packages();
                 return;
@@ -121,6 +124,13 @@ impl Fleet {
                 self.journal.truncate(JOURNAL_KEEP);
             }
             Kind::RulesChanged(r) => self.rule_sets = r.rule_sets,
+            Kind::PendingChange(c) => {
+                if c.state == pb::PendingChangeState::Pending as i32 {
+                    self.pending_changes.insert(c.change_id, c);
+                } else {
+                    self.pending_changes.remove(&c.change_id);
+                }
+            }
             Kind::RestoreChanged(c) => {
                 if let Some(id) = restore_id(&c) {
                     self.restores.insert(id, c);
@@ -271,6 +281,30 @@ pub(crate) mod tests {
             sources: vec![pb::Source { source_id: "edge-01".into(), in_flight: 3, ..Default::default() }],
             ..Default::default()
         }))
+    }
+
+    #[test]
+    fn pending_changes_stay_while_open_and_go_when_resolved() {
+        let change = |id: u64, state: pb::PendingChangeState| pb::PendingChange {
+            change_id: id,
+            state: state as i32,
+            ..Default::default()
+        };
+        let mut f = Fleet::new(10);
+        f.apply(snapshot(Vec::new()));
+        f.apply(event(Kind::PendingChange(change(1, pb::PendingChangeState::Pending))));
+        f.apply(event(Kind::PendingChange(change(2, pb::PendingChangeState::Pending))));
+        assert_eq!(f.pending_changes.keys().copied().collect::<Vec<_>>(), [1, 2]);
+        f.apply(event(Kind::PendingChange(change(1, pb::PendingChangeState::Cancelled))));
+        f.apply(event(Kind::PendingChange(change(2, pb::PendingChangeState::Applied))));
+        assert!(f.pending_changes.is_empty());
+        // A snapshot brings the open ones back as they are.
+        let mut s = snapshot(Vec::new());
+        if let Some(Kind::Snapshot(snap)) = &mut s.kind {
+            snap.pending_changes = vec![change(3, pb::PendingChangeState::Pending)];
+        }
+        f.apply(s);
+        assert_eq!(f.pending_changes.keys().copied().collect::<Vec<_>>(), [3]);
     }
 
     #[test]

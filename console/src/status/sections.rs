@@ -125,6 +125,30 @@ pub fn build(fleet: &Fleet, section: Section, ctx: &Ctx) -> Body {
     }
 }
 
+/// Open pending changes, one line each, loud: each deletes data sooner when it applies.
+pub fn pending_lines(fleet: &Fleet, ctx: &Ctx) -> Vec<Line<'static>> {
+    use pb::pending_change::Change;
+    let t = ctx.theme;
+    let mut open: Vec<&pb::PendingChange> = fleet.pending_changes.values().collect();
+    open.sort_by_key(|c| (millis(c.effective_at.as_ref()), c.change_id));
+    open.into_iter()
+        .map(|c| {
+            let what = match &c.change {
+                Some(Change::RuleSet(r)) => {
+                    let ty = r.after.as_ref().map_or("?".into(), |a| words(type_key(a.package_type)));
+                    format!("{ty} rules: {}", r.shortened.join(", "))
+                }
+                Some(Change::PackageDeletion(d)) => format!("delete package {}", d.package_id),
+                None => "unknown change".into(),
+            };
+            let when = until(millis(c.effective_at.as_ref()), ctx.now);
+            let text = format!("#{} takes effect {when}: {what} · by {}", c.change_id, c.requested_by);
+            let text = fit(&text.replace(['\n', '\r', '\t'], " "), usize::from(ctx.width).saturating_sub(8));
+            Line::from(vec![t.span("PENDING ", Tone::Bad), t.span(text, Tone::Warn)])
+        })
+        .collect()
+}
+
 /// One restore: who restores whose data where, its state, and (running) how far it is.
 pub fn restore_lines(c: &pb::CommandInfo, now: i64) -> Vec<(String, Tone)> {
     use edgebackup_proto::v1::command_args::Kind as Args;
@@ -257,6 +281,7 @@ fn overview(fleet: &Fleet, ctx: &Ctx) -> Body {
         let text = fit(&text, usize::from(ctx.width).saturating_sub(15));
         rows.push(Line::from(vec![t.span("restore drill ", Tone::Heading), t.span(text, tone)]));
     }
+    rows.extend(pending_lines(fleet, ctx));
     rows.push(Line::default());
     let tiers = fleet.tiers();
     rows.extend(train(&tiers, ctx.width, t));
@@ -470,6 +495,11 @@ fn rules(fleet: &Fleet, ctx: &Ctx) -> Body {
     }
     if rows.is_empty() {
         rows.push(Line::from(t.span("no rule sets", Tone::Dim)));
+    }
+    let pending = pending_lines(fleet, ctx);
+    if !pending.is_empty() {
+        rows.push(Line::default());
+        rows.extend(pending);
     }
     rows.push(Line::default());
     rows.push(Line::from(t.span("wait per stop; - skips the stop, ∞ keeps forever", Tone::Dim)));

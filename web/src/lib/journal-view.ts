@@ -1,5 +1,6 @@
 // Journal filtering and the merge of queried pages with events appended live.
 import type { Fields, JournalEvent, QueryJournalRequest } from './pb';
+import { isPendingJournalType, pendingJournalSummary } from './pending';
 
 export interface JournalFilter {
   sourceId: string;
@@ -39,4 +40,18 @@ export function mergeJournal(live: readonly JournalEvent[], loaded: readonly Jou
 /** "package.tier_changed" -> "tier changed" style label for dense lists. */
 export function eventLabel(eventType: string): string {
   return eventType.replace(/[._]/g, ' ');
+}
+
+/** The badge colour of an event type: bad, warn (policy and held changes), ok or info. */
+export function journalKind(t: string): 'bad' | 'warn' | 'ok' | 'info' {
+  if (t.includes('fail') || t.includes('error') || t.includes('safety') || t.includes('reject')) return 'bad';
+  if (t === 'pending_change.cancelled') return 'info';
+  if (t.startsWith('rules') || t.startsWith('config') || t.startsWith('snapshot') || t.startsWith('preset') || isPendingJournalType(t)) return 'warn';
+  if (t.includes('complete') || t.includes('verified')) return 'ok';
+  return 'info';
+}
+
+/** One readable line for events whose details matter most (pending changes); '' for the others. */
+export function journalSummary(ev: JournalEvent): string {
+  return pendingJournalSummary(ev.eventType, ev.detailsJson, ev.packageId);
 }

@@ -6,6 +6,7 @@ import {
   CapabilitySchema,
   PackageStatusSchema,
   PackageTypeSchema,
+  PendingChangeStateSchema,
   PlacementStatus,
   PlacementStatusSchema,
   SafetyStateSchema,
@@ -17,6 +18,7 @@ import {
   type Capability,
   type PackageStatus,
   type PackageType,
+  type PendingChangeState,
   type SafetyState,
   type StationKind,
 } from './pb';
@@ -95,4 +97,14 @@ export function stationKindLabel(k: StationKind): string {
 
 export function capabilityLabel(c: Capability): string {
   return words(CapabilitySchema, c, 'unknown');
+}
+
+/** "pending", "applied", "cancelled", "superseded", "failed" (test ids, CSS). */
+export function pendingStateKey(s: PendingChangeState): string {
+  return enumSpelling(PendingChangeStateSchema, s);
+}
+
+/** "pending", "applied", …; "unknown" for UNSPECIFIED and undeclared values. */
+export function pendingStateLabel(s: PendingChangeState): string {
+  return words(PendingChangeStateSchema, s, 'unknown');
 }

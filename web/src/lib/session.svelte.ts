@@ -12,6 +12,8 @@ export const ACTIONS = {
   /** Backup now, pause, resume, verify, restore drill. */
   'send-command': Role.OPERATOR,
   'restore-files': Role.OPERATOR,
+  /** Cancelling a change held by protected retention (any operator). */
+  'cancel-pending': Role.OPERATOR,
   'delete-package': Role.ADMIN,
   /** Tokens, enrollment, revocation. */
   'manage-access': Role.ADMIN,

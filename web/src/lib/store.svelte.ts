@@ -12,7 +12,8 @@ import {
   type FleetState,
 } from './fleet';
 import { timestampToMs } from './format';
-import type { CommandInfo, Package, WatchEvent } from './pb';
+import type { CommandInfo, Package, PendingChange, WatchEvent } from './pb';
+import { applyPendingEvent, emptyPending, upsertPending, type PendingBook } from './pending';
 import { applyRestoreEvent, upsertRestore, type RestoreBook } from './restores';
 import { startWatcher, type ConnectionInfo, type Watcher } from './watch';
 
@@ -27,6 +28,8 @@ export class LiveStore {
   readonly fleet: FleetState = emptyFleet();
   /** Open and recent restores by command id (snapshot.restores, restore_changed); read with restoresV. */
   readonly restores: RestoreBook = new Map();
+  /** Open pending changes (snapshot.pending_changes, pending_change); read with pendingV. */
+  readonly pending: PendingBook = emptyPending();
 
   connection = $state<ConnectionInfo>({ state: 'connecting', failures: 0 });
   /** Snapshots applied; 0 while the first is awaited. */
@@ -38,6 +41,7 @@ export class LiveStore {
   stationsV = $state(0);
   packagesV = $state(0);
   restoresV = $state(0);
+  pendingV = $state(0);
   /** Server clock minus local clock, ms (from status.now). */
   serverOffsetMs = $state(0);
   /** When the last event arrived (epoch ms). */
@@ -45,6 +49,7 @@ export class LiveStore {
 
   #pending: FleetChange = noChange();
   #restoresChanged = false;
+  #pendingChanged = false;
   #scheduled = false;
   #listeners = new Set<PackagesListener>();
   #watcher: Watcher | undefined;
@@ -78,6 +83,7 @@ export class LiveStore {
   apply(ev: WatchEvent): void {
     const change = applyWatchEvent(this.fleet, ev);
     if (applyRestoreEvent(this.restores, ev)) this.#restoresChanged = true;
+    if (applyPendingEvent(this.pending, ev)) this.#pendingChanged = true;
     this.lastEventAt = Date.now();
     this.#queue(change);
   }
@@ -86,6 +92,19 @@ export class LiveStore {
   mergeRestore(info: CommandInfo): void {
     if (upsertRestore(this.restores, info, false)) {
       this.#restoresChanged = true;
+      this.#queue(noChange());
+    }
+  }
+
+  /**
+   * Adds pending changes a unary call returned (UpdateRuleSet, ApplyPreset, RestoreConfigSnapshot,
+   * DeletePackage, CancelPendingChange) unless the stream already told more.
+   */
+  mergePending(changes: PendingChange[]): void {
+    let moved = false;
+    for (const c of changes) if (upsertPending(this.pending, c, false)) moved = true;
+    if (moved) {
+      this.#pendingChanged = true;
       this.#queue(noChange());
     }
   }
@@ -126,6 +145,10 @@ export class LiveStore {
     if (this.#restoresChanged) {
       this.#restoresChanged = false;
       this.restoresV++;
+    }
+    if (this.#pendingChanged) {
+      this.#pendingChanged = false;
+      this.pendingV++;
     }
     if (c.resync || c.packages.length > 0) {
       this.packagesV++;

@@ -3,7 +3,8 @@
 import type { PackageFilter } from './packages-view';
 export interface Notice {
   id: number;
-  kind: 'ok' | 'error';
+  /** warn: done, but not as asked (e.g. a change held by protected retention). */
+  kind: 'ok' | 'warn' | 'error';
   text: string;
 }
 

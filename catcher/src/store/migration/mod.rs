@@ -12,6 +12,7 @@ mod m20261203_000007_kept_and_ranges;
 mod m20261203_000008_progress_and_compaction;
 mod m20261203_000009_credentials;
 mod m20261204_000010_people_tokens;
+mod m20261204_000011_pending_changes;
 
 pub use m20261124_000004_transition_days::rebuild_transition_days_sql;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000008_progress_and_compaction::Migration),
             Box::new(m20261203_000009_credentials::Migration),
             Box::new(m20261204_000010_people_tokens::Migration),
+            Box::new(m20261204_000011_pending_changes::Migration),
         ]
     }
 }

@@ -176,6 +176,7 @@ impl Unit<'_> {
         self.write_snapshots().await?;
         super::catalog::flush(txn, std::mem::take(&mut self.catalog)).await?;
         super::credentials::flush(txn, std::mem::take(&mut self.credentials)).await?;
+        changes.pending = super::protection::flush(txn, std::mem::take(&mut self.protection)).await?;
         if recount {
             rebuild_counters(txn).await?;
             rebuild_transition_days(txn, None).await?;

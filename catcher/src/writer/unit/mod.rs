@@ -9,6 +9,7 @@
 mod catalog;
 mod credentials;
 mod flush;
+mod protection;
 mod reads;
 mod undo;
 
@@ -90,6 +91,10 @@ pub struct Unit<'a> {
     catalog: catalog::CatalogStage,
     /// Enrollment tokens, issued certificates, revocations.
     credentials: credentials::CredentialStage,
+    /// Pending changes and the expiry floor's rules.
+    protection: protection::ProtectionStage,
+    /// The catcher's protection delay (changes that delete sooner wait this long).
+    pub protection_ms: Millis,
     undo: Vec<Undo>,
     depth: usize,
     pub rules_changed: bool,
@@ -97,7 +102,7 @@ pub struct Unit<'a> {
 }
 
 impl<'a> Unit<'a> {
-    pub fn new(txn: &'a DatabaseTransaction, now: Millis) -> Self {
+    pub fn new(txn: &'a DatabaseTransaction, now: Millis, protection_ms: Millis) -> Self {
         Self {
             txn,
             now,
@@ -122,6 +127,8 @@ impl<'a> Unit<'a> {
             stored_movers: None,
             catalog: catalog::CatalogStage::default(),
             credentials: credentials::CredentialStage::default(),
+            protection: protection::ProtectionStage::default(),
+            protection_ms,
             undo: Vec::new(),
             depth: 0,
             rules_changed: false,
@@ -543,6 +550,7 @@ impl<'a> Unit<'a> {
         reason: &str,
         sha256: String,
         config_json: String,
+        actor: &str,
     ) -> Result<u64> {
         let id = match self.next_snapshot_id {
             Some(id) => id,
@@ -571,6 +579,7 @@ impl<'a> Unit<'a> {
             reason: reason.to_owned(),
             sha256,
             config_json,
+            actor: actor.to_owned(),
         });
         Ok(id)
     }

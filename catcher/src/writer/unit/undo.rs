@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::{Tracked, Unit};
 use crate::domain::*;
+use crate::rules::PendingChange;
 use crate::rules::RuleSet;
 
 /// What a tracked row looked like before a change (its `original` never changes once loaded).
@@ -32,6 +33,7 @@ pub(super) enum Undo {
     Hold(String, Option<Staged<Hold>>),
     Enrollment(String, Option<Staged<EnrollmentToken>>),
     PersonToken(String, Option<Staged<PersonToken>>),
+    Pending(String, Option<Staged<PendingChange>>),
 }
 
 /// Where an op started; `settle` keeps or undoes what came after.
@@ -43,6 +45,8 @@ pub struct Mark {
     issued: usize,
     revocations: usize,
     next_snapshot_id: Option<u64>,
+    next_pending_id: Option<u64>,
+    history: usize,
     status_changed: bool,
     rules_changed: bool,
 }
@@ -61,6 +65,8 @@ impl Unit<'_> {
             issued: self.credentials.issued.len(),
             revocations: self.credentials.revocations.len(),
             next_snapshot_id: self.next_snapshot_id,
+            next_pending_id: self.protection.next_id,
+            history: self.protection.history.len(),
             status_changed: self.status_changed,
             rules_changed: self.rules_changed,
         }
@@ -121,6 +127,7 @@ impl Unit<'_> {
                 Undo::Hold(k, v) => unstage(&mut self.catalog.holds, k, v),
                 Undo::Enrollment(k, v) => unstage(&mut self.credentials.enrollments, k, v),
                 Undo::PersonToken(k, v) => unstage(&mut self.credentials.people, k, v),
+                Undo::Pending(k, v) => unstage(&mut self.protection.changes, k, v),
             }
         }
         self.journal.truncate(mark.journal);
@@ -129,6 +136,11 @@ impl Unit<'_> {
         self.credentials.issued.truncate(mark.issued);
         self.credentials.revocations.truncate(mark.revocations);
         self.next_snapshot_id = mark.next_snapshot_id;
+        self.protection.next_id = mark.next_pending_id;
+        if self.protection.history.len() > mark.history {
+            self.protection.history.truncate(mark.history);
+            self.protection.floor.clear();
+        }
         self.status_changed = mark.status_changed;
         self.rules_changed = mark.rules_changed;
     }

@@ -251,6 +251,7 @@ pub fn fixture() -> (Fleet, i64) {
         ),
         restore("0199a000-0000-7000-8000-00000000bb02", "edge-01", pb::CommandState::Leased, Some(running), ""),
     ];
+    let rule_sets_before = rule_sets.clone();
     let mut fleet = Fleet::new(50);
     fleet.apply(pb::WatchEvent {
         kind: Some(Kind::Snapshot(pb::FleetSnapshot {
@@ -266,9 +267,31 @@ pub fn fixture() -> (Fleet, i64) {
                 station("offsite-b2", Tier::Offsite, pb::StationKind::Rclone, "b2:edge-offsite"),
             ],
             restores,
+            pending_changes: vec![pending_change(&rule_sets_before)],
         })),
     });
     (fleet, NOW)
+}
+
+/// An operator's shorter user_data rule, held for the protection delay.
+fn pending_change(rule_sets: &[pb::RuleSet]) -> pb::PendingChange {
+    let before = rule_sets[0];
+    let after = pb::RuleSet { hot: on(1), ..before };
+    pb::PendingChange {
+        change_id: 7,
+        change: Some(pb::pending_change::Change::RuleSet(pb::RuleSetChange {
+            before: Some(before),
+            after: Some(after),
+            shortened: vec!["hot wait 7d -> 1d".into()],
+            origin: "update".into(),
+        })),
+        state: pb::PendingChangeState::Pending as i32,
+        requested_by: "token:ann (operator)".into(),
+        reason: "save space".into(),
+        created_at: ts(NOW - HOUR),
+        effective_at: ts(NOW + 23 * HOUR),
+        ..Default::default()
+    }
 }
 
 fn live_app() -> App {

@@ -1,6 +1,11 @@
-//! Retention rule sets ("train lines"): validation, presets, and planning a package's next move.
+//! Retention rule sets ("train lines"): validation, presets, and planning a package's next move;
+//! and the changes to them that wait out the protection delay (`pending`).
+
+mod pending;
 
 use serde::{Deserialize, Serialize};
+
+pub use pending::{PendingChange, PendingKind, PendingState};
 
 use crate::domain::Spelling;
 use crate::domain::{Millis, PackageType, Tier};
@@ -149,6 +154,39 @@ impl RuleSet {
             .map(|secs| entered_at.saturating_add(i64::try_from(secs).unwrap_or(i64::MAX).saturating_mul(1000)))
     }
 
+    /// What `self` keeps for a shorter time than `before` did, one line each ("hot wait 30d ->
+    /// 1s", "cold stop disabled"); empty when it keeps everything at least as long. A change
+    /// with any such line would delete data sooner and waits out the protection delay.
+    pub fn shortened_from(&self, before: &RuleSet) -> Vec<String> {
+        let mut lines = Vec::new();
+        if let (Some(b), Some(a)) = (before.cache_ttl_secs, self.cache_ttl_secs)
+            && a < b
+        {
+            lines.push(format!("cache ttl {} -> {}", span(b), span(a)));
+        }
+        if before.cache_ttl_secs.is_none() && self.cache_ttl_secs.is_some() {
+            lines.push("stops replaced by a cache ttl".to_owned());
+        }
+        for tier in Tier::ALL {
+            let (b, a) = (before.stop(*tier), self.stop(*tier));
+            let name = tier.as_str();
+            if !b.enabled {
+                continue;
+            }
+            if !a.enabled {
+                lines.push(format!("{name} stop disabled"));
+            } else if b.never_delete && !a.never_delete {
+                lines.push(format!("{name} keep forever -> {}", span(a.wait_secs)));
+            } else if !a.never_delete && a.wait_secs < b.wait_secs {
+                lines.push(format!("{name} wait {} -> {}", span(b.wait_secs), span(a.wait_secs)));
+            }
+        }
+        if before.replicate_to_all && !self.replicate_to_all {
+            lines.push("replicate to all tiers turned off (earlier tiers' copies go after each move)".to_owned());
+        }
+        lines
+    }
+
     /// Checks the rule set; the error names the offending field under `rule_set.`.
     pub fn validate(&self) -> Result<()> {
         let names = ["hot", "warm", "cold", "offsite"];
@@ -201,6 +239,16 @@ impl RuleSet {
             }
         }
         Ok(())
+    }
+}
+
+/// A wait for people: "30d", "2h", "90s".
+pub fn span(secs: u64) -> String {
+    match secs {
+        s if s >= DAY && s % DAY == 0 => format!("{}d", s / DAY),
+        s if s >= 3600 && s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s >= 60 && s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
     }
 }
 
@@ -303,6 +351,26 @@ mod tests {
             replicate_to_all: false,
             cache_ttl_secs: None,
         }
+    }
+
+    #[test]
+    fn shortened_names_what_would_delete_sooner_and_nothing_else() {
+        let before = rule([(true, 7 * DAY), (true, 30 * DAY), (false, 0), (true, 365 * DAY)]);
+        assert!(before.shortened_from(&before).is_empty());
+        let longer = rule([(true, 8 * DAY), (true, 30 * DAY), (true, 1), (true, 366 * DAY)]);
+        assert!(longer.shortened_from(&before).is_empty(), "longer waits and a new stop keep data longer");
+        let shorter = rule([(true, 1), (false, 0), (false, 0), (true, 365 * DAY)]);
+        assert_eq!(shorter.shortened_from(&before), ["hot wait 7d -> 1s", "warm stop disabled"]);
+        let mut forever = before.clone();
+        forever.stops[3].never_delete = true;
+        assert_eq!(before.shortened_from(&forever), ["offsite keep forever -> 365d"]);
+        assert!(forever.shortened_from(&before).is_empty());
+        let mut replicated = before.clone();
+        replicated.replicate_to_all = true;
+        assert_eq!(before.shortened_from(&replicated).len(), 1, "turning replication off deletes copies");
+        let (long, short) = (cache(3600), cache(60));
+        assert_eq!(short.shortened_from(&long), ["cache ttl 1h -> 1m"]);
+        assert_eq!(span(90), "90s");
     }
 
     #[test]
