@@ -103,6 +103,7 @@ pub async fn serve(
         status_cache: crate::status::StatusCache::new(Duration::from_secs(1), Duration::from_secs(5)),
         authority: authority.clone(),
         identities: identities.clone(),
+        redaction_key: crate::auth::secret::redaction_key(&config.data_dir.join("redaction.key"))?,
         subscribers: Arc::new(crate::service::subscribers::Subscribers::new(
             config.watch_subscriber_bytes,
             config.watch_total_bytes,

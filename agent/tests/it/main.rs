@@ -7,6 +7,7 @@ mod harness;
 mod history;
 mod lifecycle;
 mod protection;
+mod redaction;
 mod safety;
 mod tools;
 mod versions;

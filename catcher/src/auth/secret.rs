@@ -17,6 +17,22 @@ pub fn hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
+/// The catcher's redaction key (`data_dir/redaction.key`, 0600), made on first use: redacted
+/// paths carry a keyed hash, so two views of one path match without revealing it to a guess.
+pub fn redaction_key(path: &std::path::Path) -> Result<[u8; 32], AuthError> {
+    use edgebackup_common::files::{read_private, write_private};
+    if path.exists() {
+        let text = read_private(path)?;
+        let mut key = [0u8; 32];
+        hex::decode_to_slice(text.trim(), &mut key)
+            .map_err(|_| AuthError::Crypto(format!("{} is not a 64-digit hex key", path.display())))?;
+        return Ok(key);
+    }
+    let key: [u8; 32] = random_bytes()?;
+    write_private(path, hex::encode(key).as_bytes())?;
+    Ok(key)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -4,7 +4,7 @@
 use edgebackup_proto::v1::{self as pb, catalog_service_server::CatalogService};
 use tonic::{Request, Response, Status};
 
-use super::{Shared, Touching, caller, convert, respond, scope, validate as v};
+use super::{Shared, Touching, caller, convert, respond_as, scope, validate as v};
 use crate::domain::*;
 use crate::error::{Error, Result};
 use crate::store::SearchKey;
@@ -160,7 +160,11 @@ impl CatalogService for Catalog {
             self.page(&r.source_id, &r.folder, dir, r.as_of.as_ref(), r.page_size, &r.page_token).await
         }
         .await;
-        respond(page.map(|(entries, next_page_token)| pb::ListFolderResponse { entries, next_page_token }))
+        respond_as(
+            &self.0,
+            &who,
+            page.map(|(entries, next_page_token)| pb::ListFolderResponse { entries, next_page_token }),
+        )
     }
 
     async fn list_state(&self, r: Request<pb::ListStateRequest>) -> Result<Response<pb::ListStateResponse>, Status> {
@@ -171,7 +175,11 @@ impl CatalogService for Catalog {
             self.page(&r.source_id, &r.folder, None, r.as_of.as_ref(), r.page_size, &r.page_token).await
         }
         .await;
-        respond(page.map(|(entries, next_page_token)| pb::ListStateResponse { entries, next_page_token }))
+        respond_as(
+            &self.0,
+            &who,
+            page.map(|(entries, next_page_token)| pb::ListStateResponse { entries, next_page_token }),
+        )
     }
 
     async fn list_folders(
@@ -184,7 +192,7 @@ impl CatalogService for Catalog {
             Ok(pb::ListFoldersResponse { folders: self.0.store.catalog_folders(&source_id).await? })
         }
         .await;
-        respond(result)
+        respond_as(&self.0, &who, result)
     }
 
     async fn list_versions(
@@ -193,26 +201,27 @@ impl CatalogService for Catalog {
     ) -> Result<Response<pb::ListVersionsResponse>, Status> {
         let who = caller(&r);
         let r = r.into_inner();
-        respond(
-            async {
-                self.readable(&who, &r.source_id).await?;
-                self.versions(r).await
-            }
-            .await,
-        )
+        let result = async {
+            self.readable(&who, &r.source_id).await?;
+            self.versions(r).await
+        }
+        .await;
+        respond_as(&self.0, &who, result)
     }
 
     async fn search_files(
         &self,
         r: Request<pb::SearchFilesRequest>,
     ) -> Result<Response<pb::SearchFilesResponse>, Status> {
-        respond(self.search(r.into_inner()).await)
+        let who = caller(&r);
+        respond_as(&self.0, &who, self.search(r.into_inner()).await)
     }
 
     async fn get_coverage(
         &self,
         r: Request<pb::GetCoverageRequest>,
     ) -> Result<Response<pb::GetCoverageResponse>, Status> {
-        respond(self.coverage(r.into_inner()).await)
+        let who = caller(&r);
+        respond_as(&self.0, &who, self.coverage(r.into_inner()).await)
     }
 }

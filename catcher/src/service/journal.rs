@@ -6,7 +6,7 @@ use edgebackup_proto::v1::{self as pb, journal_service_server::JournalService};
 use futures::Stream;
 use tonic::{Request, Response, Status};
 
-use super::{Shared, convert, respond, validate as v};
+use super::{Shared, convert, respond, respond_as, validate as v};
 use crate::domain::EventType;
 use crate::error::{Error, Result};
 use crate::journal::Verifier;
@@ -106,6 +106,7 @@ impl JournalService for Journal {
         &self,
         r: Request<pb::QueryJournalRequest>,
     ) -> Result<Response<pb::QueryJournalResponse>, Status> {
+        let who = super::caller(&r);
         let r = r.into_inner();
         let result = async {
             let f = filter(&r.source_id, &r.package_id, event_type_filter(&r.event_type, r.r#type)?)?;
@@ -114,18 +115,25 @@ impl JournalService for Journal {
             Ok(pb::QueryJournalResponse { events: events.into_iter().map(convert::journal_event).collect() })
         }
         .await;
-        respond(result)
+        respond_as(&self.0, &who, result)
     }
 
     async fn export_journal(
         &self,
         r: Request<pb::ExportJournalRequest>,
     ) -> Result<Response<Self::ExportJournalStream>, Status> {
+        let redactor = self.0.redactor(&super::caller(&r));
         let r = r.into_inner();
         let f = filter(&r.source_id, &r.package_id, None)?;
         let store = self.0.store.clone();
         // Pages of PAGE rows, oldest first; memory stays bounded whatever the journal's size.
-        let stream = async_stream_pages(store, f, r.from_sequence.max(1));
+        let stream = async_stream_pages(store, f, r.from_sequence.max(1)).map(move |e| {
+            let mut e = e?;
+            if let Some(r) = &redactor {
+                r.journal(&mut e);
+            }
+            Ok(e)
+        });
         Ok(Response::new(Box::pin(stream)))
     }
 

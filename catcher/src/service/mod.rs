@@ -9,6 +9,7 @@ pub mod convert;
 pub mod journal;
 pub mod packages;
 pub mod policy;
+pub mod redact;
 pub mod sessions;
 pub mod sources;
 pub mod status;
@@ -45,6 +46,8 @@ pub struct State {
     pub status_cache: crate::status::StatusCache,
     /// Signs agents' credentials.
     pub authority: Arc<crate::auth::ca::Authority>,
+    /// Keys the tags of redacted paths (`redact.rs`).
+    pub redaction_key: [u8; 32],
     /// What live-view subscribers may hold.
     pub subscribers: Arc<subscribers::Subscribers>,
     /// Who callers are; ends revoked people's open calls.
@@ -52,6 +55,11 @@ pub struct State {
 }
 
 impl State {
+    /// How `who` sees paths, URIs and command arguments: redacted for viewers by default.
+    pub fn redactor(&self, who: &crate::auth::Principal) -> Option<redact::Redactor> {
+        redact::Redactor::for_caller(&self.redaction_key, who)
+    }
+
     /// The fleet status, from the cache unless a write committed since (or it is a second old).
     pub async fn status(&self) -> crate::error::Result<Arc<crate::domain::FleetStatus>> {
         let commits = self.writer.commits();
@@ -65,6 +73,21 @@ pub type Shared = Arc<State>;
 /// Wraps a handler result as a tonic response.
 pub fn respond<T>(r: Result<T>) -> std::result::Result<tonic::Response<T>, tonic::Status> {
     r.map(tonic::Response::new).map_err(Into::into)
+}
+
+/// Like `respond`, with the answer redacted for a viewer who sees the fleet privately.
+pub fn respond_as<T: redact::Redact>(
+    state: &State,
+    who: &crate::auth::Principal,
+    r: Result<T>,
+) -> std::result::Result<tonic::Response<T>, tonic::Status> {
+    let r = r.map(|mut answer| {
+        if let Some(redactor) = state.redactor(who) {
+            answer.redact(&redactor);
+        }
+        answer
+    });
+    respond(r)
 }
 
 /// The caller as the auth layer found it.

@@ -3,7 +3,7 @@
 use edgebackup_proto::v1::{self as pb, package_service_server::PackageService};
 use tonic::{Request, Response, Status};
 
-use super::{Shared, Touching, caller, convert, respond, scope, validate as v};
+use super::{Shared, Touching, caller, convert, respond, respond_as, scope, validate as v};
 use crate::auth::Principal;
 use crate::domain::{PackageType, Tool};
 use crate::error::{Error, Result};
@@ -154,7 +154,8 @@ impl PackageService for Packages {
         &self,
         r: Request<pb::ListPackagesRequest>,
     ) -> Result<Response<pb::ListPackagesResponse>, Status> {
-        respond(self.list(r.into_inner()).await)
+        let who = caller(&r);
+        respond_as(&self.0, &who, self.list(r.into_inner()).await)
     }
 
     async fn get_package(&self, r: Request<pb::GetPackageRequest>) -> Result<Response<pb::Package>, Status> {
@@ -166,7 +167,7 @@ impl PackageService for Packages {
             self.get(&id, !r.without_manifest).await
         }
         .await;
-        respond(result)
+        respond_as(&self.0, &who, result)
     }
 
     async fn delete_package(

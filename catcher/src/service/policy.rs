@@ -3,7 +3,7 @@
 use edgebackup_proto::v1::{self as pb, policy_service_server::PolicyService};
 use tonic::{Request, Response, Status};
 
-use super::{Shared, convert, respond, validate as v};
+use super::{Shared, convert, respond, respond_as, validate as v};
 use crate::domain::Spelling;
 use crate::error::{Error, Result};
 use crate::rules::{self, RuleSet};
@@ -159,21 +159,23 @@ impl PolicyService for Policy {
 
     async fn list_stations(
         &self,
-        _: Request<pb::ListStationsRequest>,
+        r: Request<pb::ListStationsRequest>,
     ) -> Result<Response<pb::ListStationsResponse>, Status> {
+        let who = super::caller(&r);
         let result = async {
             Ok(pb::ListStationsResponse {
                 stations: self.0.store.stations().await?.into_iter().map(convert::station).collect(),
             })
         }
         .await;
-        respond(result)
+        respond_as(&self.0, &who, result)
     }
 
     async fn list_config_snapshots(
         &self,
         r: Request<pb::ListConfigSnapshotsRequest>,
     ) -> Result<Response<pb::ListConfigSnapshotsResponse>, Status> {
+        let who = super::caller(&r);
         let result = async {
             let limit = v::limit("limit", r.get_ref().limit, 100, 1000)?;
             let snaps = self.0.store.snapshots(limit).await?;
@@ -182,7 +184,7 @@ impl PolicyService for Policy {
             })
         }
         .await;
-        respond(result)
+        respond_as(&self.0, &who, result)
     }
 
     async fn create_config_snapshot(
@@ -203,8 +205,9 @@ impl PolicyService for Policy {
         &self,
         r: Request<pb::GetConfigSnapshotRequest>,
     ) -> Result<Response<pb::ConfigSnapshot>, Status> {
+        let who = super::caller(&r);
         let result = async { snapshot_pb(self.snapshot(r.get_ref().snapshot_id).await?, true) }.await;
-        respond(result)
+        respond_as(&self.0, &who, result)
     }
 
     async fn restore_config_snapshot(
@@ -237,6 +240,7 @@ impl PolicyService for Policy {
         &self,
         r: Request<pb::ExportConfigSnapshotRequest>,
     ) -> Result<Response<pb::ExportConfigSnapshotResponse>, Status> {
+        let who = super::caller(&r);
         let result = async {
             let s = self.snapshot(r.get_ref().snapshot_id).await?;
             Ok(pb::ExportConfigSnapshotResponse {
@@ -246,13 +250,14 @@ impl PolicyService for Policy {
             })
         }
         .await;
-        respond(result)
+        respond_as(&self.0, &who, result)
     }
 
     async fn list_pending_changes(
         &self,
         r: Request<pb::ListPendingChangesRequest>,
     ) -> Result<Response<pb::ListPendingChangesResponse>, Status> {
+        let who = super::caller(&r);
         let result = async {
             let limit = v::limit("limit", r.get_ref().limit, 100, 1000)?;
             let changes = self.0.store.pending_changes(r.get_ref().include_resolved, limit).await?;
@@ -262,7 +267,7 @@ impl PolicyService for Policy {
             })
         }
         .await;
-        respond(result)
+        respond_as(&self.0, &who, result)
     }
 
     async fn cancel_pending_change(

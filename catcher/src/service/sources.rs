@@ -3,7 +3,7 @@
 use edgebackup_proto::v1::{self as pb, source_service_server::SourceService};
 use tonic::{Request, Response, Status};
 
-use super::{Shared, commands_wire, convert, respond, validate as v};
+use super::{Shared, commands_wire, convert, respond, respond_as, validate as v};
 use crate::domain::CommandKind;
 use crate::error::{Error, Result};
 use crate::store::CommandFilter;
@@ -38,8 +38,9 @@ impl Sources {
 impl SourceService for Sources {
     async fn list_sources(
         &self,
-        _: Request<pb::ListSourcesRequest>,
+        r: Request<pb::ListSourcesRequest>,
     ) -> Result<Response<pb::ListSourcesResponse>, Status> {
+        let who = super::caller(&r);
         let result = async {
             let in_flight = self.0.store.in_flight_by_source().await?;
             let mut out = Vec::new();
@@ -51,12 +52,13 @@ impl SourceService for Sources {
             Ok(pb::ListSourcesResponse { sources: out })
         }
         .await;
-        respond(result)
+        respond_as(&self.0, &who, result)
     }
 
     async fn get_source(&self, r: Request<pb::GetSourceRequest>) -> Result<Response<pb::Source>, Status> {
+        let who = super::caller(&r);
         let result = async { self.get(&v::id("source_id", &r.get_ref().source_id)?).await }.await;
-        respond(result)
+        respond_as(&self.0, &who, result)
     }
 
     async fn register_source(&self, r: Request<pb::RegisterSourceRequest>) -> Result<Response<pb::Source>, Status> {
@@ -83,6 +85,7 @@ impl SourceService for Sources {
         &self,
         r: Request<pb::ListCommandsRequest>,
     ) -> Result<Response<pb::ListCommandsResponse>, Status> {
+        let who = super::caller(&r);
         let r = r.into_inner();
         let result = async {
             let source = (!r.source_id.is_empty()).then(|| v::id("source_id", &r.source_id)).transpose()?;
@@ -97,6 +100,6 @@ impl SourceService for Sources {
             Ok(pb::ListCommandsResponse { commands: cmds.into_iter().map(commands_wire::command_info).collect() })
         }
         .await;
-        respond(result)
+        respond_as(&self.0, &who, result)
     }
 }

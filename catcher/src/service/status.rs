@@ -155,8 +155,8 @@ fn delta(change: &Change) -> Kind {
 impl StatusService for StatusApi {
     type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchEvent, Status>> + Send>>;
 
-    async fn get_status(&self, _: Request<pb::GetStatusRequest>) -> Result<Response<pb::GetStatusResponse>, Status> {
-        respond(self.status().await)
+    async fn get_status(&self, r: Request<pb::GetStatusRequest>) -> Result<Response<pb::GetStatusResponse>, Status> {
+        super::respond_as(&self.0, &super::caller(&r), self.status().await)
     }
 
     async fn get_tier_summary(
@@ -188,7 +188,9 @@ impl StatusService for StatusApi {
     }
 
     async fn watch(&self, r: Request<pb::WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
-        let credential = super::caller(&r).actor();
+        let who = super::caller(&r);
+        let credential = who.actor();
+        let redactor = self.0.redactor(&who);
         let r = r.into_inner();
         let package_limit = v::limit("package_limit", r.package_limit, 500, 10_000)?;
         let journal_limit = v::limit("journal_limit", r.journal_limit, 50, 1000)?;
@@ -199,8 +201,11 @@ impl StatusService for StatusApi {
             usize::try_from(package_limit * PACKAGE_BYTES + journal_limit * JOURNAL_BYTES).unwrap_or(usize::MAX);
         let reserved = subscriber.try_hold(estimate)?;
         let mut changes = state.hub.subscribe();
-        let first = snapshot_event(&state, package_limit, journal_limit).await?;
+        let mut first = snapshot_event(&state, package_limit, journal_limit).await?;
         drop(reserved);
+        if let (Some(r), Some(kind)) = (&redactor, first.kind.as_mut()) {
+            r.watch(kind);
+        }
         let held = subscriber.try_hold(prost::Message::encoded_len(&first))?;
         // The queue is bounded in bytes by the subscriber's budget (`subscribers`): one that
         // does not read stops getting events, lags in the hub, and is re-synced once it reads.
@@ -239,6 +244,10 @@ impl StatusService for StatusApi {
                     }
                     Err(RecvError::Closed) => return,
                 };
+                let mut out = out;
+                if let (Some(r), Ok(pb::WatchEvent { kind: Some(kind) })) = (&redactor, out.as_mut()) {
+                    r.watch(kind);
+                }
                 let size = out.as_ref().map_or(0, prost::Message::encoded_len);
                 let held = tokio::select! {
                     h = subscriber.hold(size) => h,

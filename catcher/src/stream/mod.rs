@@ -391,6 +391,19 @@ fn safety_details(trigger: i32, m: Option<pb::SafetyMeasurements>) -> Result<Str
     Ok(details.to_string())
 }
 
+/// The stream's checks of one inbound message, without a session or a database (what the fuzz
+/// target `stream_messages` drives): answers whether it would be accepted. Never panics.
+#[doc(hidden)]
+pub fn check_message(m: pb::AgentMessage) -> bool {
+    match m.body {
+        Some(In::Hello(h)) => hello_in(h).is_ok(),
+        Some(In::Event(e)) => e.seq <= i64::MAX as u64 && e.seq > 0 && event_in(e).is_ok(),
+        Some(In::CommandProgress(p)) => progress::progress_in(p).is_ok(),
+        Some(In::Heartbeat(_)) => true,
+        None => false,
+    }
+}
+
 /// A gRPC code as the stream's frames carry it (the numbers are google.rpc.Code's).
 pub fn status_code(code: tonic::Code) -> pb::StatusCode {
     pb::StatusCode::try_from(code as i32).unwrap_or(pb::StatusCode::Unknown)

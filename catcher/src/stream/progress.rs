@@ -80,7 +80,7 @@ impl Limiter {
     }
 }
 
-fn progress_in(r: pb::CommandProgress) -> Result<(String, CommandProgress)> {
+pub(super) fn progress_in(r: pb::CommandProgress) -> Result<(String, CommandProgress)> {
     let id = v::id("command_progress.command_id", &r.command_id)?;
     let phase = match pb::CommandPhase::try_from(r.phase) {
         Ok(pb::CommandPhase::Planning) => CommandPhase::Planning,
