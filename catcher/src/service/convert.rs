@@ -211,10 +211,12 @@ pub fn rule_set_in(r: &pb::RuleSet) -> Result<RuleSet> {
             None if cache => return Ok(Stop::default()),
             None => return Err(Error::invalid(field, "required (all four stops must be present)")),
         };
+        // A stop that is off, or keeps forever, has no wait: one sent anyway is not stored,
+        // so equal rules compare equal (found by the `rule_sets` fuzz target).
         let wait_secs = if s.enabled && !s.never_delete {
             v::duration_secs(&format!("{field}.wait"), s.wait.as_ref(), 0)?
         } else {
-            v::duration_secs(&format!("{field}.wait"), s.wait.as_ref(), 0).unwrap_or(0)
+            0
         };
         Ok(Stop { enabled: s.enabled, wait_secs, never_delete: s.never_delete })
     };
@@ -342,5 +344,25 @@ pub fn pending_change(c: PendingChange) -> pb::PendingChange {
         resolved_at: ts_opt(c.resolved_at),
         resolved_by: c.resolved_by,
         outcome: c.outcome,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+
+    use super::*;
+
+    /// Fuzz regression (`rule_sets`, crash-672e08fa): a cache rule set whose disabled hot stop
+    /// carried a wait was stored with it and no longer equalled itself after a round trip.
+    #[test]
+    fn a_rule_set_survives_its_round_trip_whatever_its_disabled_stops_carry() {
+        let input =
+            [58u8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 18, 8, 18, 6, 8, 8, 8, 8, 24, 8, 8, 3, 8, 8, 8, 8, 8, 8, 8, 8, 8, 6];
+        let wire = pb::RuleSet::decode(input.as_slice()).expect("the crash input decodes");
+        let rs = rule_set_in(&wire).expect("converts");
+        rs.validate().expect("a valid cache rule set");
+        assert_eq!(rule_set_in(&rule_set(rs.clone())).unwrap(), rs);
+        assert!(rs.stops.iter().all(|s| s.wait_secs == 0), "{rs:?}");
     }
 }
