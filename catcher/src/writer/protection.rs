@@ -194,7 +194,12 @@ pub(super) async fn floor_keeps(u: &mut Unit<'_>, p: &mut Package, current: &Rul
         if &rs == current {
             continue;
         }
-        let keep = match rs.version_retention_ms() {
+        // A route's whole length from completion: the waits, or a cache package's ttl.
+        let route = match rs.cache_ttl_secs {
+            Some(ttl) => Some(i64::try_from(ttl).unwrap_or(i64::MAX / 1000).saturating_mul(1000)),
+            None => rs.version_retention_ms(),
+        };
+        let keep = match route {
             // Kept forever under it: look again once it has left the window.
             None => recheck,
             Some(route) => {

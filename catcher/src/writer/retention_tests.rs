@@ -787,3 +787,51 @@ fn a_package_deletion_waits_and_is_checked_again_when_due() {
         assert!(err.to_string().contains("only recorded version"), "{err}");
     });
 }
+
+/// The floor covers a cache package's ttl too: a shorter ttl put in force at once does not
+/// expire it before the ttl in force within the delay would.
+#[test]
+fn the_floor_keeps_a_cache_package_for_the_ttl_in_force_within_the_delay() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let mut sim = Sim::new().await;
+        sim.protection_ms = 60_000;
+        let cache = |ttl| RuleSet {
+            package_type: PackageType::Cache,
+            stops: [Stop::default(); 4],
+            replicate_to_all: false,
+            cache_ttl_secs: Some(ttl),
+        };
+        let put = async |sim: &mut Sim, ttl: u64| {
+            let txn = sim.db().begin().await.unwrap();
+            let mut u = Unit::new(&txn, sim.now, sim.protection_ms);
+            policy::apply_rules(&mut u, vec![cache(ttl)], "edited", RuleChange::Update, "intruder", sim.now)
+                .await
+                .unwrap();
+            u.flush(&mut HashMap::new()).await.unwrap();
+            txn.commit().await.unwrap();
+        };
+        put(&mut sim, 30).await;
+        let n = NewPackage {
+            package_type: PackageType::Cache,
+            ..sim.new_package("0190c0de-0000-7000-8000-00000000cafe", 1)
+        };
+        let done = sim.stored(&n, format!("{:064x}", 7));
+        sim.events(EDGE, vec![AgentEvent::Ingest(n.clone()), AgentEvent::Complete(done)]).await;
+        sim.now += 1_000;
+        put(&mut sim, 1).await;
+        let status = async |sim: &Sim| sim.store.package(&n.package_id).await.unwrap().unwrap().status;
+        for _ in 0..3 {
+            sim.now += 5_000;
+            sim.tick().await;
+            sim.movers(true).await;
+        }
+        assert_eq!(status(&sim).await, PackageStatus::Completed, "expired before the 30 s ttl in force a moment ago");
+        sim.now += 20_000;
+        for _ in 0..3 {
+            sim.tick().await;
+            sim.movers(true).await;
+        }
+        assert_eq!(status(&sim).await, PackageStatus::Expired, "kept past the longer ttl");
+    });
+}
