@@ -17,8 +17,7 @@ pub struct Redactor {
 }
 
 /// Journal detail keys whose string values are paths or URIs whatever they look like.
-const PATH_KEYS: &[&str] =
-    &["path", "paths", "folder", "folders", "target", "target_dir", "uri", "file", "files", "name"];
+const PATH_KEYS: &[&str] = &["path", "paths", "folder", "folders", "target", "target_dir", "uri", "file", "files"];
 
 impl Redactor {
     /// The redactor for `who`: viewers without `--unredacted` only.

@@ -201,11 +201,15 @@ impl StatusService for StatusApi {
             usize::try_from(package_limit * PACKAGE_BYTES + journal_limit * JOURNAL_BYTES).unwrap_or(usize::MAX);
         let reserved = subscriber.try_hold(estimate)?;
         let mut changes = state.hub.subscribe();
-        let mut first = snapshot_event(&state, package_limit, journal_limit).await?;
+        // What leaves for a viewer who sees the fleet privately is redacted first.
+        let private = move |mut e: pb::WatchEvent| {
+            if let (Some(r), Some(kind)) = (&redactor, e.kind.as_mut()) {
+                r.watch(kind);
+            }
+            e
+        };
+        let first = private(snapshot_event(&state, package_limit, journal_limit).await?);
         drop(reserved);
-        if let (Some(r), Some(kind)) = (&redactor, first.kind.as_mut()) {
-            r.watch(kind);
-        }
         let held = subscriber.try_hold(prost::Message::encoded_len(&first))?;
         // The queue is bounded in bytes by the subscriber's budget (`subscribers`): one that
         // does not read stops getting events, lags in the hub, and is re-synced once it reads.
@@ -228,7 +232,7 @@ impl StatusService for StatusApi {
                     () = tx.closed() => return,
                 };
                 let out = match change {
-                    Ok(c) => Ok(pb::WatchEvent { kind: Some(delta(&c)) }),
+                    Ok(c) => Ok(private(pb::WatchEvent { kind: Some(delta(&c)) })),
                     Err(RecvError::Lagged(missed)) => {
                         tracing::debug!(missed, "watch subscriber fell behind; re-sending a snapshot");
                         // One snapshot at a time: wait until the stream has taken what is queued
@@ -240,14 +244,10 @@ impl StatusService for StatusApi {
                             }
                         }
                         changes = changes.resubscribe();
-                        snapshot_event(&state, package_limit, journal_limit).await.map_err(Status::from)
+                        snapshot_event(&state, package_limit, journal_limit).await.map(&private).map_err(Status::from)
                     }
                     Err(RecvError::Closed) => return,
                 };
-                let mut out = out;
-                if let (Some(r), Ok(pb::WatchEvent { kind: Some(kind) })) = (&redactor, out.as_mut()) {
-                    r.watch(kind);
-                }
                 let size = out.as_ref().map_or(0, prost::Message::encoded_len);
                 let held = tokio::select! {
                     h = subscriber.hold(size) => h,

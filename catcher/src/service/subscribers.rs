@@ -76,8 +76,9 @@ impl Subscribers {
         })
     }
 
-    /// Free share of the total, in bytes (for tests and the log).
-    pub fn available_bytes(&self) -> usize {
+    /// Free share of the total, in bytes.
+    #[cfg(test)]
+    fn available_bytes(&self) -> usize {
         self.total.available_permits() * UNIT
     }
 }
@@ -110,7 +111,7 @@ impl Subscriber {
     pub async fn hold(&self, bytes: usize) -> Held {
         let n = self.units(bytes);
         let own = self.own.clone().acquire_many_owned(n).await.expect("never closed");
-        let over = self.over_floor_after(n);
+        let over = self.over_floor(n);
         let total = self.limits.total.clone().acquire_many_owned(over).await.expect("never closed");
         Held { bytes, _own: own, _total: total }
     }
@@ -129,7 +130,7 @@ impl Subscriber {
             .clone()
             .try_acquire_many_owned(n)
             .map_err(|_| busy("subscriber's live-view memory (watch_subscriber_bytes)"))?;
-        let over = self.over_floor_after(n);
+        let over = self.over_floor(n);
         let total = self
             .limits
             .total
@@ -139,16 +140,12 @@ impl Subscriber {
         Ok(Held { bytes, _own: own, _total: total })
     }
 
-    /// Like `over_floor`, for `n` units already taken from the subscriber's own budget.
-    fn over_floor_after(&self, n: u32) -> u32 {
+    /// Of `n` units just taken from the subscriber's own budget, how many count against the
+    /// total (those above the subscriber's floor).
+    fn over_floor(&self, n: u32) -> u32 {
         let used = self.limits.per_subscriber.saturating_sub(self.own.available_permits() as u32);
         let before = used.saturating_sub(n);
         used.saturating_sub(OWN_FLOOR.max(before)).min(n)
-    }
-
-    /// Whether everything queued has been taken by the stream (re-sync only then).
-    pub fn drained(&self) -> bool {
-        self.own.available_permits() == self.limits.per_subscriber as usize
     }
 }
 

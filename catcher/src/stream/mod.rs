@@ -188,17 +188,7 @@ fn gather(
     for frame in frames {
         match frame.body {
             Some(In::Event(e)) => {
-                // The cursor is stored as a signed 64-bit integer.
-                if e.seq > i64::MAX as u64 {
-                    return Err(Error::invalid("event.seq", format!("must be at most {}, got {}", i64::MAX, e.seq)));
-                }
-                if e.seq == 0 || e.seq <= last_seq {
-                    return Err(Error::invalid(
-                        "event.seq",
-                        format!("must be >= 1 and increasing, got {} after {last_seq}", e.seq),
-                    ));
-                }
-                last_seq = e.seq;
+                last_seq = seq_in(e.seq, last_seq)?;
                 events.push((e.seq, event_in(e)));
             }
             Some(In::Heartbeat(_)) => state.sessions.heard(source_id, crate::domain::now_ms()),
@@ -269,6 +259,18 @@ fn speaks_for(who: &crate::auth::Principal, hello: &HelloInfo) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// An event's sequence number, which must follow `last` (the cursor is stored as a signed
+/// 64-bit integer).
+fn seq_in(seq: u64, last: u64) -> Result<u64> {
+    if seq > i64::MAX as u64 {
+        return Err(Error::invalid("event.seq", format!("must be at most {}, got {seq}", i64::MAX)));
+    }
+    if seq == 0 || seq <= last {
+        return Err(Error::invalid("event.seq", format!("must be >= 1 and increasing, got {seq} after {last}")));
+    }
+    Ok(seq)
 }
 
 fn hello_in(h: pb::Hello) -> Result<HelloInfo> {
@@ -397,7 +399,7 @@ fn safety_details(trigger: i32, m: Option<pb::SafetyMeasurements>) -> Result<Str
 pub fn check_message(m: pb::AgentMessage) -> bool {
     match m.body {
         Some(In::Hello(h)) => hello_in(h).is_ok(),
-        Some(In::Event(e)) => e.seq <= i64::MAX as u64 && e.seq > 0 && event_in(e).is_ok(),
+        Some(In::Event(e)) => seq_in(e.seq, 0).is_ok() && event_in(e).is_ok(),
         Some(In::CommandProgress(p)) => progress::progress_in(p).is_ok(),
         Some(In::Heartbeat(_)) => true,
         None => false,

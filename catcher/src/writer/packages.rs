@@ -75,11 +75,11 @@ impl Op for DeletePackage {
     type Output = Option<PendingChange>;
 
     async fn apply(self, u: &mut Unit<'_>) -> Result<Option<PendingChange>> {
-        let p = deletable(u, &self.package_id).await?;
         if u.protection_ms == 0 {
             delete_now(u, &self.package_id, &self.reason, &self.actor).await?;
             return Ok(None);
         }
+        let p = deletable(u, &self.package_id).await?;
         // Asking twice is waiting for the same deletion.
         let open = u.open_pending().await?;
         let same = |c: &&PendingChange| matches!(&c.kind, PendingKind::PackageDeletion { package_id, .. } if *package_id == p.package_id);
