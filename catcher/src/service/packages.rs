@@ -60,7 +60,7 @@ impl Packages {
             tool: r.tool,
         };
         let package = new_package(package_id, &fields, "", true)?;
-        let (p, created) = self.0.writer.submit(Ingest { source_id, package }).await?;
+        let (p, created) = self.0.writer.submit(Ingest { source_id, package, actor: who.actor() }).await?;
         let id = p.package_id.clone();
         Ok(pb::IngestPackageResponse { package_id: id, package: Some(convert::package(p, Vec::new())), created })
     }
@@ -82,7 +82,7 @@ impl Packages {
             placements: v::placement_reports("placements", r.placements)?,
         };
         let id = patch.package_id.clone();
-        self.0.writer.submit(Patch(patch)).await?;
+        self.0.writer.submit(Patch { patch, actor: who.actor() }).await?;
         self.get(&id, true).await
     }
 

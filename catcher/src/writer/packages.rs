@@ -39,6 +39,8 @@ pub struct PackagePatch {
 pub struct Ingest {
     pub source_id: String,
     pub package: NewPackage,
+    /// Who asked (the journal's actor): `agent:SOURCE` or `token:NAME (ROLE)`.
+    pub actor: String,
 }
 
 impl Op for Ingest {
@@ -46,19 +48,23 @@ impl Op for Ingest {
     type Output = (Package, bool);
 
     async fn apply(self, u: &mut Unit<'_>) -> Result<(Package, bool)> {
-        ingest(u, &self.source_id, self.package, "api").await
+        ingest(u, &self.source_id, self.package, &self.actor).await
     }
 }
 
 /// A script updates a package (PackageService.UpdatePackage).
 #[derive(Debug)]
-pub struct Patch(pub PackagePatch);
+pub struct Patch {
+    pub patch: PackagePatch,
+    /// Who asked (the journal's actor).
+    pub actor: String,
+}
 
 impl Op for Patch {
     type Output = Package;
 
     async fn apply(self, u: &mut Unit<'_>) -> Result<Package> {
-        patch(u, self.0).await
+        patch(u, self.patch, &self.actor).await
     }
 }
 
@@ -305,8 +311,7 @@ pub async fn fail(u: &mut Unit<'_>, source_id: Option<&str>, f: Failure, actor: 
 }
 
 /// A script's PATCH: checksum, then progress, then the status change it asks for.
-async fn patch(u: &mut Unit<'_>, m: PackagePatch) -> Result<Package> {
-    let actor = "api";
+async fn patch(u: &mut Unit<'_>, m: PackagePatch, actor: &str) -> Result<Package> {
     let p = owned_package(u, None, &m.package_id).await?;
     if let Some(sha) = &m.sha256
         && !p.sha256.is_empty()

@@ -181,7 +181,7 @@ async fn a_batch_of_valid_and_refused_ops_commits_exactly_the_valid_ones(kind: D
     let (r4, a4) = oneshot::channel();
     let (r5, a5) = oneshot::channel();
     let mut batch = vec![
-        Ingest { source_id: "edge-1".into(), package: a.clone() }.request(r1).0,
+        Ingest { source_id: "edge-1".into(), package: a.clone(), actor: "api".into() }.request(r1).0,
         // refused: no such package
         DeletePackage { package_id: uuid::Uuid::now_v7().to_string(), reason: "x".into(), actor: "test".into() }
             .request(r2)
@@ -277,7 +277,7 @@ async fn a_storage_failure_mid_batch_applies_nothing(kind: Db) {
     let (r2, a2) = oneshot::channel();
     let (r3, a3) = oneshot::channel();
     let mut batch = vec![
-        Ingest { source_id: "edge-3".into(), package: p.clone() }.request(r1).0,
+        Ingest { source_id: "edge-3".into(), package: p.clone(), actor: "api".into() }.request(r1).0,
         // fails in the database: its table is away
         CreateSnapshot { reason: "test".into(), actor: "test".into() }.request(r2).0,
         RegisterSource { source_id: "edge-4".into(), label: "never".into(), actor: "test".into() }.request(r3).0,

@@ -346,6 +346,14 @@ async fn seed_workflow(db: TestDb) {
             .unwrap();
     assert!(!typed.is_empty() && typed.iter().all(|e| e.event_type == "package.completed"));
     assert_eq!(typed.len(), spelled.len());
+    // Packages ingested and completed by hand are journaled as the person who did it.
+    let ingested =
+        query(pb::QueryJournalRequest { event_type: "package.ingested".into(), limit: 1000, ..Default::default() })
+            .await
+            .unwrap();
+    for e in typed.iter().chain(&ingested) {
+        assert_eq!(e.actor, "token:admin (admin)", "{e:?}");
+    }
     let unknown =
         query(pb::QueryJournalRequest { event_type: "source.safety_stopped".into(), ..Default::default() }).await;
     assert_invalid(unknown, "event_type");
