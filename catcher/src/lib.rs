@@ -1,7 +1,7 @@
 //! The Edge Backup catcher: the control plane that tracks sources, packages, placements, rules,
 //! config snapshots and the journal, talks to agents over one stream each, and moves packages
 //! through the tiers. See docs/ARCHITECTURE.md for the map.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod auth;
 pub mod change;

@@ -135,10 +135,15 @@ async fn handshake(io: TcpStream, peer: SocketAddr, limits: &Limits) -> io::Resu
             return Err(io::Error::new(io::ErrorKind::InvalidData, "TLS is not configured on this port"));
         };
         let mut stream = TlsAcceptor::from(config.clone()).accept(io).await?;
-        let client_cert = stream.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| Arc::new(c.clone()));
+        let client_serial = match stream.get_ref().1.peer_certificates().and_then(|c| c.first()) {
+            Some(cert) => Some(Arc::from(
+                crate::auth::identity::serial_of(cert).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?,
+            )),
+            None => None,
+        };
         let mut preface = [0u8; PREFACE_LEN];
         stream.read_exact(&mut preface).await?;
-        let info = ConnInfo { remote: peer, tls: true, client_cert };
+        let info = ConnInfo { remote: peer, tls: true, client_serial };
         return Ok((Io::Tls { stream: Box::new(stream), preface, served: 0 }, info));
     }
     if !limits.allow_plaintext && !peer.ip().is_loopback() {
@@ -146,7 +151,7 @@ async fn handshake(io: TcpStream, peer: SocketAddr, limits: &Limits) -> io::Resu
         return Err(io::Error::new(io::ErrorKind::PermissionDenied, "plaintext is for loopback peers only"));
     }
     preface(&io).await?;
-    Ok((Io::Plain(io), ConnInfo { remote: peer, tls: false, client_cert: None }))
+    Ok((Io::Plain(io), ConnInfo { remote: peer, tls: false, client_serial: None }))
 }
 
 /// Waits until the client's first `PREFACE_LEN` bytes have arrived (not consuming them).

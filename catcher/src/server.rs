@@ -196,6 +196,7 @@ pub async fn serve(
             stop.clone(),
         ),
     );
+    workers.spawn("memory release", crate::workers::memory::run(stop.clone()));
     let supervisor = tokio::spawn(workers.supervise(WORKERS_DEADLINE));
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();

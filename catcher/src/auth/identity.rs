@@ -25,8 +25,9 @@ const REVOCATION_POLL: Duration = Duration::from_millis(250);
 pub struct ConnInfo {
     pub remote: SocketAddr,
     pub tls: bool,
-    /// The client's certificate, verified against the catcher's CA during the handshake.
-    pub client_cert: Option<Arc<CertificateDer<'static>>>,
+    /// The serial of the client's certificate, verified against the catcher's CA during the
+    /// handshake (read once there; rustls keeps the certificate itself).
+    pub client_serial: Option<Arc<str>>,
 }
 
 /// Who is calling.
@@ -84,12 +85,12 @@ impl Identities {
 
     /// The principal of a call on `conn` with `authorization` (the header, if any).
     pub async fn resolve(&self, conn: Option<&ConnInfo>, authorization: Option<&[u8]>) -> Result<Principal> {
-        let cert = conn.and_then(|c| c.client_cert.as_ref());
-        match (cert, authorization) {
+        let serial = conn.and_then(|c| c.client_serial.as_deref());
+        match (serial, authorization) {
             (Some(_), Some(_)) => Err(Error::Unauthenticated(
                 "authorization: a call carries an agent's certificate or a person's token, not both".into(),
             )),
-            (Some(cert), None) => self.agent(cert).await,
+            (Some(serial), None) => self.agent(serial).await,
             (None, Some(header)) => self.person(header).await,
             (None, None) => Ok(Principal::Anonymous),
         }
@@ -137,18 +138,17 @@ impl Identities {
         }
     }
 
-    async fn agent(&self, cert: &CertificateDer<'static>) -> Result<Principal> {
-        let serial = serial_of(cert)?;
-        let cached = self.known.lock().expect("identities").get(&serial).cloned();
+    async fn agent(&self, serial: &str) -> Result<Principal> {
+        let cached = self.known.lock().expect("identities").get(serial).cloned();
         let credential = match cached {
             Some(c) => c,
             None => {
-                let Some(c) = self.store.agent_credential(&serial).await? else {
+                let Some(c) = self.store.agent_credential(serial).await? else {
                     return Err(Error::Unauthenticated(format!(
                         "certificate {serial} is not a credential of this catcher; enroll the agent"
                     )));
                 };
-                self.known.lock().expect("identities").insert(serial.clone(), c.clone());
+                self.known.lock().expect("identities").insert(serial.to_owned(), c.clone());
                 c
             }
         };
@@ -164,7 +164,7 @@ impl Identities {
                 credential.source_id
             )));
         }
-        Ok(Principal::Agent { source_id: credential.source_id, mover: credential.mover, serial })
+        Ok(Principal::Agent { source_id: credential.source_id, mover: credential.mover, serial: serial.to_owned() })
     }
 
     /// Polls for revocations until `stop`; `closed(source)` is called once per revoked source.

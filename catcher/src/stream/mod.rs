@@ -100,7 +100,8 @@ impl AgentService for Agents {
                 let _ = tx.try_send(Box::new(error_frame(status_code(e.code()), &e.to_string())));
             }
             let reason = why.err().map_or_else(|| "stream closed".to_owned(), |e| e.to_string());
-            end_session(&state, &source_id, &session_id, &reason).await;
+            // Boxed: only the end of a session needs it, every idle session would carry its size.
+            Box::pin(end_session(&state, &source_id, &session_id, &reason)).await;
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx).map(|m| Ok(*m)))))
     }
@@ -138,30 +139,52 @@ async fn serve(
     let mut progress = progress::Limiter::default();
     let mut reading = true;
     while reading || !in_flight.is_empty() {
-        tokio::select! {
+        // The select's arms only decide; the awaits come after it, each boxed. An idle session's
+        // task is then the size of what it waits on, not of the largest message or await it
+        // might hold (10,000 idle agents hold 10,000 of these).
+        let next = tokio::select! {
             biased;
             () = cancel.cancelled() => return Ok(()),
-            Some(answer) = in_flight.next(), if !in_flight.is_empty() => acknowledge(tx, source_id, answer).await?,
+            Some(answer) = in_flight.next(), if !in_flight.is_empty() => Next::Answer(answer),
             m = tokio::time::timeout(timeout, inbound.next()), if reading && in_flight.len() < MAX_OPS_IN_FLIGHT => match m {
                 Err(_) => return Err(Error::Unavailable(format!("no message for {} s; closing the stream", timeout.as_secs()))),
-                Ok(None) => reading = false,
+                Ok(None) => Next::Closed,
                 Ok(Some(Err(status))) => return Err(Error::Unavailable(format!("stream error: {}", status.message()))),
                 Ok(Some(Ok(first))) => {
                     let (events, reports) = gather(state, source_id, first, &mut inbound)?;
-                    progress.submit(state, source_id, reports).await?;
-                    if events.is_empty() {
-                        continue;
-                    }
-                    if !state.sessions.is_current(source_id, session_id) {
-                        return Ok(()); // superseded while reading; the new stream carries on
-                    }
-                    let op = AgentEvents { source_id: source_id.to_owned(), session_id: session_id.to_owned(), events };
-                    in_flight.push_back(state.writer.enqueue(op).await?);
+                    Next::Read(events, reports)
                 }
             },
+        };
+        match next {
+            Next::Answer(answer) => Box::pin(acknowledge(tx, source_id, answer)).await?,
+            Next::Closed => reading = false,
+            Next::Read(events, reports) => {
+                if !reports.is_empty() {
+                    Box::pin(progress.submit(state, source_id, reports)).await?;
+                }
+                if events.is_empty() {
+                    continue;
+                }
+                if !state.sessions.is_current(source_id, session_id) {
+                    return Ok(()); // superseded while reading; the new stream carries on
+                }
+                let op = AgentEvents { source_id: source_id.to_owned(), session_id: session_id.to_owned(), events };
+                in_flight.push_back(Box::pin(state.writer.enqueue(op)).await?);
+            }
         }
     }
     Ok(())
+}
+
+/// What a session does next.
+enum Next {
+    /// The writer answered the oldest op in flight.
+    Answer(Result<EventsOutcome>),
+    /// The agent closed its side.
+    Closed,
+    /// Frames were read: events and progress reports.
+    Read(Gathered, Vec<pb::CommandProgress>),
 }
 
 /// Events as gathered: each with its sequence number, validated or refused.

@@ -1,5 +1,6 @@
 //! Background work: the tier scheduler, pending changes coming due, the restore-drill schedule, compaction, the command
-//! dispatcher, the status publisher, heartbeats and checkpoints, each a supervised task.
+//! dispatcher, the status publisher, heartbeats, checkpoints and returning freed memory, each a
+//! supervised task.
 //!
 //! Workers get the parts they use (store, writer, a delivery port), never the API layer's
 //! state. A worker that ends before shutdown, or panics, is reported at once and brings the
@@ -8,6 +9,7 @@
 
 pub mod compaction;
 pub mod dispatch;
+pub mod memory;
 pub mod protection;
 pub mod scheduler;
 

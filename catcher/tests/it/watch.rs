@@ -131,9 +131,12 @@ async fn stalled_watch(url: String, token: String) -> Result<tonic::Streaming<pb
 /// catcher from 17 MB to 822 MB (677 MB after they closed). Now each holds at most one
 /// snapshot, one credential at most `watch_streams_per_credential` streams, and all of them
 /// together what `watch_total_bytes` allows: the rest are refused, precisely, until the
-/// others read or close; and their memory is reused when they close.
+/// others read or close; and their memory is returned to the system when they close.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forty_subscribers_that_never_read_hold_bounded_memory() {
+    /// How far above the baseline the catcher may stay once they closed (its caches, the
+    /// reading dashboard's queue, malloc's allowed slack).
+    const RETURNED_WITHIN_KIB: u64 = 32 << 10;
     use prost::Message;
     let db = TestDb::new(crate::harness::Db::Sqlite).await;
     const TOTAL: u64 = 128 << 20;
@@ -240,21 +243,27 @@ async fn forty_subscribers_that_never_read_hold_bounded_memory() {
     drop(eight);
 
     drop(stalled);
-    let after = eventually("memory freed when they closed", 20, || async {
-        let now = catcher.rss_kib();
-        (now < during).then_some(now)
-    })
-    .await;
-    // Closed streams leave nothing behind: rounds of the same load settle at one level.
+    // Closed streams give their memory back to the system, not only to malloc's free lists
+    // (`workers::memory`): RSS returns to about where it was before they came.
+    let settled = |what: &'static str| {
+        eventually(what, 20, || async {
+            let now = catcher.rss_kib();
+            (now < before + RETURNED_WITHIN_KIB).then_some(now)
+        })
+    };
+    let mut after = vec![settled("memory returned to the system when they closed").await];
+    // Closed streams leave nothing behind: each further round of the same load stays within
+    // the bound while it lasts and gives its memory back when it ends.
     let mut peaks = vec![during];
     for _ in 0..3 {
         let (again, _) = stall(40).await;
         assert!(!again.is_empty(), "places and memory are free again");
-        peaks.push(catcher.rss_kib());
+        let peak = catcher.rss_kib();
+        peaks.push(peak);
+        assert!(peak.saturating_sub(before) * 1024 < bound, "grew {peak} KiB from {before} KiB in a later round");
         drop(again);
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        after.push(settled("memory returned to the system after a further round").await);
     }
-    eprintln!("RSS {after} KiB after they closed; peaks of rounds: {peaks:?} KiB");
-    assert!(peaks[3] < peaks[2] + (24 << 10), "memory keeps growing round after round: {peaks:?} KiB");
+    eprintln!("RSS {before} KiB before; with them, per round: {peaks:?} KiB; after they closed: {after:?} KiB");
     reading.abort();
 }

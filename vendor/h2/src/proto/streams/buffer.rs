@@ -82,6 +82,12 @@ impl Deque {
         match self.indices {
             Some(mut idxs) => {
                 let mut slot = buf.slab.remove(idxs.head);
+                if buf.slab.is_empty() {
+                    // (edge-backup patch) Nothing is queued on the connection any more: give
+                    // the slab's memory back instead of keeping its largest size for the
+                    // connection's lifetime (an idle connection holds no frames).
+                    buf.slab = Slab::new();
+                }
 
                 if idxs.head == idxs.tail {
                     assert!(slot.next.is_none());

@@ -81,7 +81,10 @@ pub(super) trait Resolve {
 impl Store {
     pub fn new() -> Self {
         Store {
-            slab: slab::Slab::new(),
+            // (edge-backup patch) Room for one stream: many connections (one per gRPC
+            // client holding a single long-lived stream) never have more, and the slab's
+            // first growth would otherwise reserve four.
+            slab: slab::Slab::with_capacity(1),
             ids: IndexMap::new(),
         }
     }
