@@ -99,7 +99,7 @@ impl Identities {
     async fn person(&self, header: &[u8]) -> Result<Principal> {
         let token = std::str::from_utf8(header)
             .ok()
-            .and_then(|h| h.strip_prefix("Bearer "))
+            .and_then(bearer)
             .map(str::trim)
             .filter(|t| t.starts_with(PERSON_TOKEN_PREFIX))
             .ok_or_else(|| Error::Unauthenticated("authorization: expected `Bearer ebk_token_…`".into()))?;
@@ -213,8 +213,30 @@ pub fn serial_of(cert: &CertificateDer<'_>) -> Result<String> {
     Ok(serial_hex(parsed.tbs_certificate.raw_serial()))
 }
 
+/// The credential of an `authorization` value with the Bearer scheme, whose name is
+/// case-insensitive (RFC 9110, section 11.1).
+fn bearer(header: &str) -> Option<&str> {
+    let (scheme, credential) = header.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(credential)
+}
+
 /// Serial bytes as stored.
 pub fn serial_hex(bytes: &[u8]) -> String {
     let first = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
     hex::encode(&bytes[first..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer;
+
+    #[test]
+    fn the_bearer_scheme_is_matched_whatever_its_case() {
+        assert_eq!(bearer("Bearer ebk_token_x"), Some("ebk_token_x"));
+        assert_eq!(bearer("bearer ebk_token_x"), Some("ebk_token_x"));
+        assert_eq!(bearer("BEARER ebk_token_x"), Some("ebk_token_x"));
+        assert_eq!(bearer("Basic ebk_token_x"), None);
+        assert_eq!(bearer("Bearerebk_token_x"), None);
+        assert_eq!(bearer("ebk_token_x"), None);
+    }
 }
