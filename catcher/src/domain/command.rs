@@ -141,6 +141,8 @@ pub enum ExpirePurpose {
     Expire,
     /// The package moved on; its copy in the tier it left goes.
     Cleanup,
+    /// A deletion someone asked for came due: every copy goes, then the package's record.
+    Delete,
 }
 
 /// Arguments of an expiry.

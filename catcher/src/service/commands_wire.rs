@@ -87,6 +87,7 @@ fn args_out(a: &CommandArgs) -> pb::CommandArgs {
             purpose: match x.purpose {
                 ExpirePurpose::Expire => pb::ExpirePurpose::Expire,
                 ExpirePurpose::Cleanup => pb::ExpirePurpose::Cleanup,
+                ExpirePurpose::Delete => pb::ExpirePurpose::Delete,
             } as i32,
         }),
         CommandArgs::Compact(c) => ArgsArm::Compact(pb::CompactArgs {

@@ -129,6 +129,7 @@ pub fn encode_args(args: &CommandArgs) -> Result<(String, String, String)> {
             let purpose = match x.purpose {
                 ExpirePurpose::Expire => "expire",
                 ExpirePurpose::Cleanup => "cleanup",
+                ExpirePurpose::Delete => "delete",
             };
             let stored = CopyArgs { owner: x.owner.clone(), sha256: x.sha256.clone(), purpose: Some(purpose.into()) };
             (x.station_id.clone(), String::new(), json(&stored)?)
@@ -207,6 +208,7 @@ pub fn decode_args(kind: CommandKind, from: &str, to: &str, args_json: &str) -> 
             let purpose = match c.purpose.as_deref() {
                 Some("expire") => ExpirePurpose::Expire,
                 Some("cleanup") => ExpirePurpose::Cleanup,
+                Some("delete") => ExpirePurpose::Delete,
                 other => return Err(corrupt(format!("unknown purpose {other:?}"))),
             };
             CommandArgs::Expire(ExpireArgs { station_id: from.to_owned(), owner: c.owner, sha256: c.sha256, purpose })
@@ -426,7 +428,7 @@ mod tests {
                 purpose,
             }));
         }
-        for purpose in [ExpirePurpose::Expire, ExpirePurpose::Cleanup] {
+        for purpose in [ExpirePurpose::Expire, ExpirePurpose::Cleanup, ExpirePurpose::Delete] {
             round_trip(CommandArgs::Expire(ExpireArgs {
                 station_id: "a".into(),
                 owner: "o".into(),

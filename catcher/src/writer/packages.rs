@@ -81,11 +81,10 @@ impl Op for DeletePackage {
     type Output = Option<PendingChange>;
 
     async fn apply(self, u: &mut Unit<'_>) -> Result<Option<PendingChange>> {
-        if u.protection_ms == 0 {
-            delete_now(u, &self.package_id, &self.reason, &self.actor).await?;
+        let p = deletable(u, &self.package_id).await?;
+        if u.protection_ms == 0 && delete_due(u, &self.package_id, &self.reason, &self.actor).await? == Deletion::Done {
             return Ok(None);
         }
-        let p = deletable(u, &self.package_id).await?;
         // Asking twice is waiting for the same deletion.
         let open = u.open_pending().await?;
         let same = |c: &&PendingChange| matches!(&c.kind, PendingKind::PackageDeletion { package_id, .. } if *package_id == p.package_id);
@@ -390,9 +389,32 @@ async fn deletable(u: &mut Unit<'_>, id: &str) -> Result<Package> {
     Ok(p)
 }
 
-/// Deletes a package's record now (checked again: things may have changed while it waited).
-pub(super) async fn delete_now(u: &mut Unit<'_>, id: &str, reason: &str, actor: &str) -> Result<()> {
+/// How far a deletion has got.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Deletion {
+    /// The record is gone, and no verified copy is left on a station.
+    Done,
+    /// Copies are being deleted through a mover, or wait for one to connect: ask again later.
+    Waiting(String),
+}
+
+/// Carries out a deletion that came due (checked again: things may have changed while it
+/// waited). A package with verified copies on stations first has them deleted by a mover, as
+/// retention does (the record goes only once none is left: a copy is never orphaned); then, or
+/// at once when it has none, its record is deleted.
+pub(super) async fn delete_due(u: &mut Unit<'_>, id: &str, reason: &str, actor: &str) -> Result<Deletion> {
     let p = deletable(u, id).await?;
+    let stations = u.stations().await?.to_vec();
+    let copies: Vec<String> = u
+        .placements_of(id)
+        .await?
+        .into_iter()
+        .filter(|pl| pl.status == PlacementStatus::Verified && stations.iter().any(|s| s.station_id == pl.station_id))
+        .map(|pl| pl.station_id)
+        .collect();
+    if !copies.is_empty() {
+        return super::lifecycle::delete_copies(u, p, copies).await;
+    }
     u.delete_package(id);
     u.journal(JournalEntry {
         source_id: p.source_id,
@@ -402,7 +424,7 @@ pub(super) async fn delete_now(u: &mut Unit<'_>, id: &str, reason: &str, actor: 
         details_json: serde_json::json!({"reason": reason, "path": p.path}).to_string(),
         ..JournalEntry::new(EventType::PackageDeleted, actor)
     });
-    Ok(())
+    Ok(Deletion::Done)
 }
 
 /// Recomputes the package counters and day buckets from the packages table (a repair; the

@@ -143,7 +143,15 @@ impl Op for ApplyDue {
             let result = apply_one(u, &c).await;
             u.settle(mark, result.is_ok());
             match result {
-                Ok(rules) => {
+                Ok(Applied::Later(why)) => {
+                    // Still open: looked at again after a while (copies being deleted).
+                    tracing::debug!(change = c.change_id, why, "pending change not done yet");
+                    c.effective_at = u.now.saturating_add(RECHECK_MS);
+                    out.next_due = Some(out.next_due.map_or(c.effective_at, |t: Millis| t.min(c.effective_at)));
+                    u.put_pending_change(c);
+                    continue;
+                }
+                Ok(Applied::Done(rules)) => {
                     resolve(&mut c, PendingState::Applied, u.now, "catcher", "");
                     journal(u, &c, EventType::PendingChangeApplied, "catcher");
                     if rules.is_some() {
@@ -163,18 +171,31 @@ impl Op for ApplyDue {
     }
 }
 
-/// Applies one due change; answers the rule sets now in force when it changed rules.
-async fn apply_one(u: &mut Unit<'_>, c: &PendingChange) -> Result<Option<Vec<RuleSet>>> {
+/// How often an open change that is not done yet (copies being deleted) is looked at again.
+const RECHECK_MS: Millis = 10_000;
+
+/// What applying a due change did.
+enum Applied {
+    /// Done; the rule sets now in force when it changed rules.
+    Done(Option<Vec<RuleSet>>),
+    /// Under way, not done yet (and why).
+    Later(String),
+}
+
+/// Applies one due change.
+async fn apply_one(u: &mut Unit<'_>, c: &PendingChange) -> Result<Applied> {
     match &c.kind {
         PendingKind::RuleSet { after, .. } => {
             let reason = format!("pending change {} ({})", c.change_id, c.reason);
             let change = RuleChange::Pending(c.change_id);
             let out = apply_rules(u, vec![after.clone()], &reason, change, &c.requested_by, c.created_at).await?;
-            Ok(Some(out.rule_sets))
+            Ok(Applied::Done(Some(out.rule_sets)))
         }
         PendingKind::PackageDeletion { package_id, .. } => {
-            super::packages::delete_now(u, package_id, &c.reason, &c.requested_by).await?;
-            Ok(None)
+            match super::packages::delete_due(u, package_id, &c.reason, &c.requested_by).await? {
+                super::packages::Deletion::Done => Ok(Applied::Done(None)),
+                super::packages::Deletion::Waiting(why) => Ok(Applied::Later(why)),
+            }
         }
     }
 }

@@ -754,8 +754,9 @@ fn a_shorter_rule_waits_out_the_protection_delay_and_the_floor_holds_behind_it()
     });
 }
 
-/// Deleting a package waits too; a due deletion of a package that meanwhile holds a current
-/// version fails and changes nothing.
+/// Deleting a package waits too; when due, its copies are deleted by a mover (retried when the
+/// mover fails) before its record, so no copy is orphaned; a due deletion of a package that
+/// meanwhile holds a current version fails and changes nothing.
 #[test]
 fn a_package_deletion_waits_and_is_checked_again_when_due() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -777,6 +778,43 @@ fn a_package_deletion_waits_and_is_checked_again_when_due() {
         assert_eq!(sim.at(ask(&old)).await.map(|c| c.change_id), Some(held.change_id), "asking twice is one change");
         assert!(sim.store.package(&old).await.unwrap().is_some(), "not deleted while pending");
         sim.now += 5_000;
+        // Due: its copy on a station is deleted by a mover first; the record stays until then.
+        let deleting = |sim: &Sim| {
+            let filter = CommandFilter { source_id: Some(MOVER.into()), open: Some(true), ..Default::default() };
+            let store = sim.store.clone();
+            let old = old.clone();
+            async move {
+                let open = store.commands(&filter, 100).await.unwrap();
+                open.iter()
+                    .filter(|c| c.package_id == old)
+                    .filter(|c| matches!(&c.args, CommandArgs::Expire(x) if x.purpose == ExpirePurpose::Delete))
+                    .count()
+            }
+        };
+        let copies = |sim: &Sim| {
+            let store = sim.store.clone();
+            let old = old.clone();
+            async move {
+                let all = store.placements_of(std::slice::from_ref(&old)).await.unwrap();
+                all.get(&old).into_iter().flatten().filter(|p| p.status == PlacementStatus::Verified).count()
+            }
+        };
+        assert!(copies(&sim).await > 0, "{old} has a copy on a station");
+        let out = sim.at(ApplyDue).await;
+        assert!(out.resolved.is_empty(), "not done while its copies are on stations: {out:?}");
+        assert_eq!(deleting(&sim).await, copies(&sim).await, "one deletion per copy, for the mover");
+        assert!(sim.store.package(&old).await.unwrap().is_some(), "the record stays while its copies exist");
+        assert!(sim.at(ApplyDue).await.resolved.is_empty(), "not looked at again before the recheck");
+        // The mover fails: the copy stays, the record too; the deletion is asked again.
+        sim.movers(false).await;
+        assert!(copies(&sim).await > 0);
+        sim.now += 10_000;
+        assert!(sim.at(ApplyDue).await.resolved.is_empty());
+        assert!(deleting(&sim).await > 0, "asked again after the mover failed");
+        // The mover succeeds: no copy is left, and the record goes at the next look.
+        sim.movers(true).await;
+        assert_eq!(copies(&sim).await, 0);
+        sim.now += 10_000;
         let out = sim.at(ApplyDue).await;
         assert_eq!(out.resolved[0].state, PendingState::Applied);
         assert!(sim.store.package(&old).await.unwrap().is_none(), "deleted when due");
