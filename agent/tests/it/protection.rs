@@ -1,6 +1,7 @@
 //! Protected retention with the real catcher, agent and stations: an operator's shorter rule
 //! waits out the protection delay while nothing expires (the copies stay on the stations),
-//! another operator cancels it, and asked again it applies when due and expiry follows.
+//! another operator cancels it, and asked again it applies when due and expiry follows; a
+//! deletion deletes the package's copy on its station before the catcher forgets the package.
 
 use std::time::Duration;
 
@@ -134,6 +135,48 @@ async fn a_shorter_rule_waits_can_be_cancelled_and_applies_when_due() {
     .await;
     // The package holding the file's current version stays, with its copy.
     assert_eq!(world.package(&second.package_id).await.status, pb::PackageStatus::Completed as i32);
+    assert!(copy_on(&world, "hot", &second.package_id));
+    assert!(agent.terminate().await.success());
+}
+
+/// A deletion someone asked for waits out the delay, then the mover deletes the package's copy
+/// on its station before the catcher forgets the package: no stored copy is left orphaned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_due_deletion_deletes_the_copies_before_the_record() {
+    use pb::package_service_client::PackageServiceClient;
+    let world = World::with_catcher_config(&catcher_config()).await;
+    let stations = TIERS.iter().map(|t| world.local_station(t)).collect::<Vec<_>>().join("\n");
+    let config = world.agent_config("p", "edge-p", &stations, "mover = true\nbackup_stations = [\"hot\"]");
+    let data = world.data("p");
+    std::fs::write(data.join("a.txt"), b"version 1").unwrap();
+    let mut agent = Agent::start(&config).await;
+    let first = world.completed("edge-p", 1, 60).await.remove(0);
+    std::fs::write(data.join("a.txt"), b"version 2, longer").unwrap();
+    let second = world.completed("edge-p", 2, 60).await.into_iter().find(|p| p.package_id != first.package_id).unwrap();
+    assert!(copy_on(&world, "hot", &first.package_id));
+    let ada = world.catcher.person_token("ada", "admin").unwrap();
+    let packages = || async { PackageServiceClient::new(world.catcher.channel_as(&ada).await.unwrap()) };
+
+    let ask = pb::DeletePackageRequest { package_id: first.package_id.clone(), reason: "tidy".into() };
+    let held = packages().await.delete_package(ask).await.unwrap().into_inner().pending.expect("held");
+    let id = held.change_id;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(copy_on(&world, "hot", &first.package_id), "nothing deleted before the delay");
+    let get = |package_id: String| pb::GetPackageRequest { package_id, ..Default::default() };
+    assert!(packages().await.get_package(get(first.package_id.clone())).await.is_ok());
+
+    // When due: the copy goes from the station, then the record; the change is applied.
+    eventually("the deletion applied", DELAY_SECS + 30, || async {
+        let all = changes(&world, &ada).await;
+        all.into_iter().find(|c| c.change_id == id && c.state == pb::PendingChangeState::Applied as i32)
+    })
+    .await;
+    assert!(!copy_on(&world, "hot", &first.package_id), "the copy was deleted from the station");
+    let gone = packages().await.get_package(get(first.package_id.clone())).await.unwrap_err();
+    assert_eq!(gone.code(), tonic::Code::NotFound, "{gone:?}");
+    let started = world.journal("package.expiry_started").await;
+    assert!(started.iter().any(|e| e.package_id == first.package_id), "{started:?}");
+    // The package holding the current version is untouched.
     assert!(copy_on(&world, "hot", &second.package_id));
     assert!(agent.terminate().await.success());
 }
