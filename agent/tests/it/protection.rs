@@ -60,18 +60,24 @@ fn copy_on(world: &World, tier: &str, package_id: &str) -> bool {
     world.dir.path().join(format!("stations/{tier}/edge-p/{package_id}.tar.zst")).exists()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_shorter_rule_waits_can_be_cancelled_and_applies_when_due() {
-    let world = World::with_catcher_config(&catcher_config()).await;
+/// A mover agent backing up to hot that has made two packages of one file: `first` holds only a
+/// superseded version (the cloud rules keep it for years), `second` the current one.
+async fn two_versions(world: &World) -> (Agent, pb::Package, pb::Package) {
     let stations = TIERS.iter().map(|t| world.local_station(t)).collect::<Vec<_>>().join("\n");
     let config = world.agent_config("p", "edge-p", &stations, "mover = true\nbackup_stations = [\"hot\"]");
     let data = world.data("p");
     std::fs::write(data.join("a.txt"), b"version 1").unwrap();
-    let mut agent = Agent::start(&config).await;
+    let agent = Agent::start(&config).await;
     let first = world.completed("edge-p", 1, 60).await.remove(0);
     std::fs::write(data.join("a.txt"), b"version 2, longer").unwrap();
     let second = world.completed("edge-p", 2, 60).await.into_iter().find(|p| p.package_id != first.package_id).unwrap();
-    // `first` now holds only a superseded version: the cloud rules keep it for years.
+    (agent, first, second)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shorter_rule_waits_can_be_cancelled_and_applies_when_due() {
+    let world = World::with_catcher_config(&catcher_config()).await;
+    let (mut agent, first, second) = two_versions(&world).await;
     assert!(copy_on(&world, "hot", &first.package_id));
     let ann = world.catcher.person_token("ann", "operator").unwrap();
     let bob = world.catcher.person_token("bob", "operator").unwrap();
@@ -145,14 +151,7 @@ async fn a_shorter_rule_waits_can_be_cancelled_and_applies_when_due() {
 async fn a_due_deletion_deletes_the_copies_before_the_record() {
     use pb::package_service_client::PackageServiceClient;
     let world = World::with_catcher_config(&catcher_config()).await;
-    let stations = TIERS.iter().map(|t| world.local_station(t)).collect::<Vec<_>>().join("\n");
-    let config = world.agent_config("p", "edge-p", &stations, "mover = true\nbackup_stations = [\"hot\"]");
-    let data = world.data("p");
-    std::fs::write(data.join("a.txt"), b"version 1").unwrap();
-    let mut agent = Agent::start(&config).await;
-    let first = world.completed("edge-p", 1, 60).await.remove(0);
-    std::fs::write(data.join("a.txt"), b"version 2, longer").unwrap();
-    let second = world.completed("edge-p", 2, 60).await.into_iter().find(|p| p.package_id != first.package_id).unwrap();
+    let (mut agent, first, second) = two_versions(&world).await;
     assert!(copy_on(&world, "hot", &first.package_id));
     let ada = world.catcher.person_token("ada", "admin").unwrap();
     let packages = || async { PackageServiceClient::new(world.catcher.channel_as(&ada).await.unwrap()) };
