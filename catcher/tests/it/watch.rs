@@ -134,9 +134,10 @@ async fn stalled_watch(url: String, token: String) -> Result<tonic::Streaming<pb
 /// others read or close; and their memory is returned to the system when they close.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forty_subscribers_that_never_read_hold_bounded_memory() {
-    /// How far above the baseline the catcher may stay once they closed (its caches, the
-    /// reading dashboard's queue, malloc's allowed slack).
-    const RETURNED_WITHIN_KIB: u64 = 32 << 10;
+    /// How far above the baseline the catcher may stay once they closed: its caches, the
+    /// reading dashboard's queue, malloc's allowed slack (measured 6-30 MB on 2 cores; before
+    /// freed memory was returned it stayed ~135 MB up).
+    const RETURNED_WITHIN_KIB: u64 = 48 << 10;
     use prost::Message;
     let db = TestDb::new(crate::harness::Db::Sqlite).await;
     const TOTAL: u64 = 128 << 20;
