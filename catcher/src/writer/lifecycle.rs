@@ -167,53 +167,8 @@ async fn advance_metadata(u: &mut Unit<'_>, p: &mut Package, rules: &RuleSet, fr
     Ok(())
 }
 
-/// Has a mover delete `copies` (station ids) of `p`, whose deletion came due, unless that is
-/// under way; the package leaves its route meanwhile.
-pub(super) async fn delete_copies(
-    u: &mut Unit<'_>,
-    mut p: Package,
-    copies: Vec<String>,
-) -> Result<super::packages::Deletion> {
-    use super::packages::Deletion;
-    let mut under_way = false;
-    for mut c in u.open_moves_of(&p.package_id).await? {
-        let deleting = matches!(&c.args, CommandArgs::Expire(x) if x.purpose == ExpirePurpose::Delete);
-        if deleting && u.source(&c.source_id).await?.is_some_and(|s| s.connected) {
-            under_way = true;
-        } else if deleting {
-            c.state = CommandState::Failed;
-            c.finished_at = Some(u.now);
-            c.result_message = "the mover disconnected; the deletion was given to another mover".into();
-            u.put_command(c);
-        }
-    }
-    if under_way {
-        return Ok(Deletion::Waiting(format!("{} copies are being deleted", copies.len())));
-    }
-    let Some(mover) = pick_mover(u, &p.package_id).await? else {
-        return Ok(Deletion::Waiting("no mover is connected to delete its copies".into()));
-    };
-    for station_id in &copies {
-        let args = CommandArgs::Expire(ExpireArgs {
-            station_id: station_id.clone(),
-            owner: p.source_id.clone(),
-            sha256: p.sha256.clone(),
-            purpose: ExpirePurpose::Delete,
-        });
-        let c = new_command(u, &mover, &p.package_id, args);
-        u.put_command(c);
-    }
-    // No tier move or expiry of its own while its copies go.
-    p.next_transition_at = None;
-    let tier = p.tier.map_or("", Tier::as_str);
-    let details = serde_json::json!({ "mover": mover, "stations": copies, "reason": "deletion" });
-    journal(u, &p, EventType::PackageExpiryStarted, tier, "deleted", details);
-    u.put_package(p);
-    Ok(Deletion::Waiting(format!("a mover was asked to delete {} copies", copies.len())))
-}
-
 /// A connected mover, spread over packages by id.
-async fn pick_mover(u: &mut Unit<'_>, key: &str) -> Result<Option<String>> {
+pub(super) async fn pick_mover(u: &mut Unit<'_>, key: &str) -> Result<Option<String>> {
     let movers = u.movers().await?;
     if movers.is_empty() {
         return Ok(None);

@@ -14,6 +14,7 @@
 mod catalog;
 mod commands;
 mod credentials;
+mod deletion;
 mod events;
 mod lifecycle;
 mod packages;

@@ -82,7 +82,10 @@ impl Op for DeletePackage {
 
     async fn apply(self, u: &mut Unit<'_>) -> Result<Option<PendingChange>> {
         let p = deletable(u, &self.package_id).await?;
-        if u.protection_ms == 0 && delete_due(u, &self.package_id, &self.reason, &self.actor).await? == Deletion::Done {
+        if u.protection_ms == 0
+            && super::deletion::delete_due(u, &self.package_id, &self.reason, &self.actor).await?
+                == super::deletion::Deletion::Done
+        {
             return Ok(None);
         }
         // Asking twice is waiting for the same deletion.
@@ -375,7 +378,7 @@ async fn patch(u: &mut Unit<'_>, m: PackagePatch, actor: &str) -> Result<Package
 
 /// The package, if it may be deleted: never while it holds the newest version of a file still
 /// present on the device.
-async fn deletable(u: &mut Unit<'_>, id: &str) -> Result<Package> {
+pub(super) async fn deletable(u: &mut Unit<'_>, id: &str) -> Result<Package> {
     let p = owned_package(u, None, id).await?;
     if let Some(h) = u.hold(id).await?
         && h.live_versions > 0
@@ -387,44 +390,6 @@ async fn deletable(u: &mut Unit<'_>, id: &str) -> Result<Package> {
         )));
     }
     Ok(p)
-}
-
-/// How far a deletion has got.
-#[derive(Debug, PartialEq, Eq)]
-pub(super) enum Deletion {
-    /// The record is gone, and no verified copy is left on a station.
-    Done,
-    /// Copies are being deleted through a mover, or wait for one to connect: ask again later.
-    Waiting(String),
-}
-
-/// Carries out a deletion that came due (checked again: things may have changed while it
-/// waited). A package with verified copies on stations first has them deleted by a mover, as
-/// retention does (the record goes only once none is left: a copy is never orphaned); then, or
-/// at once when it has none, its record is deleted.
-pub(super) async fn delete_due(u: &mut Unit<'_>, id: &str, reason: &str, actor: &str) -> Result<Deletion> {
-    let p = deletable(u, id).await?;
-    let stations = u.stations().await?.to_vec();
-    let copies: Vec<String> = u
-        .placements_of(id)
-        .await?
-        .into_iter()
-        .filter(|pl| pl.status == PlacementStatus::Verified && stations.iter().any(|s| s.station_id == pl.station_id))
-        .map(|pl| pl.station_id)
-        .collect();
-    if !copies.is_empty() {
-        return super::lifecycle::delete_copies(u, p, copies).await;
-    }
-    u.delete_package(id);
-    u.journal(JournalEntry {
-        source_id: p.source_id,
-        package_id: p.package_id,
-        status_before: p.status.as_str().into(),
-        checksum: p.sha256,
-        details_json: serde_json::json!({"reason": reason, "path": p.path}).to_string(),
-        ..JournalEntry::new(EventType::PackageDeleted, actor)
-    });
-    Ok(Deletion::Done)
 }
 
 /// Recomputes the package counters and day buckets from the packages table (a repair; the

@@ -192,9 +192,9 @@ async fn apply_one(u: &mut Unit<'_>, c: &PendingChange) -> Result<Applied> {
             Ok(Applied::Done(Some(out.rule_sets)))
         }
         PendingKind::PackageDeletion { package_id, .. } => {
-            match super::packages::delete_due(u, package_id, &c.reason, &c.requested_by).await? {
-                super::packages::Deletion::Done => Ok(Applied::Done(None)),
-                super::packages::Deletion::Waiting(why) => Ok(Applied::Later(why)),
+            match super::deletion::delete_due(u, package_id, &c.reason, &c.requested_by).await? {
+                super::deletion::Deletion::Done => Ok(Applied::Done(None)),
+                super::deletion::Deletion::Waiting(why) => Ok(Applied::Later(why)),
             }
         }
     }
