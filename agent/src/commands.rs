@@ -65,10 +65,21 @@ impl Commands {
                 details: outcome.details.map(|d| pb::CommandDetails { kind: Some(d) }),
             };
             this.progress.forget(&id);
+            let resumed = kind == CommandKind::Resume && result.success;
             if let Err(e) = this.engine.state.push(Kind::CommandResult(result)) {
                 tracing::error!(command = %id, error = %e, "cannot record a command result");
             }
             this.running.lock().expect("running").remove(&id);
+            // After the result is queued: a trip in this pass reaches the catcher after the
+            // resume, never before it (which the resume would then wrongly clear).
+            if resumed {
+                match this.engine.pass().await {
+                    Ok(r) => {
+                        tracing::info!(completed = r.packages_completed, held = ?r.held, "pass after the resume done")
+                    }
+                    Err(e) => tracing::error!(error = %e, "pass after the resume failed"),
+                }
+            }
         });
     }
 
@@ -118,9 +129,14 @@ impl Commands {
                 Err(e) => Outcome::failed(e.to_string(), None),
             },
             Args::Resume(_) => match self.engine.resume() {
-                Ok(()) => {
-                    tracing::info!("resumed by the operator; uploads continue");
-                    Outcome::ok("resumed; uploads continue", None)
+                Ok(recreated) => {
+                    tracing::info!(canaries_recreated = recreated.len(), "resumed by the operator; a pass follows");
+                    let mut message = "resumed; a backup pass follows".to_owned();
+                    if !recreated.is_empty() {
+                        let paths: Vec<String> = recreated.iter().map(|p| p.display().to_string()).collect();
+                        message.push_str(&format!("; canary recreated: {}", paths.join(", ")));
+                    }
+                    Outcome::ok(message, None)
                 }
                 Err(e) => Outcome::failed(e.to_string(), None),
             },

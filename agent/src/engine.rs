@@ -101,14 +101,27 @@ impl Engine {
         Ok(())
     }
 
-    /// Clears the brake (an operator's resume) and accepts the folders as they are now.
-    pub fn resume(&self) -> Result<()> {
+    /// Clears the brake (an operator's resume) and accepts the folders as they are now: a
+    /// canary that was changed or removed is written again (else the next pass would trip on
+    /// it at once). Returns the canaries recreated.
+    pub fn resume(&self) -> Result<Vec<PathBuf>> {
+        let mut recreated = Vec::new();
+        if self.config.safety.enabled && self.config.safety.canary {
+            for folder in self.config.folders.iter().filter(|f| f.path.is_dir()) {
+                if scan::check_canary(&folder.path, true).is_some() {
+                    let path = scan::plant_canary(&folder.path).map_err(|e| {
+                        EngineError::Io(format!("recreating the canary in {}: {e}", folder.path.display()))
+                    })?;
+                    recreated.push(path);
+                }
+            }
+        }
         self.state.write(|tx| {
             tx.set_meta(SAFETY_KEY, &SafetyStatus::default())?;
             tx.set_meta(PAUSED_KEY, &false)
         })?;
         self.detector.lock().expect("detector").reset();
-        Ok(())
+        Ok(recreated)
     }
 
     pub fn pause(&self) -> Result<()> {
@@ -284,6 +297,30 @@ impl Engine {
         let changed = scan::changed_since(&previous, seen);
         let removed = scan::vanished(&previous, seen);
         let mut o = Observation { changed: changed.len() as u32, removed: removed.len() as u32, ..Default::default() };
+        // A removed file whose size and mtime reappear on a new file was renamed.
+        let mut new_by_meta: HashMap<(u64, i128), u32> = HashMap::new();
+        for rel in changed.iter().filter(|rel| !previous.contains_key(*rel)) {
+            *new_by_meta.entry(seen[rel]).or_default() += 1;
+        }
+        let mut siblings = None;
+        // Each pairing check reads 64 KiB; past the change-rate limit the brake trips anyway.
+        let mut checks = self.config.safety.max_changes_per_minute;
+        for rel in &removed {
+            if let Some(n) = new_by_meta.get_mut(&previous[rel]).filter(|n| **n > 0) {
+                *n -= 1;
+                o.renamed += 1;
+                continue;
+            }
+            if checks == 0 {
+                continue;
+            }
+            checks -= 1;
+            let was_high = self.state.file(&root.join(rel).to_string_lossy())?.is_some_and(|f| f.high_entropy);
+            let siblings = siblings.get_or_insert_with(|| scan::Siblings::of(seen));
+            if !was_high && siblings.named_after(rel).any(|c| entropy_of(&root.join(c)).is_some_and(is_high_entropy)) {
+                o.replaced_by_encrypted += 1;
+            }
+        }
         for rel in changed.iter().filter(|rel| previous.contains_key(*rel)) {
             o.rewritten += 1;
             let abs = root.join(rel);

@@ -15,7 +15,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::commands::Commands;
 use crate::config::Config;
-use crate::state::{State, now_ms};
+use crate::engine::SAFETY_KEY;
+use crate::safety::SafetyStatus;
+use crate::state::{State, StateError, now_ms};
 
 /// Most events sent and not yet acknowledged; keeps a big replay from flooding the stream.
 const WINDOW: u64 = 512;
@@ -149,7 +151,7 @@ async fn session(
     tracing::info!(session = %welcome.session_id, last_applied_seq = welcome.last_applied_seq, outbox = state.outbox_len()?, "connected to the catcher");
     reconcile_resume_list(state, &welcome.resume)?;
     if welcome.safety_state == pb::SafetyState::StoppedForSafety as i32 {
-        tracing::warn!("the catcher has this source stopped for safety; uploads stay paused until an operator resumes");
+        adopt_stop(state)?;
     }
     let heartbeat = welcome
         .heartbeat_interval
@@ -221,6 +223,20 @@ fn reconcile_resume_list(state: &State, resume: &[pb::Package]) -> Result<(), Li
 
 fn msg(body: Out) -> pb::AgentMessage {
     pb::AgentMessage { body: Some(body) }
+}
+
+/// The catcher has this source stopped for safety. With nothing left in the outbox (no resume
+/// result on its way to clear it), a trip this state dir does not hold (replaced, or restored
+/// from before the trip) is taken as its own: only an operator's Resume clears a trip, and
+/// `agent status` then says what the catcher says.
+fn adopt_stop(state: &State) -> Result<(), StateError> {
+    let local: SafetyStatus = state.meta(SAFETY_KEY)?.unwrap_or_default();
+    if local.stopped || state.outbox_len()? > 0 {
+        return Ok(());
+    }
+    tracing::warn!("the catcher has this source stopped for safety: uploads held until an operator resumes");
+    let reason = "stopped for safety at the catcher (an earlier trip no operator has resumed yet)".to_owned();
+    state.set_meta(SAFETY_KEY, &SafetyStatus { stopped: true, reason, details: serde_json::Value::Null })
 }
 
 #[cfg(test)]

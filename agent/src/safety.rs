@@ -52,6 +52,8 @@ impl Trip {
             "removed": m.removed,
             "rewritten": m.rewritten,
             "turned_high_entropy": m.turned_high_entropy,
+            "replaced_by_encrypted": m.replaced_by_encrypted,
+            "renamed": m.renamed,
         });
         if !m.canary.is_empty() {
             d["folder"] = m.canary.clone().into();
@@ -72,15 +74,43 @@ impl Trip {
 /// Changes seen by one walk.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Observation {
+    /// Files new or different since the previous walk (renamed ones included).
     pub changed: u32,
+    /// Files gone since the previous walk (renamed ones included).
     pub removed: u32,
+    /// Removed files that reappeared under another name with the same size and mtime.
+    pub renamed: u32,
     /// Rewritten files whose contents now look encrypted though they did not before.
     pub turned_high_entropy: u32,
     /// Rewritten files that existed before (the base for the entropy share).
     pub rewritten: u32,
+    /// Removed files (not renamed) that did not look encrypted, with an encrypted-looking file
+    /// beside them named after them (`a.doc` → `a.doc.locked` or `a.locked`): the originals an
+    /// attack that writes encrypted copies and deletes the originals leaves behind.
+    pub replaced_by_encrypted: u32,
+}
+
+impl Observation {
+    fn add(self, o: &Observation) -> Observation {
+        Observation {
+            changed: self.changed + o.changed,
+            removed: self.removed + o.removed,
+            renamed: self.renamed + o.renamed,
+            turned_high_entropy: self.turned_high_entropy + o.turned_high_entropy,
+            rewritten: self.rewritten + o.rewritten,
+            replaced_by_encrypted: self.replaced_by_encrypted + o.replaced_by_encrypted,
+        }
+    }
 }
 
 /// Sliding window of observations.
+///
+/// What it judges, over the last minute (a rename counts once, as one change):
+/// - changes (files added, rewritten, removed or renamed) against `max_changes_per_minute`;
+/// - among the files that existed before and were touched (rewritten, removed or renamed away),
+///   the share that now look encrypted: rewritten in place, or replaced by an encrypted-looking
+///   new file while the plain original went (the commonest ransomware pattern);
+/// - the share of changes that were removals or renames (a mass rename to `*.locked` is 100 %).
 pub struct Detector {
     config: SafetyConfig,
     window: VecDeque<(Instant, Observation)>,
@@ -105,13 +135,12 @@ impl Detector {
         while self.window.front().is_some_and(|(t, _)| now.duration_since(*t) > WINDOW) {
             self.window.pop_front();
         }
-        let sum = self.window.iter().fold(Observation::default(), |a, (_, o)| Observation {
-            changed: a.changed + o.changed,
-            removed: a.removed + o.removed,
-            turned_high_entropy: a.turned_high_entropy + o.turned_high_entropy,
-            rewritten: a.rewritten + o.rewritten,
-        });
-        let total = sum.changed + sum.removed;
+        let sum = self.window.iter().fold(Observation::default(), |a, (_, o)| a.add(o));
+        // A rename is one change, not an addition plus a removal.
+        let total = (sum.changed + sum.removed).saturating_sub(sum.renamed);
+        let replaced = sum.replaced_by_encrypted;
+        // Files that existed before and were touched: rewritten, removed or renamed away.
+        let existing = sum.rewritten + sum.removed;
         let c = &self.config;
         let measurements = pb::SafetyMeasurements {
             window_secs: WINDOW.as_secs() as u32,
@@ -120,6 +149,8 @@ impl Detector {
             rewritten: sum.rewritten,
             turned_high_entropy: sum.turned_high_entropy,
             canary: String::new(),
+            replaced_by_encrypted: replaced,
+            renamed: sum.renamed,
         };
         let trip = |reason: String, trigger| Some(Trip { reason, trigger, measurements: measurements.clone() });
         if total >= c.max_changes_per_minute {
@@ -128,30 +159,39 @@ impl Detector {
                 pb::SafetyTrigger::ChangeRate,
             );
         }
+        if existing >= c.min_changes {
+            let encrypted = sum.turned_high_entropy + replaced;
+            let share = f64::from(encrypted) / f64::from(existing);
+            if share >= c.max_high_entropy_share {
+                let limit = c.max_high_entropy_share * 100.0;
+                return if replaced >= sum.turned_high_entropy {
+                    trip(
+                        format!(
+                            "{replaced} of {existing} files touched were replaced by encrypted-looking copies, \
+                             the originals removed (limit {limit:.0}%)"
+                        ),
+                        pb::SafetyTrigger::EncryptedCopies,
+                    )
+                } else {
+                    trip(
+                        format!("{encrypted} of {existing} files touched now look encrypted (limit {limit:.0}%)"),
+                        pb::SafetyTrigger::Entropy,
+                    )
+                };
+            }
+        }
         if total >= c.min_changes {
             let ratio = f64::from(sum.removed) / f64::from(total);
             if ratio >= c.max_rename_delete_ratio {
                 return trip(
                     format!(
-                        "{:.0}% of {total} changes were renames or deletes (limit {:.0}%)",
+                        "{:.0}% of {total} changes were renames or deletes ({} renamed, {} deleted; limit {:.0}%)",
                         ratio * 100.0,
+                        sum.renamed,
+                        sum.removed - sum.renamed,
                         c.max_rename_delete_ratio * 100.0
                     ),
                     pb::SafetyTrigger::RenameDeleteRatio,
-                );
-            }
-        }
-        if sum.rewritten >= c.min_changes {
-            let share = f64::from(sum.turned_high_entropy) / f64::from(sum.rewritten);
-            if share >= c.max_high_entropy_share {
-                return trip(
-                    format!(
-                        "{} of {} rewritten files now look encrypted (limit {:.0}%)",
-                        sum.turned_high_entropy,
-                        sum.rewritten,
-                        c.max_high_entropy_share * 100.0
-                    ),
-                    pb::SafetyTrigger::Entropy,
                 );
             }
         }
@@ -258,6 +298,46 @@ mod tests {
         let mut d = detector();
         let o = Observation { changed: 12, rewritten: 12, turned_high_entropy: 1, ..Default::default() };
         assert!(d.observe(t, o).is_none(), "ordinary edits do not trip");
+    }
+
+    #[test]
+    fn encrypted_copies_with_the_originals_removed_trip() {
+        // 200 files: each written as an encrypted `.locked` copy, the original deleted.
+        let mut d = Detector::new(SafetyConfig::default());
+        let t = Instant::now();
+        let o = Observation { changed: 200, removed: 200, replaced_by_encrypted: 200, ..Default::default() };
+        let trip = d.observe(t, o).expect("trips");
+        assert_eq!(trip.trigger, pb::SafetyTrigger::EncryptedCopies, "{}", trip.reason);
+        assert_eq!(trip.measurements.replaced_by_encrypted, 200);
+        // Spread over several walks of one minute.
+        let mut d = Detector::new(SafetyConfig::default());
+        let o = Observation { changed: 10, removed: 10, replaced_by_encrypted: 10, ..Default::default() };
+        assert!(d.observe(t, o).is_none(), "below min_changes");
+        let trip = d.observe(t + Duration::from_secs(5), o);
+        assert_eq!(trip.map(|t| t.trigger), Some(pb::SafetyTrigger::EncryptedCopies));
+    }
+
+    #[test]
+    fn renames_alone_reach_the_rename_share() {
+        // 50 files renamed to `*.locked` (same bytes, same mtime): 50 changes, all renames.
+        let mut d = Detector::new(SafetyConfig::default());
+        let o = Observation { changed: 50, removed: 50, renamed: 50, ..Default::default() };
+        let trip = d.observe(Instant::now(), o).expect("trips");
+        assert_eq!(trip.trigger, pb::SafetyTrigger::RenameDeleteRatio);
+        assert!(trip.reason.contains("100% of 50 changes") && trip.reason.contains("50 renamed"), "{}", trip.reason);
+    }
+
+    #[test]
+    fn ordinary_days_do_not_trip() {
+        let t = Instant::now();
+        // 100 new photos (compressed, high entropy) while 30 old notes are deleted.
+        let mut d = Detector::new(SafetyConfig::default());
+        let o = Observation { changed: 100, removed: 30, ..Default::default() };
+        assert!(d.observe(t, o).is_none());
+        // A few renames among many edits.
+        let mut d = Detector::new(SafetyConfig::default());
+        let o = Observation { changed: 80, removed: 5, renamed: 5, rewritten: 75, ..Default::default() };
+        assert!(d.observe(t, o).is_none());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
@@ -189,6 +189,34 @@ pub fn vanished(previous: &Seen, now: &Seen) -> Vec<String> {
     previous.keys().filter(|k| !now.contains_key(*k)).cloned().collect()
 }
 
+/// A walk's files grouped by directory and stem, to find the files named after another one.
+pub struct Siblings<'a> {
+    by_stem: HashMap<(&'a str, &'a str), Vec<&'a str>>,
+}
+
+impl<'a> Siblings<'a> {
+    pub fn of(seen: &'a Seen) -> Self {
+        let mut by_stem: HashMap<(&str, &str), Vec<&str>> = HashMap::new();
+        for rel in seen.keys() {
+            by_stem.entry(dir_and_stem(rel)).or_default().push(rel);
+        }
+        Self { by_stem }
+    }
+
+    /// Other files in `rel`'s directory with its stem: `a.doc.locked`, `a.enc` for `a.doc`.
+    pub fn named_after(&self, rel: &'a str) -> impl Iterator<Item = &'a str> + '_ {
+        self.by_stem.get(&dir_and_stem(rel)).into_iter().flatten().copied().filter(move |c| *c != rel)
+    }
+}
+
+/// `dir/a.b.c` → (`dir`, `a`); a leading dot belongs to the stem (`.profile.bak` → `.profile`).
+fn dir_and_stem(rel: &str) -> (&str, &str) {
+    let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+    let skip = usize::from(name.starts_with('.'));
+    let stem = name[skip..].find('.').map_or(name, |i| &name[..skip + i]);
+    (dir, stem)
+}
+
 /// Files new or different since the previous walk.
 pub fn changed_since(previous: &Seen, now: &Seen) -> Vec<String> {
     now.iter().filter(|(k, v)| previous.get(*k) != Some(v)).map(|(k, _)| k.clone()).collect()
@@ -202,10 +230,17 @@ pub fn check_canary(root: &Path, planted: bool) -> Option<String> {
         Ok(_) => Some(format!("canary {} was modified", path.display())),
         Err(_) if planted => Some(format!("canary {} was deleted or is unreadable", path.display())),
         Err(_) => {
-            let _ = std::fs::write(&path, CANARY_TEXT);
+            let _ = plant_canary(root);
             None
         }
     }
+}
+
+/// Writes the canary into `root` (replacing what is there); returns its path.
+pub fn plant_canary(root: &Path) -> std::io::Result<PathBuf> {
+    let path = root.join(CANARY_NAME);
+    std::fs::write(&path, CANARY_TEXT)?;
+    Ok(path)
 }
 
 #[cfg(test)]
@@ -214,6 +249,23 @@ mod tests {
     use std::os::unix::ffi::OsStrExt;
 
     use super::*;
+
+    #[test]
+    fn siblings_are_the_files_named_after_one() {
+        let seen: Seen =
+            ["d/a.doc", "d/a.doc.locked", "d/a.enc", "d/ab.doc", "e/a.doc.locked", ".profile", ".profile.x", "top"]
+                .into_iter()
+                .map(|p| (p.to_owned(), (1, 1)))
+                .collect();
+        let s = Siblings::of(&seen);
+        let mut found: Vec<_> = s.named_after("d/a.doc").collect();
+        found.sort_unstable();
+        assert_eq!(found, ["d/a.doc.locked", "d/a.enc"]);
+        assert_eq!(s.named_after(".profile").collect::<Vec<_>>(), [".profile.x"]);
+        assert_eq!(s.named_after("top").count(), 0);
+        // A removed file is not in the walk; its siblings still are.
+        assert_eq!(s.named_after("e/a.doc").collect::<Vec<_>>(), ["e/a.doc.locked"]);
+    }
 
     #[test]
     fn names_are_recorded_exactly_or_skipped_with_the_reason() {

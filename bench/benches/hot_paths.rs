@@ -133,6 +133,9 @@ fn store_queries(c: &mut Criterion) {
         ("list_source", PackageFilter { source_id: Some("edge-0007".into()), ..Default::default() }),
         ("list_tier_cold", PackageFilter { tier: Some(Some(Tier::Cold)), ..Default::default() }),
         ("list_path_prefix", PackageFilter { path_prefix: Some("/data/audit_logs/".into()), ..Default::default() }),
+        // The dashboard's search box: a common path word, and one no path has (a full scan).
+        ("search_path_word", PackageFilter { query: Some("audit".into()), ..Default::default() }),
+        ("search_no_match", PackageFilter { query: Some("no-such-thing".into()), ..Default::default() }),
         (
             "list_status_failed_type_cache",
             PackageFilter {

@@ -131,6 +131,8 @@ pub fn package(p: Package, placements: Vec<Placement>) -> pb::Package {
         retry_count: p.retry_count,
         last_error: p.last_error,
         manifest: Vec::new(),
+        // Filled where the manifests are read (ListPackages, GetPackage).
+        file_count: 0,
     }
 }
 

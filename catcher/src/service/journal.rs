@@ -21,6 +21,7 @@ fn filter(source_id: &str, package_id: &str, event_type: Option<EventType>) -> R
         source_id: (!source_id.is_empty()).then(|| v::id("source_id", source_id)).transpose()?,
         package_id: (!package_id.is_empty()).then(|| v::package_id("package_id", package_id)).transpose()?,
         event_type,
+        text: None,
     })
 }
 
@@ -109,7 +110,10 @@ impl JournalService for Journal {
         let who = super::caller(&r);
         let r = r.into_inner();
         let result = async {
-            let f = filter(&r.source_id, &r.package_id, event_type_filter(&r.event_type, r.r#type)?)?;
+            let f = JournalFilter {
+                text: (!r.text.is_empty()).then(|| v::search_text("text", &r.text)).transpose()?,
+                ..filter(&r.source_id, &r.package_id, event_type_filter(&r.event_type, r.r#type)?)?
+            };
             let limit = v::limit("limit", r.limit, 100, 1000)?;
             let events = self.0.store.journal(&f, r.before_sequence, limit).await?;
             Ok(pb::QueryJournalResponse { events: events.into_iter().map(convert::journal_event).collect() })

@@ -16,11 +16,13 @@ impl Packages {
     async fn with_placements(&self, ps: Vec<crate::domain::Package>) -> Result<Vec<pb::Package>> {
         let ids: Vec<String> = ps.iter().map(|p| p.package_id.clone()).collect();
         let mut placements = self.0.store.placements_of(&ids).await?;
+        let counts = self.0.store.file_counts_of(&ids).await?;
         Ok(ps
             .into_iter()
             .map(|p| {
                 let pl = placements.remove(&p.package_id).unwrap_or_default();
-                convert::package(p, pl)
+                let file_count = counts.get(&p.package_id).copied().unwrap_or(0);
+                pb::Package { file_count, ..convert::package(p, pl) }
             })
             .collect())
     }
@@ -102,6 +104,7 @@ impl Packages {
             package_type: v::package_type("package_type", r.package_type, false)?,
             tier: v::tier("tier", r.tier, false)?.map(Some),
             path_prefix: (!r.path_prefix.is_empty()).then(|| v::path("path_prefix", &r.path_prefix)).transpose()?,
+            query: (!r.query.is_empty()).then(|| v::search_text("query", &r.query)).transpose()?,
         };
         // One extra row tells whether another page follows.
         let mut page = self.0.store.list_packages(&filter, after.as_deref(), limit + 1).await?;

@@ -33,6 +33,21 @@ pub fn path(field: &str, value: &str) -> Result<String> {
     Ok(value.to_owned())
 }
 
+/// Search text: 1..256 characters, no NUL, surrounding whitespace dropped.
+pub fn search_text(field: &str, value: &str) -> Result<String> {
+    let t = value.trim();
+    if t.is_empty() {
+        return Err(Error::invalid(field, "blank"));
+    }
+    if t.chars().count() > 256 {
+        return Err(Error::invalid(field, "longer than 256 characters"));
+    }
+    if t.contains('\0') {
+        return Err(Error::invalid(field, "contains a NUL character"));
+    }
+    Ok(t.to_owned())
+}
+
 /// A path inside a watched folder: relative, `/`-separated, no empty, `.` or `..` parts.
 pub fn relative_path(field: &str, value: &str) -> Result<String> {
     if value.is_empty() {

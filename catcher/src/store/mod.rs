@@ -12,7 +12,7 @@ pub mod migration;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use sea_orm::sea_query::{Alias, Expr, ExprTrait};
+use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, SimpleExpr};
 use sea_orm::{
     ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, EntityTrait,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -45,6 +45,8 @@ pub struct PackageFilter {
     /// `Some(None)` selects packages without a tier (still on the edge).
     pub tier: Option<Option<Tier>>,
     pub path_prefix: Option<String>,
+    /// Id or sha256 prefix, source id, or path substring (see `ListPackagesRequest.query`).
+    pub query: Option<String>,
 }
 
 /// Journal filters.
@@ -53,6 +55,18 @@ pub struct JournalFilter {
     pub source_id: Option<String>,
     pub package_id: Option<String>,
     pub event_type: Option<EventType>,
+    /// Case-insensitive substring of the event's text fields (see `QueryJournalRequest.text`).
+    pub text: Option<String>,
+}
+
+/// `%text%` for a LIKE over a lowercased column, its wildcards escaped with `\`.
+fn contains_pattern(text: &str) -> sea_orm::sea_query::LikeExpr {
+    sea_orm::sea_query::LikeExpr::new(format!("%{}%", catalog::like_escape(&text.to_lowercase()))).escape('\\')
+}
+
+/// `LOWER(col) LIKE pattern`: case-insensitive on SQLite and PostgreSQL alike.
+fn lower_like(col: impl sea_orm::sea_query::IntoColumnRef, pattern: sea_orm::sea_query::LikeExpr) -> SimpleExpr {
+    Expr::expr(sea_orm::sea_query::Func::lower(Expr::col(col))).like(pattern)
 }
 
 /// Packages of one (type, tier) due within a window.
@@ -210,11 +224,39 @@ impl Store {
             let head = sea_orm::sea_query::Func::cust("SUBSTR").arg(Expr::col(package::Column::Path)).arg(1).arg(n);
             q = q.filter(package::Column::Path.like(pattern)).filter(Expr::expr(head).eq(p.as_str()));
         }
+        if let Some(text) = &f.query {
+            let lower = text.to_lowercase();
+            let prefix = sea_orm::sea_query::LikeExpr::new(format!("{}%", catalog::like_escape(&lower))).escape('\\');
+            q = q.filter(
+                Condition::any()
+                    .add(lower_like(package::Column::PackageId, prefix.clone()))
+                    .add(lower_like(package::Column::Sha256, prefix))
+                    .add(package::Column::SourceId.eq(text.as_str()))
+                    .add(lower_like(package::Column::Path, contains_pattern(text))),
+            );
+        }
         if let Some(a) = after {
             q = q.filter(package::Column::PackageId.lt(a));
         }
         let rows = q.order_by_desc(package::Column::PackageId).limit(limit).all(&self.db).await?;
         rows.into_iter().map(package_from).collect()
+    }
+
+    /// Manifest entry counts of the given packages (those with a manifest).
+    pub async fn file_counts_of(&self, ids: &[String]) -> Result<HashMap<String, u64>> {
+        let mut out = HashMap::new();
+        for chunk in ids.chunks(500) {
+            let rows: Vec<(String, i64)> = package_manifest::Entity::find()
+                .select_only()
+                .column(package_manifest::Column::PackageId)
+                .column(package_manifest::Column::FileCount)
+                .filter(package_manifest::Column::PackageId.is_in(chunk.iter().cloned()))
+                .into_tuple()
+                .all(&self.db)
+                .await?;
+            out.extend(rows.into_iter().map(|(id, n)| (id, u64::try_from(n).unwrap_or(0))));
+        }
+        Ok(out)
     }
 
     /// Placements of the given packages, grouped by package id.
@@ -527,6 +569,21 @@ impl Store {
         }
         if let Some(t) = f.event_type {
             q = q.filter(journal::Column::EventType.eq(t.as_str()));
+        }
+        if let Some(text) = &f.text {
+            let cols = [
+                journal::Column::EventType,
+                journal::Column::Actor,
+                journal::Column::SourceId,
+                journal::Column::PackageId,
+                journal::Column::StationId,
+                journal::Column::StatusBefore,
+                journal::Column::StatusAfter,
+                journal::Column::Error,
+                journal::Column::DetailsJson,
+            ];
+            let any = cols.into_iter().fold(Condition::any(), |c, col| c.add(lower_like(col, contains_pattern(text))));
+            q = q.filter(any);
         }
         if before > 0 {
             q = q.filter(journal::Column::Sequence.lt(i64::try_from(before).unwrap_or(i64::MAX)));

@@ -406,6 +406,8 @@ fn safety_details(trigger: i32, m: Option<pb::SafetyMeasurements>) -> Result<Str
         "removed": m.removed,
         "rewritten": m.rewritten,
         "turned_high_entropy": m.turned_high_entropy,
+        "replaced_by_encrypted": m.replaced_by_encrypted,
+        "renamed": m.renamed,
     });
     if let Some(t) = trigger {
         details["trigger"] = t.into();

@@ -140,7 +140,10 @@ async fn an_abuse_limit_firing_is_logged() {
         tokio::task::yield_now().await;
     }
     let closed = tokio::time::timeout(Duration::from_secs(10), driver).await.expect("closed in time");
-    assert!(format!("{closed:?}").contains("too_many_data_frames"), "{closed:?}");
+    // The client sees the GOAWAY, or (when its own writes race the close) a broken pipe or reset:
+    // either way the connection is closed with an error; the log below says why.
+    let closed = closed.expect("the driver task ran");
+    assert!(closed.is_err(), "the connection closed cleanly: {closed:?}");
     crate::harness::eventually("the GOAWAY logged", 10, || async {
         let log = catcher.log_text();
         log.lines()

@@ -1,6 +1,7 @@
 //! The seed prototype's whole workflow through the gRPC API, on SQLite and PostgreSQL.
 
 use edgebackup_proto::v1 as pb;
+use sha2::Digest;
 use tonic::Code;
 
 use crate::harness::{Catcher, TestDb, assert_invalid};
@@ -558,4 +559,75 @@ async fn path_prefix_is_literal(db: TestDb) {
     }
 }
 
-crate::both_databases!(seed_workflow, bad_input_changes_nothing, path_prefix_is_literal);
+/// The dashboard's search box asks the catcher: id or checksum prefix, source, path substring
+/// (case-insensitive, wildcards literal), paged like any listing; the journal's text search too.
+async fn search_finds_packages_and_events_the_page_does_not_hold(db: TestDb) {
+    let catcher = Catcher::start(&db).await;
+    let mut c = catcher.clients().await;
+    let mut ids = Vec::new();
+    for (source, path) in [("edge-a", "/srv/Audit_Logs/2026"), ("edge-b", "/srv/audit%/x"), ("edge-c", "/home/notes")] {
+        let request = pb::IngestPackageRequest {
+            source_id: source.into(),
+            path: path.into(),
+            size_bytes: 1,
+            sha256: sha2::Sha256::digest(path.as_bytes()).iter().map(|b| format!("{b:02x}")).collect(),
+            ..Default::default()
+        };
+        ids.push(c.packages.ingest_package(request).await.unwrap().into_inner().package);
+    }
+    let search = |query: &str, page_size: u32, page_token: String| pb::ListPackagesRequest {
+        query: query.into(),
+        page_size,
+        page_token,
+        ..Default::default()
+    };
+    let found = |list: pb::ListPackagesResponse| {
+        let mut paths: Vec<String> = list.packages.into_iter().map(|p| p.path).collect();
+        paths.sort();
+        paths
+    };
+    let mut list = |q: &str| {
+        let mut packages = c.packages.clone();
+        let request = search(q, 0, String::new());
+        async move { found(packages.list_packages(request).await.unwrap().into_inner()) }
+    };
+    let notes = ids[2].as_ref().unwrap();
+    assert_eq!(list(&notes.package_id).await, ["/home/notes"], "a whole id");
+    assert_eq!(list(&notes.package_id[..13].to_uppercase()).await, ["/home/notes"], "an id prefix, any case");
+    assert_eq!(list(&notes.sha256[..12]).await, ["/home/notes"], "a checksum prefix");
+    assert_eq!(list("edge-b").await, ["/srv/audit%/x"], "a source");
+    assert_eq!(list("AUDIT").await, ["/srv/Audit_Logs/2026", "/srv/audit%/x"], "a path word, any case");
+    assert_eq!(list("audit%").await, ["/srv/audit%/x"], "% is literal");
+    assert_eq!(list("t_l").await, ["/srv/Audit_Logs/2026"], "_ is literal");
+    assert!(list("nothing-like-it").await.is_empty());
+    // Paging through a search makes progress and ends.
+    let first = c.packages.list_packages(search("/srv", 1, String::new())).await.unwrap().into_inner();
+    assert_eq!(first.packages.len(), 1);
+    let second = c.packages.list_packages(search("/srv", 1, first.next_page_token.clone())).await.unwrap().into_inner();
+    assert_eq!(second.packages.len(), 1);
+    assert_ne!(first.packages[0].package_id, second.packages[0].package_id);
+    assert!(second.next_page_token.is_empty(), "two matches, two pages: {second:?}");
+    // Bad search text is refused with the field named.
+    let blank = c.packages.list_packages(search("   ", 0, String::new())).await.unwrap_err();
+    assert_eq!((blank.code(), blank.message().contains("query")), (Code::InvalidArgument, true), "{blank:?}");
+    let long = c.packages.list_packages(search(&"x".repeat(257), 0, String::new())).await.unwrap_err();
+    assert_eq!(long.code(), Code::InvalidArgument);
+
+    // The journal: "rules" finds rules.* events by a part of their type; "edge-b" its events.
+    let preset = pb::ApplyPresetRequest { name: "demo".into(), ..Default::default() };
+    c.policy.apply_preset(preset).await.unwrap();
+    let text = |t: &str| pb::QueryJournalRequest { text: t.into(), ..Default::default() };
+    let events = c.journal.query_journal(text("RULES")).await.unwrap().into_inner().events;
+    assert!(!events.is_empty() && events.iter().all(|e| e.event_type.starts_with("rules.")), "{events:?}");
+    let events = c.journal.query_journal(text("edge-b")).await.unwrap().into_inner().events;
+    assert!(!events.is_empty() && events.iter().all(|e| e.source_id == "edge-b"), "{events:?}");
+    let bad = c.journal.query_journal(text(&"y".repeat(300))).await.unwrap_err();
+    assert_eq!((bad.code(), bad.message().contains("text")), (Code::InvalidArgument, true), "{bad:?}");
+}
+
+crate::both_databases!(
+    seed_workflow,
+    bad_input_changes_nothing,
+    path_prefix_is_literal,
+    search_finds_packages_and_events_the_page_does_not_hold
+);
