@@ -101,8 +101,16 @@ enum Cmd {
         #[arg(long)]
         source: Option<String>,
     },
-    /// Verify a package's stored copies on every station; names any damaged file.
-    Verify { package_id: String },
+    /// Verify a package's stored copies on every configured station; names any damaged file
+    /// and reports what it found to the catcher, which has a damaged copy written again from a
+    /// good one. Works while the daemon runs, and on a replacement device (from the catcher's
+    /// record of the package).
+    Verify {
+        package_id: String,
+        /// Do not report to the catcher.
+        #[arg(long)]
+        no_report: bool,
+    },
     /// Enroll this device with a one-time token (`catcher enroll --source ID` prints the
     /// command): a key is generated here, the catcher signs a credential for it, and both are
     /// kept in state_dir/credential (the key with mode 0600).
@@ -201,7 +209,7 @@ async fn main() -> ExitCode {
             let source = source.unwrap_or_else(|| config.source_id.clone());
             browse::versions(&config, &source, folder.as_deref(), &path).await
         }
-        Cmd::Verify { package_id } => verify(config, &package_id).await,
+        Cmd::Verify { package_id, no_report } => verify(config, &package_id, !no_report).await,
         Cmd::Init { .. } => unreachable!("handled above"),
     };
     match result {
@@ -338,11 +346,48 @@ async fn restore_cmd(
     }
 }
 
-async fn verify(config: Arc<Config>, package_id: &str) -> anyhow::Result<ExitCode> {
-    let engine = daemon::prepare(config).await?;
-    let checks = restore::verify_package(&engine, package_id).await;
+async fn verify(config: Arc<Config>, package_id: &str, report: bool) -> anyhow::Result<ExitCode> {
+    if uuid::Uuid::parse_str(package_id).is_err() {
+        return usage(&format!("package_id: {package_id:?} is not a package id"));
+    }
+    // This agent's record when the state dir is free (no daemon holds it), else the catcher's.
+    let local = (config.state_dir.join("agent.redb").exists())
+        .then(|| agent::state::State::open(&config.state_dir).ok())
+        .flatten()
+        .and_then(|state| state.package(package_id).ok().flatten())
+        .filter(|p| !p.sha256.is_empty());
+    let plan = match local {
+        Some(p) => restore::VerifyPlan::from_record(&config.source_id, &p),
+        None => restore::VerifyPlan::from_catcher(&config, package_id)
+            .await
+            .map_err(|e| anyhow::anyhow!("{package_id}: no completed record in this state dir, and {e}"))?,
+    };
+    let stations: Vec<_> = config.stations.iter().map(agent::station::Station::from_config).collect();
+    let scratch = std::env::temp_dir().join(format!("edgebackup-verify-{}", std::process::id()));
+    let checks = restore::verify_plan(&stations, &plan, &scratch).await;
+    let _ = std::fs::remove_dir_all(&scratch);
     for c in &checks {
         println!("{}", c.summary());
     }
+    let reportable: Vec<_> = checks.iter().filter(|c| !c.station_id.is_empty()).map(|c| c.to_wire()).collect();
+    if report && !reportable.is_empty() {
+        match report_checks(&config, reportable).await {
+            Ok(r) if r.damaged > 0 => println!(
+                "reported to the catcher: {} copy(ies) marked damaged, {} being written again from a good copy",
+                r.damaged, r.repairs
+            ),
+            Ok(_) => println!("reported to the catcher"),
+            Err(e) => eprintln!("warning: not reported to the catcher: {e}"),
+        }
+    }
     Ok(if !checks.is_empty() && checks.iter().all(|c| c.ok) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+async fn report_checks(config: &Config, checks: Vec<pb::CopyCheck>) -> Result<pb::ReportCopyChecksResponse, String> {
+    let channel = restore::catcher_channel(config).await?;
+    PackageServiceClient::new(channel)
+        .report_copy_checks(pb::ReportCopyChecksRequest { checks })
+        .await
+        .map(tonic::Response::into_inner)
+        .map_err(|s| s.message().to_owned())
 }

@@ -177,47 +177,108 @@ fn move_tree(from: &Path, to: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Verifies every copy of a package this agent made: measures each station's copy and,
-/// when one is wrong, unpacks it to say which files are damaged.
-pub async fn verify_package(engine: &Engine, package_id: &str) -> Vec<Check> {
-    let record = match engine.state.package(package_id) {
-        Ok(Some(p)) => p,
-        _ => {
-            return vec![Check {
-                package_id: package_id.to_owned(),
-                station_id: String::new(),
-                location: String::new(),
-                ok: false,
-                problem: "this agent has no record of the package".into(),
-                bad_files: Vec::new(),
-            }];
+/// What a verification checks: a package's expected sha256 and the copies to measure.
+#[derive(Debug, Clone)]
+pub struct VerifyPlan {
+    pub package_id: String,
+    /// The source whose package it is (where stations file it).
+    pub owner: String,
+    pub sha256: String,
+    /// `(station id, tool ref)`; without a ref the station locates the copy by owner and id.
+    pub copies: Vec<(String, Option<String>)>,
+}
+
+impl VerifyPlan {
+    /// From this agent's own record of the package.
+    pub fn from_record(owner: &str, p: &crate::state::LocalPackage) -> Self {
+        Self {
+            package_id: p.package_id.clone(),
+            owner: owner.to_owned(),
+            sha256: p.sha256.clone(),
+            copies: p.copies.iter().map(|c| (c.station_id.clone(), Some(c.tool_ref.clone()))).collect(),
         }
+    }
+
+    /// From the catcher's record (a replacement device, or a package this state dir never
+    /// made): every station it places a copy on.
+    pub async fn from_catcher(config: &crate::config::Config, package_id: &str) -> Result<Self, String> {
+        let channel = catcher_channel(config).await?;
+        let request = pb::GetPackageRequest { package_id: package_id.to_owned(), without_manifest: true };
+        let p = pb::package_service_client::PackageServiceClient::new(channel)
+            .get_package(request)
+            .await
+            .map_err(|s| format!("the catcher: {}", s.message()))?
+            .into_inner();
+        Ok(Self {
+            package_id: p.package_id,
+            owner: p.source_id,
+            sha256: p.sha256,
+            copies: p.placements.into_iter().map(|pl| (pl.station_id, None)).collect(),
+        })
+    }
+}
+
+/// Checks every copy of a package (`agent verify`, the Verify command). The plan comes from
+/// this agent's record when it has one, else from the catcher's.
+pub async fn verify_package(engine: &Engine, package_id: &str) -> Vec<Check> {
+    let plan = match engine.state.package(package_id) {
+        Ok(Some(p)) => VerifyPlan::from_record(&engine.config.source_id, &p),
+        _ => match VerifyPlan::from_catcher(&engine.config, package_id).await {
+            Ok(plan) => plan,
+            Err(e) => return vec![unplanned(package_id, &format!("no record here, and {e}"))],
+        },
     };
-    let scratch = engine.config.state_dir.join("verify").join(package_id);
+    verify_plan(&engine.stations, &plan, &engine.config.state_dir.join("verify")).await
+}
+
+/// A check that could not even start.
+pub fn unplanned(package_id: &str, problem: &str) -> Check {
+    Check {
+        package_id: package_id.to_owned(),
+        station_id: String::new(),
+        location: String::new(),
+        ok: false,
+        problem: problem.to_owned(),
+        bad_files: Vec::new(),
+    }
+}
+
+/// Measures each planned copy on the stations this agent has configured; a copy whose sha256
+/// differs is restored into scratch to name the damaged files. Copies on stations this agent
+/// does not have are left out (another agent checks those).
+pub async fn verify_plan(stations: &[Station], plan: &VerifyPlan, scratch_root: &Path) -> Vec<Check> {
+    let package_id = plan.package_id.as_str();
+    if plan.sha256.is_empty() {
+        return vec![unplanned(package_id, "the package's sha256 is not known yet (not completed)")];
+    }
+    let scratch = scratch_root.join(package_id);
     let mut checks = Vec::new();
-    for copy in &record.copies {
-        let Some(station) = engine.stations.iter().find(|s| s.id() == copy.station_id) else { continue };
-        let mut check = Check {
-            package_id: package_id.to_owned(),
-            station_id: copy.station_id.clone(),
-            location: station.describe(&copy.tool_ref),
-            ok: false,
-            problem: String::new(),
-            bad_files: Vec::new(),
+    for (station_id, tool_ref) in &plan.copies {
+        let Some(station) = stations.iter().find(|s| s.id() == station_id) else { continue };
+        let mut check = Check { station_id: station_id.clone(), ..unplanned(package_id, "") };
+        let located = match tool_ref {
+            Some(r) => Ok(r.clone()),
+            None => station.locate(&plan.owner, package_id).await,
         };
-        let measured = match station.integrity().await {
-            Ok(()) => station.measure(&copy.tool_ref).await,
+        let measured = match located {
+            Ok(r) => {
+                check.location = station.describe(&r);
+                match station.integrity().await {
+                    Ok(()) => station.measure(&r).await,
+                    Err(e) => Err(e),
+                }
+            }
             Err(e) => Err(e),
         };
         match measured {
-            Ok(sha) if sha == record.sha256 => check.ok = true,
+            Ok(sha) if sha == plan.sha256 => check.ok = true,
             Ok(sha) => {
-                check.problem = format!("the stored copy's sha256 is {sha}, expected {}", record.sha256);
+                check.problem = format!("the stored copy's sha256 is {sha}, expected {}", plan.sha256);
                 let deep = restore_from(
                     station,
-                    &engine.config.source_id,
+                    &plan.owner,
                     package_id,
-                    Some(&record.sha256),
+                    Some(&plan.sha256),
                     &scratch.join("files"),
                     &scratch,
                 )
@@ -232,6 +293,11 @@ pub async fn verify_package(engine: &Engine, package_id: &str) -> Vec<Check> {
         checks.push(check);
     }
     let _ = std::fs::remove_dir_all(&scratch);
+    if checks.is_empty() {
+        let held: Vec<&str> = plan.copies.iter().map(|(s, _)| s.as_str()).collect();
+        let problem = format!("no configured station holds a recorded copy (recorded on: {})", held.join(", "));
+        return vec![unplanned(package_id, &problem)];
+    }
     checks
 }
 

@@ -473,6 +473,29 @@ async fn restore_drills_find_a_corrupt_copy_and_it_is_re_sent() {
     .await;
     let again = drill(&world, pb::Tier::Offsite).await;
     assert_eq!(again.state, pb::CommandState::Succeeded as i32, "{again:?}");
+
+    // Damage found by `agent verify` from a shell, while the daemon holds the state dir: named,
+    // reported to the catcher (the copy marked failed, journaled), and written again.
+    let mut bytes = std::fs::read(&offsite).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&offsite, bytes).unwrap();
+    let damaged_before = world.journal("package.copy_damaged").await.len();
+    let (code, stdout, stderr) = agent_fn(&config, &["verify", &p.package_id]).await;
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.contains("ledger.txt"), "names the damaged file: {stdout}");
+    assert!(stdout.contains("1 copy(ies) marked damaged, 1 being written again"), "{stdout}{stderr}");
+    let events = world.journal("package.copy_damaged").await;
+    assert_eq!(events.len(), damaged_before + 1, "{events:?}");
+    assert_eq!((events[0].station_id.as_str(), events[0].package_id.as_str()), ("offsite", p.package_id.as_str()));
+    eventually("the copy `agent verify` found damaged re-sent and verified", 60, || async {
+        let now = world.package(&p.package_id).await;
+        let pl = now.placements.iter().find(|pl| pl.station_id == "offsite")?;
+        (pl.status == pb::PlacementStatus::Verified as i32 && sha256_file(&offsite) == now.sha256).then_some(())
+    })
+    .await;
+    let (code, stdout, stderr) = agent_fn(&config, &["verify", &p.package_id]).await;
+    assert_eq!(code, 0, "every copy intact again: {stdout}{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

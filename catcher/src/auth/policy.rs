@@ -38,8 +38,11 @@ const AGENT_READS: &[&str] = &[
 ];
 
 /// Writes an agent makes about its own packages; people do not fabricate packages.
-const AGENT_WRITES: &[&str] =
-    &["/edgebackup.v1.PackageService/IngestPackage", "/edgebackup.v1.PackageService/UpdatePackage"];
+const AGENT_WRITES: &[&str] = &[
+    "/edgebackup.v1.PackageService/IngestPackage",
+    "/edgebackup.v1.PackageService/UpdatePackage",
+    "/edgebackup.v1.PackageService/ReportCopyChecks",
+];
 
 /// What a viewer may read.
 const VIEWER: &[&str] = &[

@@ -90,6 +90,8 @@ pub enum EventType {
     PendingChangeApplied,
     #[strum(serialize = "pending_change.failed")]
     PendingChangeFailed,
+    #[strum(serialize = "package.copy_damaged")]
+    PackageCopyDamaged,
 }
 
 impl EventType {

@@ -315,15 +315,17 @@ fn paths_with_reasons(items: impl Iterator<Item = (String, String)>, field: &str
         .collect()
 }
 
-fn checks_in(field: &str, c: pb::CopyChecks) -> Result<Vec<CopyCheck>> {
+/// Copy checks named `field.checks` (just `checks` when `field` is empty), checked field by field.
+pub fn checks_in(field: &str, c: pb::CopyChecks) -> Result<Vec<CopyCheck>> {
+    let base = if field.is_empty() { "checks".to_owned() } else { format!("{field}.checks") };
     if c.checks.len() > MAX_CHECKS {
-        return Err(Error::invalid(format!("{field}.checks"), format!("more than {MAX_CHECKS} entries")));
+        return Err(Error::invalid(base, format!("more than {MAX_CHECKS} entries")));
     }
     c.checks
         .into_iter()
         .enumerate()
         .map(|(i, c)| {
-            let f = |n: &str| format!("{field}.checks[{i}].{n}");
+            let f = |n: &str| format!("{base}[{i}].{n}");
             if c.bad_files.len() > MAX_BAD_FILES {
                 return Err(Error::invalid(f("bad_files"), format!("more than {MAX_BAD_FILES} entries")));
             }
@@ -339,7 +341,7 @@ fn checks_in(field: &str, c: pb::CopyChecks) -> Result<Vec<CopyCheck>> {
                 problem: text(&f("problem"), c.problem, 4096)?,
                 bad_files: paths_with_reasons(
                     c.bad_files.into_iter().map(|b| (b.path, b.reason)),
-                    &format!("{field}.checks[{i}].bad_files"),
+                    &format!("{base}[{i}].bad_files"),
                 )?,
             })
         })

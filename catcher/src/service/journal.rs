@@ -72,6 +72,7 @@ pub fn event_type(t: EventType) -> pb::JournalEventType {
         EventType::PendingChangeCancelled => W::PendingChangeCancelled,
         EventType::PendingChangeApplied => W::PendingChangeApplied,
         EventType::PendingChangeFailed => W::PendingChangeFailed,
+        EventType::PackageCopyDamaged => W::PackageCopyDamaged,
     }
 }
 

@@ -8,7 +8,7 @@ use crate::auth::Principal;
 use crate::domain::{PackageType, Tool};
 use crate::error::{Error, Result};
 use crate::store::PackageFilter;
-use crate::writer::{DeletePackage, Ingest, NewPackage, PackagePatch, Patch};
+use crate::writer::{DeletePackage, Ingest, NewPackage, PackagePatch, Patch, ReportChecks};
 
 pub struct Packages(pub Shared);
 
@@ -204,6 +204,34 @@ impl PackageService for Packages {
             self.0.store.source(&source_id).await?.ok_or_else(|| Error::not_found("source", &source_id))?;
             let list = self.0.store.resume_list(&source_id).await?;
             Ok(pb::GetResumeListResponse { packages: self.with_placements(list).await? })
+        }
+        .await;
+        respond(result)
+    }
+
+    async fn report_copy_checks(
+        &self,
+        r: Request<pb::ReportCopyChecksRequest>,
+    ) -> Result<Response<pb::ReportCopyChecksResponse>, Status> {
+        let who = caller(&r);
+        let result = async {
+            // The damage a check names is the reporting agent's to vouch for; a person orders a
+            // Verify command instead (whose result lands here the same way).
+            let Some(source_id) = who.agent_source() else {
+                return Err(Error::PermissionDenied(
+                    "only an agent reports its checks; order a Verify command (SourceService.CreateCommand)".into(),
+                ));
+            };
+            let checks = super::commands_wire::checks_in("", pb::CopyChecks { checks: r.into_inner().checks })?;
+            if checks.is_empty() {
+                return Err(Error::invalid("checks", "required"));
+            }
+            if let Some(i) = checks.iter().position(|c| c.station_id.is_empty()) {
+                return Err(Error::invalid(format!("checks[{i}].station_id"), "required"));
+            }
+            let op = ReportChecks { source_id: source_id.to_owned(), checks };
+            let d = self.0.writer.submit(op).await?;
+            Ok(pb::ReportCopyChecksResponse { damaged: d.damaged, repairs: d.repairs })
         }
         .await;
         respond(result)

@@ -169,6 +169,11 @@ pub(super) async fn command_result(u: &mut Unit<'_>, source_id: &str, r: Command
     match c.kind() {
         CommandKind::Move | CommandKind::Expire => lifecycle::on_result(u, &c, r.success).await?,
         CommandKind::RestoreDrill => lifecycle::on_drill_result(u, &c, r.success).await?,
+        CommandKind::Verify => {
+            if let Some(CommandDetails::Verify(checks)) = &c.result {
+                super::damage::on_checks(u, source_id, checks, "verify").await?;
+            }
+        }
         CommandKind::Resume if r.success => {
             if let Some(mut s) = u.source(source_id).await? {
                 s.safety_state = SafetyState::Ok;

@@ -521,32 +521,7 @@ pub(super) async fn on_drill_result(u: &mut Unit<'_>, c: &Command, success: bool
             .to_string(),
         ..JournalEntry::new(event, super::sources::actor_of(&c.source_id))
     });
-    let is_mover = u.source(&c.source_id).await?.is_some_and(|s| s.capabilities.contains(&Capability::Mover));
-    for check in checks.iter().filter(|c| !c.ok) {
-        let Some(p) = u.package(&check.package_id).await? else { continue };
-        let placements = u.placements_of(&p.package_id).await?;
-        if !placements.iter().any(|pl| pl.station_id == check.station_id) {
-            continue;
-        }
-        let problem = if check.problem.is_empty() { "restore drill failed" } else { check.problem.as_str() };
-        let error = format!("restore drill: {problem}");
-        u.put_placement(placement(&p.package_id, &check.station_id, PlacementStatus::Failed, "", &error, u.now));
-        let other =
-            placements.iter().find(|pl| pl.station_id != check.station_id && pl.status == PlacementStatus::Verified);
-        if let (true, Some(from)) = (is_mover, other) {
-            let args = CommandArgs::Move(MoveArgs {
-                from_station_id: from.station_id.clone(),
-                to_station_id: check.station_id.clone(),
-                owner: p.source_id.clone(),
-                sha256: p.sha256.clone(),
-                purpose: MovePurpose::Resend,
-            });
-            let resend = new_command(u, &c.source_id, &p.package_id, args);
-            u.put_command(resend);
-            let details = serde_json::json!({ "from": from.station_id });
-            journal(u, &p, EventType::PackageResendStarted, &check.station_id, &check.station_id, details);
-        }
-    }
+    super::damage::on_checks(u, &c.source_id, &checks, "restore drill").await?;
     Ok(())
 }
 

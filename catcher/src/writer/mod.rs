@@ -14,6 +14,7 @@
 mod catalog;
 mod commands;
 mod credentials;
+mod damage;
 mod deletion;
 mod events;
 mod lifecycle;
@@ -41,6 +42,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use self::commands::{CommandsProgressed, CommandsSent, CreateCommand, NewCommand};
 pub use self::credentials::{CreateEnrollment, CreateToken, Enroll, Renew, RevokeAgent, RevokeToken};
+pub use self::damage::{Damage, ReportChecks};
 pub use self::events::{
     AgentEvent, AgentEvents, CommandOutcome, Completion, EventsOutcome, Failure, PlacementReport, ProgressUpdate,
 };
@@ -169,6 +171,7 @@ ops!(
     RevokeToken,
     CancelPending,
     ApplyDue,
+    ReportChecks,
 );
 
 /// How the writer works.

@@ -586,7 +586,7 @@ async fn search_finds_packages_and_events_the_page_does_not_hold(db: TestDb) {
         paths.sort();
         paths
     };
-    let mut list = |q: &str| {
+    let list = |q: &str| {
         let mut packages = c.packages.clone();
         let request = search(q, 0, String::new());
         async move { found(packages.list_packages(request).await.unwrap().into_inner()) }
