@@ -108,6 +108,9 @@ pub struct ScheduleConfig {
     pub watch: bool,
     /// Also run a pass at these times (cron syntax, local time), e.g. "0 */6 * * *".
     pub cron: Option<String>,
+    /// Measure every verified copy of this source's packages again this often (the scrub);
+    /// damage goes to the catcher, which has the copy written again. 0 turns it off.
+    pub scrub_interval_secs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -136,7 +139,7 @@ impl Default for Config {
             token: String::new(),
             token_file: None,
             catcher_ca_fingerprint: String::new(),
-            state_dir: PathBuf::from("agent-state"),
+            state_dir: default_state_dir(),
             folders: Vec::new(),
             stations: Vec::new(),
             backup_stations: Vec::new(),
@@ -156,7 +159,7 @@ impl Default for Config {
 
 impl Default for ScheduleConfig {
     fn default() -> Self {
-        Self { interval_secs: 300, debounce_ms: 2000, watch: true, cron: None }
+        Self { interval_secs: 300, debounce_ms: 2000, watch: true, cron: None, scrub_interval_secs: 7 * 24 * 3600 }
     }
 }
 
@@ -233,6 +236,11 @@ impl Config {
         }
         if self.state_dir.as_os_str().is_empty() {
             return Err(invalid("state_dir", "must not be empty"));
+        }
+        // Relative to whatever directory the agent happened to start in, a restart elsewhere
+        // would begin a new outbox and index.
+        if !self.state_dir.is_absolute() {
+            return Err(invalid("state_dir", format!("{} must be an absolute path", self.state_dir.display())));
         }
         for (i, f) in self.folders.iter().enumerate() {
             let key = |k: &str| format!("folders[{i}].{k}");
@@ -362,6 +370,21 @@ impl StationConfig {
 }
 
 /// What `agent init` writes: every key, commented.
+/// Where the agent keeps its state when the config does not say: the system's state directory
+/// as root, the user's otherwise (never the working directory).
+pub fn default_state_dir() -> PathBuf {
+    use std::os::unix::fs::MetadataExt;
+    // /proc/self belongs to the process's effective user.
+    let root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+    if root {
+        return PathBuf::from("/var/lib/edgebackup-agent");
+    }
+    let base = std::env::var_os("XDG_STATE_HOME").map(PathBuf::from).filter(|p| p.is_absolute()).or_else(|| {
+        std::env::var_os("HOME").map(PathBuf::from).filter(|p| p.is_absolute()).map(|h| h.join(".local/state"))
+    });
+    base.unwrap_or_else(std::env::temp_dir).join("edgebackup-agent")
+}
+
 pub const EXAMPLE: &str = r#"# Edge Backup agent configuration. Environment variables override it: AGENT_<KEY>,
 # nested keys with a double underscore, e.g. AGENT_SCHEDULE__INTERVAL_SECS=60.
 
@@ -376,8 +399,9 @@ catcher_url = "https://127.0.0.1:50051"
 # token_file = "/etc/edgebackup/enroll.token"
 # catcher_ca_fingerprint = "3f0c…"
 
-# Outbox, file index and staging. Keep it on durable storage.
-state_dir = "agent-state"
+# Outbox, file index and staging: an absolute path on durable storage. Default:
+# /var/lib/edgebackup-agent as root, else $XDG_STATE_HOME (~/.local/state)/edgebackup-agent.
+# state_dir = "/var/lib/edgebackup-agent"
 
 # Largest package (input bytes) and most files per package; bigger change sets become several packages.
 max_package_bytes = 1073741824
@@ -406,6 +430,8 @@ debounce_ms = 2000
 watch = true
 # Also run at fixed times (cron syntax, local time):
 # cron = "0 */6 * * *"
+# Measure every verified copy again (the scrub) this often; damage is repaired from a good copy. 0 = off.
+scrub_interval_secs = 604800
 
 [safety]
 # The panic brake: stops uploading changed data when the edge looks attacked.
@@ -427,6 +453,8 @@ min_changes = 20
 # id = "hot-local"
 # kind = "local"               # local | rclone | restic | s3
 # uri = "/mnt/backup/hot"
+# tool = "native"              # native | rclone | restic (default from kind: local → native,
+#                              # rclone/s3 → rclone, restic → restic)
 #
 # [[stations]]
 # id = "hot-restic"
@@ -488,6 +516,7 @@ mod tests {
         type Mutation = Box<dyn Fn(&mut Config)>;
         let cases: Vec<(Mutation, &str)> = vec![
             (Box::new(|c| c.catcher_url = "nope".into()), "catcher_url"),
+            (Box::new(|c| c.state_dir = "agent-state".into()), "state_dir"),
             (Box::new(|c| c.folders[0].path = "relative".into()), "folders[0].path"),
             (Box::new(|c| c.folders[0].package_type = "music".into()), "folders[0].package_type"),
             (Box::new(|c| c.folders[0].excludes = vec!["[".into()]), "folders[0].excludes[0]"),

@@ -53,6 +53,7 @@ pub async fn run(
     let link = tokio::spawn(link::run(config.clone(), engine.state.clone(), commands.clone(), link_stop.clone()));
     let stop = CancellationToken::new();
     let reporter = tokio::spawn(report::keep_writing(engine.clone(), stop.clone()));
+    let scrubber = tokio::spawn(crate::scrub::keep_scrubbing(engine.clone(), stop.clone()));
 
     let (changes_tx, mut changes) = mpsc::channel::<()>(1);
     let _watcher = if config.schedule.watch { watch_folders(&config, changes_tx) } else { None };
@@ -104,6 +105,7 @@ pub async fn run(
     link_stop.cancel();
     let _ = link.await;
     let _ = reporter.await;
+    let _ = scrubber.await;
     report::write_once(&engine, false);
     tracing::info!(outbox = engine.state.outbox_len().unwrap_or(0), "agent stopped");
     Ok(())

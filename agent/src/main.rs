@@ -44,8 +44,14 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Check the configuration and that every station's tool is installed and usable.
-    CheckConfig,
+    /// Preflight, one line per check: the config file, every folder, every station (tool
+    /// installed, directory/remote/repository there, restic password right), the state dir and
+    /// the catcher (reachable, this agent's credential). Changes nothing unless asked.
+    CheckConfig {
+        /// Create missing station directories, remote paths and restic repositories.
+        #[arg(long)]
+        init_stations: bool,
+    },
     /// Restore the folders as they were at a moment (default: the latest state of every folder
     /// of this source), from the catalog; or, given a package id, that package as stored.
     /// Each folder comes back under DIR at its absolute path; every file is checked against
@@ -136,6 +142,12 @@ enum Cmd {
     },
 }
 
+/// The config file read, if there was one.
+fn config_file(cli: &Cli) -> Option<PathBuf> {
+    let file = cli.config.clone().unwrap_or_else(|| PathBuf::from("agent.toml"));
+    file.exists().then(|| std::path::absolute(&file).unwrap_or(file))
+}
+
 fn load(cli: &Cli) -> Result<Config, String> {
     let (file, required) = match &cli.config {
         Some(f) => (f.clone(), true),
@@ -183,7 +195,7 @@ async fn main() -> ExitCode {
         Cmd::Run => daemon::run(config, edgebackup_common::shutdown_signal()).await.map(|()| ExitCode::SUCCESS),
         Cmd::Backup { flush_timeout, .. } => backup_once(config, flush_timeout).await,
         Cmd::Status { json } => status(&config, json),
-        Cmd::CheckConfig => check_config(config).await,
+        Cmd::CheckConfig { init_stations } => check_config(&config, config_file(&cli).as_deref(), init_stations).await,
         Cmd::Restore { package_id: Some(package_id), to, station, source, .. } => {
             let owner = source.unwrap_or_else(|| config.source_id.clone());
             restore_cmd(config.clone(), &owner, &package_id, &to, station.as_deref()).await
@@ -274,23 +286,26 @@ fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&r)?);
     } else {
         print!("{}", report::render(&r));
+        if config.safety.enabled && config.safety.canary {
+            for f in &config.folders {
+                let canary = f.path.join(agent::scan::CANARY_NAME);
+                println!("canary      {} (the agent's; editing or deleting it stops uploads)", canary.display());
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn check_config(config: Arc<Config>) -> anyhow::Result<ExitCode> {
-    for (i, s) in config.stations.iter().enumerate() {
-        let station = agent::station::Station::from_config(s);
-        station.check(true).await.map_err(|e| anyhow::anyhow!("stations[{i}]: {e}"))?;
+async fn check_config(config: &Config, file: Option<&std::path::Path>, init: bool) -> anyhow::Result<ExitCode> {
+    let lines = agent::preflight::run(config, file, init).await;
+    for l in &lines {
+        println!("{}", l.render());
     }
-    println!(
-        "configuration ok: source {}, {} folder(s), {} station(s), catcher {}",
-        config.source_id,
-        config.folders.len(),
-        config.stations.len(),
-        config.catcher_url
-    );
-    Ok(ExitCode::SUCCESS)
+    let code = agent::preflight::exit_code(&lines);
+    if code == 0 {
+        println!("configuration ok");
+    }
+    Ok(ExitCode::from(code))
 }
 
 /// The sha256 the package must have: from this agent's records, else from the catcher.
@@ -371,7 +386,7 @@ async fn verify(config: Arc<Config>, package_id: &str, report: bool) -> anyhow::
     }
     let reportable: Vec<_> = checks.iter().filter(|c| !c.station_id.is_empty()).map(|c| c.to_wire()).collect();
     if report && !reportable.is_empty() {
-        match report_checks(&config, reportable).await {
+        match agent::scrub::report(&config, reportable, pb::CheckOrigin::Unspecified).await {
             Ok(r) if r.damaged > 0 => println!(
                 "reported to the catcher: {} copy(ies) marked damaged, {} being written again from a good copy",
                 r.damaged, r.repairs
@@ -381,13 +396,4 @@ async fn verify(config: Arc<Config>, package_id: &str, report: bool) -> anyhow::
         }
     }
     Ok(if !checks.is_empty() && checks.iter().all(|c| c.ok) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
-}
-
-async fn report_checks(config: &Config, checks: Vec<pb::CopyCheck>) -> Result<pb::ReportCopyChecksResponse, String> {
-    let channel = restore::catcher_channel(config).await?;
-    PackageServiceClient::new(channel)
-        .report_copy_checks(pb::ReportCopyChecksRequest { checks })
-        .await
-        .map(tonic::Response::into_inner)
-        .map_err(|s| s.message().to_owned())
 }

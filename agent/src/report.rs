@@ -29,6 +29,9 @@ pub struct StatusReport {
     pub paused: bool,
     pub packages_total: usize,
     pub recent: Vec<PackageLine>,
+    /// The last scrub, if one ran.
+    #[serde(default)]
+    pub scrub: Option<crate::scrub::ScrubStatus>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -58,6 +61,7 @@ pub fn build(state: &State, source_id: &str, catcher_url: &str, daemon: bool) ->
         paused: state.meta(PAUSED_KEY)?.unwrap_or(false),
         packages_total: packages.len(),
         recent,
+        scrub: state.meta(crate::scrub::SCRUB_KEY)?,
     })
 }
 
@@ -140,7 +144,12 @@ pub fn render(r: &StatusReport) -> String {
     };
     s.push_str(&format!("source      {}\n", r.source_id));
     s.push_str(&format!("daemon      {}\n", if r.daemon_running { "running" } else { "not running" }));
-    let link = if r.link.connected {
+    let link = if !r.daemon_running {
+        // A one-shot run (`backup --once`) connects only to deliver its events.
+        let last =
+            if r.link.since_ms > 0 { format!("; last connected {}", age(r.link.since_ms)) } else { String::new() };
+        format!("no stream: the daemon is not running (`agent run` keeps one open){last}")
+    } else if r.link.connected {
         format!("connected to {} (session {}, since {})", r.catcher_url, r.link.session_id, age(r.link.since_ms))
     } else if r.link.last_error.is_empty() {
         format!("not connected ({})", r.catcher_url)
@@ -151,6 +160,18 @@ pub fn render(r: &StatusReport) -> String {
     s.push_str(&format!("outbox      {} event(s) waiting for an ack (acked up to #{})\n", r.outbox_depth, r.acked_seq));
     let safety = if r.safety.stopped { format!("STOPPED FOR SAFETY: {}", r.safety.reason) } else { "ok".into() };
     s.push_str(&format!("safety      {safety}{}\n", if r.paused { " (paused by the catcher)" } else { "" }));
+    let scrub = match &r.scrub {
+        None => "not run yet".to_owned(),
+        Some(sc) if !sc.error.is_empty() => format!("did not finish {}: {}", age(sc.finished_at_ms), sc.error),
+        Some(sc) => format!(
+            "{}: {} package(s), {} copy(ies) measured, {} damaged",
+            age(sc.finished_at_ms),
+            sc.packages,
+            sc.copies,
+            sc.damaged
+        ),
+    };
+    s.push_str(&format!("scrub       {scrub}\n"));
     s.push_str(&format!("packages    {} in total; newest:\n", r.packages_total));
     for p in &r.recent {
         let sha = p.sha256.get(..12).unwrap_or("-");

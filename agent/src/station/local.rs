@@ -20,6 +20,20 @@ impl Local {
         self.root.join(tool_ref)
     }
 
+    pub async fn preflight(&self, init: bool) -> Result<String> {
+        let root = self.root.display();
+        if !self.root.is_dir() {
+            if !init {
+                return Err(failed(&self.id, format!("{root} does not exist: {}", super::INIT_HINT)));
+            }
+            tokio::fs::create_dir_all(&self.root)
+                .await
+                .map_err(|e| failed(&self.id, format!("creating {root}: {e}")))?;
+        }
+        self.check().await?;
+        Ok(format!("{root} is writable"))
+    }
+
     pub async fn check(&self) -> Result<()> {
         let probe = self.root.join(format!(".edgebackup-probe-{}", std::process::id()));
         let result = tokio::fs::create_dir_all(&self.root).await.and(tokio::fs::write(&probe, b"ok").await);

@@ -126,6 +126,17 @@ impl Station {
         }
     }
 
+    /// `agent check-config`: is the station usable as configured? Changes nothing unless
+    /// `init` (then a missing directory, remote path or restic repository is created). Says
+    /// what it found.
+    pub async fn preflight(&self, init: bool) -> Result<String> {
+        match &self.tool {
+            Tool::Local(s) => s.preflight(init).await,
+            Tool::Rclone(s) => s.preflight(init).await,
+            Tool::Restic(s) => s.preflight(init).await,
+        }
+    }
+
     /// Stores the archive at `archive` as package `package_id` of source `owner`; returns the
     /// tool reference.
     pub async fn put(&self, owner: &str, package_id: &str, archive: &Path, on_bytes: OnBytes<'_>) -> Result<String> {
@@ -259,6 +270,9 @@ fn failed(station: &str, message: impl std::fmt::Display) -> StationError {
 }
 
 /// Runs an external tool to completion, mapping "not found" to a clear error.
+/// What `--init-stations` would do, as the refusal says it.
+const INIT_HINT: &str = "`agent check-config --init-stations` creates it";
+
 async fn run_tool(station: &str, cmd: &mut tokio::process::Command, tool: &str) -> Result<std::process::Output> {
     let out = cmd.kill_on_drop(true).output().await.map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => StationError::ToolMissing { station: station.into(), tool: tool.into() },

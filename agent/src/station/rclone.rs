@@ -32,6 +32,39 @@ impl Rclone {
         }
     }
 
+    pub async fn preflight(&self, init: bool) -> Result<String> {
+        run_tool(&self.id, Command::new("rclone").arg("version"), "rclone").await?;
+        // `name:path` needs a configured remote `name` (`:backend:path` and plain paths do not).
+        if let Some((name, _)) = self.remote.split_once(':')
+            && !name.is_empty()
+            && !name.contains('/')
+        {
+            let out = run_tool(&self.id, Command::new("rclone").arg("listremotes"), "rclone").await?;
+            let known = String::from_utf8_lossy(&out.stdout);
+            if !known.lines().any(|l| l.trim() == format!("{name}:")) {
+                return Err(failed(&self.id, format!("rclone has no remote named {name:?} (see `rclone config`)")));
+            }
+        }
+        let listed = Command::new("rclone")
+            .args(["lsjson", "--max-depth", "1", &self.remote])
+            .kill_on_drop(true)
+            .output()
+            .await
+            .map_err(|e| self.spawn_error(e))?;
+        if listed.status.success() {
+            return Ok(format!("{} is reachable", self.remote));
+        }
+        let stderr = String::from_utf8_lossy(&listed.stderr);
+        if !stderr.contains("directory not found") {
+            return Err(failed(&self.id, format!("rclone cannot list {}: {}", self.remote, stderr.trim())));
+        }
+        if !init {
+            return Err(failed(&self.id, format!("{} does not exist: {}", self.remote, super::INIT_HINT)));
+        }
+        run_tool(&self.id, Command::new("rclone").args(["mkdir", &self.remote]), "rclone").await?;
+        Ok(format!("{} created", self.remote))
+    }
+
     pub async fn check(&self) -> Result<()> {
         run_tool(&self.id, Command::new("rclone").arg("version"), "rclone").await?;
         run_tool(&self.id, Command::new("rclone").args(["mkdir", &self.remote]), "rclone").await?;

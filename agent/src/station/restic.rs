@@ -46,6 +46,34 @@ impl Restic {
         path.is_absolute().then_some(path)
     }
 
+    /// Opens the repository with its password (restic's key derivation: slow, but the point);
+    /// a missing repository is created only when `init`.
+    pub async fn preflight(&self, init: bool) -> Result<String> {
+        run_tool(&self.id, Command::new("restic").arg("version"), "restic").await?;
+        let out = self.cmd().args(["cat", "config"]).output().await.map_err(|e| self.spawn_err(e))?;
+        if out.status.success() {
+            return Ok(format!("repository {} opens with its password", self.repo));
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if stderr.contains("wrong password") || stderr.contains("no key found") {
+            return Err(failed(
+                &self.id,
+                format!("wrong password for repository {} (password_file {})", self.repo, self.password_file.display()),
+            ));
+        }
+        let missing = stderr.contains("does not exist")
+            || stderr.contains("Is there a repository")
+            || stderr.contains("no such file or directory");
+        if !missing {
+            return Err(failed(&self.id, format!("restic cannot open {}: {}", self.repo, stderr.trim())));
+        }
+        if !init {
+            return Err(failed(&self.id, format!("no repository at {}: {}", self.repo, super::INIT_HINT)));
+        }
+        run_tool(&self.id, self.cmd().arg("init"), "restic").await?;
+        Ok(format!("repository {} created", self.repo))
+    }
+
     /// Checks restic exists and initialises the repository on first use. Opening a repository
     /// costs restic's key derivation (0.7 s on a small machine), so unless `thorough`, a local
     /// one that exists is taken as it is: a wrong password then fails the first backup.

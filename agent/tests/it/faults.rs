@@ -133,6 +133,38 @@ async fn a_corrupted_copy_is_detected_and_the_file_named() {
     assert!(r.result_message.contains("victim.bin"), "{r:?}");
 }
 
+/// The scrub measures every verified copy again on its own schedule: silent damage on a
+/// station reaches the catcher (the copy marked failed, journaled as found by the scrub).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scrub_finds_silent_damage_and_tells_the_catcher() {
+    let world = World::new().await;
+    let config = world.agent_config("z", "edge-z", &world.local_station("hot"), "");
+    std::fs::write(world.data("z").join("ledger.bin"), random_bytes(256 * 1024)).unwrap();
+    let agent = Agent::start_with(&config, &[("AGENT_SCHEDULE__SCRUB_INTERVAL_SECS", "2")]).await;
+    let p = world.completed("edge-z", 1, 60).await.remove(0);
+    // Scrubs pass while the copy is intact.
+    eventually("an intact scrub", 30, || async { agent.log_text().contains("scrub done").then_some(()) }).await;
+    assert!(world.journal("package.copy_damaged").await.is_empty());
+    let stored = world.dir.path().join(format!("stations/hot/edge-z/{}.tar.zst", p.package_id));
+    let mut bytes = std::fs::read(&stored).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&stored, bytes).unwrap();
+    let event =
+        eventually("the damage journaled", 30, || async { world.journal("package.copy_damaged").await.pop() }).await;
+    assert_eq!((event.package_id.as_str(), event.station_id.as_str()), (p.package_id.as_str(), "hot"));
+    let details: serde_json::Value = serde_json::from_str(&event.details_json).unwrap();
+    assert_eq!(details["found_by"], "scrub", "{details}");
+    assert!(details["bad_files"].to_string().contains("ledger.bin"), "{details}");
+    let now = world.package(&p.package_id).await;
+    let pl = now.placements.iter().find(|pl| pl.station_id == "hot").unwrap();
+    assert_eq!(pl.status, pb::PlacementStatus::Failed as i32, "{pl:?}");
+    assert!(pl.error.starts_with("scrub:"), "{pl:?}");
+    // A damaged copy is no longer scrubbed as if verified, and not reported again and again.
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    assert_eq!(world.journal("package.copy_damaged").await.len(), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replaced_device_with_a_new_state_dir_loses_nothing() {
     let world = World::new().await;

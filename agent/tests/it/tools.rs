@@ -27,8 +27,18 @@ async fn restic_and_rclone_stations_store_verify_and_restore() {
     let data = world.data("tools");
     copy_fixture(&data);
     std::fs::write(data.join("blob.bin"), random_bytes(3 << 20)).unwrap();
+    // A preflight changes nothing: the missing remote directory and repository are named, not made.
     let (code, stdout, stderr) = agent_fn(&config, &["check-config"]).await;
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stdout.contains("FAIL  stations[0] rc") && stdout.contains("does not exist"), "{stdout}");
+    assert!(stdout.contains("FAIL  stations[1] rs") && stdout.contains("no repository at"), "{stdout}");
+    assert!(!world.path("stations/restic-repo").exists() && !world.path("stations/rclone-remote").exists());
+    let (code, stdout, stderr) = agent_fn(&config, &["check-config", "--init-stations"]).await;
     assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("repository") && stdout.contains("created") && stdout.ends_with("configuration ok\n"),
+        "{stdout}"
+    );
     let (code, stdout, stderr) = agent_fn(&config, &["backup", "--once"]).await;
     assert_eq!(code, 0, "{stdout}{stderr}");
     let done = world.completed("edge-tools", 1, 30).await;
@@ -87,9 +97,76 @@ async fn configuration_mistakes_name_the_key() {
     );
     let config = world.agent_config("notool", "edge-notool", &stations, "");
     let out = agent(&config).args(["check-config"]).env("PATH", "/nonexistent").output(60).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(stdout.contains("FAIL  stations[0] vault") && stdout.contains("`restic`"), "{stdout}");
+    // `agent run` refuses to start on it, naming both.
+    let out = agent(&config).args(["run"]).env("PATH", "/nonexistent").output(60).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("stations[0]") && stderr.contains("vault") && stderr.contains("`restic`"), "{stderr}");
+}
+
+/// `agent check-config` as a new user meets it: one line per check, nothing created, and an
+/// exit code that tells a mistake (2) from a failure (1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_config_is_a_preflight_that_changes_nothing() {
+    require("rclone");
+    let world = World::new().await;
+    // No config file at all.
+    let empty = world.path("empty/");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = edgebackup_testkit::Spec::new("agent", &empty).args(["check-config"]).output(60).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(stdout.contains("FAIL  config: no config file"), "{stdout}");
+
+    // Everything right: the folder, the station, the state dir the first run makes, the
+    // catcher reached (its CA checked) without enrolling.
+    let config = world.agent_config("pre", "edge-pre", &world.local_station("hot"), "");
+    std::fs::create_dir_all(world.path("stations/hot/")).unwrap();
+    let (code, stdout, stderr) = agent_fn(&config, &["check-config"]).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    for want in [
+        "ok    folders[0]",
+        ".edgebackup-canary",
+        "ok    stations[0] hot (local, native)",
+        "note  state_dir",
+        "note  catcher",
+        "configuration ok",
+    ] {
+        assert!(stdout.contains(want), "{want}: {stdout}");
+    }
+    assert!(!world.path("pre-state/").exists(), "the state dir is not created");
+    assert!(!world.data("pre").join(".edgebackup-canary").exists(), "no canary planted");
+
+    // Mistakes: a folder that does not exist, a station directory not there (not created), an
+    // rclone remote that is not configured.
+    let text = std::fs::read_to_string(&config).unwrap();
+    let broken = text.replace(&world.data("pre").display().to_string(), "/nonexistent/folder").replace(
+        &world.path("stations/hot/").display().to_string(),
+        &world.path("stations/typo/").display().to_string(),
+    ) + "\n[[stations]]\nid = \"off\"\nkind = \"rclone\"\nuri = \"nosuchremote:bucket\"\n";
+    let path = world.path("broken.toml");
+    std::fs::write(&path, broken).unwrap();
+    let (code, stdout, _) = agent_fn(&path, &["check-config"]).await;
+    assert_eq!(code, 2, "{stdout}");
+    assert!(stdout.contains("FAIL  folders[0] /nonexistent/folder: does not exist"), "{stdout}");
+    assert!(stdout.contains("FAIL  stations[0] hot") && stdout.contains("--init-stations"), "{stdout}");
+    assert!(
+        stdout.contains("FAIL  stations[1] off") && stdout.contains("no remote named \"nosuchremote\""),
+        "{stdout}"
+    );
+    assert!(!world.path("stations/typo/").exists(), "a typo makes no new station directory");
+
+    // The catcher unreachable: configured right, failing now (exit 1).
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let away = text.replace(&world.catcher.tls_url(), &format!("https://127.0.0.1:{port}"));
+    assert_ne!(away, text, "the catcher URL is in the config");
+    std::fs::write(&path, away).unwrap();
+    let (code, stdout, _) = agent_fn(&path, &["check-config"]).await;
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("FAIL  catcher https://127.0.0.1") && stdout.contains("unreachable"), "{stdout}");
 }
 
 fn restic(repo: &Path, password: &Path, args: &[&str]) -> std::process::Output {
@@ -159,9 +236,9 @@ async fn restic_as_first_station_is_fed_while_the_archive_is_built() {
     let wrong = world.path("wrong-password");
     std::fs::write(&wrong, "not the password\n").unwrap();
     let bad = world.agent_config("feed-bad", "edge-feed-bad", &restic_station(&wrong), "");
-    let (code, _, stderr) = agent_fn(&bad, &["check-config"]).await;
-    assert_ne!(code, 0);
-    assert!(stderr.contains("stations[0]") && stderr.contains("station rs"), "{stderr}");
+    let (code, stdout, _) = agent_fn(&bad, &["check-config"]).await;
+    assert_eq!(code, 2, "{stdout}");
+    assert!(stdout.contains("FAIL  stations[0] rs") && stdout.contains("wrong password"), "{stdout}");
     std::fs::write(world.data("feed-bad").join("a.txt"), b"a").unwrap();
     let (code, stdout, stderr) = agent_fn(&bad, &["backup", "--once"]).await;
     assert_ne!(code, 0, "{stdout}");

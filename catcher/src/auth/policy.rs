@@ -30,6 +30,7 @@ pub enum Access {
 const AGENT_READS: &[&str] = &[
     "/edgebackup.v1.PackageService/GetResumeList",
     "/edgebackup.v1.PackageService/GetPackage",
+    "/edgebackup.v1.PackageService/ListPackages",
     "/edgebackup.v1.CatalogService/ListState",
     "/edgebackup.v1.CatalogService/ListFolder",
     "/edgebackup.v1.CatalogService/ListFolders",
@@ -38,11 +39,8 @@ const AGENT_READS: &[&str] = &[
 ];
 
 /// Writes an agent makes about its own packages; people do not fabricate packages.
-const AGENT_WRITES: &[&str] = &[
-    "/edgebackup.v1.PackageService/IngestPackage",
-    "/edgebackup.v1.PackageService/UpdatePackage",
-    "/edgebackup.v1.PackageService/ReportCopyChecks",
-];
+const AGENT_WRITES: &[&str] =
+    &["/edgebackup.v1.PackageService/IngestPackage", "/edgebackup.v1.PackageService/UpdatePackage"];
 
 /// What a viewer may read.
 const VIEWER: &[&str] = &[
@@ -50,7 +48,6 @@ const VIEWER: &[&str] = &[
     "/edgebackup.v1.StatusService/GetTierSummary",
     "/edgebackup.v1.StatusService/GetProjections",
     "/edgebackup.v1.StatusService/Watch",
-    "/edgebackup.v1.PackageService/ListPackages",
     "/edgebackup.v1.SourceService/ListSources",
     "/edgebackup.v1.SourceService/GetSource",
     "/edgebackup.v1.SourceService/ListCommands",
@@ -87,7 +84,10 @@ pub fn access(path: &str) -> Access {
     }
     match path {
         "/edgebackup.v1.EnrollService/Enroll" => Access::Public,
-        "/edgebackup.v1.AgentService/Connect" | "/edgebackup.v1.EnrollService/Renew" => Access::Agent,
+        // What an agent's checks found is the agent's to vouch for; people order a Verify command.
+        "/edgebackup.v1.AgentService/Connect"
+        | "/edgebackup.v1.EnrollService/Renew"
+        | "/edgebackup.v1.PackageService/ReportCopyChecks" => Access::Agent,
         p if AGENT_READS.contains(&p) => Access::AgentOr(Role::Viewer),
         p if AGENT_WRITES.contains(&p) => Access::AgentOr(Role::Admin),
         p if VIEWER.contains(&p) => Access::Person(Role::Viewer),

@@ -158,7 +158,17 @@ impl PackageService for Packages {
         r: Request<pb::ListPackagesRequest>,
     ) -> Result<Response<pb::ListPackagesResponse>, Status> {
         let who = caller(&r);
-        respond_as(&self.0, &who, self.list(r.into_inner()).await)
+        let r = r.into_inner();
+        let result = async {
+            // An agent lists its own packages (its scrub), named by source_id.
+            if who.agent_source().is_some() {
+                let source_id = v::id("source_id", &r.source_id)?;
+                scope(&self.0, &who, &source_id, Touching::Writing).await?;
+            }
+            self.list(r).await
+        }
+        .await;
+        respond_as(&self.0, &who, result)
     }
 
     async fn get_package(&self, r: Request<pb::GetPackageRequest>) -> Result<Response<pb::Package>, Status> {
@@ -222,14 +232,20 @@ impl PackageService for Packages {
                     "only an agent reports its checks; order a Verify command (SourceService.CreateCommand)".into(),
                 ));
             };
-            let checks = super::commands_wire::checks_in("", pb::CopyChecks { checks: r.into_inner().checks })?;
+            let r = r.into_inner();
+            let found_by = match pb::CheckOrigin::try_from(r.origin) {
+                Ok(pb::CheckOrigin::Unspecified) => "verify",
+                Ok(pb::CheckOrigin::Scrub) => "scrub",
+                Err(_) => return Err(Error::invalid("origin", format!("unknown value {}", r.origin))),
+            };
+            let checks = super::commands_wire::checks_in("", pb::CopyChecks { checks: r.checks })?;
             if checks.is_empty() {
                 return Err(Error::invalid("checks", "required"));
             }
             if let Some(i) = checks.iter().position(|c| c.station_id.is_empty()) {
                 return Err(Error::invalid(format!("checks[{i}].station_id"), "required"));
             }
-            let op = ReportChecks { source_id: source_id.to_owned(), checks };
+            let op = ReportChecks { source_id: source_id.to_owned(), checks, found_by };
             let d = self.0.writer.submit(op).await?;
             Ok(pb::ReportCopyChecksResponse { damaged: d.damaged, repairs: d.repairs })
         }

@@ -15,6 +15,8 @@ pub struct ReportChecks {
     /// The reporting agent's source: it may report only its own packages.
     pub source_id: String,
     pub checks: Vec<CopyCheck>,
+    /// What ran them ("verify", "scrub"): the journal's `found_by`.
+    pub found_by: &'static str,
 }
 
 /// What a report changed.
@@ -37,7 +39,7 @@ impl Op for ReportChecks {
                 ));
             }
         }
-        on_checks(u, &self.source_id, &self.checks, "verify").await
+        on_checks(u, &self.source_id, &self.checks, self.found_by).await
     }
 }
 

@@ -264,11 +264,16 @@ async fn every_rpc_checks_the_caller() {
     let db = TestDb::new(Db::Sqlite).await;
     let catcher = Catcher::start(&db).await;
     const PUBLIC: &[&str] = &["edgebackup.v1.EnrollService/Enroll"];
-    const AGENT_ONLY: &[&str] = &["edgebackup.v1.AgentService/Connect", "edgebackup.v1.EnrollService/Renew"];
+    const AGENT_ONLY: &[&str] = &[
+        "edgebackup.v1.AgentService/Connect",
+        "edgebackup.v1.EnrollService/Renew",
+        "edgebackup.v1.PackageService/ReportCopyChecks",
+    ];
     // What agents read of their own source, and what people may read of it too.
     const AGENT_READS: &[&str] = &[
         "edgebackup.v1.PackageService/GetResumeList",
         "edgebackup.v1.PackageService/GetPackage",
+        "edgebackup.v1.PackageService/ListPackages",
         "edgebackup.v1.CatalogService/ListState",
         "edgebackup.v1.CatalogService/ListFolder",
         "edgebackup.v1.CatalogService/ListFolders",
@@ -283,7 +288,6 @@ async fn every_rpc_checks_the_caller() {
         "edgebackup.v1.StatusService/GetTierSummary",
         "edgebackup.v1.StatusService/GetProjections",
         "edgebackup.v1.StatusService/Watch",
-        "edgebackup.v1.PackageService/ListPackages",
         "edgebackup.v1.SourceService/ListSources",
         "edgebackup.v1.SourceService/GetSource",
         "edgebackup.v1.SourceService/ListCommands",
