@@ -137,11 +137,33 @@ impl Restic {
     /// Forgets the snapshot and prunes its data.
     pub async fn delete(&self, tool_ref: &str) -> Result<()> {
         let (snapshot, _) = self.split(tool_ref)?;
-        run_tool(&self.id, self.cmd().args(["forget", "--prune", snapshot]), "restic").await.map(|_| ())
+        self.exclusive(&["forget", "--prune", snapshot]).await
     }
 
     pub async fn integrity(&self) -> Result<()> {
-        run_tool(&self.id, self.cmd().arg("check"), "restic").await.map(|_| ())
+        self.exclusive(&["check"]).await
+    }
+
+    /// Runs a restic command that takes the repository's exclusive lock. A restic killed
+    /// mid-run (an agent's upload on SIGKILL or power loss) leaves its lock behind, and every
+    /// exclusive command then fails; `restic unlock` removes only locks restic itself calls
+    /// stale (their process gone from this host, or not refreshed for 30 minutes), never a live
+    /// one, so the command is tried once more after it, and the removal is logged.
+    async fn exclusive(&self, args: &[&str]) -> Result<()> {
+        match run_tool(&self.id, self.cmd().args(args), "restic").await {
+            Err(StationError::Failed { message, .. }) if message.contains("already locked") => {
+                run_tool(&self.id, self.cmd().arg("unlock"), "restic").await?;
+                // Still locked: a live restic holds it, and the error says so.
+                run_tool(&self.id, self.cmd().args(args), "restic").await?;
+                tracing::warn!(
+                    station = %self.id,
+                    repo = %self.repo,
+                    "removed a stale restic lock left by an interrupted run (restic unlock leaves live locks alone)"
+                );
+                Ok(())
+            }
+            other => other.map(|_| ()),
+        }
     }
 
     fn split<'a>(&self, tool_ref: &'a str) -> Result<(&'a str, &'a str)> {

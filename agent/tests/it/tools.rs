@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use edgebackup_testkit::eventually;
+
 use crate::harness::*;
 
 fn require(tool: &str) {
@@ -228,6 +230,25 @@ async fn restic_as_first_station_is_fed_while_the_archive_is_built() {
     let (code, stdout, _) = agent_fn(&config, &["verify", &p.package_id]).await;
     assert_eq!(code, 0, "{stdout}");
     assert!(stdout.contains("station rs") && stdout.contains("station hot"), "{stdout}");
+    // A restic killed mid-upload leaves its lock behind; verify removes it (it is stale: its
+    // process is gone) and says so, instead of failing until someone runs `restic unlock`.
+    let mut upload = std::process::Command::new("restic")
+        .arg("--repo")
+        .arg(&repo)
+        .env("RESTIC_PASSWORD_FILE", &password)
+        .args(["backup", "--stdin", "--stdin-filename", "interrupted.bin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let locks = repo.join("locks");
+    eventually("restic's lock", 30, || async { std::fs::read_dir(&locks).ok()?.next().is_some().then_some(()) }).await;
+    upload.kill().unwrap();
+    upload.wait().unwrap();
+    let (code, stdout, stderr) = agent_fn(&config, &["verify", &p.package_id]).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stderr.contains("removed a stale restic lock"), "{stderr}");
     let staging = world.path("feed-state/staging");
     assert_eq!(std::fs::read_dir(&staging).map(|d| d.count()).unwrap_or(0), 0, "staging left behind");
 
