@@ -394,7 +394,11 @@ test('100k packages: all load, the table stays windowed, sorting and search stay
   const page = s.page;
   const table = page.getByTestId('package-table');
   await table.waitFor();
+  // loading ~98,000 more packages into the browser asks first
   await page.getByTestId('packages-load-all').click();
+  const ask = page.getByTestId('packages-load-all-dialog');
+  assert.match(await ask.getByRole('heading').innerText(), /Load all 98,000 remaining packages\?/);
+  await ask.getByTestId('confirm-ok').click();
   await page.getByTestId('packages-all-loaded').waitFor({ timeout: 120_000 });
   assert.equal(await table.getAttribute('data-row-count'), String(N));
   assert.equal(await page.getByTestId('packages-summary').getAttribute('data-total'), String(N));

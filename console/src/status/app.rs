@@ -74,6 +74,7 @@ impl App {
         match feed {
             Feed::Event(e) => self.fleet.apply(*e),
             Feed::Link(l) => self.link = l,
+            Feed::Projections(p) => self.fleet.server_projections = Some(*p),
         }
     }
 

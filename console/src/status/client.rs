@@ -112,9 +112,10 @@ pub async fn fetch(url: &str, token: Option<&str>, package_limit: u32) -> Result
         let mut fleet = Fleet::new(package_limit as usize);
         fleet.apply(event);
         let ch = channel(url, token).await?;
-        let request = pb::GetProjectionsRequest { days: 1, ids_per_group: 1, ..Default::default() };
-        let projections =
-            StatusServiceClient::new(ch.clone()).get_projections(request).await.map_err(|s| status_reason(&s))?;
+        let projections = StatusServiceClient::new(ch.clone())
+            .get_projections(projections_request())
+            .await
+            .map_err(|s| status_reason(&s))?;
         fleet.server_projections = Some(projections.into_inner());
         let mut catalog = CatalogServiceClient::new(ch);
         let coverage = catalog.get_coverage(pb::GetCoverageRequest::default()).await.map_err(|s| status_reason(&s))?;
@@ -138,11 +139,38 @@ pub enum Link {
     Down { reason: String, attempt: u32, retry_at: i64 },
 }
 
-/// What the watcher task tells the live view.
+/// What the watcher tasks tell the live view.
 #[derive(Debug)]
 pub enum Feed {
     Event(Box<pb::WatchEvent>),
     Link(Link),
+    /// The catcher's projections (over every package, not only those the view holds).
+    Projections(Box<pb::GetProjectionsResponse>),
+}
+
+/// How often the live view asks for projections again.
+const PROJECTIONS_EVERY: Duration = Duration::from_secs(15);
+
+/// The next 24 hours' projections, as the one-shot report asks for them.
+fn projections_request() -> pb::GetProjectionsRequest {
+    pb::GetProjectionsRequest { days: 1, ids_per_group: 1, ..Default::default() }
+}
+
+/// Asks for `GetProjections` every [`PROJECTIONS_EVERY`] and forwards the answers (a failed
+/// call is skipped: the Watch link shows the outage). Returns when the receiver is gone.
+pub async fn projections_forever(url: String, token: Option<String>, tx: mpsc::Sender<Feed>) {
+    loop {
+        if let Ok(ch) = channel(&url, token.as_deref()).await
+            && let Ok(r) = StatusServiceClient::new(ch).get_projections(projections_request()).await
+            && tx.send(Feed::Projections(Box::new(r.into_inner()))).await.is_err()
+        {
+            return;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(PROJECTIONS_EVERY) => {}
+            () = tx.closed() => return,
+        }
+    }
 }
 
 /// Delay before reconnect attempt `attempt` (1 = first retry): 0.5 s doubling to 15 s, spread by

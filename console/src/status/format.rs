@@ -26,12 +26,16 @@ pub fn bytes(n: u64) -> String {
 
 /// A span of seconds in its largest whole unit: `42s`, `5m`, `3h`, `12d`, `2y`.
 pub fn span(secs: u64) -> String {
-    match secs {
-        s if s < 60 => format!("{s}s"),
-        s if s < 3600 => format!("{}m", s / 60),
-        s if s < 86_400 => format!("{}h", s / 3600),
-        s if s < 365 * 86_400 => format!("{}d", s / 86_400),
-        s => format!("{}y", s / (365 * 86_400)),
+    // Two units where the second says something: 90 s is "1m 30s", not "1m".
+    const UNITS: [(u64, &str); 5] = [(365 * 86_400, "y"), (86_400, "d"), (3600, "h"), (60, "m"), (1, "s")];
+    let Some(i) = UNITS.iter().position(|(n, _)| secs >= *n) else { return "0s".into() };
+    let (big, big_name) = UNITS[i];
+    let first = format!("{}{big_name}", secs / big);
+    match UNITS.get(i + 1) {
+        Some((small, small_name)) if (secs % big) / small > 0 => {
+            format!("{first} {}{small_name}", (secs % big) / small)
+        }
+        _ => first,
     }
 }
 
@@ -202,15 +206,17 @@ mod tests {
     }
 
     #[test]
-    fn ages_take_the_largest_unit() {
+    fn ages_take_the_largest_unit_and_the_next_when_it_counts() {
         let now = 1_000_000_000;
         assert_eq!(age(Some(now - 42_000), now), "42s");
         assert_eq!(age(Some(now - 5 * 60_000), now), "5m");
         assert_eq!(age(Some(now - 3 * 3_600_000), now), "3h");
         assert_eq!(age(Some(now - 12 * 86_400_000), now), "12d");
+        assert_eq!(age(Some(now - (3 * 3_600_000 + 12 * 60_000 + 5_000)), now), "3h 12m", "seconds left out");
+        assert_eq!(span(400 * 86_400), "1y 35d");
         assert_eq!(age(Some(now + 5_000), now), "0s", "a clock ahead of ours is not negative");
         assert_eq!(age(None, now), "-");
-        assert_eq!(until(Some(now + 90_000), now), "in 1m");
+        assert_eq!(until(Some(now + 90_000), now), "in 1m 30s", "90 s is not a minute");
         assert_eq!(until(Some(now - 1), now), "due");
     }
 

@@ -41,7 +41,8 @@ fn spawn_input(tx: mpsc::Sender<Event>, stop: Arc<AtomicBool>) {
 /// Runs the live view until the user quits.
 pub async fn run(url: String, token: Option<String>, package_limit: u32, theme: Theme) -> Result<(), Error> {
     let (feed_tx, mut feed) = mpsc::channel::<Feed>(1024);
-    let watcher = tokio::spawn(client::watch_forever(url.clone(), token, package_limit, feed_tx));
+    let watcher = tokio::spawn(client::watch_forever(url.clone(), token.clone(), package_limit, feed_tx.clone()));
+    let projections = tokio::spawn(client::projections_forever(url.clone(), token, feed_tx));
     // Installs a panic hook that restores the terminal, enters raw mode and the alternate screen.
     let mut terminal = ratatui::try_init()?;
     let (key_tx, mut keys) = mpsc::channel::<Event>(64);
@@ -80,6 +81,7 @@ pub async fn run(url: String, token: Option<String>, package_limit: u32, theme: 
     };
     stop.store(true, Ordering::Relaxed);
     watcher.abort();
+    projections.abort();
     ratatui::restore();
     result
 }

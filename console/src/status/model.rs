@@ -31,8 +31,8 @@ pub struct Fleet {
     pub restores: BTreeMap<String, pb::CommandInfo>,
     /// Open pending changes (waiting out the protection delay), by id.
     pub pending_changes: BTreeMap<u64, pb::PendingChange>,
-    /// Authoritative projections from `GetProjections` (the one-shot report); the live view
-    /// computes them from the packages it holds instead (see [`Fleet::projections`]).
+    /// Authoritative projections from `GetProjections` (the report asks once, the live view
+    /// every 15 s); until the first answer they are computed from the packages held.
     pub server_projections: Option<pb::GetProjectionsResponse>,
     /// Present files and those without a verified copy (the one-shot report asks the catalog).
     pub coverage: Option<pb::GetCoverageResponse>,

@@ -24,7 +24,8 @@ const HELP: &[&str] = &[
     "  ?                      this help",
     "  q, Ctrl-C              quit",
     "",
-    "The view follows the catcher's Watch stream: a snapshot, then every change as it happens.",
+    "The view follows the catcher's Watch stream: a snapshot, then every change as it happens. \
+     Projections come from the catcher (GetProjections, every 15 s), over all packages.",
     "When the catcher goes away it shows the last data and reconnects with backoff.",
 ];
 
@@ -108,7 +109,9 @@ fn body(app: &App, now: i64, area: Rect, t: Theme) -> (Vec<Line<'static>>, usize
         }
     }
     if app.help {
-        lines.extend(HELP.iter().map(|l| Line::from(*l)));
+        // Wrapped to the screen: a narrow terminal still shows every word.
+        let width = usize::from(area.width).max(20);
+        lines.extend(HELP.iter().flat_map(|l| wrap(l, width)).map(Line::from));
         return (lines, 0);
     }
     if app.shown().status.is_none() {
@@ -125,6 +128,32 @@ fn body(app: &App, now: i64, area: Rect, t: Theme) -> (Vec<Line<'static>>, usize
     let scroll = app.scroll[app.section.index()].min(max_scroll);
     lines.extend(section.rows.into_iter().skip(scroll).take(visible));
     (lines, max_scroll)
+}
+
+/// `text` in lines of at most `width` characters, broken at spaces (a longer word is cut);
+/// continuation lines keep the first line's indent.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    if text.chars().count() <= width {
+        // As written: the key table's columns are aligned with runs of spaces.
+        return vec![text.to_owned()];
+    }
+    let indent: String = text.chars().take_while(|c| *c == ' ').collect();
+    let mut out = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        let len = line.chars().count();
+        if len > 0 && len + 1 + word.chars().count() > width {
+            out.push(std::mem::take(&mut line));
+        }
+        if line.is_empty() {
+            line.push_str(&indent);
+        } else {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    out.push(line);
+    out.into_iter().map(|l| fit(&l, width).trim_end().to_owned()).collect()
 }
 
 #[cfg(test)]

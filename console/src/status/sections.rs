@@ -367,16 +367,21 @@ fn type_short(package_type: i32) -> &'static str {
 fn packages(fleet: &Fleet, ctx: &Ctx) -> Body {
     let t = ctx.theme;
     let wide = ctx.width >= 110;
-    let cols = [
+    // 140+ columns: what tells packages apart (id, size, where the copies are) gets room too.
+    let widest = ctx.width >= 140;
+    let mut cols = vec![
         Col("path", 0, Align::Tail),
         Col("source", 10, Align::Left),
         Col("type", if wide { 13 } else { 8 }, Align::Left),
         Col("tier", 7, Align::Left),
         Col("status", 11, Align::Left),
-        Col("age", 4, Align::Right),
+        Col("age", 7, Align::Right),
         Col("progress", 10, Align::Left),
         Col("sha256", 8, Align::Left),
     ];
+    if widest {
+        cols.extend([Col("id", 8, Align::Left), Col("size", 9, Align::Right), Col("copies on", 18, Align::Left)]);
+    }
     let w = widths(&cols, ctx.width);
     let total = fleet.packages.len();
     let list: Vec<&pb::Package> = fleet.filtered_packages(ctx.filter).collect();
@@ -388,7 +393,7 @@ fn packages(fleet: &Fleet, ctx: &Ctx) -> Body {
     let header = vec![Line::from(t.span(summary, Tone::Dim)), header_line(&cols, &w, t)];
     let mut rows = Vec::new();
     for p in &list {
-        let cells = vec![
+        let mut cells = vec![
             (p.path.clone(), Tone::Plain),
             (p.source_id.clone(), Tone::Plain),
             ((if wide { words(type_key(p.package_type)) } else { type_short(p.package_type).into() }), Tone::Plain),
@@ -398,6 +403,16 @@ fn packages(fleet: &Fleet, ctx: &Ctx) -> Body {
             (progress_bar(p.progress_percent, 5), Tone::Plain),
             (checksum_prefix(&p.sha256, 8), Tone::Dim),
         ];
+        if widest {
+            // The id's tail: UUIDv7s made in the same millisecond share their head.
+            let id_tail = p.package_id.get(p.package_id.len().saturating_sub(8)..).unwrap_or_default().to_owned();
+            let copies: Vec<&str> = p.placements.iter().map(|pl| pl.station_id.as_str()).collect();
+            cells.extend([
+                (id_tail, Tone::Dim),
+                (bytes(p.size_bytes), Tone::Plain),
+                (if copies.is_empty() { "-".to_owned() } else { copies.join(",") }, Tone::Plain),
+            ]);
+        }
         rows.push(row(&cols, &w, cells, t));
         if p.status == pb::PackageStatus::Failed as i32 && !p.last_error.is_empty() {
             let text = format!("  ↳ {}", p.last_error.replace(['\n', '\r', '\t'], " "));
@@ -513,7 +528,7 @@ fn projections(fleet: &Fleet, ctx: &Ctx) -> Body {
         Col("to", 8, Align::Left),
         Col("packages", 9, Align::Right),
         Col("bytes", 10, Align::Right),
-        Col("first", 8, Align::Right),
+        Col("first", 10, Align::Right),
     ];
     let w = widths(&cols, ctx.width);
     let mut rows = Vec::new();
@@ -543,7 +558,7 @@ fn journal(fleet: &Fleet, ctx: &Ctx) -> Body {
     let t = ctx.theme;
     let cols = [
         Col("seq", 6, Align::Right),
-        Col("age", 4, Align::Right),
+        Col("age", 7, Align::Right),
         Col("actor", 14, Align::Left),
         Col("event", 22, Align::Left),
         Col("subject", 0, Align::Left),

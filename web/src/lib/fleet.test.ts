@@ -27,6 +27,22 @@ describe('fleet reducer', () => {
     expect(s.sources.get('src-a')?.connected).toBe(true);
   });
 
+  it('keeps a listed file count through Watch deltas, which carry none', () => {
+    const s = emptyFleet();
+    applyWatchEvent(s, snapshotEvent({ packages: [pkg('p1', { updatedMs: 1000 })] }));
+    mergePackages(s, [pkg('p1', { fileCount: 121n, updatedMs: 1000 })]);
+    applyWatchEvent(s, event({ case: 'packageChanged', value: pkg('p1', { progressPercent: 40, updatedMs: 2000 }) }));
+    expect(s.packages.get('p1')?.fileCount).toBe(121n);
+    expect(s.packages.get('p1')?.progressPercent).toBe(40);
+  });
+
+  it('remembers how many packages the snapshot brought and the oldest of them', () => {
+    const s = emptyFleet();
+    applyWatchEvent(s, snapshotEvent({ packages: [pkg('0003'), pkg('0001'), pkg('0002')] }));
+    expect(s.snapshotPackages).toBe(3);
+    expect(s.snapshotOldestId).toBe('0001');
+  });
+
   it('applies package deltas and reports before/after', () => {
     const s = emptyFleet();
     applyWatchEvent(s, snapshotEvent({ packages: [pkg('p1', { progressPercent: 10, updatedMs: 1000 })] }));

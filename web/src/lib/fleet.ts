@@ -28,6 +28,9 @@ export interface FleetState {
   generation: number;
   /** Ids deleted since the last snapshot, so a late page cannot resurrect them. */
   deleted: Set<string>;
+  /** How many packages the last snapshot brought, and the oldest of them (by id). */
+  snapshotPackages: number;
+  snapshotOldestId: string;
 }
 
 export interface PackageChange {
@@ -62,6 +65,8 @@ export function emptyFleet(): FleetState {
     stations: [],
     generation: 0,
     deleted: new Set(),
+    snapshotPackages: 0,
+    snapshotOldestId: '',
   };
 }
 
@@ -135,6 +140,8 @@ function applySnapshot(state: FleetState, snap: FleetSnapshot): void {
   state.sources = new Map(snap.sources.map((s) => [s.sourceId, s]));
   state.ruleSets = ruleSetMap(snap.ruleSets);
   state.packages = new Map(snap.packages.map((p) => [p.packageId, p]));
+  state.snapshotPackages = snap.packages.length;
+  state.snapshotOldestId = snap.packages.reduce((min, p) => (min === '' || p.packageId < min ? p.packageId : min), '');
   state.journal = [...snap.journal].sort((a, b) => cmpBig(b.sequence, a.sequence)).slice(0, JOURNAL_CAP);
   state.stations = [...snap.stations];
   state.deleted = new Set();
@@ -162,6 +169,8 @@ export function mergePackages(state: FleetState, pkgs: Package[]): FleetChange {
 function upsertPackage(state: FleetState, p: Package, live: boolean): PackageChange | undefined {
   const before = state.packages.get(p.packageId);
   if (before && isOlder(p, before)) return undefined;
+  // Watch deltas carry no file count (0): keep the one a listing brought
+  if (before && p.fileCount === 0n && before.fileCount > 0n) p = { ...p, fileCount: before.fileCount };
   if (live) state.deleted.delete(p.packageId);
   state.packages.set(p.packageId, p);
   return { id: p.packageId, before, after: p };

@@ -152,3 +152,18 @@ export function baseName(path: string): string {
   const i = trimmed.lastIndexOf('/');
   return i >= 0 ? trimmed.slice(i + 1) || path : path;
 }
+
+/** "1 package", "2 packages", "1,234 files": a count with its noun in the right number. */
+export function plural(v: bigint | number | undefined | null, one: string, many = `${one}s`): string {
+  const n = num(v);
+  return `${formatCount(n)} ${n === 1 ? one : many}`;
+}
+
+/**
+ * A package id short enough for a column, the way the journal prints it too: the first 13
+ * characters of a UUIDv7 ("0193a1b2-c3d4"), its millisecond timestamp. A prefix, so pasting it
+ * into the search finds the package on the catcher.
+ */
+export function shortId(id: string): string {
+  return id.length > 13 ? id.slice(0, 13) : id;
+}

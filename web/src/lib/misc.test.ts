@@ -3,10 +3,10 @@ import { create } from '@bufbuild/protobuf';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { apiBaseUrl } from './client';
 import { describeError } from './errors';
-import { EMPTY_JOURNAL_FILTER, journalQuery, mergeJournal } from './journal-view';
+import { EMPTY_JOURNAL_FILTER, JOURNAL_TYPES, journalQuery, journalSummary, journalTypeLabel, mergeJournal, uncheckedSince } from './journal-view';
 import { cars, countsFromStatus } from './train';
 import { journalEvent, pkg } from './testdata';
-import { GetStatusResponseSchema, PackageType, Tier, TierStatsSchema, TypeTierStatsSchema } from './pb';
+import { GetStatusResponseSchema, JournalEventType, PackageType, Tier, TierStatsSchema, TypeTierStatsSchema } from './pb';
 import { tierLabel, typeKey, typeLabel } from './labels';
 
 describe('api base url', () => {
@@ -35,7 +35,46 @@ describe('journal view', () => {
     const f = { ...EMPTY_JOURNAL_FILTER, packageId: 'p1' };
     expect(mergeJournal(live, loaded, f).map((e) => Number(e.sequence))).toEqual([8, 5]);
     expect(mergeJournal(live, loaded, { ...EMPTY_JOURNAL_FILTER, text: 'INGESTED' })).toHaveLength(4);
-    expect(journalQuery({ ...f, eventType: ' rules.updated ' })).toEqual({ sourceId: '', packageId: 'p1', eventType: 'rules.updated' });
+    expect(journalQuery({ ...f, type: JournalEventType.RULES_UPDATED, text: ' Rules ' })).toEqual({
+      sourceId: '',
+      packageId: 'p1',
+      type: JournalEventType.RULES_UPDATED,
+      text: 'Rules',
+    });
+    expect(journalQuery({ ...f, text: 'x'.repeat(257) }).text).toBe('');
+  });
+
+  it('filters by the typed event type, also events that only carry the spelling', () => {
+    const evs = [
+      journalEvent(3, { eventType: 'package.tier_changed', type: JournalEventType.PACKAGE_TIER_CHANGED }),
+      journalEvent(2, { eventType: 'restore_drill.passed' }),
+      journalEvent(1, { eventType: 'rules.updated', type: JournalEventType.RULES_UPDATED }),
+    ];
+    const of = (type: JournalEventType) => mergeJournal(evs, [], { ...EMPTY_JOURNAL_FILTER, type }).map((e) => Number(e.sequence));
+    expect(of(JournalEventType.PACKAGE_TIER_CHANGED)).toEqual([3]);
+    expect(of(JournalEventType.RESTORE_DRILL_PASSED)).toEqual([2]);
+    expect(JOURNAL_TYPES).toContain(JournalEventType.COMMAND_FINISHED);
+    expect(JOURNAL_TYPES).not.toContain(JournalEventType.UNSPECIFIED);
+    expect(journalTypeLabel(JournalEventType.RESTORE_DRILL_PASSED)).toBe('restore drill passed');
+  });
+
+  it('reads command lines and panic brake trips', () => {
+    const finished = journalEvent(5, {
+      eventType: 'command.finished',
+      statusAfter: 'succeeded',
+      detailsJson: JSON.stringify({ command_id: '0193a1b2-c3d4-7e5f-8a9b-0123456789ab', kind: 'resume' }),
+    });
+    expect(journalSummary(finished)).toBe('Resume command 0193a1b2-c3d4 succeeded');
+    const failed = journalEvent(6, { eventType: 'command.finished', statusAfter: 'failed', error: 'disk full', detailsJson: '{"command_id":"c1","kind":"backup_now"}' });
+    expect(journalSummary(failed)).toBe('Backup now command c1 failed: disk full');
+    expect(journalSummary(journalEvent(7, { eventType: 'command.created', detailsJson: '{"command_id":"c2","kind":"restore"}' }))).toBe('Restore command c2 queued');
+    const trip = journalEvent(8, { eventType: 'source.stopped_for_safety', error: 'canary changed', detailsJson: '{"trigger":"canary","changed":1,"window_secs":60}' });
+    expect(journalSummary(trip)).toBe('canary changed · 1 file changed within 1 min');
+  });
+
+  it('counts the events appended since a chain check', () => {
+    expect(uncheckedSince(10n, 10n)).toBe(0n);
+    expect(uncheckedSince(10n, 13n)).toBe(3n);
   });
 });
 

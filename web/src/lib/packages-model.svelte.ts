@@ -15,10 +15,31 @@ import {
   type PackageSort,
   type SortKey,
 } from './packages-view';
-import type { LiveStore } from './store.svelte';
+import { SNAPSHOT_PACKAGE_LIMIT, type LiveStore } from './store.svelte';
 import { UNARY_TIMEOUT_MS } from './client';
 
 export const PAGE_SIZE = 1000;
+/** "Load all" asks first when more than this many packages would be fetched. */
+export const LOAD_ALL_CONFIRM_ABOVE = 20_000;
+/** Pages fetched in one go while they bring nothing this browser did not hold already. */
+const MAX_EMPTY_PAGES = 10;
+/** Typing in the search asks the catcher after this pause. */
+export const QUERY_DEBOUNCE_MS = 300;
+
+/**
+ * Where paging starts for a filter: the snapshot is the first page of the unfiltered listing (the
+ * catcher lists both newest first by id), so without a filter the next page starts below its
+ * oldest package, and a snapshot that was not full held everything there is. With a filter paging
+ * starts at the top. Returns the cursor and whether nothing is left.
+ */
+export function firstCursor(
+  filtered: boolean,
+  snapshot: { count: number; oldestId: string; limit: number },
+): { token: string; done: boolean } {
+  if (filtered) return { token: '', done: false };
+  if (snapshot.count < snapshot.limit) return { token: '', done: true };
+  return { token: snapshot.oldestId, done: false };
+}
 
 export interface PagingState {
   /** Cursor of the next page ("" before the first). */
@@ -48,6 +69,7 @@ export class PackagesModel {
   #serverKey = serverFilterKey(EMPTY_FILTER);
   #abort: AbortController | undefined;
   #inflight: Promise<boolean> | undefined;
+  #queryTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(live: LiveStore, api: () => Api) {
     this.#live = live;
@@ -60,6 +82,7 @@ export class PackagesModel {
     const off = this.#live.onPackages((c) => this.#onChange(c));
     return () => {
       off();
+      clearTimeout(this.#queryTimer);
       this.#abort?.abort();
     };
   }
@@ -86,8 +109,15 @@ export class PackagesModel {
     if (key !== this.#serverKey) {
       this.#serverKey = key;
       this.#resetPaging();
-      // fetch the first matching page: matches may be older than what the snapshot brought
-      if (key !== serverFilterKey(EMPTY_FILTER)) void this.loadMore();
+      // ask the catcher for the first matching page (matches may be older than what the snapshot
+      // brought), after a pause so typing a search does not send a request per keystroke
+      clearTimeout(this.#queryTimer);
+      if (key !== serverFilterKey(EMPTY_FILTER)) {
+        this.paging.loading = true;
+        this.#queryTimer = setTimeout(() => {
+          if (key === this.#serverKey) void this.loadMore();
+        }, QUERY_DEBOUNCE_MS);
+      }
     }
   }
 
@@ -97,7 +127,7 @@ export class PackagesModel {
 
   /** Sorts by `key`; the same key again flips the direction. */
   sortBy(key: SortKey): void {
-    const desc = this.sort.key === key ? !this.sort.desc : key === 'created' || key === 'size' || key === 'progress';
+    const desc = this.sort.key === key ? !this.sort.desc : key === 'created' || key === 'size' || key === 'progress' || key === 'files';
     this.sort = { key, desc };
     this.recompute();
   }
@@ -106,8 +136,18 @@ export class PackagesModel {
   get mayHaveMore(): boolean {
     if (this.paging.done) return false;
     if (this.paging.pages > 0) return true;
-    if (serverFilterKey(this.filter) !== serverFilterKey(EMPTY_FILTER)) return true;
+    if (this.#filtered()) return true;
     return this.#live.fleet.packages.size < totalPackages(this.#live.fleet.status);
+  }
+
+  /** About how many packages "Load all" would still fetch (the catcher's count for no filter). */
+  get remainingEstimate(): number {
+    const total = totalPackages(this.#live.fleet.status);
+    return Math.max(0, total - this.#live.fleet.packages.size);
+  }
+
+  #filtered(): boolean {
+    return serverFilterKey(this.filter) !== serverFilterKey(EMPTY_FILTER);
   }
 
   /** Loads the next page; resolves true when a page arrived. Joins a load already under way. */
@@ -121,21 +161,42 @@ export class PackagesModel {
     return p;
   }
 
+  /**
+   * Fetches pages from the cursor on until one brings a package this browser did not hold (or the
+   * last page): a click on "Load older" always shows something new or says there is nothing.
+   */
   async #fetchPage(): Promise<boolean> {
     const abort = (this.#abort = new AbortController());
     const key = this.#serverKey;
     this.paging.loading = true;
     this.paging.error = undefined;
     try {
-      const res = await this.#api().packages.listPackages(
-        { ...listRequestFilter(this.filter), pageSize: PAGE_SIZE, pageToken: this.paging.token },
-        { signal: abort.signal, timeoutMs: UNARY_TIMEOUT_MS },
-      );
-      if (abort.signal.aborted || key !== this.#serverKey) return false;
-      this.paging.token = res.nextPageToken;
-      this.paging.done = res.nextPageToken === '';
-      this.paging.pages++;
-      this.#live.merge(res.packages);
+      if (this.paging.pages === 0 && this.paging.token === '') {
+        const first = firstCursor(this.#filtered(), {
+          count: this.#live.fleet.snapshotPackages,
+          oldestId: this.#live.fleet.snapshotOldestId,
+          limit: SNAPSHOT_PACKAGE_LIMIT,
+        });
+        this.paging.token = first.token;
+        if (first.done) {
+          this.paging.done = true;
+          return false;
+        }
+      }
+      for (let i = 0; i < MAX_EMPTY_PAGES; i++) {
+        const res = await this.#api().packages.listPackages(
+          { ...listRequestFilter(this.filter), pageSize: PAGE_SIZE, pageToken: this.paging.token },
+          { signal: abort.signal, timeoutMs: UNARY_TIMEOUT_MS },
+        );
+        if (abort.signal.aborted || key !== this.#serverKey) return false;
+        const held = this.#live.fleet.packages;
+        const fresh = res.packages.some((p) => !held.has(p.packageId));
+        this.paging.token = res.nextPageToken;
+        this.paging.done = res.nextPageToken === '';
+        this.paging.pages++;
+        this.#live.merge(res.packages);
+        if (fresh || this.paging.done || this.#filtered()) return true;
+      }
       return true;
     } catch (e) {
       if (abort.signal.aborted) return false;
@@ -164,5 +225,11 @@ export class PackagesModel {
     this.#abort?.abort();
     this.#inflight = undefined;
     this.paging = freshPaging();
+  }
+
+  /** Cancels a search that waits for its pause. */
+  cancelQuery(): void {
+    clearTimeout(this.#queryTimer);
+    this.paging.loading = false;
   }
 }

@@ -1,3 +1,4 @@
+import { firstCursor } from './packages-model.svelte';
 import { describe, expect, it } from 'vitest';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import {
@@ -9,6 +10,7 @@ import {
   listRequestFilter,
   matchesFilter,
   serverFilterKey,
+  serverQuery,
 } from './packages-view';
 import { pkg } from './testdata';
 import { PackageStatus, PackageType, Tier } from './pb';
@@ -35,11 +37,18 @@ describe('package filters', () => {
     expect(isFilterEmpty({ ...EMPTY_FILTER, tier: Tier.UNSPECIFIED })).toBe(false);
   });
 
-  it('maps to the server filter, leaving text and "no tier" client-side', () => {
-    const f = { ...EMPTY_FILTER, status: PackageStatus.FAILED, tier: Tier.UNSPECIFIED, text: 'x' };
-    expect(listRequestFilter(f)).toEqual({ status: PackageStatus.FAILED, sourceId: '', packageType: 0, tier: 0 });
-    expect(serverFilterKey(f)).toBe(serverFilterKey({ ...f, text: 'other' }));
+  it('maps to the server filter: the text as the catcher\'s query, "no tier" client-side', () => {
+    const f = { ...EMPTY_FILTER, status: PackageStatus.FAILED, tier: Tier.UNSPECIFIED, text: ' x ' };
+    expect(listRequestFilter(f)).toEqual({ status: PackageStatus.FAILED, sourceId: '', packageType: 0, tier: 0, query: 'x' });
+    expect(serverFilterKey(f)).toBe(serverFilterKey({ ...f, text: 'x' }));
+    expect(serverFilterKey(f)).not.toBe(serverFilterKey({ ...f, text: 'other' }));
     expect(serverFilterKey(f)).not.toBe(serverFilterKey({ ...f, sourceId: 'src-a' }));
+  });
+
+  it('asks the catcher only searches it takes (1..256 characters)', () => {
+    expect(serverQuery('   ')).toBe('');
+    expect(serverQuery('a'.repeat(256))).toHaveLength(256);
+    expect(serverQuery('a'.repeat(257))).toBe('');
   });
 });
 
@@ -84,5 +93,13 @@ describe('changeAffectsRows', () => {
     expect(changeAffectsRows({ id: 'n', after: pkg('n') }, f, DEFAULT_SORT)).toBe(false);
     expect(changeAffectsRows({ id: '0002', before: b }, EMPTY_FILTER, DEFAULT_SORT)).toBe(true);
     expect(matchesFilter(b, f)).toBe(true);
+  });
+});
+
+describe('paging start', () => {
+  it('continues below a full snapshot, and knows a short one held everything', () => {
+    expect(firstCursor(false, { count: 2000, oldestId: '0042', limit: 2000 })).toEqual({ token: '0042', done: false });
+    expect(firstCursor(false, { count: 12, oldestId: '0001', limit: 2000 })).toEqual({ token: '', done: true });
+    expect(firstCursor(true, { count: 2000, oldestId: '0042', limit: 2000 })).toEqual({ token: '', done: false });
   });
 });

@@ -12,13 +12,16 @@ export interface PackageFilter {
   type: PackageType | null;
   /** null: any tier; Tier.UNSPECIFIED: still on the way (or expired). */
   tier: Tier | null;
-  /** Case-insensitive substring of path, source, id, checksum or error. */
+  /**
+   * Case-insensitive substring of path, source, id, checksum or error among the loaded packages;
+   * also asked of the catcher (ListPackagesRequest.query: id or checksum prefix, source, path part).
+   */
   text: string;
 }
 
 export const EMPTY_FILTER: PackageFilter = { status: null, sourceId: '', type: null, tier: null, text: '' };
 
-export type SortKey = 'created' | 'path' | 'source' | 'type' | 'tier' | 'status' | 'progress' | 'size' | 'next';
+export type SortKey = 'created' | 'path' | 'source' | 'type' | 'tier' | 'status' | 'progress' | 'files' | 'size' | 'next';
 
 export interface PackageSort {
   key: SortKey;
@@ -66,6 +69,8 @@ export function sortValue(p: Package, key: SortKey): number | string {
       return p.status;
     case 'progress':
       return effectiveProgress(p);
+    case 'files':
+      return Number(p.fileCount);
     case 'size':
       return Number(p.sizeBytes);
     case 'next':
@@ -100,7 +105,20 @@ export function changeAffectsRows(c: PackageChange, filter: PackageFilter, sort:
   return sortValue(c.before!, sort.key) !== sortValue(c.after!, sort.key);
 }
 
-/** The server-side part of a filter, for ListPackages (text search stays client-side). */
+/** The longest search the catcher takes (ListPackagesRequest.query, 1..256 characters). */
+export const MAX_QUERY_CHARS = 256;
+
+/** The search text as the catcher is asked it: trimmed, '' when empty or too long to ask. */
+export function serverQuery(text: string): string {
+  const q = text.trim();
+  return [...q].length <= MAX_QUERY_CHARS ? q : '';
+}
+
+/**
+ * The server-side part of a filter, for ListPackages. The text goes as `query` too: the catcher
+ * finds an id or checksum by its prefix, a source by its id and a path by any part of it, so a
+ * package that is not loaded yet is found; the table then applies the same text to what it holds.
+ */
 export function listRequestFilter(f: PackageFilter): Fields<ListPackagesRequest> {
   return {
     status: f.status ?? PackageStatus.UNSPECIFIED,
@@ -108,11 +126,12 @@ export function listRequestFilter(f: PackageFilter): Fields<ListPackagesRequest>
     packageType: f.type ?? 0,
     // the API cannot ask for "no tier": UNSPECIFIED means any there, so it is filtered here
     tier: f.tier ?? Tier.UNSPECIFIED,
+    query: serverQuery(f.text),
   };
 }
 
 /** A stable text key of the server-side filter: a new key means paging starts over. */
 export function serverFilterKey(f: PackageFilter): string {
   const r = listRequestFilter(f);
-  return `${r.status}|${r.sourceId}|${r.packageType}|${r.tier}`;
+  return JSON.stringify([r.status, r.sourceId, r.packageType, r.tier, r.query]);
 }

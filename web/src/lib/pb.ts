@@ -11,6 +11,8 @@ export * from '../gen/edgebackup/v1/catalog_pb.js';
 export { Role, RoleSchema } from '../gen/edgebackup/v1/access_pb.js';
 export {
   RulesChangedSchema,
+  SafetyTrigger,
+  SafetyTriggerSchema,
   type RulesChanged,
 } from '../gen/edgebackup/v1/agent_pb.js';
 

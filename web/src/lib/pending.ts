@@ -2,7 +2,7 @@
 // delay as pending changes (FleetSnapshot.pending_changes, WatchEvent.pending_change). This keeps
 // the open ones by change id and says what each does, who asked, and when it takes effect.
 import { enumFromSpelling } from './enums';
-import { formatApproxDuration, formatCount, formatTime, formatWait, HOUR, timestampToMs } from './format';
+import { formatApproxDuration, formatTime, formatWait, HOUR, plural, timestampToMs } from './format';
 import { typeLabel } from './labels';
 import { PackageTypeSchema, PendingChangeState, type PackageType, type PendingChange, type WatchEvent } from './pb';
 
@@ -174,7 +174,7 @@ export function heldNotice(changes: PendingChange[]): string {
 export function appliedNotice(pending: PendingChange[], snapshotId: bigint, replanned: bigint): string {
   const rest =
     snapshotId > 0n
-      ? `The other rule sets applied at once: config snapshot #${snapshotId}, ${formatCount(replanned)} packages re-planned.`
+      ? `The other rule sets applied at once: config snapshot #${snapshotId}, ${plural(replanned, 'package')} re-planned.`
       : 'Nothing else changed.';
   return `${heldNotice(pending)} ${rest}`;
 }

@@ -11,7 +11,7 @@ import {
   type WatchEvent,
 } from './pb';
 import { enumSpelling } from './enums';
-import { formatBytes, formatCount, num, timestampToMs } from './format';
+import { formatBytes, formatCount, num, plural, timestampToMs } from './format';
 
 /** Finished restores kept besides the open ones (the snapshot brings up to 20). */
 export const FINISHED_RESTORES_CAP = 50;
@@ -153,7 +153,7 @@ export function progressView(info: CommandInfo): RestoreProgressView {
   return {
     filesPct: pct(fd, ft),
     bytesPct: pct(bd, bt),
-    filesText: ft > 0 ? `${formatCount(fd)} of ${formatCount(ft)} files` : `${formatCount(fd)} files`,
+    filesText: ft > 0 ? `${formatCount(fd)} of ${formatCount(ft)} files` : plural(fd, 'file'),
     bytesText: bt > 0 ? `${formatBytes(bd)} of ${formatBytes(bt)}` : formatBytes(bd),
     phase,
   };
@@ -169,7 +169,6 @@ export function restoreResult(info: CommandInfo): RestoreResult | undefined {
   return d?.case === 'restore' ? d.value : undefined;
 }
 
-const plural = (n: number, one: string, many = `${one}s`) => `${formatCount(n)} ${n === 1 ? one : many}`;
 
 /** "2 files (1.5 KiB), 1 directory, 0 links; 3 already there". */
 export function resultSummary(r: RestoreResult): string {

@@ -3,6 +3,7 @@ import { create } from '@bufbuild/protobuf';
 import { DurationSchema } from '@bufbuild/protobuf/wkt';
 import {
   describeRuleSet,
+  rulesFingerprint,
   diffRuleSets,
   errorSlot,
   formToRuleSet,
@@ -47,6 +48,17 @@ describe('rule form conversion', () => {
     expect(splitSeconds(7200)).toEqual({ value: '2', unit: 'h' });
     expect(splitSeconds(90)).toEqual({ value: '90', unit: 's' });
     expect(splitSeconds(120)).toEqual({ value: '2', unit: 'min' });
+    // 1095 days are 3 years, in the editor as in the train lines ("3 y")
+    expect(splitSeconds(1095 * DAY)).toEqual({ value: '3', unit: 'y' });
+    expect(splitSeconds(400 * DAY)).toEqual({ value: '400', unit: 'd' });
+  });
+
+  it('fingerprints the rules in force, whatever their order', () => {
+    const a = [userData(), auditLogs()];
+    expect(rulesFingerprint(a)).toBe(rulesFingerprint([auditLogs(), userData()]));
+    const changed = userData();
+    changed.hot!.wait = d(60);
+    expect(rulesFingerprint([changed, auditLogs()])).not.toBe(rulesFingerprint(a));
   });
 
   it('round-trips rule sets', () => {

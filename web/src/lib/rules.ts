@@ -3,15 +3,16 @@
 import { create } from '@bufbuild/protobuf';
 import { DurationSchema } from '@bufbuild/protobuf/wkt';
 import { PackageType, RuleSetSchema, StopSchema, TierSchema, type RuleSet, type Stop } from './pb';
-import { DAY, HOUR, MINUTE, durationSeconds, formatWait } from './format';
+import { DAY, HOUR, MINUTE, YEAR, durationSeconds, formatWait } from './format';
 import { enumSpelling } from './enums';
 import { PACKAGE_TYPES, STOP_TIERS, tierLabel, typeKey, typeLabel } from './labels';
 import type { FieldError } from './errors';
 
-export type WaitUnit = 's' | 'min' | 'h' | 'd';
-export const WAIT_UNITS: WaitUnit[] = ['s', 'min', 'h', 'd'];
-export const UNIT_SECONDS: Record<WaitUnit, number> = { s: 1, min: MINUTE, h: HOUR, d: DAY };
-export const UNIT_LABELS: Record<WaitUnit, string> = { s: 'seconds', min: 'minutes', h: 'hours', d: 'days' };
+/** The units of a typed wait: the ones formatWait writes (so "3 y" reads the same in every place). */
+export type WaitUnit = 's' | 'min' | 'h' | 'd' | 'y';
+export const WAIT_UNITS: WaitUnit[] = ['s', 'min', 'h', 'd', 'y'];
+export const UNIT_SECONDS: Record<WaitUnit, number> = { s: 1, min: MINUTE, h: HOUR, d: DAY, y: YEAR };
+export const UNIT_LABELS: Record<WaitUnit, string> = { s: 'seconds', min: 'minutes', h: 'hours', d: 'days', y: 'years' };
 
 /** The fields of a RuleSet that hold a Stop ('hot' | 'warm' | 'cold' | 'offsite'), from the generated type. */
 export type StopName = { [K in keyof RuleSet]-?: RuleSet[K] extends Stop | undefined ? K : never }[keyof RuleSet];
@@ -54,7 +55,7 @@ export type FormErrors = Partial<Record<ErrorSlot, string>>;
 /** The largest unit that divides `seconds` exactly (days for 0, a sensible default). */
 export function splitSeconds(seconds: number): WaitForm {
   if (seconds === 0) return { value: '0', unit: 'd' };
-  for (const unit of ['d', 'h', 'min', 's'] as WaitUnit[]) {
+  for (const unit of ['y', 'd', 'h', 'min', 's'] as WaitUnit[]) {
     if (seconds % UNIT_SECONDS[unit] === 0) return { value: String(seconds / UNIT_SECONDS[unit]), unit };
   }
   return { value: String(seconds), unit: 's' };
@@ -221,4 +222,12 @@ export function diffRuleSets(current: Iterable<RuleSet>, other: Iterable<RuleSet
     }
   }
   return rows;
+}
+
+/**
+ * A fingerprint of every rule set in force: a "saved as snapshot #N" note holds only while this
+ * stays what it was right after the save (a preset, a restore or another person's edit changes it).
+ */
+export function rulesFingerprint(ruleSets: Iterable<RuleSet>): string {
+  return JSON.stringify([...ruleSets].map(ruleSetToForm).sort((a, b) => a.type - b.type));
 }

@@ -322,8 +322,15 @@ fn press(app: &mut App, codes: &[KeyCode]) {
     }
 }
 
+/// Compares a screen with its snapshot in `screens/`; `UPDATE_SCREENS=1` rewrites the snapshots
+/// instead (review the diff before committing it).
 #[track_caller]
-fn assert_screen(actual: &str, expected: &str) {
+fn assert_screen(actual: &str, (expected, file): (&str, &str)) {
+    if std::env::var_os("UPDATE_SCREENS").is_some() {
+        let path = format!("{}/src/status/render/screens/{file}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::write(&path, format!("{actual}\n")).unwrap();
+        return;
+    }
     let expected = expected.strip_prefix('\n').unwrap_or(expected).trim_end_matches('\n');
     assert!(actual == expected, "screen differs\n--- expected\n{expected}\n--- actual\n{actual}\n---");
 }
@@ -357,7 +364,7 @@ fn filtered_packages_while_typing() {
     press(&mut app, &[KeyCode::Enter]);
     let s = screen(&mut app, 80, 24);
     assert!(s.contains("2 of 4 packages match \"ana\""), "{s}");
-    assert!(s.contains("/report.pdf") && !s.contains("app.log"), "{s}");
+    assert!(s.contains("report.pdf") && !s.contains("app.log"), "{s}");
     assert!(s.ends_with("Esc clears · filter \"ana\""), "{s}");
 }
 
@@ -421,6 +428,42 @@ fn paused_shows_held_updates_and_help_lists_the_keys() {
     press(&mut app, &[KeyCode::Char('?')]);
     let s = screen(&mut app, 80, 24);
     assert!(s.contains("filter packages (Enter keeps, Esc clears)"), "{s}");
+    // At 80 columns the prose wraps instead of being cut: every word is on the screen.
+    for word in ["happens.", "GetProjections", "packages.", "backoff."] {
+        assert!(s.contains(word), "{word}: {s}");
+    }
+}
+
+/// At 160 columns the packages table uses the room: the id's tail, the size and the stations.
+#[test]
+fn packages_at_160_columns_tell_packages_apart() {
+    let mut app = live_app();
+    press(&mut app, &[KeyCode::Char('2')]);
+    let s = screen(&mut app, 160, 30);
+    let header = s.lines().find(|l| l.contains("path")).unwrap();
+    for col in ["id", "size", "copies on"] {
+        assert!(header.contains(col), "{col}: {header}");
+    }
+    assert!(s.contains("00000001") && s.contains("1.0 MiB"), "{s}");
+}
+
+/// The live view's projections are the catcher's, over every package (not the 50 it holds).
+#[test]
+fn live_projections_come_from_the_catcher() {
+    let mut app = live_app();
+    let group = pb::ProjectionGroup {
+        from_tier: pb::Tier::Hot as i32,
+        to_tier: pb::Tier::Warm as i32,
+        count: 743,
+        total_bytes: 743 * MIB,
+        earliest: ts(NOW + 90_000),
+        ..Default::default()
+    };
+    let answer = pb::GetProjectionsResponse { groups: vec![group], ..Default::default() };
+    app.on_feed(crate::status::client::Feed::Projections(Box::new(answer)));
+    press(&mut app, &[KeyCode::Char('5')]);
+    let s = screen(&mut app, 80, 24);
+    assert!(s.contains("from all packages") && s.contains("743") && s.contains("in 1m 30s"), "{s}");
 }
 
 #[test]
@@ -436,20 +479,21 @@ fn tiny_and_odd_sizes_do_not_break() {
     }
 }
 
-const OVERVIEW_80X24: &str = include_str!("screens/overview_80x24.txt");
+const OVERVIEW_80X24: (&str, &str) = (include_str!("screens/overview_80x24.txt"), "overview_80x24.txt");
 
-const PACKAGES_80X24: &str = include_str!("screens/packages_80x24.txt");
+const PACKAGES_80X24: (&str, &str) = (include_str!("screens/packages_80x24.txt"), "packages_80x24.txt");
 
-const PACKAGES_120X40: &str = include_str!("screens/packages_120x40.txt");
+const PACKAGES_120X40: (&str, &str) = (include_str!("screens/packages_120x40.txt"), "packages_120x40.txt");
 
-const CLIENTS_80X24: &str = include_str!("screens/clients_80x24.txt");
+const CLIENTS_80X24: (&str, &str) = (include_str!("screens/clients_80x24.txt"), "clients_80x24.txt");
 
-const RULES_80X24: &str = include_str!("screens/rules_80x24.txt");
+const RULES_80X24: (&str, &str) = (include_str!("screens/rules_80x24.txt"), "rules_80x24.txt");
 
-const PROJECTIONS_80X24: &str = include_str!("screens/projections_80x24.txt");
+const PROJECTIONS_80X24: (&str, &str) = (include_str!("screens/projections_80x24.txt"), "projections_80x24.txt");
 
-const JOURNAL_80X24: &str = include_str!("screens/journal_80x24.txt");
+const JOURNAL_80X24: (&str, &str) = (include_str!("screens/journal_80x24.txt"), "journal_80x24.txt");
 
-const PACKAGES_SCROLLED_80X8: &str = include_str!("screens/packages_scrolled_80x8.txt");
+const PACKAGES_SCROLLED_80X8: (&str, &str) =
+    (include_str!("screens/packages_scrolled_80x8.txt"), "packages_scrolled_80x8.txt");
 
-const OFFLINE_80X24: &str = include_str!("screens/offline_80x24.txt");
+const OFFLINE_80X24: (&str, &str) = (include_str!("screens/offline_80x24.txt"), "offline_80x24.txt");

@@ -5,7 +5,7 @@ export const SECTIONS = [
   { id: 'packages', label: 'Packages' },
   { id: 'clients', label: 'Clients' },
   { id: 'restore', label: 'Restore' },
-  { id: 'stations', label: 'Stations' },
+  { id: 'stations', label: 'Settings' },
   { id: 'rules', label: 'Rules' },
   { id: 'projections', label: 'Projections' },
   { id: 'journal', label: 'Journal' },
