@@ -185,6 +185,11 @@ fn damaged(at: &str, e: io::Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("the archive is damaged at {at}: {e}"))
 }
 
+/// Where damage met after the last intact entry (`None`: before any) begins.
+fn after(last_good: Option<&str>) -> String {
+    last_good.map_or_else(|| "its start".to_owned(), |p| format!("the entry after {p}"))
+}
+
 /// A file whose restored contents do not match the manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mismatch {
@@ -199,9 +204,9 @@ pub fn extract(archive: impl Read, dest: &Path) -> io::Result<(Vec<ManifestFile>
     let mut tar = tar::Archive::new(decoder);
     let mut hashes = std::collections::HashMap::new();
     let mut manifest: Option<Vec<ManifestFile>> = None;
-    let mut last_good = String::from("(the start)");
+    let mut last_good: Option<String> = None;
     for entry in tar.entries()? {
-        let mut entry = entry.map_err(|e| damaged(&format!("after {last_good}"), e))?;
+        let mut entry = entry.map_err(|e| damaged(&after(last_good.as_deref()), e))?;
         let rel = entry.path()?.to_string_lossy().into_owned();
         if rel == MANIFEST_NAME {
             let mut json = Vec::new();
@@ -221,7 +226,7 @@ pub fn extract(archive: impl Read, dest: &Path) -> io::Result<(Vec<ManifestFile>
         io::copy(&mut entry, &mut w).map_err(|e| damaged(&rel, e))?;
         let (file, sha, _) = w.finish();
         file.sync_all()?;
-        last_good.clone_from(&rel);
+        last_good = Some(rel.clone());
         hashes.insert(rel, sha);
     }
     // Read to the end of the zstd frame so its checksum is checked.
@@ -242,7 +247,7 @@ pub fn extract(archive: impl Read, dest: &Path) -> io::Result<(Vec<ManifestFile>
     if let Err(e) = trailer
         && mismatches.is_empty()
     {
-        return Err(damaged(&format!("after {last_good}"), e));
+        return Err(damaged(&after(last_good.as_deref()), e));
     }
     Ok((manifest, mismatches))
 }
@@ -298,12 +303,12 @@ pub fn extract_selected(
 ) -> io::Result<(Vec<String>, Vec<Mismatch>)> {
     let mut tar = tar::Archive::new(tar_stream);
     let (mut written, mut bad) = (Vec::new(), Vec::new());
-    let mut last_good = String::from("(the start)");
+    let mut last_good: Option<String> = None;
     for entry in tar.entries()? {
         if written.len() + bad.len() == wanted.len() {
             break;
         }
-        let mut entry = entry.map_err(|e| damaged(&format!("after {last_good}"), e))?;
+        let mut entry = entry.map_err(|e| damaged(&after(last_good.as_deref()), e))?;
         let rel = entry.path()?.to_string_lossy().into_owned();
         let Some(expected) = wanted.get(&rel) else { continue };
         let target = dest_of(&rel);
@@ -318,7 +323,7 @@ pub fn extract_selected(
         match copied {
             // Not synced here: the restore syncs the target's filesystem once at the end.
             Ok(_) if sha == *expected => {
-                last_good.clone_from(&rel);
+                last_good = Some(rel.clone());
                 written.push(rel);
                 if told.pending > 0 {
                     on(Extracted::Bytes(told.pending));

@@ -131,10 +131,14 @@ async fn session(
     let moved = state.renumber_if_never_welcomed(welcome.last_applied_seq)?;
     // Only news when the catcher already had events of this source (a replaced device).
     if moved > 0 && welcome.last_applied_seq > 0 {
-        tracing::warn!(
+        // Expected after a reinstall, a replaced device, or a source id used before (the
+        // hostname is the default): nothing is lost, so it is news, not a warning.
+        tracing::info!(
             moved,
+            source = %config.source_id,
             last_applied_seq = welcome.last_applied_seq,
-            "this state dir is new to the catcher, which knows the source: queued events renumbered above its last applied seq"
+            "first contact from this state dir; the catcher already has events of this source \
+             (an earlier install or device), so this one's queued events continue after them"
         );
     }
     // Everything at or below last_applied_seq is durable at the catcher.

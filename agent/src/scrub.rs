@@ -18,6 +18,8 @@ use crate::state::now_ms;
 /// The last scrub, kept in the state dir (a restart does not start it over) and shown by
 /// `agent status`.
 pub const SCRUB_KEY: &str = "scrub";
+/// When this state dir first ran the scrub schedule.
+const SCRUB_SINCE_KEY: &str = "scrub_since";
 
 /// After a scrub that could not finish (catcher unreachable), the next try.
 const RETRY: Duration = Duration::from_secs(3600);
@@ -53,13 +55,25 @@ pub async fn keep_scrubbing(engine: Arc<Engine>, stop: CancellationToken) {
             () = stop.cancelled() => return,
         }
     }
+    // The first scrub is one interval after the agent first ran it (not at every fresh start,
+    // when the first backups are what matters).
+    let since: i64 = match engine.state.meta(SCRUB_SINCE_KEY).ok().flatten() {
+        Some(t) => t,
+        None => {
+            let now = now_ms();
+            let _ = engine.state.set_meta(SCRUB_SINCE_KEY, &now);
+            now
+        }
+    };
+    let every_ms = i64::try_from(every).unwrap_or(i64::MAX).saturating_mul(1000);
     loop {
-        let last: ScrubStatus = engine.state.meta(SCRUB_KEY).ok().flatten().unwrap_or_default();
-        let wait = if last.error.is_empty() {
-            let due = last.finished_at_ms.saturating_add(i64::try_from(every).unwrap_or(i64::MAX).saturating_mul(1000));
-            Duration::from_millis(u64::try_from(due - now_ms()).unwrap_or(0))
-        } else {
-            RETRY.min(Duration::from_secs(every))
+        let last: Option<ScrubStatus> = engine.state.meta(SCRUB_KEY).ok().flatten();
+        let wait = match last {
+            Some(last) if !last.error.is_empty() => RETRY.min(Duration::from_secs(every)),
+            last => {
+                let due = last.map_or(since, |l| l.finished_at_ms).saturating_add(every_ms);
+                Duration::from_millis(u64::try_from(due - now_ms()).unwrap_or(0))
+            }
         };
         tokio::select! {
             () = tokio::time::sleep(wait) => {}

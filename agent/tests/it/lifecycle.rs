@@ -483,7 +483,7 @@ async fn restore_drills_find_a_corrupt_copy_and_it_is_re_sent() {
     let damaged_before = world.journal("package.copy_damaged").await.len();
     let (code, stdout, stderr) = agent_fn(&config, &["verify", &p.package_id]).await;
     assert_eq!(code, 1, "{stdout}{stderr}");
-    assert!(stdout.contains("ledger.txt"), "names the damaged file: {stdout}");
+    assert!(stdout.contains("on station offsite") && stdout.contains("expected"), "names the damaged copy: {stdout}");
     assert!(stdout.contains("1 copy(ies) marked damaged, 1 being written again"), "{stdout}{stderr}");
     let events = world.journal("package.copy_damaged").await;
     assert_eq!(events.len(), damaged_before + 1, "{events:?}");
