@@ -10,39 +10,9 @@ import {
   Tool,
 } from '../src/gen/edgebackup/v1/common_pb.js';
 import { CommandKind } from '../src/gen/edgebackup/v1/commands_pb.js';
-import { eventually, screenshot, sha256Hex, startStack, uuidv7 } from './harness.mjs';
+import { attrEventually, eventually, openDashboard as open, screenshot, sha256Hex, startStack, textEventually, uuidv7 } from './harness.mjs';
 
 const T = { timeout: 120_000 };
-
-/** Waits until the attribute `attr` of the first element matching `locator` satisfies `pred`. */
-async function attrEventually(locator, attr, pred, what, timeoutMs = 15_000) {
-  return eventually(
-    async () => {
-      if ((await locator.count()) === 0) return false;
-      const v = await locator.first().getAttribute(attr, { timeout: 1000 });
-      return pred(v) ? v ?? true : false;
-    },
-    what,
-    timeoutMs,
-  );
-}
-
-async function textEventually(locator, pred, what, timeoutMs = 15_000) {
-  return eventually(
-    async () => {
-      if ((await locator.count()) === 0) return false;
-      const v = await locator.first().innerText({ timeout: 1000 });
-      return pred(v) ? v : false;
-    },
-    what,
-    timeoutMs,
-  );
-}
-
-async function open(stack) {
-  await stack.page.goto(stack.pageUrl);
-  await attrEventually(stack.page.getByTestId('connection-indicator'), 'data-state', (s) => s === 'connected', 'the live stream');
-}
 
 function data(n, fill) {
   return Buffer.alloc(n, fill);

@@ -556,3 +556,35 @@ export async function eventually(fn, what, timeoutMs = 10000) {
   }
   throw new Error(`timed out waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
 }
+
+/** Waits until the attribute `attr` of the first element matching `locator` satisfies `pred`. */
+export async function attrEventually(locator, attr, pred, what, timeoutMs = 15_000) {
+  return eventually(
+    async () => {
+      if ((await locator.count()) === 0) return false;
+      const v = await locator.first().getAttribute(attr, { timeout: 1000 });
+      return pred(v) ? v ?? true : false;
+    },
+    what,
+    timeoutMs,
+  );
+}
+
+/** Waits until the text of the first element matching `locator` satisfies `pred`; returns the text. */
+export async function textEventually(locator, pred, what, timeoutMs = 15_000) {
+  return eventually(
+    async () => {
+      if ((await locator.count()) === 0) return false;
+      const v = await locator.first().innerText({ timeout: 1000 });
+      return pred(v) ? v : false;
+    },
+    what,
+    timeoutMs,
+  );
+}
+
+/** Opens the dashboard (at `hash`, when given) on the stack's page and waits for the live stream. */
+export async function openDashboard(stack, hash = '') {
+  await stack.page.goto(stack.pageUrl + hash);
+  await attrEventually(stack.page.getByTestId('connection-indicator'), 'data-state', (s) => s === 'connected', 'the live stream');
+}

@@ -9,38 +9,9 @@ import { PackageType, PlacementStatus, Tool } from '../src/gen/edgebackup/v1/com
 import { SafetyTrigger } from '../src/gen/edgebackup/v1/agent_pb.js';
 import { CommandKind } from '../src/gen/edgebackup/v1/commands_pb.js';
 import { ManifestEntrySchema } from '../src/gen/edgebackup/v1/common_pb.js';
-import { eventually, screenshot, sha256Hex, startStack, uuidv7 } from './harness.mjs';
+import { attrEventually, eventually, openDashboard as open, screenshot, sha256Hex, startStack, textEventually, uuidv7 } from './harness.mjs';
 
 const T = { timeout: 180_000 };
-
-async function attrEventually(locator, attr, pred, what, timeoutMs = 15_000) {
-  return eventually(
-    async () => {
-      if ((await locator.count()) === 0) return false;
-      const v = await locator.first().getAttribute(attr, { timeout: 1000 });
-      return pred(v) ? v ?? true : false;
-    },
-    what,
-    timeoutMs,
-  );
-}
-
-async function textEventually(locator, pred, what, timeoutMs = 15_000) {
-  return eventually(
-    async () => {
-      if ((await locator.count()) === 0) return false;
-      const v = await locator.first().innerText({ timeout: 1000 });
-      return pred(v) ? v : false;
-    },
-    what,
-    timeoutMs,
-  );
-}
-
-async function open(stack, hash = '') {
-  await stack.page.goto(stack.pageUrl + hash);
-  await attrEventually(stack.page.getByTestId('connection-indicator'), 'data-state', (s) => s === 'connected', 'the live stream');
-}
 
 /**
  * A package of `files` ({path, size}); unless `complete` is false it completes with a verified copy
