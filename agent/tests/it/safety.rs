@@ -96,7 +96,9 @@ async fn backed_up(world: &World, n: usize, name: impl Fn(usize) -> String) -> (
     for i in 0..n {
         std::fs::write(data.join(name(i)), format!("contents of file {i}\n").repeat(60)).unwrap();
     }
-    let agent = Agent::start(&config).await;
+    // Passes only after a quiet moment (file notifications) and at start: a scheduled pass in
+    // the middle of the attack's loop would see half of it (and judge that half alone).
+    let agent = Agent::start_with(&config, &[("AGENT_SCHEDULE__INTERVAL_SECS", "3600")]).await;
     world.completed("edge-s", 1, 60).await;
     (data, agent)
 }

@@ -318,6 +318,12 @@ async fn live_view_in_a_real_terminal() {
     tmux.keys(&["p"]);
     tmux.wait_for("/srv/held.bin", 10).await;
 
+    // 160 columns are used: the packages table adds the id, the size and where the copies are.
+    assert!(tmux.run(&["resize-window", "-t", "tui", "-x", "160", "-y", "30"]).status.success());
+    let screen = tmux.wait_for("copies on", 10).await;
+    assert!(screen.contains("local-hot") && screen.lines().any(|l| l.chars().count() > 120), "{screen}");
+    save_capture("tui-packages-160x30.txt", &screen);
+
     // Resize to 80x24: redrawn to the new size, still readable.
     assert!(tmux.run(&["resize-window", "-t", "tui", "-x", "80", "-y", "24"]).status.success());
     let screen = eventually("the live view at 80x24", 10, || async {
@@ -351,6 +357,10 @@ async fn live_view_in_a_real_terminal() {
 
     // q quits with exit code 0.
     tmux.keys(&["q"]);
-    let code = eventually("the live view's exit code", 10, || async { std::fs::read_to_string(&exit_file).ok() }).await;
+    // The shell creates the file before it writes the code: wait for the code itself.
+    let code = eventually("the live view's exit code", 10, || async {
+        std::fs::read_to_string(&exit_file).ok().filter(|s| s.ends_with('\n'))
+    })
+    .await;
     assert_eq!(code.trim(), "0");
 }
