@@ -93,6 +93,9 @@ pub struct Config {
     /// expiry keeps what any rule set in force this long ago would keep. No API lowers it;
     /// 0 turns the protection off (tests; logged as a warning).
     pub protection_delay_secs: u64,
+    /// Where to serve Prometheus metrics (`GET /metrics`, plain HTTP); unset: not served.
+    /// Loopback only: scrape it from the same host, or put a proxy with TLS and auth in front.
+    pub metrics_listen: Option<SocketAddr>,
     /// Stations known to the catcher.
     pub stations: Vec<StationConfig>,
 }
@@ -128,6 +131,7 @@ impl Default for Config {
             tls_cert_file: None,
             tls_key_file: None,
             allow_plaintext: false,
+            metrics_listen: None,
             agent_credential_ttl_secs: 30 * 86_400,
             protection_delay_secs: 86_400,
             stations: Vec::new(),
@@ -236,6 +240,10 @@ impl Config {
         }
         if self.heartbeat_interval_secs == 0 {
             return bad("heartbeat_interval_secs", "must be at least 1");
+        }
+        // Metrics are served without TLS or credentials: never beyond this host.
+        if self.metrics_listen.is_some_and(|a| !a.ip().is_loopback()) {
+            return bad("metrics_listen", "must be a loopback address (plaintext, no credentials)");
         }
         if self.agent_timeout_secs <= self.heartbeat_interval_secs {
             return bad("agent_timeout_secs", "must be longer than heartbeat_interval_secs");

@@ -11,6 +11,8 @@ pub mod domain;
 pub mod error;
 pub mod journal;
 pub mod listener;
+pub mod metrics;
+pub mod metrics_server;
 pub mod rules;
 pub mod server;
 pub mod service;

@@ -197,6 +197,12 @@ pub async fn serve(
         ),
     );
     workers.spawn("memory release", crate::workers::memory::run(stop.clone()));
+    if let Some(addr) = config.metrics_listen {
+        let metrics =
+            tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("metrics_listen {addr}: {e}"))?;
+        tracing::info!(addr = %metrics.local_addr()?, "metrics served at /metrics");
+        tokio::spawn(crate::metrics_server::serve(metrics, state.clone(), stop.clone()));
+    }
     let supervisor = tokio::spawn(workers.supervise(WORKERS_DEADLINE));
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();

@@ -58,6 +58,7 @@ use self::unit::Unit;
 use crate::change::Changes;
 use crate::domain::{Millis, now_ms};
 use crate::error::{Error, Result};
+use crate::metrics::Metrics;
 use crate::watch::Hub;
 
 /// One kind of write: applied inside the batch's unit of work, answered with `Output` once the
@@ -199,6 +200,7 @@ pub struct RequestBox(Request);
 pub struct Writer {
     tx: mpsc::Sender<Request>,
     commits: Arc<AtomicU64>,
+    metrics: Metrics,
 }
 
 impl Writer {
@@ -213,7 +215,8 @@ impl Writer {
         let max_batch = settings.max_batch;
         let (tx, rx) = mpsc::channel(max_batch.max(1) * 4);
         let commits = Arc::new(AtomicU64::new(0));
-        let sink = Sink::new(hub, status_dirty, commits.clone(), settings.protection_ms);
+        let metrics = Metrics::new();
+        let sink = Sink::new(hub, status_dirty, commits.clone(), settings.protection_ms, metrics.clone());
         // The writer gets a thread of its own: a commit is a dozen hops to the database's worker
         // thread and back, and on the shared runtime each wake-up queued behind the sessions'
         // and Watch streams' work (p99 latency with ten subscribers 52 -> 47 ms).
@@ -228,7 +231,12 @@ impl Writer {
                 }
             }
         });
-        (Self { tx, commits }, task)
+        (Self { tx, commits, metrics }, task)
+    }
+
+    /// The catcher's metrics; the writer counts commits and events into them.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// How many batches have committed so far. It moves before any of a batch's requests is
@@ -274,11 +282,19 @@ struct Sink {
     /// never resend. Forgotten when the session's `Disconnected` arrives (it is queued last).
     failed_sessions: HashSet<String>,
     protection_ms: Millis,
+    metrics: Metrics,
 }
 
 impl Sink {
-    fn new(hub: Hub, status_dirty: Arc<Notify>, commits: Arc<AtomicU64>, protection_ms: Millis) -> Self {
-        Self { in_flight: HashMap::new(), hub, status_dirty, commits, failed_sessions: HashSet::new(), protection_ms }
+    fn new(
+        hub: Hub,
+        status_dirty: Arc<Notify>,
+        commits: Arc<AtomicU64>,
+        protection_ms: Millis,
+        metrics: Metrics,
+    ) -> Self {
+        let failed_sessions = HashSet::new();
+        Self { in_flight: HashMap::new(), hub, status_dirty, commits, failed_sessions, protection_ms, metrics }
     }
 }
 
@@ -365,10 +381,15 @@ async fn apply_batch(db: &DatabaseConnection, batch: &mut Vec<Request>, sink: &m
 /// Applies and commits what `apply_batch` admitted, then answers every op.
 async fn commit_batch(db: &DatabaseConnection, batch: Vec<Request>, sink: &mut Sink, sessions: Vec<String>) {
     let size = batch.len();
+    let started = std::time::Instant::now();
     match apply_in_txn(db, batch, &mut sink.in_flight, sink.protection_ms).await {
         Ok((applied, changes)) => {
             let status = changes.status;
             sink.commits.fetch_add(1, Ordering::AcqRel);
+            sink.metrics.committed(size, started.elapsed(), &changes.journal);
+            let events: u64 =
+                applied.iter().map(|a| if let Applied::AgentEvents(_, Ok(o)) = a { o.applied } else { 0 }).sum();
+            sink.metrics.events_applied.inc_by(events);
             sink.hub.publish_changes(changes);
             if status {
                 sink.status_dirty.notify_one();

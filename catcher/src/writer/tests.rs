@@ -52,7 +52,7 @@ async fn world(kind: Db) -> World {
 
 impl World {
     fn sink(&self) -> Sink {
-        Sink::new(Hub::new(64), Arc::new(Notify::new()), Arc::new(AtomicU64::new(0)), 0)
+        Sink::new(Hub::new(64), Arc::new(Notify::new()), Arc::new(AtomicU64::new(0)), 0, crate::metrics::Metrics::new())
     }
 
     fn spawn(&self) -> (Writer, tokio::task::JoinHandle<()>, CancellationToken) {

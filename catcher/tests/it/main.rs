@@ -7,6 +7,7 @@ mod harness;
 mod journal;
 mod layers;
 mod lifecycle;
+mod metrics;
 mod projections;
 mod reflection;
 mod restores;

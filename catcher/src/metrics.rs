@@ -1,0 +1,135 @@
+//! Prometheus metrics: what the catcher does (commits, events, command results) counted where
+//! it happens, and what the fleet looks like (packages and bytes per tier, connected agents)
+//! set from the status view when scraped. Labels are bounded: tiers, statuses, command kinds and
+//! outcomes, never a package or a source.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::domain::{EventType, FleetStatus, JournalEvent, PackageStatus, Spelling, Tier};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TierLabel {
+    /// `edge` (not stored yet), `hot`, `warm`, `cold`, `offsite`.
+    pub tier: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabel {
+    pub status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabel {
+    /// The journal event type (`package.tier_changed`, `package.move_failed`,
+    /// `restore_drill.failed`, `package.copy_damaged`…): a closed list.
+    pub event: &'static str,
+}
+
+/// Every metric the catcher exposes. Cheap to clone (shared atomics).
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    /// Agent events applied (replays skipped and rejected events not counted).
+    pub events_applied: Counter,
+    /// Ops per group commit.
+    pub commit_ops: Histogram,
+    /// Time from a batch's begin to its commit.
+    pub commit_seconds: Histogram,
+    /// Journal events by type: what happened, moves and verifications by outcome included.
+    pub journal_events: Family<EventLabel, Counter>,
+    packages: Family<TierLabel, Gauge>,
+    package_bytes: Family<TierLabel, Gauge>,
+    packages_by_status: Family<StatusLabel, Gauge>,
+    agents_connected: Gauge,
+    agents_total: Gauge,
+    agents_stopped: Gauge,
+    commands_open: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let m = Self {
+            registry: Arc::new(Registry::default()),
+            events_applied: Counter::default(),
+            commit_ops: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
+            commit_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
+            journal_events: Family::default(),
+            packages: Family::default(),
+            package_bytes: Family::default(),
+            packages_by_status: Family::default(),
+            agents_connected: Gauge::default(),
+            agents_total: Gauge::default(),
+            agents_stopped: Gauge::default(),
+            commands_open: Gauge::default(),
+        };
+        let mut r = Registry::with_prefix("edgebackup");
+        r.register("events_applied", "Agent events applied", m.events_applied.clone());
+        r.register("commit_ops", "Writes applied per group commit", m.commit_ops.clone());
+        r.register_with_unit("commit", "Group commit latency", Unit::Seconds, m.commit_seconds.clone());
+        r.register("journal_events", "Journal events by type (moves, verifications, trips…)", m.journal_events.clone());
+        r.register("packages", "Packages per tier (edge: not stored yet; expired ones left out)", m.packages.clone());
+        r.register_with_unit("package", "Package bytes per tier", Unit::Bytes, m.package_bytes.clone());
+        r.register("packages_by_status", "Packages per status", m.packages_by_status.clone());
+        r.register("agents_connected", "Agents with an open stream", m.agents_connected.clone());
+        r.register("agents", "Sources known to the catcher", m.agents_total.clone());
+        r.register("agents_stopped_for_safety", "Sources whose panic brake is tripped", m.agents_stopped.clone());
+        r.register("commands_open", "Commands not answered yet", m.commands_open.clone());
+        Self { registry: Arc::new(r), ..m }
+    }
+
+    /// A group commit of `ops` writes took `took` and journaled `journal`.
+    pub fn committed(&self, ops: usize, took: Duration, journal: &[JournalEvent]) {
+        self.commit_ops.observe(ops as f64);
+        self.commit_seconds.observe(took.as_secs_f64());
+        for e in journal {
+            let event = EventType::parse(&e.entry.event_type).map_or("other", EventType::as_str);
+            self.journal_events.get_or_create(&EventLabel { event }).inc();
+        }
+    }
+
+    /// The text exposition, with the fleet gauges set from `status` first.
+    pub fn render(&self, status: &FleetStatus) -> String {
+        for row in &status.tiers {
+            let tier = TierLabel { tier: tier_name(row.tier) };
+            self.packages.get_or_create(&tier).set(i64::try_from(row.count).unwrap_or(i64::MAX));
+            self.package_bytes.get_or_create(&tier).set(i64::try_from(row.bytes).unwrap_or(i64::MAX));
+        }
+        for s in PackageStatus::ALL {
+            let n = status.statuses.get(s).copied().unwrap_or(0);
+            self.packages_by_status.get_or_create(&StatusLabel { status: s.as_str() }).set(clamp(n));
+        }
+        self.agents_connected.set(clamp(status.clients_connected));
+        self.agents_total.set(clamp(status.clients_total));
+        self.agents_stopped.set(clamp(status.clients_stopped));
+        self.commands_open.set(clamp(status.commands_open));
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+fn clamp(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn tier_name(tier: Option<Tier>) -> &'static str {
+    tier.map_or("edge", Spelling::as_str)
+}
+
+/// The content type of [`Metrics::render`]: Prometheus text format 0.0.4.
+pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
