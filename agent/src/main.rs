@@ -379,7 +379,7 @@ async fn verify(config: Arc<Config>, package_id: &str, report: bool) -> anyhow::
     };
     let stations: Vec<_> = config.stations.iter().map(agent::station::Station::from_config).collect();
     let scratch = std::env::temp_dir().join(format!("edgebackup-verify-{}", std::process::id()));
-    let checks = restore::verify_plan(&stations, &plan, &scratch).await;
+    let checks = restore::verify_plan(&stations, &plan, &scratch, restore::Integrity::PerCopy).await;
     let _ = std::fs::remove_dir_all(&scratch);
     for c in &checks {
         println!("{}", c.summary());

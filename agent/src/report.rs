@@ -162,7 +162,9 @@ pub fn render(r: &StatusReport) -> String {
     s.push_str(&format!("safety      {safety}{}\n", if r.paused { " (paused by the catcher)" } else { "" }));
     let scrub = match &r.scrub {
         None => "not run yet".to_owned(),
-        Some(sc) if !sc.error.is_empty() => format!("did not finish {}: {}", age(sc.finished_at_ms), sc.error),
+        Some(sc) if !sc.error.is_empty() => {
+            format!("{}, with a problem: {}", age(sc.finished_at_ms), sc.error)
+        }
         Some(sc) => format!(
             "{}: {} package(s), {} copy(ies) measured, {} damaged",
             age(sc.finished_at_ms),

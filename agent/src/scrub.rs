@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::engine::Engine;
-use crate::restore::{self, VerifyPlan};
+use crate::restore::{self, Integrity, VerifyPlan};
 use crate::state::now_ms;
 
 /// The last scrub, kept in the state dir (a restart does not start it over) and shown by
@@ -32,7 +32,8 @@ pub struct ScrubStatus {
     pub packages: u64,
     pub copies: u64,
     pub damaged: u64,
-    /// Why the last one did not finish, if it did not.
+    /// Why the last one did not finish, or a station whose repository check failed (tried
+    /// again within the hour).
     pub error: String,
 }
 
@@ -100,6 +101,14 @@ pub async fn scrub_once(engine: &Engine, stop: &CancellationToken) -> Result<Scr
     let config = &engine.config;
     let mut client = PackageServiceClient::new(restore::catcher_channel(config).await?);
     let mut status = ScrubStatus::default();
+    // The repositories' structure once per station (`restic check` reads every index), then
+    // each copy's bytes.
+    for s in engine.stations.iter() {
+        if let Err(e) = s.integrity().await {
+            tracing::error!(station = %s.id(), error = %e, "scrub: the station's repository check failed");
+            status.error = format!("station {}: {e}", s.id());
+        }
+    }
     let mut page_token = String::new();
     let scratch = config.state_dir.join("scrub");
     loop {
@@ -128,7 +137,7 @@ pub async fn scrub_once(engine: &Engine, stop: &CancellationToken) -> Result<Scr
                 continue;
             }
             let plan = VerifyPlan { package_id: p.package_id, owner: p.source_id, sha256: p.sha256, copies };
-            let checks = restore::verify_plan(&engine.stations, &plan, &scratch).await;
+            let checks = restore::verify_plan(&engine.stations, &plan, &scratch, Integrity::Done).await;
             status.packages += 1;
             status.copies += checks.len() as u64;
             for c in checks.iter().filter(|c| !c.ok && !c.station_id.is_empty()) {

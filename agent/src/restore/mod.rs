@@ -228,7 +228,7 @@ pub async fn verify_package(engine: &Engine, package_id: &str) -> Vec<Check> {
             Err(e) => return vec![unplanned(package_id, &format!("no record here, and {e}"))],
         },
     };
-    verify_plan(&engine.stations, &plan, &engine.config.state_dir.join("verify")).await
+    verify_plan(&engine.stations, &plan, &engine.config.state_dir.join("verify"), Integrity::PerCopy).await
 }
 
 /// A check that could not even start.
@@ -243,10 +243,23 @@ pub fn unplanned(package_id: &str, problem: &str) -> Check {
     }
 }
 
+/// Whether `verify_plan` checks each station's repository structure (`restic check`) before
+/// measuring: yes for one package; a scrub checks each station once instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Integrity {
+    PerCopy,
+    Done,
+}
+
 /// Measures each planned copy on the stations this agent has configured; a copy whose sha256
 /// differs is restored into scratch to name the damaged files. Copies on stations this agent
 /// does not have are left out (another agent checks those).
-pub async fn verify_plan(stations: &[Station], plan: &VerifyPlan, scratch_root: &Path) -> Vec<Check> {
+pub async fn verify_plan(
+    stations: &[Station],
+    plan: &VerifyPlan,
+    scratch_root: &Path,
+    integrity: Integrity,
+) -> Vec<Check> {
     let package_id = plan.package_id.as_str();
     if plan.sha256.is_empty() {
         return vec![unplanned(package_id, "the package's sha256 is not known yet (not completed)")];
@@ -263,9 +276,12 @@ pub async fn verify_plan(stations: &[Station], plan: &VerifyPlan, scratch_root: 
         let measured = match located {
             Ok(r) => {
                 check.location = station.describe(&r);
-                match station.integrity().await {
-                    Ok(()) => station.measure(&r).await,
-                    Err(e) => Err(e),
+                match integrity {
+                    Integrity::PerCopy => match station.integrity().await {
+                        Ok(()) => station.measure(&r).await,
+                        Err(e) => Err(e),
+                    },
+                    Integrity::Done => station.measure(&r).await,
                 }
             }
             Err(e) => Err(e),
