@@ -55,6 +55,9 @@ pub struct Config {
     pub max_backoff_secs: u64,
     pub log_format: LogFormat,
     pub log_level: String,
+    /// Where the daemon serves Prometheus metrics (`GET /metrics`, plain HTTP); unset: not
+    /// served. Loopback only.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// A watched folder.
@@ -145,6 +148,7 @@ impl Default for Config {
             backup_stations: Vec::new(),
             mover: false,
             restore_roots: Vec::new(),
+            metrics_listen: None,
             schedule: ScheduleConfig::default(),
             max_package_bytes: 1 << 30,
             max_package_files: 10_000,
@@ -241,6 +245,10 @@ impl Config {
         // would begin a new outbox and index.
         if !self.state_dir.is_absolute() {
             return Err(invalid("state_dir", format!("{} must be an absolute path", self.state_dir.display())));
+        }
+        // Served without TLS or credentials: never beyond this host.
+        if self.metrics_listen.is_some_and(|a| !a.ip().is_loopback()) {
+            return Err(invalid("metrics_listen", "must be a loopback address (plaintext, no credentials)"));
         }
         for (i, f) in self.folders.iter().enumerate() {
             let key = |k: &str| format!("folders[{i}].{k}");
@@ -402,6 +410,9 @@ catcher_url = "https://127.0.0.1:50051"
 # Outbox, file index and staging: an absolute path on durable storage. Default:
 # /var/lib/edgebackup-agent as root, else $XDG_STATE_HOME (~/.local/state)/edgebackup-agent.
 # state_dir = "/var/lib/edgebackup-agent"
+
+# Prometheus metrics of the daemon (GET /metrics on a loopback address); unset: not served.
+# metrics_listen = "127.0.0.1:9465"
 
 # Largest package (input bytes) and most files per package; bigger change sets become several packages.
 max_package_bytes = 1073741824

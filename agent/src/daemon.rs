@@ -54,6 +54,12 @@ pub async fn run(
     let stop = CancellationToken::new();
     let reporter = tokio::spawn(report::keep_writing(engine.clone(), stop.clone()));
     let scrubber = tokio::spawn(crate::scrub::keep_scrubbing(engine.clone(), stop.clone()));
+    if let Some(addr) = config.metrics_listen {
+        let listener =
+            tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("metrics_listen {addr}: {e}"))?;
+        tracing::info!(addr = %listener.local_addr()?, "metrics served at /metrics");
+        tokio::spawn(crate::metrics::serve(listener, engine.clone(), stop.clone()));
+    }
 
     let (changes_tx, mut changes) = mpsc::channel::<()>(1);
     let _watcher = if config.schedule.watch { watch_folders(&config, changes_tx) } else { None };

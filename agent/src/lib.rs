@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod engine;
 pub mod frames;
 pub mod link;
+pub mod metrics;
 pub mod preflight;
 pub mod report;
 pub mod restore;

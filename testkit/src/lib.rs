@@ -3,6 +3,7 @@
 //! and make test databases.
 
 pub mod db;
+pub mod prometheus;
 
 mod process;
 

@@ -6,6 +6,7 @@ mod faults;
 mod harness;
 mod history;
 mod lifecycle;
+mod metrics;
 mod protection;
 mod redaction;
 mod safety;

@@ -1,72 +1,19 @@
 //! `/metrics`: the Prometheus exposition read by a real parser (Python's prometheus_client),
 //! its values checked against the API's after a scenario; a non-loopback address is refused.
 
-use std::collections::BTreeMap;
-use std::io::Write;
-use std::process::Stdio;
-
 use edgebackup_proto::v1 as pb;
 use edgebackup_testkit::Spec;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use edgebackup_testkit::prometheus::{logged_addr, parse, scrape};
 
 use crate::agent::{ScriptedAgent, complete, ingest, progress};
 use crate::harness::{Catcher, Db, TestDb, eventually};
-
-/// The parser Prometheus users script with: every sample as `name{k="v",…}` → value.
-const PARSE: &str = r#"
-import json, sys
-from prometheus_client.parser import text_string_to_metric_families
-out = {}
-for family in text_string_to_metric_families(sys.stdin.read()):
-    for s in family.samples:
-        labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
-        out[f"{s.name}{{{labels}}}"] = s.value
-print(json.dumps(out))
-"#;
-
-/// GET /metrics over a plain HTTP/1.1 connection: (content type, body).
-async fn scrape(addr: &str) -> (String, String) {
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect to metrics_listen");
-    let request = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    tcp.write_all(request.as_bytes()).await.unwrap();
-    let mut raw = String::new();
-    tcp.read_to_string(&mut raw).await.unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP response");
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    let content_type = head
-        .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-type:").map(|v| v.trim().to_owned()))
-        .unwrap_or_default();
-    (content_type, body.to_owned())
-}
-
-/// The samples, parsed by prometheus_client (a missing module fails the test).
-fn parse(body: &str) -> BTreeMap<String, f64> {
-    let mut child = std::process::Command::new("python3")
-        .args(["-c", PARSE])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 is required (with prometheus_client: pip install prometheus-client)");
-    child.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "the parser refused the exposition: {}\n{body}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_parse_and_match_the_api() {
     let db = TestDb::new(Db::Sqlite).await;
     let catcher = Catcher::start_with(&db, &[("CATCHER_METRICS_LISTEN", "127.0.0.1:0")]).await;
     let addr = eventually("the metrics address in the log", 10, || async {
-        let log = catcher.log_text();
-        let line = log.lines().find(|l| l.contains("metrics served at /metrics"))?.to_owned();
-        Some(line.split("addr=").nth(1)?.split_whitespace().next()?.to_owned())
+        logged_addr(&catcher.log_text(), "metrics served at /metrics")
     })
     .await;
 
