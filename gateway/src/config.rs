@@ -35,6 +35,9 @@ pub struct Config {
     pub connect_timeout_ms: u64,
     /// Open streams (Watch) get this long to finish after a shutdown signal, in milliseconds.
     pub shutdown_grace_ms: u64,
+    /// Where to serve Prometheus metrics (`GET /metrics`, plain HTTP); unset: not served.
+    /// Loopback only.
+    pub metrics_listen: Option<SocketAddr>,
     pub log_format: LogFormat,
     pub log_level: String,
 }
@@ -52,6 +55,7 @@ impl Default for Config {
             cors_origins: Vec::new(),
             connect_timeout_ms: 2000,
             shutdown_grace_ms: 2000,
+            metrics_listen: None,
             log_format: LogFormat::Human,
             log_level: "info".to_owned(),
         }
@@ -107,6 +111,13 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "catcher_url",
                 reason: format!("{:?} must look like http://HOST:PORT", self.catcher_url),
+            });
+        }
+        // Served without TLS or credentials: never beyond this host.
+        if self.metrics_listen.is_some_and(|a| !a.ip().is_loopback()) {
+            return Err(ConfigError::Invalid {
+                key: "metrics_listen",
+                reason: "must be a loopback address (plaintext, no credentials)".into(),
             });
         }
         let https = url.scheme_str() == Some("https");

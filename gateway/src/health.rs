@@ -12,16 +12,21 @@ use crate::server::AppState;
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// 200 when the catcher answers SERVING, 503 (with the reason) otherwise.
-pub async fn healthz(State(state): State<AppState>) -> Response {
-    let mut client = HealthClient::new(state.channel.clone());
+/// Asks the catcher's health service: (`serving` | `not_serving` | `unreachable`, why not).
+pub async fn check(channel: &tonic::transport::Channel) -> (&'static str, Option<String>) {
+    let mut client = HealthClient::new(channel.clone());
     let check = tokio::time::timeout(CHECK_TIMEOUT, client.check(HealthCheckRequest { service: String::new() })).await;
-    let (catcher, error) = match check {
+    match check {
         Ok(Ok(r)) if r.get_ref().status == ServingStatus::Serving as i32 => ("serving", None),
         Ok(Ok(r)) => ("not_serving", Some(format!("catcher reports status {}", r.get_ref().status))),
         Ok(Err(status)) => ("unreachable", Some(status.message().to_owned())),
         Err(_) => ("unreachable", Some(format!("no answer within {} s", CHECK_TIMEOUT.as_secs()))),
-    };
+    }
+}
+
+/// 200 when the catcher answers SERVING, 503 (with the reason) otherwise.
+pub async fn healthz(State(state): State<AppState>) -> Response {
+    let (catcher, error) = check(&state.channel).await;
     let code = if error.is_none() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let body = serde_json::json!({
         "gateway": "serving",

@@ -3,6 +3,7 @@
 pub mod assets;
 pub mod config;
 pub mod health;
+pub mod metrics;
 pub mod proxy;
 pub mod server;
 pub mod session;

@@ -14,6 +14,7 @@ use tower::Layer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::config::Config;
+use crate::metrics::{Metrics, ServiceLabel};
 use crate::proxy::{EXPOSED_SERVICES, Forward, channel};
 use crate::{assets, health, session};
 
@@ -29,14 +30,29 @@ pub struct AppState {
 
 /// The whole application, without a listener (so tests can drive it).
 pub fn app(config: &Config) -> anyhow::Result<Router> {
+    app_with(config, &catcher_channel(config)?, &Arc::default())
+}
+
+fn catcher_channel(config: &Config) -> anyhow::Result<Channel> {
     let tls = config.catcher_tls()?;
-    let channel = channel(&config.catcher_url, Duration::from_millis(config.connect_timeout_ms), tls)
-        .map_err(anyhow::Error::msg)?;
+    channel(&config.catcher_url, Duration::from_millis(config.connect_timeout_ms), tls).map_err(anyhow::Error::msg)
+}
+
+/// The application on `channel`, counting grpc-web calls into `metrics`.
+fn app_with(config: &Config, channel: &Channel, metrics: &Arc<Metrics>) -> anyhow::Result<Router> {
+    let channel = channel.clone();
     let sessions = crate::session::SharedSessions::default();
     let grpc_web = GrpcWebLayer::new().layer(Forward::new(channel.clone(), &config.catcher_url, sessions.clone()));
     let mut grpc = Router::new();
     for service in EXPOSED_SERVICES {
-        grpc = grpc.route_service(&format!("/{service}/{{method}}"), grpc_web.clone());
+        let calls = metrics.calls.get_or_create(&ServiceLabel { service }).clone();
+        let counted = tower::ServiceBuilder::new()
+            .map_request(move |r: axum::extract::Request| {
+                calls.inc();
+                r
+            })
+            .service(grpc_web.clone());
+        grpc = grpc.route_service(&format!("/{service}/{{method}}"), counted);
     }
     if !config.cors_origins.is_empty() {
         grpc = grpc.layer(cors(&config.cors_origins)?);
@@ -76,13 +92,20 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let app = app(&config)?;
+    let channel = catcher_channel(&config)?;
+    let metrics = Arc::new(Metrics::default());
+    let app = app_with(&config, &channel, &metrics)?;
     let stop = tokio_util::sync::CancellationToken::new();
     let stopped = stop.clone();
     tokio::spawn(async move {
         shutdown.await;
         stop.cancel();
     });
+    if let Some(addr) = config.metrics_listen {
+        let listener = TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("metrics_listen {addr}: {e}"))?;
+        tracing::info!(addr = %listener.local_addr()?, "metrics served at /metrics");
+        tokio::spawn(crate::metrics::serve(listener, metrics, channel, stopped.clone()));
+    }
     let grace = Duration::from_millis(config.shutdown_grace_ms);
     let server = async {
         match config.tls_files() {

@@ -4,5 +4,6 @@ mod browser;
 mod grpc_web;
 mod harness;
 mod http;
+mod metrics;
 mod session;
 mod tls;
