@@ -9,7 +9,7 @@ use agent::config::{Config, EXAMPLE};
 use agent::restore::browse;
 use agent::{daemon, link, report, restore};
 use clap::{Parser, Subcommand};
-use edgebackup_proto::v1::{self as pb, package_service_client::PackageServiceClient};
+use edgebackup_proto::v1 as pb;
 
 #[derive(Parser)]
 #[command(name = "agent", version, about = "Edge Backup agent: backs up this device's folders to storage stations")]
@@ -308,21 +308,23 @@ async fn check_config(config: &Config, file: Option<&std::path::Path>, init: boo
     Ok(ExitCode::from(code))
 }
 
+/// This agent's completed record of a package, when the state dir is there and free (no daemon
+/// holds it).
+fn local_record(config: &Config, package_id: &str) -> Option<agent::state::LocalPackage> {
+    agent::state::State::open_existing(&config.state_dir)?
+        .package(package_id)
+        .ok()
+        .flatten()
+        .filter(|p| !p.sha256.is_empty())
+}
+
 /// The sha256 the package must have: from this agent's records, else from the catcher.
 async fn expected_sha(config: &Config, package_id: &str) -> Option<String> {
-    if let Ok(state) = agent::state::State::open(&config.state_dir)
-        && let Ok(Some(p)) = state.package(package_id)
-        && !p.sha256.is_empty()
-    {
+    if let Some(p) = local_record(config, package_id) {
         return Some(p.sha256);
     }
-    let channel = restore::catcher_channel(config).await.ok()?;
-    let p = PackageServiceClient::new(channel)
-        .get_package(pb::GetPackageRequest { package_id: package_id.to_owned(), without_manifest: true })
-        .await
-        .ok()?
-        .into_inner();
-    (!p.sha256.is_empty()).then_some(p.sha256)
+    let plan = restore::VerifyPlan::from_catcher(config, package_id).await.ok()?;
+    (!plan.sha256.is_empty()).then_some(plan.sha256)
 }
 
 async fn restore_cmd(
@@ -366,12 +368,7 @@ async fn verify(config: Arc<Config>, package_id: &str, report: bool) -> anyhow::
         return usage(&format!("package_id: {package_id:?} is not a package id"));
     }
     // This agent's record when the state dir is free (no daemon holds it), else the catcher's.
-    let local = (config.state_dir.join("agent.redb").exists())
-        .then(|| agent::state::State::open(&config.state_dir).ok())
-        .flatten()
-        .and_then(|state| state.package(package_id).ok().flatten())
-        .filter(|p| !p.sha256.is_empty());
-    let plan = match local {
+    let plan = match local_record(&config, package_id) {
         Some(p) => restore::VerifyPlan::from_record(&config.source_id, &p),
         None => restore::VerifyPlan::from_catcher(&config, package_id)
             .await

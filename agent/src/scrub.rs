@@ -121,33 +121,52 @@ pub async fn scrub_once(engine: &Engine, stop: &CancellationToken) -> Result<Scr
         };
         let page =
             client.list_packages(request).await.map_err(|s| format!("the catcher: {}", s.message()))?.into_inner();
-        let mut damaged = Vec::new();
+        // Damaged copies, and copies held as damaged that measure intact again.
+        let mut reports = Vec::new();
         for p in page.packages {
             if stop.is_cancelled() {
                 return Err("stopped".into());
             }
+            let held_damaged = |station: &str| {
+                p.placements
+                    .iter()
+                    .any(|pl| pl.station_id == station && pl.status == pb::PlacementStatus::Failed as i32)
+            };
             let copies = p
                 .placements
                 .iter()
-                .filter(|pl| pl.status == pb::PlacementStatus::Verified as i32)
+                // Copies held as damaged too: one that measures intact again (the station was
+                // unreachable, not the bytes bad) is verified again, a damaged one stays so.
+                .filter(|pl| {
+                    pl.status == pb::PlacementStatus::Verified as i32 || pl.status == pb::PlacementStatus::Failed as i32
+                })
                 .filter(|pl| engine.stations.iter().any(|s| s.id() == pl.station_id))
                 .map(|pl| (pl.station_id.clone(), None))
                 .collect::<Vec<_>>();
             if copies.is_empty() {
                 continue;
             }
-            let plan = VerifyPlan { package_id: p.package_id, owner: p.source_id, sha256: p.sha256, copies };
+            let plan = VerifyPlan {
+                package_id: p.package_id.clone(),
+                owner: p.source_id.clone(),
+                sha256: p.sha256.clone(),
+                copies,
+            };
             let checks = restore::verify_plan(&engine.stations, &plan, &scratch, Integrity::Done).await;
             status.packages += 1;
             status.copies += checks.len() as u64;
-            for c in checks.iter().filter(|c| !c.ok && !c.station_id.is_empty()) {
-                tracing::error!(package = %c.package_id, station = %c.station_id, problem = %c.problem, "scrub found a damaged copy");
-                damaged.push(c.to_wire());
+            for c in checks.iter().filter(|c| !c.station_id.is_empty()) {
+                if !c.ok {
+                    tracing::error!(package = %c.package_id, station = %c.station_id, problem = %c.problem, "scrub found a damaged copy");
+                    status.damaged += 1;
+                } else if !held_damaged(&c.station_id) {
+                    continue;
+                }
+                reports.push(c.to_wire());
             }
         }
-        status.damaged += damaged.len() as u64;
-        if !damaged.is_empty() {
-            report(config, damaged, pb::CheckOrigin::Scrub).await?;
+        if !reports.is_empty() {
+            send(&mut client, reports, pb::CheckOrigin::Scrub).await?;
         }
         if page.next_page_token.is_empty() {
             break;
@@ -160,13 +179,22 @@ pub async fn scrub_once(engine: &Engine, stop: &CancellationToken) -> Result<Scr
     Ok(status)
 }
 
-/// Tells the catcher what checks found (at most 1,000 per call).
+/// Tells the catcher what checks found (`agent verify`).
 pub async fn report(
     config: &Config,
     checks: Vec<pb::CopyCheck>,
     origin: pb::CheckOrigin,
 ) -> Result<pb::ReportCopyChecksResponse, String> {
     let mut client = PackageServiceClient::new(restore::catcher_channel(config).await?);
+    send(&mut client, checks, origin).await
+}
+
+/// Sends checks on an open client, at most 1,000 per call (the catcher's limit).
+async fn send(
+    client: &mut PackageServiceClient<tonic::transport::Channel>,
+    checks: Vec<pb::CopyCheck>,
+    origin: pb::CheckOrigin,
+) -> Result<pb::ReportCopyChecksResponse, String> {
     let mut total = pb::ReportCopyChecksResponse::default();
     for chunk in checks.chunks(1000) {
         let request = pb::ReportCopyChecksRequest { checks: chunk.to_vec(), origin: origin as i32 };

@@ -154,6 +154,9 @@ impl LocalPackage {
     }
 }
 
+/// The database file inside the state dir.
+pub const DB_FILE: &str = "agent.redb";
+
 /// The agent's database. Cheap to clone.
 #[derive(Clone)]
 pub struct State {
@@ -176,9 +179,15 @@ pub fn now_ms() -> i64 {
 
 impl State {
     /// Opens (or creates) `dir/agent.redb`.
+    /// Opens the state in `dir` only if one is there (never creating it) and no other process
+    /// (a running daemon) holds it.
+    pub fn open_existing(dir: &Path) -> Option<Self> {
+        dir.join(DB_FILE).exists().then(|| Self::open(dir).ok()).flatten()
+    }
+
     pub fn open(dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| StateError::Db(redb::StorageError::Io(e).into()))?;
-        let db = Database::create(dir.join("agent.redb"))?;
+        let db = Database::create(dir.join(DB_FILE))?;
         let tx = db.begin_write()?;
         {
             tx.open_table(OUTBOX)?;

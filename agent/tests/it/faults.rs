@@ -160,8 +160,20 @@ async fn the_scrub_finds_silent_damage_and_tells_the_catcher() {
     let pl = now.placements.iter().find(|pl| pl.station_id == "hot").unwrap();
     assert_eq!(pl.status, pb::PlacementStatus::Failed as i32, "{pl:?}");
     assert!(pl.error.starts_with("scrub:"), "{pl:?}");
-    // A damaged copy is no longer scrubbed as if verified, and not reported again and again.
+    // A damaged copy is not reported again and again.
     tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    assert_eq!(world.journal("package.copy_damaged").await.len(), 1);
+    // Intact again (what a station that was only unreachable looks like to the next scrub):
+    // verified again, not left damaged for good.
+    let mut bytes = std::fs::read(&stored).unwrap();
+    bytes[mid] ^= 0x01;
+    std::fs::write(&stored, bytes).unwrap();
+    eventually("the copy verified again", 30, || async {
+        let now = world.package(&p.package_id).await;
+        let pl = now.placements.iter().find(|pl| pl.station_id == "hot")?;
+        (pl.status == pb::PlacementStatus::Verified as i32 && pl.verified_sha256 == now.sha256).then_some(())
+    })
+    .await;
     assert_eq!(world.journal("package.copy_damaged").await.len(), 1);
 }
 

@@ -19,13 +19,13 @@ pub fn id(field: &str, value: &str) -> Result<String> {
     Ok(value.to_owned())
 }
 
-/// A logical path: 1..1024 characters, no NUL.
-pub fn path(field: &str, value: &str) -> Result<String> {
+/// Text of 1..=`max` characters without NUL; `empty` says what an empty one is.
+fn bounded_text(field: &str, value: &str, max: usize, empty: &str) -> Result<String> {
     if value.is_empty() {
-        return Err(Error::invalid(field, "required"));
+        return Err(Error::invalid(field, empty));
     }
-    if value.chars().count() > 1024 {
-        return Err(Error::invalid(field, "longer than 1024 characters"));
+    if value.chars().count() > max {
+        return Err(Error::invalid(field, format!("longer than {max} characters")));
     }
     if value.contains('\0') {
         return Err(Error::invalid(field, "contains a NUL character"));
@@ -33,19 +33,14 @@ pub fn path(field: &str, value: &str) -> Result<String> {
     Ok(value.to_owned())
 }
 
+/// A logical path: 1..1024 characters, no NUL.
+pub fn path(field: &str, value: &str) -> Result<String> {
+    bounded_text(field, value, 1024, "required")
+}
+
 /// Search text: 1..256 characters, no NUL, surrounding whitespace dropped.
 pub fn search_text(field: &str, value: &str) -> Result<String> {
-    let t = value.trim();
-    if t.is_empty() {
-        return Err(Error::invalid(field, "blank"));
-    }
-    if t.chars().count() > 256 {
-        return Err(Error::invalid(field, "longer than 256 characters"));
-    }
-    if t.contains('\0') {
-        return Err(Error::invalid(field, "contains a NUL character"));
-    }
-    Ok(t.to_owned())
+    bounded_text(field, value.trim(), 256, "blank")
 }
 
 /// A path inside a watched folder: relative, `/`-separated, no empty, `.` or `..` parts.

@@ -177,7 +177,14 @@ pub(super) async fn pick_mover(u: &mut Unit<'_>, key: &str) -> Result<Option<Str
     Ok(Some(movers[spread % movers.len()].clone()))
 }
 
-fn journal(u: &mut Unit<'_>, p: &Package, event: EventType, before: &str, after: &str, details: serde_json::Value) {
+pub(super) fn journal(
+    u: &mut Unit<'_>,
+    p: &Package,
+    event: EventType,
+    before: &str,
+    after: &str,
+    details: serde_json::Value,
+) {
     u.journal(JournalEntry {
         source_id: p.source_id.clone(),
         package_id: p.package_id.clone(),
@@ -188,7 +195,7 @@ fn journal(u: &mut Unit<'_>, p: &Package, event: EventType, before: &str, after:
     });
 }
 
-fn placement(
+pub(super) fn placement(
     package_id: &str,
     station_id: &str,
     status: PlacementStatus,
