@@ -12,6 +12,7 @@ const PROTOS: &[&str] = &[
     "edgebackup/v1/sources.proto",
     "edgebackup/v1/policy.proto",
     "edgebackup/v1/journal.proto",
+    "edgebackup/v1/alerts.proto",
     "edgebackup/v1/status.proto",
     "edgebackup/v1/access.proto",
 ];

@@ -177,12 +177,21 @@ pub fn packaged(p: &LocalPackage) -> (Vec<(String, Entry)>, Vec<pb::FolderSnapsh
 /// Tells the catalog what a pass saw that it was not told before: entries new or different
 /// (metadata included; a file's contents as the index has them, or none while no package holds
 /// them), entries gone, and special files skipped — in one state transaction with the parts.
-pub fn report_pass(state: &State, root: &Path, walk: &Walk, taken_at: i64) -> Result<(), StateError> {
+/// Every pass ends with a last part, also when nothing changed: it carries how many files have
+/// no package yet (none: the pass is the folder's recovery point) and the package type.
+pub fn report_pass(
+    state: &State,
+    root: &Path,
+    walk: &Walk,
+    taken_at: i64,
+    package_type: pb::PackageType,
+) -> Result<(), StateError> {
     let folder = folder_name(root);
     let prefix = format!("{}/", folder.trim_end_matches('/'));
     let reported: HashMap<String, Entry> = state.reported_under(&prefix)?.into_iter().collect();
     let mut changed = Vec::new();
     let mut updates = Vec::new();
+    let mut unprotected = 0u64;
     for (rel, entry) in &walk.entries {
         let abs = format!("{prefix}{rel}");
         let mut want = entry.clone();
@@ -195,6 +204,9 @@ pub fn report_pass(state: &State, root: &Path, walk: &Walk, taken_at: i64) -> Re
         {
             want.sha256 = f.sha256;
             want.package_id = f.package_id;
+        }
+        if want.kind == Kind::File && want.package_id.is_empty() {
+            unprotected += 1;
         }
         if reported.get(&abs) != Some(&want) {
             changed.push(want.to_pb(rel));
@@ -213,9 +225,20 @@ pub fn report_pass(state: &State, root: &Path, walk: &Walk, taken_at: i64) -> Re
             .map(|(path, reason)| pb::SkippedEntry { path: path.clone(), reason: reason.clone() })
             .collect()
     };
-    let parts = parts(&folder, taken_at, changed, deleted, skipped, walk.entries.len() as u64);
+    let mut parts = parts(&folder, taken_at, changed, deleted, skipped, walk.entries.len() as u64);
     if parts.is_empty() {
-        return Ok(());
+        // Nothing changed, but the pass still happened: the catcher's recovery point moves.
+        parts.push(pb::FolderSnapshot {
+            folder: folder.clone(),
+            taken_at: Some(timestamp(i128::from(taken_at) * 1_000_000)),
+            last: true,
+            entries: walk.entries.len() as u64,
+            ..Default::default()
+        });
+    }
+    if let Some(last) = parts.last_mut() {
+        last.unprotected = unprotected;
+        last.package_type = package_type as i32;
     }
     state.write(|tx| {
         for (abs, e) in &updates {

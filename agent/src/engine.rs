@@ -145,7 +145,8 @@ impl Engine {
         Ok(redone)
     }
 
-    /// One pass over every folder.
+    /// One pass over every folder (a `backup_pass` span, one `folder_pass` per folder).
+    #[tracing::instrument(name = "backup_pass", skip_all)]
     pub async fn pass(&self) -> Result<PassReport> {
         let _guard = self.pass_lock.lock().await;
         let mut report = PassReport::default();
@@ -155,6 +156,7 @@ impl Engine {
         Ok(report)
     }
 
+    #[tracing::instrument(name = "folder_pass", skip_all, fields(folder = %folder.path.display()))]
     async fn pass_folder(&self, folder: &FolderConfig, report: &mut PassReport) -> Result<()> {
         let root = folder.path.clone();
         if !root.is_dir() {
@@ -199,7 +201,7 @@ impl Engine {
             // the versions the suspicious changes would supersede.
             return Ok(());
         }
-        Ok(catalog::report_pass(&self.state, &root, &walk, taken_at)?)
+        Ok(catalog::report_pass(&self.state, &root, &walk, taken_at, package_type(&folder.package_type))?)
     }
 
     /// Packages `files` (relative path, size) of a folder, as many packages as the limits

@@ -169,7 +169,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    edgebackup_common::init_logging(config.log_format, &config.log_level);
+    let _telemetry = edgebackup_common::init_logging(config.log_format, &config.log_level, "edgebackup-agent");
     let result = match cli.command {
         Cmd::Enroll { catcher, token, ca_fingerprint } => {
             let url = catcher.unwrap_or_else(|| config.catcher_url.clone());
@@ -367,12 +367,19 @@ async fn verify(config: Arc<Config>, package_id: &str, report: bool) -> anyhow::
     if uuid::Uuid::parse_str(package_id).is_err() {
         return usage(&format!("package_id: {package_id:?} is not a package id"));
     }
-    // This agent's record when the state dir is free (no daemon holds it), else the catcher's.
-    let plan = match local_record(&config, package_id) {
-        Some(p) => restore::VerifyPlan::from_record(&config.source_id, &p),
-        None => restore::VerifyPlan::from_catcher(&config, package_id)
-            .await
-            .map_err(|e| anyhow::anyhow!("{package_id}: no completed record in this state dir, and {e}"))?,
+    // The catcher's record (tier moves and expiries change where copies are); this agent's
+    // record of its upload only when the catcher is out of reach and no daemon holds the state dir.
+    let plan = match restore::VerifyPlan::from_catcher(&config, package_id).await {
+        Ok(plan) => plan,
+        Err(e) => match local_record(&config, package_id) {
+            Some(p) => {
+                eprintln!("note: {e}; checking the copies this agent uploaded instead");
+                restore::VerifyPlan::from_record(&config.source_id, &p)
+            }
+            None => {
+                anyhow::bail!("{package_id}: the catcher's record is out of reach ({e}), and this state dir has none")
+            }
+        },
     };
     let stations: Vec<_> = config.stations.iter().map(agent::station::Station::from_config).collect();
     let scratch = std::env::temp_dir().join(format!("edgebackup-verify-{}", std::process::id()));

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::domain::{Command, FleetStatus, JournalEvent, Package, SourceView};
+use crate::domain::{Alert, Command, FleetStatus, JournalEvent, Package, SourceView};
 use crate::rules::PendingChange;
 use crate::rules::RuleSet;
 
@@ -20,6 +20,8 @@ pub enum Change {
     Restore(Command),
     /// A pending change was created or resolved.
     Pending(PendingChange),
+    /// An alert was raised, changed, acknowledged or resolved.
+    Alert(Alert),
 }
 
 /// What one committed batch changed.
@@ -34,6 +36,8 @@ pub struct Changes {
     pub restores: Vec<Command>,
     /// Pending changes created or resolved.
     pub pending: Vec<PendingChange>,
+    /// Alerts raised, changed, acknowledged or resolved.
+    pub alerts: Vec<Alert>,
     /// Counters, connections or commands changed: the status view is stale.
     pub status: bool,
 }

@@ -15,7 +15,7 @@ use crate::domain::Role;
 use crate::service::access::{NewToken, create_person_token};
 use crate::store::Store;
 use crate::watch::Hub;
-use crate::writer::{RevokeAgent, RevokeToken, Writer};
+use crate::writer::{ChannelTested, RevokeAgent, RevokeToken, Writer};
 
 /// Where the first admin token is written.
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";
@@ -176,6 +176,36 @@ pub async fn ensure_first_admin(config: &Config) -> anyhow::Result<()> {
         "no admin existed: created an admin token; sign in with the token in this file, then keep it safe or revoke it"
     );
     Ok(())
+}
+
+/// `catcher alert test CHANNEL`: sends a test notification through a configured channel now,
+/// journals the outcome, and says how it went; false when it was not delivered.
+pub async fn alert_test(config: &Config, name: &str) -> anyhow::Result<bool> {
+    let channels = crate::notify::Channels::open(&config.channels).map_err(|e| anyhow::anyhow!("channels: {e}"))?;
+    let Some(channel) = channels.get(name) else {
+        let known: Vec<&str> = channels.iter().map(|c| c.name.as_str()).collect();
+        anyhow::bail!(
+            "no channel {name:?} in the config (channels: {})",
+            if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+        );
+    };
+    let m = crate::notify::test_message(name, "cli", &crate::notify::catcher_name());
+    let (delivered, message) = match channel.send(&m).await {
+        Ok(answer) => (true, answer),
+        Err(error) => (false, error),
+    };
+    with_writer(config, async |_, w| {
+        let tested =
+            ChannelTested { channel: name.to_owned(), delivered, message: message.clone(), actor: "cli".into() };
+        Ok(w.submit(tested).await?)
+    })
+    .await?;
+    if delivered {
+        println!("{name} ({}): delivered, {message}", channel.target);
+    } else {
+        println!("{name} ({}): NOT delivered: {message}", channel.target);
+    }
+    Ok(delivered)
 }
 
 #[cfg(test)]

@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 
 pub use edgebackup_common::LogFormat;
 
-use crate::domain::{StationKind, Tier};
+use crate::domain::{AlertKind, StationKind, Tier};
+pub use crate::notify::ChannelConfig;
+use std::collections::BTreeMap;
 
 /// A station declared in the config.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,6 +98,26 @@ pub struct Config {
     /// Where to serve Prometheus metrics (`GET /metrics`, plain HTTP); unset: not served.
     /// Loopback only: scrape it from the same host, or put a proxy with TLS and auth in front.
     pub metrics_listen: Option<SocketAddr>,
+    /// How often alert conditions are evaluated, in seconds.
+    pub alert_interval_secs: u64,
+    /// An agent not connected for this long raises agent_silent, in seconds.
+    pub alert_agent_silent_secs: u64,
+    /// A package whose tier move failed this many times in a row raises move_failing.
+    pub alert_move_failures: u32,
+    /// A channel whose oldest waiting notification failed this many times raises channel_failing.
+    pub alert_channel_failures: u32,
+    /// Alert kinds not evaluated (e.g. ["pending_change"]).
+    pub alerts_disabled: Vec<AlertKind>,
+    /// How often the whole journal is verified, in seconds (every round checks new events).
+    pub journal_verify_interval_secs: u64,
+    /// A notification not delivered within this many seconds is given up (kept for the record).
+    pub notification_max_age_secs: u64,
+    /// First retry of a failed delivery after this many seconds, doubling up to an hour.
+    pub notification_retry_secs: u64,
+    /// RPO per source in seconds, over its package types' (a TOML table source = secs).
+    pub rpo_by_source: BTreeMap<String, u64>,
+    /// Notification channels; TOML [[channels]] tables.
+    pub channels: Vec<ChannelConfig>,
     /// Stations known to the catcher.
     pub stations: Vec<StationConfig>,
 }
@@ -134,6 +156,16 @@ impl Default for Config {
             metrics_listen: None,
             agent_credential_ttl_secs: 30 * 86_400,
             protection_delay_secs: 86_400,
+            alert_interval_secs: 30,
+            alert_agent_silent_secs: 3600,
+            alert_move_failures: 3,
+            alert_channel_failures: 5,
+            alerts_disabled: Vec::new(),
+            journal_verify_interval_secs: 3600,
+            notification_max_age_secs: 7 * 86_400,
+            notification_retry_secs: 10,
+            rpo_by_source: BTreeMap::new(),
+            channels: Vec::new(),
             stations: Vec::new(),
         }
     }
@@ -147,6 +179,7 @@ impl std::fmt::Debug for Config {
             .field("log_format", &self.log_format)
             .field("initial_preset", &self.initial_preset)
             .field("stations", &self.stations.len())
+            .field("channels", &self.channels)
             .finish_non_exhaustive()
     }
 }
@@ -194,6 +227,19 @@ Configuration keys (TOML file, or env CATCHER_<KEY>; defaults in brackets):
   allow_plaintext          accept plaintext from any peer, not only loopback (TLS ends in front of it) [false]
   agent_credential_ttl_secs  lifetime of an agent's certificate; agents renew at two thirds [2592000]
   protection_delay_secs    changes that delete data sooner wait this long, cancellable; 0: off [86400]
+  alert_interval_secs      how often alert conditions are evaluated [30]
+  alert_agent_silent_secs  an agent not connected this long raises agent_silent [3600]
+  alert_move_failures      a tier move failing this many times in a row raises move_failing [3]
+  alert_channel_failures   a channel failing this many attempts raises channel_failing [5]
+  alerts_disabled          alert kinds not evaluated, e.g. [\"pending_change\"] [[]]
+  journal_verify_interval_secs  the whole journal is verified this often; new events every round [3600]
+  notification_max_age_secs  give up a notification not delivered within this long [604800]
+  notification_retry_secs  first retry of a failed delivery after this long, doubling up to an hour [10]
+  rpo_by_source            RPO per source in seconds over its package types'; TOML table [{}]
+  channels                 notification channels; TOML [[channels]] tables: name, kind = webhook | slack | email,
+                           kinds (alert kinds carried; empty: all), url or url_file (webhook, slack), ca_file,
+                           smtp_host, smtp_port, smtp_tls = starttls | tls | none, smtp_username,
+                           smtp_password_file, from, to (email)
   stations                 list of {id, tier, kind, uri}; TOML [[stations]] tables";
 
 impl Config {
@@ -209,7 +255,7 @@ impl Config {
     pub fn figment(file: &Path) -> Figment {
         Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::file(file))
-            .merge(Env::prefixed("CATCHER_").ignore(&["URL", "DATABASE_URL_FILE"]))
+            .merge(Env::prefixed("CATCHER_").ignore(&["URL", "DATABASE_URL_FILE", "CONFIG"]))
     }
 
     fn finish(mut self) -> Result<Self, ConfigError> {
@@ -304,6 +350,39 @@ impl Config {
         if self.database_max_connections == 0 {
             return bad("database_max_connections", "must be at least 1");
         }
+        if self.alert_interval_secs == 0 {
+            return bad("alert_interval_secs", "must be at least 1");
+        }
+        if self.alert_move_failures == 0 || self.alert_channel_failures == 0 {
+            return bad("alert_move_failures", "alert_move_failures and alert_channel_failures must be at least 1");
+        }
+        if self.journal_verify_interval_secs == 0 {
+            return bad("journal_verify_interval_secs", "must be at least 1");
+        }
+        if self.notification_retry_secs == 0 {
+            return bad("notification_retry_secs", "must be at least 1");
+        }
+        if self.notification_max_age_secs < 60 {
+            return bad("notification_max_age_secs", "must be at least 60");
+        }
+        if let Some((source, _)) =
+            self.rpo_by_source.iter().find(|(s, secs)| s.is_empty() || **secs > 10 * 365 * 86_400)
+        {
+            return Err(ConfigError::Invalid {
+                key: "rpo_by_source",
+                reason: format!("{source:?}: a source id and at most ten years of seconds (0: no objective)"),
+            });
+        }
+        let mut names = std::collections::HashSet::new();
+        for c in &self.channels {
+            c.validate().map_err(|reason| ConfigError::Invalid { key: "channels", reason })?;
+            if !names.insert(&c.name) {
+                return Err(ConfigError::Invalid {
+                    key: "channels",
+                    reason: format!("{:?}: name: declared twice", c.name),
+                });
+            }
+        }
         let mut ids = std::collections::HashSet::new();
         for station in &self.stations {
             if station.id.is_empty() || station.id.len() > 256 {
@@ -377,6 +456,15 @@ mod tests {
         assert_eq!(without_stations, Config::default(), "example values drifted from the defaults");
     }
 
+    fn toml_channels(body: &str) -> Vec<ChannelConfig> {
+        #[derive(serde::Deserialize)]
+        struct Doc {
+            channels: Vec<ChannelConfig>,
+        }
+        let doc: Doc = Figment::from(Toml::string(&format!("[[channels]]\n{body}"))).extract().expect("a channel");
+        doc.channels
+    }
+
     #[test]
     fn mistakes_name_the_key() {
         type Mistake = (fn(&mut Config), &'static str);
@@ -385,6 +473,14 @@ mod tests {
             (|c| c.initial_preset = "fast".into(), "initial_preset"),
             (|c| c.agent_timeout_secs = 5, "agent_timeout_secs"),
             (|c| c.heartbeat_interval_secs = 0, "heartbeat_interval_secs"),
+            (|c| c.alert_interval_secs = 0, "alert_interval_secs"),
+            (|c| c.notification_retry_secs = 0, "notification_retry_secs"),
+            (|c| _ = c.rpo_by_source.insert(String::new(), 60), "rpo_by_source"),
+            (
+                |c| c.channels = toml_channels("name = \"ops\"\nkind = \"webhook\"\nurl = \"http://example.com/hook\""),
+                "channels",
+            ),
+            (|c| c.channels = toml_channels("name = \"mail\"\nkind = \"email\"\nsmtp_host = \"mx\""), "channels"),
         ];
         for (mutate, key) in cases {
             let mut c = Config::default();

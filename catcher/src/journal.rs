@@ -64,6 +64,11 @@ impl Default for Verifier {
 }
 
 impl Verifier {
+    /// The sequence it expects next.
+    pub fn next_sequence(&self) -> u64 {
+        self.expected_seq
+    }
+
     /// Checks the next event; on mismatch returns what is wrong.
     pub fn check(&mut self, e: &JournalEvent) -> Result<(), String> {
         if e.sequence != self.expected_seq {

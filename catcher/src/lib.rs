@@ -13,6 +13,7 @@ pub mod journal;
 pub mod listener;
 pub mod metrics;
 pub mod metrics_server;
+pub mod notify;
 pub mod rules;
 pub mod server;
 pub mod service;

@@ -60,6 +60,11 @@ enum Cmd {
         #[command(subcommand)]
         action: TokenCmd,
     },
+    /// Alerts' notification channels.
+    Alert {
+        #[command(subcommand)]
+        action: AlertCmd,
+    },
     /// Show the fleet's status from a running catcher: a one-shot report, or `--live` full screen
     /// (hands over to `ebk status`; `catcher status --help` shows its options). The token comes
     /// from CATCHER_TOKEN or --token-file.
@@ -107,6 +112,16 @@ enum TokenCmd {
 }
 
 #[derive(Subcommand)]
+enum AlertCmd {
+    /// Send a test notification through a configured channel now (journaled); exit 1 when it
+    /// was not delivered.
+    Test {
+        /// The channel's name (`[[channels]] name`).
+        channel: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum TlsCmd {
     /// Create the CA (if needed) and a server certificate for the given names, in data_dir/tls.
     Init {
@@ -141,7 +156,7 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
         return Ok(console("status", args));
     }
     let config = load(&cli)?;
-    edgebackup_common::init_logging(config.log_format, &config.log_level);
+    let _telemetry = edgebackup_common::init_logging(config.log_format, &config.log_level, "edgebackup-catcher");
     match cli.command.unwrap_or(Cmd::Serve) {
         Cmd::DumpConfig => {
             println!("{}", toml_dump(&config)?);
@@ -158,6 +173,11 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
             let ttl_secs = ttl.map(|d| d.as_secs());
             let new = catcher::service::access::NewToken { name, role, ttl_secs, unredacted };
             catcher::cli::token_create(&config, new).await?
+        }
+        Cmd::Alert { action: AlertCmd::Test { channel } } => {
+            if !catcher::cli::alert_test(&config, &channel).await? {
+                return Ok(std::process::ExitCode::FAILURE);
+            }
         }
         Cmd::Token { action: TokenCmd::List } => catcher::cli::token_list(&config).await?,
         Cmd::Token { action: TokenCmd::Revoke { name } } => catcher::cli::token_revoke(&config, &name).await?,
@@ -217,5 +237,8 @@ fn client_args(args: &[std::ffi::OsString]) -> Vec<std::ffi::OsString> {
 fn toml_dump(config: &Config) -> anyhow::Result<String> {
     let mut redacted = config.clone();
     redacted.database_url = catcher::config::redact_url(&redacted.database_url);
+    for c in &mut redacted.channels {
+        c.url = c.url.as_deref().map(catcher::notify::redact_url);
+    }
     Ok(serde_json::to_string_pretty(&redacted)?)
 }

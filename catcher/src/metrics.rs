@@ -13,7 +13,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::domain::{EventType, FleetStatus, JournalEvent, PackageStatus, Spelling, Tier};
+use crate::domain::{
+    AlertKind, EventType, FleetStatus, JournalEvent, PackageStatus, RpoState, RpoView, Spelling, Tier,
+};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TierLabel {
@@ -31,6 +33,26 @@ pub struct EventLabel {
     /// The journal event type (`package.tier_changed`, `package.move_failed`,
     /// `restore_drill.failed`, `package.copy_damaged`…): a closed list.
     pub event: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    /// The alert kind (`rpo_breached`, `agent_silent`…): a closed list.
+    pub kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RpoLabel {
+    /// `held` or `breached`.
+    pub state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeliveryLabel {
+    /// A configured channel's name (the config bounds them).
+    pub channel: String,
+    /// `delivered` or `failed`.
+    pub outcome: &'static str,
 }
 
 /// Every metric the catcher exposes. Cheap to clone (shared atomics).
@@ -52,6 +74,10 @@ pub struct Metrics {
     agents_total: Gauge,
     agents_stopped: Gauge,
     commands_open: Gauge,
+    alerts_open: Family<KindLabel, Gauge>,
+    rpo_folders: Family<RpoLabel, Gauge>,
+    notifications: Family<DeliveryLabel, Counter>,
+    notifications_pending: Gauge,
 }
 
 impl Default for Metrics {
@@ -75,6 +101,10 @@ impl Metrics {
             agents_total: Gauge::default(),
             agents_stopped: Gauge::default(),
             commands_open: Gauge::default(),
+            alerts_open: Family::default(),
+            rpo_folders: Family::default(),
+            notifications: Family::default(),
+            notifications_pending: Gauge::default(),
         };
         let mut r = Registry::with_prefix("edgebackup");
         r.register("events_applied", "Agent events applied", m.events_applied.clone());
@@ -88,6 +118,14 @@ impl Metrics {
         r.register("agents", "Sources known to the catcher", m.agents_total.clone());
         r.register("agents_stopped_for_safety", "Sources whose panic brake is tripped", m.agents_stopped.clone());
         r.register("commands_open", "Commands not answered yet", m.commands_open.clone());
+        r.register("alerts_open", "Open alerts by kind (as of the last evaluation)", m.alerts_open.clone());
+        r.register(
+            "rpo_folders",
+            "Folders whose RPO holds or is breached (as of the last evaluation)",
+            m.rpo_folders.clone(),
+        );
+        r.register("notifications", "Notification delivery attempts by channel and outcome", m.notifications.clone());
+        r.register("notifications_pending", "Notifications waiting to be delivered", m.notifications_pending.clone());
         Self { registry: Arc::new(r), ..m }
     }
 
@@ -99,6 +137,34 @@ impl Metrics {
             let event = EventType::parse(&e.entry.event_type).map_or("other", EventType::as_str);
             self.journal_events.get_or_create(&EventLabel { event }).inc();
         }
+    }
+
+    /// Open alerts per kind after an evaluation (every kind gets a series, zero included).
+    pub fn set_alerts_open(&self, open: &std::collections::HashMap<AlertKind, u64>) {
+        for k in AlertKind::ALL {
+            self.alerts_open
+                .get_or_create(&KindLabel { kind: k.as_str() })
+                .set(clamp(open.get(k).copied().unwrap_or(0)));
+        }
+    }
+
+    /// Folders per RPO state after an evaluation.
+    pub fn set_rpo(&self, views: &[RpoView]) {
+        for (state, label) in [(RpoState::Held, "held"), (RpoState::Breached, "breached")] {
+            let n = views.iter().filter(|v| v.state == state).count() as u64;
+            self.rpo_folders.get_or_create(&RpoLabel { state: label }).set(clamp(n));
+        }
+    }
+
+    /// One delivery attempt through `channel`.
+    pub fn notification(&self, channel: &str, delivered: bool) {
+        let outcome = if delivered { "delivered" } else { "failed" };
+        self.notifications.get_or_create(&DeliveryLabel { channel: channel.to_owned(), outcome }).inc();
+    }
+
+    /// Notifications waiting, all channels.
+    pub fn set_notifications_pending(&self, n: u64) {
+        self.notifications_pending.set(clamp(n));
     }
 
     /// The text exposition, with the fleet gauges set from `status` first.

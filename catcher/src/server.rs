@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use edgebackup_proto::v1::{
     self as pb, access_service_server::AccessServiceServer, agent_service_server::AgentServiceServer,
-    catalog_service_server::CatalogServiceServer, enroll_service_server::EnrollServiceServer,
-    journal_service_server::JournalServiceServer, package_service_server::PackageServiceServer,
-    policy_service_server::PolicyServiceServer, source_service_server::SourceServiceServer,
-    status_service_server::StatusServiceServer,
+    alert_service_server::AlertServiceServer, catalog_service_server::CatalogServiceServer,
+    enroll_service_server::EnrollServiceServer, journal_service_server::JournalServiceServer,
+    package_service_server::PackageServiceServer, policy_service_server::PolicyServiceServer,
+    source_service_server::SourceServiceServer, status_service_server::StatusServiceServer,
 };
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -90,6 +90,12 @@ pub async fn serve(
     let identities = Arc::new(crate::auth::Identities::new(store.clone()));
 
     let started_at = now_ms();
+    let rpo_tally = Arc::new(crate::domain::RpoTally::default());
+    let channels =
+        Arc::new(crate::notify::Channels::open(&config.channels).map_err(|e| anyhow::anyhow!("channels: {e}"))?);
+    let routes: Vec<crate::writer::Route> =
+        channels.iter().map(|c| crate::writer::Route { channel: c.name.clone(), kinds: c.kinds.clone() }).collect();
+    let deliver = Arc::new(Notify::new());
     let state = Arc::new(State {
         config: config.clone(),
         store: store.clone(),
@@ -100,7 +106,13 @@ pub async fn serve(
         pending_due: Arc::new(Notify::new()),
         started_at,
         shutdown: stop_workers.clone(),
-        status_cache: crate::status::StatusCache::new(Duration::from_secs(1), Duration::from_secs(5)),
+        status_cache: crate::status::StatusCache::new(
+            Duration::from_secs(1),
+            Duration::from_secs(5),
+            rpo_tally.clone(),
+        ),
+        channels: channels.clone(),
+        catcher_name: crate::notify::catcher_name(),
         authority: authority.clone(),
         identities: identities.clone(),
         redaction_key: crate::auth::secret::redaction_key(&config.data_dir.join("redaction.key"))?,
@@ -135,6 +147,7 @@ pub async fn serve(
             hub.clone(),
             status_dirty,
             started_at,
+            rpo_tally.clone(),
             Duration::from_millis(100),
             stop.clone(),
         ),
@@ -197,6 +210,41 @@ pub async fn serve(
         ),
     );
     workers.spawn("memory release", crate::workers::memory::run(stop.clone()));
+    {
+        use crate::workers::alerts::{Evaluator, Settings};
+        let settings = Settings {
+            interval: Duration::from_secs(config.alert_interval_secs),
+            agent_silent_ms: i64::try_from(config.alert_agent_silent_secs)
+                .unwrap_or(i64::MAX / 1000)
+                .saturating_mul(1000),
+            move_failures: config.alert_move_failures,
+            channel_failures: config.alert_channel_failures,
+            disabled: config.alerts_disabled.clone(),
+            journal_verify_every: Duration::from_secs(config.journal_verify_interval_secs),
+            rpo_by_source: config.rpo_by_source.clone(),
+            routes,
+        };
+        let evaluator = Evaluator::new(
+            store.clone(),
+            writer.clone(),
+            settings,
+            rpo_tally,
+            writer.metrics().clone(),
+            deliver.clone(),
+        );
+        workers.spawn("alert evaluator", evaluator.run(stop.clone()));
+        let deliverer = crate::workers::notify::Deliverer {
+            store: store.clone(),
+            writer: writer.clone(),
+            channels,
+            metrics: writer.metrics().clone(),
+            retry_base: Duration::from_secs(config.notification_retry_secs),
+            max_age_ms: i64::try_from(config.notification_max_age_secs).unwrap_or(i64::MAX / 1000).saturating_mul(1000),
+            catcher: state.catcher_name.clone(),
+            wake: deliver,
+        };
+        workers.spawn("notification delivery", deliverer.run(stop.clone()));
+    }
     if let Some(addr) = config.metrics_listen {
         let metrics =
             tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("metrics_listen {addr}: {e}"))?;
@@ -247,7 +295,8 @@ pub async fn serve(
         .add_service(limited!(StatusServiceServer, service::status::StatusApi(state.clone())))
         .add_service(limited!(CatalogServiceServer, service::catalog::Catalog(state.clone())))
         .add_service(limited!(EnrollServiceServer, service::access::Enrollment(state.clone())))
-        .add_service(limited!(AccessServiceServer, service::access::Access(state.clone())));
+        .add_service(limited!(AccessServiceServer, service::access::Access(state.clone())))
+        .add_service(limited!(AlertServiceServer, service::alerts::Alerts(state.clone())));
     let limits = crate::listener::Limits {
         max_connections: config.max_connections,
         handshake_timeout: Duration::from_secs(config.handshake_timeout_secs),

@@ -18,7 +18,7 @@ use crate::watch::Hub;
 const HOUR_MS: i64 = 3_600_000;
 
 /// Reads the status: a handful of small queries, no scan of the packages table.
-pub async fn compute(store: &Store, started_at: Millis) -> Result<FleetStatus> {
+pub async fn compute(store: &Store, started_at: Millis, rpo: &RpoTally) -> Result<FleetStatus> {
     let now = now_ms();
     let counters = store.counters().await?;
     let (total, connected, stopped) = store.source_counts().await?;
@@ -60,7 +60,13 @@ pub async fn compute(store: &Store, started_at: Millis) -> Result<FleetStatus> {
         }
     }
     tiers[row(Some(Tier::Hot))].incoming_next_hour += tiers[0].count;
+    let (alerts_open, alerts_unacknowledged) = store.alert_counts().await?;
+    let (rpo_held, rpo_breached) = rpo.get();
     Ok(FleetStatus {
+        alerts_open,
+        alerts_unacknowledged,
+        rpo_held,
+        rpo_breached,
         version: env!("CARGO_PKG_VERSION").to_owned(),
         started_at,
         database: store.backend_name().to_owned(),
@@ -89,11 +95,12 @@ pub struct StatusCache {
     refreshing: Arc<std::sync::atomic::AtomicBool>,
     fresh_for: Duration,
     stale_for: Duration,
+    rpo: Arc<RpoTally>,
 }
 
 impl StatusCache {
-    pub fn new(fresh_for: Duration, stale_for: Duration) -> Self {
-        Self { last: Arc::default(), refreshing: Arc::default(), fresh_for, stale_for }
+    pub fn new(fresh_for: Duration, stale_for: Duration, rpo: Arc<RpoTally>) -> Self {
+        Self { last: Arc::default(), refreshing: Arc::default(), fresh_for, stale_for, rpo }
     }
 
     /// The status as of `commits` committed batches (`Writer::commits`, read before calling).
@@ -106,8 +113,9 @@ impl StatusCache {
         if let Some((age, status)) = hit {
             if age >= self.fresh_for && !self.refreshing.swap(true, Ordering::AcqRel) {
                 let (last, refreshing, store) = (self.last.clone(), self.refreshing.clone(), store.clone());
+                let rpo = self.rpo.clone();
                 tokio::spawn(async move {
-                    if let Ok(s) = compute(&store, started_at).await {
+                    if let Ok(s) = compute(&store, started_at, &rpo).await {
                         store_newer(&last, commits, Arc::new(s));
                     }
                     refreshing.store(false, Ordering::Release);
@@ -115,7 +123,7 @@ impl StatusCache {
             }
             return Ok(status);
         }
-        let status = Arc::new(compute(store, started_at).await?);
+        let status = Arc::new(compute(store, started_at, &self.rpo).await?);
         store_newer(&self.last, commits, status.clone());
         Ok(status)
     }
@@ -140,6 +148,7 @@ pub async fn publisher(
     hub: Hub,
     dirty: Arc<Notify>,
     started_at: Millis,
+    rpo: Arc<RpoTally>,
     min_gap: Duration,
     stop: CancellationToken,
 ) {
@@ -148,7 +157,7 @@ pub async fn publisher(
             () = dirty.notified() => {}
             () = stop.cancelled() => return,
         }
-        match compute(&store, started_at).await {
+        match compute(&store, started_at, &rpo).await {
             Ok(s) => hub.publish(Change::Status(Arc::new(s))),
             Err(e) => tracing::warn!(error = %e, "status recomputation failed"),
         }

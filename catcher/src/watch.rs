@@ -41,5 +41,6 @@ impl Hub {
         c.journal.into_iter().for_each(|j| self.publish(Change::Journal(j)));
         c.restores.into_iter().for_each(|r| self.publish(Change::Restore(r)));
         c.pending.into_iter().for_each(|p| self.publish(Change::Pending(p)));
+        c.alerts.into_iter().for_each(|a| self.publish(Change::Alert(a)));
     }
 }

@@ -4,8 +4,7 @@ pub mod backoff;
 pub mod client;
 pub mod files;
 pub mod server_tls;
-
-use std::io::IsTerminal;
+pub mod telemetry;
 
 use serde::{Deserialize, Serialize};
 
@@ -17,19 +16,12 @@ pub enum LogFormat {
     Json,
 }
 
-/// Sends logs to stderr (stdout is for what scripts read), colour only on a terminal without `NO_COLOR`.
-/// An invalid `level` filter falls back to `info` rather than silencing everything.
-pub fn init_logging(format: LogFormat, level: &str) {
-    let filter =
-        tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none());
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Human => builder.init(),
-    }
+pub use telemetry::Telemetry;
+
+/// Logs to stderr and, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, spans and logs to that
+/// collector as `service` (see [`telemetry`]). Keep the answer until `main` returns.
+pub fn init_logging(format: LogFormat, level: &str, service: &str) -> Telemetry {
+    telemetry::init(format, level, service)
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

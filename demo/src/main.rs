@@ -42,7 +42,8 @@ const SAMPLES: &[(&str, &[u8])] = &[
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    edgebackup_common::init_logging(edgebackup_common::LogFormat::Human, "info,sqlx=warn");
+    let _telemetry =
+        edgebackup_common::init_logging(edgebackup_common::LogFormat::Human, "info,sqlx=warn", "edgebackup-demo");
     std::fs::create_dir_all(&cli.dir).with_context(|| format!("create {}", cli.dir.display()))?;
     let dir = cli.dir.canonicalize()?;
     let watched = dir.join("watched");

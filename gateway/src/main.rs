@@ -40,7 +40,7 @@ fn load(cli: &Cli) -> anyhow::Result<Config> {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = load(&cli)?;
-    edgebackup_common::init_logging(config.log_format, &config.log_level);
+    let _telemetry = edgebackup_common::init_logging(config.log_format, &config.log_level, "edgebackup-gateway");
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {} (listen)", config.listen))?;

@@ -25,6 +25,7 @@ pub const EXPOSED_SERVICES: &[&str] = &[
     "edgebackup.v1.PolicyService",
     "edgebackup.v1.JournalService",
     "edgebackup.v1.CatalogService",
+    "edgebackup.v1.AlertService",
     "grpc.health.v1.Health",
 ];
 

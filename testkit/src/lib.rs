@@ -4,6 +4,7 @@
 
 pub mod db;
 pub mod prometheus;
+pub mod receivers;
 
 mod process;
 

@@ -4,8 +4,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { timestampNow } from '@bufbuild/protobuf/wkt';
 import { PackageType, PlacementStatus, Tool } from '../src/gen/edgebackup/v1/common_pb.js';
-import { eventually, sha256Hex, startStack, uuidv7 } from './harness.mjs';
+import { eventually, quickAlertsConfig, sha256Hex, startStack, uuidv7 } from './harness.mjs';
 
 const T = { timeout: 180_000 };
 const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
@@ -41,7 +42,14 @@ async function populate(s) {
     ids.push(id);
   }
   await agent.progress(ids[0], 40, 1600);
+  // two folders with recovery points (one with files no package holds yet)
+  for (const [folder, unprotected] of [['/home/a11y', 0n], ['/srv/a11y', 2n]]) {
+    await agent.apply({ case: 'folderSnapshot', value: { folder, takenAt: timestampNow(), last: true, entries: 0n, unprotected, packageType: PackageType.USER_DATA } });
+  }
   await agent.safetyAlert('canary file rewritten');
+  // an agent that went away: an open AGENT_SILENT alert within seconds
+  const gone = await s.agent('edge-a11y-gone');
+  await gone.close();
   return ids;
 }
 
@@ -51,6 +59,7 @@ async function openLive(s) {
   await s.page.locator('[data-testid="client-row"][data-safety="stopped"]').waitFor();
   await s.page.getByTestId('snapshot-row').first().waitFor();
   await s.page.getByTestId('journal-list').waitFor();
+  await s.page.locator('[data-testid="alert-row"][data-kind="agent_silent"]').waitFor({ timeout: 20_000 });
 }
 
 for (const [name, viewport] of [
@@ -58,7 +67,7 @@ for (const [name, viewport] of [
   ['phone', { width: 390, height: 844 }],
 ]) {
   test(`axe: no serious or critical violations on the main views (${name})`, T, async (t) => {
-    const s = await startStack(t, { viewport });
+    const s = await startStack(t, { viewport, catcherConfig: quickAlertsConfig({ silentSecs: 2 }) });
     const ids = await populate(s);
     await openLive(s);
     const page = s.page;
@@ -82,6 +91,18 @@ for (const [name, viewport] of [
     await page.getByTestId('client-resume-dialog').getByTestId('confirm-ok').waitFor();
     problems.push(...(await axeProblems(page, 'resume dialog')));
     await page.getByTestId('client-resume-dialog').getByTestId('confirm-cancel').click();
+
+    // the alerts with the Acknowledge dialog open, and a client's folders against their RPO
+    await page.getByTestId('section-alerts').scrollIntoViewIfNeeded();
+    await page.locator('[data-testid="alert-row"][data-kind="agent_silent"]').getByTestId('alert-acknowledge').click();
+    await page.getByTestId('alert-ack-dialog').getByTestId('confirm-reason').waitFor();
+    problems.push(...(await axeProblems(page, 'acknowledge dialog')));
+    await page.getByTestId('alert-ack-dialog').getByTestId('confirm-cancel').click();
+    await page.getByTestId('alert-filter-state').selectOption('all');
+    const client = page.locator('[data-testid="client-row"][data-source-id="edge-a11y"]');
+    await client.getByTestId('client-rpo-toggle').click();
+    await page.locator('[data-testid="client-rpo-detail"][data-source-id="edge-a11y"]').getByTestId('rpo-folder-row').first().waitFor();
+    problems.push(...(await axeProblems(page, 'alerts and recovery points')));
 
     assert.deepEqual(problems, [], `axe found:\n${problems.join('\n')}`);
     assert.deepEqual(s.consoleErrors, []);

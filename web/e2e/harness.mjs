@@ -23,6 +23,7 @@ import {
   AgentService,
   HelloSchema,
 } from '../src/gen/edgebackup/v1/agent_pb.js';
+import { AlertService } from '../src/gen/edgebackup/v1/alerts_pb.js';
 import { CatalogService } from '../src/gen/edgebackup/v1/catalog_pb.js';
 import { Capability } from '../src/gen/edgebackup/v1/common_pb.js';
 import { PackageService } from '../src/gen/edgebackup/v1/packages_pb.js';
@@ -260,6 +261,20 @@ kind = "s3"
 uri = "s3://edge-warm/packages"
 `;
 
+/**
+ * A catcher config (with STATIONS_TOML) that makes alerts happen within seconds: alerts evaluated
+ * every second, an agent silent after `silentSecs`, per-source RPOs in seconds, and notification
+ * `channels` ({ name, kind, url }: webhook or slack).
+ */
+export function quickAlertsConfig({ silentSecs = 2, rpoBySource = {}, channels = [] } = {}) {
+  const q = (v) => JSON.stringify(String(v));
+  const channelTables = channels.map((c) => `\n[[channels]]\nname = ${q(c.name)}\nkind = ${q(c.kind ?? 'webhook')}\nurl = ${q(c.url)}\n`).join('');
+  const rpo = Object.entries(rpoBySource).map(([source, secs]) => `${q(source)} = ${secs}`);
+  return `alert_interval_secs = 1
+alert_agent_silent_secs = ${silentSecs}
+${STATIONS_TOML}${channelTables}${rpo.length > 0 ? `\n[rpo_by_source]\n${rpo.join('\n')}\n` : ''}`;
+}
+
 /** A time-ordered UUIDv7, as agents mint package ids. */
 export function uuidv7(ms = Date.now()) {
   const b = randomBytes(16);
@@ -461,6 +476,7 @@ export async function startStack(
     packages: createClient(PackageService, transport),
     sources: createClient(SourceService, transport),
     catalog: createClient(CatalogService, transport),
+    alerts: createClient(AlertService, transport),
   };
   /** Starts a real agent process with `config` (a file path); see agentConfig. */
   stack.startAgent = (config) => procs.startAgent(config);
@@ -484,8 +500,15 @@ export async function startStack(
     // back to a blank page, as before sign-in existed: no dashboard watches while a test sets up
     await stack.page.goto('about:blank');
   }
+  // one credential per source: an agent that reconnects (a second stack.agent for its source,
+  // after closing the first) speaks with the credential it was enrolled with
+  const credentials = new Map();
   stack.agent = async (sourceId, opts) => {
-    const tls = await procs.enroll(sourceId);
+    let tls = credentials.get(sourceId);
+    if (!tls) {
+      tls = await procs.enroll(sourceId);
+      credentials.set(sourceId, tls);
+    }
     const a = new Agent(stack.catcher.url, sourceId, { ...opts, tls });
     cleanups.push(() => a.close());
     await a.open();

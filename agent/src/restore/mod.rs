@@ -199,8 +199,8 @@ impl VerifyPlan {
         }
     }
 
-    /// From the catcher's record (a replacement device, or a package this state dir never
-    /// made): every station it places a copy on.
+    /// From the catcher's record: every station where it holds a copy (verified, or marked
+    /// damaged and worth measuring again), never one deleted by a tier move or an expiry.
     pub async fn from_catcher(config: &crate::config::Config, package_id: &str) -> Result<Self, String> {
         let channel = catcher_channel(config).await?;
         let request = pb::GetPackageRequest { package_id: package_id.to_owned(), without_manifest: true };
@@ -213,19 +213,30 @@ impl VerifyPlan {
             package_id: p.package_id,
             owner: p.source_id,
             sha256: p.sha256,
-            copies: p.placements.into_iter().map(|pl| (pl.station_id, None)).collect(),
+            copies: p
+                .placements
+                .into_iter()
+                .filter(|pl| {
+                    [pb::PlacementStatus::Verified as i32, pb::PlacementStatus::Failed as i32].contains(&pl.status)
+                })
+                .map(|pl| (pl.station_id, None))
+                .collect(),
         })
     }
 }
 
 /// Checks every copy of a package (`agent verify`, the Verify command). The plan comes from
-/// this agent's record when it has one, else from the catcher's.
+/// the catcher's record (it knows where tier moves put the copies); from this agent's own
+/// record of the upload only when the catcher cannot be asked.
 pub async fn verify_package(engine: &Engine, package_id: &str) -> Vec<Check> {
-    let plan = match engine.state.package(package_id) {
-        Ok(Some(p)) => VerifyPlan::from_record(&engine.config.source_id, &p),
-        _ => match VerifyPlan::from_catcher(&engine.config, package_id).await {
-            Ok(plan) => plan,
-            Err(e) => return vec![unplanned(package_id, &format!("no record here, and {e}"))],
+    let plan = match VerifyPlan::from_catcher(&engine.config, package_id).await {
+        Ok(plan) => plan,
+        Err(e) => match engine.state.package(package_id) {
+            Ok(Some(p)) => {
+                tracing::warn!(package_id, error = %e, "verifying the copies this agent uploaded (the catcher's record is out of reach)");
+                VerifyPlan::from_record(&engine.config.source_id, &p)
+            }
+            _ => return vec![unplanned(package_id, &format!("no record here, and {e}"))],
         },
     };
     verify_plan(&engine.stations, &plan, &engine.config.state_dir.join("verify"), Integrity::PerCopy).await

@@ -66,6 +66,7 @@ async fn fast_rules(world: &World) {
             offsite: stop(2, false),
             replicate_to_all: false,
             cache_ttl: None,
+            rpo: None,
         },
         pb::RuleSet {
             package_type: pb::PackageType::BusinessData as i32,
@@ -75,6 +76,7 @@ async fn fast_rules(world: &World) {
             offsite: stop(1, true),
             replicate_to_all: true,
             cache_ttl: None,
+            rpo: None,
         },
         pb::RuleSet {
             package_type: pb::PackageType::Cache as i32,
@@ -84,6 +86,7 @@ async fn fast_rules(world: &World) {
             offsite: Some(pb::Stop { enabled: false, wait: None, never_delete: false }),
             replicate_to_all: false,
             cache_ttl: secs(2),
+            rpo: None,
         },
     ];
     for r in rules {

@@ -1,6 +1,7 @@
 //! Agent end-to-end tests: the real agent and catcher binaries, real files, real stations
 //! (local directories, the real restic and rclone).
 
+mod alerts;
 mod backup;
 mod faults;
 mod harness;

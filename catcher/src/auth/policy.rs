@@ -64,6 +64,9 @@ const VIEWER: &[&str] = &[
     "/edgebackup.v1.JournalService/VerifyJournal",
     "/edgebackup.v1.CatalogService/SearchFiles",
     "/edgebackup.v1.CatalogService/GetCoverage",
+    "/edgebackup.v1.AlertService/ListAlerts",
+    "/edgebackup.v1.AlertService/ListChannels",
+    "/edgebackup.v1.AlertService/GetRecoveryPoints",
 ];
 
 /// What an operator may change: rules, presets, snapshots, commands, sources.
@@ -75,6 +78,8 @@ const OPERATOR: &[&str] = &[
     "/edgebackup.v1.PolicyService/CancelPendingChange",
     "/edgebackup.v1.SourceService/CreateCommand",
     "/edgebackup.v1.SourceService/RegisterSource",
+    "/edgebackup.v1.AlertService/AcknowledgeAlert",
+    "/edgebackup.v1.AlertService/TestChannel",
 ];
 
 /// The access row of a method path (`/package.Service/Method`).

@@ -98,6 +98,16 @@ pub struct FolderChanges {
     /// `(path, reason)` of entries the agent does not back up.
     pub skipped: Vec<(String, String)>,
     pub last: bool,
+    /// On the last part of a pass that named its package type: where the folder stands.
+    pub pass_end: Option<PassEnd>,
+}
+
+/// How a pass left a folder (its recovery point when nothing is unprotected).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PassEnd {
+    pub package_type: super::PackageType,
+    /// Files whose contents no package holds yet.
+    pub unprotected: u64,
 }
 
 /// What retention must know of the versions one package holds.

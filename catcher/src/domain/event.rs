@@ -92,6 +92,14 @@ pub enum EventType {
     PendingChangeFailed,
     #[strum(serialize = "package.copy_damaged")]
     PackageCopyDamaged,
+    #[strum(serialize = "alert.raised")]
+    AlertRaised,
+    #[strum(serialize = "alert.resolved")]
+    AlertResolved,
+    #[strum(serialize = "alert.acknowledged")]
+    AlertAcknowledged,
+    #[strum(serialize = "alert.channel_tested")]
+    AlertChannelTested,
 }
 
 impl EventType {

@@ -63,7 +63,9 @@ macro_rules! spelled {
 pub(crate) use spelled;
 
 // After the macro: the catalog's enums are `spelled!` too.
+mod alert;
 mod catalog;
+pub use alert::*;
 pub use catalog::*;
 
 spelled!(

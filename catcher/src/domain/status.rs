@@ -43,4 +43,9 @@ pub struct FleetStatus {
     pub now: Millis,
     /// The newest restore drill's journal event.
     pub last_drill: Option<JournalEvent>,
+    pub alerts_open: u64,
+    pub alerts_unacknowledged: u64,
+    /// Folders whose RPO holds / is breached, as of the last evaluation.
+    pub rpo_held: u64,
+    pub rpo_breached: u64,
 }

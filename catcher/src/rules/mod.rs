@@ -43,6 +43,9 @@ pub struct RuleSet {
     /// Cache type only: seconds to live.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_ttl_secs: Option<u64>,
+    /// Recovery point objective in seconds; unset: the type's default; 0: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpo_secs: Option<u64>,
 }
 
 /// Whether retention must keep a package whose rules say it expires.
@@ -187,9 +190,18 @@ impl RuleSet {
         lines
     }
 
+    /// The recovery point objective in milliseconds (0: none).
+    pub fn rpo_ms(&self) -> Millis {
+        self.rpo_secs
+            .map_or_else(|| crate::domain::default_rpo_ms(self.package_type), |s| (s as Millis).saturating_mul(1000))
+    }
+
     /// Checks the rule set; the error names the offending field under `rule_set.`.
     pub fn validate(&self) -> Result<()> {
         let names = ["hot", "warm", "cold", "offsite"];
+        if self.rpo_secs.is_some_and(|s| s > 10 * 365 * 86_400) {
+            return Err(Error::invalid("rule_set.rpo", "at most ten years"));
+        }
         if self.package_type == PackageType::Cache {
             let ttl = self.cache_ttl_secs.unwrap_or(0);
             if ttl < 1 {
@@ -276,6 +288,7 @@ fn standard(package_type: PackageType, unit: u64, waits: [u64; 3], offsite: Opti
         ],
         replicate_to_all: replicate,
         cache_ttl_secs: None,
+        rpo_secs: None,
     }
 }
 
@@ -285,6 +298,7 @@ fn cache(ttl: u64) -> RuleSet {
         stops: [Stop::OFF; 4],
         replicate_to_all: false,
         cache_ttl_secs: Some(ttl),
+        rpo_secs: None,
     }
 }
 
@@ -306,26 +320,53 @@ fn preset_from(
     ]
 }
 
+/// Gives each rule set its RPO: `secs(type)`.
+fn with_rpo(mut sets: Vec<RuleSet>, secs: impl Fn(PackageType) -> u64) -> Vec<RuleSet> {
+    for rs in &mut sets {
+        rs.rpo_secs = Some(secs(rs.package_type));
+    }
+    sets
+}
+
+/// The standard presets' RPOs: a day, four hours for business data, a week for job packages.
+fn standard_rpo(t: PackageType) -> u64 {
+    match t {
+        PackageType::BusinessData => 4 * 3600,
+        t => (crate::domain::default_rpo_ms(t) / 1000) as u64,
+    }
+}
+
 /// The built-in presets (DESIGN.md §4).
 pub fn presets() -> Vec<Preset> {
     let mut demo = preset_from(1, ([10, 30, 60], 90), ([5, 15, 30], 45), ([10, 20, 30], 40), 5);
     // audit_logs in the demo: skip hot, short warm and cold, keep forever offsite.
     demo[2] = standard(PackageType::AuditLogs, 1, [0, 10, 30], None, false);
+    // Ten minutes in the demo (its agents pass every few seconds); none for cache.
+    let demo = with_rpo(demo, |t| if t == PackageType::Cache { 0 } else { 600 });
     vec![
         Preset {
             name: "cloud",
             description: "cloud-first defaults: a week hot, a month warm, a year cold, seven years offsite",
-            rule_sets: preset_from(DAY, ([7, 30, 365], 2555), ([3, 14, 90], 365), ([7, 30, 90], 365), DAY),
+            rule_sets: with_rpo(
+                preset_from(DAY, ([7, 30, 365], 2555), ([3, 14, 90], 365), ([7, 30, 90], 365), DAY),
+                standard_rpo,
+            ),
         },
         Preset {
             name: "onprem",
             description: "on-premises storage is cheap: longer hot and warm stays, ten years offsite",
-            rule_sets: preset_from(DAY, ([14, 90, 365], 3650), ([7, 30, 90], 730), ([14, 90, 365], 730), DAY),
+            rule_sets: with_rpo(
+                preset_from(DAY, ([14, 90, 365], 3650), ([7, 30, 90], 730), ([14, 90, 365], 730), DAY),
+                standard_rpo,
+            ),
         },
         Preset {
             name: "cost",
             description: "minimise storage cost: move on early, three years offsite",
-            rule_sets: preset_from(DAY, ([3, 14, 180], 1095), ([1, 7, 90], 365), ([3, 14, 90], 365), 3600),
+            rule_sets: with_rpo(
+                preset_from(DAY, ([3, 14, 180], 1095), ([1, 7, 90], 365), ([3, 14, 90], 365), 3600),
+                standard_rpo,
+            ),
         },
         Preset {
             name: "demo",
@@ -350,6 +391,7 @@ mod tests {
             stops: stops.map(|(enabled, wait_secs)| Stop { enabled, wait_secs, never_delete: false }),
             replicate_to_all: false,
             cache_ttl_secs: None,
+            rpo_secs: None,
         }
     }
 

@@ -199,6 +199,7 @@ pub fn rule_set(r: RuleSet) -> pb::RuleSet {
         offsite: Some(stop(r.stops[3], true)),
         replicate_to_all: r.replicate_to_all,
         cache_ttl: r.cache_ttl_secs.map(secs),
+        rpo: r.rpo_secs.map(secs),
     }
 }
 
@@ -233,6 +234,10 @@ pub fn rule_set_in(r: &pb::RuleSet) -> Result<RuleSet> {
         replicate_to_all: r.replicate_to_all,
         cache_ttl_secs: match &r.cache_ttl {
             Some(d) => Some(v::duration_secs("rule_set.cache_ttl", Some(d), 0)?),
+            None => None,
+        },
+        rpo_secs: match &r.rpo {
+            Some(d) => Some(v::duration_secs("rule_set.rpo", Some(d), 0)?),
             None => None,
         },
     })
@@ -290,6 +295,10 @@ pub fn status_response(s: &FleetStatus) -> pb::GetStatusResponse {
         journal_head: s.journal_head,
         stations: s.stations,
         commands_open: s.commands_open,
+        alerts_open: s.alerts_open,
+        alerts_unacknowledged: s.alerts_unacknowledged,
+        rpo_breached: s.rpo_breached,
+        rpo_held: s.rpo_held,
         now: Some(ts(s.now)),
         last_restore_drill: s.last_drill.as_ref().map(|j| {
             let details: serde_json::Value = serde_json::from_str(&j.entry.details_json).unwrap_or_default();
@@ -346,6 +355,73 @@ pub fn pending_change(c: PendingChange) -> pb::PendingChange {
         resolved_at: ts_opt(c.resolved_at),
         resolved_by: c.resolved_by,
         outcome: c.outcome,
+    }
+}
+
+pub fn alert_kind(k: AlertKind) -> pb::AlertKind {
+    match k {
+        AlertKind::RpoBreached => pb::AlertKind::RpoBreached,
+        AlertKind::AgentSilent => pb::AlertKind::AgentSilent,
+        AlertKind::PackageFailed => pb::AlertKind::PackageFailed,
+        AlertKind::SafetyTripped => pb::AlertKind::SafetyTripped,
+        AlertKind::RestoreDrillFailed => pb::AlertKind::RestoreDrillFailed,
+        AlertKind::MoveFailing => pb::AlertKind::MoveFailing,
+        AlertKind::StationFailing => pb::AlertKind::StationFailing,
+        AlertKind::JournalBroken => pb::AlertKind::JournalBroken,
+        AlertKind::PendingChange => pb::AlertKind::PendingChange,
+        AlertKind::ChannelFailing => pb::AlertKind::ChannelFailing,
+    }
+}
+
+pub fn alert(a: Alert) -> pb::Alert {
+    pb::Alert {
+        kind: alert_kind(a.kind) as i32,
+        state: if a.is_open() { pb::AlertState::Open } else { pb::AlertState::Resolved } as i32,
+        raised_at: Some(ts(a.raised_at)),
+        resolved_at: ts_opt(a.resolved_at),
+        acknowledged_at: ts_opt(a.acknowledged_at),
+        id: a.id,
+        subject: a.subject,
+        source_id: a.source_id,
+        message: a.message,
+        acknowledged_by: a.acknowledged_by,
+        note: a.note,
+    }
+}
+
+fn millis_duration(ms: Millis) -> prost_types::Duration {
+    let ms = ms.max(0);
+    prost_types::Duration { seconds: ms / 1000, nanos: ((ms % 1000) * 1_000_000) as i32 }
+}
+
+pub fn recovery_point(v: RpoView) -> pb::RecoveryPoint {
+    pb::RecoveryPoint {
+        package_type: package_type(v.package_type) as i32,
+        rpo: Some(millis_duration(v.rpo_ms)),
+        last_backup_at: ts_opt(v.last_backup_at),
+        last_pass_at: ts_opt(v.last_pass_at),
+        age: Some(millis_duration(v.age_ms)),
+        state: match v.state {
+            RpoState::Held => pb::RpoState::Held,
+            RpoState::Breached => pb::RpoState::Breached,
+            RpoState::None => pb::RpoState::None,
+        } as i32,
+        unprotected_files: v.unprotected,
+        source_id: v.source_id,
+        folder: v.folder,
+    }
+}
+
+/// Recovery points and their fleet summary (counted before any filter).
+pub fn recovery_points(all: Vec<RpoView>, keep: impl Fn(&RpoView) -> bool) -> pb::GetRecoveryPointsResponse {
+    let held = all.iter().filter(|v| v.state == RpoState::Held).count() as u64;
+    let breached = all.iter().filter(|v| v.state == RpoState::Breached).count() as u64;
+    let worst = all.iter().filter(|v| v.state != RpoState::None).map(|v| v.age_ms).max().unwrap_or(0);
+    pb::GetRecoveryPointsResponse {
+        points: all.into_iter().filter(|v| keep(v)).map(recovery_point).collect(),
+        held,
+        breached,
+        worst_age: Some(millis_duration(worst)),
     }
 }
 

@@ -73,6 +73,10 @@ pub fn event_type(t: EventType) -> pb::JournalEventType {
         EventType::PendingChangeApplied => W::PendingChangeApplied,
         EventType::PendingChangeFailed => W::PendingChangeFailed,
         EventType::PackageCopyDamaged => W::PackageCopyDamaged,
+        EventType::AlertRaised => W::AlertRaised,
+        EventType::AlertResolved => W::AlertResolved,
+        EventType::AlertAcknowledged => W::AlertAcknowledged,
+        EventType::AlertChannelTested => W::AlertChannelTested,
     }
 }
 
@@ -148,27 +152,13 @@ impl JournalService for Journal {
     ) -> Result<Response<pb::VerifyJournalResponse>, Status> {
         let result = async {
             let mut verifier = Verifier::default();
-            let mut from = 1;
-            loop {
-                let page = self.0.store.journal_page(&JournalFilter::default(), from, PAGE).await?;
-                let Some(last) = page.last().map(|e| e.sequence) else { break };
-                for e in &page {
-                    if let Err(problem) = verifier.check(e) {
-                        return Ok(pb::VerifyJournalResponse {
-                            ok: false,
-                            checked: verifier.checked,
-                            first_bad_sequence: e.sequence,
-                            problem,
-                        });
-                    }
-                }
-                from = last + 1;
-            }
+            let bad = self.0.store.verify_journal_from(&mut verifier).await?;
+            let (first_bad_sequence, problem) = bad.unwrap_or_default();
             Ok(pb::VerifyJournalResponse {
-                ok: true,
+                ok: first_bad_sequence == 0,
                 checked: verifier.checked,
-                first_bad_sequence: 0,
-                problem: String::new(),
+                first_bad_sequence,
+                problem,
             })
         }
         .await;

@@ -3,6 +3,7 @@
 //! (`impl From<Error> for Status`).
 
 pub mod access;
+pub mod alerts;
 pub mod catalog;
 pub mod commands_wire;
 pub mod convert;
@@ -44,6 +45,10 @@ pub struct State {
     /// Fires when the catcher begins shutting down; long-lived streams end.
     pub shutdown: CancellationToken,
     pub status_cache: crate::status::StatusCache,
+    /// Notification channels, opened (for ListChannels and TestChannel).
+    pub channels: Arc<crate::notify::Channels>,
+    /// How notifications name this catcher.
+    pub catcher_name: String,
     /// Signs agents' credentials.
     pub authority: Arc<crate::auth::ca::Authority>,
     /// Keys the tags of redacted paths (`redact.rs`).

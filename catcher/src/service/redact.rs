@@ -199,6 +199,25 @@ impl Redactor {
         v.to_string()
     }
 
+    /// An alert: an RPO subject's folder is a path; messages and notes are free text.
+    pub fn alert(&self, a: &mut pb::Alert) {
+        // "SOURCE:FOLDER": the source's id is known, so a ':' inside it cannot mislead.
+        if a.kind == pb::AlertKind::RpoBreached as i32
+            && let Some(folder) = a.subject.strip_prefix(&format!("{}:", a.source_id))
+            && !folder.is_empty()
+        {
+            a.subject = format!("{}:{}", a.source_id, self.path(folder));
+        }
+        a.message = self.text(&a.message);
+        a.note = self.text(&a.note);
+    }
+
+    pub fn recovery_point(&self, p: &mut pb::RecoveryPoint) {
+        if !p.folder.is_empty() {
+            p.folder = self.path(&p.folder);
+        }
+    }
+
     pub fn status(&self, s: &mut pb::GetStatusResponse) {
         if let Some(d) = &mut s.last_restore_drill {
             d.message = self.text(&d.message);
@@ -218,7 +237,9 @@ impl Redactor {
                 s.stations.iter_mut().for_each(|x| self.station(x));
                 s.restores.iter_mut().for_each(|x| self.command(x));
                 s.pending_changes.iter_mut().for_each(|x| self.pending(x));
+                s.alerts.iter_mut().for_each(|x| self.alert(x));
             }
+            Kind::AlertChanged(x) => self.alert(x),
             Kind::PackageChanged(p) => self.package(p),
             Kind::SourceChanged(x) => self.source(x),
             Kind::StatusChanged(x) => self.status(x),
@@ -292,4 +313,9 @@ redact_each! {
     };
     pb::ListPendingChangesResponse => |s, r| s.changes.iter_mut().for_each(|c| r.pending(c));
     pb::GetStatusResponse => |s, r| r.status(s);
+    pb::Alert => |s, r| r.alert(s);
+    pb::ListAlertsResponse => |s, r| s.alerts.iter_mut().for_each(|a| r.alert(a));
+    pb::GetRecoveryPointsResponse => |s, r| s.points.iter_mut().for_each(|p| r.recovery_point(p));
+    pb::ListChannelsResponse => |s, r| s.channels.iter_mut().for_each(|c| c.last_error = r.text(&c.last_error));
+    pb::TestChannelResponse => |s, r| s.message = r.text(&s.message);
 }

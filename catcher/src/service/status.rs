@@ -16,6 +16,7 @@ use crate::change::Change;
 use crate::domain::{Tier, now_ms};
 use crate::error::{Error, Result};
 use crate::rules::Next;
+use crate::store::AlertFilter;
 use crate::store::{JournalFilter, PackageFilter};
 
 pub struct StatusApi(pub Shared);
@@ -82,6 +83,9 @@ const JOURNAL_BYTES: u64 = 300;
 
 /// Open pending changes a snapshot carries at most.
 const OPEN_PENDING: u64 = 1000;
+/// Open alerts in a snapshot, and the recently resolved ones after them.
+const OPEN_ALERTS: u64 = 1000;
+const RECENT_ALERTS: u64 = 20;
 
 /// Finished restores a snapshot carries (open ones are all sent).
 const RECENT_RESTORES: u64 = 20;
@@ -126,6 +130,12 @@ pub async fn fleet_snapshot(state: &Shared, package_limit: u64, journal_limit: u
             .into_iter()
             .map(convert::pending_change)
             .collect(),
+        alerts: {
+            let open = store.alerts(&AlertFilter { open: Some(true), ..Default::default() }, OPEN_ALERTS).await?;
+            let resolved =
+                store.alerts(&AlertFilter { open: Some(false), ..Default::default() }, RECENT_ALERTS).await?;
+            open.into_iter().chain(resolved).map(convert::alert).collect()
+        },
     })
 }
 
@@ -148,6 +158,7 @@ fn delta(change: &Change) -> Kind {
         Change::Status(s) => Kind::StatusChanged(convert::status_response(s)),
         Change::Restore(c) => Kind::RestoreChanged(commands_wire::command_info(c.clone())),
         Change::Pending(c) => Kind::PendingChange(convert::pending_change(c.clone())),
+        Change::Alert(a) => Kind::AlertChanged(convert::alert(a.clone())),
     }
 }
 

@@ -165,6 +165,12 @@ enum_field!(command_kind, pb::CommandKind, CommandKind, {
     BackupNow => BackupNow, Verify => Verify, RestoreDrill => RestoreDrill, Pause => Pause,
     Resume => Resume, Move => Move, Expire => Expire, Restore => Restore, Compact => Compact,
 });
+enum_field!(alert_kind, pb::AlertKind, AlertKind, {
+    RpoBreached => RpoBreached, AgentSilent => AgentSilent, PackageFailed => PackageFailed,
+    SafetyTripped => SafetyTripped, RestoreDrillFailed => RestoreDrillFailed, MoveFailing => MoveFailing,
+    StationFailing => StationFailing, JournalBroken => JournalBroken, PendingChange => PendingChange,
+    ChannelFailing => ChannelFailing,
+});
 enum_field!(command_state, pb::CommandState, CommandState, {
     Pending => Pending, Leased => Leased, Succeeded => Succeeded, Failed => Failed,
 });

@@ -5,8 +5,8 @@ use sea_orm::ActiveValue::Set;
 
 use super::command_codec;
 use super::entity::{
-    agent_credential, command, config_snapshot, enrollment_token, journal, package, package_manifest, pending_change,
-    person_token, placement, rule_set, source, station,
+    agent_credential, alert, command, config_snapshot, enrollment_token, journal, notification, package,
+    package_manifest, pending_change, person_token, placement, recovery_point, rule_set, source, station,
 };
 use crate::domain::*;
 use crate::error::Error;
@@ -405,5 +405,87 @@ pub fn agent_credential_active(c: &AgentCredential) -> agent_credential::ActiveM
         issued_at: Set(c.issued_at),
         expires_at: Set(c.expires_at),
         revoked_at: Set(c.revoked_at),
+    }
+}
+
+pub fn alert_from(m: alert::Model) -> Result<Alert> {
+    Ok(Alert {
+        kind: parse_stored(&m.kind, AlertKind::parse, "alert kind")?,
+        id: m.alert_id,
+        subject: m.subject,
+        source_id: m.source_id,
+        message: m.message,
+        raised_at: m.raised_at,
+        resolved_at: m.resolved_at,
+        acknowledged_at: m.acknowledged_at,
+        acknowledged_by: m.acknowledged_by,
+        note: m.note,
+    })
+}
+
+pub fn alert_active(a: &Alert) -> alert::ActiveModel {
+    alert::ActiveModel {
+        alert_id: Set(a.id.clone()),
+        kind: Set(a.kind.as_str().to_owned()),
+        subject: Set(a.subject.clone()),
+        source_id: Set(a.source_id.clone()),
+        message: Set(a.message.clone()),
+        raised_at: Set(a.raised_at),
+        resolved_at: Set(a.resolved_at),
+        acknowledged_at: Set(a.acknowledged_at),
+        acknowledged_by: Set(a.acknowledged_by.clone()),
+        note: Set(a.note.clone()),
+    }
+}
+
+pub fn notification_from(m: notification::Model) -> Result<Notification> {
+    Ok(Notification {
+        transition: parse_stored(&m.transition, Transition::parse, "notification transition")?,
+        state: parse_stored(&m.state, DeliveryState::parse, "notification state")?,
+        id: m.notification_id,
+        alert_id: m.alert_id,
+        channel: m.channel,
+        attempts: u32::try_from(m.attempts).unwrap_or(0),
+        created_at: m.created_at,
+        next_attempt_at: m.next_attempt_at,
+        delivered_at: m.delivered_at,
+        last_error: m.last_error,
+    })
+}
+
+pub fn notification_active(n: &Notification) -> notification::ActiveModel {
+    notification::ActiveModel {
+        notification_id: Set(n.id.clone()),
+        alert_id: Set(n.alert_id.clone()),
+        channel: Set(n.channel.clone()),
+        transition: Set(n.transition.as_str().to_owned()),
+        state: Set(n.state.as_str().to_owned()),
+        attempts: Set(i32::try_from(n.attempts).unwrap_or(i32::MAX)),
+        created_at: Set(n.created_at),
+        next_attempt_at: Set(n.next_attempt_at),
+        delivered_at: Set(n.delivered_at),
+        last_error: Set(n.last_error.clone()),
+    }
+}
+
+pub fn recovery_point_from(m: recovery_point::Model) -> Result<RecoveryPoint> {
+    Ok(RecoveryPoint {
+        package_type: parse_stored(&m.package_type, PackageType::parse, "package type")?,
+        source_id: m.source_id,
+        folder: m.folder,
+        last_backup_at: m.last_backup_at,
+        last_pass_at: m.last_pass_at,
+        unprotected: u64_of(m.unprotected),
+    })
+}
+
+pub fn recovery_point_active(p: &RecoveryPoint) -> recovery_point::ActiveModel {
+    recovery_point::ActiveModel {
+        source_id: Set(p.source_id.clone()),
+        folder: Set(p.folder.clone()),
+        package_type: Set(p.package_type.as_str().to_owned()),
+        last_backup_at: Set(p.last_backup_at),
+        last_pass_at: Set(p.last_pass_at),
+        unprotected: Set(i64_of(p.unprotected)),
     }
 }

@@ -308,6 +308,69 @@ pub mod pending_change {
     no_relations!();
 }
 
+pub mod alert {
+    use sea_orm::entity::prelude::*;
+
+    /// One alert; open while `resolved_at` is null.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "alerts")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub alert_id: String,
+        pub kind: String,
+        pub subject: String,
+        pub source_id: String,
+        pub message: String,
+        pub raised_at: i64,
+        pub resolved_at: Option<i64>,
+        pub acknowledged_at: Option<i64>,
+        pub acknowledged_by: String,
+        pub note: String,
+    }
+    no_relations!();
+}
+
+pub mod notification {
+    use sea_orm::entity::prelude::*;
+
+    /// One alert transition to deliver through one channel.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "notifications")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub notification_id: String,
+        pub alert_id: String,
+        pub channel: String,
+        pub transition: String,
+        pub state: String,
+        pub attempts: i32,
+        pub created_at: i64,
+        pub next_attempt_at: i64,
+        pub delivered_at: Option<i64>,
+        pub last_error: String,
+    }
+    no_relations!();
+}
+
+pub mod recovery_point {
+    use sea_orm::entity::prelude::*;
+
+    /// A folder's last pass and last complete one.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "recovery_points")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub source_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub folder: String,
+        pub package_type: String,
+        pub last_backup_at: Option<i64>,
+        pub last_pass_at: i64,
+        pub unprotected: i64,
+    }
+    no_relations!();
+}
+
 pub mod journal {
     use sea_orm::entity::prelude::*;
 

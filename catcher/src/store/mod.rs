@@ -1,8 +1,10 @@
 //! Persistence: entities, migrations and every read. Together with `crate::writer` (the one
 //! place that writes, in group-committed transactions) the only code that knows sea-orm.
 
+pub mod alerts;
 pub mod catalog;
 mod credentials;
+pub use alerts::{AlertFilter, ChannelStats, FailedCopy};
 pub use catalog::SearchKey;
 mod command_codec;
 pub mod convert;

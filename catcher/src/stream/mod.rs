@@ -169,8 +169,10 @@ async fn serve(
                 if !state.sessions.is_current(source_id, session_id) {
                     return Ok(()); // superseded while reading; the new stream carries on
                 }
+                use tracing::Instrument;
+                let span = tracing::info_span!("agent_events", source_id, events = events.len());
                 let op = AgentEvents { source_id: source_id.to_owned(), session_id: session_id.to_owned(), events };
-                in_flight.push_back(Box::pin(state.writer.enqueue(op)).await?);
+                in_flight.push_back(Box::pin(state.writer.enqueue(op).instrument(span)).await?);
             }
         }
     }

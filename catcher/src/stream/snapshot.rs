@@ -83,5 +83,9 @@ pub fn folder_snapshot_in(s: pb::FolderSnapshot) -> Result<FolderChanges> {
         .into_iter()
         .map(|k| (k.path.chars().take(4096).collect(), k.reason.chars().take(256).collect()))
         .collect();
-    Ok(FolderChanges { folder, taken_at, changed, deleted, skipped, last: s.last })
+    let pass_end = match v::package_type("folder_snapshot.package_type", s.package_type, false)? {
+        Some(package_type) if s.last => Some(PassEnd { package_type, unprotected: s.unprotected }),
+        _ => None,
+    };
+    Ok(FolderChanges { folder, taken_at, changed, deleted, skipped, last: s.last, pass_end })
 }

@@ -164,6 +164,7 @@ mod tests {
                 deleted: Vec::new(),
                 skipped: Vec::new(),
                 last: true,
+                pass_end: None,
             }),
         ];
         (id, events)

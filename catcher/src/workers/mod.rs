@@ -7,10 +7,13 @@
 //! catcher down deliberately (the service supervisor restarts it) rather than running on
 //! without it; shutdown waits for them, up to a deadline.
 
+pub mod alerts;
 pub mod compaction;
 pub mod dispatch;
 pub mod memory;
+pub mod notify;
 pub mod protection;
+pub mod rpo;
 pub mod scheduler;
 
 use std::future::Future;

@@ -91,6 +91,9 @@ pub(super) async fn apply_snapshot(u: &mut Unit<'_>, source_id: &str, mut c: Fol
             ..JournalEntry::new(EventType::PackageCompacted, actor)
         });
     }
+    if let Some(end) = c.pass_end {
+        pass_ended(u, source_id, &c.folder, c.taken_at, end).await?;
+    }
     if !c.skipped.is_empty() {
         let first: Vec<serde_json::Value> = c
             .skipped
@@ -105,6 +108,29 @@ pub(super) async fn apply_snapshot(u: &mut Unit<'_>, source_id: &str, mut c: Fol
             ..JournalEntry::new(EventType::FolderEntriesSkipped, actor)
         });
     }
+    Ok(())
+}
+
+/// Moves the folder's recovery point: the pass is its last one, and when it left nothing
+/// unprotected, its last complete backup. A pass reported late never moves either back.
+async fn pass_ended(u: &mut Unit<'_>, source_id: &str, folder: &str, taken_at: Millis, end: PassEnd) -> Result<()> {
+    let mut p = u.recovery_point(source_id, folder).await?.unwrap_or(RecoveryPoint {
+        source_id: source_id.to_owned(),
+        folder: folder.to_owned(),
+        package_type: end.package_type,
+        last_backup_at: None,
+        last_pass_at: taken_at,
+        unprotected: end.unprotected,
+    });
+    if taken_at >= p.last_pass_at {
+        p.last_pass_at = taken_at;
+        p.unprotected = end.unprotected;
+        p.package_type = end.package_type;
+    }
+    if end.unprotected == 0 && p.last_backup_at.is_none_or(|b| b < taken_at) {
+        p.last_backup_at = Some(taken_at);
+    }
+    u.put_recovery_point(p);
     Ok(())
 }
 

@@ -11,6 +11,7 @@
 //! writes everything once all ops have run. An op that fails is rolled back inside the unit, so
 //! it has written nothing — by construction, not by care.
 
+mod alerts;
 mod catalog;
 mod commands;
 mod credentials;
@@ -40,6 +41,7 @@ use sea_orm::{DatabaseConnection, SqliteTransactionMode, TransactionOptions, Tra
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+pub use self::alerts::{AcknowledgeAlert, ChannelTested, EvaluateAlerts, Evaluated, NotificationsAttempted, Route};
 pub use self::commands::{CommandsProgressed, CommandsSent, CreateCommand, NewCommand};
 pub use self::credentials::{CreateEnrollment, CreateToken, Enroll, Renew, RevokeAgent, RevokeToken};
 pub use self::damage::{Damage, ReportChecks};
@@ -173,6 +175,10 @@ ops!(
     CancelPending,
     ApplyDue,
     ReportChecks,
+    EvaluateAlerts,
+    AcknowledgeAlert,
+    NotificationsAttempted,
+    ChannelTested,
 );
 
 /// How the writer works.
@@ -198,7 +204,8 @@ pub struct RequestBox(Request);
 /// Handle for submitting writes. Cheap to clone.
 #[derive(Clone)]
 pub struct Writer {
-    tx: mpsc::Sender<Request>,
+    /// Each request travels with the span it was queued in: its group commit links to it.
+    tx: mpsc::Sender<(Request, tracing::Span)>,
     commits: Arc<AtomicU64>,
     metrics: Metrics,
 }
@@ -249,7 +256,7 @@ impl Writer {
     /// were queued; the returned future resolves once the op's batch has committed or failed.
     pub async fn enqueue<O: Queued>(&self, op: O) -> Result<Pending<O::Output>> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(op.request(reply).0).await.map_err(|_| shutting_down())?;
+        self.tx.send((op.request(reply).0, tracing::Span::current())).await.map_err(|_| shutting_down())?;
         Ok(Pending(rx))
     }
 
@@ -307,7 +314,7 @@ fn shutting_down() -> Error {
 
 async fn run(
     db: DatabaseConnection,
-    mut rx: mpsc::Receiver<Request>,
+    mut rx: mpsc::Receiver<(Request, tracing::Span)>,
     mut sink: Sink,
     max_batch: usize,
     stop: CancellationToken,
@@ -337,12 +344,12 @@ async fn run(
         };
         // The cap counts writes, not requests: one agent op may carry a thousand events, and a
         // transaction of a quarter million events would hold every ack back for seconds.
-        let mut weight = first.weight();
+        let mut weight = first.0.weight();
         batch.push(first);
         while weight < max_batch {
             match rx.try_recv() {
                 Ok(req) => {
-                    weight += req.weight();
+                    weight += req.0.weight();
                     batch.push(req);
                 }
                 Err(_) => break,
@@ -353,11 +360,17 @@ async fn run(
     tracing::debug!("writer stopped");
 }
 
-async fn apply_batch(db: &DatabaseConnection, batch: &mut Vec<Request>, sink: &mut Sink) {
+async fn apply_batch(db: &DatabaseConnection, batch: &mut Vec<(Request, tracing::Span)>, sink: &mut Sink) {
     let mut sessions = Vec::new();
     let mut ended = Vec::new();
     let mut admitted = Vec::with_capacity(batch.len());
-    for req in batch.drain(..) {
+    // The group commit follows from the spans its ops were queued in (a trace per agent stream
+    // read, linked to the commit that made it durable).
+    let commit = tracing::info_span!("group_commit", ops = batch.len(), events = tracing::field::Empty);
+    for (req, queued_in) in batch.drain(..) {
+        if queued_in.id().is_some() {
+            commit.follows_from(&queued_in);
+        }
         match &req {
             Request::AgentEvents(op, _) if sink.failed_sessions.contains(&op.session_id) => {
                 req.fail("an earlier write of this stream failed; reconnect");
@@ -370,7 +383,8 @@ async fn apply_batch(db: &DatabaseConnection, batch: &mut Vec<Request>, sink: &m
         admitted.push(req);
     }
     if !admitted.is_empty() {
-        commit_batch(db, admitted, sink, sessions).await;
+        use tracing::Instrument;
+        commit_batch(db, admitted, sink, sessions).instrument(commit).await;
     }
     // After the outcome: a session's last ops and its end can share a (failed) batch.
     for id in ended {
@@ -390,7 +404,8 @@ async fn commit_batch(db: &DatabaseConnection, batch: Vec<Request>, sink: &mut S
             let events: u64 =
                 applied.iter().map(|a| if let Applied::AgentEvents(_, Ok(o)) = a { o.applied } else { 0 }).sum();
             sink.metrics.events_applied.inc_by(events);
-            sink.hub.publish_changes(changes);
+            tracing::Span::current().record("events", events);
+            tracing::info_span!("publish_changes").in_scope(|| sink.hub.publish_changes(changes));
             if status {
                 sink.status_dirty.notify_one();
             }

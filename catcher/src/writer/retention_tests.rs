@@ -279,7 +279,15 @@ impl Sim {
     }
 
     fn changes(&self, changed: Vec<FileEntry>, deleted: Vec<String>, last: bool) -> FolderChanges {
-        FolderChanges { folder: FOLDER.into(), taken_at: self.now, changed, deleted, skipped: Vec::new(), last }
+        FolderChanges {
+            folder: FOLDER.into(),
+            taken_at: self.now,
+            changed,
+            deleted,
+            skipped: Vec::new(),
+            last,
+            pass_end: None,
+        }
     }
 
     async fn tick(&mut self) {
@@ -323,6 +331,7 @@ impl Sim {
             ],
             replicate_to_all: false,
             cache_ttl_secs: None,
+            rpo_secs: None,
         };
         let op = SetRules {
             rule_sets: vec![rs],
@@ -839,6 +848,7 @@ fn the_floor_keeps_a_cache_package_for_the_ttl_in_force_within_the_delay() {
             stops: [Stop::default(); 4],
             replicate_to_all: false,
             cache_ttl_secs: Some(ttl),
+            rpo_secs: None,
         };
         let put = async |sim: &mut Sim, ttl: u64| {
             let txn = sim.db().begin().await.unwrap();

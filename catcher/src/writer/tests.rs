@@ -154,13 +154,13 @@ async fn a_session_that_ended_in_a_failed_batch_is_forgotten(kind: Db) {
     let db = world.store.db();
     let mut sink = world.sink();
     let (reply, answer) = oneshot::channel();
-    let mut batch = vec![
+    let batch = vec![
         events("edge-1", "s1", 1..=1).request(reply).0,
         events("edge-1", "s2", 1..=1).request(oneshot::channel().0).0,
         ended("s1").request(oneshot::channel().0).0,
     ];
     db.execute_unprepared("ALTER TABLE agent_cursors RENAME TO agent_cursors_away").await.unwrap();
-    apply_batch(db, &mut batch, &mut sink).await;
+    apply_batch(db, &mut untraced(batch), &mut sink).await;
     assert!(answer.await.unwrap().is_err(), "the batch failed");
     assert_eq!(sink.failed_sessions, HashSet::from(["s2".to_owned()]), "s1 ended; s2 goes on and is refused");
 }
@@ -180,7 +180,7 @@ async fn a_batch_of_valid_and_refused_ops_commits_exactly_the_valid_ones(kind: D
     let (r3, a3) = oneshot::channel();
     let (r4, a4) = oneshot::channel();
     let (r5, a5) = oneshot::channel();
-    let mut batch = vec![
+    let batch = vec![
         Ingest { source_id: "edge-1".into(), package: a.clone(), actor: "api".into() }.request(r1).0,
         // refused: no such package
         DeletePackage { package_id: uuid::Uuid::now_v7().to_string(), reason: "x".into(), actor: "test".into() }
@@ -213,7 +213,7 @@ async fn a_batch_of_valid_and_refused_ops_commits_exactly_the_valid_ones(kind: D
         .request(r5)
         .0,
     ];
-    apply_batch(db, &mut batch, &mut world.sink()).await;
+    apply_batch(db, &mut untraced(batch), &mut world.sink()).await;
     assert!(a1.await.unwrap().unwrap().1, "a new package");
     assert!(matches!(a2.await.unwrap(), Err(Error::NotFound { .. })));
     assert!(matches!(a3.await.unwrap(), Err(Error::FailedPrecondition(_))));
@@ -276,14 +276,14 @@ async fn a_storage_failure_mid_batch_applies_nothing(kind: Db) {
     let (r1, a1) = oneshot::channel();
     let (r2, a2) = oneshot::channel();
     let (r3, a3) = oneshot::channel();
-    let mut batch = vec![
+    let batch = vec![
         Ingest { source_id: "edge-3".into(), package: p.clone(), actor: "api".into() }.request(r1).0,
         // fails in the database: its table is away
         CreateSnapshot { reason: "test".into(), actor: "test".into() }.request(r2).0,
         RegisterSource { source_id: "edge-4".into(), label: "never".into(), actor: "test".into() }.request(r3).0,
     ];
     db.execute_unprepared("ALTER TABLE config_snapshots RENAME TO config_snapshots_away").await.unwrap();
-    apply_batch(db, &mut batch, &mut world.sink()).await;
+    apply_batch(db, &mut untraced(batch), &mut world.sink()).await;
     db.execute_unprepared("ALTER TABLE config_snapshots_away RENAME TO config_snapshots").await.unwrap();
     for answer in [a1.await.unwrap().map(|_| ()), a2.await.unwrap().map(|_| ()), a3.await.unwrap().map(|_| ())] {
         assert!(matches!(&answer, Err(Error::Unavailable(m)) if !m.contains("config_snapshots")), "{answer:?}");
@@ -373,4 +373,9 @@ async fn days(world: &World) -> Vec<(String, String, i64, i64, i64)> {
         .filter(|d| d.count != 0)
         .map(|d| (d.package_type, d.tier, d.day, d.count, d.bytes))
         .collect()
+}
+
+/// Requests as queued outside any span.
+fn untraced(batch: Vec<Request>) -> Vec<(Request, tracing::Span)> {
+    batch.into_iter().map(|r| (r, tracing::Span::none())).collect()
 }

@@ -1,6 +1,7 @@
 //! Integration tests of the catcher: the real binary, real databases, generated clients.
 
 mod agent;
+mod alerts;
 mod catalog;
 mod connections;
 mod harness;
@@ -12,6 +13,7 @@ mod projections;
 mod reflection;
 mod restores;
 mod stream;
+mod telemetry;
 mod trust;
 mod tui;
 mod watch;

@@ -298,6 +298,9 @@ async fn every_rpc_checks_the_caller() {
         "edgebackup.v1.PolicyService/ListConfigSnapshots",
         "edgebackup.v1.PolicyService/GetConfigSnapshot",
         "edgebackup.v1.PolicyService/ExportConfigSnapshot",
+        "edgebackup.v1.AlertService/ListAlerts",
+        "edgebackup.v1.AlertService/ListChannels",
+        "edgebackup.v1.AlertService/GetRecoveryPoints",
         "edgebackup.v1.PolicyService/ListPendingChanges",
         "edgebackup.v1.JournalService/QueryJournal",
         "edgebackup.v1.JournalService/ExportJournal",
@@ -313,6 +316,8 @@ async fn every_rpc_checks_the_caller() {
         "edgebackup.v1.PolicyService/CancelPendingChange",
         "edgebackup.v1.SourceService/CreateCommand",
         "edgebackup.v1.SourceService/RegisterSource",
+        "edgebackup.v1.AlertService/AcknowledgeAlert",
+        "edgebackup.v1.AlertService/TestChannel",
     ];
     let set = prost_types::FileDescriptorSet::decode(edgebackup_proto::FILE_DESCRIPTOR_SET).unwrap();
     let mut methods = Vec::new();

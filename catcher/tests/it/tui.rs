@@ -55,10 +55,18 @@ fn text(b: &[u8]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_shot_formats_report_a_real_fleet() {
     let db = TestDb::new(Db::Sqlite).await;
-    let catcher = Catcher::start(&db).await;
+    let catcher = Catcher::start_with(&db, &[("CATCHER_ALERT_INTERVAL_SECS", "1")]).await;
     let _agents = seed(&catcher).await;
     let url = catcher.url();
     let tok = ("CATCHER_TOKEN", catcher.admin_token.as_str());
+    // The failed package and the tripped brake are alerts too.
+    let mut alerts = pb::alert_service_client::AlertServiceClient::new(catcher.channel().await);
+    eventually("the two alerts", 20, || async {
+        let open = alerts.clone().list_alerts(pb::ListAlertsRequest::default()).await.ok()?.into_inner().open;
+        (open == 2).then_some(())
+    })
+    .await;
+    let _ = &mut alerts;
 
     // human
     let out = status(&["--catcher", &url], &[tok]).await;
@@ -80,7 +88,10 @@ async fn one_shot_formats_report_a_real_fleet() {
         "== Projections ==",
         "== Journal ==",
         "package.ingested",
-        "check: FAILED (1 failed packages, 1 clients stopped for safety, 0 files without a verified copy)",
+        "check: FAILED (1 failed packages, 1 clients stopped for safety, 2 open alerts)",
+        "== Alerts ==",
+        "OPEN package_failed edge-0",
+        "OPEN safety_tripped edge-02",
     ] {
         assert!(human.contains(expected), "{expected:?} missing in:\n{human}");
     }
@@ -130,7 +141,9 @@ async fn one_shot_formats_report_a_real_fleet() {
     );
     assert!(ai.contains("EBK\tkind=client\tid=edge-02\tconnected=true\tsafety=stopped_for_safety\t"), "{ai}");
     assert!(
-        ai.ends_with("EBK\tkind=check\tok=false\tfailed_packages=1\tstopped_clients=1\tunprotected_files=0\n"),
+        ai.ends_with(
+            "EBK\tkind=check\tok=false\tfailed_packages=1\tstopped_clients=1\tunprotected_files=0\topen_alerts=2\trpo_breached=0\n"
+        ),
         "{ai}"
     );
 

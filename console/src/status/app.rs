@@ -75,6 +75,7 @@ impl App {
             Feed::Event(e) => self.fleet.apply(*e),
             Feed::Link(l) => self.link = l,
             Feed::Projections(p) => self.fleet.server_projections = Some(*p),
+            Feed::RecoveryPoints(p) => self.fleet.recovery_points = Some(*p),
         }
     }
 
@@ -128,7 +129,7 @@ impl App {
             KeyCode::Char('?') => self.help = !self.help,
             KeyCode::Tab | KeyCode::Right | KeyCode::Char('l') => self.switch(all[(i + 1) % all.len()]),
             KeyCode::BackTab | KeyCode::Left | KeyCode::Char('h') => self.switch(all[(i + all.len() - 1) % all.len()]),
-            KeyCode::Char(c @ '1'..='6') => self.switch(all[c as usize - '1' as usize]),
+            KeyCode::Char(c @ '1'..='7') => self.switch(all[c as usize - '1' as usize]),
             KeyCode::Down | KeyCode::Char('j') => *self.scroll_mut() = self.scroll_mut().saturating_add(1),
             KeyCode::Up | KeyCode::Char('k') => *self.scroll_mut() = self.scroll_mut().saturating_sub(1),
             KeyCode::PageDown => *self.scroll_mut() = self.scroll_mut().saturating_add(PAGE),
@@ -176,7 +177,7 @@ mod tests {
         assert_eq!(app.section, Section::Rules);
         app.on_key(key(KeyCode::Char('1')));
         app.on_key(key(KeyCode::BackTab));
-        assert_eq!(app.section, Section::Journal, "left from the first wraps to the last");
+        assert_eq!(app.section, Section::Alerts, "left from the first wraps to the last");
         assert_eq!(app.on_key(key(KeyCode::Char('q'))), Action::Quit);
         assert_eq!(app.on_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)), Action::Quit);
     }

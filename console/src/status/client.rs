@@ -5,8 +5,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use edgebackup_common::client::{PersonChannel, as_person};
 use edgebackup_proto::v1::{
-    self as pb, catalog_service_client::CatalogServiceClient, status_service_client::StatusServiceClient,
-    watch_event::Kind,
+    self as pb, alert_service_client::AlertServiceClient, catalog_service_client::CatalogServiceClient,
+    status_service_client::StatusServiceClient, watch_event::Kind,
 };
 use tokio::sync::mpsc;
 use tonic::transport::Endpoint;
@@ -117,6 +117,11 @@ pub async fn fetch(url: &str, token: Option<&str>, package_limit: u32) -> Result
             .await
             .map_err(|s| status_reason(&s))?;
         fleet.server_projections = Some(projections.into_inner());
+        let points = AlertServiceClient::new(ch.clone())
+            .get_recovery_points(pb::GetRecoveryPointsRequest::default())
+            .await
+            .map_err(|s| status_reason(&s))?;
+        fleet.recovery_points = Some(points.into_inner());
         let mut catalog = CatalogServiceClient::new(ch);
         let coverage = catalog.get_coverage(pb::GetCoverageRequest::default()).await.map_err(|s| status_reason(&s))?;
         fleet.coverage = Some(coverage.into_inner());
@@ -146,6 +151,8 @@ pub enum Feed {
     Link(Link),
     /// The catcher's projections (over every package, not only those the view holds).
     Projections(Box<pb::GetProjectionsResponse>),
+    /// The recovery points against their objectives.
+    RecoveryPoints(Box<pb::GetRecoveryPointsResponse>),
 }
 
 /// How often the live view asks for projections again.
@@ -156,15 +163,23 @@ fn projections_request() -> pb::GetProjectionsRequest {
     pb::GetProjectionsRequest { days: 1, ids_per_group: 1, ..Default::default() }
 }
 
-/// Asks for `GetProjections` every [`PROJECTIONS_EVERY`] and forwards the answers (a failed
-/// call is skipped: the Watch link shows the outage). Returns when the receiver is gone.
+/// Asks for `GetProjections` and `GetRecoveryPoints` every [`PROJECTIONS_EVERY`] and forwards
+/// the answers (a failed call is skipped: the Watch link shows the outage). Returns when the
+/// receiver is gone.
 pub async fn projections_forever(url: String, token: Option<String>, tx: mpsc::Sender<Feed>) {
     loop {
-        if let Ok(ch) = channel(&url, token.as_deref()).await
-            && let Ok(r) = StatusServiceClient::new(ch).get_projections(projections_request()).await
-            && tx.send(Feed::Projections(Box::new(r.into_inner()))).await.is_err()
-        {
-            return;
+        if let Ok(ch) = channel(&url, token.as_deref()).await {
+            if let Ok(r) = StatusServiceClient::new(ch.clone()).get_projections(projections_request()).await
+                && tx.send(Feed::Projections(Box::new(r.into_inner()))).await.is_err()
+            {
+                return;
+            }
+            let ask = pb::GetRecoveryPointsRequest::default();
+            if let Ok(r) = AlertServiceClient::new(ch).get_recovery_points(ask).await
+                && tx.send(Feed::RecoveryPoints(Box::new(r.into_inner()))).await.is_err()
+            {
+                return;
+            }
         }
         tokio::select! {
             () = tokio::time::sleep(PROJECTIONS_EVERY) => {}

@@ -47,7 +47,7 @@ Formats (one-shot):
           client, rule set, projection, journal event, and a final kind=check line;
           e.g. `catcher status --format ai | grep -P '\\tkind=tier\\t'`
 
-Live view (--live): keys 1-6/Tab/←→ switch section, ↑↓ PgUp/PgDn Home/End scroll, / filter
+Live view (--live): keys 1-7/Tab/←→ switch section, ↑↓ PgUp/PgDn Home/End scroll, / filter
 packages, p pause, ? help, q quit. Follows the Watch stream (no polling) and reconnects with
 backoff when the catcher goes away. Honors NO_COLOR.
 

@@ -36,6 +36,10 @@ pub struct Fleet {
     pub server_projections: Option<pb::GetProjectionsResponse>,
     /// Present files and those without a verified copy (the one-shot report asks the catalog).
     pub coverage: Option<pb::GetCoverageResponse>,
+    /// Alerts by id (UUIDv7: raise order): the open ones and the newest resolved.
+    pub alerts: BTreeMap<String, pb::Alert>,
+    /// Recovery points against their objectives (the report asks once, the live view every 15 s).
+    pub recovery_points: Option<pb::GetRecoveryPointsResponse>,
     /// At most this many packages are kept (the newest); the snapshot was asked for as many.
     pub package_limit: usize,
     /// Watch events folded since the last snapshot.
@@ -44,6 +48,13 @@ pub struct Fleet {
 
 /// Finished restores kept (as the catcher's snapshot sends).
 const RESTORES_KEEP: usize = 20;
+/// Resolved alerts kept (as the catcher's snapshot sends).
+const RESOLVED_ALERTS_KEEP: usize = 20;
+
+/// Still open.
+pub fn alert_open(a: &pb::Alert) -> bool {
+    a.state == pb::AlertState::Open as i32
+}
 
 fn restore_id(c: &pb::CommandInfo) -> Option<String> {
     c.command.as_ref().map(|c| c.command_id.clone())
@@ -85,6 +96,7 @@ impl Fleet {
                 self.stations = s.stations;
                 self.restores = s.restores.into_iter().filter_map(|c| Some((restore_id(&c)?, c))).collect();
                 self.pending_changes = s.pending_changes.into_iter().map(|c| (c.change_id, c)).collect();
+                self.alerts = s.alerts.into_iter().map(|a| (a.id.clone(), a)).collect();
                 self.deltas = 0;
                 self.trim_packages();
                 return;
@@ -131,6 +143,14 @@ impl Fleet {
                     self.pending_changes.remove(&c.change_id);
                 }
             }
+            Kind::AlertChanged(a) => {
+                self.alerts.insert(a.id.clone(), a);
+                let resolved: Vec<String> =
+                    self.alerts.iter().filter(|(_, a)| !alert_open(a)).map(|(id, _)| id.clone()).collect();
+                for id in resolved.iter().take(resolved.len().saturating_sub(RESOLVED_ALERTS_KEEP)) {
+                    self.alerts.remove(id);
+                }
+            }
             Kind::RestoreChanged(c) => {
                 if let Some(id) = restore_id(&c) {
                     self.restores.insert(id, c);
@@ -168,6 +188,32 @@ impl Fleet {
     /// Fleet-wide failed packages (from the counters, not only the packages held).
     pub fn failed_packages(&self) -> u64 {
         self.status.as_ref().and_then(|s| s.statuses.as_ref()).map_or(0, |s| s.failed)
+    }
+
+    /// Alerts open fleet-wide (from the status), and of those not acknowledged.
+    pub fn open_alerts(&self) -> (u64, u64) {
+        self.status.as_ref().map_or((0, 0), |s| (s.alerts_open, s.alerts_unacknowledged))
+    }
+
+    /// Alerts to show: open ones newest first, then resolved ones newest first.
+    pub fn alerts_in_order(&self) -> Vec<&pb::Alert> {
+        let mut open: Vec<&pb::Alert> = self.alerts.values().rev().filter(|a| alert_open(a)).collect();
+        open.extend(self.alerts.values().rev().filter(|a| !alert_open(a)));
+        open
+    }
+
+    /// Folders whose RPO is breached (the recovery points when fetched, else the status).
+    pub fn rpo_breached(&self) -> u64 {
+        match &self.recovery_points {
+            Some(r) => r.breached,
+            None => self.status.as_ref().map_or(0, |s| s.rpo_breached),
+        }
+    }
+
+    /// A source's folder furthest behind its objective (breached first, then the oldest).
+    pub fn worst_recovery_point(&self, source_id: &str) -> Option<&pb::RecoveryPoint> {
+        let points = self.recovery_points.as_ref()?.points.iter().filter(|p| p.source_id == source_id);
+        points.max_by_key(|p| (p.state == pb::RpoState::Breached as i32, p.age.as_ref().map_or(0, |d| d.seconds)))
     }
 
     /// Sources stopped for safety (from the counters).

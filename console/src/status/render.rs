@@ -15,7 +15,7 @@ use super::sections::{self, Ctx, Section, Theme, Tone};
 const HELP: &[&str] = &[
     "keys",
     "",
-    "  1-6, Tab, ←/→, h/l     switch section",
+    "  1-7, Tab, ←/→, h/l     switch section",
     "  ↑/↓, j/k               scroll one line",
     "  PgUp/PgDn              scroll a page",
     "  Home/End, g/G          top / bottom",
@@ -69,15 +69,16 @@ fn header(app: &App, now: i64, width: u16, t: Theme) -> Line<'static> {
 
 fn tabs(current: Section, t: Theme) -> Line<'static> {
     let mut spans = Vec::new();
+    // Seven tabs fit 80 columns: one space apart, the current one in reverse video.
     for (i, s) in Section::ALL.iter().enumerate() {
-        let text = format!(" {} {} ", i + 1, s.title());
+        let text = format!("{} {}", i + 1, s.title());
         let style = if *s == current {
             Style::default().add_modifier(Modifier::REVERSED | Modifier::BOLD)
         } else {
             t.style(Tone::Plain)
         };
+        spans.push(Span::raw("  "));
         spans.push(Span::styled(text, style));
-        spans.push(Span::raw(" "));
     }
     Line::from(spans)
 }
@@ -96,7 +97,7 @@ fn footer(app: &App, t: Theme) -> Line<'static> {
             t.span(format!("filter \"{}\"", app.filter), Tone::Warn),
         ]);
     }
-    Line::from(t.span(" q quit · ←→ 1-6 section · ↑↓ PgUp/PgDn scroll · / filter · p pause · ? help", Tone::Dim))
+    Line::from(t.span(" q quit · ←→ 1-7 section · ↑↓ PgUp/PgDn scroll · / filter · p pause · ? help", Tone::Dim))
 }
 
 fn body(app: &App, now: i64, area: Rect, t: Theme) -> (Vec<Line<'static>>, usize) {

@@ -19,6 +19,10 @@ pub struct Check {
     pub stopped_clients: u64,
     /// Files present on a device whose newest version has no verified copy anywhere.
     pub unprotected_files: u64,
+    /// Alerts open.
+    pub open_alerts: u64,
+    /// Folders whose last complete backup is older than their RPO.
+    pub rpo_breached: u64,
 }
 
 impl Check {
@@ -27,23 +31,38 @@ impl Check {
             failed_packages: fleet.failed_packages(),
             stopped_clients: fleet.stopped_clients(),
             unprotected_files: fleet.coverage.as_ref().map_or(0, |c| c.unprotected_files),
+            open_alerts: fleet.open_alerts().0,
+            rpo_breached: fleet.rpo_breached(),
         }
     }
 
     pub fn ok(self) -> bool {
-        self.failed_packages == 0 && self.stopped_clients == 0 && self.unprotected_files == 0
+        self.failed_packages == 0
+            && self.stopped_clients == 0
+            && self.unprotected_files == 0
+            && self.open_alerts == 0
+            && self.rpo_breached == 0
     }
 
     /// One line for people: what is wrong, or that nothing is.
     pub fn summary(self) -> String {
         if self.ok() {
-            return "check: ok (no failed packages, no client stopped for safety, every file has a verified copy)"
+            return "check: ok (no failed packages, no client stopped for safety, every file has a verified copy, \
+                    no open alert, every RPO held)"
                 .into();
         }
-        format!(
-            "check: FAILED ({} failed packages, {} clients stopped for safety, {} files without a verified copy)",
-            self.failed_packages, self.stopped_clients, self.unprotected_files
-        )
+        let problems: Vec<String> = [
+            (self.failed_packages, "failed packages"),
+            (self.stopped_clients, "clients stopped for safety"),
+            (self.unprotected_files, "files without a verified copy"),
+            (self.open_alerts, "open alerts"),
+            (self.rpo_breached, "RPOs breached"),
+        ]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+        format!("check: FAILED ({})", problems.join(", "))
     }
 }
 
@@ -162,6 +181,29 @@ pub fn json(fleet: &Fleet, url: &str, now: i64) -> Value {
                 "message": c.result_message,
             })
         }).collect::<Vec<_>>(),
+        "alerts": fleet.alerts_in_order().iter().map(|a| json!({
+            "id": a.id,
+            "kind": sections::alert_kind_key(a.kind),
+            "subject": a.subject,
+            "source": a.source_id,
+            "open": super::model::alert_open(a),
+            "message": a.message,
+            "raised_at": ts(a.raised_at.as_ref()),
+            "resolved_at": ts(a.resolved_at.as_ref()),
+            "acknowledged_by": a.acknowledged_by,
+            "note": a.note,
+        })).collect::<Vec<_>>(),
+        "recovery_points": fleet.recovery_points.iter().flat_map(|r| &r.points).map(|p| json!({
+            "source": p.source_id,
+            "folder": p.folder,
+            "type": type_key(p.package_type),
+            "rpo_secs": secs(p.rpo.as_ref()),
+            "age_secs": secs(p.age.as_ref()),
+            "last_backup_at": ts(p.last_backup_at.as_ref()),
+            "last_pass_at": ts(p.last_pass_at.as_ref()),
+            "breached": p.state == pb::RpoState::Breached as i32,
+            "unprotected_files": p.unprotected_files,
+        })).collect::<Vec<_>>(),
         "rule_sets": fleet.rule_sets.iter().map(|r| json!({
             "type": type_key(r.package_type),
             "hot": stop_json(r.hot.as_ref()),
@@ -170,6 +212,7 @@ pub fn json(fleet: &Fleet, url: &str, now: i64) -> Value {
             "offsite": stop_json(r.offsite.as_ref()),
             "replicate_to_all": r.replicate_to_all,
             "cache_ttl_secs": secs(r.cache_ttl.as_ref()),
+            "rpo_secs": secs(r.rpo.as_ref()),
         })).collect::<Vec<_>>(),
         "projections": fleet.projections(now + PROJECTION_WINDOW_MS).iter().map(|g| json!({
             "from": tier_key(g.from_tier),
@@ -196,6 +239,8 @@ pub fn json(fleet: &Fleet, url: &str, now: i64) -> Value {
             "failed_packages": check.failed_packages,
             "stopped_clients": check.stopped_clients,
             "unprotected_files": check.unprotected_files,
+            "open_alerts": check.open_alerts,
+            "rpo_breached": check.rpo_breached,
             "unprotected": fleet.coverage.iter().flat_map(|c| &c.unprotected).map(|v| json!({
                 "source": v.source_id,
                 "folder": v.folder,
@@ -335,6 +380,33 @@ pub fn ai(fleet: &Fleet, url: &str, now: i64) -> String {
             ],
         ));
     }
+    for a in fleet.alerts_in_order() {
+        out.push_str(&ai_line(
+            "alert",
+            &[
+                ("id", a.id.clone()),
+                ("kind", sections::alert_kind_key(a.kind)),
+                ("subject", a.subject.clone()),
+                ("open", super::model::alert_open(a).to_string()),
+                ("acknowledged_by", a.acknowledged_by.clone()),
+                ("message", a.message.clone()),
+            ],
+        ));
+    }
+    for p in fleet.recovery_points.iter().flat_map(|r| &r.points) {
+        out.push_str(&ai_line(
+            "rpo",
+            &[
+                ("source", p.source_id.clone()),
+                ("folder", p.folder.clone()),
+                ("type", type_key(p.package_type).into()),
+                ("rpo_secs", p.rpo.as_ref().map_or(0, |d| d.seconds).to_string()),
+                ("age_secs", p.age.as_ref().map_or(0, |d| d.seconds).to_string()),
+                ("breached", (p.state == pb::RpoState::Breached as i32).to_string()),
+                ("unprotected_files", p.unprotected_files.to_string()),
+            ],
+        ));
+    }
     for r in &fleet.rule_sets {
         out.push_str(&ai_line(
             "rule_set",
@@ -346,6 +418,7 @@ pub fn ai(fleet: &Fleet, url: &str, now: i64) -> String {
                 ("offsite", stop(r.offsite.as_ref())),
                 ("replicate_to_all", r.replicate_to_all.to_string()),
                 ("cache_ttl", r.cache_ttl.as_ref().map_or("-".into(), |d| span(u64::try_from(d.seconds).unwrap_or(0)))),
+                ("rpo", r.rpo.as_ref().map_or("default".into(), |d| span(u64::try_from(d.seconds).unwrap_or(0)))),
             ],
         ));
     }
@@ -382,6 +455,8 @@ pub fn ai(fleet: &Fleet, url: &str, now: i64) -> String {
             ("failed_packages", check.failed_packages.to_string()),
             ("stopped_clients", check.stopped_clients.to_string()),
             ("unprotected_files", check.unprotected_files.to_string()),
+            ("open_alerts", check.open_alerts.to_string()),
+            ("rpo_breached", check.rpo_breached.to_string()),
         ],
     ));
     out
@@ -409,8 +484,11 @@ mod tests {
             assert!(line.split('\t').skip(1).all(|f| f.contains('=')), "every field is key=value: {line:?}");
         }
         assert!(text.contains("EBK\tkind=tier\ttier=hot\tpackages=2\tbytes=3145728\t"), "{text}");
+        assert!(text.contains("\tkind=alert\t") && text.contains("\tkind=rpo\tsource=edge-02\t"), "{text}");
         assert!(
-            text.contains("\tkind=check\tok=false\tfailed_packages=1\tstopped_clients=1\tunprotected_files=0\n"),
+            text.contains(
+                "\tkind=check\tok=false\tfailed_packages=1\tstopped_clients=1\tunprotected_files=0\topen_alerts=2\trpo_breached=1\n"
+            ),
             "{text}"
         );
         let failed = text
@@ -433,6 +511,9 @@ mod tests {
         assert_eq!(v["packages"][0]["tier"], Value::Null);
         assert_eq!(v["clients"][1]["safety"], "stopped_for_safety");
         assert_eq!(v["check"]["ok"], false);
+        assert_eq!((v["check"]["open_alerts"].as_u64(), v["check"]["rpo_breached"].as_u64()), (Some(2), Some(1)));
+        assert_eq!(v["alerts"][0]["kind"], "rpo_breached", "open ones first, newest first");
+        assert_eq!(v["recovery_points"][2]["breached"], true);
         assert_eq!(v["note"], RETENTION_NOTE);
         assert_eq!(json_unreachable("http://c", "refused")["catcher"]["reachable"], false);
     }
@@ -441,15 +522,21 @@ mod tests {
     fn human_report_has_every_section_and_the_check() {
         let (fleet, now) = fixture();
         let text = human(&fleet, "http://c", now, 100);
-        for title in
-            ["== Overview ==", "== Packages ==", "== Clients ==", "== Rules ==", "== Projections ==", "== Journal =="]
-        {
+        for title in [
+            "== Overview ==",
+            "== Packages ==",
+            "== Clients ==",
+            "== Rules ==",
+            "== Projections ==",
+            "== Journal ==",
+            "== Alerts ==",
+        ] {
             assert!(text.contains(title), "{title} missing:\n{text}");
         }
         assert!(text.contains(RETENTION_NOTE));
         assert!(
             text.ends_with(
-                "check: FAILED (1 failed packages, 1 clients stopped for safety, 0 files without a verified copy)\n"
+                "check: FAILED (1 failed packages, 1 clients stopped for safety, 2 open alerts, 1 RPOs breached)\n"
             ),
             "{text}"
         );

@@ -29,16 +29,18 @@ pub enum Section {
     Rules,
     Projections,
     Journal,
+    Alerts,
 }
 
 impl Section {
-    pub const ALL: [Section; 6] = [
+    pub const ALL: [Section; 7] = [
         Section::Overview,
         Section::Packages,
         Section::Clients,
         Section::Rules,
         Section::Projections,
         Section::Journal,
+        Section::Alerts,
     ];
 
     pub fn title(self) -> &'static str {
@@ -49,6 +51,7 @@ impl Section {
             Section::Rules => "Rules",
             Section::Projections => "Projections",
             Section::Journal => "Journal",
+            Section::Alerts => "Alerts",
         }
     }
 
@@ -122,6 +125,91 @@ pub fn build(fleet: &Fleet, section: Section, ctx: &Ctx) -> Body {
         Section::Rules => rules(fleet, ctx),
         Section::Projections => projections(fleet, ctx),
         Section::Journal => journal(fleet, ctx),
+        Section::Alerts => alerts(fleet, ctx),
+    }
+}
+
+/// An alert kind's key, e.g. "rpo_breached".
+pub fn alert_kind_key(kind: i32) -> String {
+    pb::AlertKind::try_from(kind)
+        .map_or("unknown".into(), |k| k.as_str_name().trim_start_matches("ALERT_KIND_").to_lowercase())
+}
+
+/// Open alerts, then the recently resolved; and every folder's recovery point.
+fn alerts(fleet: &Fleet, ctx: &Ctx) -> Body {
+    let t = ctx.theme;
+    let width = usize::from(ctx.width);
+    let (open, unacked) = fleet.open_alerts();
+    let mut rows = Vec::new();
+    for a in fleet.alerts_in_order() {
+        let is_open = super::model::alert_open(a);
+        let raised = age(millis(a.raised_at.as_ref()), ctx.now);
+        let (state, tone) = match (is_open, a.acknowledged_at.is_some()) {
+            (true, false) => ("OPEN".to_owned(), Tone::Bad),
+            (true, true) => ("ACKED".to_owned(), Tone::Warn),
+            (false, _) => (format!("resolved {} ago", age(millis(a.resolved_at.as_ref()), ctx.now)), Tone::Good),
+        };
+        let head = format!("{state} {} {} · raised {raised} ago", alert_kind_key(a.kind), a.subject);
+        rows.push(Line::from(t.span(fit(&head.replace(['\n', '\r', '\t'], " "), width), tone)));
+        let text = format!("  {}", a.message.replace(['\n', '\r', '\t'], " "));
+        rows.push(Line::from(t.span(fit(&text, width), if is_open { Tone::Plain } else { Tone::Dim })));
+        if a.acknowledged_at.is_some() {
+            let note = if a.note.is_empty() { String::new() } else { format!(": {}", a.note) };
+            let text = format!("  ↳ acknowledged by {}{note}", a.acknowledged_by).replace(['\n', '\r', '\t'], " ");
+            rows.push(Line::from(t.span(fit(&text, width), Tone::Dim)));
+        }
+    }
+    if rows.is_empty() {
+        rows.push(Line::from(t.span("no alerts", Tone::Good)));
+    }
+    if let Some(r) = &fleet.recovery_points {
+        rows.push(Line::default());
+        rows.push(Line::from(t.span("recovery points", Tone::Heading)));
+        let cols = [
+            Col("client", 12, Align::Left),
+            Col("type", 13, Align::Left),
+            Col("last backup", 11, Align::Right),
+            Col("rpo", 7, Align::Right),
+            Col("state", 9, Align::Left),
+            Col("folder", 0, Align::Tail),
+        ];
+        let w = widths(&cols, ctx.width);
+        rows.push(header_line(&cols, &w, t));
+        for p in &r.points {
+            let (state, tone) = rpo_state(p.state);
+            let last = match millis(p.last_backup_at.as_ref()) {
+                Some(at) => format!("{} ago", age(Some(at), ctx.now)),
+                None => "never".into(),
+            };
+            let rpo = p.rpo.as_ref().map_or(0, |d| u64::try_from(d.seconds).unwrap_or(0));
+            let folder = if p.folder.is_empty() { "(no pass yet)".to_owned() } else { p.folder.clone() };
+            let cells = vec![
+                (p.source_id.clone(), Tone::Plain),
+                (words(type_key(p.package_type)), Tone::Plain),
+                (last, tone),
+                (if rpo == 0 { "-".into() } else { span(rpo) }, Tone::Plain),
+                (state.into(), tone),
+                (folder, Tone::Plain),
+            ];
+            rows.push(row(&cols, &w, cells, t));
+        }
+    }
+    let mut summary = format!("{open} open, {unacked} not acknowledged");
+    if let Some(r) = &fleet.recovery_points {
+        let worst = r.worst_age.as_ref().map_or(0, |d| u64::try_from(d.seconds).unwrap_or(0));
+        summary.push_str(&format!(" · RPO {} held, {} breached, worst {}", r.held, r.breached, span(worst)));
+    }
+    let tone = if unacked > 0 { Tone::Bad } else { Tone::Dim };
+    Body { header: vec![Line::from(t.span(summary, tone))], rows }
+}
+
+/// An RPO state as a word and its tone.
+fn rpo_state(state: i32) -> (&'static str, Tone) {
+    match pb::RpoState::try_from(state) {
+        Ok(pb::RpoState::Held) => ("held", Tone::Good),
+        Ok(pb::RpoState::Breached) => ("BREACHED", Tone::Bad),
+        Ok(pb::RpoState::None) => ("no rpo", Tone::Dim),
+        _ => ("?", Tone::Dim),
     }
 }
 
@@ -281,6 +369,25 @@ fn overview(fleet: &Fleet, ctx: &Ctx) -> Body {
         let text = fit(&text, usize::from(ctx.width).saturating_sub(15));
         rows.push(Line::from(vec![t.span("restore drill ", Tone::Heading), t.span(text, tone)]));
     }
+    let (open, unacked) = (s.alerts_open, s.alerts_unacknowledged);
+    let breached = fleet.rpo_breached();
+    let held = fleet.recovery_points.as_ref().map_or(s.rpo_held, |r| r.held);
+    rows.push(Line::from(vec![
+        t.span("alerts ", Tone::Heading),
+        t.span(
+            format!("{open} open ({unacked} not acknowledged)"),
+            if unacked > 0 {
+                Tone::Bad
+            } else if open > 0 {
+                Tone::Warn
+            } else {
+                Tone::Plain
+            },
+        ),
+        t.span(" · RPO ", Tone::Plain),
+        t.span(format!("{held} held · "), Tone::Plain),
+        t.span(format!("{breached} breached"), if breached > 0 { Tone::Bad } else { Tone::Plain }),
+    ]));
     rows.extend(pending_lines(fleet, ctx));
     rows.push(Line::default());
     let tiers = fleet.tiers();
@@ -434,12 +541,22 @@ fn clients(fleet: &Fleet, ctx: &Ctx) -> Body {
         Col("safety", 18, Align::Left),
         Col("seen", 5, Align::Right),
         Col("in flight", 9, Align::Right),
+        Col("rpo", 14, Align::Left),
         Col("version", 8, Align::Left),
         Col("host", 0, Align::Left),
     ];
     let w = widths(&cols, ctx.width);
     let mut rows = Vec::new();
     for s in fleet.sources.values() {
+        let rpo = match fleet.worst_recovery_point(&s.source_id) {
+            Some(p) => {
+                let (state, tone) = rpo_state(p.state);
+                let last = millis(p.last_backup_at.as_ref());
+                let text = if last.is_some() { format!("{state} {}", age(last, ctx.now)) } else { state.to_owned() };
+                (text, tone)
+            }
+            None => ("-".to_owned(), Tone::Dim),
+        };
         let stopped = s.safety_state == pb::SafetyState::StoppedForSafety as i32;
         let host = if s.label.is_empty() { s.hostname.clone() } else { format!("{} ({})", s.hostname, s.label) };
         let cells = vec![
@@ -448,6 +565,7 @@ fn clients(fleet: &Fleet, ctx: &Ctx) -> Body {
             (words(safety_key(s.safety_state)), if stopped { Tone::Bad } else { Tone::Plain }),
             (age(millis(s.last_seen_at.as_ref()), ctx.now), Tone::Plain),
             (s.in_flight.to_string(), Tone::Plain),
+            rpo,
             (s.agent_version.clone(), Tone::Plain),
             (host, Tone::Plain),
         ];

@@ -3,7 +3,7 @@
 // overrides the base URL for development.
 import { createClient, type Client } from '@connectrpc/connect';
 import { createGrpcWebTransport } from '@connectrpc/connect-web';
-import { CatalogService, JournalService, PackageService, PolicyService, SourceService, StatusService } from './pb';
+import { AlertService, CatalogService, JournalService, PackageService, PolicyService, SourceService, StatusService } from './pb';
 import { unauthenticatedInterceptor } from './unauthenticated';
 
 /** Base URL of the grpc-web API for a page at `location`. */
@@ -28,6 +28,7 @@ export interface Api {
   journal: Client<typeof JournalService>;
   sources: Client<typeof SourceService>;
   catalog: Client<typeof CatalogService>;
+  alerts: Client<typeof AlertService>;
 }
 
 export interface ApiOptions {
@@ -53,6 +54,7 @@ export function createApi(baseUrl: string, { onUnauthenticated }: ApiOptions = {
     journal: createClient(JournalService, transport),
     sources: createClient(SourceService, transport),
     catalog: createClient(CatalogService, transport),
+    alerts: createClient(AlertService, transport),
   };
 }
 

@@ -36,8 +36,8 @@ export function filterClients(sources: Iterable<Source>, f: ClientFilter): Sourc
   return out.sort((a, b) => rank(a) - rank(b) || a.sourceId.localeCompare(b.sourceId));
 }
 
-export interface ClientPage {
-  rows: Source[];
+export interface ClientPage<T = Source> {
+  rows: T[];
   /** 0-based page shown (clamped). */
   page: number;
   pages: number;
@@ -46,7 +46,7 @@ export interface ClientPage {
   to: number;
 }
 
-export function pageOf(rows: readonly Source[], page: number, size = CLIENT_PAGE): ClientPage {
+export function pageOf<T>(rows: readonly T[], page: number, size = CLIENT_PAGE): ClientPage<T> {
   const pages = Math.max(1, Math.ceil(rows.length / size));
   const p = Math.min(Math.max(0, page), pages - 1);
   const slice = rows.slice(p * size, p * size + size);

@@ -3,7 +3,15 @@ import type { DescEnum, DescFile, DescMessage } from '@bufbuild/protobuf';
 import type { GenEnum } from '@bufbuild/protobuf/codegenv2';
 import { enumFromSpelling, enumSpelling, enumValues, isUnspecified } from './enums';
 import {
+  ALERT_KINDS,
+  alertKindKey,
+  alertKindLabel,
+  alertStateKey,
+  alertStateLabel,
   CAR_TIERS,
+  channelKindLabel,
+  rpoStateKey,
+  rpoStateLabel,
   PACKAGE_STATUSES,
   PACKAGE_TYPES,
   STOP_TIERS,
@@ -21,7 +29,11 @@ import {
 } from './labels';
 import { STOP_NAMES } from './rules';
 import {
+  AlertKind,
+  AlertState,
   Capability,
+  ChannelKind,
+  RpoState,
   PackageStatus,
   PackageStatusSchema,
   PackageType,
@@ -144,5 +156,51 @@ describe('labels', () => {
       'restic',
     ]);
     expect([Capability.UNSPECIFIED, Capability.BACKUP, Capability.MOVER].map(capabilityLabel)).toEqual(['unknown', 'backup', 'mover']);
+  });
+
+  it('labels the alert enums, unknown values included', () => {
+    expect(ALERT_KINDS.map(alertKindKey)).toEqual([
+      'rpo_breached',
+      'agent_silent',
+      'package_failed',
+      'safety_tripped',
+      'restore_drill_failed',
+      'move_failing',
+      'station_failing',
+      'journal_broken',
+      'pending_change',
+      'channel_failing',
+    ]);
+    expect(ALERT_KINDS.map(alertKindLabel)).toEqual([
+      'RPO breached',
+      'agent silent',
+      'package failed',
+      'safety tripped',
+      'restore drill failed',
+      'move failing',
+      'station failing',
+      'journal broken',
+      'pending change',
+      'channel failing',
+    ]);
+    expect([AlertKind.UNSPECIFIED, 99 as AlertKind].map(alertKindLabel)).toEqual(['unknown', 'unknown']);
+    expect(alertKindKey(99 as AlertKind)).toBe('alert_kind_99');
+    expect([AlertState.UNSPECIFIED, AlertState.OPEN, AlertState.RESOLVED, 7 as AlertState].map(alertStateLabel)).toEqual(['unknown', 'open', 'resolved', 'unknown']);
+    expect([AlertState.OPEN, AlertState.RESOLVED].map(alertStateKey)).toEqual(['open', 'resolved']);
+    expect([RpoState.UNSPECIFIED, RpoState.HELD, RpoState.BREACHED, RpoState.NONE, 9 as RpoState].map(rpoStateLabel)).toEqual([
+      'unknown',
+      'held',
+      'breached',
+      'no objective',
+      'unknown',
+    ]);
+    expect([RpoState.HELD, RpoState.BREACHED, RpoState.NONE].map(rpoStateKey)).toEqual(['held', 'breached', 'none']);
+    expect([ChannelKind.UNSPECIFIED, ChannelKind.WEBHOOK, ChannelKind.SLACK, ChannelKind.EMAIL, 9 as ChannelKind].map(channelKindLabel)).toEqual([
+      'unknown',
+      'webhook',
+      'slack',
+      'email',
+      'unknown',
+    ]);
   });
 });

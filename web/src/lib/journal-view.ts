@@ -10,6 +10,7 @@ import {
 import { enumFromSpelling, enumSpelling, enumValues } from './enums';
 import { shortId } from './format';
 import { isPendingJournalType, pendingJournalSummary } from './pending';
+import { alertJournalSummary, isAlertJournalType } from './alerts';
 import { commandOf, COMMAND_CREATED_EVENT, COMMAND_FINISHED_EVENT, TRIP_EVENT, tripFromEvent } from './safety';
 
 export interface JournalFilter {
@@ -76,6 +77,7 @@ export function eventLabel(eventType: string): string {
 
 /** The badge colour of an event type: bad, warn (policy and held changes), ok or info. */
 export function journalKind(t: string): 'bad' | 'warn' | 'ok' | 'info' {
+  if (isAlertJournalType(t)) return t === 'alert.raised' ? 'bad' : t === 'alert.resolved' ? 'ok' : 'info';
   if (t.includes('fail') || t.includes('error') || t.includes('safety') || t.includes('reject')) return 'bad';
   if (t === 'pending_change.cancelled') return 'info';
   if (t.startsWith('rules') || t.startsWith('config') || t.startsWith('snapshot') || t.startsWith('preset') || isPendingJournalType(t)) return 'warn';
@@ -109,6 +111,7 @@ export function journalSummary(ev: JournalEvent): string {
     const t = tripFromEvent(ev);
     return [ev.error, t.measured].filter(Boolean).join(' · ');
   }
+  if (isAlertJournalType(ev.eventType)) return alertJournalSummary(ev.eventType, ev.detailsJson);
   return pendingJournalSummary(ev.eventType, ev.detailsJson, ev.packageId);
 }
 

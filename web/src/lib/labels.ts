@@ -3,7 +3,11 @@
 // from them, and that is written here.
 import { enumSpelling, enumValues, isUnspecified } from './enums';
 import {
+  AlertKindSchema,
+  AlertStateSchema,
   CapabilitySchema,
+  ChannelKindSchema,
+  RpoStateSchema,
   PackageStatusSchema,
   PackageTypeSchema,
   PendingChangeStateSchema,
@@ -15,7 +19,11 @@ import {
   TierSchema,
   Tool,
   ToolSchema,
+  type AlertKind,
+  type AlertState,
   type Capability,
+  type ChannelKind,
+  type RpoState,
   type PackageStatus,
   type PackageType,
   type PendingChangeState,
@@ -107,4 +115,47 @@ export function pendingStateKey(s: PendingChangeState): string {
 /** "pending", "applied", …; "unknown" for UNSPECIFIED and undeclared values. */
 export function pendingStateLabel(s: PendingChangeState): string {
   return words(PendingChangeStateSchema, s, 'unknown');
+}
+
+/** Alert kinds in enum order, without UNSPECIFIED (for the kind filter). */
+export const ALERT_KINDS: AlertKind[] = enumValues(AlertKindSchema);
+
+/** Words people write in capitals. */
+const ACRONYMS: Record<string, string> = { rpo: 'RPO' };
+const withAcronyms = (text: string) => text.replace(/\b[a-z]+\b/g, (w) => ACRONYMS[w] ?? w);
+
+/** "rpo_breached", "agent_silent" (test ids, CSS); "alert_kind_99" for a kind this page does not know. */
+export function alertKindKey(k: AlertKind): string {
+  return enumSpelling(AlertKindSchema, k);
+}
+
+/** "RPO breached", "agent silent"; "unknown" for UNSPECIFIED and undeclared values. */
+export function alertKindLabel(k: AlertKind): string {
+  return withAcronyms(words(AlertKindSchema, k, 'unknown'));
+}
+
+/** "open", "resolved" (test ids, CSS). */
+export function alertStateKey(s: AlertState): string {
+  return enumSpelling(AlertStateSchema, s);
+}
+
+/** "open", "resolved"; "unknown" for UNSPECIFIED and undeclared values. */
+export function alertStateLabel(s: AlertState): string {
+  return words(AlertStateSchema, s, 'unknown');
+}
+
+/** "held", "breached", "none" (test ids, CSS). */
+export function rpoStateKey(s: RpoState): string {
+  return enumSpelling(RpoStateSchema, s);
+}
+
+/** "held", "breached", "no objective"; "unknown" for UNSPECIFIED and undeclared values. */
+export function rpoStateLabel(s: RpoState): string {
+  const w = words(RpoStateSchema, s, 'unknown');
+  return w === 'none' ? 'no objective' : w;
+}
+
+/** "webhook", "slack", "email"; "unknown" for UNSPECIFIED and undeclared values. */
+export function channelKindLabel(k: ChannelKind): string {
+  return words(ChannelKindSchema, k, 'unknown');
 }

@@ -8,6 +8,7 @@ export * from '../gen/edgebackup/v1/journal_pb.js';
 export * from '../gen/edgebackup/v1/sources_pb.js';
 export * from '../gen/edgebackup/v1/commands_pb.js';
 export * from '../gen/edgebackup/v1/catalog_pb.js';
+export * from '../gen/edgebackup/v1/alerts_pb.js';
 export { Role, RoleSchema } from '../gen/edgebackup/v1/access_pb.js';
 export {
   RulesChangedSchema,

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { create } from '@bufbuild/protobuf';
 import { DurationSchema } from '@bufbuild/protobuf/wkt';
 import {
+  defaultRpoSeconds,
+  describeRpo,
   describeRuleSet,
   rulesFingerprint,
   diffRuleSets,
@@ -125,8 +127,11 @@ describe('server validation errors', () => {
 
 describe('rule set display and diff', () => {
   it('describes stops', () => {
-    expect(describeRuleSet(auditLogs()).map((f) => f.value)).toEqual(['skip', '7 d', '1 y', 'keep forever', 'no']);
-    expect(describeRuleSet(cache(86400))).toEqual([{ key: 'cache_ttl', label: 'Cache TTL', value: '1 d' }]);
+    expect(describeRuleSet(auditLogs()).map((f) => f.value)).toEqual(['skip', '7 d', '1 y', 'keep forever', 'no', 'default (1 d)']);
+    expect(describeRuleSet(cache(86400))).toEqual([
+      { key: 'cache_ttl', label: 'Cache TTL', value: '1 d' },
+      { key: 'rpo', label: 'RPO', value: 'default (none)' },
+    ]);
   });
 
   it('lists only differing fields', () => {
@@ -141,6 +146,61 @@ describe('rule set display and diff', () => {
   it('shows types missing on one side', () => {
     const rows = diffRuleSets([userData()], [userData(), auditLogs()]);
     expect(rows.every((r) => r.typeKey === 'audit_logs' && r.current === '—')).toBe(true);
-    expect(rows).toHaveLength(5);
+    expect(rows).toHaveLength(6);
+  });
+
+  it('shows an RPO change in the diff', () => {
+    const withRpo = userData();
+    withRpo.rpo = d(4 * 3600);
+    expect(diffRuleSets([userData()], [withRpo]).map((r) => [r.field, r.label, r.current, r.other])).toEqual([['rpo', 'RPO', 'default (1 d)', '4 h']]);
+  });
+});
+
+describe('recovery point objective', () => {
+  it('defaults per type: 1 day, 7 days for job packages, none for cache', () => {
+    expect(defaultRpoSeconds(PackageType.USER_DATA)).toBe(DAY);
+    expect(defaultRpoSeconds(PackageType.AUDIT_LOGS)).toBe(DAY);
+    expect(defaultRpoSeconds(PackageType.JOB_PACKAGE)).toBe(7 * DAY);
+    expect(defaultRpoSeconds(PackageType.CACHE)).toBe(0);
+  });
+
+  it('reads unset as the default, zero as no objective', () => {
+    const rs = userData();
+    expect(describeRpo(rs)).toBe('default (1 d)');
+    expect(describeRpo(create(RuleSetSchema, { packageType: PackageType.JOB_PACKAGE }))).toBe('default (7 d)');
+    rs.rpo = d(0);
+    expect(describeRpo(rs)).toBe('none');
+    rs.rpo = d(6 * 3600);
+    expect(describeRpo(rs)).toBe('6 h');
+  });
+
+  it('edits it: empty keeps the default (unset), 0 is no objective, a value is sent as a Duration', () => {
+    const form = ruleSetToForm(userData());
+    expect(form.rpo).toEqual({ value: '', unit: 'd' });
+    expect(formToRuleSet(form).ruleSet?.rpo).toBeUndefined();
+    form.rpo = { value: '0', unit: 'h' };
+    expect(formToRuleSet(form).ruleSet?.rpo?.seconds).toBe(0n);
+    form.rpo = { value: '12', unit: 'h' };
+    expect(formToRuleSet(form).ruleSet?.rpo?.seconds).toBe(12n * 3600n);
+    form.rpo = { value: '1.5', unit: 'd' };
+    expect(formToRuleSet(form).errors.rpo).toMatch(/whole number/);
+  });
+
+  it('round-trips a set RPO, zero included, and the cache type keeps its', () => {
+    for (const seconds of [0, 3600, 2 * DAY]) {
+      const rs = userData();
+      rs.rpo = d(seconds);
+      const back = formToRuleSet(ruleSetToForm(rs)).ruleSet;
+      expect(back?.rpo?.seconds, String(seconds)).toBe(BigInt(seconds));
+    }
+    const c = cache(60);
+    c.rpo = d(3600);
+    expect(formToRuleSet(ruleSetToForm(c)).ruleSet?.rpo?.seconds).toBe(3600n);
+  });
+
+  it('maps the server\'s rpo errors to the field', () => {
+    expect(errorSlot('rule_set.rpo')).toBe('rpo');
+    expect(errorSlot('rule_set.rpo.seconds')).toBe('rpo');
+    expect(slotErrors(parseFieldErrors('rule_set.rpo: must be at least 1 min')).rpo).toBe('must be at least 1 min');
   });
 });

@@ -39,6 +39,8 @@ export interface RuleForm {
   offsite: StopForm;
   replicateToAll: boolean;
   cacheTtl: WaitForm;
+  /** The recovery point objective; value '' = unset (the type's default), '0' = no objective. */
+  rpo: WaitForm;
 }
 
 /** Where an error is shown in the form. */
@@ -48,6 +50,7 @@ export type ErrorSlot =
   | 'offsite.never_delete'
   | 'replicate_to_all'
   | 'cache_ttl'
+  | 'rpo'
   | 'form';
 
 export type FormErrors = Partial<Record<ErrorSlot, string>>;
@@ -69,6 +72,29 @@ function stopToForm(s: Stop | undefined): StopForm {
   };
 }
 
+/** The RPO a type has when its rule set leaves it unset: 1 day; 7 days for job packages; none (0) for cache. */
+export function defaultRpoSeconds(t: PackageType): number {
+  if (t === PackageType.CACHE) return 0;
+  if (t === PackageType.JOB_PACKAGE) return 7 * DAY;
+  return DAY;
+}
+
+/** "1 d", "none": an RPO in seconds (0: no objective). */
+export function formatRpoSeconds(seconds: number): string {
+  return seconds === 0 ? 'none' : formatWait(seconds);
+}
+
+/** How a rule set's RPO reads: "1 d", "none" (zero: no objective), "default (7 d)" when unset. */
+export function describeRpo(rs: RuleSet): string {
+  if (!rs.rpo) return `default (${formatRpoSeconds(defaultRpoSeconds(rs.packageType))})`;
+  return formatRpoSeconds(durationSeconds(rs.rpo));
+}
+
+function rpoToForm(rs: RuleSet): WaitForm {
+  if (!rs.rpo) return { value: '', unit: 'd' };
+  return splitSeconds(durationSeconds(rs.rpo));
+}
+
 export function ruleSetToForm(rs: RuleSet): RuleForm {
   return {
     type: rs.packageType,
@@ -78,6 +104,7 @@ export function ruleSetToForm(rs: RuleSet): RuleForm {
     offsite: stopToForm(rs.offsite),
     replicateToAll: rs.replicateToAll,
     cacheTtl: splitSeconds(durationSeconds(rs.cacheTtl)),
+    rpo: rpoToForm(rs),
   };
 }
 
@@ -127,6 +154,12 @@ export function formToRuleSet(form: RuleForm): { ruleSet?: RuleSet; errors: Form
     if ('error' in ttl) errors.cache_ttl = ttl.error;
     else rs.cacheTtl = create(DurationSchema, { seconds: BigInt(ttl.seconds) });
   }
+  // empty: unset, the type's default; "0": no objective
+  if (form.rpo.value.trim() !== '') {
+    const rpo = parseWait(form.rpo);
+    if ('error' in rpo) errors.rpo = rpo.error;
+    else rs.rpo = create(DurationSchema, { seconds: BigInt(rpo.seconds) });
+  }
   return Object.keys(errors).length > 0 ? { errors } : { ruleSet: rs, errors };
 }
 
@@ -141,6 +174,7 @@ export function errorSlot(field: string): ErrorSlot {
     return `${stop}.enabled`;
   }
   if (head === 'cache_ttl') return 'cache_ttl';
+  if (head === 'rpo') return 'rpo';
   if (head === 'replicate_to_all') return 'replicate_to_all';
   return 'form';
 }
@@ -172,12 +206,14 @@ export interface RuleField {
 /** The comparable fields of a rule set, as text. */
 export function describeRuleSet(rs: RuleSet | undefined): RuleField[] {
   if (!rs) return [];
+  const rpo = { key: 'rpo', label: 'RPO', value: describeRpo(rs) };
   if (isCacheType(rs.packageType)) {
-    return [{ key: 'cache_ttl', label: 'Cache TTL', value: formatWait(durationSeconds(rs.cacheTtl)) }];
+    return [{ key: 'cache_ttl', label: 'Cache TTL', value: formatWait(durationSeconds(rs.cacheTtl)) }, rpo];
   }
   return [
     ...STOP_NAMES.map((n, i) => ({ key: n, label: tierLabel(STOP_TIERS[i]), value: describeStop(rs[n], n) })),
     { key: 'replicate_to_all', label: 'Replicate to all', value: rs.replicateToAll ? 'yes' : 'no' },
+    rpo,
   ];
 }
 

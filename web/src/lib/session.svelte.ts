@@ -14,6 +14,10 @@ export const ACTIONS = {
   'restore-files': Role.OPERATOR,
   /** Cancelling a change held by protected retention (any operator). */
   'cancel-pending': Role.OPERATOR,
+  /** Marking an open alert as seen, with a note. */
+  'acknowledge-alert': Role.OPERATOR,
+  /** Sending a test notification through a channel. */
+  'test-channel': Role.OPERATOR,
   'delete-package': Role.ADMIN,
   /** Tokens, enrollment, revocation. */
   'manage-access': Role.ADMIN,

@@ -6,7 +6,7 @@ const as = (role: Role, name = 'alice'): Person => ({ name, role, unredacted: fa
 const viewer = as(Role.VIEWER);
 const operator = as(Role.OPERATOR);
 const admin = as(Role.ADMIN);
-const OPERATOR_ACTIONS: Action[] = ['edit-rules', 'apply-preset', 'create-snapshot', 'restore-snapshot', 'send-command', 'restore-files', 'cancel-pending'];
+const OPERATOR_ACTIONS: Action[] = ['edit-rules', 'apply-preset', 'create-snapshot', 'restore-snapshot', 'send-command', 'restore-files', 'cancel-pending', 'acknowledge-alert', 'test-channel'];
 const ADMIN_ACTIONS: Action[] = ['delete-package', 'manage-access'];
 
 describe('roles', () => {

@@ -12,7 +12,8 @@ import {
   type FleetState,
 } from './fleet';
 import { timestampToMs } from './format';
-import type { CommandInfo, Package, PendingChange, WatchEvent } from './pb';
+import type { Alert, CommandInfo, Package, PendingChange, WatchEvent } from './pb';
+import { applyAlertEvent, upsertAlert, type AlertBook } from './alerts';
 import { applyPendingEvent, emptyPending, upsertPending, type PendingBook } from './pending';
 import { applyRestoreEvent, upsertRestore, type RestoreBook } from './restores';
 import { startWatcher, type ConnectionInfo, type Watcher } from './watch';
@@ -30,6 +31,8 @@ export class LiveStore {
   readonly restores: RestoreBook = new Map();
   /** Open pending changes (snapshot.pending_changes, pending_change); read with pendingV. */
   readonly pending: PendingBook = emptyPending();
+  /** Open and recently resolved alerts by id (snapshot.alerts, alert_changed); read with alertsV. */
+  readonly alerts: AlertBook = new Map();
 
   connection = $state<ConnectionInfo>({ state: 'connecting', failures: 0 });
   /** Snapshots applied; 0 while the first is awaited. */
@@ -42,6 +45,7 @@ export class LiveStore {
   packagesV = $state(0);
   restoresV = $state(0);
   pendingV = $state(0);
+  alertsV = $state(0);
   /** Server clock minus local clock, ms (from status.now). */
   serverOffsetMs = $state(0);
   /** When the last event arrived (epoch ms). */
@@ -50,6 +54,7 @@ export class LiveStore {
   #pending: FleetChange = noChange();
   #restoresChanged = false;
   #pendingChanged = false;
+  #alertsChanged = false;
   #scheduled = false;
   #listeners = new Set<PackagesListener>();
   #watcher: Watcher | undefined;
@@ -84,6 +89,7 @@ export class LiveStore {
     const change = applyWatchEvent(this.fleet, ev);
     if (applyRestoreEvent(this.restores, ev)) this.#restoresChanged = true;
     if (applyPendingEvent(this.pending, ev)) this.#pendingChanged = true;
+    if (applyAlertEvent(this.alerts, ev)) this.#alertsChanged = true;
     this.lastEventAt = Date.now();
     this.#queue(change);
   }
@@ -105,6 +111,19 @@ export class LiveStore {
     for (const c of changes) if (upsertPending(this.pending, c, false)) moved = true;
     if (moved) {
       this.#pendingChanged = true;
+      this.#queue(noChange());
+    }
+  }
+
+  /**
+   * Merges alerts a unary call returned (AcknowledgeAlert, ListAlerts) without undoing what the
+   * stream told since (a resolution, an acknowledgement).
+   */
+  mergeAlerts(alerts: Alert[]): void {
+    let moved = false;
+    for (const a of alerts) if (upsertAlert(this.alerts, a, false)) moved = true;
+    if (moved) {
+      this.#alertsChanged = true;
       this.#queue(noChange());
     }
   }
@@ -149,6 +168,10 @@ export class LiveStore {
     if (this.#pendingChanged) {
       this.#pendingChanged = false;
       this.pendingV++;
+    }
+    if (this.#alertsChanged) {
+      this.#alertsChanged = false;
+      this.alertsV++;
     }
     if (c.resync || c.packages.length > 0) {
       this.packagesV++;

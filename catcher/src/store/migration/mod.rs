@@ -13,6 +13,7 @@ mod m20261203_000008_progress_and_compaction;
 mod m20261203_000009_credentials;
 mod m20261204_000010_people_tokens;
 mod m20261204_000011_pending_changes;
+mod m20261204_000012_alerts;
 
 pub use m20261124_000004_transition_days::rebuild_transition_days_sql;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000009_credentials::Migration),
             Box::new(m20261204_000010_people_tokens::Migration),
             Box::new(m20261204_000011_pending_changes::Migration),
+            Box::new(m20261204_000012_alerts::Migration),
         ]
     }
 }

@@ -177,6 +177,8 @@ impl Unit<'_> {
         super::catalog::flush(txn, std::mem::take(&mut self.catalog)).await?;
         super::credentials::flush(txn, std::mem::take(&mut self.credentials)).await?;
         changes.pending = super::protection::flush(txn, std::mem::take(&mut self.protection)).await?;
+        changes.alerts = super::alerts::flush(txn, std::mem::take(&mut self.alerts)).await?;
+        changes.status |= !changes.alerts.is_empty();
         if recount {
             rebuild_counters(txn).await?;
             rebuild_transition_days(txn, None).await?;

@@ -6,6 +6,7 @@
 //! previous values), so a failed op leaves the batch exactly as it found it. So twenty progress
 //! ticks of one package in a batch cost one row write, and a refused op has written nothing.
 
+mod alerts;
 mod catalog;
 mod credentials;
 mod flush;
@@ -93,6 +94,8 @@ pub struct Unit<'a> {
     credentials: credentials::CredentialStage,
     /// Pending changes and the expiry floor's rules.
     protection: protection::ProtectionStage,
+    /// Alerts, notifications, recovery points.
+    alerts: alerts::AlertStage,
     /// The catcher's protection delay (changes that delete sooner wait this long).
     pub protection_ms: Millis,
     undo: Vec<Undo>,
@@ -128,6 +131,7 @@ impl<'a> Unit<'a> {
             catalog: catalog::CatalogStage::default(),
             credentials: credentials::CredentialStage::default(),
             protection: protection::ProtectionStage::default(),
+            alerts: alerts::AlertStage::default(),
             protection_ms,
             undo: Vec::new(),
             depth: 0,

@@ -34,6 +34,9 @@ pub(super) enum Undo {
     Enrollment(String, Option<Staged<EnrollmentToken>>),
     PersonToken(String, Option<Staged<PersonToken>>),
     Pending(String, Option<Staged<PendingChange>>),
+    Alert(String, Option<Staged<Alert>>),
+    Notification(String, Option<Staged<Notification>>),
+    Point(String, Option<Staged<RecoveryPoint>>),
 }
 
 /// Where an op started; `settle` keeps or undoes what came after.
@@ -128,6 +131,9 @@ impl Unit<'_> {
                 Undo::Enrollment(k, v) => unstage(&mut self.credentials.enrollments, k, v),
                 Undo::PersonToken(k, v) => unstage(&mut self.credentials.people, k, v),
                 Undo::Pending(k, v) => unstage(&mut self.protection.changes, k, v),
+                Undo::Alert(k, v) => unstage(&mut self.alerts.alerts, k, v),
+                Undo::Notification(k, v) => unstage(&mut self.alerts.notifications, k, v),
+                Undo::Point(k, v) => unstage(&mut self.alerts.points, k, v),
             }
         }
         self.journal.truncate(mark.journal);

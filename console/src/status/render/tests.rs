@@ -129,6 +129,10 @@ pub fn fixture() -> (Fleet, i64) {
         now: ts(NOW),
         type_tiers: Vec::new(),
         last_restore_drill: None,
+        alerts_open: 2,
+        alerts_unacknowledged: 1,
+        rpo_breached: 1,
+        rpo_held: 2,
     };
     let sources = vec![
         pb::Source {
@@ -268,9 +272,81 @@ pub fn fixture() -> (Fleet, i64) {
             ],
             restores,
             pending_changes: vec![pending_change(&rule_sets_before)],
+            alerts: alerts(),
         })),
     });
+    fleet.recovery_points = Some(recovery_points());
     (fleet, NOW)
+}
+
+/// edge-02 silent and its photos behind their RPO (one acknowledged), and a resolved drill failure.
+fn alerts() -> Vec<pb::Alert> {
+    let alert = |id: &str, kind: pb::AlertKind, subject: &str, message: &str| pb::Alert {
+        id: id.into(),
+        kind: kind as i32,
+        subject: subject.into(),
+        source_id: subject.split(':').next().unwrap_or_default().into(),
+        state: pb::AlertState::Open as i32,
+        message: message.into(),
+        raised_at: ts(NOW - 2 * HOUR),
+        ..Default::default()
+    };
+    vec![
+        pb::Alert {
+            acknowledged_at: ts(NOW - HOUR),
+            acknowledged_by: "token:ann (operator)".into(),
+            note: "device in repair until Monday".into(),
+            ..alert(
+                "0199b000-0000-7000-8000-0000000000a2",
+                pb::AlertKind::AgentSilent,
+                "edge-02",
+                "edge-02 has not been connected since 2026-12-04 08:00:00 UTC",
+            )
+        },
+        alert(
+            "0199b000-0000-7000-8000-0000000000a3",
+            pb::AlertKind::RpoBreached,
+            "edge-02:/home/ana/photos",
+            "/home/ana/photos of edge-02: no complete, verified backup since 2026-12-03 10:00:00 UTC (RPO 1d)",
+        ),
+        pb::Alert {
+            state: pb::AlertState::Resolved as i32,
+            resolved_at: ts(NOW - 3 * HOUR),
+            raised_at: ts(NOW - 5 * HOUR),
+            ..alert(
+                "0199b000-0000-7000-8000-0000000000a1",
+                pb::AlertKind::RestoreDrillFailed,
+                "drill",
+                "the restore drill failed",
+            )
+        },
+    ]
+}
+
+fn recovery_points() -> pb::GetRecoveryPointsResponse {
+    use pb::PackageType as T;
+    let secs = |s: i64| Some(prost_types::Duration { seconds: s, nanos: 0 });
+    let point = |source: &str, folder: &str, ty: T, age_h: i64, state: pb::RpoState| pb::RecoveryPoint {
+        source_id: source.into(),
+        folder: folder.into(),
+        package_type: ty as i32,
+        rpo: secs(86_400),
+        last_backup_at: ts(NOW - age_h * HOUR),
+        last_pass_at: ts(NOW - age_h * HOUR),
+        age: secs(age_h * 3600),
+        state: state as i32,
+        unprotected_files: 0,
+    };
+    pb::GetRecoveryPointsResponse {
+        points: vec![
+            point("edge-01", "/srv/app/logs", T::AppLogs, 1, pb::RpoState::Held),
+            point("edge-01", "/srv/reports", T::BusinessData, 2, pb::RpoState::Held),
+            point("edge-02", "/home/ana/photos", T::UserData, 31, pb::RpoState::Breached),
+        ],
+        held: 2,
+        breached: 1,
+        worst_age: secs(31 * 3600),
+    }
 }
 
 /// An operator's shorter user_data rule, held for the protection delay.
@@ -373,6 +449,13 @@ fn station(id: &str, tier: pb::Tier, kind: pb::StationKind, uri: &str) -> pb::St
 }
 
 #[test]
+fn alerts_at_100x30() {
+    let mut app = live_app();
+    press(&mut app, &[KeyCode::Char('7')]);
+    assert_screen(&screen(&mut app, 100, 30), ALERTS_100X30);
+}
+
+#[test]
 fn clients_rules_projections_journal_at_80x24() {
     let mut app = live_app();
     press(&mut app, &[KeyCode::Char('3')]);
@@ -470,7 +553,7 @@ fn live_projections_come_from_the_catcher() {
 fn tiny_and_odd_sizes_do_not_break() {
     let mut app = live_app();
     for (w, h) in [(1, 1), (10, 2), (20, 3), (40, 10), (80, 24), (200, 60)] {
-        for section in ['1', '2', '3', '4', '5', '6'] {
+        for section in ['1', '2', '3', '4', '5', '6', '7'] {
             press(&mut app, &[KeyCode::Char(section)]);
             let s = screen(&mut app, w, h);
             assert_eq!(s.split('\n').count(), usize::from(h));
@@ -497,3 +580,4 @@ const PACKAGES_SCROLLED_80X8: (&str, &str) =
     (include_str!("screens/packages_scrolled_80x8.txt"), "packages_scrolled_80x8.txt");
 
 const OFFLINE_80X24: (&str, &str) = (include_str!("screens/offline_80x24.txt"), "offline_80x24.txt");
+const ALERTS_100X30: (&str, &str) = (include_str!("screens/alerts_100x30.txt"), "alerts_100x30.txt");

@@ -1,5 +1,6 @@
 // The page's sections in order: nav entries and anchors.
 export const SECTIONS = [
+  { id: 'alerts', label: 'Alerts' },
   { id: 'track', label: 'Track' },
   { id: 'lines', label: 'Lines' },
   { id: 'packages', label: 'Packages' },

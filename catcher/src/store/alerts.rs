@@ -1,0 +1,259 @@
+//! Reads for alerts, notifications, recovery points, and the facts the alert evaluator checks.
+
+use std::collections::HashMap;
+
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ColumnTrait, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect, RelationDef};
+
+use super::Store;
+use super::convert::*;
+use super::entity::*;
+use crate::domain::*;
+use crate::error::Result;
+use crate::journal::Verifier;
+
+/// Which alerts to list (`None`: any).
+#[derive(Debug, Clone, Default)]
+pub struct AlertFilter {
+    /// `Some(true)`: open only; `Some(false)`: resolved only.
+    pub open: Option<bool>,
+    pub kind: Option<AlertKind>,
+    pub source_id: Option<String>,
+}
+
+/// A failed copy on a station, with its package's consecutive move failures.
+#[derive(Debug, Clone)]
+pub struct FailedCopy {
+    pub package_id: String,
+    pub station_id: String,
+    pub error: String,
+    pub retry_count: u32,
+}
+
+/// How a channel's deliveries stand.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChannelStats {
+    pub pending: u64,
+    pub delivered: u64,
+    pub last_delivered_at: Option<Millis>,
+    /// The oldest waiting notification's attempts and last error.
+    pub failing_attempts: u32,
+    pub last_error: String,
+}
+
+/// placements.package_id -> packages.package_id (the entities declare no relations).
+fn copy_of_package() -> RelationDef {
+    placement::Entity::belongs_to(package::Entity)
+        .from(placement::Column::PackageId)
+        .to(package::Column::PackageId)
+        .into()
+}
+
+/// Rows read per journal page while verifying.
+const JOURNAL_PAGE: u64 = 5000;
+
+impl Store {
+    /// Alerts matching `f`: open ones newest first, then resolved ones newest first.
+    pub async fn alerts(&self, f: &AlertFilter, limit: u64) -> Result<Vec<Alert>> {
+        let base = || {
+            let mut q = alert::Entity::find();
+            if let Some(k) = f.kind {
+                q = q.filter(alert::Column::Kind.eq(k.as_str()));
+            }
+            if let Some(s) = &f.source_id {
+                q = q.filter(alert::Column::SourceId.eq(s.as_str()));
+            }
+            q
+        };
+        let mut rows = Vec::new();
+        if f.open != Some(false) {
+            rows = base()
+                .filter(alert::Column::ResolvedAt.is_null())
+                .order_by_desc(alert::Column::RaisedAt)
+                .order_by_desc(alert::Column::AlertId)
+                .limit(limit)
+                .all(&self.db)
+                .await?;
+        }
+        let left = limit.saturating_sub(rows.len() as u64);
+        if f.open != Some(true) && left > 0 {
+            rows.extend(
+                base()
+                    .filter(alert::Column::ResolvedAt.is_not_null())
+                    .order_by_desc(alert::Column::ResolvedAt)
+                    .order_by_desc(alert::Column::AlertId)
+                    .limit(left)
+                    .all(&self.db)
+                    .await?,
+            );
+        }
+        rows.into_iter().map(alert_from).collect()
+    }
+
+    /// One alert.
+    pub async fn alert(&self, id: &str) -> Result<Option<Alert>> {
+        alert::Entity::find_by_id(id.to_owned()).one(&self.db).await?.map(alert_from).transpose()
+    }
+
+    /// Open alerts and how many of them nobody acknowledged.
+    pub async fn alert_counts(&self) -> Result<(u64, u64)> {
+        let rows: Vec<(Option<i64>,)> = alert::Entity::find()
+            .select_only()
+            .column(alert::Column::AcknowledgedAt)
+            .filter(alert::Column::ResolvedAt.is_null())
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let unacked = rows.iter().filter(|(a,)| a.is_none()).count() as u64;
+        Ok((rows.len() as u64, unacked))
+    }
+
+    /// Every recovery point (of one source when given), by source then folder.
+    pub async fn recovery_points(&self, source_id: Option<&str>) -> Result<Vec<RecoveryPoint>> {
+        let mut q = recovery_point::Entity::find();
+        if let Some(s) = source_id {
+            q = q.filter(recovery_point::Column::SourceId.eq(s));
+        }
+        let rows = q
+            .order_by_asc(recovery_point::Column::SourceId)
+            .order_by_asc(recovery_point::Column::Folder)
+            .all(&self.db)
+            .await?;
+        rows.into_iter().map(recovery_point_from).collect()
+    }
+
+    /// Notifications waiting whose next attempt is due, oldest first.
+    pub async fn due_notifications(&self, now: Millis, limit: u64) -> Result<Vec<Notification>> {
+        let rows = notification::Entity::find()
+            .filter(notification::Column::State.eq(DeliveryState::Pending.as_str()))
+            .filter(notification::Column::NextAttemptAt.lte(now))
+            .order_by_asc(notification::Column::NextAttemptAt)
+            .order_by_asc(notification::Column::NotificationId)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        rows.into_iter().map(notification_from).collect()
+    }
+
+    /// When the next waiting notification is due.
+    pub async fn next_notification_at(&self) -> Result<Option<Millis>> {
+        let at: Option<Option<i64>> = notification::Entity::find()
+            .select_only()
+            .column_as(Expr::col(notification::Column::NextAttemptAt).min(), "at")
+            .filter(notification::Column::State.eq(DeliveryState::Pending.as_str()))
+            .into_tuple()
+            .one(&self.db)
+            .await?;
+        Ok(at.flatten())
+    }
+
+    /// Every notification of one alert, oldest first (tests and the record).
+    pub async fn notifications_of(&self, alert_id: &str) -> Result<Vec<Notification>> {
+        let rows = notification::Entity::find()
+            .filter(notification::Column::AlertId.eq(alert_id))
+            .order_by_asc(notification::Column::CreatedAt)
+            .order_by_asc(notification::Column::NotificationId)
+            .all(&self.db)
+            .await?;
+        rows.into_iter().map(notification_from).collect()
+    }
+
+    /// Per channel: waiting and delivered counts, the last delivery, the oldest waiting one's
+    /// attempts and error.
+    pub async fn channel_stats(&self) -> Result<HashMap<String, ChannelStats>> {
+        let rows: Vec<(String, String, i64, Option<i64>)> = notification::Entity::find()
+            .select_only()
+            .column(notification::Column::Channel)
+            .column(notification::Column::State)
+            .column_as(Expr::col(notification::Column::NotificationId).count(), "n")
+            .column_as(Expr::col(notification::Column::DeliveredAt).max(), "last")
+            .group_by(notification::Column::Channel)
+            .group_by(notification::Column::State)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let mut out: HashMap<String, ChannelStats> = HashMap::new();
+        for (channel, state, n, last) in rows {
+            let s = out.entry(channel).or_default();
+            match DeliveryState::parse(&state) {
+                Some(DeliveryState::Pending) => s.pending = u64::try_from(n).unwrap_or(0),
+                Some(DeliveryState::Delivered) => {
+                    s.delivered = u64::try_from(n).unwrap_or(0);
+                    s.last_delivered_at = last;
+                }
+                _ => {}
+            }
+        }
+        for (channel, s) in out.iter_mut().filter(|(_, s)| s.pending > 0) {
+            let oldest = notification::Entity::find()
+                .filter(notification::Column::Channel.eq(channel.as_str()))
+                .filter(notification::Column::State.eq(DeliveryState::Pending.as_str()))
+                .order_by_desc(notification::Column::Attempts)
+                .one(&self.db)
+                .await?;
+            if let Some(n) = oldest {
+                s.failing_attempts = u32::try_from(n.attempts).unwrap_or(0);
+                s.last_error = n.last_error;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Copies marked failed (damaged, missing, or a failed upload or move) of packages not
+    /// expired, through the placements' status index.
+    pub async fn failed_copies(&self, limit: u64) -> Result<Vec<FailedCopy>> {
+        let rows: Vec<(String, String, String, i32)> = placement::Entity::find()
+            .select_only()
+            .column(placement::Column::PackageId)
+            .column(placement::Column::StationId)
+            .column(placement::Column::Error)
+            .column(package::Column::RetryCount)
+            .join(JoinType::InnerJoin, copy_of_package())
+            .filter(placement::Column::Status.eq(PlacementStatus::Failed.as_str()))
+            .filter(package::Column::Status.ne(PackageStatus::Expired.as_str()))
+            .limit(limit)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(package_id, station_id, error, retries)| FailedCopy {
+                package_id,
+                station_id,
+                error,
+                retry_count: u32::try_from(retries).unwrap_or(0),
+            })
+            .collect())
+    }
+
+    /// Failed packages per source.
+    pub async fn failed_packages_by_source(&self) -> Result<HashMap<String, (u64, String)>> {
+        let rows: Vec<(String, i64, Option<String>)> = package::Entity::find()
+            .select_only()
+            .column(package::Column::SourceId)
+            .column_as(Expr::col(package::Column::PackageId).count(), "n")
+            .column_as(Expr::col(package::Column::LastError).max(), "err")
+            .filter(package::Column::Status.eq(PackageStatus::Failed.as_str()))
+            .group_by(package::Column::SourceId)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().map(|(s, n, e)| (s, (u64::try_from(n).unwrap_or(0), e.unwrap_or_default()))).collect())
+    }
+
+    /// Checks the journal's chain from where `verifier` stopped to the head; answers the first
+    /// event that does not fit, with what is wrong.
+    pub async fn verify_journal_from(&self, verifier: &mut Verifier) -> Result<Option<(u64, String)>> {
+        let mut from = verifier.next_sequence();
+        loop {
+            let page = self.journal_page(&super::JournalFilter::default(), from, JOURNAL_PAGE).await?;
+            let Some(last) = page.last().map(|e| e.sequence) else { return Ok(None) };
+            for e in &page {
+                if let Err(problem) = verifier.check(e) {
+                    return Ok(Some((e.sequence, problem)));
+                }
+            }
+            from = last + 1;
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! The alert evaluator: every `alert_interval_secs` it reads what holds now (recovery points,
+//! sources, failed packages and copies, the newest drill, the journal's chain, pending
+//! changes, channels' deliveries) and hands the conditions to the writer, which raises what is
+//! new and resolves what cleared, queueing their notifications in the same transaction. A round
+//! whose reads fail changes nothing (it never resolves an alert for want of an answer).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::rpo;
+use crate::domain::*;
+use crate::error::Result;
+use crate::journal::Verifier;
+use crate::metrics::Metrics;
+use crate::rules::{PendingKind, span};
+use crate::store::Store;
+use crate::writer::{EvaluateAlerts, Route, Writer};
+
+/// What the evaluator is told by the config.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub interval: Duration,
+    pub agent_silent_ms: Millis,
+    pub move_failures: u32,
+    pub channel_failures: u32,
+    pub disabled: Vec<AlertKind>,
+    pub journal_verify_every: Duration,
+    pub rpo_by_source: BTreeMap<String, u64>,
+    pub routes: Vec<Route>,
+}
+
+/// Failed copies read per round (the rest wait for the next).
+const FAILED_COPIES: u64 = 10_000;
+
+pub struct Evaluator {
+    pub store: Store,
+    pub writer: Writer,
+    pub settings: Settings,
+    pub tally: Arc<RpoTally>,
+    pub metrics: Metrics,
+    /// Rings when the delivery worker should look (notifications were queued).
+    pub deliver: Arc<Notify>,
+    verifier: Verifier,
+    broken: Option<(u64, String)>,
+    full_check_at: Instant,
+}
+
+impl Evaluator {
+    pub fn new(
+        store: Store,
+        writer: Writer,
+        settings: Settings,
+        tally: Arc<RpoTally>,
+        metrics: Metrics,
+        deliver: Arc<Notify>,
+    ) -> Self {
+        Self {
+            store,
+            writer,
+            settings,
+            tally,
+            metrics,
+            deliver,
+            verifier: Verifier::default(),
+            broken: None,
+            full_check_at: Instant::now(),
+        }
+    }
+
+    pub async fn run(mut self, stop: CancellationToken) {
+        loop {
+            if let Err(e) = self.round().await {
+                tracing::warn!(error = %e, "alert evaluation failed; nothing changed, trying again next round");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(self.settings.interval) => {}
+                () = stop.cancelled() => return,
+            }
+        }
+    }
+
+    /// One evaluation.
+    pub async fn round(&mut self) -> Result<()> {
+        let now = now_ms();
+        let kinds: Vec<AlertKind> =
+            AlertKind::ALL.iter().copied().filter(|k| !self.settings.disabled.contains(k)).collect();
+        let mut found = Vec::new();
+        let on = |k: AlertKind| kinds.contains(&k);
+        if on(AlertKind::RpoBreached) {
+            let views = rpo::views(&self.store, &self.settings.rpo_by_source, None, now).await?;
+            self.tally.set(&views);
+            self.metrics.set_rpo(&views);
+            found.extend(views.iter().filter(|v| v.state == RpoState::Breached).map(rpo_condition));
+        }
+        if on(AlertKind::AgentSilent) || on(AlertKind::SafetyTripped) {
+            for s in self.store.sources().await? {
+                let silent_since = s.last_seen_at.max(s.first_seen_at);
+                if on(AlertKind::AgentSilent) && !s.connected && now - silent_since > self.settings.agent_silent_ms {
+                    found.push(Condition {
+                        kind: AlertKind::AgentSilent,
+                        subject: s.source_id.clone(),
+                        source_id: s.source_id.clone(),
+                        message: format!("{} has not been connected since {}", s.source_id, when(silent_since)),
+                    });
+                }
+                if on(AlertKind::SafetyTripped) && s.safety_state == SafetyState::StoppedForSafety {
+                    found.push(Condition {
+                        kind: AlertKind::SafetyTripped,
+                        subject: s.source_id.clone(),
+                        source_id: s.source_id.clone(),
+                        message: format!(
+                            "the panic brake of {} holds its uploads: {} (an operator's Resume clears it)",
+                            s.source_id, s.safety_reason
+                        ),
+                    });
+                }
+            }
+        }
+        if on(AlertKind::PackageFailed) {
+            for (source, (n, error)) in self.store.failed_packages_by_source().await? {
+                found.push(Condition {
+                    kind: AlertKind::PackageFailed,
+                    message: format!("{n} package(s) of {source} failed after their retries (e.g. {error})"),
+                    subject: source.clone(),
+                    source_id: source,
+                });
+            }
+        }
+        if on(AlertKind::RestoreDrillFailed)
+            && let Some(drill) = self.store.last_drill().await?
+            && drill.entry.event_type == EventType::RestoreDrillFailed.as_str()
+        {
+            found.push(Condition {
+                kind: AlertKind::RestoreDrillFailed,
+                subject: "drill".into(),
+                source_id: drill.entry.source_id.clone(),
+                message: format!("the restore drill of {} failed: {}", when(drill.at), drill.entry.error),
+            });
+        }
+        if on(AlertKind::MoveFailing) || on(AlertKind::StationFailing) {
+            let copies = self.store.failed_copies(FAILED_COPIES).await?;
+            let mut by_station: BTreeMap<&str, (u64, u64, &str)> = BTreeMap::new();
+            for c in &copies {
+                let e = by_station.entry(&c.station_id).or_insert((0, 0, &c.error));
+                e.0 += 1;
+                if c.retry_count >= self.settings.move_failures {
+                    e.1 += 1;
+                }
+            }
+            for (station, (failed, moving, error)) in by_station {
+                if on(AlertKind::StationFailing) {
+                    found.push(Condition {
+                        kind: AlertKind::StationFailing,
+                        subject: station.to_owned(),
+                        source_id: String::new(),
+                        message: format!(
+                            "{failed} copy(ies) on {station} are damaged, missing or failed to write (e.g. {error})"
+                        ),
+                    });
+                }
+                if on(AlertKind::MoveFailing) && moving > 0 {
+                    found.push(Condition {
+                        kind: AlertKind::MoveFailing,
+                        subject: station.to_owned(),
+                        source_id: String::new(),
+                        message: format!(
+                            "tier moves of {moving} package(s) to {station} failed {} or more times in a row (e.g. {error})",
+                            self.settings.move_failures
+                        ),
+                    });
+                }
+            }
+        }
+        if on(AlertKind::JournalBroken) {
+            self.check_journal().await?;
+            if let Some((seq, problem)) = &self.broken {
+                found.push(Condition {
+                    kind: AlertKind::JournalBroken,
+                    subject: "journal".into(),
+                    source_id: String::new(),
+                    message: format!("the journal's hash chain breaks at event {seq}: {problem}"),
+                });
+            }
+        }
+        if on(AlertKind::PendingChange) {
+            for c in self.store.pending_changes(false, 1000).await? {
+                let what = match &c.kind {
+                    PendingKind::RuleSet { after, shortened, .. } => {
+                        format!("rule set {}: {}", after.package_type.as_str(), shortened.join("; "))
+                    }
+                    PendingKind::PackageDeletion { package_id, source_id, .. } => {
+                        format!("deletion of package {package_id} of {source_id}")
+                    }
+                };
+                found.push(Condition {
+                    kind: AlertKind::PendingChange,
+                    subject: c.change_id.to_string(),
+                    source_id: match &c.kind {
+                        PendingKind::PackageDeletion { source_id, .. } => source_id.clone(),
+                        PendingKind::RuleSet { .. } => String::new(),
+                    },
+                    message: format!(
+                        "{what}, asked by {}, takes effect {} unless cancelled",
+                        c.requested_by,
+                        when(c.effective_at)
+                    ),
+                });
+            }
+        }
+        if on(AlertKind::ChannelFailing) {
+            let stats = self.store.channel_stats().await?;
+            self.metrics.set_notifications_pending(stats.values().map(|s| s.pending).sum());
+            for r in &self.settings.routes {
+                if let Some(s) = stats.get(&r.channel)
+                    && s.failing_attempts >= self.settings.channel_failures
+                {
+                    found.push(Condition {
+                        kind: AlertKind::ChannelFailing,
+                        subject: r.channel.clone(),
+                        source_id: String::new(),
+                        message: format!(
+                            "channel {} keeps failing: {} notification(s) waiting, {} attempts, last error: {}",
+                            r.channel, s.pending, s.failing_attempts, s.last_error
+                        ),
+                    });
+                }
+            }
+        }
+        let mut open: HashMap<AlertKind, u64> = HashMap::new();
+        for c in &found {
+            *open.entry(c.kind).or_default() += 1;
+        }
+        let out = self
+            .writer
+            .submit(EvaluateAlerts { conditions: found, kinds, routes: self.settings.routes.clone() })
+            .await?;
+        self.metrics.set_alerts_open(&open);
+        if out.raised + out.resolved > 0 {
+            tracing::info!(raised = out.raised, resolved = out.resolved, "alerts changed");
+            self.deliver.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Checks the journal's new events, and all of it every `journal_verify_every`.
+    async fn check_journal(&mut self) -> Result<()> {
+        if self.full_check_at.elapsed() >= self.settings.journal_verify_every {
+            self.verifier = Verifier::default();
+            self.broken = None;
+            self.full_check_at = Instant::now();
+        }
+        if self.broken.is_none() {
+            self.broken = self.store.verify_journal_from(&mut self.verifier).await?;
+            if let Some((seq, problem)) = &self.broken {
+                tracing::error!(sequence = seq, problem, "the journal does not verify");
+            }
+        }
+        Ok(())
+    }
+}
+
+fn rpo_condition(v: &RpoView) -> Condition {
+    let rpo = span(u64::try_from(v.rpo_ms / 1000).unwrap_or(0));
+    let mut message = match (v.folder.is_empty(), v.last_backup_at) {
+        (true, _) => format!("{} has not completed a backup since it was first seen (RPO {rpo})", v.source_id),
+        (false, Some(at)) => {
+            format!("{} of {}: no complete, verified backup since {} (RPO {rpo})", v.folder, v.source_id, when(at))
+        }
+        (false, None) => format!("{} of {}: never completely backed up (RPO {rpo})", v.folder, v.source_id),
+    };
+    if v.unprotected > 0 {
+        message.push_str(&format!("; {} file(s) have no copy yet", v.unprotected));
+    }
+    Condition { kind: AlertKind::RpoBreached, subject: v.subject(), source_id: v.source_id.clone(), message }
+}
+
+/// A time for people, in UTC.
+fn when(at: Millis) -> String {
+    chrono::DateTime::from_timestamp_millis(at)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|| at.to_string())
+}

@@ -1,0 +1,67 @@
+//! Recovery points judged against their objectives: per source and folder, the time since the
+//! last pass that left every file with a verified copy, against the RPO of its package type (or
+//! the source's own). A backing-up source that never finished such a pass is judged from when
+//! it was first seen, under the shortest objective in force.
+
+use std::collections::{BTreeMap, HashSet};
+
+use crate::domain::*;
+use crate::error::Result;
+use crate::store::Store;
+
+/// Every recovery point (of one source when given) judged at `now`, by source then folder.
+pub async fn views(
+    store: &Store,
+    by_source: &BTreeMap<String, u64>,
+    source_id: Option<&str>,
+    now: Millis,
+) -> Result<Vec<RpoView>> {
+    let rules = store.rule_sets().await?;
+    let rpo_of_type =
+        |t: PackageType| rules.iter().find(|r| r.package_type == t).map_or_else(|| default_rpo_ms(t), |r| r.rpo_ms());
+    let override_of = |s: &str| by_source.get(s).map(|secs| (*secs as Millis).saturating_mul(1000));
+    let shortest = rules.iter().map(|r| r.rpo_ms()).filter(|&ms| ms > 0).min().unwrap_or(DAY_MS);
+    let points = store.recovery_points(source_id).await?;
+    let mut out = Vec::with_capacity(points.len());
+    let mut with_points = HashSet::new();
+    for p in points {
+        let rpo_ms = override_of(&p.source_id).unwrap_or_else(|| rpo_of_type(p.package_type));
+        let age_ms = p.last_backup_at.map_or(now, |b| now.saturating_sub(b)).max(0);
+        with_points.insert(p.source_id.clone());
+        out.push(RpoView {
+            state: RpoView::state_of(rpo_ms, age_ms),
+            source_id: p.source_id,
+            folder: p.folder,
+            package_type: p.package_type,
+            rpo_ms,
+            last_backup_at: p.last_backup_at,
+            last_pass_at: Some(p.last_pass_at),
+            age_ms,
+            unprotected: p.unprotected,
+        });
+    }
+    let sources = match source_id {
+        Some(id) => store.source(id).await?.into_iter().collect(),
+        None => store.sources().await?,
+    };
+    for s in sources {
+        if with_points.contains(&s.source_id) || !s.capabilities.contains(&Capability::Backup) {
+            continue;
+        }
+        let rpo_ms = override_of(&s.source_id).unwrap_or(shortest);
+        let age_ms = now.saturating_sub(s.first_seen_at).max(0);
+        out.push(RpoView {
+            state: RpoView::state_of(rpo_ms, age_ms),
+            source_id: s.source_id,
+            folder: String::new(),
+            package_type: PackageType::UserData,
+            rpo_ms,
+            last_backup_at: None,
+            last_pass_at: None,
+            age_ms,
+            unprotected: 0,
+        });
+    }
+    out.sort_by(|a, b| (&a.source_id, &a.folder).cmp(&(&b.source_id, &b.folder)));
+    Ok(out)
+}
