@@ -98,6 +98,9 @@ pub struct Config {
     /// Where to serve Prometheus metrics (`GET /metrics`, plain HTTP); unset: not served.
     /// Loopback only: scrape it from the same host, or put a proxy with TLS and auth in front.
     pub metrics_listen: Option<SocketAddr>,
+    /// Also expose per-source series (connected, RPO age, last backup): one per source, so for
+    /// fleets of up to a few hundred sources.
+    pub metrics_per_source: bool,
     /// How often alert conditions are evaluated, in seconds.
     pub alert_interval_secs: u64,
     /// An agent not connected for this long raises agent_silent, in seconds.
@@ -154,6 +157,7 @@ impl Default for Config {
             tls_key_file: None,
             allow_plaintext: false,
             metrics_listen: None,
+            metrics_per_source: false,
             agent_credential_ttl_secs: 30 * 86_400,
             protection_delay_secs: 86_400,
             alert_interval_secs: 30,
@@ -226,6 +230,8 @@ Configuration keys (TOML file, or env CATCHER_<KEY>; defaults in brackets):
   tls_key_file             its private key, PEM, mode 0600
   allow_plaintext          accept plaintext from any peer, not only loopback (TLS ends in front of it) [false]
   agent_credential_ttl_secs  lifetime of an agent's certificate; agents renew at two thirds [2592000]
+  metrics_listen           serve Prometheus metrics here (loopback only) [unset: off]
+  metrics_per_source       also per-source series (connected, RPO age, last backup); small fleets [false]
   protection_delay_secs    changes that delete data sooner wait this long, cancellable; 0: off [86400]
   alert_interval_secs      how often alert conditions are evaluated [30]
   alert_agent_silent_secs  an agent not connected this long raises agent_silent [3600]

@@ -55,6 +55,11 @@ pub struct DeliveryLabel {
     pub outcome: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabel {
+    pub source: String,
+}
+
 /// Every metric the catcher exposes. Cheap to clone (shared atomics).
 #[derive(Clone)]
 pub struct Metrics {
@@ -78,6 +83,10 @@ pub struct Metrics {
     rpo_folders: Family<RpoLabel, Gauge>,
     notifications: Family<DeliveryLabel, Counter>,
     notifications_pending: Gauge,
+    /// Per source (only with `metrics_per_source`: one series per source).
+    source_connected: Family<SourceLabel, Gauge>,
+    source_rpo_age: Family<SourceLabel, Gauge>,
+    source_last_backup: Family<SourceLabel, Gauge>,
 }
 
 impl Default for Metrics {
@@ -105,6 +114,9 @@ impl Metrics {
             rpo_folders: Family::default(),
             notifications: Family::default(),
             notifications_pending: Gauge::default(),
+            source_connected: Family::default(),
+            source_rpo_age: Family::default(),
+            source_last_backup: Family::default(),
         };
         let mut r = Registry::with_prefix("edgebackup");
         r.register("events_applied", "Agent events applied", m.events_applied.clone());
@@ -126,6 +138,23 @@ impl Metrics {
         );
         r.register("notifications", "Notification delivery attempts by channel and outcome", m.notifications.clone());
         r.register("notifications_pending", "Notifications waiting to be delivered", m.notifications_pending.clone());
+        r.register(
+            "source_connected",
+            "1 while the source's agent is connected (metrics_per_source)",
+            m.source_connected.clone(),
+        );
+        r.register_with_unit(
+            "source_rpo_age",
+            "Age of the source's oldest recovery point among folders with an RPO (metrics_per_source)",
+            Unit::Seconds,
+            m.source_rpo_age.clone(),
+        );
+        r.register_with_unit(
+            "source_last_backup_timestamp",
+            "When the source's least recently backed-up folder was last complete (metrics_per_source)",
+            Unit::Seconds,
+            m.source_last_backup.clone(),
+        );
         Self { registry: Arc::new(r), ..m }
     }
 
@@ -153,6 +182,41 @@ impl Metrics {
         for (state, label) in [(RpoState::Held, "held"), (RpoState::Breached, "breached")] {
             let n = views.iter().filter(|v| v.state == state).count() as u64;
             self.rpo_folders.get_or_create(&RpoLabel { state: label }).set(clamp(n));
+        }
+    }
+
+    /// Per-source series from an evaluation: connected, worst RPO age, oldest last backup.
+    pub fn set_sources(&self, connected: &[(String, bool)], views: &[RpoView]) {
+        self.source_connected.clear();
+        self.source_rpo_age.clear();
+        self.source_last_backup.clear();
+        for (source, up) in connected {
+            self.source_connected.get_or_create(&SourceLabel { source: source.clone() }).set(i64::from(*up));
+        }
+        let mut worst: std::collections::HashMap<&str, (i64, Option<i64>)> = std::collections::HashMap::new();
+        for v in views.iter().filter(|v| v.state != RpoState::None) {
+            let e = worst.entry(&v.source_id).or_insert((0, v.last_backup_at));
+            e.0 = e.0.max(v.age_ms);
+            e.1 = match (e.1, v.last_backup_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                _ => None,
+            };
+        }
+        for (source, (age_ms, last)) in worst {
+            let label = SourceLabel { source: source.to_owned() };
+            self.source_rpo_age.get_or_create(&label).set(age_ms / 1000);
+            if let Some(at) = last {
+                self.source_last_backup.get_or_create(&label).set(at / 1000);
+            }
+        }
+    }
+
+    /// Starts the delivery series of each configured channel at zero (a rate needs a start).
+    pub fn channels<'a>(&self, names: impl IntoIterator<Item = &'a str>) {
+        for channel in names {
+            for outcome in ["delivered", "failed"] {
+                let _ = self.notifications.get_or_create(&DeliveryLabel { channel: channel.to_owned(), outcome });
+            }
         }
     }
 

@@ -96,6 +96,7 @@ pub async fn serve(
     let routes: Vec<crate::writer::Route> =
         channels.iter().map(|c| crate::writer::Route { channel: c.name.clone(), kinds: c.kinds.clone() }).collect();
     let deliver = Arc::new(Notify::new());
+    writer.metrics().channels(channels.iter().map(|c| c.name.as_str()));
     let state = Arc::new(State {
         config: config.clone(),
         store: store.clone(),
@@ -223,6 +224,7 @@ pub async fn serve(
             journal_verify_every: Duration::from_secs(config.journal_verify_interval_secs),
             rpo_by_source: config.rpo_by_source.clone(),
             routes,
+            per_source_metrics: config.metrics_per_source,
         };
         let evaluator = Evaluator::new(
             store.clone(),

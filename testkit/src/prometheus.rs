@@ -60,3 +60,60 @@ pub fn logged_addr(log: &str, marker: &str) -> Option<String> {
     let line = log.lines().find(|l| l.contains(marker))?;
     Some(line.split("addr=").nth(1)?.split_whitespace().next()?.to_owned())
 }
+
+/// The metric names the Grafana dashboard in deploy/grafana reads (its `metric-names.txt`,
+/// checked against every `expr` of the dashboard) that start with `prefix`.
+pub fn dashboard_names(prefix: &str) -> Vec<String> {
+    let grafana = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/grafana");
+    let listed = std::fs::read_to_string(grafana.join("metric-names.txt")).expect("deploy/grafana/metric-names.txt");
+    let listed: std::collections::BTreeSet<String> =
+        listed.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect();
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(grafana.join("edge-backup.json")).expect("deploy/grafana/edge-backup.json"),
+    )
+    .expect("the dashboard is JSON");
+    let mut used = std::collections::BTreeSet::new();
+    collect_exprs(&dashboard, &mut used);
+    assert_eq!(used, listed, "metric-names.txt lists exactly the names the dashboard's expressions read");
+    listed.into_iter().filter(|n| n.starts_with(prefix)).collect()
+}
+
+fn collect_exprs(v: &serde_json::Value, out: &mut std::collections::BTreeSet<String>) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                match (k.as_str(), v) {
+                    ("expr", serde_json::Value::String(expr)) => out.extend(metric_names(expr)),
+                    _ => collect_exprs(v, out),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|i| collect_exprs(i, out)),
+        _ => {}
+    }
+}
+
+/// `edgebackup_*` identifiers in a PromQL expression.
+fn metric_names(expr: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = expr;
+    while let Some(i) = rest.find("edgebackup_") {
+        let name: String = rest[i..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        rest = &rest[i + name.len()..];
+        out.push(name);
+    }
+    out
+}
+
+/// Whether the exposition `body` has the metric `name` (a sample, or a family whose samples
+/// get that suffix: `_total`, `_bucket`, `_sum`, `_count`; a labelled family may have none yet).
+pub fn exposes(body: &str, name: &str) -> bool {
+    body.lines().any(|l| {
+        if let Some(rest) = l.strip_prefix("# TYPE ") {
+            let family = rest.split_whitespace().next().unwrap_or("");
+            ["", "_total", "_bucket", "_sum", "_count"].iter().any(|s| format!("{family}{s}") == name)
+        } else {
+            l.starts_with(name) && l[name.len()..].starts_with(['{', ' '])
+        }
+    })
+}

@@ -1,7 +1,7 @@
 //! The daemon's `/metrics`, read by a real Prometheus parser, says what `agent status` says.
 
 use edgebackup_testkit::eventually;
-use edgebackup_testkit::prometheus::{logged_addr, parse, scrape};
+use edgebackup_testkit::prometheus::{dashboard_names, exposes, logged_addr, parse, scrape};
 
 use crate::harness::*;
 
@@ -38,6 +38,11 @@ async fn metrics_say_what_status_says() {
     assert_eq!(m["edgebackup_agent_package_bytes{status=\"completed\"}"], done[0].size_bytes as f64);
     assert_eq!(m["edgebackup_agent_outbox_oldest_event_age_seconds{}"], 0.0);
     assert_eq!(m["edgebackup_agent_connected{}"], 1.0);
+    // Every agent metric the Grafana dashboard reads is exposed.
+    let body = scrape(&addr).await.1;
+    let missing: Vec<String> =
+        dashboard_names("edgebackup_agent_").into_iter().filter(|n| !exposes(&body, n)).collect();
+    assert!(missing.is_empty(), "the dashboard reads metrics the agent does not expose: {missing:?}\n{body}");
     assert_eq!(m["edgebackup_agent_stopped_for_safety{}"], 0.0);
     let folder = format!("edgebackup_agent_last_backup_timestamp_seconds{{folder=\"{}\"}}", data.display());
     let last = m[&folder];

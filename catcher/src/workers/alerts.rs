@@ -31,6 +31,8 @@ pub struct Settings {
     pub journal_verify_every: Duration,
     pub rpo_by_source: BTreeMap<String, u64>,
     pub routes: Vec<Route>,
+    /// Per-source metrics (`metrics_per_source`).
+    pub per_source_metrics: bool,
 }
 
 /// Failed copies read per round (the rest wait for the next).
@@ -90,11 +92,18 @@ impl Evaluator {
             AlertKind::ALL.iter().copied().filter(|k| !self.settings.disabled.contains(k)).collect();
         let mut found = Vec::new();
         let on = |k: AlertKind| kinds.contains(&k);
-        if on(AlertKind::RpoBreached) {
+        if on(AlertKind::RpoBreached) || self.settings.per_source_metrics {
             let views = rpo::views(&self.store, &self.settings.rpo_by_source, None, now).await?;
             self.tally.set(&views);
             self.metrics.set_rpo(&views);
-            found.extend(views.iter().filter(|v| v.state == RpoState::Breached).map(rpo_condition));
+            if self.settings.per_source_metrics {
+                let sources = self.store.sources().await?;
+                let connected: Vec<(String, bool)> = sources.into_iter().map(|s| (s.source_id, s.connected)).collect();
+                self.metrics.set_sources(&connected, &views);
+            }
+            if on(AlertKind::RpoBreached) {
+                found.extend(views.iter().filter(|v| v.state == RpoState::Breached).map(rpo_condition));
+            }
         }
         if on(AlertKind::AgentSilent) || on(AlertKind::SafetyTripped) {
             for s in self.store.sources().await? {

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use edgebackup_proto::v1 as pb;
+use edgebackup_testkit::prometheus::{logged_addr, parse, scrape};
 use edgebackup_testkit::receivers::{HttpReceiver, Received, SmtpReceiver};
 use pb::agent_event::Kind;
 use pb::alert_service_client::AlertServiceClient;
@@ -133,7 +134,8 @@ to = ["ops@example.com", "oncall@example.com"]
         port = smtp.port,
         ca = ca.display(),
     );
-    let catcher = catcher_with(&db, &toml, &[]).await;
+    let metrics_env = [("CATCHER_METRICS_LISTEN", "127.0.0.1:0"), ("CATCHER_METRICS_PER_SOURCE", "true")];
+    let catcher = catcher_with(&db, &toml, &metrics_env).await;
 
     // A pass that leaves every file with a copy is the folder's recovery point.
     let mut agent = ScriptedAgent::enroll(&catcher, "edge-a", &[pb::Capability::Backup]).await;
@@ -203,6 +205,24 @@ to = ["ops@example.com", "oncall@example.com"]
     })
     .await;
     assert_eq!(status.alerts_unacknowledged, 2);
+    // The same in /metrics, read by a real Prometheus parser (per source: asked for).
+    let addr = eventually("the metrics address", 10, || async {
+        logged_addr(&catcher.log_text(), "metrics served at /metrics")
+    })
+    .await;
+    let m = eventually("the alerts in /metrics", 10, || async {
+        let m = parse(&scrape(&addr).await.1);
+        (m.get("edgebackup_alerts_open{kind=\"agent_silent\"}") == Some(&1.0)).then_some(m)
+    })
+    .await;
+    assert_eq!(m["edgebackup_alerts_open{kind=\"rpo_breached\"}"], 1.0);
+    assert_eq!(m["edgebackup_alerts_open{kind=\"journal_broken\"}"], 0.0);
+    assert_eq!(m["edgebackup_rpo_folders{state=\"breached\"}"], 1.0);
+    assert!(m["edgebackup_notifications_total{channel=\"hook\",outcome=\"delivered\"}"] >= 2.0, "{m:?}");
+    assert_eq!(m["edgebackup_source_connected{source=\"edge-a\"}"], 0.0);
+    assert!(m["edgebackup_source_rpo_age_seconds{source=\"edge-a\"}"] >= 4.0, "{m:?}");
+    let last = m["edgebackup_source_last_backup_timestamp_seconds{source=\"edge-a\"}"];
+    assert_eq!(last as i64, p.last_backup_at.as_ref().unwrap().seconds, "the folder's recovery point");
 
     // Acknowledging: operators may, once, with a bounded note; viewers may not.
     let viewer = catcher.person("vera", pb::Role::Viewer).await;

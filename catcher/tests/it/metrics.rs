@@ -3,7 +3,7 @@
 
 use edgebackup_proto::v1 as pb;
 use edgebackup_testkit::Spec;
-use edgebackup_testkit::prometheus::{logged_addr, parse, scrape};
+use edgebackup_testkit::prometheus::{dashboard_names, exposes, logged_addr, parse, scrape};
 
 use crate::agent::{ScriptedAgent, complete, ingest, progress};
 use crate::harness::{Catcher, Db, TestDb, eventually};
@@ -11,7 +11,14 @@ use crate::harness::{Catcher, Db, TestDb, eventually};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_parse_and_match_the_api() {
     let db = TestDb::new(Db::Sqlite).await;
-    let catcher = Catcher::start_with(&db, &[("CATCHER_METRICS_LISTEN", "127.0.0.1:0")]).await;
+    // A channel (never used here) gives the delivery counters their series.
+    let channels = r#"[{name="ops",kind="webhook",url="http://127.0.0.1:9/hook"}]"#;
+    let env = [
+        ("CATCHER_METRICS_LISTEN", "127.0.0.1:0"),
+        ("CATCHER_CHANNELS", channels),
+        ("CATCHER_ALERT_INTERVAL_SECS", "1"),
+    ];
+    let catcher = Catcher::start_with(&db, &env).await;
     let addr = eventually("the metrics address in the log", 10, || async {
         logged_addr(&catcher.log_text(), "metrics served at /metrics")
     })
@@ -32,8 +39,14 @@ async fn metrics_parse_and_match_the_api() {
     }
     agent.wait_ack(4).await;
 
-    let (content_type, body) = scrape(&addr).await;
+    // After an alert evaluation (its gauges start then).
+    let (content_type, body) = eventually("an evaluation's gauges", 10, || async {
+        let (content_type, body) = scrape(&addr).await;
+        body.contains("edgebackup_alerts_open{").then_some((content_type, body))
+    })
+    .await;
     assert!(content_type.starts_with("text/plain") && content_type.contains("version=0.0.4"), "{content_type}");
+    assert_eq!(parse(&body)["edgebackup_notifications_total{channel=\"ops\",outcome=\"delivered\"}"], 0.0);
     let m = parse(&body);
     let get = |k: &str| m.get(k).copied().unwrap_or_else(|| panic!("{k} missing from:\n{body}"));
 
@@ -54,6 +67,14 @@ async fn metrics_parse_and_match_the_api() {
     assert_eq!(get("edgebackup_events_applied_total{}"), 4.0, "the four events, once each");
     assert_eq!(get("edgebackup_journal_events_total{event=\"package.completed\"}"), 1.0);
     assert!(get("edgebackup_commit_seconds_count{}") >= 1.0 && get("edgebackup_commit_ops_count{}") >= 1.0);
+
+    // Every catcher metric the Grafana dashboard reads is exposed.
+    let missing: Vec<String> = dashboard_names("edgebackup_")
+        .into_iter()
+        .filter(|n| !n.starts_with("edgebackup_agent_") && !n.starts_with("edgebackup_gateway_"))
+        .filter(|n| !exposes(&body, n))
+        .collect();
+    assert!(missing.is_empty(), "the dashboard reads metrics the catcher does not expose: {missing:?}\n{body}");
 
     // A replay is not counted again.
     agent.send(4, progress(&moving, 50, 2048)).await;

@@ -2,7 +2,7 @@
 //! the catcher's health followed; only on loopback.
 
 use edgebackup_proto::v1 as pb;
-use edgebackup_testkit::prometheus::{logged_addr, parse, scrape};
+use edgebackup_testkit::prometheus::{dashboard_names, exposes, logged_addr, parse, scrape};
 use edgebackup_testkit::{Spec, eventually};
 
 use crate::harness::Stack;
@@ -28,6 +28,10 @@ async fn calls_are_counted_per_service_and_the_catcher_followed() {
     assert_eq!(m["edgebackup_gateway_grpc_web_calls_total{service=\"edgebackup.v1.SourceService\"}"], 1.0);
     assert_eq!(m["edgebackup_gateway_grpc_web_calls_total{service=\"edgebackup.v1.JournalService\"}"], 0.0);
     assert_eq!(m["edgebackup_gateway_catcher_up{}"], 1.0);
+    assert_eq!(m["edgebackup_gateway_grpc_web_calls_total{service=\"edgebackup.v1.AlertService\"}"], 0.0);
+    let missing: Vec<String> =
+        dashboard_names("edgebackup_gateway_").into_iter().filter(|n| !exposes(&body, n)).collect();
+    assert!(missing.is_empty(), "the dashboard reads metrics the gateway does not expose: {missing:?}");
     stack.catcher.kill().await;
     let m = parse(&scrape(&addr).await.1);
     assert_eq!(m["edgebackup_gateway_catcher_up{}"], 0.0, "the catcher is gone");
