@@ -196,16 +196,18 @@ pub fn report_pass(
         let abs = format!("{prefix}{rel}");
         let mut want = entry.clone();
         // A file that changed was packaged (or not) after the walk: the index says which.
-        if want.kind == Kind::File
-            && want.package_id.is_empty()
-            && let Some(f) = state.file(&abs)?
+        let indexed = if want.kind == Kind::File && want.package_id.is_empty() { state.file(&abs)? } else { None };
+        if let Some(f) = &indexed
             && f.size == want.size
             && f.mtime_ns == want.mtime_ns
         {
-            want.sha256 = f.sha256;
-            want.package_id = f.package_id;
+            want.sha256 = f.sha256.clone();
+            want.package_id = f.package_id.clone();
         }
-        if want.kind == Kind::File && want.package_id.is_empty() {
+        // Protected when its contents as walked are stored, or a version written since (a file
+        // appended while it was packaged is stored as it was then, not as the walk saw it).
+        let stored_since = indexed.is_some_and(|f| !f.package_id.is_empty() && f.mtime_ns >= entry.mtime_ns);
+        if want.kind == Kind::File && want.package_id.is_empty() && !stored_since {
             unprotected += 1;
         }
         if reported.get(&abs) != Some(&want) {

@@ -522,6 +522,7 @@ impl Engine {
                 Ok(())
             })
             .map_err(|e| e.to_string())?;
+        crate::metrics::count_uploaded(p.size.saturating_mul(p.copies.len() as u64));
         tracing::info!(package = %p.package_id, files = p.manifest.len(), bytes = p.size, sha256 = %p.sha256, "package stored and verified");
         Ok(())
     }

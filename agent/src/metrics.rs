@@ -1,9 +1,10 @@
 //! `GET /metrics` of the daemon (`metrics_listen`, loopback only): read from the state dir at
 //! each scrape (the same facts `agent status` shows): the outbox and its oldest event's age,
 //! packages and bytes by status, the newest completed backup per folder, the link, the brake,
-//! the last scrub. Labels are bounded: statuses and the configured folders.
+//! the last scrub; and what this process uploaded and restored (counters). Labels are bounded: statuses and the configured folders.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -27,6 +28,21 @@ struct StatusLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct FolderLabel {
     folder: String,
+}
+
+/// Bytes this process wrote to stations in verified copies, and restored onto disk: counters
+/// (they start at zero with the process, as Prometheus counters do).
+static UPLOADED: AtomicU64 = AtomicU64::new(0);
+static RESTORED: AtomicU64 = AtomicU64::new(0);
+
+/// A package's verified copies were written: its size once per copy.
+pub fn count_uploaded(bytes: u64) {
+    UPLOADED.fetch_add(bytes, Ordering::Relaxed);
+}
+
+/// A restore wrote this many bytes of files.
+pub fn count_restored(bytes: u64) {
+    RESTORED.fetch_add(bytes, Ordering::Relaxed);
 }
 
 /// Serves until `stop`.
@@ -127,6 +143,23 @@ pub fn render(state: &State, folders: &[String]) -> anyhow::Result<String> {
         "last_scrub_timestamp_seconds",
         "When the last scrub ended (Unix seconds; 0: none yet)",
         float(scrub.finished_at_ms as f64 / 1000.0),
+    );
+    let counter = |v: u64| {
+        let c: prometheus_client::metrics::counter::Counter = Default::default();
+        c.inc_by(v);
+        c
+    };
+    r.register_with_unit(
+        "uploaded",
+        "Bytes written to stations in verified copies by this process (each copy counts)",
+        Unit::Bytes,
+        counter(UPLOADED.load(Ordering::Relaxed)),
+    );
+    r.register_with_unit(
+        "restored",
+        "Bytes of files restored by this process",
+        Unit::Bytes,
+        counter(RESTORED.load(Ordering::Relaxed)),
     );
     let mut out = String::new();
     prometheus_client::encoding::prometheus_text::encode(&mut out, &r)?;

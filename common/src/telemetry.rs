@@ -45,14 +45,14 @@ impl Drop for Telemetry {
     }
 }
 
-/// Whether `endpoint` is an http URL to a loopback host.
+/// Whether `endpoint` is an http URL to a loopback host (no user information that could hide
+/// the real host).
 fn loopback_endpoint(endpoint: &str) -> bool {
-    let Some(rest) = endpoint.strip_prefix("http://") else { return false };
-    let authority = rest.split('/').next().unwrap_or("");
-    let host = match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(""),
-        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
-    };
+    let Ok(uri) = endpoint.parse::<tonic::codegen::http::Uri>() else { return false };
+    if uri.scheme_str() != Some("http") || uri.authority().is_none_or(|a| a.as_str().contains('@')) {
+        return false;
+    }
+    let host = uri.host().unwrap_or("").trim_start_matches('[').trim_end_matches(']');
     host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
@@ -146,5 +146,6 @@ mod tests {
         assert!(!loopback_endpoint("http://collector.example.com:4317"));
         assert!(!loopback_endpoint("https://127.0.0.1:4317"), "no TLS client here: refuse rather than fail later");
         assert!(!loopback_endpoint("127.0.0.1:4317"));
+        assert!(!loopback_endpoint("http://127.0.0.1:4317@collector.example.com"), "user info hides the host");
     }
 }

@@ -320,6 +320,7 @@ pub async fn restore(
     let root = std::fs::File::open(to).map_err(|e| format!("{}: {e}", to.display()))?;
     rustix::fs::syncfs(&root).map_err(|e| format!("syncing {}: {e}", to.display()))?;
     summary.seconds = started.elapsed().as_secs_f64();
+    crate::metrics::count_restored(summary.bytes);
     Ok(summary)
 }
 

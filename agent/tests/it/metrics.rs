@@ -38,6 +38,8 @@ async fn metrics_say_what_status_says() {
     assert_eq!(m["edgebackup_agent_package_bytes{status=\"completed\"}"], done[0].size_bytes as f64);
     assert_eq!(m["edgebackup_agent_outbox_oldest_event_age_seconds{}"], 0.0);
     assert_eq!(m["edgebackup_agent_connected{}"], 1.0);
+    assert_eq!(m["edgebackup_agent_uploaded_bytes_total{}"], done[0].size_bytes as f64, "one copy, on hot");
+    assert_eq!(m["edgebackup_agent_restored_bytes_total{}"], 0.0);
     // Every agent metric the Grafana dashboard reads is exposed.
     let body = scrape(&addr).await.1;
     let missing: Vec<String> =

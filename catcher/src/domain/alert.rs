@@ -97,6 +97,8 @@ pub struct RecoveryPoint {
     pub source_id: String,
     pub folder: String,
     pub package_type: PackageType,
+    /// The first pass reported: a folder never fully backed up is judged from it.
+    pub first_pass_at: Millis,
     /// The last pass after which every file had a verified copy.
     pub last_backup_at: Option<Millis>,
     /// The last pass finished.

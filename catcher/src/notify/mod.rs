@@ -83,15 +83,17 @@ impl std::fmt::Debug for ChannelConfig {
     }
 }
 
-/// A URL without what may be secret: scheme, host and port only.
+/// A URL without what may be secret: scheme, host and port only (no user, path or query).
 pub fn redact_url(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-            let host = authority.rsplit('@').next().unwrap_or("");
-            format!("{scheme}://{host}/…")
-        }
-        None => "<not a URL>".to_owned(),
+    match url.parse::<hyper::Uri>() {
+        Ok(uri) => match (uri.scheme_str(), uri.host()) {
+            (Some(scheme), Some(host)) => match uri.port_u16() {
+                Some(port) => format!("{scheme}://{host}:{port}/…"),
+                None => format!("{scheme}://{host}/…"),
+            },
+            _ => "<not a URL>".to_owned(),
+        },
+        Err(_) => "<not a URL>".to_owned(),
     }
 }
 
@@ -100,15 +102,13 @@ fn is_loopback_host(host: &str) -> bool {
     host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-/// The host of an http(s) URL.
-fn url_host(url: &str) -> Option<&str> {
-    let rest = url.split_once("://")?.1;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let host_port = authority.rsplit('@').next()?;
-    if let Some(v6) = host_port.strip_prefix('[') {
-        return v6.split(']').next();
+/// The host of an http(s) URL without user information.
+fn url_host(url: &str) -> Option<String> {
+    let uri = url.parse::<hyper::Uri>().ok()?;
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return None;
     }
-    Some(host_port.split(':').next().unwrap_or(host_port))
+    uri.host().map(|h| h.trim_start_matches('[').trim_end_matches(']').to_owned())
 }
 
 impl ChannelConfig {
@@ -163,12 +163,13 @@ impl ChannelConfig {
 
 /// An http(s) URL; plain http only to a loopback receiver (a token in it would travel in clear).
 fn check_url(url: &str) -> Result<(), String> {
-    let host = url_host(url).filter(|h| !h.is_empty()).ok_or("not an http(s) URL with a host")?;
+    let host =
+        url_host(url).filter(|h| !h.is_empty()).ok_or("not an http(s) URL with a host (and no user:password@)")?;
     if url.starts_with("https://") {
         return Ok(());
     }
     if url.starts_with("http://") {
-        return if is_loopback_host(host) {
+        return if is_loopback_host(&host) {
             Ok(())
         } else {
             Err("http:// only to a loopback receiver; use https".into())
@@ -234,7 +235,9 @@ impl Message {
             "resolved" => ":white_check_mark:",
             _ => ":information_source:",
         };
-        serde_json::json!({ "text": format!("{icon} {}", self.summary()) })
+        // Slack reads `<…>` as links and mentions (`<!channel>`): what sources report is text.
+        let text = self.summary().replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+        serde_json::json!({ "text": format!("{icon} {text}") })
     }
 
     /// The email's subject and plain-text body.
@@ -417,6 +420,8 @@ mod tests {
     fn urls_are_redacted_to_scheme_and_host() {
         assert_eq!(redact_url("https://hooks.slack.com/services/T0/B0/SECRET"), "https://hooks.slack.com/…");
         assert_eq!(redact_url("https://user:pw@example.com:8443/x?token=1"), "https://example.com:8443/…");
+        let odd = redact_url("https://u:p/w@host.example/");
+        assert!(!odd.contains("p/w") && !odd.contains(":p"), "never a part of the password: {odd}");
         assert!(!format!("{:?}", webhook("https://h.example/SECRET")).contains("SECRET"));
     }
 
@@ -428,6 +433,7 @@ mod tests {
         let e = webhook("http://alerts.example.com/hook").validate().unwrap_err();
         assert!(e.contains("url") && e.contains("https"), "{e}");
         assert!(webhook("ftp://x/y").validate().is_err());
+        assert!(webhook("http://127.0.0.1:9@evil.example/hook").validate().is_err(), "user info hides the host");
     }
 
     #[test]

@@ -396,6 +396,27 @@ mod tests {
     }
 
     #[test]
+    fn recovery_point_objectives_by_type_and_preset() {
+        let cloud = preset("cloud").unwrap();
+        let rpo = |p: &Preset, t: PackageType| p.rule_sets.iter().find(|r| r.package_type == t).unwrap().rpo_ms();
+        assert_eq!(rpo(&cloud, PackageType::UserData), crate::domain::DAY_MS);
+        assert_eq!(rpo(&cloud, PackageType::BusinessData), 4 * 3_600_000);
+        assert_eq!(rpo(&cloud, PackageType::JobPackage), 7 * crate::domain::DAY_MS);
+        assert_eq!(rpo(&cloud, PackageType::Cache), 0, "no objective for cache");
+        assert_eq!(rpo(&preset("demo").unwrap(), PackageType::AppLogs), 600_000);
+        // Unset: the type's default (rule sets stored before RPOs existed).
+        let mut old = cloud.rule_sets[0].clone();
+        old.rpo_secs = None;
+        assert_eq!(old.rpo_ms(), crate::domain::DAY_MS);
+        old.rpo_secs = Some(11 * 365 * 86_400);
+        assert!(old.validate().unwrap_err().to_string().contains("rule_set.rpo"));
+        // An RPO change deletes nothing sooner: it never waits out the protection delay.
+        let mut shorter = cloud.rule_sets[0].clone();
+        shorter.rpo_secs = Some(60);
+        assert!(shorter.shortened_from(&cloud.rule_sets[0]).is_empty());
+    }
+
+    #[test]
     fn shortened_names_what_would_delete_sooner_and_nothing_else() {
         let before = rule([(true, 7 * DAY), (true, 30 * DAY), (false, 0), (true, 365 * DAY)]);
         assert!(before.shortened_from(&before).is_empty());

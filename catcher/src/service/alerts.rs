@@ -130,11 +130,11 @@ impl AlertService for Alerts {
         let r = r.into_inner();
         let result = async {
             let source = if r.source_id.is_empty() { None } else { Some(v::id("source_id", &r.source_id)?) };
-            let all = crate::workers::rpo::views(&self.0.store, &self.0.config.rpo_by_source, None, now_ms()).await?;
+            let all =
+                crate::workers::rpo::views(&self.0.store, &self.0.config.rpo_by_source, source.as_deref(), now_ms())
+                    .await?;
             let breached_only = r.breached_only;
-            Ok(convert::recovery_points(all, |p| {
-                source.as_deref().is_none_or(|s| p.source_id == s) && (!breached_only || p.state == RpoState::Breached)
-            }))
+            Ok(convert::recovery_points(all, |p| !breached_only || p.state == RpoState::Breached))
         }
         .await;
         respond_as(&self.0, &who, result)

@@ -203,10 +203,13 @@ impl Redactor {
     pub fn alert(&self, a: &mut pb::Alert) {
         // "SOURCE:FOLDER": the source's id is known, so a ':' inside it cannot mislead.
         if a.kind == pb::AlertKind::RpoBreached as i32
-            && let Some(folder) = a.subject.strip_prefix(&format!("{}:", a.source_id))
+            && let Some(folder) = a.subject.strip_prefix(&format!("{}:", a.source_id)).map(str::to_owned)
             && !folder.is_empty()
         {
-            a.subject = format!("{}:{}", a.source_id, self.path(folder));
+            let hidden = self.path(&folder);
+            a.subject = format!("{}:{hidden}", a.source_id);
+            // The message names the folder too, spaces and all.
+            a.message = a.message.replace(&folder, &hidden);
         }
         a.message = self.text(&a.message);
         a.note = self.text(&a.note);

@@ -21,13 +21,15 @@ pub struct AlertFilter {
     pub source_id: Option<String>,
 }
 
-/// A failed copy on a station, with its package's consecutive move failures.
+/// Failed copies on one station.
 #[derive(Debug, Clone)]
-pub struct FailedCopy {
-    pub package_id: String,
+pub struct FailedCopies {
     pub station_id: String,
+    pub failed: u64,
+    /// Of those, copies of packages whose retries reached the move-failure threshold.
+    pub moving: u64,
+    /// One of their errors.
     pub error: String,
-    pub retry_count: u32,
 }
 
 /// How a channel's deliveries stand.
@@ -122,12 +124,17 @@ impl Store {
         rows.into_iter().map(recovery_point_from).collect()
     }
 
-    /// Notifications waiting whose next attempt is due, oldest first.
-    pub async fn due_notifications(&self, now: Millis, limit: u64) -> Result<Vec<Notification>> {
-        let rows = notification::Entity::find()
+    /// Notifications waiting whose next attempt is due, in the order they were queued (so an
+    /// alert's resolve never overtakes its raise on a channel), leaving out the `paused` channels.
+    pub async fn due_notifications(&self, now: Millis, paused: &[String], limit: u64) -> Result<Vec<Notification>> {
+        let mut q = notification::Entity::find()
             .filter(notification::Column::State.eq(DeliveryState::Pending.as_str()))
-            .filter(notification::Column::NextAttemptAt.lte(now))
-            .order_by_asc(notification::Column::NextAttemptAt)
+            .filter(notification::Column::NextAttemptAt.lte(now));
+        if !paused.is_empty() {
+            q = q.filter(notification::Column::Channel.is_not_in(paused.iter().map(String::as_str)));
+        }
+        let rows = q
+            .order_by_asc(notification::Column::CreatedAt)
             .order_by_asc(notification::Column::NotificationId)
             .limit(limit)
             .all(&self.db)
@@ -135,15 +142,16 @@ impl Store {
         rows.into_iter().map(notification_from).collect()
     }
 
-    /// When the next waiting notification is due.
-    pub async fn next_notification_at(&self) -> Result<Option<Millis>> {
-        let at: Option<Option<i64>> = notification::Entity::find()
+    /// When the next waiting notification of a channel not `paused` is due.
+    pub async fn next_notification_at(&self, paused: &[String]) -> Result<Option<Millis>> {
+        let mut q = notification::Entity::find()
             .select_only()
             .column_as(Expr::col(notification::Column::NextAttemptAt).min(), "at")
-            .filter(notification::Column::State.eq(DeliveryState::Pending.as_str()))
-            .into_tuple()
-            .one(&self.db)
-            .await?;
+            .filter(notification::Column::State.eq(DeliveryState::Pending.as_str()));
+        if !paused.is_empty() {
+            q = q.filter(notification::Column::Channel.is_not_in(paused.iter().map(String::as_str)));
+        }
+        let at: Option<Option<i64>> = q.into_tuple().one(&self.db).await?;
         Ok(at.flatten())
     }
 
@@ -199,29 +207,36 @@ impl Store {
         Ok(out)
     }
 
-    /// Copies marked failed (damaged, missing, or a failed upload or move) of packages not
-    /// expired, through the placements' status index.
-    pub async fn failed_copies(&self, limit: u64) -> Result<Vec<FailedCopy>> {
-        let rows: Vec<(String, String, String, i32)> = placement::Entity::find()
-            .select_only()
-            .column(placement::Column::PackageId)
-            .column(placement::Column::StationId)
-            .column(placement::Column::Error)
-            .column(package::Column::RetryCount)
-            .join(JoinType::InnerJoin, copy_of_package())
-            .filter(placement::Column::Status.eq(PlacementStatus::Failed.as_str()))
-            .filter(package::Column::Status.ne(PackageStatus::Expired.as_str()))
-            .limit(limit)
+    /// Per station: copies marked failed (damaged, missing, or a failed upload or move) of
+    /// packages not expired, how many of those packages failed `moves` times or more, and one
+    /// of the errors; counted in SQL through the placements' status index, never cut off.
+    pub async fn failed_copies_by_station(&self, moves: u32) -> Result<Vec<FailedCopies>> {
+        let base = || {
+            placement::Entity::find()
+                .select_only()
+                .column(placement::Column::StationId)
+                .column_as(Expr::col((placement::Entity, placement::Column::PackageId)).count(), "n")
+                .column_as(Expr::col((placement::Entity, placement::Column::Error)).max(), "error")
+                .join(JoinType::InnerJoin, copy_of_package())
+                .filter(placement::Column::Status.eq(PlacementStatus::Failed.as_str()))
+                .filter(package::Column::Status.ne(PackageStatus::Expired.as_str()))
+                .group_by(placement::Column::StationId)
+        };
+        let all: Vec<(String, i64, Option<String>)> = base().into_tuple().all(&self.db).await?;
+        let moving: Vec<(String, i64, Option<String>)> = base()
+            .filter(package::Column::RetryCount.gte(i32::try_from(moves).unwrap_or(i32::MAX)))
             .into_tuple()
             .all(&self.db)
             .await?;
-        Ok(rows
+        let moving: HashMap<String, u64> =
+            moving.into_iter().map(|(s, n, _)| (s, u64::try_from(n).unwrap_or(0))).collect();
+        Ok(all
             .into_iter()
-            .map(|(package_id, station_id, error, retries)| FailedCopy {
-                package_id,
+            .map(|(station_id, n, error)| FailedCopies {
+                moving: moving.get(&station_id).copied().unwrap_or(0),
                 station_id,
-                error,
-                retry_count: u32::try_from(retries).unwrap_or(0),
+                failed: u64::try_from(n).unwrap_or(0),
+                error: error.unwrap_or_default(),
             })
             .collect())
     }

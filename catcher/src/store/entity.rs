@@ -364,6 +364,7 @@ pub mod recovery_point {
         #[sea_orm(primary_key, auto_increment = false)]
         pub folder: String,
         pub package_type: String,
+        pub first_pass_at: i64,
         pub last_backup_at: Option<i64>,
         pub last_pass_at: i64,
         pub unprotected: i64,

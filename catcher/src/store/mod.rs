@@ -4,7 +4,7 @@
 pub mod alerts;
 pub mod catalog;
 mod credentials;
-pub use alerts::{AlertFilter, ChannelStats, FailedCopy};
+pub use alerts::{AlertFilter, ChannelStats, FailedCopies};
 pub use catalog::SearchKey;
 mod command_codec;
 pub mod convert;

@@ -35,9 +35,6 @@ pub struct Settings {
     pub per_source_metrics: bool,
 }
 
-/// Failed copies read per round (the rest wait for the next).
-const FAILED_COPIES: u64 = 10_000;
-
 pub struct Evaluator {
     pub store: Store,
     pub writer: Writer,
@@ -151,34 +148,27 @@ impl Evaluator {
             });
         }
         if on(AlertKind::MoveFailing) || on(AlertKind::StationFailing) {
-            let copies = self.store.failed_copies(FAILED_COPIES).await?;
-            let mut by_station: BTreeMap<&str, (u64, u64, &str)> = BTreeMap::new();
-            for c in &copies {
-                let e = by_station.entry(&c.station_id).or_insert((0, 0, &c.error));
-                e.0 += 1;
-                if c.retry_count >= self.settings.move_failures {
-                    e.1 += 1;
-                }
-            }
-            for (station, (failed, moving, error)) in by_station {
+            for c in self.store.failed_copies_by_station(self.settings.move_failures).await? {
+                let (station, error) = (c.station_id.as_str(), c.error.as_str());
                 if on(AlertKind::StationFailing) {
                     found.push(Condition {
                         kind: AlertKind::StationFailing,
                         subject: station.to_owned(),
                         source_id: String::new(),
                         message: format!(
-                            "{failed} copy(ies) on {station} are damaged, missing or failed to write (e.g. {error})"
+                            "{} copy(ies) on {station} are damaged, missing or failed to write (e.g. {error})",
+                            c.failed
                         ),
                     });
                 }
-                if on(AlertKind::MoveFailing) && moving > 0 {
+                if on(AlertKind::MoveFailing) && c.moving > 0 {
                     found.push(Condition {
                         kind: AlertKind::MoveFailing,
                         subject: station.to_owned(),
                         source_id: String::new(),
                         message: format!(
-                            "tier moves of {moving} package(s) to {station} failed {} or more times in a row (e.g. {error})",
-                            self.settings.move_failures
+                            "tier moves of {} package(s) to {station} failed {} or more times in a row (e.g. {error})",
+                            c.moving, self.settings.move_failures
                         ),
                     });
                 }
@@ -243,10 +233,8 @@ impl Evaluator {
         for c in &found {
             *open.entry(c.kind).or_default() += 1;
         }
-        let out = self
-            .writer
-            .submit(EvaluateAlerts { conditions: found, kinds, routes: self.settings.routes.clone() })
-            .await?;
+        let out =
+            self.writer.submit(EvaluateAlerts { conditions: found, routes: self.settings.routes.clone() }).await?;
         self.metrics.set_alerts_open(&open);
         if out.raised + out.resolved > 0 {
             tracing::info!(raised = out.raised, resolved = out.resolved, "alerts changed");

@@ -40,8 +40,11 @@ pub struct Deliverer {
 
 impl Deliverer {
     pub async fn run(self, stop: CancellationToken) {
+        // Channels whose last attempt failed wait until then, all their notifications with them:
+        // a receiver that is down gets one attempt per backoff step, not one per waiting row.
+        let mut paused: HashMap<String, Millis> = HashMap::new();
         loop {
-            let sleep = match self.deliver_due().await {
+            let sleep = match self.deliver_due(&mut paused).await {
                 Ok(next) => next,
                 Err(e) => {
                     tracing::warn!(error = %e, "could not deliver notifications; retrying");
@@ -56,11 +59,14 @@ impl Deliverer {
         }
     }
 
-    /// Delivers what is due (channels side by side, one notification at a time each); answers
-    /// how long until the next is due.
-    pub async fn deliver_due(&self) -> Result<Duration> {
+    /// Delivers what is due (channels side by side, each in the order its notifications were
+    /// queued, one at a time; a failure pauses the channel until its retry); answers how long
+    /// until the next is due.
+    pub async fn deliver_due(&self, paused: &mut HashMap<String, Millis>) -> Result<Duration> {
         let now = now_ms();
-        let due = self.store.due_notifications(now, BATCH).await?;
+        paused.retain(|_, until| *until > now);
+        let skip: Vec<String> = paused.keys().cloned().collect();
+        let due = self.store.due_notifications(now, &skip, BATCH).await?;
         let mut by_channel: BTreeMap<String, Vec<Notification>> = BTreeMap::new();
         for n in due {
             by_channel.entry(n.channel.clone()).or_default().push(n);
@@ -77,19 +83,26 @@ impl Deliverer {
         let rounds = by_channel.into_iter().map(|(channel, list)| async move {
             for n in list {
                 let outcome = self.attempt(&channel, &n, alerts.get(&n.alert_id)).await;
-                let failed = !matches!(outcome, Delivery::Delivered);
+                let retry_at = match &outcome {
+                    Delivery::Retry { at, .. } => Some(*at),
+                    _ => None,
+                };
                 if let Err(e) = self.writer.submit(NotificationsAttempted(vec![(n.id.clone(), outcome)])).await {
                     tracing::warn!(error = %e, notification = %n.id, "could not record a delivery");
-                    return;
+                    return Some((channel, now_ms() + 1000));
                 }
-                if failed {
-                    // The rest of this channel waits for its next turn rather than piling on.
-                    return;
+                if let Some(at) = retry_at {
+                    // The rest of this channel waits with it, in order.
+                    return Some((channel, at));
                 }
             }
+            None
         });
-        futures::future::join_all(rounds).await;
-        let next = self.store.next_notification_at().await?;
+        for (channel, until) in futures::future::join_all(rounds).await.into_iter().flatten() {
+            paused.insert(channel, until);
+        }
+        let skip: Vec<String> = paused.keys().cloned().collect();
+        let next = self.store.next_notification_at(&skip).await?.into_iter().chain(paused.values().copied()).min();
         Ok(next.map_or(MAX_SLEEP, |at| {
             Duration::from_millis(u64::try_from(at.saturating_sub(now_ms())).unwrap_or(0))
                 .clamp(Duration::from_millis(50), MAX_SLEEP)

@@ -1,7 +1,9 @@
 //! Recovery points judged against their objectives: per source and folder, the time since the
 //! last pass that left every file with a verified copy, against the RPO of its package type (or
-//! the source's own). A backing-up source that never finished such a pass is judged from when
-//! it was first seen, under the shortest objective in force.
+//! the source's own); a folder never fully backed up from its first pass. A backing-up source
+//! with no folder reported (an agent from before recovery points, or one that never finished a
+//! pass) is judged from its last stored package, else from when it was first seen, under the
+//! shortest objective in force.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -26,7 +28,8 @@ pub async fn views(
     let mut with_points = HashSet::new();
     for p in points {
         let rpo_ms = override_of(&p.source_id).unwrap_or_else(|| rpo_of_type(p.package_type));
-        let age_ms = p.last_backup_at.map_or(now, |b| now.saturating_sub(b)).max(0);
+        // Never fully backed up: judged from its first pass, not from the epoch.
+        let age_ms = now.saturating_sub(p.last_backup_at.unwrap_or(p.first_pass_at)).max(0);
         with_points.insert(p.source_id.clone());
         out.push(RpoView {
             state: RpoView::state_of(rpo_ms, age_ms),
@@ -49,14 +52,17 @@ pub async fn views(
             continue;
         }
         let rpo_ms = override_of(&s.source_id).unwrap_or(shortest);
-        let age_ms = now.saturating_sub(s.first_seen_at).max(0);
+        // An agent from before recovery points reports none: its last stored package is the
+        // best word on it; a source that never stored one is judged from when it was first seen.
+        let since = s.last_completed_at.unwrap_or(s.first_seen_at).max(s.first_seen_at);
+        let age_ms = now.saturating_sub(since).max(0);
         out.push(RpoView {
             state: RpoView::state_of(rpo_ms, age_ms),
             source_id: s.source_id,
             folder: String::new(),
             package_type: PackageType::UserData,
             rpo_ms,
-            last_backup_at: None,
+            last_backup_at: s.last_completed_at,
             last_pass_at: None,
             age_ms,
             unprotected: 0,

@@ -28,13 +28,13 @@ impl Route {
     }
 }
 
-/// One evaluation round: `conditions` holding now among the `kinds` evaluated. An open alert
-/// of those kinds whose condition is gone is resolved; a new condition raises one; an open
-/// one whose message changed gets the new message (without a notification).
+/// One evaluation round: every condition holding now (of the kinds not disabled). An open
+/// alert whose condition is not among them is resolved (a kind disabled since included); a new
+/// condition raises one; an open one whose message changed gets the new message (without a
+/// notification).
 #[derive(Debug)]
 pub struct EvaluateAlerts {
     pub conditions: Vec<Condition>,
-    pub kinds: Vec<AlertKind>,
     pub routes: Vec<Route>,
 }
 
@@ -54,7 +54,7 @@ impl Op for EvaluateAlerts {
         let holding: HashSet<(AlertKind, &str)> =
             self.conditions.iter().map(|c| (c.kind, c.subject.as_str())).collect();
         for mut a in open.iter().cloned() {
-            if self.kinds.contains(&a.kind) && !holding.contains(&(a.kind, a.subject.as_str())) {
+            if !holding.contains(&(a.kind, a.subject.as_str())) {
                 a.resolved_at = Some(u.now);
                 journal(u, &a, EventType::AlertResolved, "catcher");
                 notify(u, &a, Transition::Resolved, &self.routes);

@@ -118,6 +118,7 @@ async fn pass_ended(u: &mut Unit<'_>, source_id: &str, folder: &str, taken_at: M
         source_id: source_id.to_owned(),
         folder: folder.to_owned(),
         package_type: end.package_type,
+        first_pass_at: taken_at,
         last_backup_at: None,
         last_pass_at: taken_at,
         unprotected: end.unprotected,

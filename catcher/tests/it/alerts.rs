@@ -130,7 +130,7 @@ ca_file = "{ca}"
 from = "Edge Backup <backup@example.com>"
 to = ["ops@example.com", "oncall@example.com"]
 "#,
-        slack = hook.url("/slack"),
+        slack = hook.url("/slack/SL4CK"),
         port = smtp.port,
         ca = ca.display(),
     );
@@ -147,6 +147,7 @@ to = ["ops@example.com", "oncall@example.com"]
     assert_eq!((p.folder.as_str(), p.state), ("/data", pb::RpoState::Held as i32), "{points:?}");
     assert_eq!(p.rpo.as_ref().map(|d| d.seconds), Some(4), "the source's own RPO");
     assert!(p.last_backup_at.is_some() && p.unprotected_files == 0);
+    assert!(p.age.as_ref().unwrap().seconds < 4, "{p:?}");
 
     // The agent goes away: silent after 2 s, its folder past its RPO after 4 s.
     drop(agent);
@@ -182,7 +183,7 @@ to = ["ops@example.com", "oncall@example.com"]
     eventually("the Slack message", 20, || async {
         hook.got()
             .into_iter()
-            .find(|r| r.path == "/slack")
+            .find(|r| r.path == "/slack/SL4CK")
             .filter(|r| r.body["text"].as_str().is_some_and(|t| t.contains("RAISED agent_silent edge-a")))
     })
     .await;
@@ -268,7 +269,7 @@ to = ["ops@example.com", "oncall@example.com"]
     let hooks = by_transition(&hook.got().into_iter().filter(|r| r.path == "/hooks/T0K3N").collect::<Vec<_>>());
     assert_eq!(hooks.len(), 4, "{hooks:?}");
     assert!(hooks.values().all(|n| *n == 1), "{hooks:?}");
-    let slack: Vec<_> = hook.got().into_iter().filter(|r| r.path == "/slack").collect();
+    let slack: Vec<_> = hook.got().into_iter().filter(|r| r.path == "/slack/SL4CK").collect();
     assert_eq!(slack.len(), 2, "raised and resolved agent_silent only: {slack:?}");
     assert_eq!(smtp.mails().len(), 4);
     assert_eq!(c.journal_of_type("alert.raised").await.len(), 2);
@@ -278,7 +279,10 @@ to = ["ops@example.com", "oncall@example.com"]
     let channels = api.list_channels(pb::ListChannelsRequest {}).await.unwrap().into_inner().channels;
     let names: Vec<&str> = channels.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["hook", "chat", "mail"]);
-    assert!(channels.iter().all(|c| !c.target.contains("T0K3N") && !c.target.contains("s3cret")), "{channels:?}");
+    assert!(
+        channels.iter().all(|c| ["T0K3N", "SL4CK", "s3cret"].iter().all(|secret| !c.target.contains(secret))),
+        "{channels:?}"
+    );
     assert_eq!(channels[0].delivered, 4);
     let tested = api.test_channel(pb::TestChannelRequest { name: "mail".into() }).await.unwrap().into_inner();
     assert!(tested.delivered, "{tested:?}");
@@ -501,6 +505,24 @@ url = "{}"
     })
     .await;
     assert!(by_transition(&hook.got()).values().all(|n| *n == 1), "{:?}", by_transition(&hook.got()));
+
+    // A folder whose first pass left files without a copy: no recovery point yet, judged from
+    // that pass (not breached at once).
+    let mut partial = clean_pass("/logs");
+    if let Kind::FolderSnapshot(s) = &mut partial {
+        s.unprotected = 2;
+    }
+    let other = ScriptedAgent::enroll(&catcher, "edge-g", &[pb::Capability::Backup]).await;
+    other.send(1, partial).await;
+    let api = AlertServiceClient::new(catcher.channel().await);
+    let request = pb::GetRecoveryPointsRequest { source_id: "edge-g".into(), ..Default::default() };
+    let logs = eventually("edge-b's folder", 10, || async {
+        let r = api.clone().get_recovery_points(request.clone()).await.ok()?.into_inner();
+        r.points.into_iter().find(|p| p.folder == "/logs")
+    })
+    .await;
+    assert_eq!((logs.state, logs.unprotected_files), (pb::RpoState::Held as i32, 2), "{logs:?}");
+    assert!(logs.last_backup_at.is_none() && logs.age.as_ref().unwrap().seconds < 60, "{logs:?}");
 
     // Someone edits the journal behind the catcher's back: found when it verifies at start.
     catcher.terminate().await;

@@ -42,6 +42,7 @@ enum RecoveryPoints {
     SourceId,
     Folder,
     PackageType,
+    FirstPassAt,
     LastBackupAt,
     LastPassAt,
     Unprotected,
@@ -127,6 +128,7 @@ impl MigrationTrait for Migration {
                 .col(text(R::SourceId))
                 .col(text(R::Folder))
                 .col(text(R::PackageType))
+                .col(big_integer(R::FirstPassAt))
                 .col(big_integer_null(R::LastBackupAt))
                 .col(big_integer(R::LastPassAt))
                 .col(big_integer(R::Unprotected).default(0))

@@ -103,9 +103,9 @@ impl Unit<'_> {
 /// Writes what the batch staged; answers the alerts written (for the live views).
 pub(super) async fn flush(txn: &sea_orm::DatabaseTransaction, stage: AlertStage) -> Result<Vec<Alert>> {
     let alerts: Vec<Alert> = stage.alerts.into_values().filter(|t| t.dirty).filter_map(|t| t.value).collect();
-    if !alerts.is_empty() {
+    for rows in alerts.chunks(super::CHUNK) {
         use alert::Column as C;
-        alert::Entity::insert_many(alerts.iter().map(alert_active))
+        alert::Entity::insert_many(rows.iter().map(alert_active))
             .on_conflict(
                 OnConflict::column(C::AlertId)
                     .update_columns([C::Message, C::ResolvedAt, C::AcknowledgedAt, C::AcknowledgedBy, C::Note])
@@ -116,9 +116,9 @@ pub(super) async fn flush(txn: &sea_orm::DatabaseTransaction, stage: AlertStage)
     }
     let notes: Vec<Notification> =
         stage.notifications.into_values().filter(|t| t.dirty).filter_map(|t| t.value).collect();
-    if !notes.is_empty() {
+    for rows in notes.chunks(super::CHUNK) {
         use notification::Column as C;
-        notification::Entity::insert_many(notes.iter().map(notification_active))
+        notification::Entity::insert_many(rows.iter().map(notification_active))
             .on_conflict(
                 OnConflict::column(C::NotificationId)
                     .update_columns([C::State, C::Attempts, C::NextAttemptAt, C::DeliveredAt, C::LastError])
@@ -128,9 +128,10 @@ pub(super) async fn flush(txn: &sea_orm::DatabaseTransaction, stage: AlertStage)
             .await?;
     }
     let points: Vec<RecoveryPoint> = stage.points.into_values().filter(|t| t.dirty).filter_map(|t| t.value).collect();
-    if !points.is_empty() {
+    // Rows per statement stay well under SQLite's and PostgreSQL's parameter limits.
+    for rows in points.chunks(super::CHUNK) {
         use recovery_point::Column as C;
-        recovery_point::Entity::insert_many(points.iter().map(recovery_point_active))
+        recovery_point::Entity::insert_many(rows.iter().map(recovery_point_active))
             .on_conflict(
                 OnConflict::columns([C::SourceId, C::Folder])
                     .update_columns([C::PackageType, C::LastBackupAt, C::LastPassAt, C::Unprotected])
