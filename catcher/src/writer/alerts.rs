@@ -197,6 +197,18 @@ fn journal(u: &mut Unit<'_>, a: &Alert, event: EventType, actor: &str) {
         "subject": a.subject,
         "message": a.message,
     });
+    // An RPO alert's folder goes under `folder`, which private views redact as a path; its
+    // message (which names the folder, spaces and all) is left to the alert itself.
+    if a.kind == AlertKind::RpoBreached
+        && let Some(folder) = a.subject.strip_prefix(&format!("{}:", a.source_id))
+    {
+        details = serde_json::json!({
+            "alert_id": a.id,
+            "kind": a.kind.as_str(),
+            "subject": a.source_id,
+            "folder": folder,
+        });
+    }
     if event == EventType::AlertAcknowledged {
         details["note"] = a.note.clone().into();
     }

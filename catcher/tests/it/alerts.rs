@@ -272,7 +272,19 @@ to = ["ops@example.com", "oncall@example.com"]
     let slack: Vec<_> = hook.got().into_iter().filter(|r| r.path == "/slack/SL4CK").collect();
     assert_eq!(slack.len(), 2, "raised and resolved agent_silent only: {slack:?}");
     assert_eq!(smtp.mails().len(), 4);
-    assert_eq!(c.journal_of_type("alert.raised").await.len(), 2);
+    let raised = c.journal_of_type("alert.raised").await;
+    assert_eq!(raised.len(), 2);
+    let rpo_raised = raised.iter().find(|e| e.details_json.contains("rpo_breached")).unwrap();
+    assert!(rpo_raised.details_json.contains(r#""folder":"/data""#), "{rpo_raised:?}");
+    // A viewer's journal hides the folder.
+    let request = pb::QueryJournalRequest { event_type: "alert.raised".into(), limit: 10, ..Default::default() };
+    let seen = pb::journal_service_client::JournalServiceClient::new(catcher.channel_as(Some(&viewer)).await)
+        .query_journal(request)
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    assert!(seen.iter().all(|e| !e.details_json.contains("/data")), "{seen:?}");
     assert_eq!(c.journal_of_type("alert.resolved").await.len(), 2);
 
     // Channels, without their secrets; a test through each.

@@ -166,6 +166,9 @@ describe('alert journal lines', () => {
       'alert raised: RPO breached · edge-a:/home · no backup for 2 h (RPO 1 h)',
     );
     expect(alertJournalSummary('alert.resolved', '{"id":"a1","kind":"ALERT_KIND_AGENT_SILENT","subject":"edge-a"}')).toBe('alert resolved: agent silent · edge-a');
+    expect(alertJournalSummary('alert.raised', '{"alert_id":"a2","kind":"rpo_breached","subject":"edge-a","folder":"/srv/data"}')).toBe(
+      'alert raised: RPO breached · edge-a:/srv/data',
+    );
     expect(alertJournalSummary('alert.resolved', `{"kind":${AlertKind.STATION_FAILING},"subject":"warm-s3"}`)).toBe('alert resolved: station failing · warm-s3');
     expect(alertJournalSummary('alert.acknowledged', '{"id":"a1","note":"on it"}')).toBe('alert acknowledged · note: on it');
     expect(alertJournalSummary('alert.channel_tested', '{"channel":"ops-hook","delivered":false,"message":"connection refused"}')).toBe(

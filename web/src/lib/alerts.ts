@@ -203,7 +203,7 @@ function kindText(v: unknown): string {
 
 /**
  * One line for an alert.* journal event from its details_json ({id, kind, subject, message} when
- * raised or resolved; {id, note} when acknowledged; {channel, delivered, message} when a channel was
+ * raised or resolved, an RPO alert's folder under `folder` instead of in the subject and message; {id, note} when acknowledged; {channel, delivered, message} when a channel was
  * tested), e.g. "alert raised: RPO breached · src-a:/data · no backup for 3 h (RPO 1 h)". '' for
  * other event types; tolerant of missing or unreadable details.
  */
@@ -226,7 +226,9 @@ export function alertJournalSummary(eventType: string, detailsJson: string): str
   const parts = [`alert ${verb}`];
   const kind = kindText(d.kind);
   if (kind) parts[0] += `: ${kind}`;
-  const subject = text(d.subject);
+  // An RPO alert's folder comes under its own key (so private views redact it as a path).
+  const folder = text(d.folder);
+  const subject = folder ? `${text(d.subject)}:${folder}` : text(d.subject);
   if (subject) parts.push(subject);
   const message = text(d.message);
   if (message) parts.push(message);
