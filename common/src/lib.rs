@@ -18,6 +18,12 @@ pub enum LogFormat {
 
 pub use telemetry::Telemetry;
 
+/// Whether `host` (a name, an IP address, or a bracketed IPv6 address) is this machine:
+/// `localhost` or a loopback address. Plaintext is allowed only there.
+pub fn is_loopback_host(host: &str) -> bool {
+    host == "localhost" || host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Logs to stderr and, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, spans and logs to that
 /// collector as `service` (see [`telemetry`]). Keep the answer until `main` returns.
 pub fn init_logging(format: LogFormat, level: &str, service: &str) -> Telemetry {

@@ -28,13 +28,6 @@ pub struct Telemetry {
     providers: Option<(SdkTracerProvider, SdkLoggerProvider)>,
 }
 
-impl Telemetry {
-    /// Whether spans and logs are exported.
-    pub fn exporting(&self) -> bool {
-        self.providers.is_some()
-    }
-}
-
 impl Drop for Telemetry {
     fn drop(&mut self) {
         if let Some((traces, logs)) = self.providers.take() {
@@ -52,8 +45,7 @@ fn loopback_endpoint(endpoint: &str) -> bool {
     if uri.scheme_str() != Some("http") || uri.authority().is_none_or(|a| a.as_str().contains('@')) {
         return false;
     }
-    let host = uri.host().unwrap_or("").trim_start_matches('[').trim_end_matches(']');
-    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    crate::is_loopback_host(uri.host().unwrap_or(""))
 }
 
 /// The exporters, when `OTEL_EXPORTER_OTLP_ENDPOINT` asks for them. Needs a Tokio runtime.

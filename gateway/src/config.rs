@@ -128,7 +128,7 @@ impl Config {
                     .into(),
             });
         }
-        if !https && !self.allow_plaintext && !url.host().is_some_and(is_loopback_host) {
+        if !https && !self.allow_plaintext && !url.host().is_some_and(edgebackup_common::is_loopback_host) {
             return Err(ConfigError::Invalid {
                 key: "catcher_url",
                 reason: format!(
@@ -192,10 +192,6 @@ impl Config {
             None => Ok(None),
         }
     }
-}
-
-fn is_loopback_host(host: &str) -> bool {
-    host == "localhost" || host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]

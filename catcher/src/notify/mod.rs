@@ -97,11 +97,6 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-fn is_loopback_host(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
 /// The host of an http(s) URL without user information.
 fn url_host(url: &str) -> Option<String> {
     let uri = url.parse::<hyper::Uri>().ok()?;
@@ -137,7 +132,7 @@ impl ChannelConfig {
                 let Some(host) = self.smtp_host.as_deref().filter(|h| !h.is_empty()) else {
                     return bad("smtp_host", "required for email");
                 };
-                if self.smtp_tls == SmtpTls::None && !is_loopback_host(host) {
+                if self.smtp_tls == SmtpTls::None && !edgebackup_common::is_loopback_host(host) {
                     return bad("smtp_tls", "none is allowed only to a loopback server");
                 }
                 if self.url.is_some() || self.url_file.is_some() {
@@ -169,7 +164,7 @@ fn check_url(url: &str) -> Result<(), String> {
         return Ok(());
     }
     if url.starts_with("http://") {
-        return if is_loopback_host(&host) {
+        return if edgebackup_common::is_loopback_host(&host) {
             Ok(())
         } else {
             Err("http:// only to a loopback receiver; use https".into())
@@ -387,10 +382,6 @@ impl Channels {
 
     pub fn iter(&self) -> impl Iterator<Item = &Channel> {
         self.list.iter()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.list.is_empty()
     }
 }
 

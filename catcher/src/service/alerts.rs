@@ -130,9 +130,13 @@ impl AlertService for Alerts {
         let r = r.into_inner();
         let result = async {
             let source = if r.source_id.is_empty() { None } else { Some(v::id("source_id", &r.source_id)?) };
+            let sources = match &source {
+                Some(id) => self.0.store.source(id).await?.into_iter().collect(),
+                None => self.0.store.sources().await?,
+            };
+            let by_source = &self.0.config.rpo_by_source;
             let all =
-                crate::workers::rpo::views(&self.0.store, &self.0.config.rpo_by_source, source.as_deref(), now_ms())
-                    .await?;
+                crate::workers::rpo::views(&self.0.store, by_source, &sources, source.as_deref(), now_ms()).await?;
             let breached_only = r.breached_only;
             Ok(convert::recovery_points(all, |p| !breached_only || p.state == RpoState::Breached))
         }

@@ -155,17 +155,6 @@ impl Store {
         Ok(at.flatten())
     }
 
-    /// Every notification of one alert, oldest first (tests and the record).
-    pub async fn notifications_of(&self, alert_id: &str) -> Result<Vec<Notification>> {
-        let rows = notification::Entity::find()
-            .filter(notification::Column::AlertId.eq(alert_id))
-            .order_by_asc(notification::Column::CreatedAt)
-            .order_by_asc(notification::Column::NotificationId)
-            .all(&self.db)
-            .await?;
-        rows.into_iter().map(notification_from).collect()
-    }
-
     /// Per channel: waiting and delivered counts, the last delivery, the oldest waiting one's
     /// attempts and error.
     pub async fn channel_stats(&self) -> Result<HashMap<String, ChannelStats>> {

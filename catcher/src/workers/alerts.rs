@@ -89,13 +89,15 @@ impl Evaluator {
             AlertKind::ALL.iter().copied().filter(|k| !self.settings.disabled.contains(k)).collect();
         let mut found = Vec::new();
         let on = |k: AlertKind| kinds.contains(&k);
+        // Read once a round: the silence and brake checks and the per-source metrics share it.
+        let sources = self.store.sources().await?;
         if on(AlertKind::RpoBreached) || self.settings.per_source_metrics {
-            let views = rpo::views(&self.store, &self.settings.rpo_by_source, None, now).await?;
+            let views = rpo::views(&self.store, &self.settings.rpo_by_source, &sources, None, now).await?;
             self.tally.set(&views);
             self.metrics.set_rpo(&views);
             if self.settings.per_source_metrics {
-                let sources = self.store.sources().await?;
-                let connected: Vec<(String, bool)> = sources.into_iter().map(|s| (s.source_id, s.connected)).collect();
+                let connected: Vec<(String, bool)> =
+                    sources.iter().map(|s| (s.source_id.clone(), s.connected)).collect();
                 self.metrics.set_sources(&connected, &views);
             }
             if on(AlertKind::RpoBreached) {
@@ -103,7 +105,7 @@ impl Evaluator {
             }
         }
         if on(AlertKind::AgentSilent) || on(AlertKind::SafetyTripped) {
-            for s in self.store.sources().await? {
+            for s in &sources {
                 let silent_since = s.last_seen_at.max(s.first_seen_at);
                 if on(AlertKind::AgentSilent) && !s.connected && now - silent_since > self.settings.agent_silent_ms {
                     found.push(Condition {

@@ -110,8 +110,11 @@ impl Deliverer {
     }
 
     async fn attempt(&self, channel: &str, n: &Notification, alert: Option<&Alert>) -> Delivery {
-        let (Some(ch), Some(alert)) = (self.channels.get(channel), alert) else {
+        let Some(ch) = self.channels.get(channel) else {
             return Delivery::Abandoned { error: format!("channel {channel:?} is no longer configured") };
+        };
+        let Some(alert) = alert else {
+            return Delivery::Abandoned { error: format!("alert {} is not in the database", n.alert_id) };
         };
         let m = Message {
             id: n.id.clone(),

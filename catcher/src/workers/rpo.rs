@@ -11,11 +11,13 @@ use crate::domain::*;
 use crate::error::Result;
 use crate::store::Store;
 
-/// Every recovery point (of one source when given) judged at `now`, by source then folder.
+/// Every recovery point (of `only` when given) judged at `now`, by source then folder;
+/// `sources` are the sources concerned (the caller has read them: the evaluator uses them too).
 pub async fn views(
     store: &Store,
     by_source: &BTreeMap<String, u64>,
-    source_id: Option<&str>,
+    sources: &[Source],
+    only: Option<&str>,
     now: Millis,
 ) -> Result<Vec<RpoView>> {
     let rules = store.rule_sets().await?;
@@ -23,7 +25,7 @@ pub async fn views(
         |t: PackageType| rules.iter().find(|r| r.package_type == t).map_or_else(|| default_rpo_ms(t), |r| r.rpo_ms());
     let override_of = |s: &str| by_source.get(s).map(|secs| (*secs as Millis).saturating_mul(1000));
     let shortest = rules.iter().map(|r| r.rpo_ms()).filter(|&ms| ms > 0).min().unwrap_or(DAY_MS);
-    let points = store.recovery_points(source_id).await?;
+    let points = store.recovery_points(only).await?;
     let mut out = Vec::with_capacity(points.len());
     let mut with_points = HashSet::new();
     for p in points {
@@ -43,11 +45,7 @@ pub async fn views(
             unprotected: p.unprotected,
         });
     }
-    let sources = match source_id {
-        Some(id) => store.source(id).await?.into_iter().collect(),
-        None => store.sources().await?,
-    };
-    for s in sources {
+    for s in sources.iter().filter(|s| only.is_none_or(|id| s.source_id == id)) {
         if with_points.contains(&s.source_id) || !s.capabilities.contains(&Capability::Backup) {
             continue;
         }
@@ -58,7 +56,7 @@ pub async fn views(
         let age_ms = now.saturating_sub(since).max(0);
         out.push(RpoView {
             state: RpoView::state_of(rpo_ms, age_ms),
-            source_id: s.source_id,
+            source_id: s.source_id.clone(),
             folder: String::new(),
             package_type: PackageType::UserData,
             rpo_ms,

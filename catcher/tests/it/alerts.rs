@@ -537,18 +537,32 @@ url = "{}"
     assert!(logs.last_backup_at.is_none() && logs.age.as_ref().unwrap().seconds < 60, "{logs:?}");
 
     // Someone edits the journal behind the catcher's back: found when it verifies at start.
-    catcher.terminate().await;
     let db_file = db.url.trim_start_matches("sqlite://").split('?').next().unwrap().to_owned();
-    let edit = std::process::Command::new("python3")
-        .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"UPDATE journal SET error='nothing happened' WHERE sequence=3\"); c.commit()", &db_file])
-        .status()
-        .expect("python3 runs");
-    assert!(edit.success());
+    let set_error = |value: &str| {
+        let script = "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); \
+                      c.execute('UPDATE journal SET error=? WHERE sequence=3', (sys.argv[2],)); c.commit()";
+        let edit = std::process::Command::new("python3").args(["-c", script, &db_file, value]).status();
+        assert!(edit.expect("python3 runs").success());
+    };
+    let mut c = catcher.clients().await;
+    let original = c.journal.query_journal(pb::QueryJournalRequest { limit: 1000, ..Default::default() }).await;
+    let original = original.unwrap().into_inner().events.into_iter().find(|e| e.sequence == 3).unwrap().error;
+    catcher.terminate().await;
+    set_error("nothing happened");
     catcher.restart().await;
     let broken = raised(&catcher, pb::AlertKind::JournalBroken, "journal", 30).await;
     assert!(broken.message.contains("breaks at event 3"), "{}", broken.message);
     eventually("the journal alert at the webhook", 20, || async {
         by_transition(&hook.got()).contains_key(&(broken.id.clone(), "raised".into())).then_some(())
+    })
+    .await;
+    // Put back (a restore of the database): the next whole check finds the chain intact again.
+    catcher.terminate().await;
+    set_error(&original);
+    catcher.restart().await;
+    resolved(&catcher, &broken.id, 30).await;
+    eventually("the journal alert's resolve at the webhook", 20, || async {
+        by_transition(&hook.got()).contains_key(&(broken.id.clone(), "resolved".into())).then_some(())
     })
     .await;
 }

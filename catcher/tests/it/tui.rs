@@ -60,13 +60,12 @@ async fn one_shot_formats_report_a_real_fleet() {
     let url = catcher.url();
     let tok = ("CATCHER_TOKEN", catcher.admin_token.as_str());
     // The failed package and the tripped brake are alerts too.
-    let mut alerts = pb::alert_service_client::AlertServiceClient::new(catcher.channel().await);
+    let alerts = pb::alert_service_client::AlertServiceClient::new(catcher.channel().await);
     eventually("the two alerts", 20, || async {
         let open = alerts.clone().list_alerts(pb::ListAlertsRequest::default()).await.ok()?.into_inner().open;
         (open == 2).then_some(())
     })
     .await;
-    let _ = &mut alerts;
 
     // human
     let out = status(&["--catcher", &url], &[tok]).await;
