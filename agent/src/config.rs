@@ -20,6 +20,9 @@ pub struct Config {
     pub label: String,
     /// The catcher's gRPC URL.
     pub catcher_url: String,
+    /// More catcher replicas (on the same database) to fail over to, tried in order after
+    /// `catcher_url`. A DNS name with several addresses also fails over, address by address.
+    pub catcher_urls: Vec<String>,
     /// One-time enrollment token (`catcher enroll` prints it): used on start when the state
     /// directory holds no credential yet, then never again.
     pub token: String,
@@ -139,6 +142,7 @@ impl Default for Config {
             source_id: String::new(),
             label: String::new(),
             catcher_url: "https://127.0.0.1:50051".into(),
+            catcher_urls: Vec::new(),
             token: String::new(),
             token_file: None,
             catcher_ca_fingerprint: String::new(),
@@ -193,6 +197,15 @@ fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid { key: key.into(), reason: reason.into() }
 }
 
+/// A catcher URL: http(s)://HOST:PORT.
+fn check_url(key: &str, url: &str) -> Result<(), ConfigError> {
+    let parsed: tonic::transport::Uri = url.parse().map_err(|e| invalid(key, format!("{url:?}: {e}")))?;
+    if !matches!(parsed.scheme_str(), Some("http" | "https")) || parsed.host().is_none() {
+        return Err(invalid(key, format!("{url:?} must look like http://HOST:PORT")));
+    }
+    Ok(())
+}
+
 pub const PACKAGE_TYPES: &[&str] = &["user_data", "app_logs", "audit_logs", "business_data", "job_package", "cache"];
 const STATION_KINDS: &[&str] = &["local", "rclone", "restic", "s3"];
 const TOOLS: &[&str] = &["native", "rclone", "restic"];
@@ -229,14 +242,22 @@ impl Config {
         self.validate()
     }
 
+    /// The catcher replicas to connect to, in the order tried: `catcher_url`, then
+    /// `catcher_urls` (duplicates left out).
+    pub fn endpoints(&self) -> Vec<String> {
+        edgebackup_common::endpoints(&self.catcher_url, &self.catcher_urls)
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.source_id.is_empty() || self.source_id.len() > 256 {
             return Err(invalid("source_id", "must be 1..256 characters"));
         }
-        let url: tonic::transport::Uri =
-            self.catcher_url.parse().map_err(|e| invalid("catcher_url", format!("{:?}: {e}", self.catcher_url)))?;
-        if !matches!(url.scheme_str(), Some("http" | "https")) || url.host().is_none() {
-            return Err(invalid("catcher_url", format!("{:?} must look like http://HOST:PORT", self.catcher_url)));
+        check_url("catcher_url", &self.catcher_url)?;
+        for (i, url) in self.catcher_urls.iter().enumerate() {
+            check_url(&format!("catcher_urls[{i}]"), url)?;
+        }
+        if self.catcher_urls.len() > 16 {
+            return Err(invalid("catcher_urls", "at most 16 replicas"));
         }
         if self.state_dir.as_os_str().is_empty() {
             return Err(invalid("state_dir", "must not be empty"));
@@ -401,6 +422,9 @@ pub const EXAMPLE: &str = r#"# Edge Backup agent configuration. Environment vari
 # label = "Shop floor PC"
 
 catcher_url = "https://127.0.0.1:50051"
+# Catcher replicas (one PostgreSQL database) to fail over to, in order, with jittered backoff;
+# the outbox is replayed from where the catcher got to, so nothing is lost on the way.
+# catcher_urls = ["https://catcher-2.example.org:50051", "https://catcher-3.example.org:50051"]
 # Enrollment (once): the token and CA fingerprint `catcher enroll --source ID` printed. Or run
 # `agent enroll --catcher URL --token TOKEN --ca-fingerprint FP` instead. The credential is kept
 # in state_dir/credential (key mode 0600) and renews itself.

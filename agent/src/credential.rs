@@ -44,10 +44,23 @@ pub async fn enroll(config: &Config, url: &str, token: &str, fingerprint: Option
     Ok(credential)
 }
 
-/// A channel to the catcher with this agent's credential (TLS for https).
+/// A channel to the first catcher replica that answers (`Config::endpoints`, in order), with
+/// this agent's credential.
 pub async fn channel(config: &Config, lazy: bool) -> Result<Channel, String> {
+    let mut errors = Vec::new();
+    for url in config.endpoints() {
+        match channel_to(config, &url, lazy).await {
+            Ok(ch) => return Ok(ch),
+            Err(e) => errors.push(format!("{url}: {e}")),
+        }
+    }
+    Err(errors.join("; "))
+}
+
+/// A channel to the catcher at `url` with this agent's credential (TLS for https).
+pub async fn channel_to(config: &Config, url: &str, lazy: bool) -> Result<Channel, String> {
     let credential = ensure(config).await?;
-    let https = config.catcher_url.starts_with("https://");
+    let https = url.starts_with("https://");
     let tls = match (&credential, https) {
         (_, false) => None,
         (Some(c), true) => Some(client::tls_config(Trust::Ca(&c.ca_pem), Some(c))?),
@@ -62,7 +75,7 @@ pub async fn channel(config: &Config, lazy: bool) -> Result<Channel, String> {
             ));
         }
     };
-    client::channel(&config.catcher_url, tls, lazy).await
+    client::channel(url, tls, lazy).await
 }
 
 /// Whether the credential is near enough its end to renew.

@@ -34,6 +34,9 @@ pub struct LinkStatus {
     pub since_ms: i64,
     pub last_error: String,
     pub last_applied_seq: u64,
+    /// The catcher replica the stream is (or was last) with.
+    #[serde(default)]
+    pub endpoint: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,16 +52,26 @@ enum LinkError {
 }
 
 /// Runs until `stop`; returns after the current session ended.
+/// Catcher replicas (`Config::endpoints`) are tried in turn: a stream that fails moves on to the
+/// next one after the backoff, and stays with whichever answers.
 pub async fn run(config: Arc<Config>, state: State, commands: Arc<Commands>, stop: CancellationToken) {
+    let endpoints = config.endpoints();
+    let mut at = 0usize;
     let mut failures = 0u32;
     loop {
         let started = tokio::time::Instant::now();
-        let result = session(&config, &state, &commands, &stop).await;
+        let endpoint = &endpoints[at % endpoints.len()];
+        let result = session(&config, endpoint, &state, &commands, &stop).await;
         let status = match &result {
-            Ok(()) => LinkStatus { last_error: "stopped".into(), ..Default::default() },
+            Ok(()) => LinkStatus { last_error: "stopped".into(), endpoint: endpoint.clone(), ..Default::default() },
             Err(e) => {
-                tracing::warn!(error = %e, "catcher link down");
-                LinkStatus { last_error: e.to_string(), since_ms: now_ms(), ..Default::default() }
+                tracing::warn!(error = %e, catcher = %endpoint, "catcher link down");
+                LinkStatus {
+                    last_error: e.to_string(),
+                    since_ms: now_ms(),
+                    endpoint: endpoint.clone(),
+                    ..Default::default()
+                }
             }
         };
         let _ = state.set_meta(LINK_KEY, &status);
@@ -66,8 +79,10 @@ pub async fn run(config: Arc<Config>, state: State, commands: Arc<Commands>, sto
             return;
         }
         failures = if started.elapsed() > Duration::from_secs(30) { 1 } else { failures + 1 };
+        at += 1;
         let delay = backoff(failures, Duration::from_secs(config.max_backoff_secs));
-        tracing::info!(retry_in_ms = delay.as_millis() as u64, "reconnecting to the catcher");
+        let next = &endpoints[at % endpoints.len()];
+        tracing::info!(retry_in_ms = delay.as_millis() as u64, catcher = %next, "reconnecting to the catcher");
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
             () = stop.cancelled() => return,
@@ -89,11 +104,12 @@ pub fn backoff(failures: u32, max: Duration) -> Duration {
 
 async fn session(
     config: &Config,
+    endpoint: &str,
     state: &State,
     commands: &Arc<Commands>,
     stop: &CancellationToken,
 ) -> Result<(), LinkError> {
-    let channel = crate::credential::channel(config, false).await.map_err(LinkError::Connect)?;
+    let channel = crate::credential::channel_to(config, endpoint, false).await.map_err(LinkError::Connect)?;
     if let Some(c) =
         edgebackup_common::client::Credential::load(&crate::credential::dir(config)).map_err(LinkError::Connect)?
         && crate::credential::due_for_renewal(&c)
@@ -150,9 +166,10 @@ async fn session(
         since_ms: now_ms(),
         last_error: String::new(),
         last_applied_seq: welcome.last_applied_seq,
+        endpoint: endpoint.to_owned(),
     };
     state.set_meta(LINK_KEY, &status)?;
-    tracing::info!(session = %welcome.session_id, last_applied_seq = welcome.last_applied_seq, outbox = state.outbox_len()?, "connected to the catcher");
+    tracing::info!(catcher = %endpoint, session = %welcome.session_id, last_applied_seq = welcome.last_applied_seq, outbox = state.outbox_len()?, "connected to the catcher");
     reconcile_resume_list(state, &welcome.resume)?;
     if welcome.safety_state == pb::SafetyState::StoppedForSafety as i32 {
         adopt_stop(state)?;

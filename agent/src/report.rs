@@ -150,7 +150,8 @@ pub fn render(r: &StatusReport) -> String {
             if r.link.since_ms > 0 { format!("; last connected {}", age(r.link.since_ms)) } else { String::new() };
         format!("no stream: the daemon is not running (`agent run` keeps one open){last}")
     } else if r.link.connected {
-        format!("connected to {} (session {}, since {})", r.catcher_url, r.link.session_id, age(r.link.since_ms))
+        let at = if r.link.endpoint.is_empty() { &r.catcher_url } else { &r.link.endpoint };
+        format!("connected to {at} (session {}, since {})", r.link.session_id, age(r.link.since_ms))
     } else if r.link.last_error.is_empty() {
         format!("not connected ({})", r.catcher_url)
     } else {

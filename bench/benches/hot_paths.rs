@@ -63,7 +63,7 @@ fn writer_apply(c: &mut Criterion) {
         store.migrate().await.expect("migrate");
         let (writer, _task) = Writer::spawn(
             store.db().clone(),
-            Hub::new(1024),
+            catcher::writer::Publish::Hub(Hub::new(1024)),
             Arc::new(Notify::new()),
             catcher::writer::Settings::batch(4096),
             CancellationToken::new(),

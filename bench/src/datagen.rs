@@ -268,6 +268,7 @@ pub async fn fill(o: &Options, mut progress: impl FnMut(u64)) -> anyhow::Result<
         safety_state: Set("ok".into()),
         safety_reason: Set(String::new()),
         last_completed_at: Set(Some(now - DAY_MS)),
+        replica: Set(None),
     });
     let sources: Vec<_> = sources.collect();
     for chunk in sources.chunks(500) {

@@ -28,7 +28,7 @@ async fn with_writer<T>(config: &Config, f: impl AsyncFn(&Store, &Writer) -> any
     let stop = CancellationToken::new();
     let (writer, task) = Writer::spawn(
         store.db().clone(),
-        Hub::new(16),
+        crate::server::publish_mode(&store, Hub::new(16), crate::watch::Committed::default()),
         Arc::new(Notify::new()),
         crate::server::writer_settings(config),
         stop.clone(),

@@ -47,6 +47,14 @@ pub struct Config {
     pub agent_timeout_secs: u64,
     /// How long an agent has to answer a command before it is re-sent, in seconds.
     pub command_lease_secs: u64,
+    /// Replicas on one PostgreSQL database: how long the singleton lease (scheduler, drills,
+    /// alerts) lasts unrenewed, in seconds; the holder renews it every third of that.
+    pub lease_ttl_secs: u64,
+    /// A replica silent this many seconds is gone: its agents' sources are marked disconnected.
+    pub replica_timeout_secs: u64,
+    /// How long the changes feed keeps its rows, in seconds (a replica further behind re-syncs
+    /// its live views from a snapshot).
+    pub changes_keep_secs: u64,
     /// How often the tier scheduler looks for due packages, in milliseconds.
     pub scheduler_interval_ms: u64,
     /// Most packages the scheduler moves in one pass.
@@ -136,6 +144,9 @@ impl Default for Config {
             heartbeat_interval_secs: 10,
             agent_timeout_secs: 35,
             command_lease_secs: 60,
+            lease_ttl_secs: 10,
+            replica_timeout_secs: 30,
+            changes_keep_secs: 600,
             scheduler_interval_ms: 1000,
             scheduler_batch: 1000,
             batch_max_ops: 4096,
@@ -210,6 +221,9 @@ Configuration keys (TOML file, or env CATCHER_<KEY>; defaults in brackets):
   heartbeat_interval_secs  agent heartbeat period [10]
   agent_timeout_secs       close a silent agent stream after this long [35]
   command_lease_secs       re-send an unanswered command after this long [60]
+  lease_ttl_secs           replicas: the singleton lease (scheduler, drills, alerts) lasts this long unrenewed [10]
+  replica_timeout_secs     replicas: one silent this long is gone, its agents marked disconnected [30]
+  changes_keep_secs        replicas: how long the changes feed keeps its rows [600]
   scheduler_interval_ms    tier scheduler period [1000]
   scheduler_batch          most packages moved per scheduler pass [1000]
   batch_max_ops            most writes per group-commit transaction [4096]
@@ -299,6 +313,15 @@ impl Config {
         }
         if self.agent_timeout_secs <= self.heartbeat_interval_secs {
             return bad("agent_timeout_secs", "must be longer than heartbeat_interval_secs");
+        }
+        if !(3..=300).contains(&self.lease_ttl_secs) {
+            return bad("lease_ttl_secs", "must be between 3 and 300");
+        }
+        if self.replica_timeout_secs < self.lease_ttl_secs {
+            return bad("replica_timeout_secs", "must be at least lease_ttl_secs");
+        }
+        if self.changes_keep_secs < 60 {
+            return bad("changes_keep_secs", "must be at least 60");
         }
         if self.command_lease_secs == 0 {
             return bad("command_lease_secs", "must be at least 1");

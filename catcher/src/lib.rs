@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod feed;
 pub mod journal;
 pub mod listener;
 pub mod metrics;

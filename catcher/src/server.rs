@@ -25,8 +25,8 @@ use crate::stream::Agents;
 use crate::watch::Hub;
 use crate::workers::Workers;
 use crate::workers::dispatch::Dispatcher;
-use crate::workers::scheduler::{self, MetadataOnly};
-use crate::writer::{Bootstrap, SyncStations, Writer};
+use crate::workers::scheduler;
+use crate::writer::{Bootstrap, Publish, SyncStations, Writer};
 
 /// How long shutdown waits for the background workers.
 const WORKERS_DEADLINE: Duration = Duration::from_secs(10);
@@ -38,10 +38,28 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-/// How the writer works: group commit size and the protection delay.
+/// How the writer works: group commit size, the protection delay, and who it is among the
+/// replicas sharing its database (a fresh replica id per process).
 pub fn writer_settings(config: &Config) -> crate::writer::Settings {
-    let protection_ms = i64::try_from(config.protection_delay_secs).unwrap_or(i64::MAX / 1000).saturating_mul(1000);
-    crate::writer::Settings { max_batch: config.batch_max_ops, protection_ms }
+    let secs = |s: u64| i64::try_from(s).unwrap_or(i64::MAX / 1000).saturating_mul(1000);
+    let cluster = crate::writer::ClusterSettings {
+        replica: uuid::Uuid::now_v7().to_string().into(),
+        replica_timeout_ms: secs(config.replica_timeout_secs),
+    };
+    crate::writer::Settings {
+        max_batch: config.batch_max_ops,
+        protection_ms: secs(config.protection_delay_secs),
+        cluster,
+    }
+}
+
+/// Where committed changes go: straight to the hub on SQLite (one catcher per file), through
+/// the changes feed on PostgreSQL (any number of replicas may share it, now or later).
+pub fn publish_mode(store: &Store, hub: Hub, committed: crate::watch::Committed) -> Publish {
+    match store.backend() {
+        sea_orm::DatabaseBackend::Postgres => Publish::Feed(committed),
+        _ => Publish::Hub(hub),
+    }
 }
 
 /// HTTP/2 connection-level flow-control window (bytes).
@@ -58,13 +76,13 @@ pub async fn serve(
     let stop_writer = CancellationToken::new();
     let hub = Hub::new(config.watch_buffer);
     let status_dirty = Arc::new(Notify::new());
-    let (writer, writer_task) = Writer::spawn(
-        store.db().clone(),
-        hub.clone(),
-        status_dirty.clone(),
-        writer_settings(&config),
-        stop_writer.clone(),
-    );
+    let settings = writer_settings(&config);
+    let replica = settings.cluster.replica.clone();
+    let committed = crate::watch::Committed::default();
+    let publish = publish_mode(&store, hub.clone(), committed.clone());
+    let feed_mode = matches!(publish, Publish::Feed(_));
+    let (writer, writer_task) =
+        Writer::spawn(store.db().clone(), publish, status_dirty.clone(), settings, stop_writer.clone());
 
     writer.submit(Bootstrap { preset: config.initial_preset.clone() }).await?;
     let stations = config
@@ -136,6 +154,55 @@ pub async fn serve(
     let mut workers = Workers::new(stop_workers.clone(), worker_died.clone());
     let died = worker_died.clone();
     let stop = workers.stop_token();
+
+    // Replicas: this one beats, and holds the singleton lease when nobody else does (alone on
+    // its database, at once).
+    let address = listener.local_addr()?.to_string();
+    let (beats, lead) = crate::workers::lease::Beats::start(
+        writer.clone(),
+        address,
+        started_at,
+        Duration::from_secs(config.lease_ttl_secs),
+        Duration::from_secs(config.changes_keep_secs),
+    )
+    .await?;
+    let mut beats = beats;
+    let sessions = state.sessions.clone();
+    beats.on_forgotten = Box::new(move || {
+        let n = sessions.close_all(pb::StatusCode::Unavailable, "this catcher replica was presumed dead; reconnect");
+        tracing::warn!(closed = n, "agent streams closed: the lease holder marked them disconnected");
+    });
+    tracing::info!(%replica, leader = lead.term().is_some(), "catcher replica started");
+    workers.spawn("replica heartbeat", beats.run(stop.clone()));
+    if feed_mode {
+        let sessions = state.sessions.clone();
+        let moved = state.sessions.clone();
+        let w = writer.clone();
+        let feed = crate::feed::Feed {
+            store: store.clone(),
+            hub: hub.clone(),
+            committed,
+            replica: replica.clone(),
+            hooks: crate::feed::Hooks {
+                status_dirty: status_dirty.clone(),
+                commands_due: state.commands_due.clone(),
+                pending_due: state.pending_due.clone(),
+                foreign_commit: Box::new(move || w.note_foreign_commit()),
+                rules_changed: Box::new(move |rules| crate::service::policy::broadcast_rules(&sessions, rules)),
+                source_moved: Box::new(move |v| {
+                    // The agent's stream is on another replica now: a session here is stale.
+                    if moved.close(
+                        &v.source.source_id,
+                        pb::StatusCode::Aborted,
+                        "the agent connected to another catcher replica",
+                    ) {
+                        tracing::info!(source_id = %v.source.source_id, "stream moved to another replica; closed here");
+                    }
+                }),
+            },
+        };
+        workers.spawn("changes feed", feed.run(stop.clone()));
+    }
     {
         let store = store.clone();
         let stop = stop.clone();
@@ -158,6 +225,7 @@ pub async fn serve(
         writer: writer.clone(),
         delivery: state.sessions.clone(),
         lease: Duration::from_secs(config.command_lease_secs),
+        replica: replica.clone(),
     };
     workers.spawn("command dispatcher", dispatcher.run(state.commands_due.clone(), stop.clone()));
     {
@@ -166,7 +234,13 @@ pub async fn serve(
             move |rules: &[crate::rules::RuleSet]| crate::service::policy::broadcast_rules(&sessions, rules);
         workers.spawn(
             "pending changes",
-            crate::workers::protection::run(writer.clone(), state.pending_due.clone(), rules_changed, stop.clone()),
+            crate::workers::protection::run(
+                writer.clone(),
+                lead.clone(),
+                state.pending_due.clone(),
+                rules_changed,
+                stop.clone(),
+            ),
         );
     }
     workers.spawn(
@@ -182,6 +256,7 @@ pub async fn serve(
         "restore drills",
         scheduler::drills(
             writer.clone(),
+            lead.clone(),
             Duration::from_secs(config.restore_drill_interval_secs),
             config.restore_drill_sample,
             stop.clone(),
@@ -192,6 +267,7 @@ pub async fn serve(
         crate::workers::compaction::run(
             store.clone(),
             writer.clone(),
+            lead.clone(),
             crate::workers::compaction::Policy {
                 interval: Duration::from_secs(config.compaction_interval_secs),
                 min_age: Duration::from_secs(config.compaction_min_age_secs),
@@ -204,7 +280,8 @@ pub async fn serve(
         "tier scheduler",
         scheduler::run(
             store.clone(),
-            Arc::new(MetadataOnly(writer.clone())),
+            writer.clone(),
+            lead.clone(),
             Duration::from_millis(config.scheduler_interval_ms),
             config.scheduler_batch,
             stop.clone(),
@@ -233,6 +310,7 @@ pub async fn serve(
             rpo_tally,
             writer.metrics().clone(),
             deliver.clone(),
+            lead.clone(),
         );
         workers.spawn("alert evaluator", evaluator.run(stop.clone()));
         let deliverer = crate::workers::notify::Deliverer {
@@ -244,6 +322,7 @@ pub async fn serve(
             max_age_ms: i64::try_from(config.notification_max_age_secs).unwrap_or(i64::MAX / 1000).saturating_mul(1000),
             catcher: state.catcher_name.clone(),
             wake: deliver,
+            lead: lead.clone(),
         };
         workers.spawn("notification delivery", deliverer.run(stop.clone()));
     }

@@ -45,3 +45,14 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
 }
+
+/// Catcher replicas in the order a client tries them: `primary`, then `more`, each once.
+pub fn endpoints(primary: &str, more: &[String]) -> Vec<String> {
+    let mut out = vec![primary.to_owned()];
+    for u in more {
+        if !out.contains(u) {
+            out.push(u.clone());
+        }
+    }
+    out
+}

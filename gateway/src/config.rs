@@ -20,6 +20,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// The catcher's gRPC URL.
     pub catcher_url: String,
+    /// More catcher replicas (same database, same CA): calls are spread over every healthy one.
+    pub catcher_urls: Vec<String>,
     /// HTTPS for the dashboard: certificate chain and key (PEM), reloaded when they change.
     pub tls_cert_file: Option<PathBuf>,
     pub tls_key_file: Option<PathBuf>,
@@ -47,6 +49,7 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             catcher_url: "http://127.0.0.1:50051".to_owned(),
+            catcher_urls: Vec::new(),
             tls_cert_file: None,
             tls_key_file: None,
             allow_plaintext: false,
@@ -67,6 +70,7 @@ pub const KEYS_HELP: &str = "\
 Configuration keys (TOML file, or env GATEWAY_<KEY>; defaults in brackets):
   listen              HTTP address for the dashboard and grpc-web [127.0.0.1:8080]
   catcher_url         the catcher's gRPC URL [http://127.0.0.1:50051]
+  catcher_urls        more catcher replicas; calls are spread over the healthy ones [none]
   tls_cert_file       HTTPS certificate chain (PEM), reloaded on change [none: plain HTTP, loopback only]
   tls_key_file        its private key (PEM, mode 0600) [none]
   allow_plaintext     serve plain HTTP on a non-loopback listen (a proxy terminates TLS) [false]
@@ -101,17 +105,29 @@ impl Config {
         Ok(config)
     }
 
+    /// Every catcher replica: `catcher_url`, then `catcher_urls` (duplicates left out).
+    pub fn endpoints(&self) -> Vec<String> {
+        edgebackup_common::endpoints(&self.catcher_url, &self.catcher_urls)
+    }
+
     /// Checks what serde cannot; every error names its key.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let url: http::Uri = self
-            .catcher_url
-            .parse()
-            .map_err(|e| ConfigError::Invalid { key: "catcher_url", reason: format!("{:?}: {e}", self.catcher_url) })?;
-        if !matches!(url.scheme_str(), Some("http" | "https")) || url.host().is_none() {
-            return Err(ConfigError::Invalid {
-                key: "catcher_url",
-                reason: format!("{:?} must look like http://HOST:PORT", self.catcher_url),
-            });
+        let keyed = std::iter::once(("catcher_url", &self.catcher_url))
+            .chain(self.catcher_urls.iter().map(|u| ("catcher_urls", u)));
+        let mut any_https = false;
+        for (key, url) in keyed {
+            let invalid = |reason: String| ConfigError::Invalid { key, reason };
+            let parsed: http::Uri = url.parse().map_err(|e| invalid(format!("{url:?}: {e}")))?;
+            if !matches!(parsed.scheme_str(), Some("http" | "https")) || parsed.host().is_none() {
+                return Err(invalid(format!("{url:?} must look like http://HOST:PORT")));
+            }
+            let https = parsed.scheme_str() == Some("https");
+            any_https |= https;
+            if !https && !self.allow_plaintext && !parsed.host().is_some_and(edgebackup_common::is_loopback_host) {
+                return Err(invalid(format!(
+                    "{url:?} is plaintext to another host; use https:// with catcher_ca_file (or allow_plaintext = true)"
+                )));
+            }
         }
         // Served without TLS or credentials: never beyond this host.
         if self.metrics_listen.is_some_and(|a| !a.ip().is_loopback()) {
@@ -120,21 +136,11 @@ impl Config {
                 reason: "must be a loopback address (plaintext, no credentials)".into(),
             });
         }
-        let https = url.scheme_str() == Some("https");
-        if https && self.catcher_ca_file.is_none() && self.catcher_ca_fingerprint.is_none() {
+        if any_https && self.catcher_ca_file.is_none() && self.catcher_ca_fingerprint.is_none() {
             return Err(ConfigError::Invalid {
                 key: "catcher_ca_file",
                 reason: "an https catcher_url needs catcher_ca_file or catcher_ca_fingerprint to recognise the catcher"
                     .into(),
-            });
-        }
-        if !https && !self.allow_plaintext && !url.host().is_some_and(edgebackup_common::is_loopback_host) {
-            return Err(ConfigError::Invalid {
-                key: "catcher_url",
-                reason: format!(
-                    "{:?} is plaintext to another host; use https:// with catcher_ca_file (or allow_plaintext = true)",
-                    self.catcher_url
-                ),
             });
         }
         if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {

@@ -24,15 +24,19 @@ pub async fn check(channel: &tonic::transport::Channel) -> (&'static str, Option
     }
 }
 
-/// 200 when the catcher answers SERVING, 503 (with the reason) otherwise.
+/// 200 when a catcher replica answers SERVING, 503 (with the reasons) otherwise. `catcher`,
+/// `catcher_url` and `error` describe the first replica that serves (or the first one); every
+/// replica is listed under `catchers`.
 pub async fn healthz(State(state): State<AppState>) -> Response {
-    let (catcher, error) = check(&state.channel).await;
-    let code = if error.is_none() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let all = state.upstreams.check().await;
+    let best = all.iter().find(|h| h.error.is_none()).or(all.first());
+    let code = if best.is_some_and(|h| h.error.is_none()) { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let body = serde_json::json!({
         "gateway": "serving",
-        "catcher": catcher,
-        "catcher_url": state.catcher_url.as_ref(),
-        "error": error,
+        "catcher": best.map(|h| h.status),
+        "catcher_url": best.map(|h| h.url.as_str()),
+        "error": best.and_then(|h| h.error.as_deref()),
+        "catchers": all,
     });
     (code, Json(body)).into_response()
 }

@@ -8,3 +8,4 @@ pub mod proxy;
 pub mod server;
 pub mod session;
 pub mod tls;
+pub mod upstream;

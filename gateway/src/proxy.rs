@@ -48,17 +48,16 @@ pub fn channel(
     edgebackup_common::client::connect_lazy(endpoint, tls)
 }
 
-/// A tower service forwarding gRPC requests to the catcher.
+/// A tower service forwarding gRPC requests to the catcher replicas.
 #[derive(Clone)]
 pub struct Forward {
-    channel: Channel,
-    target: Arc<str>,
+    upstreams: crate::upstream::Upstreams,
     sessions: crate::session::SharedSessions,
 }
 
 impl Forward {
-    pub fn new(channel: Channel, target: &str, sessions: crate::session::SharedSessions) -> Self {
-        Self { channel, target: target.into(), sessions }
+    pub fn new(upstreams: crate::upstream::Upstreams, sessions: crate::session::SharedSessions) -> Self {
+        Self { upstreams, sessions }
     }
 }
 
@@ -81,14 +80,16 @@ impl tower::Service<http::Request<Body>> for Forward {
         for name in DROPPED_HEADERS {
             req.headers_mut().remove(*name);
         }
-        let channel = self.channel.clone();
-        let target = self.target.clone();
+        let upstreams = self.upstreams.clone();
+        let replica = upstreams.pick();
+        let (channel, target) = (replica.channel.clone(), replica.url.clone());
         Box::pin(async move {
             let path = req.uri().path().to_owned();
             match channel.oneshot(req).await {
                 Ok(response) => Ok(response.map(|body| Body::new(EndWithStatus { inner: body, done: false }))),
                 Err(e) => {
-                    tracing::warn!(%path, error = %e, "catcher unreachable");
+                    tracing::warn!(%path, catcher = %target, error = %e, "catcher unreachable");
+                    upstreams.mark_down(&target);
                     Ok(tonic::Status::unavailable(format!("catcher unreachable at {target}: {}", root_cause(&e)))
                         .into_http())
                 }

@@ -8,7 +8,6 @@ use axum::Router;
 use axum::routing::{get, post};
 use http::{HeaderName, HeaderValue, Method};
 use tokio::net::TcpListener;
-use tonic::transport::Channel;
 use tonic_web::GrpcWebLayer;
 use tower::Layer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -16,13 +15,16 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use crate::config::Config;
 use crate::metrics::{Metrics, ServiceLabel};
 use crate::proxy::{EXPOSED_SERVICES, Forward, channel};
+use crate::upstream::Upstreams;
 use crate::{assets, health, session};
+
+/// How often every catcher replica's health is checked (with more than one).
+const HEALTH_EVERY: Duration = Duration::from_secs(2);
 
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {
-    pub channel: Channel,
-    pub catcher_url: Arc<str>,
+    pub upstreams: Upstreams,
     pub sessions: crate::session::SharedSessions,
     /// Served over HTTPS (cookies get `Secure`).
     pub tls: bool,
@@ -30,19 +32,20 @@ pub struct AppState {
 
 /// The whole application, without a listener (so tests can drive it).
 pub fn app(config: &Config) -> anyhow::Result<Router> {
-    app_with(config, &catcher_channel(config)?, &Arc::default())
+    app_with(config, &upstreams(config)?, &Arc::default())
 }
 
-fn catcher_channel(config: &Config) -> anyhow::Result<Channel> {
+/// Lazily connected channels to every catcher replica.
+fn upstreams(config: &Config) -> anyhow::Result<Upstreams> {
     let tls = config.catcher_tls()?;
-    channel(&config.catcher_url, Duration::from_millis(config.connect_timeout_ms), tls).map_err(anyhow::Error::msg)
+    let timeout = Duration::from_millis(config.connect_timeout_ms);
+    Upstreams::new(&config.endpoints(), |url| channel(url, timeout, tls.clone())).map_err(anyhow::Error::msg)
 }
 
-/// The application on `channel`, counting grpc-web calls into `metrics`.
-fn app_with(config: &Config, channel: &Channel, metrics: &Arc<Metrics>) -> anyhow::Result<Router> {
-    let channel = channel.clone();
+/// The application forwarding to `upstreams`, counting grpc-web calls into `metrics`.
+fn app_with(config: &Config, upstreams: &Upstreams, metrics: &Arc<Metrics>) -> anyhow::Result<Router> {
     let sessions = crate::session::SharedSessions::default();
-    let grpc_web = GrpcWebLayer::new().layer(Forward::new(channel.clone(), &config.catcher_url, sessions.clone()));
+    let grpc_web = GrpcWebLayer::new().layer(Forward::new(upstreams.clone(), sessions.clone()));
     let mut grpc = Router::new();
     for service in EXPOSED_SERVICES {
         let calls = metrics.calls.get_or_create(&ServiceLabel { service }).clone();
@@ -57,12 +60,7 @@ fn app_with(config: &Config, channel: &Channel, metrics: &Arc<Metrics>) -> anyho
     if !config.cors_origins.is_empty() {
         grpc = grpc.layer(cors(&config.cors_origins)?);
     }
-    let state = AppState {
-        channel,
-        catcher_url: config.catcher_url.as_str().into(),
-        sessions,
-        tls: config.tls_files().is_some(),
-    };
+    let state = AppState { upstreams: upstreams.clone(), sessions, tls: config.tls_files().is_some() };
     let api = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/api/login", post(session::login))
@@ -92,19 +90,23 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let channel = catcher_channel(&config)?;
+    let upstreams = upstreams(&config)?;
     let metrics = Arc::new(Metrics::default());
-    let app = app_with(&config, &channel, &metrics)?;
+    let app = app_with(&config, &upstreams, &metrics)?;
     let stop = tokio_util::sync::CancellationToken::new();
     let stopped = stop.clone();
     tokio::spawn(async move {
         shutdown.await;
         stop.cancel();
     });
+    // With several replicas, a dead one is noticed before calls are sent to it.
+    if upstreams.len() > 1 {
+        tokio::spawn(upstreams.clone().watch(HEALTH_EVERY, stopped.clone()));
+    }
     if let Some(addr) = config.metrics_listen {
         let listener = TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("metrics_listen {addr}: {e}"))?;
         tracing::info!(addr = %listener.local_addr()?, "metrics served at /metrics");
-        tokio::spawn(crate::metrics::serve(listener, metrics, channel, stopped.clone()));
+        tokio::spawn(crate::metrics::serve(listener, metrics, upstreams.clone(), stopped.clone()));
     }
     let grace = Duration::from_millis(config.shutdown_grace_ms);
     let server = async {

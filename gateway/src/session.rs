@@ -102,7 +102,7 @@ fn error(code: StatusCode, message: impl Into<String>) -> Response {
 
 /// Asks the catcher who `token` is; a person's token answers with the person.
 async fn who_is(state: &AppState, token: &str) -> Result<Person, Response> {
-    let channel = edgebackup_common::client::as_person(state.channel.clone(), Some(token))
+    let channel = edgebackup_common::client::as_person(state.upstreams.pick().channel.clone(), Some(token))
         .map_err(|e| error(StatusCode::UNAUTHORIZED, format!("token: {e}")))?;
     let mut access = pb::access_service_client::AccessServiceClient::new(channel);
     let answer = tokio::time::timeout(CHECK_TIMEOUT, access.who_am_i(pb::WhoAmIRequest {})).await;

@@ -14,6 +14,10 @@ use pb::{
 pub struct World {
     // Dropped before `dir`, so a failing test's catcher log is printed before its file is gone.
     pub catcher: Proc,
+    /// More catcher replicas on the same (PostgreSQL) database, sharing the directory's CA.
+    pub replicas: Vec<Proc>,
+    /// The PostgreSQL database of replicas (held so that it is dropped after them).
+    _db: Option<edgebackup_testkit::db::TestDb>,
     pub dir: tempfile::TempDir,
 }
 
@@ -35,7 +39,28 @@ impl World {
             dir.path(),
         )
         .await;
-        Self { dir, catcher }
+        Self { dir, catcher, replicas: Vec::new(), _db: None }
+    }
+
+    /// `n` catcher replicas on one fresh PostgreSQL database (the first is `catcher`), with a
+    /// short singleton lease and replica timeout.
+    pub async fn replicas(n: usize) -> Self {
+        use edgebackup_testkit::db::{Db, TestDb};
+        let db = TestDb::new(Db::Postgres).await;
+        let dir = tempfile::tempdir().unwrap();
+        let env = [
+            ("CATCHER_HEARTBEAT_INTERVAL_SECS", "1"),
+            ("CATCHER_COMMAND_LEASE_SECS", "5"),
+            ("CATCHER_LEASE_TTL_SECS", "3"),
+            ("CATCHER_REPLICA_TIMEOUT_SECS", "4"),
+        ];
+        let args = ["--listen", "127.0.0.1:0", "--database-url", db.url.as_str()];
+        let catcher = Proc::start("catcher", &args, &env, dir.path()).await;
+        let mut replicas = Vec::new();
+        for _ in 1..n {
+            replicas.push(Proc::start("catcher", &args, &env, dir.path()).await);
+        }
+        Self { dir, catcher, replicas, _db: Some(db) }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {

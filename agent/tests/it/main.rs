@@ -10,6 +10,7 @@ mod lifecycle;
 mod metrics;
 mod protection;
 mod redaction;
+mod replicas;
 mod safety;
 mod tools;
 mod versions;

@@ -258,6 +258,8 @@ pub struct Source {
     pub safety_state: SafetyState,
     pub safety_reason: String,
     pub last_completed_at: Option<Millis>,
+    /// The catcher replica holding the agent's stream, while connected.
+    pub replica: Option<String>,
 }
 
 impl Source {
@@ -276,6 +278,7 @@ impl Source {
             safety_state: SafetyState::Ok,
             safety_reason: String::new(),
             last_completed_at: None,
+            replica: None,
         }
     }
 }
@@ -435,4 +438,24 @@ pub struct SourceView {
     pub last_applied_seq: u64,
     /// Unfinished packages (pending, in progress, failed).
     pub in_flight: u64,
+}
+
+/// The singleton role (tier scheduler, drill planner, compaction, pending changes, alert
+/// evaluation and delivery): held by one replica until `expires_at`; `term` grows at every
+/// takeover, and every write the holder's workers make is checked against it (fencing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub holder: String,
+    pub term: u64,
+    pub acquired_at: Millis,
+    pub expires_at: Millis,
+}
+
+/// A catcher process sharing the database, as it last reported itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replica {
+    pub replica_id: String,
+    pub address: String,
+    pub started_at: Millis,
+    pub heartbeat_at: Millis,
 }

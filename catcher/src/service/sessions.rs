@@ -60,6 +60,12 @@ impl Sessions {
     }
 
     /// Marks the source's session ready for commands (after its Welcome went out).
+    /// Closes every stream (this replica was presumed dead: its agents start over).
+    pub fn close_all(&self, code: pb::StatusCode, message: &str) -> usize {
+        let ids: Vec<String> = self.lock().live.keys().cloned().collect();
+        ids.iter().filter(|id| self.close(id, code, message)).count()
+    }
+
     pub fn mark_fresh(&self, source_id: &str) {
         self.lock().fresh.insert(source_id.to_owned());
     }

@@ -146,8 +146,9 @@ async fn snapshot_event(state: &Shared, package_limit: u64, journal_limit: u64) 
     Ok(pb::WatchEvent { kind: Some(Kind::Snapshot(s)) })
 }
 
-fn delta(change: &Change) -> Kind {
-    match change {
+/// The Watch event of a change; `None` for a resync (answered with a snapshot).
+fn delta(change: &Change) -> Option<Kind> {
+    Some(match change {
         Change::Package(p) => Kind::PackageChanged(convert::package(p.clone(), Vec::new())),
         Change::PackageDeleted(id) => Kind::PackageDeleted(id.clone()),
         Change::Source(v) => Kind::SourceChanged(convert::source(v.source.clone(), v.last_applied_seq, v.in_flight)),
@@ -159,7 +160,8 @@ fn delta(change: &Change) -> Kind {
         Change::Restore(c) => Kind::RestoreChanged(commands_wire::command_info(c.clone())),
         Change::Pending(c) => Kind::PendingChange(convert::pending_change(c.clone())),
         Change::Alert(a) => Kind::AlertChanged(convert::alert(a.clone())),
-    }
+        Change::Resync => return None,
+    })
 }
 
 #[tonic::async_trait]
@@ -242,10 +244,10 @@ impl StatusService for StatusApi {
                     }
                     () = tx.closed() => return,
                 };
-                let out = match change {
-                    Ok(c) => Ok(private(pb::WatchEvent { kind: Some(delta(&c)) })),
-                    Err(RecvError::Lagged(missed)) => {
-                        tracing::debug!(missed, "watch subscriber fell behind; re-sending a snapshot");
+                let out = match change.map(|c| delta(&c)) {
+                    Ok(Some(kind)) => Ok(private(pb::WatchEvent { kind: Some(kind) })),
+                    Ok(None) | Err(RecvError::Lagged(_)) => {
+                        tracing::debug!("watch subscriber fell behind or changes were missed; re-sending a snapshot");
                         // One snapshot at a time: wait until the stream has taken what is queued
                         // (what the transport still holds stays counted in the budget).
                         while tx.capacity() < tx.max_capacity() {

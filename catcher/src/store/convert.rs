@@ -121,6 +121,7 @@ pub fn source_from(m: source::Model) -> Result<Source> {
         connected: m.connected,
         safety_reason: m.safety_reason,
         last_completed_at: m.last_completed_at,
+        replica: m.replica,
     })
 }
 
@@ -139,6 +140,7 @@ pub fn source_active(s: &Source) -> source::ActiveModel {
         safety_state: Set(s.safety_state.as_str().to_owned()),
         safety_reason: Set(s.safety_reason.clone()),
         last_completed_at: Set(s.last_completed_at),
+        replica: Set(s.replica.clone()),
     }
 }
 

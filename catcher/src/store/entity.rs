@@ -30,6 +30,8 @@ pub mod source {
         pub safety_state: String,
         pub safety_reason: String,
         pub last_completed_at: Option<i64>,
+        /// The catcher replica holding the agent's stream (while `connected`).
+        pub replica: Option<String>,
     }
     no_relations!();
 }
@@ -464,6 +466,55 @@ pub mod transition_day {
         pub day: i64,
         pub count: i64,
         pub bytes: i64,
+    }
+    no_relations!();
+}
+
+pub mod replica {
+    use sea_orm::entity::prelude::*;
+
+    /// A catcher process sharing the database; alive while its heartbeat is fresh.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "replicas")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub replica_id: String,
+        pub address: String,
+        pub started_at: i64,
+        pub heartbeat_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod lease {
+    use sea_orm::entity::prelude::*;
+
+    /// A singleton role held by one replica until `expires_at`; `term` grows at every takeover.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "leases")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub name: String,
+        pub holder: String,
+        pub term: i64,
+        pub acquired_at: i64,
+        pub expires_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod change_row {
+    use sea_orm::entity::prelude::*;
+
+    /// What one committed batch changed, by reference (`change::ChangeRefs` as JSON).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "changes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub change_id: i64,
+        pub replica: String,
+        pub committed_at: i64,
+        pub payload: String,
     }
     no_relations!();
 }

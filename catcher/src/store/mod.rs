@@ -3,6 +3,7 @@
 
 pub mod alerts;
 pub mod catalog;
+pub mod changes;
 mod credentials;
 pub use alerts::{AlertFilter, ChannelStats, FailedCopies};
 pub use catalog::SearchKey;
@@ -140,8 +141,18 @@ impl Store {
     }
 
     /// Applies pending migrations.
+    /// On PostgreSQL in one transaction under an advisory lock: replicas starting together
+    /// take turns, and the later ones find the schema current.
     pub async fn migrate(&self) -> Result<()> {
-        migration::Migrator::up(&self.db, None).await?;
+        if self.backend() != DatabaseBackend::Postgres {
+            migration::Migrator::up(&self.db, None).await?;
+            return Ok(());
+        }
+        use sea_orm::{ConnectionTrait, TransactionTrait};
+        let txn = self.db.begin().await?;
+        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATE_LOCK})")).await?;
+        migration::Migrator::up(&txn, None).await?;
+        txn.commit().await?;
         Ok(())
     }
 
@@ -679,7 +690,7 @@ impl Store {
     /// Commands due for delivery to connected agents, oldest first: pending ones, leased ones
     /// whose lease ran out by `now`, and every open one of the sources in `fresh` (just
     /// reconnected). Filtered in SQL, so commands for offline sources never crowd out the rest.
-    pub async fn due_commands(&self, now: Millis, fresh: &[String], limit: u64) -> Result<Vec<Command>> {
+    pub async fn due_commands(&self, now: Millis, fresh: &[String], limit: u64, replica: &str) -> Result<Vec<Command>> {
         use sea_orm::Condition;
         use sea_orm::sea_query::Query;
         let open = [CommandState::Pending, CommandState::Leased].map(|s| s.as_str());
@@ -687,6 +698,7 @@ impl Store {
             .column(source::Column::SourceId)
             .from(source::Entity)
             .and_where(source::Column::Connected.eq(true))
+            .and_where(source::Column::Replica.eq(replica))
             .to_owned();
         let mut due = Condition::any()
             .add(command::Column::State.eq(CommandState::Pending.as_str()))
@@ -712,6 +724,9 @@ impl Store {
         Ok(command::Entity::find().filter(command::Column::State.is_in(open)).count(&self.db).await?)
     }
 }
+
+/// Key of the advisory lock migrations run under (PostgreSQL).
+const MIGRATE_LOCK: i64 = 0x4542_4b4d; // "EBKM"
 
 /// The file path of a SQLite URL, if it names a file.
 fn sqlite_path(url: &str) -> Option<String> {

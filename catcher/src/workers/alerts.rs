@@ -43,6 +43,8 @@ pub struct Evaluator {
     pub metrics: Metrics,
     /// Rings when the delivery worker should look (notifications were queued).
     pub deliver: Arc<Notify>,
+    /// Records only while this replica holds the singleton lease.
+    pub lead: super::lease::Leadership,
     verifier: Verifier,
     broken: Option<(u64, String)>,
     full_check_at: Instant,
@@ -56,6 +58,7 @@ impl Evaluator {
         tally: Arc<RpoTally>,
         metrics: Metrics,
         deliver: Arc<Notify>,
+        lead: super::lease::Leadership,
     ) -> Self {
         Self {
             store,
@@ -64,6 +67,7 @@ impl Evaluator {
             tally,
             metrics,
             deliver,
+            lead,
             verifier: Verifier::default(),
             broken: None,
             full_check_at: Instant::now(),
@@ -235,9 +239,11 @@ impl Evaluator {
         for c in &found {
             *open.entry(c.kind).or_default() += 1;
         }
-        let out =
-            self.writer.submit(EvaluateAlerts { conditions: found, routes: self.settings.routes.clone() }).await?;
         self.metrics.set_alerts_open(&open);
+        // Every replica judges (its status view and metrics need the figures); the lease holder
+        // alone records what it found.
+        let Some(writer) = self.lead.writer(&self.writer) else { return Ok(()) };
+        let out = writer.submit(EvaluateAlerts { conditions: found, routes: self.settings.routes.clone() }).await?;
         if out.raised + out.resolved > 0 {
             tracing::info!(raised = out.raised, resolved = out.resolved, "alerts changed");
             self.deliver.notify_one();

@@ -28,7 +28,13 @@ pub struct Policy {
 }
 
 /// Runs a round every `policy.interval` (never when zero) until `stop`.
-pub async fn run(store: Store, writer: Writer, policy: Policy, stop: CancellationToken) {
+pub async fn run(
+    store: Store,
+    writer: Writer,
+    lead: super::lease::Leadership,
+    policy: Policy,
+    stop: CancellationToken,
+) {
     if policy.interval.is_zero() {
         return stop.cancelled().await;
     }
@@ -38,6 +44,7 @@ pub async fn run(store: Store, writer: Writer, policy: Policy, stop: Cancellatio
             () = tokio::time::sleep(policy.interval) => {}
             () = stop.cancelled() => return,
         }
+        let Some(writer) = lead.writer(&writer) else { continue };
         match round(&store, &writer, policy, &after).await {
             Ok((queued, next)) => {
                 if queued > 0 {
@@ -194,7 +201,7 @@ mod tests {
         let stop = CancellationToken::new();
         let (writer, task) = Writer::spawn(
             store.db().clone(),
-            Hub::new(16),
+            crate::writer::Publish::Hub(Hub::new(16)),
             Arc::new(Notify::new()),
             crate::writer::Settings::batch(64),
             stop.clone(),

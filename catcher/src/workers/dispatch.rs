@@ -35,6 +35,8 @@ pub struct Dispatcher {
     pub writer: Writer,
     pub delivery: Arc<dyn Delivery>,
     pub lease: Duration,
+    /// This replica: it delivers to the agents whose streams it holds.
+    pub replica: Arc<str>,
 }
 
 impl Dispatcher {
@@ -60,7 +62,7 @@ impl Dispatcher {
         let now = now_ms();
         let due: Vec<Command> = self
             .store
-            .due_commands(now, &fresh, ROUND)
+            .due_commands(now, &fresh, ROUND, &self.replica)
             .await?
             .into_iter()
             .filter(|c| self.delivery.is_connected(&c.source_id))
@@ -123,9 +125,19 @@ mod tests {
         let store = Store::connect(&db.url, 4).await.unwrap();
         store.migrate().await.unwrap();
         let stop = CancellationToken::new();
+        let settings = crate::writer::Settings::batch(512);
+        let me = settings.cluster.replica.clone();
         let (writer, task) = Writer::spawn(
             store.db().clone(),
-            Hub::new(16),
+            crate::writer::Publish::Hub(Hub::new(16)),
+            Arc::new(Notify::new()),
+            settings,
+            stop.clone(),
+        );
+        // Another replica on the same database, holding another agent's stream.
+        let (other, other_task) = Writer::spawn(
+            store.db().clone(),
+            crate::writer::Publish::Hub(Hub::new(16)),
             Arc::new(Notify::new()),
             crate::writer::Settings::batch(512),
             stop.clone(),
@@ -150,23 +162,32 @@ mod tests {
                 pending.unwrap().await.unwrap();
             }
         }
-        // ...and one for an agent that is.
-        let hello = HelloInfo {
-            source_id: "online".into(),
+        let hello = |id: &str| HelloInfo {
+            source_id: id.into(),
             label: String::new(),
             hostname: "h".into(),
             os: "linux".into(),
             agent_version: "t".into(),
             capabilities: vec![Capability::Backup],
         };
-        writer.submit(Hello(hello)).await.unwrap();
+        // ...1,500 for an agent connected to the other replica...
+        other.submit(Hello(hello("elsewhere"))).await.unwrap();
+        let queued = (0..1500).map(|_| writer.enqueue(pause("elsewhere")));
+        for pending in futures::future::join_all(queued).await {
+            pending.unwrap().await.unwrap();
+        }
+        // ...and one for an agent connected here.
+        writer.submit(Hello(hello("online"))).await.unwrap();
         let wanted = writer.submit(pause("online")).await.unwrap();
-        let fake = Arc::new(Fake { online: HashSet::from(["online".to_owned()]), sent: Mutex::new(Vec::new()) });
+        // Even a delivery that would take both: the other replica's agent is filtered in SQL.
+        let online = HashSet::from(["online".to_owned(), "elsewhere".to_owned()]);
+        let fake = Arc::new(Fake { online, sent: Mutex::new(Vec::new()) });
         let d = Dispatcher {
             store: store.clone(),
             writer: writer.clone(),
             delivery: fake.clone(),
             lease: Duration::from_secs(60),
+            replica: me,
         };
         assert_eq!(d.dispatch().await.unwrap(), 1);
         assert_eq!(*fake.sent.lock().unwrap(), vec![wanted.command_id.clone()]);
@@ -174,6 +195,7 @@ mod tests {
         assert_eq!(d.dispatch().await.unwrap(), 0);
         stop.cancel();
         task.await.unwrap();
+        other_task.await.unwrap();
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,6 +10,7 @@
 pub mod alerts;
 pub mod compaction;
 pub mod dispatch;
+pub mod lease;
 pub mod memory;
 pub mod notify;
 pub mod protection;

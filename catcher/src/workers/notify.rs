@@ -36,6 +36,8 @@ pub struct Deliverer {
     /// Names the catcher in messages.
     pub catcher: String,
     pub wake: Arc<Notify>,
+    /// Delivers only while this replica holds the singleton lease.
+    pub lead: super::lease::Leadership,
 }
 
 impl Deliverer {
@@ -63,6 +65,10 @@ impl Deliverer {
     /// queued, one at a time; a failure pauses the channel until its retry); answers how long
     /// until the next is due.
     pub async fn deliver_due(&self, paused: &mut HashMap<String, Millis>) -> Result<Duration> {
+        // The lease holder alone delivers (a replica that loses it mid-round has its records
+        // refused: a notification is then sent at most once more, by the new holder).
+        let Some(writer) = self.lead.writer(&self.writer) else { return Ok(Duration::from_secs(1)) };
+        let writer = &writer;
         let now = now_ms();
         paused.retain(|_, until| *until > now);
         let skip: Vec<String> = paused.keys().cloned().collect();
@@ -87,7 +93,7 @@ impl Deliverer {
                     Delivery::Retry { at, .. } => Some(*at),
                     _ => None,
                 };
-                if let Err(e) = self.writer.submit(NotificationsAttempted(vec![(n.id.clone(), outcome)])).await {
+                if let Err(e) = writer.submit(NotificationsAttempted(vec![(n.id.clone(), outcome)])).await {
                     tracing::warn!(error = %e, notification = %n.id, "could not record a delivery");
                     return Some((channel, now_ms() + 1000));
                 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::lease::Leadership;
 use crate::domain::{Spelling, now_ms};
 use crate::rules::RuleSet;
 use crate::writer::{ApplyDue, Writer};
@@ -18,12 +19,19 @@ const MAX_SLEEP: Duration = Duration::from_secs(30);
 /// Runs until `stop`; `rules_changed` hears the rule sets in force after a rule change applied.
 pub async fn run(
     writer: Writer,
+    lead: Leadership,
     wake: Arc<Notify>,
     rules_changed: impl Fn(&[RuleSet]) + Send + 'static,
     stop: CancellationToken,
 ) {
     loop {
-        let sleep = match writer.submit(ApplyDue).await {
+        let Some(fenced) = lead.writer(&writer) else {
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                () = stop.cancelled() => return,
+            }
+        };
+        let sleep = match fenced.submit(ApplyDue).await {
             Ok(out) => {
                 for c in &out.resolved {
                     tracing::info!(change_id = c.change_id, state = c.state.as_str(), outcome = %c.outcome, "pending change resolved");

@@ -4,11 +4,11 @@
 //! (no stations configured: the seed's behaviour); a station-backed executor leases move
 //! commands to mover agents and advances the record only after a verified copy is reported.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use super::lease::Leadership;
 use crate::domain::now_ms;
 use crate::error::Result;
 use crate::store::{Due, Store};
@@ -31,16 +31,22 @@ impl TransitionExecutor for MetadataOnly {
     }
 }
 
-/// Runs passes every `interval` until `stop`; a full batch is followed at once by another pass.
+/// Runs passes every `interval` while this replica holds the singleton lease, until `stop`; a
+/// full batch is followed at once by another pass.
 pub async fn run(
     store: Store,
-    executor: Arc<dyn TransitionExecutor>,
+    writer: Writer,
+    lead: Leadership,
     interval: Duration,
     batch: u64,
     stop: CancellationToken,
 ) {
     loop {
-        let full = match pass(&store, executor.as_ref(), batch).await {
+        let outcome = match lead.writer(&writer) {
+            Some(fenced) => pass(&store, &MetadataOnly(fenced), batch).await,
+            None => Ok(0),
+        };
+        let full = match outcome {
             Ok(n) => n >= batch,
             Err(e) => {
                 tracing::warn!(error = %e, "scheduler pass failed; retrying next tick");
@@ -59,7 +65,7 @@ pub async fn run(
 
 /// Queues a restore drill every `interval` (never when zero), the first one an interval after start.
 /// Returns at `stop`.
-pub async fn drills(writer: Writer, interval: Duration, sample: u32, stop: CancellationToken) {
+pub async fn drills(writer: Writer, lead: Leadership, interval: Duration, sample: u32, stop: CancellationToken) {
     if interval.is_zero() {
         // Drills are off; a worker that ends early means trouble, so wait for shutdown.
         return stop.cancelled().await;
@@ -69,6 +75,7 @@ pub async fn drills(writer: Writer, interval: Duration, sample: u32, stop: Cance
             () = tokio::time::sleep(interval) => {}
             () = stop.cancelled() => return,
         }
+        let Some(writer) = lead.writer(&writer) else { continue };
         match writer.submit(ScheduleDrill { sample }).await {
             Ok(false) => tracing::debug!("no drill: no connected mover or nothing stored on stations"),
             Ok(true) => tracing::info!("restore drill queued"),

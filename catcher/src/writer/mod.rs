@@ -13,6 +13,7 @@
 
 mod alerts;
 mod catalog;
+mod cluster;
 mod commands;
 mod credentials;
 mod damage;
@@ -42,6 +43,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 pub use self::alerts::{AcknowledgeAlert, ChannelTested, EvaluateAlerts, Evaluated, NotificationsAttempted, Route};
+pub use self::cluster::{Beat, BeatOutcome};
 pub use self::commands::{CommandsProgressed, CommandsSent, CreateCommand, NewCommand};
 pub use self::credentials::{CreateEnrollment, CreateToken, Enroll, Renew, RevokeAgent, RevokeToken};
 pub use self::damage::{Damage, ReportChecks};
@@ -56,12 +58,13 @@ pub use self::policy::{
 pub use self::protection::{ApplyDue, CancelPending, DueOutcome};
 pub use self::sources::{Disconnected, Hello, HelloInfo, RegisterSource, Touch};
 pub use self::stations::SyncStations;
+pub use self::unit::ClusterSettings;
 use self::unit::Unit;
 use crate::change::Changes;
 use crate::domain::{Millis, now_ms};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
-use crate::watch::Hub;
+use crate::watch::{Committed, Hub};
 
 /// One kind of write: applied inside the batch's unit of work, answered with `Output` once the
 /// batch has committed.
@@ -122,6 +125,11 @@ macro_rules! ops {
                 }
             }
 
+            /// Answers with `e` without applying (after the batch commits, like the rest).
+            fn refuse(self, e: Error) -> Applied {
+                match self { $(Self::$name(_, reply) => Applied::$name(reply, Err(e)),)+ }
+            }
+
             /// Answers without applying: `Unavailable` with `message`.
             fn fail(self, message: &str) {
                 match self { $(Self::$name(_, reply) => { let _ = reply.send(Err(Error::Unavailable(message.to_owned()))); })+ }
@@ -179,23 +187,44 @@ ops!(
     AcknowledgeAlert,
     NotificationsAttempted,
     ChannelTested,
+    Beat,
 );
 
 /// How the writer works.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     /// Most queued writes applied in one transaction (group commit).
     pub max_batch: usize,
     /// The protection delay: a change that would delete data sooner waits this long, and
     /// expiry keeps what any rule set in force this long ago would keep.
     pub protection_ms: Millis,
+    /// Who this writer is among the replicas sharing the database.
+    pub cluster: ClusterSettings,
 }
 
 impl Settings {
     /// Group commits of `max_batch`, no protection delay (tools and tests that change no rules).
     pub fn batch(max_batch: usize) -> Self {
-        Self { max_batch, protection_ms: 0 }
+        Self { max_batch, protection_ms: 0, cluster: ClusterSettings::single() }
     }
+}
+
+/// Where a committed batch's changes go.
+#[derive(Clone)]
+pub enum Publish {
+    /// Straight to the live views (one catcher on its database: SQLite).
+    Hub(Hub),
+    /// Through the changes feed, which every replica reads in commit order (PostgreSQL): the
+    /// batch appends its feed row and hands its changes to this replica's feed.
+    Feed(Committed),
+}
+
+/// A queued request: the op, the span it was queued in (its group commit links to it), and
+/// the lease term it was made under, if any (fencing).
+struct Entry {
+    request: Request,
+    span: tracing::Span,
+    fence: Option<u64>,
 }
 
 /// A queued request (opaque outside the writer).
@@ -204,17 +233,18 @@ pub struct RequestBox(Request);
 /// Handle for submitting writes. Cheap to clone.
 #[derive(Clone)]
 pub struct Writer {
-    /// Each request travels with the span it was queued in: its group commit links to it.
-    tx: mpsc::Sender<(Request, tracing::Span)>,
+    tx: mpsc::Sender<Entry>,
     commits: Arc<AtomicU64>,
     metrics: Metrics,
+    /// The lease term this handle's ops are made under (`fenced`).
+    fence: Option<u64>,
 }
 
 impl Writer {
     /// Starts the writer task. It runs until `stop` is cancelled, then applies what is queued and ends.
     pub fn spawn(
         db: DatabaseConnection,
-        hub: Hub,
+        publish: Publish,
         status_dirty: Arc<Notify>,
         settings: Settings,
         stop: CancellationToken,
@@ -223,7 +253,7 @@ impl Writer {
         let (tx, rx) = mpsc::channel(max_batch.max(1) * 4);
         let commits = Arc::new(AtomicU64::new(0));
         let metrics = Metrics::new();
-        let sink = Sink::new(hub, status_dirty, commits.clone(), settings.protection_ms, metrics.clone());
+        let sink = Sink::new(publish, status_dirty, commits.clone(), settings, metrics.clone());
         // The writer gets a thread of its own: a commit is a dozen hops to the database's worker
         // thread and back, and on the shared runtime each wake-up queued behind the sessions'
         // and Watch streams' work (p99 latency with ten subscribers 52 -> 47 ms).
@@ -238,7 +268,18 @@ impl Writer {
                 }
             }
         });
-        (Self { tx, commits, metrics }, task)
+        (Self { tx, commits, metrics, fence: None }, task)
+    }
+
+    /// A handle whose ops are made under lease term `term`: each is refused, writing nothing,
+    /// unless this replica still holds the singleton lease with that term when it applies.
+    pub fn fenced(&self, term: u64) -> Self {
+        Self { fence: Some(term), ..self.clone() }
+    }
+
+    /// Another replica committed: readers that cache by commit generation look again.
+    pub fn note_foreign_commit(&self) {
+        self.commits.fetch_add(1, Ordering::AcqRel);
     }
 
     /// The catcher's metrics; the writer counts commits and events into them.
@@ -256,7 +297,8 @@ impl Writer {
     /// were queued; the returned future resolves once the op's batch has committed or failed.
     pub async fn enqueue<O: Queued>(&self, op: O) -> Result<Pending<O::Output>> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send((op.request(reply).0, tracing::Span::current())).await.map_err(|_| shutting_down())?;
+        let queued = Entry { request: op.request(reply).0, span: tracing::Span::current(), fence: self.fence };
+        self.tx.send(queued).await.map_err(|_| shutting_down())?;
         Ok(Pending(rx))
     }
 
@@ -281,7 +323,7 @@ impl<T> Future for Pending<T> {
 struct Sink {
     /// Unfinished packages per source, for the live view (see `flush`).
     in_flight: HashMap<String, u64>,
-    hub: Hub,
+    publish: Publish,
     status_dirty: Arc<Notify>,
     commits: Arc<AtomicU64>,
     /// Sessions with an op in a failed batch. Their ops queued behind it are refused: applying
@@ -289,19 +331,32 @@ struct Sink {
     /// never resend. Forgotten when the session's `Disconnected` arrives (it is queued last).
     failed_sessions: HashSet<String>,
     protection_ms: Millis,
+    cluster: ClusterSettings,
+    /// The changes feed's newest row after this writer's last commit (feed mode): when a batch
+    /// finds another, another replica committed meanwhile and the in-memory counts are stale.
+    feed_head: Option<i64>,
     metrics: Metrics,
 }
 
 impl Sink {
     fn new(
-        hub: Hub,
+        publish: Publish,
         status_dirty: Arc<Notify>,
         commits: Arc<AtomicU64>,
-        protection_ms: Millis,
+        settings: Settings,
         metrics: Metrics,
     ) -> Self {
-        let failed_sessions = HashSet::new();
-        Self { in_flight: HashMap::new(), hub, status_dirty, commits, failed_sessions, protection_ms, metrics }
+        Self {
+            in_flight: HashMap::new(),
+            publish,
+            status_dirty,
+            commits,
+            failed_sessions: HashSet::new(),
+            protection_ms: settings.protection_ms,
+            cluster: settings.cluster,
+            feed_head: None,
+            metrics,
+        }
     }
 }
 
@@ -314,7 +369,7 @@ fn shutting_down() -> Error {
 
 async fn run(
     db: DatabaseConnection,
-    mut rx: mpsc::Receiver<(Request, tracing::Span)>,
+    mut rx: mpsc::Receiver<Entry>,
     mut sink: Sink,
     max_batch: usize,
     stop: CancellationToken,
@@ -344,12 +399,12 @@ async fn run(
         };
         // The cap counts writes, not requests: one agent op may carry a thousand events, and a
         // transaction of a quarter million events would hold every ack back for seconds.
-        let mut weight = first.0.weight();
+        let mut weight = first.request.weight();
         batch.push(first);
         while weight < max_batch {
             match rx.try_recv() {
                 Ok(req) => {
-                    weight += req.0.weight();
+                    weight += req.request.weight();
                     batch.push(req);
                 }
                 Err(_) => break,
@@ -360,27 +415,27 @@ async fn run(
     tracing::debug!("writer stopped");
 }
 
-async fn apply_batch(db: &DatabaseConnection, batch: &mut Vec<(Request, tracing::Span)>, sink: &mut Sink) {
+async fn apply_batch(db: &DatabaseConnection, batch: &mut Vec<Entry>, sink: &mut Sink) {
     let mut sessions = Vec::new();
     let mut ended = Vec::new();
     let mut admitted = Vec::with_capacity(batch.len());
     // The group commit follows from the spans its ops were queued in (a trace per agent stream
     // read, linked to the commit that made it durable).
     let commit = tracing::info_span!("group_commit", ops = batch.len(), events = tracing::field::Empty);
-    for (req, queued_in) in batch.drain(..) {
-        if queued_in.id().is_some() {
-            commit.follows_from(&queued_in);
+    for q in batch.drain(..) {
+        if q.span.id().is_some() {
+            commit.follows_from(&q.span);
         }
-        match &req {
+        match &q.request {
             Request::AgentEvents(op, _) if sink.failed_sessions.contains(&op.session_id) => {
-                req.fail("an earlier write of this stream failed; reconnect");
+                q.request.fail("an earlier write of this stream failed; reconnect");
                 continue;
             }
             Request::AgentEvents(op, _) => sessions.push(op.session_id.clone()),
             Request::Disconnected(op, _) => ended.push(op.session_id.clone()),
             _ => {}
         }
-        admitted.push(req);
+        admitted.push((q.request, q.fence));
     }
     if !admitted.is_empty() {
         use tracing::Instrument;
@@ -393,11 +448,17 @@ async fn apply_batch(db: &DatabaseConnection, batch: &mut Vec<(Request, tracing:
 }
 
 /// Applies and commits what `apply_batch` admitted, then answers every op.
-async fn commit_batch(db: &DatabaseConnection, batch: Vec<Request>, sink: &mut Sink, sessions: Vec<String>) {
+async fn commit_batch(
+    db: &DatabaseConnection,
+    batch: Vec<(Request, Option<u64>)>,
+    sink: &mut Sink,
+    sessions: Vec<String>,
+) {
     let size = batch.len();
     let started = std::time::Instant::now();
-    match apply_in_txn(db, batch, &mut sink.in_flight, sink.protection_ms).await {
-        Ok((applied, changes)) => {
+    let feed = matches!(sink.publish, Publish::Feed(_));
+    match apply_in_txn(db, batch, sink, feed).await {
+        Ok((applied, changes, head)) => {
             let status = changes.status;
             sink.commits.fetch_add(1, Ordering::AcqRel);
             sink.metrics.committed(size, started.elapsed(), &changes.journal);
@@ -405,7 +466,15 @@ async fn commit_batch(db: &DatabaseConnection, batch: Vec<Request>, sink: &mut S
                 applied.iter().map(|a| if let Applied::AgentEvents(_, Ok(o)) = a { o.applied } else { 0 }).sum();
             sink.metrics.events_applied.inc_by(events);
             tracing::Span::current().record("events", events);
-            tracing::info_span!("publish_changes").in_scope(|| sink.hub.publish_changes(changes));
+            tracing::info_span!("publish_changes").in_scope(|| match &sink.publish {
+                Publish::Hub(hub) => hub.publish_changes(changes),
+                Publish::Feed(committed) => {
+                    // The batch appended feed row head + 1 when it changed anything.
+                    let row = head.filter(|_| !changes.is_empty()).map(|h| h + 1);
+                    sink.feed_head = row.or(head);
+                    committed.push(row, changes);
+                }
+            });
             if status {
                 sink.status_dirty.notify_one();
             }
@@ -414,6 +483,7 @@ async fn commit_batch(db: &DatabaseConnection, batch: Vec<Request>, sink: &mut S
         Err(Failed { err, applied, unapplied }) => {
             // Counts may hold this batch's uncommitted deltas; they are re-read as needed.
             sink.in_flight.clear();
+            sink.feed_head = None;
             sink.failed_sessions.extend(sessions);
             tracing::error!(error = %err, ops = size, "group commit failed; every op in the batch is answered with the error");
             // The database's text stays in the log; callers learn only that nothing was applied.
@@ -430,12 +500,19 @@ struct Failed {
     unapplied: Vec<Request>,
 }
 
+/// A batch's requests with their fences.
+type Batch = Vec<(Request, Option<u64>)>;
+
+fn requests(batch: Batch) -> Vec<Request> {
+    batch.into_iter().map(|(r, _)| r).collect()
+}
+
 async fn apply_in_txn(
     db: &DatabaseConnection,
-    batch: Vec<Request>,
-    in_flight: &mut HashMap<String, u64>,
-    protection_ms: Millis,
-) -> std::result::Result<(Vec<Applied>, Changes), Failed> {
+    batch: Batch,
+    sink: &mut Sink,
+    feed: bool,
+) -> std::result::Result<(Vec<Applied>, Changes, Option<i64>), Failed> {
     let started = std::time::Instant::now();
     let mut applied = Vec::with_capacity(batch.len());
     // SQLite: take the write lock at BEGIN, where the busy timeout waits for another process
@@ -447,22 +524,44 @@ async fn apply_in_txn(
     };
     let txn = match db.begin_with_options(immediate).await {
         Ok(txn) => txn,
-        Err(e) => return Err(Failed { err: e.into(), applied, unapplied: batch }),
+        Err(e) => return Err(Failed { err: e.into(), applied, unapplied: requests(batch) }),
     };
     let begun = started.elapsed();
-    let mut unit = Unit::new(&txn, now_ms(), protection_ms);
+    let mut unit = Unit::new(&txn, now_ms(), sink.protection_ms, sink.cluster.clone());
+    // Replicas take turns (PostgreSQL); one that finds the feed moved by another since its own
+    // last commit drops its counts, which that commit may have changed.
+    let head = match unit.begin_cluster_batch(feed).await {
+        Ok(head) => head,
+        Err(err) => return Err(Failed { err, applied, unapplied: requests(batch) }),
+    };
+    if head.is_some() && head != sink.feed_head {
+        sink.in_flight.clear();
+    }
+    let in_flight = &mut sink.in_flight;
     if let Err(err) = prefetch(&mut unit, &batch).await {
-        return Err(Failed { err, applied, unapplied: batch });
+        return Err(Failed { err, applied, unapplied: requests(batch) });
     }
     let prefetched = started.elapsed();
     let mut queue = batch.into_iter();
-    while let Some(req) = queue.next() {
-        let done = req.apply(&mut unit).await;
+    while let Some((req, fence)) = queue.next() {
+        let done = match fence {
+            Some(term) => match unit.check_fence(term).await {
+                Ok(()) => req.apply(&mut unit).await,
+                Err(e) if e.is_client_error() => req.refuse(e),
+                Err(e) => {
+                    let err = Error::Unavailable(format!("a fence check failed: {e}"));
+                    let mut unapplied = vec![req];
+                    unapplied.extend(queue.map(|(r, _)| r));
+                    return Err(Failed { err, applied, unapplied });
+                }
+            },
+            None => req.apply(&mut unit).await,
+        };
         if let Some(e) = done.storage_failure() {
             // The transaction may be unusable (PostgreSQL aborts it); give up on the batch.
             let err = Error::Unavailable(format!("an op failed: {e}"));
             applied.push(done);
-            return Err(Failed { err, applied, unapplied: queue.collect() });
+            return Err(Failed { err, applied, unapplied: queue.map(|(r, _)| r).collect() });
         }
         applied.push(done);
     }
@@ -477,15 +576,15 @@ async fn apply_in_txn(
         return Err(Failed { err: e.into(), applied, unapplied: Vec::new() });
     }
     tracing::trace!(ops, ?begun, ?prefetched, applied = ?applied_at, ?flushed, committed = ?started.elapsed(), "batch committed");
-    Ok((applied, changes))
+    Ok((applied, changes, head))
 }
 
 /// Loads the rows the batch's agent events will touch, a few queries for the whole batch.
-async fn prefetch(u: &mut Unit<'_>, batch: &[Request]) -> Result<()> {
+async fn prefetch(u: &mut Unit<'_>, batch: &Batch) -> Result<()> {
     let mut sources = Vec::new();
     let mut packages = Vec::new();
     let mut commands = Vec::new();
-    for req in batch {
+    for (req, _) in batch {
         match req {
             Request::AgentEvents(op, _) => {
                 sources.push(op.source_id.clone());

@@ -112,7 +112,7 @@ impl Op for Bootstrap {
     type Output = ();
 
     async fn apply(self, u: &mut Unit<'_>) -> Result<()> {
-        u.reset_connections();
+        u.reset_connections().await?;
         if !u.rules().await?.is_empty() {
             return Ok(());
         }

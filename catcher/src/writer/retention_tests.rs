@@ -128,7 +128,7 @@ impl Sim {
     /// Applies one op in its own transaction at the simulated clock.
     async fn at<O: Op>(&mut self, op: O) -> O::Output {
         let txn = self.db().begin().await.expect("begin");
-        let mut u = Unit::new(&txn, self.now, self.protection_ms);
+        let mut u = Unit::new(&txn, self.now, self.protection_ms, super::ClusterSettings::single());
         let mark = u.mark();
         let result = op.apply(&mut u).await;
         u.settle(mark, result.is_ok());
@@ -736,7 +736,7 @@ fn a_shorter_rule_waits_out_the_protection_delay_and_the_floor_holds_behind_it()
             Stop::default(),
         ];
         let txn = sim2.db().begin().await.unwrap();
-        let mut u = Unit::new(&txn, sim2.now, sim2.protection_ms);
+        let mut u = Unit::new(&txn, sim2.now, sim2.protection_ms, super::ClusterSettings::single());
         policy::apply_rules(&mut u, short, "edited", RuleChange::Update, "intruder", sim2.now).await.unwrap();
         u.flush(&mut HashMap::new()).await.unwrap();
         txn.commit().await.unwrap();
@@ -829,7 +829,7 @@ fn a_package_deletion_waits_and_is_checked_again_when_due() {
         assert!(sim.store.package(&old).await.unwrap().is_none(), "deleted when due");
         // The current version's package is refused at once, with the reason.
         let txn = sim.db().begin().await.unwrap();
-        let mut u = Unit::new(&txn, sim.now, sim.protection_ms);
+        let mut u = Unit::new(&txn, sim.now, sim.protection_ms, super::ClusterSettings::single());
         let err = ask(&current).apply(&mut u).await.unwrap_err();
         assert!(err.to_string().contains("only recorded version"), "{err}");
     });
@@ -852,7 +852,7 @@ fn the_floor_keeps_a_cache_package_for_the_ttl_in_force_within_the_delay() {
         };
         let put = async |sim: &mut Sim, ttl: u64| {
             let txn = sim.db().begin().await.unwrap();
-            let mut u = Unit::new(&txn, sim.now, sim.protection_ms);
+            let mut u = Unit::new(&txn, sim.now, sim.protection_ms, super::ClusterSettings::single());
             policy::apply_rules(&mut u, vec![cache(ttl)], "edited", RuleChange::Update, "intruder", sim.now)
                 .await
                 .unwrap();

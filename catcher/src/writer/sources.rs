@@ -44,6 +44,12 @@ impl Op for Disconnected {
         if self.superseded {
             return Ok(());
         }
+        // The agent's stream moved to another replica: that one holds it now.
+        if let Some(s) = u.source(&self.source_id).await?
+            && s.replica.as_deref().is_some_and(|r| *r != *u.replica)
+        {
+            return Ok(());
+        }
         disconnected(u, &self.source_id, &self.reason).await
     }
 }
@@ -105,6 +111,7 @@ async fn hello(u: &mut Unit<'_>, h: HelloInfo) -> Result<(Source, u64)> {
     s.agent_version = h.agent_version;
     s.capabilities = h.capabilities;
     s.connected = true;
+    s.replica = Some(u.replica.to_string());
     s.last_seen_at = u.now;
     u.journal(JournalEntry {
         source_id: s.source_id.clone(),
@@ -116,9 +123,10 @@ async fn hello(u: &mut Unit<'_>, h: HelloInfo) -> Result<(Source, u64)> {
     Ok((s, cursor))
 }
 
-async fn disconnected(u: &mut Unit<'_>, id: &str, why: &str) -> Result<()> {
+pub(super) async fn disconnected(u: &mut Unit<'_>, id: &str, why: &str) -> Result<()> {
     if let Some(mut s) = u.source(id).await? {
         s.connected = false;
+        s.replica = None;
         s.last_seen_at = u.now;
         u.put_source(s);
         u.journal(JournalEntry {

@@ -52,14 +52,23 @@ async fn world(kind: Db) -> World {
 
 impl World {
     fn sink(&self) -> Sink {
-        Sink::new(Hub::new(64), Arc::new(Notify::new()), Arc::new(AtomicU64::new(0)), 0, crate::metrics::Metrics::new())
+        Sink::new(
+            super::Publish::Hub(Hub::new(64)),
+            Arc::new(Notify::new()),
+            Arc::new(AtomicU64::new(0)),
+            super::Settings::batch(256),
+            crate::metrics::Metrics::new(),
+        )
     }
 
-    fn spawn(&self) -> (Writer, tokio::task::JoinHandle<()>, CancellationToken) {
+    /// A writer on a pool of its own: its connections live on the writer's own runtime, which
+    /// ends with it, so the test's reads afterwards must not be handed one of them.
+    async fn spawn(&self) -> (Writer, tokio::task::JoinHandle<()>, CancellationToken) {
         let stop = CancellationToken::new();
+        let own = Store::connect(&self.db.url, 4).await.expect("connect");
         let (w, task) = Writer::spawn(
-            self.store.db().clone(),
-            Hub::new(64),
+            own.db().clone(),
+            super::Publish::Hub(Hub::new(64)),
             Arc::new(Notify::new()),
             super::Settings::batch(256),
             stop.clone(),
@@ -129,7 +138,7 @@ async fn bootstrap(w: &Writer) {
 
 async fn after_a_failed_write_a_session_gets_nothing_more_applied(kind: Db) {
     let world = world(kind).await;
-    let (writer, task, stop) = world.spawn();
+    let (writer, task, stop) = world.spawn().await;
     let db = world.store.db();
 
     // The database fails the batch holding s1's seq 1 ...
@@ -167,7 +176,7 @@ async fn a_session_that_ended_in_a_failed_batch_is_forgotten(kind: Db) {
 
 async fn a_batch_of_valid_and_refused_ops_commits_exactly_the_valid_ones(kind: Db) {
     let world = world(kind).await;
-    let (writer, task, stop) = world.spawn();
+    let (writer, task, stop) = world.spawn().await;
     bootstrap(&writer).await;
     stop.cancel();
     task.await.unwrap();
@@ -230,7 +239,7 @@ async fn a_batch_of_valid_and_refused_ops_commits_exactly_the_valid_ones(kind: D
 
 async fn a_refused_event_leaves_nothing_it_staged(kind: Db) {
     let world = world(kind).await;
-    let (writer, task, stop) = world.spawn();
+    let (writer, task, stop) = world.spawn().await;
     bootstrap(&writer).await;
     let p = new_package(3);
     // The first copy is staged, the second contradicts the checksum: the whole event is refused.
@@ -266,7 +275,7 @@ async fn a_refused_event_leaves_nothing_it_staged(kind: Db) {
 
 async fn a_storage_failure_mid_batch_applies_nothing(kind: Db) {
     let world = world(kind).await;
-    let (writer, task, stop) = world.spawn();
+    let (writer, task, stop) = world.spawn().await;
     bootstrap(&writer).await;
     stop.cancel();
     task.await.unwrap();
@@ -295,7 +304,7 @@ async fn a_storage_failure_mid_batch_applies_nothing(kind: Db) {
 
 async fn counters_and_day_buckets_match_a_recount(kind: Db) {
     let world = world(kind).await;
-    let (writer, task, stop) = world.spawn();
+    let (writer, task, stop) = world.spawn().await;
     bootstrap(&writer).await;
     let packages: Vec<NewPackage> = (10..40).map(new_package).collect();
     let mut evs = Vec::new();
@@ -346,7 +355,7 @@ async fn counters_and_day_buckets_match_a_recount(kind: Db) {
     // Spoil the counters, recount from the rows: the kept figures must be what a recount says.
     let db = world.store.db();
     db.execute_unprepared("UPDATE package_counters SET count = -1").await.unwrap();
-    let (writer, task, stop) = world.spawn();
+    let (writer, task, stop) = world.spawn().await;
     writer.submit(Recount).await.unwrap();
     stop.cancel();
     task.await.unwrap();
@@ -376,6 +385,6 @@ async fn days(world: &World) -> Vec<(String, String, i64, i64, i64)> {
 }
 
 /// Requests as queued outside any span.
-fn untraced(batch: Vec<Request>) -> Vec<(Request, tracing::Span)> {
-    batch.into_iter().map(|r| (r, tracing::Span::none())).collect()
+fn untraced(batch: Vec<Request>) -> Vec<super::Entry> {
+    batch.into_iter().map(|request| super::Entry { request, span: tracing::Span::none(), fence: None }).collect()
 }

@@ -114,6 +114,11 @@ impl Catcher {
         }
     }
 
+    /// Sends `signal` (e.g. "STOP", "CONT").
+    pub fn signal(&self, signal: &str) {
+        self.proc.signal(signal);
+    }
+
     /// SIGKILL: no chance to flush anything.
     pub async fn kill(&mut self) {
         self.proc.kill().await;

@@ -11,6 +11,7 @@ mod lifecycle;
 mod metrics;
 mod projections;
 mod reflection;
+mod replicas;
 mod restores;
 mod stream;
 mod telemetry;

@@ -14,6 +14,7 @@ mod m20261203_000009_credentials;
 mod m20261204_000010_people_tokens;
 mod m20261204_000011_pending_changes;
 mod m20261204_000012_alerts;
+mod m20261205_000013_replicas;
 
 pub use m20261124_000004_transition_days::rebuild_transition_days_sql;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000010_people_tokens::Migration),
             Box::new(m20261204_000011_pending_changes::Migration),
             Box::new(m20261204_000012_alerts::Migration),
+            Box::new(m20261205_000013_replicas::Migration),
         ]
     }
 }

@@ -19,10 +19,6 @@ use crate::rules::RuleSet;
 use crate::store::convert::*;
 use crate::store::entity::*;
 
-/// Key of the advisory lock that serialises journal appends (and snapshot ids) across catcher
-/// replicas.
-pub(super) const JOURNAL_LOCK: i64 = 0x4542_4b4a; // "EBKJ"
-
 /// (type, tier, UTC day of `next_transition_at`): the projections' buckets.
 type DayKey = (PackageType, Tier, i64);
 
@@ -42,12 +38,19 @@ impl Unit<'_> {
                     replanned.insert(rs.package_type);
                 }
                 Bulk::Recount => recount = true,
-                Bulk::ResetConnections => {
-                    source::Entity::update_many()
+                Bulk::ResetConnections(others) => {
+                    let mut q = source::Entity::update_many()
                         .col_expr(source::Column::Connected, Expr::value(false))
-                        .filter(source::Column::Connected.eq(true))
-                        .exec(txn)
-                        .await?;
+                        .col_expr(source::Column::Replica, Expr::value(Option::<String>::None))
+                        .filter(source::Column::Connected.eq(true));
+                    if !others.is_empty() {
+                        q = q.filter(
+                            sea_orm::Condition::any()
+                                .add(source::Column::Replica.is_null())
+                                .add(source::Column::Replica.is_not_in(others)),
+                        );
+                    }
+                    q.exec(txn).await?;
                 }
             }
         }
@@ -173,6 +176,7 @@ impl Unit<'_> {
                 .await?;
         }
         changes.restores = self.write_commands().await?;
+        changes.commands = self.commands_written;
         self.write_snapshots().await?;
         super::catalog::flush(txn, std::mem::take(&mut self.catalog)).await?;
         super::credentials::flush(txn, std::mem::take(&mut self.credentials)).await?;
@@ -213,6 +217,8 @@ impl Unit<'_> {
         if self.rules_changed {
             changes.rules = Some(self.rules_now());
         }
+        let cluster = std::mem::take(&mut self.cluster);
+        super::cluster::flush(txn, cluster, &self.replica, self.now, &changes).await?;
         Ok(changes)
     }
 
@@ -237,6 +243,7 @@ impl Unit<'_> {
     /// Writes the changed commands; returns the restores among them (the live view shows them).
     async fn write_commands(&mut self) -> Result<Vec<Command>> {
         let dirty: Vec<Command> = self.commands.drain().filter(|(_, t)| t.dirty).filter_map(|(_, t)| t.value).collect();
+        self.commands_written = !dirty.is_empty();
         for chunk in dirty.chunks(CHUNK / 2) {
             let rows = chunk.iter().map(command_active).collect::<Result<Vec<_>>>()?;
             command::Entity::insert_many(rows)
@@ -309,10 +316,6 @@ impl Unit<'_> {
     }
 
     async fn append_journal(&mut self) -> Result<Vec<JournalEvent>> {
-        if self.txn.get_database_backend() == DatabaseBackend::Postgres {
-            // Replicas sharing one database append to one chain: take turns.
-            self.txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({JOURNAL_LOCK})")).await?;
-        }
         let head: Option<(i64, String)> = journal::Entity::find()
             .select_only()
             .columns([journal::Column::Sequence, journal::Column::Hash])
@@ -512,7 +515,7 @@ const PACKAGE_UPDATE: [package::Column; 15] = [
     package::Column::ExpiredAt,
 ];
 
-const SOURCE_UPDATE: [source::Column; 12] = [
+const SOURCE_UPDATE: [source::Column; 13] = [
     source::Column::Label,
     source::Column::Hostname,
     source::Column::Os,
@@ -525,6 +528,7 @@ const SOURCE_UPDATE: [source::Column; 12] = [
     source::Column::SafetyState,
     source::Column::SafetyReason,
     source::Column::LastCompletedAt,
+    source::Column::Replica,
 ];
 
 /// Re-plans stored packages of `rs.package_type` after a rule change (the SQL twin of

@@ -8,20 +8,19 @@
 
 mod alerts;
 mod catalog;
+mod cluster;
 mod credentials;
 mod flush;
 mod protection;
 mod reads;
 mod undo;
 
+pub use self::cluster::ClusterSettings;
 use self::undo::{Undo, put, staged};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
-};
+use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::domain::*;
 use crate::error::{Error, Result};
@@ -53,8 +52,8 @@ enum Bulk {
     Replan(RuleSet),
     /// Recount the package counters and day buckets from the packages table.
     Recount,
-    /// No agent is connected (start-up).
-    ResetConnections,
+    /// No agent is connected (start-up), except to these other live replicas.
+    ResetConnections(Vec<String>),
 }
 
 pub struct Unit<'a> {
@@ -102,10 +101,22 @@ pub struct Unit<'a> {
     depth: usize,
     pub rules_changed: bool,
     pub status_changed: bool,
+    /// Set by flush: command rows were written.
+    commands_written: bool,
+    /// Replicas, the singleton lease, the changes feed.
+    cluster: cluster::ClusterStage,
+    /// This catcher replica.
+    pub replica: std::sync::Arc<str>,
+    cluster_settings: ClusterSettings,
 }
 
 impl<'a> Unit<'a> {
-    pub fn new(txn: &'a DatabaseTransaction, now: Millis, protection_ms: Millis) -> Self {
+    pub fn new(
+        txn: &'a DatabaseTransaction,
+        now: Millis,
+        protection_ms: Millis,
+        cluster_settings: ClusterSettings,
+    ) -> Self {
         Self {
             txn,
             now,
@@ -137,6 +148,10 @@ impl<'a> Unit<'a> {
             depth: 0,
             rules_changed: false,
             status_changed: false,
+            commands_written: false,
+            cluster: cluster::ClusterStage::default(),
+            replica: cluster_settings.replica.clone(),
+            cluster_settings,
         }
     }
 
@@ -362,16 +377,22 @@ impl<'a> Unit<'a> {
         self.log(Undo::Cursor(source_id.to_owned(), prev));
     }
 
-    /// Stages "no agent is connected" (start-up), for the stored sources and the cached ones.
-    pub fn reset_connections(&mut self) {
+    /// Stages "no agent is connected" (start-up) for the stored sources and the cached ones,
+    /// except those whose stream another live replica holds.
+    pub async fn reset_connections(&mut self) -> Result<()> {
+        let mut live = self.live_replicas().await?;
+        let on_live = |s: &Source| s.replica.as_ref().is_some_and(|r| live.contains(r) && **r != *self.replica);
         let connected: Vec<Source> =
-            self.sources.values().filter_map(|t| t.value.clone()).filter(|s| s.connected).collect();
+            self.sources.values().filter_map(|t| t.value.clone()).filter(|s| s.connected && !on_live(s)).collect();
         for mut s in connected {
             s.connected = false;
+            s.replica = None;
             self.put_source(s);
         }
-        self.bulk.push(Bulk::ResetConnections);
+        live.retain(|r| **r != *self.replica);
+        self.bulk.push(Bulk::ResetConnections(live));
         self.status_changed = true;
+        Ok(())
     }
 
     /// The connected sources with the mover capability, sorted, as this batch sees them.
@@ -559,12 +580,6 @@ impl<'a> Unit<'a> {
         let id = match self.next_snapshot_id {
             Some(id) => id,
             None => {
-                if self.txn.get_database_backend() == DatabaseBackend::Postgres {
-                    // Replicas sharing one database take turns, as for the journal.
-                    self.txn
-                        .execute_unprepared(&format!("SELECT pg_advisory_xact_lock({})", flush::JOURNAL_LOCK))
-                        .await?;
-                }
                 let max: Option<i64> = config_snapshot::Entity::find()
                     .select_only()
                     .column(config_snapshot::Column::SnapshotId)

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::undo::{Undo, put};
 use super::{Tracked, Unit};
@@ -74,12 +74,6 @@ impl Unit<'_> {
         let id = match self.protection.next_id {
             Some(id) => id,
             None => {
-                if self.txn.get_database_backend() == DatabaseBackend::Postgres {
-                    // Replicas sharing one database take turns, as for the journal.
-                    self.txn
-                        .execute_unprepared(&format!("SELECT pg_advisory_xact_lock({})", super::flush::JOURNAL_LOCK))
-                        .await?;
-                }
                 let max: Option<i64> = pending_change::Entity::find()
                     .select_only()
                     .column(pending_change::Column::ChangeId)

@@ -37,6 +37,7 @@ pub(super) enum Undo {
     Alert(String, Option<Staged<Alert>>),
     Notification(String, Option<Staged<Notification>>),
     Point(String, Option<Staged<RecoveryPoint>>),
+    Lease(Option<Staged<Lease>>),
 }
 
 /// Where an op started; `settle` keeps or undoes what came after.
@@ -128,6 +129,7 @@ impl Unit<'_> {
                 }
                 Undo::CatalogOpenedEntry(i, entry) => self.catalog.opened[i].entry = *entry,
                 Undo::Hold(k, v) => unstage(&mut self.catalog.holds, k, v),
+                Undo::Lease(v) => self.undo_lease(v),
                 Undo::Enrollment(k, v) => unstage(&mut self.credentials.enrollments, k, v),
                 Undo::PersonToken(k, v) => unstage(&mut self.credentials.people, k, v),
                 Undo::Pending(k, v) => unstage(&mut self.protection.changes, k, v),
