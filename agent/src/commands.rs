@@ -13,6 +13,19 @@ use crate::command_progress::Board;
 use crate::engine::Engine;
 use crate::restore::{self, Check};
 
+impl Commands {
+    /// Starts a pass now (tracked like a command; passes take turns).
+    pub fn pass_now(&self) {
+        let engine = self.engine.clone();
+        self.tasks.spawn(async move {
+            match engine.pass().await {
+                Ok(r) => tracing::info!(completed = r.packages_completed, files = r.files_backed_up, "pass done"),
+                Err(e) => tracing::error!(error = %e, "pass failed"),
+            }
+        });
+    }
+}
+
 pub struct Commands {
     engine: Arc<Engine>,
     /// How far running commands are, for the stream to send.

@@ -157,6 +157,19 @@ async fn session(
              (an earlier install or device), so this one's queued events continue after them"
         );
     }
+    // The catcher knows less than it acknowledged: it was restored from a backup. What was
+    // backed up since is unknown to it (those events left the outbox): back it all up again.
+    let acked = state.acked_seq()?;
+    if welcome.last_applied_seq < acked && moved == 0 {
+        tracing::error!(
+            acked,
+            last_applied_seq = welcome.last_applied_seq,
+            "the catcher has lost events it acknowledged (its database was restored from a backup); \
+             backing every file up again"
+        );
+        state.forget_backed_up(welcome.last_applied_seq)?;
+        commands.pass_now();
+    }
     // Everything at or below last_applied_seq is durable at the catcher.
     state.ensure_seq_above(welcome.last_applied_seq)?;
     state.ack(welcome.last_applied_seq)?;

@@ -293,6 +293,21 @@ impl State {
         Ok(moved)
     }
 
+    /// The catcher applied less than it once acknowledged (its database was restored from a
+    /// backup): what this agent backed up since is unknown to it. Forgets which files were
+    /// backed up and reported, so the next pass backs every file up and reports it again, and
+    /// takes the catcher's word for what it applied.
+    pub fn forget_backed_up(&self, applied_seq: u64) -> Result<()> {
+        let tx = self.db.begin_write()?;
+        {
+            tx.open_table(INDEX)?.retain(|_, _| false)?;
+            tx.open_table(REPORTED)?.retain(|_, _| false)?;
+            tx.open_table(META)?.insert(ACKED_SEQ, json(&applied_seq).as_slice())?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// After the catcher says it applied more than this agent ever wrote (a lost state dir),
     /// continue numbering above it so nothing new is mistaken for a replay.
     pub fn ensure_seq_above(&self, applied_seq: u64) -> Result<()> {

@@ -208,6 +208,87 @@ pub async fn alert_test(config: &Config, name: &str) -> anyhow::Result<bool> {
     Ok(delivered)
 }
 
+/// `catcher db backup --to FILE`: a consistent copy of the SQLite database, taken while the
+/// catcher runs, then checked.
+pub async fn db_backup(config: &Config, to: &std::path::Path) -> anyhow::Result<()> {
+    let store = crate::server::open_store(config).await?;
+    store.backup_to(to).await?;
+    store.close().await?;
+    let copy = Store::open_read_only(to).await?;
+    let check = copy.check().await?;
+    copy.close().await?;
+    print_check(&to.display().to_string(), &check);
+    anyhow::ensure!(check.ok(), "the copy at {} does not check out", to.display());
+    Ok(())
+}
+
+/// `catcher db check [--file FILE]`: checks a backup (or the configured database) without
+/// changing it. Answers whether it checks out.
+pub async fn db_check(config: &Config, file: Option<&std::path::Path>) -> anyhow::Result<bool> {
+    let (what, store) = match file {
+        Some(f) => (f.display().to_string(), Store::open_read_only(f).await?),
+        None => (crate::config::redact_url(&config.database_url), Store::connect(&config.database_url, 1).await?),
+    };
+    let check = store.check().await?;
+    store.close().await?;
+    print_check(&what, &check);
+    Ok(check.ok())
+}
+
+/// `catcher db restore --from FILE`: puts a checked SQLite backup in place of the configured
+/// database, which is kept beside it. Refuses while a catcher is running on it.
+pub async fn db_restore(config: &Config, from: &std::path::Path) -> anyhow::Result<()> {
+    let target = crate::store::sqlite_file(&config.database_url)
+        .context("db restore replaces a SQLite file; on PostgreSQL use pg_restore (deploy/README.md)")?;
+    let backup = Store::open_read_only(from).await?;
+    let check = backup.check().await?;
+    backup.close().await?;
+    print_check(&from.display().to_string(), &check);
+    anyhow::ensure!(check.ok(), "{} does not check out; nothing was changed", from.display());
+    if target.exists() {
+        let current = Store::open_read_only(&target).await?;
+        let beat = current.check().await.ok().and_then(|c| c.last_heartbeat);
+        current.close().await?;
+        let timeout = i64::try_from(config.replica_timeout_secs).unwrap_or(i64::MAX / 1000) * 1000;
+        if let Some(at) = beat {
+            let ago = crate::domain::now_ms() - at;
+            anyhow::ensure!(
+                ago > timeout,
+                "a catcher is running on {} (its heartbeat is {} s old): stop it first; nothing was changed",
+                target.display(),
+                ago / 1000
+            );
+        }
+        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+        for suffix in ["", "-wal", "-shm"] {
+            let file = std::path::PathBuf::from(format!("{}{suffix}", target.display()));
+            if file.exists() {
+                let aside = format!("{}.before-restore-{stamp}{suffix}", target.display());
+                std::fs::rename(&file, &aside).with_context(|| format!("keeping {} as {aside}", file.display()))?;
+                println!("kept {} as {aside}", file.display());
+            }
+        }
+    }
+    // Copied under a temporary name and synced, then renamed: never half a database in place.
+    let partial = target.with_extension("restoring");
+    std::fs::copy(from, &partial).with_context(|| format!("copying {} to {}", from.display(), partial.display()))?;
+    std::fs::File::open(&partial)?.sync_all()?;
+    std::fs::rename(&partial, &target)?;
+    println!("restored {} from {}; start the catcher", target.display(), from.display());
+    Ok(())
+}
+
+fn print_check(what: &str, c: &crate::store::backup::Check) {
+    println!("database:  {what}");
+    println!("integrity: {}", c.integrity);
+    match &c.journal_broken {
+        None => println!("journal:   {} events, chain intact", c.journal_events),
+        Some((seq, why)) => println!("journal:   BROKEN at event {seq}: {why}"),
+    }
+    println!("sources:   {}", c.sources);
+    println!("packages:  {}", c.packages);
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -28,6 +28,11 @@ enum Cmd {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// The catcher's own database: back it up, check it, restore it.
+    Db {
+        #[command(subcommand)]
+        action: DbCmd,
+    },
     /// Print the effective configuration (secrets redacted) and exit.
     DumpConfig,
     /// Print a one-time enrollment token for a device (and how the device uses it).
@@ -122,6 +127,30 @@ enum AlertCmd {
 }
 
 #[derive(Subcommand)]
+enum DbCmd {
+    /// Copy the SQLite database, consistently, while the catcher runs; the copy is checked.
+    /// (On PostgreSQL: pg_dump --format=custom.)
+    Backup {
+        /// The new file.
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Check a backup file (or, without --file, the configured database): integrity, the
+    /// journal's whole chain, counts. Exit 1 when it does not check out. Changes nothing.
+    Check {
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// Put a checked SQLite backup in place of the configured database (kept beside it as
+    /// *.before-restore-TIME). The catcher must be stopped. Agents that sent more since the
+    /// backup back their folders up again when they reconnect.
+    Restore {
+        #[arg(long)]
+        from: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum TlsCmd {
     /// Create the CA (if needed) and a server certificate for the given names, in data_dir/tls.
     Init {
@@ -166,6 +195,13 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
             tracing::info!(database = %catcher::config::redact_url(&config.database_url), "migrations applied");
         }
         Cmd::Status { .. } => unreachable!("handled before loading the config"),
+        Cmd::Db { action: DbCmd::Backup { to } } => catcher::cli::db_backup(&config, &to).await?,
+        Cmd::Db { action: DbCmd::Check { file } } => {
+            if !catcher::cli::db_check(&config, file.as_deref()).await? {
+                return Ok(std::process::ExitCode::FAILURE);
+            }
+        }
+        Cmd::Db { action: DbCmd::Restore { from } } => catcher::cli::db_restore(&config, &from).await?,
         Cmd::Enroll { source, ttl, uses, mover } => catcher::cli::enroll(&config, &source, ttl, uses, mover).await?,
         Cmd::Agent { action: AgentCmd::Revoke { source } } => catcher::cli::revoke(&config, &source).await?,
         Cmd::Tls { action: TlsCmd::Init { hosts } } => catcher::cli::tls_init(&config, &hosts)?,

@@ -135,6 +135,7 @@ pub async fn serve(
         authority: authority.clone(),
         identities: identities.clone(),
         redaction_key: crate::auth::secret::redaction_key(&config.data_dir.join("redaction.key"))?,
+        replica: replica.clone(),
         subscribers: Arc::new(crate::service::subscribers::Subscribers::new(
             config.watch_subscriber_bytes,
             config.watch_total_bytes,

@@ -80,6 +80,8 @@ pub async fn compute(store: &Store, started_at: Millis, rpo: &RpoTally) -> Resul
         stations: store.stations().await?.len() as u64,
         commands_open: store.open_command_count().await?,
         last_drill: store.last_drill().await?,
+        replicas: store.replicas().await?,
+        lease_holder: store.lease_holder().await?,
         now,
     })
 }

@@ -178,6 +178,26 @@ impl World {
     }
 }
 
+impl World {
+    /// Waits until `agent restore` of the source's current state (with `config`) gives back
+    /// exactly `data` as it is now.
+    pub async fn restores_exactly(&self, config: &Path, data: &Path, secs: u64) {
+        let want = tree(data);
+        let mut attempt = 0;
+        eventually("a restore equal to the folder", secs, || {
+            attempt += 1;
+            let out = self.path(&format!("restored-{attempt}/"));
+            let want = want.clone();
+            let folder = out.join(data.to_string_lossy().trim_start_matches('/'));
+            async move {
+                let (code, _, _) = agent_fn(config, &["restore", "--to", out.to_str().unwrap()]).await;
+                (code == 0 && tree(&folder) == want).then_some(())
+            }
+        })
+        .await;
+    }
+}
+
 /// A running `agent run` (the testkit's one process harness).
 pub struct Agent {
     proc: Proc,

@@ -9,6 +9,7 @@ mod history;
 mod lifecycle;
 mod metrics;
 mod protection;
+mod recovery;
 mod redaction;
 mod replicas;
 mod safety;

@@ -34,20 +34,7 @@ async fn an_agent_fails_over_to_another_replica_and_loses_nothing() {
 
     // Everything is at the surviving replica: the restore (which finds it past the dead one)
     // gives back exactly the folder as it is.
-    let want = tree(&data);
-    let mut attempt = 0;
-    eventually("a restore equal to the folder", 60, || {
-        attempt += 1;
-        let out = world.path(&format!("restored-{attempt}/"));
-        let config = config.clone();
-        let want = want.clone();
-        let folder = out.join(data.to_string_lossy().trim_start_matches('/'));
-        async move {
-            let (code, _, _) = agent_fn(&config, &["restore", "--to", out.to_str().unwrap()]).await;
-            (code == 0 && tree(&folder) == want).then_some(())
-        }
-    })
-    .await;
+    world.restores_exactly(&config, &data, 60).await;
     let mut agent = agent;
     assert!(agent.terminate().await.success());
 }

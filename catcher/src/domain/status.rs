@@ -48,4 +48,8 @@ pub struct FleetStatus {
     /// Folders whose RPO holds / is breached, as of the last evaluation.
     pub rpo_held: u64,
     pub rpo_breached: u64,
+    /// The catcher replicas on record, oldest first.
+    pub replicas: Vec<super::Replica>,
+    /// The replica holding the singleton lease (while it is unexpired).
+    pub lease_holder: Option<String>,
 }

@@ -299,6 +299,18 @@ pub fn status_response(s: &FleetStatus) -> pb::GetStatusResponse {
         alerts_unacknowledged: s.alerts_unacknowledged,
         rpo_breached: s.rpo_breached,
         rpo_held: s.rpo_held,
+        replicas: s
+            .replicas
+            .iter()
+            .map(|r| pb::CatcherReplica {
+                replica_id: r.replica_id.clone(),
+                address: r.address.clone(),
+                started_at: Some(ts(r.started_at)),
+                heartbeat_at: Some(ts(r.heartbeat_at)),
+                holds_lease: s.lease_holder.as_deref() == Some(r.replica_id.as_str()),
+            })
+            .collect(),
+        replica_id: String::new(),
         now: Some(ts(s.now)),
         last_restore_drill: s.last_drill.as_ref().map(|j| {
             let details: serde_json::Value = serde_json::from_str(&j.entry.details_json).unwrap_or_default();

@@ -57,6 +57,8 @@ pub struct State {
     pub subscribers: Arc<subscribers::Subscribers>,
     /// Who callers are; ends revoked people's open calls.
     pub identities: Arc<crate::auth::Identities>,
+    /// This catcher replica.
+    pub replica: Arc<str>,
 }
 
 impl State {

@@ -23,7 +23,9 @@ pub struct StatusApi(pub Shared);
 
 impl StatusApi {
     async fn status(&self) -> Result<pb::GetStatusResponse> {
-        Ok(convert::status_response(&*self.0.status().await?))
+        let mut r = convert::status_response(&*self.0.status().await?);
+        r.replica_id = self.0.replica.to_string();
+        Ok(r)
     }
 
     async fn projections(&self, r: pb::GetProjectionsRequest) -> Result<pb::GetProjectionsResponse> {

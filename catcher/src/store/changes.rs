@@ -159,6 +159,19 @@ impl Store {
         Ok(out)
     }
 
+    /// The catcher replicas on record, oldest first.
+    pub async fn replicas(&self) -> Result<Vec<Replica>> {
+        let rows = replica::Entity::find().order_by_asc(replica::Column::StartedAt).all(&self.db).await?;
+        Ok(rows.into_iter().map(crate::store::convert::replica_from).collect())
+    }
+
+    /// The replica holding the singleton lease, unless it has lapsed (by this process's clock:
+    /// for display only; the writer judges leases by the database's).
+    pub async fn lease_holder(&self) -> Result<Option<String>> {
+        let row = lease::Entity::find().one(&self.db).await?;
+        Ok(row.filter(|l| l.expires_at > now_ms()).map(|l| l.holder))
+    }
+
     /// Wakes every replica's feed (PostgreSQL; elsewhere there is no other replica).
     pub async fn notify_changes(&self) -> Result<()> {
         if self.backend() == DatabaseBackend::Postgres {

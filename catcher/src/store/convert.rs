@@ -493,3 +493,7 @@ pub fn recovery_point_active(p: &RecoveryPoint) -> recovery_point::ActiveModel {
         unprotected: Set(i64_of(p.unprotected)),
     }
 }
+
+pub fn replica_from(m: super::entity::replica::Model) -> Replica {
+    Replica { replica_id: m.replica_id, address: m.address, started_at: m.started_at, heartbeat_at: m.heartbeat_at }
+}

@@ -2,6 +2,7 @@
 //! place that writes, in group-committed transactions) the only code that knows sea-orm.
 
 pub mod alerts;
+pub mod backup;
 pub mod catalog;
 pub mod changes;
 mod credentials;
@@ -727,6 +728,11 @@ impl Store {
 
 /// Key of the advisory lock migrations run under (PostgreSQL).
 const MIGRATE_LOCK: i64 = 0x4542_4b4d; // "EBKM"
+
+/// The file of a SQLite URL, if it names one.
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    sqlite_path(url).map(std::path::PathBuf::from)
+}
 
 /// The file path of a SQLite URL, if it names a file.
 fn sqlite_path(url: &str) -> Option<String> {

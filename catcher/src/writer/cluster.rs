@@ -48,7 +48,10 @@ impl Op for Beat {
         let me = u.replica.to_string();
         let forgotten = self.beaten && !self.release && !u.replicas().await?.iter().any(|r| r.replica_id == me);
         let idle = |holder: String| BeatOutcome { term: None, holder, taken: false, forgotten };
-        if !self.release {
+        if self.release {
+            // Stopping: a restore tool, or an operator, sees no catcher running on it.
+            u.forget_replicas(vec![me.clone()]);
+        } else {
             u.beat(Replica {
                 replica_id: me.clone(),
                 address: self.address,
@@ -84,7 +87,10 @@ impl Op for Beat {
             let why = format!("its catcher replica {} stopped answering", s.replica.as_deref().unwrap_or("?"));
             super::sources::disconnected(u, &s.source_id, &why).await?;
         }
-        u.forget_replicas(if done { gone } else { Vec::new() }, now - self.keep_changes_ms);
+        if done {
+            u.forget_replicas(gone);
+        }
+        u.prune_changes(now - self.keep_changes_ms);
         Ok(BeatOutcome { term: Some(term), holder: me, taken, forgotten })
     }
 }

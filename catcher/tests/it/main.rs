@@ -2,6 +2,7 @@
 
 mod agent;
 mod alerts;
+mod backup;
 mod catalog;
 mod connections;
 mod harness;

@@ -117,6 +117,14 @@ pub fn json(fleet: &Fleet, url: &str, now: i64) -> Value {
             "journal_head": status.journal_head,
             "stations": status.stations,
             "commands_open": status.commands_open,
+            "replica_id": status.replica_id,
+            "replicas": status.replicas.iter().map(|r| json!({
+                "replica_id": r.replica_id,
+                "address": r.address,
+                "started_at": ts(r.started_at.as_ref()),
+                "heartbeat_at": ts(r.heartbeat_at.as_ref()),
+                "holds_lease": r.holds_lease,
+            })).collect::<Vec<_>>(),
         },
         "clients_summary": {
             "connected": status.clients_connected,
@@ -294,6 +302,17 @@ pub fn ai(fleet: &Fleet, url: &str, now: i64) -> String {
         "component",
         &[("name", "database".into()), ("status", "ok".into()), ("backend", s.database.clone())],
     ));
+    for r in &s.replicas {
+        out.push_str(&ai_line(
+            "replica",
+            &[
+                ("id", r.replica_id.clone()),
+                ("address", r.address.clone()),
+                ("holds_lease", r.holds_lease.to_string()),
+                ("answered", (r.replica_id == s.replica_id).to_string()),
+            ],
+        ));
+    }
     out.push_str(&ai_line(
         "component",
         &[("name", "journal".into()), ("status", "ok".into()), ("head", s.journal_head.to_string())],

@@ -342,6 +342,7 @@ fn overview(fleet: &Fleet, ctx: &Ctx) -> Body {
         t.span("catcher ", Tone::Heading),
         t.span(format!("{} · {} · up {up} · journal #{}", s.version, s.database, s.journal_head), Tone::Plain),
         t.span(format!(" · {} stations · {} commands open", s.stations, s.commands_open), Tone::Plain),
+        t.span(replicas_note(s), Tone::Plain),
     ]));
     let stopped_tone = if s.clients_stopped_for_safety > 0 { Tone::Bad } else { Tone::Plain };
     rows.push(Line::from(vec![
@@ -714,4 +715,13 @@ fn journal(fleet: &Fleet, ctx: &Ctx) -> Body {
         rows.push(Line::from(t.span("no journal events yet", Tone::Dim)));
     }
     Body { header: vec![header_line(&cols, &w, t)], rows }
+}
+
+/// " · 3 replicas, lease: ADDR" when catchers share the database; nothing for a lone one.
+fn replicas_note(s: &pb::GetStatusResponse) -> String {
+    if s.replicas.len() < 2 {
+        return String::new();
+    }
+    let holder = s.replicas.iter().find(|r| r.holds_lease).map_or("none", |r| r.address.as_str());
+    format!(" · {} replicas, lease: {holder}", s.replicas.len())
 }

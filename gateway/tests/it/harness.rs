@@ -8,9 +8,13 @@ use hyper_util::rt::TokioExecutor;
 
 pub struct Stack {
     pub catcher: Proc,
+    /// More catcher replicas (same PostgreSQL database), when started with `replicas`; held so
+    /// that they run as long as the stack.
+    _replicas: Vec<Proc>,
     pub gateway: Proc,
     /// The catcher's first admin token.
     pub admin_token: String,
+    _db: Option<edgebackup_testkit::db::TestDb>,
     _dir: tempfile::TempDir,
 }
 
@@ -29,7 +33,29 @@ impl Stack {
         let gateway =
             Proc::start("gateway", &["--listen", "127.0.0.1:0", "--catcher", &url], gateway_env, dir.path()).await;
         let admin_token = catcher.admin_token();
-        Self { catcher, gateway, admin_token, _dir: dir }
+        Self { catcher, _replicas: Vec::new(), gateway, admin_token, _db: None, _dir: dir }
+    }
+
+    /// `n` catcher replicas on one fresh PostgreSQL database, and a gateway in front of all of
+    /// them (`catcher_url` plus `catcher_urls`), with extra `GATEWAY_*` settings.
+    pub async fn replicas(n: usize, gateway_env: &[(&str, &str)]) -> Self {
+        use edgebackup_testkit::db::{Db, TestDb};
+        let db = TestDb::new(Db::Postgres).await;
+        let dir = tempfile::tempdir().unwrap();
+        let args = ["--listen", "127.0.0.1:0", "--database-url", db.url.as_str()];
+        let catcher = Proc::start("catcher", &args, &[], dir.path()).await;
+        let mut replicas = Vec::new();
+        for _ in 1..n {
+            replicas.push(Proc::start("catcher", &args, &[], dir.path()).await);
+        }
+        let more: Vec<String> = replicas.iter().map(|r| format!("\"{}\"", r.url())).collect();
+        let config = dir.path().join("gateway.toml");
+        std::fs::write(&config, format!("catcher_urls = [{}]\n", more.join(", "))).unwrap();
+        let gateway_args =
+            ["--listen", "127.0.0.1:0", "--catcher", &catcher.url(), "--config", config.to_str().unwrap()];
+        let gateway = Proc::start("gateway", &gateway_args, gateway_env, dir.path()).await;
+        let admin_token = catcher.admin_token();
+        Self { catcher, _replicas: replicas, gateway, admin_token, _db: Some(db), _dir: dir }
     }
 
     /// A grpc-web client whose calls carry the admin token (as a script would send it).

@@ -5,5 +5,6 @@ mod grpc_web;
 mod harness;
 mod http;
 mod metrics;
+mod replicas;
 mod session;
 mod tls;

@@ -170,15 +170,7 @@ impl Unit<'_> {
     /// Every replica on record.
     pub async fn replicas(&mut self) -> Result<Vec<Replica>> {
         let rows = replica::Entity::find().all(self.txn).await?;
-        Ok(rows
-            .into_iter()
-            .map(|m| Replica {
-                replica_id: m.replica_id,
-                address: m.address,
-                started_at: m.started_at,
-                heartbeat_at: m.heartbeat_at,
-            })
-            .collect())
+        Ok(rows.into_iter().map(crate::store::convert::replica_from).collect())
     }
 
     /// Up to `limit` sources marked connected to one of `replicas`.
@@ -208,10 +200,14 @@ impl Unit<'_> {
         self.cluster.beat = Some(r);
     }
 
-    /// Stages removing replicas that stopped beating, and feed rows committed before `before`.
-    pub fn forget_replicas(&mut self, dead: Vec<String>, prune_before: Millis) {
-        self.cluster.forget.extend(dead);
-        self.cluster.prune_before = Some(prune_before);
+    /// Stages removing replicas that stopped beating (or this one, shutting down).
+    pub fn forget_replicas(&mut self, gone: Vec<String>) {
+        self.cluster.forget.extend(gone);
+    }
+
+    /// Stages removing feed rows committed before `before`.
+    pub fn prune_changes(&mut self, before: Millis) {
+        self.cluster.prune_before = Some(before);
     }
 }
 

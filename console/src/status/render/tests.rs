@@ -109,6 +109,8 @@ pub fn fixture() -> (Fleet, i64) {
         42_000,
     );
     let status = pb::GetStatusResponse {
+        replicas: Vec::new(),
+        replica_id: String::new(),
         version: "0.1.0".into(),
         started_at: ts(NOW - 3 * HOUR),
         database: "sqlite".into(),
