@@ -47,6 +47,9 @@ enum LinkError {
     Stream(#[from] tonic::Status),
     #[error("catcher closed the stream: {0}")]
     Closed(String),
+    /// Not admitted now (too many agents connecting at once): come back after this.
+    #[error("the catcher is admitting other agents first; retrying in {0:?}")]
+    Deferred(Duration),
     #[error(transparent)]
     State(#[from] crate::state::StateError),
 }
@@ -64,6 +67,15 @@ pub async fn run(config: Arc<Config>, state: State, commands: Arc<Commands>, sto
         let result = session(&config, endpoint, &state, &commands, &stop).await;
         let status = match &result {
             Ok(()) => LinkStatus { last_error: "stopped".into(), endpoint: endpoint.clone(), ..Default::default() },
+            Err(e @ LinkError::Deferred(_)) => {
+                tracing::info!(reason = %e, catcher = %endpoint, "not admitted yet");
+                LinkStatus {
+                    last_error: e.to_string(),
+                    since_ms: now_ms(),
+                    endpoint: endpoint.clone(),
+                    ..Default::default()
+                }
+            }
             Err(e) => {
                 tracing::warn!(error = %e, catcher = %endpoint, "catcher link down");
                 LinkStatus {
@@ -78,9 +90,15 @@ pub async fn run(config: Arc<Config>, state: State, commands: Arc<Commands>, sto
         if stop.is_cancelled() {
             return;
         }
-        failures = if started.elapsed() > Duration::from_secs(30) { 1 } else { failures + 1 };
-        at += 1;
-        let delay = backoff(failures, Duration::from_secs(config.max_backoff_secs));
+        let delay = if let Err(LinkError::Deferred(wait)) = &result {
+            // Admission: the same replica, after its wait and a random share of it (the agents
+            // turned away together come back spread out, not in one wave).
+            wait.mul_f64(1.0 + rand::random_range(0.0..=1.0))
+        } else {
+            failures = if started.elapsed() > Duration::from_secs(30) { 1 } else { failures + 1 };
+            at += 1;
+            backoff(failures, Duration::from_secs(config.max_backoff_secs))
+        };
         let next = &endpoints[at % endpoints.len()];
         tracing::info!(retry_in_ms = delay.as_millis() as u64, catcher = %next, "reconnecting to the catcher");
         tokio::select! {
@@ -94,6 +112,16 @@ pub async fn run(config: Arc<Config>, state: State, commands: Arc<Commands>, sto
 fn code_name(code: i32) -> String {
     pb::StatusCode::try_from(code)
         .map_or_else(|_| code.to_string(), |c| c.as_str_name().trim_start_matches("STATUS_CODE_").to_owned())
+}
+
+/// The wait a RESOURCE_EXHAUSTED stream error asks for (at most five minutes).
+fn deferral(e: &pb::StreamError) -> Option<Duration> {
+    if e.code != pb::StatusCode::ResourceExhausted as i32 {
+        return None;
+    }
+    let d = e.retry_after?;
+    let wait = Duration::try_from(d).ok()?;
+    Some(wait.min(Duration::from_secs(300)))
 }
 
 /// Exponential backoff from 250 ms, capped, with full jitter in its upper half.
@@ -140,6 +168,9 @@ async fn session(
     let welcome = match inbound.message().await? {
         Some(pb::CatcherMessage { body: Some(In::Welcome(w)) }) => w,
         Some(pb::CatcherMessage { body: Some(In::Error(e)) }) => {
+            if let Some(wait) = deferral(&e) {
+                return Err(LinkError::Deferred(wait));
+            }
             return Err(LinkError::Closed(format!("{}: {}", code_name(e.code), e.message)));
         }
         other => return Err(LinkError::Closed(format!("expected Welcome, got {other:?}"))),

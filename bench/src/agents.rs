@@ -25,8 +25,6 @@ pub const MAX_PROGRESS: u8 = 50;
 const WELCOME_TIMEOUT: Duration = Duration::from_secs(60);
 /// Latencies an agent keeps before adding them to the shared histogram.
 const FLUSH_EVERY: usize = 256;
-/// Error messages kept for the report.
-const KEEP_ERRORS: usize = 20;
 
 /// How the simulated agents behave.
 #[derive(Debug, Clone)]
@@ -70,11 +68,7 @@ pub struct AgentStats {
 
 impl AgentStats {
     fn error(&self, counter: &AtomicU64, what: String) {
-        counter.fetch_add(1, Ordering::Relaxed);
-        let mut e = self.errors.lock().unwrap_or_else(|e| e.into_inner());
-        if e.len() < KEEP_ERRORS {
-            e.push(what);
-        }
+        crate::count_error(counter, &self.errors, what);
     }
 
     fn flush_latencies(&self, pending: &mut Vec<Duration>) {

@@ -11,5 +11,16 @@ pub mod hist;
 pub mod latency;
 pub mod procstat;
 pub mod queries;
+pub mod storm;
 pub mod target;
 pub mod watchers;
+
+/// Counts an error in `counter` and keeps its message in `kept` (the first 20 only: a report
+/// names examples, not every one of ten thousand).
+pub(crate) fn count_error(counter: &std::sync::atomic::AtomicU64, kept: &std::sync::Mutex<Vec<String>>, what: String) {
+    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut e = kept.lock().unwrap_or_else(|e| e.into_inner());
+    if e.len() < 20 {
+        e.push(what);
+    }
+}

@@ -87,6 +87,11 @@ pub struct SpawnedCatcher {
     pub startup: Startup,
     /// The admin token it wrote on its first start.
     pub admin_token: String,
+    bin: PathBuf,
+    db: String,
+    env: Vec<(String, String)>,
+    log: PathBuf,
+    data: PathBuf,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -105,58 +110,117 @@ impl SpawnedCatcher {
             None => format!("sqlite://{}?mode=rwc", dir.path().join("catcher.db").display()),
         };
         let log = log.map_or_else(|| dir.path().join("catcher.log"), Path::to_path_buf);
-        let log_file = std::fs::File::create(&log).with_context(|| format!("create {}", log.display()))?;
-        let started = Instant::now();
-        let mut child = tokio::process::Command::new(bin)
-            .args(["--listen", "127.0.0.1:0", "--database-url", &db])
-            .env("CATCHER_LOG_LEVEL", "warn")
-            // Its CA and first admin token live with it, not in this tool's working directory.
-            .env("CATCHER_DATA_DIR", dir.path().join("data"))
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log_file))
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("start {}", bin.display()))?;
-        let pid = child.id().context("the catcher exited at once")?;
-        let stdout = child.stdout.take().context("catcher stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let addr = tokio::time::timeout(Duration::from_secs(120), async {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(addr) = line.strip_prefix("catcher listening on ") {
-                    return Some(addr.to_owned());
-                }
-            }
-            None
-        })
-        .await;
-        let Ok(Some(addr)) = addr else {
-            bail!(
-                "the catcher did not start listening within 120 s; log {}:\n{}",
-                log.display(),
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-        };
-        let listening = started.elapsed();
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let data = dir.path().join("data");
+        let (child, addr, startup) = launch(bin, &db, env, &log, &data, "127.0.0.1:0").await?;
         let (url, port) = loopback_url(&format!("http://{addr}"))?;
-        let token_file = dir.path().join("data/admin.token");
+        let token_file = data.join("admin.token");
         let admin_token = std::fs::read_to_string(&token_file)
             .with_context(|| format!("{} (the catcher writes it on its first start)", token_file.display()))?
             .trim()
             .to_owned();
-        wait_serving(&url, Some(&admin_token), Duration::from_secs(300)).await?;
-        let serving = started.elapsed();
-        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        let startup = Startup { listening_ms: ms(listening), serving_ms: ms(serving), log };
-        let keep = database_url.is_none().then_some(dir);
-        Ok(Self { child, url, port, pid, startup, admin_token, _dir: keep })
+        let pid = child.id().context("the catcher exited at once")?;
+        let mut c = Self {
+            child,
+            url,
+            port,
+            pid,
+            startup,
+            admin_token,
+            bin: bin.to_path_buf(),
+            db,
+            env: env.to_vec(),
+            log,
+            data,
+            _dir: Some(dir),
+        };
+        c.startup.serving_ms = c.serving(Instant::now(), c.startup.listening_ms).await?;
+        Ok(c)
+    }
+
+    /// Waits until it answers GetStatus; the time since `started`, plus `before` ms, in ms.
+    async fn serving(&self, started: Instant, before: f64) -> anyhow::Result<f64> {
+        wait_serving(&self.url, Some(&self.admin_token), Duration::from_secs(300)).await?;
+        Ok(before + started.elapsed().as_secs_f64() * 1000.0)
+    }
+
+    /// SIGKILL, then the same binary, database and data directory on the same port; returns once
+    /// it serves again (its new start-up times replace the old).
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        let _ = self.child.kill().await;
+        let listen = format!("127.0.0.1:{}", self.port);
+        // The old socket may linger for a moment.
+        let mut tries = 0;
+        let (child, _, startup) = loop {
+            match launch(&self.bin, &self.db, &self.env, &self.log, &self.data, &listen).await {
+                Ok(v) => break v,
+                Err(_) if tries < 50 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        self.pid = child.id().context("the catcher exited at once")?;
+        self.child = child;
+        self.startup = startup;
+        self.startup.serving_ms = self.serving(Instant::now(), self.startup.listening_ms).await?;
+        Ok(())
     }
 
     /// SIGKILL and wait.
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
     }
+}
+
+/// Starts the catcher on `listen`; waits for its listening line.
+async fn launch(
+    bin: &Path,
+    db: &str,
+    env: &[(String, String)],
+    log: &Path,
+    data: &Path,
+    listen: &str,
+) -> anyhow::Result<(tokio::process::Child, String, Startup)> {
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| format!("open {}", log.display()))?;
+    let started = Instant::now();
+    let mut child = tokio::process::Command::new(bin)
+        .args(["--listen", listen, "--database-url", db])
+        .env("CATCHER_LOG_LEVEL", "warn")
+        // Its CA and first admin token live with it, not in this tool's working directory.
+        .env("CATCHER_DATA_DIR", data)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log_file))
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("start {}", bin.display()))?;
+    let stdout = child.stdout.take().context("catcher stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let addr = tokio::time::timeout(Duration::from_secs(120), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(addr) = line.strip_prefix("catcher listening on ") {
+                return Some(addr.to_owned());
+            }
+        }
+        None
+    })
+    .await;
+    let Ok(Some(addr)) = addr else {
+        let _ = child.kill().await;
+        bail!(
+            "the catcher did not start listening on {listen} within 120 s; log {}:\n{}",
+            log.display(),
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+    };
+    let listening_ms = started.elapsed().as_secs_f64() * 1000.0;
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok((child, addr, Startup { listening_ms, serving_ms: listening_ms, log: log.to_path_buf() }))
 }
 
 #[cfg(test)]

@@ -112,3 +112,28 @@ async fn datagen_fills_a_database_the_catcher_then_serves() {
     assert!(r["latency"]["list_any"]["count"].as_u64().unwrap_or(0) > 0, "{r:#}");
     assert!(r["latency"]["get_projections_30d"]["count"].as_u64().unwrap_or(0) > 0, "{r:#}");
 }
+
+/// A small reconnect storm with admission turned down so that most Hellos are deferred: every
+/// agent is welcomed again after the catcher's restart, none with an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_storm_is_admitted_without_errors() {
+    let catcher = edgebackup_testkit::bin("catcher");
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_edge-loadgen"))
+        .args(["storm", "--spawn-catcher", catcher.to_str().unwrap(), "--agents", "60", "--within", "60"])
+        .args(["--catcher-env", "CATCHER_HELLO_RATE_PER_SEC=20"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .output();
+    let out =
+        tokio::time::timeout(Duration::from_secs(180), run).await.expect("loadgen finishes").expect("loadgen runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "loadgen failed: {stderr}");
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON report on stdout");
+    let n = |k: &str| r[k].as_u64().unwrap_or_else(|| panic!("{k} missing in {r:#}"));
+    assert_eq!(n("agents_connected"), 60, "{r:#}");
+    assert_eq!(n("agents_rejoined"), 60, "every agent welcomed again: {r:#}");
+    assert_eq!(n("errors"), 0, "{r:#}");
+    assert!(n("deferred") > 0, "admission deferred some Hellos at 20 a second: {r:#}");
+    assert!(r["all_rejoined_secs"].as_f64().is_some(), "{r:#}");
+}

@@ -163,7 +163,12 @@ pub async fn ensure_first_admin(config: &Config) -> anyhow::Result<()> {
             .find(|n| tokens.iter().all(|t| &t.name != n))
             .expect("a free name");
         let new = NewToken { name, role: Role::Admin, ttl_secs: None, unredacted: true };
-        Ok(Some(create_person_token(w, new, "first start").await?))
+        match create_person_token(w, new, "first start").await {
+            Ok(created) => Ok(Some(created)),
+            // Another replica starting at the same moment made it first.
+            Err(crate::error::Error::AlreadyExists(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     })
     .await?;
     let Some((token, t)) = created else { return Ok(()) };

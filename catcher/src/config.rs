@@ -52,6 +52,11 @@ pub struct Config {
     pub lease_ttl_secs: u64,
     /// A replica silent this many seconds is gone: its agents' sources are marked disconnected.
     pub replica_timeout_secs: u64,
+    /// Agents admitted (Hello) per second; more are told when to come back (a reconnect storm
+    /// is taken at this pace).
+    pub hello_rate_per_sec: u32,
+    /// Devices enrolled per second; more are told to retry.
+    pub enroll_rate_per_sec: u32,
     /// How long the changes feed keeps its rows, in seconds (a replica further behind re-syncs
     /// its live views from a snapshot).
     pub changes_keep_secs: u64,
@@ -147,6 +152,8 @@ impl Default for Config {
             lease_ttl_secs: 10,
             replica_timeout_secs: 30,
             changes_keep_secs: 600,
+            hello_rate_per_sec: 2000,
+            enroll_rate_per_sec: 200,
             scheduler_interval_ms: 1000,
             scheduler_batch: 1000,
             batch_max_ops: 4096,
@@ -224,6 +231,8 @@ Configuration keys (TOML file, or env CATCHER_<KEY>; defaults in brackets):
   lease_ttl_secs           replicas: the singleton lease (scheduler, drills, alerts) lasts this long unrenewed [10]
   replica_timeout_secs     replicas: one silent this long is gone, its agents marked disconnected [30]
   changes_keep_secs        replicas: how long the changes feed keeps its rows [600]
+  hello_rate_per_sec       agents admitted per second; more are told when to come back [2000]
+  enroll_rate_per_sec      devices enrolled per second; more are told to retry [200]
   scheduler_interval_ms    tier scheduler period [1000]
   scheduler_batch          most packages moved per scheduler pass [1000]
   batch_max_ops            most writes per group-commit transaction [4096]
@@ -319,6 +328,12 @@ impl Config {
         }
         if self.replica_timeout_secs < self.lease_ttl_secs {
             return bad("replica_timeout_secs", "must be at least lease_ttl_secs");
+        }
+        if self.hello_rate_per_sec == 0 {
+            return bad("hello_rate_per_sec", "must be at least 1");
+        }
+        if self.enroll_rate_per_sec == 0 {
+            return bad("enroll_rate_per_sec", "must be at least 1");
         }
         if self.changes_keep_secs < 60 {
             return bad("changes_keep_secs", "must be at least 60");

@@ -136,6 +136,10 @@ pub async fn serve(
         identities: identities.clone(),
         redaction_key: crate::auth::secret::redaction_key(&config.data_dir.join("redaction.key"))?,
         replica: replica.clone(),
+        admission: Arc::new(crate::service::admission::Admission::new(
+            config.hello_rate_per_sec,
+            config.enroll_rate_per_sec,
+        )),
         subscribers: Arc::new(crate::service::subscribers::Subscribers::new(
             config.watch_subscriber_bytes,
             config.watch_total_bytes,

@@ -22,6 +22,27 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
     write_atomic(path, bytes, 0o600)
 }
 
+/// Creates `path` holding `bytes` (mode 0600) unless it exists; answers whether this call
+/// created it. Safe against another process doing the same at once (catcher replicas starting
+/// together on one data directory): exactly one wins, and the file is never seen half written.
+pub fn create_private(path: &Path, bytes: &[u8]) -> Result<bool, FileError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let tmp = path.with_extension(format!("new.{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).map_err(io(&tmp))?;
+    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(io(&tmp))?;
+    // A hard link never replaces: the first process's file stays.
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(io(path)(e)),
+    }
+}
+
 /// Writes a public file (a certificate) with mode 0644.
 pub fn write_public(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
     write_atomic(path, bytes, 0o644)
@@ -53,6 +74,16 @@ pub fn read_private(path: &Path) -> Result<String, FileError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn create_private_keeps_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("key");
+        assert!(create_private(&p, b"first").unwrap());
+        assert!(!create_private(&p, b"second").unwrap());
+        assert_eq!(std::fs::read(&p).unwrap(), b"first");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
+    }
 
     #[test]
     fn private_files_are_0600_and_others_refused() {

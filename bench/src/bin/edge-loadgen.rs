@@ -39,6 +39,27 @@ enum Cmd {
     Query(QueryArgs),
     /// Only sample a process's RSS and CPU (e.g. an idle agent or catcher).
     Observe(ObserveArgs),
+    /// A reconnect storm: N enrolled agents hold streams, the spawned catcher is killed and
+    /// started again on the same port and database, and all reconnect at once.
+    Storm(StormArgs),
+}
+
+#[derive(Args)]
+struct StormArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Enrolled agents, one stream each (at most 20000).
+    #[arg(long, short = 'n', default_value_t = 1000)]
+    agents: usize,
+    /// Enrollments and first connections at once while ramping up.
+    #[arg(long, default_value_t = 64)]
+    connect_concurrency: usize,
+    /// Source id prefix; agents are PREFIX-00000, PREFIX-00001, …
+    #[arg(long, default_value = "storm")]
+    source_prefix: String,
+    /// Longest wait for every agent to be welcomed again after the restart, in seconds.
+    #[arg(long, default_value_t = 120.0)]
+    within: f64,
 }
 
 #[derive(Args, Clone)]
@@ -142,6 +163,105 @@ struct Started {
     pid: Option<u32>,
 }
 
+async fn storm(a: StormArgs) -> anyhow::Result<serde_json::Value> {
+    use edge_bench::storm::{self, Phase, StormStats};
+    if a.agents == 0 || a.agents > MAX_AGENTS {
+        bail!("--agents must be 1..={MAX_AGENTS}, got {}", a.agents);
+    }
+    if !(1.0..=600.0).contains(&a.within) {
+        bail!("--within must be 1..=600 seconds");
+    }
+    if a.target.spawn_catcher.is_none() {
+        bail!("storm restarts the catcher: give --spawn-catcher PATH");
+    }
+    let mut started = start(&a.target, true).await?;
+    let url = started.url.clone();
+    let tls_url = url.replacen("http://", "https://", 1);
+    let stats = Arc::new(StormStats::default());
+    let gate = Arc::new(tokio::sync::Semaphore::new(a.connect_concurrency.clamp(1, 1024)));
+
+    // Enrolled once, as devices are.
+    let ramp = Instant::now();
+    let mut enrolling = tokio::task::JoinSet::new();
+    for i in 0..a.agents {
+        let (url, token, gate) = (url.clone(), started.token.clone(), gate.clone());
+        let id = format!("{}-{i:05}", a.source_prefix);
+        enrolling.spawn(async move {
+            let _permit = gate.acquire().await.map_err(|e| e.to_string())?;
+            storm::enroll(&url, token.as_deref(), &id).await.map(|c| (id, c))
+        });
+    }
+    let mut creds = Vec::with_capacity(a.agents);
+    while let Some(done) = enrolling.join_next().await {
+        creds.push(done.context("enrollment task")?.map_err(anyhow::Error::msg)?);
+    }
+    let enroll_s = ramp.elapsed().as_secs_f64();
+    let (phase_tx, phase) = tokio::sync::watch::channel(Phase::default());
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let mut holders = tokio::task::JoinSet::new();
+    for (id, cred) in creds {
+        let (tls_url, stats, phase, stop) = (tls_url.clone(), stats.clone(), phase.clone(), stop.clone());
+        holders.spawn(async move { storm::hold(id, tls_url, cred, &stats, phase, stop).await });
+    }
+    let wait_for = |what: &'static str, n: &'static dyn Fn(&StormStats) -> u64, stats: Arc<StormStats>| async move {
+        let limit = Instant::now() + Duration::from_secs(120);
+        while n(&stats) < a.agents as u64 && Instant::now() < limit {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        eprintln!("{what}: {} of {}", n(&stats), a.agents);
+    };
+    wait_for("connected", &|s: &StormStats| s.welcomed.load(Ordering::Relaxed), stats.clone()).await;
+    let connect_s = ramp.elapsed().as_secs_f64() - enroll_s;
+
+    // The storm: the catcher dies and comes back on the same port and database.
+    let Some(catcher) = started.spawned.as_mut() else { bail!("no spawned catcher") };
+    let killed = Instant::now();
+    phase_tx.send_replace(Phase { killed_at: Some(killed), serving: false });
+    catcher.restart().await?;
+    phase_tx.send_replace(Phase { killed_at: Some(killed), serving: true });
+    let restart_startup = catcher.startup.clone();
+    eprintln!("catcher restarted: serving after {:.0} ms", restart_startup.serving_ms);
+    let mon = monitor(Some(catcher.pid));
+    let limit = killed + Duration::from_secs_f64(a.within);
+    while stats.rewelcomed.load(Ordering::Relaxed) < a.agents as u64 && Instant::now() < limit {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let all_s = killed.elapsed().as_secs_f64();
+    let rejoined = stats.rewelcomed.load(Ordering::Relaxed);
+    let usage = match mon {
+        Some(m) => Some(m.finish().await),
+        None => None,
+    };
+    stop_tx.send_replace(true);
+    let _ = tokio::time::timeout(Duration::from_secs(10), async { while holders.join_next().await.is_some() {} }).await;
+    let rejoin = stats.rejoin.lock().unwrap_or_else(|e| e.into_inner()).summary();
+    let n = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    eprintln!(
+        "{rejoined} of {} agents welcomed again {:.1} s after the kill (p99 {:.0} ms); {} deferred, {} errors",
+        a.agents,
+        rejoin.max_ms / 1000.0,
+        rejoin.p99_ms,
+        n(&stats.deferred),
+        n(&stats.errors)
+    );
+    Ok(json!({
+        "agents": a.agents,
+        "enroll_secs": enroll_s,
+        "connect_secs": connect_s,
+        "agents_connected": n(&stats.welcomed),
+        "agents_rejoined": rejoined,
+        "all_rejoined_secs": if rejoined == a.agents as u64 { Some(rejoin.max_ms / 1000.0) } else { None },
+        "waited_secs": all_s,
+        "rejoin": rejoin,
+        "deferred": n(&stats.deferred),
+        "refused_while_down": n(&stats.refused_while_down),
+        "errors": n(&stats.errors),
+        "error_messages": *stats.messages.lock().unwrap_or_else(|e| e.into_inner()),
+        "restart": restart_startup,
+        "catcher": { "usage": usage },
+    }))
+}
+
 fn check_duration(t: &Target) -> anyhow::Result<Duration> {
     if !(t.duration > 0.0 && t.duration <= MAX_DURATION_SECS) {
         bail!("--duration must be in (0, 3600] seconds, got {}", t.duration);
@@ -199,6 +319,7 @@ async fn main() -> std::process::ExitCode {
         Cmd::Stream(a) => stream(a).await,
         Cmd::Query(a) => query(a).await,
         Cmd::Observe(a) => observe(a).await,
+        Cmd::Storm(a) => storm(a).await,
     };
     match result {
         Ok(report) => {

@@ -20,16 +20,18 @@ pub fn hash(secret: &str) -> String {
 /// The catcher's redaction key (`data_dir/redaction.key`, 0600), made on first use: redacted
 /// paths carry a keyed hash, so two views of one path match without revealing it to a guess.
 pub fn redaction_key(path: &std::path::Path) -> Result<[u8; 32], AuthError> {
-    use edgebackup_common::files::{read_private, write_private};
-    if path.exists() {
-        let text = read_private(path)?;
-        let mut key = [0u8; 32];
-        hex::decode_to_slice(text.trim(), &mut key)
-            .map_err(|_| AuthError::Crypto(format!("{} is not a 64-digit hex key", path.display())))?;
-        return Ok(key);
+    use edgebackup_common::files::{create_private, read_private};
+    if !path.exists() {
+        let key: [u8; 32] = random_bytes()?;
+        // Replicas starting together on one data directory: the first key written wins.
+        if create_private(path, hex::encode(key).as_bytes())? {
+            return Ok(key);
+        }
     }
-    let key: [u8; 32] = random_bytes()?;
-    write_private(path, hex::encode(key).as_bytes())?;
+    let text = read_private(path)?;
+    let mut key = [0u8; 32];
+    hex::decode_to_slice(text.trim(), &mut key)
+        .map_err(|_| AuthError::Crypto(format!("{} is not a 64-digit hex key", path.display())))?;
     Ok(key)
 }
 

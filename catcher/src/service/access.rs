@@ -137,6 +137,13 @@ impl Enrollment {
         if r.csr_der.is_empty() || r.csr_der.len() > MAX_CSR_BYTES {
             return Err(Error::invalid("csr_der", format!("required, at most {MAX_CSR_BYTES} bytes")));
         }
+        if let Err(wait) = self.0.admission.enroll() {
+            let wait = super::admission::retry_after(wait);
+            return Err(Error::ResourceExhausted(format!(
+                "too many devices enrolling at once; retry in {} ms",
+                wait.as_millis()
+            )));
+        }
         let hash = secret::hash(&r.token);
         // Checked again by the writer under its transaction; here only to sign for the right source.
         let Some(t) = self.0.store.enrollment(&hash).await? else {

@@ -3,6 +3,7 @@
 //! (`impl From<Error> for Status`).
 
 pub mod access;
+pub mod admission;
 pub mod alerts;
 pub mod catalog;
 pub mod commands_wire;
@@ -59,6 +60,8 @@ pub struct State {
     pub identities: Arc<crate::auth::Identities>,
     /// This catcher replica.
     pub replica: Arc<str>,
+    /// How many agents may say Hello, and devices enroll, per second.
+    pub admission: Arc<admission::Admission>,
 }
 
 impl State {

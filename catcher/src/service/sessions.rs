@@ -154,5 +154,16 @@ impl crate::workers::dispatch::Delivery for Sessions {
 
 /// A StreamError frame.
 pub fn error_frame(code: pb::StatusCode, message: &str) -> pb::CatcherMessage {
-    pb::CatcherMessage { body: Some(Body::Error(pb::StreamError { code: code as i32, message: message.to_owned() })) }
+    let e = pb::StreamError { code: code as i32, message: message.to_owned(), retry_after: None };
+    pb::CatcherMessage { body: Some(Body::Error(e)) }
+}
+
+/// The answer to a Hello that is not admitted now: come back after `wait` (and a random share).
+pub fn deferred_frame(wait: std::time::Duration) -> pb::CatcherMessage {
+    let e = pb::StreamError {
+        code: pb::StatusCode::ResourceExhausted as i32,
+        message: format!("too many agents connecting at once; retry in {} ms", wait.as_millis()),
+        retry_after: Some(prost_types::Duration::try_from(wait).unwrap_or_default()),
+    };
+    pb::CatcherMessage { body: Some(Body::Error(e)) }
 }

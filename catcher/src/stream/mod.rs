@@ -60,6 +60,13 @@ impl AgentService for Agents {
         speaks_for(&who, &hello)?;
         let source_id = hello.source_id.clone();
         let state = self.0.clone();
+        if let Err(wait) = state.admission.hello() {
+            let wait = crate::service::admission::retry_after(wait);
+            tracing::debug!(source_id, ?wait, "Hello deferred: too many agents connecting at once");
+            let (tx, rx) = mpsc::channel(1);
+            let _ = tx.try_send(Box::new(sessions::deferred_frame(wait)));
+            return Ok(Response::new(Box::pin(ReceiverStream::new(rx).map(|m| Ok(*m)))));
+        }
         let (source, last_applied) = state.writer.submit(Hello(hello)).await?;
         let session_id = uuid::Uuid::now_v7().to_string();
         let (tx, rx) = mpsc::channel(512);
