@@ -124,6 +124,14 @@ struct StreamArgs {
     /// Seconds to wait for outstanding acks after the window (at most 120).
     #[arg(long, default_value_t = 15.0)]
     drain_secs: f64,
+    /// Catcher replicas the agents are spread over, round robin (repeatable; loopback only;
+    /// default: the target).
+    #[arg(long = "agents-at")]
+    agents_at: Vec<String>,
+    /// The catcher replica the Watch subscribers use (default: the target): another replica
+    /// than the agents' measures the changes feed between replicas.
+    #[arg(long)]
+    watch_at: Option<String>,
 }
 
 #[derive(Args)]
@@ -360,6 +368,15 @@ async fn stream(a: StreamArgs) -> anyhow::Result<serde_json::Value> {
     };
     let started = start(&a.target, true).await?;
     let url = started.url.clone();
+    let agent_urls: Vec<String> = if a.agents_at.is_empty() {
+        vec![url.clone()]
+    } else {
+        a.agents_at.iter().map(|u| target::loopback_url(u).map(|(u, _)| u)).collect::<anyhow::Result<_>>()?
+    };
+    let watch_url = match &a.watch_at {
+        Some(u) => target::loopback_url(u)?.0,
+        None => url.clone(),
+    };
     let opts = Arc::new(AgentOptions {
         source_prefix: a.source_prefix.clone(),
         window: a.window,
@@ -382,7 +399,7 @@ async fn stream(a: StreamArgs) -> anyhow::Result<serde_json::Value> {
     let mut watcher_tasks = Vec::new();
     for w in 0..a.watchers {
         let (ch, ws, tr, stop) =
-            (target::channel(&url, started.token.as_deref())?, wstats.clone(), tracker.clone(), stop.clone());
+            (target::channel(&watch_url, started.token.as_deref())?, wstats.clone(), tracker.clone(), stop.clone());
         let (limit, p) = (a.watch_package_limit, a.progress_per_package);
         watcher_tasks.push(tokio::spawn(async move {
             watchers::run_watcher(w, ch, limit, p, &ws, tr.as_deref(), stop).await;
@@ -392,8 +409,14 @@ async fn stream(a: StreamArgs) -> anyhow::Result<serde_json::Value> {
     let mut agent_tasks = Vec::with_capacity(a.agents);
     // Each agent enrolls and holds its own TLS connection with its own credential, as real ones do.
     for i in 0..a.agents {
-        let (url, opts, stats, tr, sched, gate) =
-            (url.clone(), opts.clone(), stats.clone(), tracker.clone(), schedule.clone(), gate.clone());
+        let (url, opts, stats, tr, sched, gate) = (
+            agent_urls[i % agent_urls.len()].clone(),
+            opts.clone(),
+            stats.clone(),
+            tracker.clone(),
+            schedule.clone(),
+            gate.clone(),
+        );
         agent_tasks.push(tokio::spawn(async move {
             agents::run_agent(i, &url, &opts, &stats, tr.as_deref(), sched, &gate).await;
         }));
