@@ -194,19 +194,9 @@ fn frame(body: Body) -> pb::AgentMessage {
 /// key and certificate request made here, the catcher verified by its CA's fingerprint.
 pub async fn enrolled_channel(url: &str, admin_token: Option<&str>, source_id: &str) -> Result<Channel, String> {
     use edgebackup_common::client;
-    let plain =
-        Channel::from_shared(url.to_owned()).map_err(|e| e.to_string())?.connect().await.map_err(|e| e.to_string())?;
-    let plain = client::as_person(plain, admin_token)?;
-    let request = pb::CreateEnrollmentTokenRequest { source_id: source_id.into(), ..Default::default() };
-    let token = pb::access_service_client::AccessServiceClient::new(plain)
-        .create_enrollment_token(request)
-        .await
-        .map_err(|s| format!("enrollment token: {}", s.message()))?
-        .into_inner();
-    let tls_url = url.replacen("http://", "https://", 1);
-    let (cred, _) = client::enroll(&tls_url, &token.token, Some(&token.ca_fingerprint)).await?;
+    let cred = crate::storm::enroll(url, admin_token, source_id).await?;
     let tls = client::tls_config(client::Trust::Ca(&cred.ca_pem), Some(&cred))?;
-    client::channel(&tls_url, Some(tls), false).await
+    client::channel(&url.replacen("http://", "https://", 1), Some(tls), false).await
 }
 
 /// Runs agent `i` until the schedule's deadline plus the drain time. Never panics on what the catcher sends.

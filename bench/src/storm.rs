@@ -48,7 +48,10 @@ pub struct Phase {
     pub serving: bool,
 }
 
-/// Enrolls `source_id` through the admin's token (retrying while enrollment is rate limited).
+/// Enrolls `source_id` through the admin's token, as a device does: an enrollment token from
+/// AccessService (`url` is the catcher's plaintext loopback address), a key and certificate
+/// request made here, the catcher verified by its CA's fingerprint; retried while the catcher
+/// turns enrollments away (`enroll_rate_per_sec`).
 pub async fn enroll(url: &str, admin_token: Option<&str>, source_id: &str) -> Result<Credential, String> {
     let plain = tonic::transport::Channel::from_shared(url.to_owned())
         .map_err(|e| e.to_string())?
@@ -98,6 +101,9 @@ pub async fn hold(
             Session::Welcomed(ended) => {
                 attempt = 0;
                 let p = *phase.borrow();
+                // Only a stream of the restarted catcher breaking is an error (one of the killed
+                // process's may notice its end late).
+                let after_restart = p.killed_at.is_some();
                 match p.killed_at {
                     None => {
                         stats.welcomed.fetch_add(1, Ordering::Relaxed);
@@ -112,7 +118,7 @@ pub async fn hold(
                 // Held until it broke (the restart) or the run ended.
                 if let Err(e) = ended.await
                     && !*stop.borrow()
-                    && phase.borrow().serving
+                    && after_restart
                 {
                     stats.error(format!("{source_id}: stream broke after the restart: {e}"));
                 }

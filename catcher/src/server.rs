@@ -81,8 +81,11 @@ pub async fn serve(
     let committed = crate::watch::Committed::default();
     let publish = publish_mode(&store, hub.clone(), committed.clone());
     let feed_mode = matches!(publish, Publish::Feed(_));
+    // The writer's own pool: readers (Watch snapshots, the feed, status) never make a commit —
+    // or a lease renewal — wait for a connection, and its connections live on its own runtime.
+    let writer_store = Store::connect(&config.database_url, 2).await?;
     let (writer, writer_task) =
-        Writer::spawn(store.db().clone(), publish, status_dirty.clone(), settings, stop_writer.clone());
+        Writer::spawn(writer_store.db().clone(), publish, status_dirty.clone(), settings, stop_writer.clone());
 
     writer.submit(Bootstrap { preset: config.initial_preset.clone() }).await?;
     let stations = config
@@ -411,6 +414,7 @@ pub async fn serve(
     drop(writer);
     stop_writer.cancel();
     let _ = writer_task.await;
+    writer_store.close().await?;
     store.close().await?;
     tracing::info!("catcher stopped");
     serve_result?;

@@ -42,6 +42,7 @@ pub struct BeatOutcome {
 
 impl Op for Beat {
     type Output = BeatOutcome;
+    const URGENT: bool = true;
 
     async fn apply(self, u: &mut Unit<'_>) -> Result<BeatOutcome> {
         let now = u.cluster_clock().await?;

@@ -380,7 +380,12 @@ impl<'a> Unit<'a> {
     /// Stages "no agent is connected" (start-up) for the stored sources and the cached ones,
     /// except those whose stream another live replica holds.
     pub async fn reset_connections(&mut self) -> Result<()> {
-        let mut live = self.live_replicas().await?;
+        // SQLite is one catcher's file: whatever its last run left connected is not.
+        let mut live = if sea_orm::ConnectionTrait::get_database_backend(self.txn) == sea_orm::DatabaseBackend::Sqlite {
+            vec![self.replica.to_string()]
+        } else {
+            self.live_replicas().await?
+        };
         let on_live = |s: &Source| s.replica.as_ref().is_some_and(|r| live.contains(r) && **r != *self.replica);
         let connected: Vec<Source> =
             self.sources.values().filter_map(|t| t.value.clone()).filter(|s| s.connected && !on_live(s)).collect();
