@@ -54,8 +54,22 @@ impl ServerTls {
 /// Writes a certificate for the loopback names into `dir` unless one is there.
 pub fn ensure_loopback_cert(dir: &Path, ca: &Authority) -> Result<CertFiles, AuthError> {
     let files = CertFiles { cert: dir.join("server.crt"), key: dir.join("server.key") };
-    if !files.cert.exists() || !files.key.exists() {
-        let hosts: Vec<String> = LOOPBACK_NAMES.iter().map(|h| (*h).to_owned()).collect();
+    let complete = |f: &CertFiles| f.cert.exists() && f.key.exists();
+    if complete(&files) {
+        return Ok(files);
+    }
+    let hosts: Vec<String> = LOOPBACK_NAMES.iter().map(|h| (*h).to_owned()).collect();
+    // Replicas starting together on one data directory: each issues into a directory of its
+    // own and renames it into place; the first rename wins (a directory is never replaced
+    // once it holds files) and the others use its pair, never half of one.
+    let staging = dir.with_extension(format!("new.{}", uuid::Uuid::now_v7().simple()));
+    let _ = std::fs::remove_dir_all(&staging);
+    let staged = CertFiles { cert: staging.join("server.crt"), key: staging.join("server.key") };
+    write_server_cert(&staged, ca, &hosts)?;
+    let _ = std::fs::rename(&staging, dir);
+    let _ = std::fs::remove_dir_all(&staging);
+    if !complete(&files) {
+        // An incomplete directory from before: fill it in place.
         write_server_cert(&files, ca, &hosts)?;
     }
     Ok(files)
@@ -66,4 +80,28 @@ pub fn write_server_cert(files: &CertFiles, ca: &Authority, hosts: &[String]) ->
     let (chain, key) = ca.issue_server(hosts, SERVER_CERT_TTL)?;
     write_private(&files.key, key.as_bytes())?;
     Ok(write_public(&files.cert, chain.as_bytes())?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn replicas_creating_the_loopback_certificate_together_share_one_pair() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = std::sync::Arc::new(Authority::load_or_create(&dir.path().join("ca")).unwrap());
+        let tls = dir.path().join("tls");
+        let made: Vec<CertFiles> = std::thread::scope(|s| {
+            let racers: Vec<_> = (0..6).map(|_| s.spawn(|| ensure_loopback_cert(&tls, &ca).unwrap())).collect();
+            racers.into_iter().map(|r| r.join().unwrap()).collect()
+        });
+        let cert = std::fs::read(&made[0].cert).unwrap();
+        let key = std::fs::read(&made[0].key).unwrap();
+        assert!(made.iter().all(|f| std::fs::read(&f.cert).unwrap() == cert && std::fs::read(&f.key).unwrap() == key));
+        // The pair belongs together: a server config builds from it.
+        let stop = tokio_util::sync::CancellationToken::new();
+        assert!(ServerTls::new(made[0].clone(), &ca, stop).is_ok());
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left.len(), 2, "no staging directory left behind: {left:?}");
+    }
 }
