@@ -67,17 +67,12 @@ pub async fn run(config: Arc<Config>, state: State, commands: Arc<Commands>, sto
         let result = session(&config, endpoint, &state, &commands, &stop).await;
         let status = match &result {
             Ok(()) => LinkStatus { last_error: "stopped".into(), endpoint: endpoint.clone(), ..Default::default() },
-            Err(e @ LinkError::Deferred(_)) => {
-                tracing::info!(reason = %e, catcher = %endpoint, "not admitted yet");
-                LinkStatus {
-                    last_error: e.to_string(),
-                    since_ms: now_ms(),
-                    endpoint: endpoint.clone(),
-                    ..Default::default()
-                }
-            }
             Err(e) => {
-                tracing::warn!(error = %e, catcher = %endpoint, "catcher link down");
+                if matches!(e, LinkError::Deferred(_)) {
+                    tracing::info!(reason = %e, catcher = %endpoint, "not admitted yet");
+                } else {
+                    tracing::warn!(error = %e, catcher = %endpoint, "catcher link down");
+                }
                 LinkStatus {
                     last_error: e.to_string(),
                     since_ms: now_ms(),

@@ -185,6 +185,18 @@ impl EventGen {
     }
 }
 
+/// What a simulated agent says first.
+pub fn hello(source_id: &str, hostname: &str) -> pb::Hello {
+    pb::Hello {
+        source_id: source_id.to_owned(),
+        agent_version: concat!("edge-loadgen/", env!("CARGO_PKG_VERSION")).into(),
+        hostname: hostname.to_owned(),
+        os: "linux".into(),
+        capabilities: vec![pb::Capability::Backup as i32],
+        ..Default::default()
+    }
+}
+
 fn frame(body: Body) -> pb::AgentMessage {
     pb::AgentMessage { body: Some(body) }
 }
@@ -211,15 +223,7 @@ pub async fn run_agent(
 ) {
     let source_id = format!("{}-{i:05}", opts.source_prefix);
     let (tx, rx) = mpsc::channel::<pb::AgentMessage>(opts.window as usize + 16);
-    let hello = pb::Hello {
-        source_id: source_id.clone(),
-        agent_version: concat!("edge-loadgen/", env!("CARGO_PKG_VERSION")).into(),
-        hostname: format!("loadgen-{i}"),
-        os: "linux".into(),
-        capabilities: vec![pb::Capability::Backup as i32],
-        ..Default::default()
-    };
-    if tx.send(frame(Body::Hello(hello))).await.is_err() {
+    if tx.send(frame(Body::Hello(hello(&source_id, &format!("loadgen-{i}"))))).await.is_err() {
         return;
     }
     let opened = async {

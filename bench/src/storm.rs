@@ -170,14 +170,7 @@ async fn session(
         Err(e) => return Session::Failed(format!("connect: {e}")),
     };
     let (tx, rx) = mpsc::channel::<pb::AgentMessage>(8);
-    let hello = pb::Hello {
-        source_id: source_id.to_owned(),
-        agent_version: concat!("edge-loadgen/", env!("CARGO_PKG_VERSION")).into(),
-        hostname: source_id.to_owned(),
-        os: "linux".into(),
-        capabilities: vec![pb::Capability::Backup as i32],
-        ..Default::default()
-    };
+    let hello = crate::agents::hello(source_id, source_id);
     let _ = tx.send(pb::AgentMessage { body: Some(Body::Hello(hello)) }).await;
     let mut inbound = match AgentServiceClient::new(ch).connect(ReceiverStream::new(rx)).await {
         Ok(r) => r.into_inner(),

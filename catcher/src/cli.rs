@@ -252,7 +252,7 @@ pub async fn db_restore(config: &Config, from: &std::path::Path) -> anyhow::Resu
     anyhow::ensure!(check.ok(), "{} does not check out; nothing was changed", from.display());
     if target.exists() {
         let current = Store::open_read_only(&target).await?;
-        let beat = current.check().await.ok().and_then(|c| c.last_heartbeat);
+        let beat = current.last_heartbeat().await;
         current.close().await?;
         let timeout = i64::try_from(config.replica_timeout_secs).unwrap_or(i64::MAX / 1000) * 1000;
         if let Some(at) = beat {

@@ -104,7 +104,8 @@ impl Feed {
                     self.hub.publish(Change::Resync);
                 }
                 let mine = *row.replica == *self.replica;
-                let changes = match self.committed.take(row.id).filter(|_| mine) {
+                let handed_over = if mine { self.committed.take(row.id) } else { None };
+                let changes = match handed_over {
                     Some(c) => c,
                     None => self.store.resolve(&row.refs).await?,
                 };

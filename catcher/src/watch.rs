@@ -61,10 +61,9 @@ type Held = VecDeque<(i64, Changes)>;
 const COMMITTED_HELD: usize = 1024;
 
 impl Committed {
-    /// Hands over the batch committed as feed row `id` (`None`: it changed nothing the feed
-    /// carries) and wakes the feed.
-    pub fn push(&self, id: Option<i64>, changes: Changes) {
-        if let Some(id) = id {
+    /// Hands over the batch committed as feed row `id` and wakes the feed.
+    pub fn push(&self, id: i64, changes: Changes) {
+        {
             let mut q = self.inner.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             if q.len() == COMMITTED_HELD {
                 q.pop_front();

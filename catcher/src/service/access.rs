@@ -137,13 +137,6 @@ impl Enrollment {
         if r.csr_der.is_empty() || r.csr_der.len() > MAX_CSR_BYTES {
             return Err(Error::invalid("csr_der", format!("required, at most {MAX_CSR_BYTES} bytes")));
         }
-        if let Err(wait) = self.0.admission.enroll() {
-            let wait = super::admission::retry_after(wait);
-            return Err(Error::ResourceExhausted(format!(
-                "too many devices enrolling at once; retry in {} ms",
-                wait.as_millis()
-            )));
-        }
         let hash = secret::hash(&r.token);
         // Checked again by the writer under its transaction; here only to sign for the right source.
         let Some(t) = self.0.store.enrollment(&hash).await? else {
@@ -153,6 +146,15 @@ impl Enrollment {
             return Err(Error::Unauthenticated(format!(
                 "token: enrollment token {} is expired or used up",
                 t.token_id
+            )));
+        }
+        // Admission after the token is known good: requests without one cannot use up the
+        // budget of devices that have one (the signing is what it protects).
+        if let Err(wait) = self.0.admission.enroll() {
+            let wait = super::admission::retry_after(wait);
+            return Err(Error::ResourceExhausted(format!(
+                "too many devices enrolling at once; retry in {} ms",
+                wait.as_millis()
             )));
         }
         let (credential, cert_pem) = self.sign(&r.csr_der, &t.source_id, t.mover)?;

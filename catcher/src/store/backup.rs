@@ -22,9 +22,6 @@ pub struct Check {
     pub journal_broken: Option<(u64, String)>,
     pub sources: u64,
     pub packages: u64,
-    /// The newest replica heartbeat on record (a catcher still running on it beats every few
-    /// seconds).
-    pub last_heartbeat: Option<Millis>,
 }
 
 impl Check {
@@ -74,15 +71,18 @@ impl Store {
         };
         let mut verifier = Verifier::default();
         let journal_broken = self.verify_journal_from(&mut verifier).await?;
-        // Backups from before replicas existed have no such table: no heartbeat then.
-        let last_heartbeat = self.replicas().await.ok().and_then(|r| r.iter().map(|r| r.heartbeat_at).max());
         Ok(Check {
             integrity,
             journal_events: verifier.checked,
             journal_broken,
             sources: source::Entity::find().count(&self.db).await?,
             packages: package::Entity::find().count(&self.db).await?,
-            last_heartbeat,
         })
+    }
+
+    /// The newest replica heartbeat on record: a catcher running on the database beats every
+    /// few seconds. None for databases from before replicas (no such table) or with none.
+    pub async fn last_heartbeat(&self) -> Option<Millis> {
+        self.replicas().await.ok()?.iter().map(|r| r.heartbeat_at).max()
     }
 }

@@ -17,12 +17,6 @@ use crate::writer::{Beat, BeatOutcome, Writer};
 pub struct Leadership(watch::Receiver<Option<u64>>);
 
 impl Leadership {
-    /// A fixed view (tests and tools: a lone catcher that always holds term `term`).
-    pub fn fixed(term: Option<u64>) -> Self {
-        // A receiver keeps the last value after its sender is gone.
-        Self(watch::channel(term).1)
-    }
-
     /// The term while this replica holds the lease.
     pub fn term(&self) -> Option<u64> {
         *self.0.borrow()

@@ -33,8 +33,6 @@ pub struct BeatOutcome {
     pub term: Option<u64>,
     /// Who holds the lease (empty: nobody).
     pub holder: String,
-    /// Whether this beat took the lease over.
-    pub taken: bool,
     /// This replica was presumed dead (silent past the timeout, e.g. frozen) and its agents
     /// marked disconnected: its streams must start over.
     pub forgotten: bool,
@@ -48,7 +46,7 @@ impl Op for Beat {
         let now = u.cluster_clock().await?;
         let me = u.replica.to_string();
         let forgotten = self.beaten && !self.release && !u.replicas().await?.iter().any(|r| r.replica_id == me);
-        let idle = |holder: String| BeatOutcome { term: None, holder, taken: false, forgotten };
+        let idle = |holder: String| BeatOutcome { term: None, holder, forgotten };
         if self.release {
             // Stopping: a restore tool, or an operator, sees no catcher running on it.
             u.forget_replicas(vec![me.clone()]);
@@ -60,7 +58,7 @@ impl Op for Beat {
                 heartbeat_at: now,
             });
         }
-        let (term, taken) = match u.lease().await? {
+        let term = match u.lease().await? {
             Some(l) if l.holder == me && l.expires_at > now => {
                 let term = l.term;
                 if self.release {
@@ -68,14 +66,14 @@ impl Op for Beat {
                     return Ok(idle(String::new()));
                 }
                 u.put_lease(Lease { expires_at: now + self.ttl_ms, ..l });
-                (term, false)
+                term
             }
             Some(l) if l.expires_at > now => return Ok(idle(l.holder)),
             _ if self.release => return Ok(idle(String::new())),
             stale => {
                 let term = stale.map_or(1, |l| l.term + 1);
                 u.put_lease(Lease { holder: me.clone(), term, acquired_at: now, expires_at: now + self.ttl_ms });
-                (term, true)
+                term
             }
         };
         // The holder's housekeeping: replicas that stopped beating, and the feed's old rows.
@@ -92,6 +90,6 @@ impl Op for Beat {
             u.forget_replicas(gone);
         }
         u.prune_changes(now - self.keep_changes_ms);
-        Ok(BeatOutcome { term: Some(term), holder: me, taken, forgotten })
+        Ok(BeatOutcome { term: Some(term), holder: me, forgotten })
     }
 }

@@ -492,10 +492,13 @@ async fn commit_batch(
             tracing::info_span!("publish_changes").in_scope(|| match &sink.publish {
                 Publish::Hub(hub) => hub.publish_changes(changes),
                 Publish::Feed(committed) => {
-                    // The batch appended feed row head + 1 when it changed anything.
+                    // The batch appended feed row head + 1 when it changed anything; a batch
+                    // that did not (heartbeats) wakes no feed.
                     let row = head.filter(|_| !changes.is_empty()).map(|h| h + 1);
                     sink.feed_head = row.or(head);
-                    committed.push(row, changes);
+                    if let Some(row) = row {
+                        committed.push(row, changes);
+                    }
                 }
             });
             if status {

@@ -50,6 +50,8 @@ pub(super) struct ClusterStage {
     prune_before: Option<Millis>,
     /// The newest changes-feed row when the batch began (feed mode only).
     feed_head: Option<i64>,
+    /// The replicas on record, as read once a batch.
+    replicas: Option<Vec<Replica>>,
 }
 
 impl Unit<'_> {
@@ -167,10 +169,15 @@ impl Unit<'_> {
         Ok(live)
     }
 
-    /// Every replica on record.
+    /// Every replica on record (as the batch began: what it stages is written at flush).
     pub async fn replicas(&mut self) -> Result<Vec<Replica>> {
+        if let Some(r) = &self.cluster.replicas {
+            return Ok(r.clone());
+        }
         let rows = replica::Entity::find().all(self.txn).await?;
-        Ok(rows.into_iter().map(crate::store::convert::replica_from).collect())
+        let r: Vec<Replica> = rows.into_iter().map(crate::store::convert::replica_from).collect();
+        self.cluster.replicas = Some(r.clone());
+        Ok(r)
     }
 
     /// Up to `limit` sources marked connected to one of `replicas`.
