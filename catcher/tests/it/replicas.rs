@@ -366,6 +366,26 @@ async fn commands_and_streams_follow_the_agent(db: TestDb) {
     assert!(s.connected, "a stale session on another replica does not disconnect the agent");
     assert_eq!(s.last_applied_seq, 60);
 
+    // Replica 1 counted the agent's unfinished packages while it held the stream (one was
+    // ingested, not completed); replica 2 finished them. A change replica 1 commits now must
+    // carry the count as it is, not as replica 1 last knew it.
+    let mut live = set[1].clients().await.status.watch(pb::WatchRequest::default()).await.unwrap().into_inner();
+    let request = pb::RegisterSourceRequest { source_id: "edge-roaming".into(), label: "relabelled".into() };
+    set[1].clients().await.sources.register_source(request).await.expect("relabel on replica 1");
+    let seen = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Ok(Some(e)) = live.message().await {
+            if let Some(Live::SourceChanged(s)) = e.kind
+                && s.label == "relabelled"
+            {
+                return s;
+            }
+        }
+        panic!("the Watch ended before the relabel arrived");
+    })
+    .await
+    .expect("the relabel within 10 s");
+    assert_eq!(seen.in_flight, 0, "replica 1 dropped its count when another replica committed");
+
     // Replica 2 dies with the agent on it: the lease holder marks the agent disconnected.
     set[2].kill().await;
     drop(agent);
