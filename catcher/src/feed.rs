@@ -143,3 +143,45 @@ impl Feed {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use edgebackup_testkit::db::{Db, TestDb};
+    use sea_orm::ConnectionTrait;
+
+    use super::*;
+
+    fn hooks() -> Hooks {
+        Hooks {
+            status_dirty: Arc::new(Notify::new()),
+            commands_due: Arc::new(Notify::new()),
+            pending_due: Arc::new(Notify::new()),
+            foreign_commit: Box::new(|| {}),
+            rules_changed: Box::new(|_| {}),
+            source_moved: Box::new(|_| {}),
+        }
+    }
+
+    /// Rows pruned before this replica read them: its live views start over from a snapshot,
+    /// and it reads on from the first row still there.
+    #[tokio::test]
+    async fn a_gap_in_the_feed_resyncs_the_live_views() {
+        let db = TestDb::new(Db::Sqlite).await;
+        let store = Store::connect(&db.url, 2).await.unwrap();
+        store.migrate().await.unwrap();
+        for id in [1, 2, 5] {
+            let sql = format!(
+                "INSERT INTO changes (change_id, replica, committed_at, payload) VALUES ({id}, 'other', 0, '{{}}')"
+            );
+            store.db().execute_unprepared(&sql).await.unwrap();
+        }
+        let hub = Hub::new(16);
+        let mut heard = hub.subscribe();
+        let feed = Feed { store, hub, committed: Committed::default(), replica: "me".into(), hooks: hooks() };
+        let mut cursor = 0;
+        feed.catch_up(&mut cursor).await.unwrap();
+        assert_eq!(cursor, 5, "read on past the gap");
+        assert!(matches!(*heard.try_recv().unwrap(), Change::Resync), "the gap before row 5 re-syncs");
+        assert!(heard.try_recv().is_err(), "rows 1 and 2 (contiguous, empty) publish nothing more");
+    }
+}
