@@ -147,7 +147,6 @@ impl Feed {
 #[cfg(test)]
 mod tests {
     use edgebackup_testkit::db::{Db, TestDb};
-    use sea_orm::ConnectionTrait;
 
     use super::*;
 
@@ -169,12 +168,7 @@ mod tests {
         let db = TestDb::new(Db::Sqlite).await;
         let store = Store::connect(&db.url, 2).await.unwrap();
         store.migrate().await.unwrap();
-        for id in [1, 2, 5] {
-            let sql = format!(
-                "INSERT INTO changes (change_id, replica, committed_at, payload) VALUES ({id}, 'other', 0, '{{}}')"
-            );
-            store.db().execute_unprepared(&sql).await.unwrap();
-        }
+        store.insert_empty_changes(&[1, 2, 5], "other").await.unwrap();
         let hub = Hub::new(16);
         let mut heard = hub.subscribe();
         let feed = Feed { store, hub, committed: Committed::default(), replica: "me".into(), hooks: hooks() };

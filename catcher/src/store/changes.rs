@@ -172,6 +172,23 @@ impl Store {
         Ok(row.filter(|l| l.expires_at > now_ms()).map(|l| l.holder))
     }
 
+    /// Feed rows that name nothing, as another replica (`replica`) would have written them
+    /// (tests of the feed's reading: gaps, order).
+    #[cfg(test)]
+    pub(crate) async fn insert_empty_changes(&self, ids: &[i64], replica: &str) -> Result<()> {
+        use sea_orm::ActiveValue::Set;
+        for id in ids {
+            let row = change_row::ActiveModel {
+                change_id: Set(*id),
+                replica: Set(replica.to_owned()),
+                committed_at: Set(0),
+                payload: Set("{}".to_owned()),
+            };
+            change_row::Entity::insert(row).exec_without_returning(&self.db).await?;
+        }
+        Ok(())
+    }
+
     /// Wakes every replica's feed (PostgreSQL; elsewhere there is no other replica).
     pub async fn notify_changes(&self) -> Result<()> {
         if self.backend() == DatabaseBackend::Postgres {
