@@ -165,14 +165,17 @@ impl Drop for Subscriber {
 /// transport may still hold its bytes (`IN_TRANSPORT`).
 pub struct Metered<S, T> {
     inner: S,
-    /// Shares of the yielded items still held, oldest first, and the bytes yielded after each.
+    /// Shares of the yielded items still held, oldest first, each with the bytes yielded before
+    /// it (a running total, so a yield costs O(1) however many shares are held).
     sent: std::collections::VecDeque<(Held, usize)>,
+    /// Bytes yielded so far (wrapping: only differences are read).
+    yielded: usize,
     _item: std::marker::PhantomData<fn() -> T>,
 }
 
 impl<S, T> Metered<S, T> {
     pub fn new(inner: S) -> Self {
-        Self { inner, sent: std::collections::VecDeque::new(), _item: std::marker::PhantomData }
+        Self { inner, sent: std::collections::VecDeque::new(), yielded: 0, _item: std::marker::PhantomData }
     }
 }
 
@@ -182,13 +185,16 @@ impl<S: Stream<Item = (T, Held)> + Unpin, T> Stream for Metered<S, T> {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         match Pin::new(&mut self.inner).poll_next(cx) {
             Poll::Ready(Some((item, held))) => {
-                let bytes = held.bytes;
-                for (_, after) in self.sent.iter_mut() {
-                    *after += bytes;
-                }
-                self.sent.push_back((held, 0));
-                while self.sent.front().is_some_and(|(_, after)| *after >= IN_TRANSPORT) {
-                    self.sent.pop_front();
+                let this = &mut *self;
+                let before = this.yielded;
+                this.yielded = before.wrapping_add(held.bytes);
+                this.sent.push_back((held, before));
+                // An item is surely out of the transport once IN_TRANSPORT bytes followed it.
+                let now = this.yielded;
+                while let Some((h, at)) = this.sent.front()
+                    && now.wrapping_sub(*at).wrapping_sub(h.bytes) >= IN_TRANSPORT
+                {
+                    this.sent.pop_front();
                 }
                 Poll::Ready(Some(item))
             }
@@ -201,6 +207,35 @@ impl<S: Stream<Item = (T, Held)> + Unpin, T> Stream for Metered<S, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A yielded item's share is kept until IN_TRANSPORT bytes followed it, then returned.
+    #[tokio::test]
+    async fn metered_keeps_shares_while_the_transport_may_hold_them() {
+        use futures::StreamExt;
+        let limits = Arc::new(Subscribers::new(64 << 20, 64 << 20, 1));
+        let sub = limits.admit("token:m").unwrap();
+        let free = || sub.own.available_permits();
+        let all = free();
+        let item = 16 * 1024;
+        let mut shares = Vec::new();
+        for i in 0..20 {
+            shares.push((i, sub.try_hold(item).unwrap()));
+        }
+        let per_item = all - free();
+        let per_item = per_item / 20;
+        let mut m = Metered::new(futures::stream::iter(shares));
+        for n in 1..=20 {
+            assert_eq!(m.next().await, Some(n - 1));
+            // Items with IN_TRANSPORT bytes after them are released; the rest are held.
+            let followed = |k: usize| (n - 1 - k) * item; // bytes yielded after item k
+            let held = (0..n).filter(|&k| followed(k) < IN_TRANSPORT).count();
+            let queued = 20 - n;
+            assert_eq!(all - free(), (held + queued) * per_item, "after {n} items");
+        }
+        assert_eq!(m.next().await, None);
+        drop(m);
+        assert_eq!(free(), all, "every share returned once the stream is gone");
+    }
 
     #[tokio::test]
     async fn shares_are_bounded_and_returned() {

@@ -15,6 +15,7 @@ mod m20261204_000010_people_tokens;
 mod m20261204_000011_pending_changes;
 mod m20261204_000012_alerts;
 mod m20261205_000013_replicas;
+mod m20261205_000014_failed_copies_index;
 
 pub use m20261124_000004_transition_days::rebuild_transition_days_sql;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000011_pending_changes::Migration),
             Box::new(m20261204_000012_alerts::Migration),
             Box::new(m20261205_000013_replicas::Migration),
+            Box::new(m20261205_000014_failed_copies_index::Migration),
         ]
     }
 }
