@@ -68,6 +68,27 @@ test('empty state: a fresh catcher shows empty sections, not errors', T, async (
   const drill = page.getByTestId('status-drill');
   assert.equal(await drill.getAttribute('data-passed'), 'none');
   assert.match(await drill.innerText(), /no drill yet/);
+  // one catcher on SQLite: one replica, holding the lease and serving this page, on one line under
+  // the status bar that opens to the table
+  const replicas = page.getByTestId('catcher-replicas');
+  await attrEventually(replicas, 'data-count', (v) => v === '1', 'one catcher replica listed');
+  const replicasLine = replicas.getByTestId('catcher-replicas-summary');
+  assert.match(await replicasLine.innerText(), /1 catcher replica · holds the lease · serving you/);
+  await replicasLine.click();
+  const replicaRows = replicas.getByTestId('catcher-replica-row');
+  await replicaRows.first().waitFor();
+  assert.equal(await replicaRows.count(), 1);
+  const replicaRow = replicaRows.first();
+  assert.deepEqual(
+    await replicaRow.evaluate((e) => [e.dataset.lease, e.dataset.serving, e.dataset.stale]),
+    ['true', 'true', 'false'],
+  );
+  assert.equal(await replicas.getAttribute('data-lease-holder'), await replicaRow.getAttribute('data-replica-id'));
+  const replicaText = await replicaRow.innerText();
+  assert.match(replicaText, /lease holder/);
+  assert.match(replicaText, /serving you/);
+  assert.ok(replicaText.includes(s.catcher.addr), `the replica's address ${s.catcher.addr} in: ${replicaText}`);
+  assert.equal(await replicas.locator('.badge', { hasText: 'lease holder' }).count(), 1, 'one lease holder');
   assert.equal(await page.locator('[data-testid$="-error"]').count(), 0, 'no section shows an error');
   assert.deepEqual(s.consoleErrors, []);
 });

@@ -23,9 +23,7 @@ pub struct StatusApi(pub Shared);
 
 impl StatusApi {
     async fn status(&self) -> Result<pb::GetStatusResponse> {
-        let mut r = convert::status_response(&*self.0.status().await?);
-        r.replica_id = self.0.replica.to_string();
-        Ok(r)
+        Ok(status_here(&self.0.replica, &*self.0.status().await?))
     }
 
     async fn projections(&self, r: pb::GetProjectionsRequest) -> Result<pb::GetProjectionsResponse> {
@@ -96,7 +94,7 @@ const RECENT_RESTORES: u64 = 20;
 /// arrives afterwards as a delta (deltas carry whole objects, so re-applying is harmless).
 pub async fn fleet_snapshot(state: &Shared, package_limit: u64, journal_limit: u64) -> Result<pb::FleetSnapshot> {
     let store = &state.store;
-    let status = convert::status_response(&*state.status().await?);
+    let status = status_here(&state.replica, &*state.status().await?);
     let in_flight = store.in_flight_by_source().await?;
     let mut sources = Vec::new();
     for s in store.sources().await? {
@@ -148,8 +146,15 @@ async fn snapshot_event(state: &Shared, package_limit: u64, journal_limit: u64) 
     Ok(pb::WatchEvent { kind: Some(Kind::Snapshot(s)) })
 }
 
-/// The Watch event of a change; `None` for a resync (answered with a snapshot).
-fn delta(change: &Change) -> Option<Kind> {
+/// The fleet status as this replica answers it (naming itself: behind a gateway that spreads
+/// calls, the dashboard learns which replica serves its stream).
+fn status_here(replica: &str, s: &crate::domain::FleetStatus) -> pb::GetStatusResponse {
+    pb::GetStatusResponse { replica_id: replica.to_owned(), ..convert::status_response(s) }
+}
+
+/// The Watch event of a change as `replica` sends it; `None` for a resync (answered with a
+/// snapshot).
+fn delta(change: &Change, replica: &str) -> Option<Kind> {
     Some(match change {
         Change::Package(p) => Kind::PackageChanged(convert::package(p.clone(), Vec::new())),
         Change::PackageDeleted(id) => Kind::PackageDeleted(id.clone()),
@@ -158,7 +163,7 @@ fn delta(change: &Change) -> Option<Kind> {
         Change::Rules(r) => {
             Kind::RulesChanged(pb::RulesChanged { rule_sets: r.iter().cloned().map(convert::rule_set).collect() })
         }
-        Change::Status(s) => Kind::StatusChanged(convert::status_response(s)),
+        Change::Status(s) => Kind::StatusChanged(status_here(replica, s)),
         Change::Restore(c) => Kind::RestoreChanged(commands_wire::command_info(c.clone())),
         Change::Pending(c) => Kind::PendingChange(convert::pending_change(c.clone())),
         Change::Alert(a) => Kind::AlertChanged(convert::alert(a.clone())),
@@ -246,7 +251,7 @@ impl StatusService for StatusApi {
                     }
                     () = tx.closed() => return,
                 };
-                let out = match change.map(|c| delta(&c)) {
+                let out = match change.map(|c| delta(&c, &state.replica)) {
                     Ok(Some(kind)) => Ok(private(pb::WatchEvent { kind: Some(kind) })),
                     Ok(None) | Err(RecvError::Lagged(_)) => {
                         tracing::debug!("watch subscriber fell behind or changes were missed; re-sending a snapshot");

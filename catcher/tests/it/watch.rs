@@ -25,6 +25,10 @@ async fn snapshot_then_deltas(db: TestDb) {
     let mut w = c.status.watch(pb::WatchRequest::default()).await.unwrap().into_inner();
     let Kind::Snapshot(s) = next(&mut w).await else { panic!("snapshot first") };
     assert!(s.packages.is_empty() && s.rule_sets.len() == 6 && s.status.is_some());
+    // The stream names the replica serving it, as GetStatus does.
+    let here = c.status.get_status(pb::GetStatusRequest {}).await.unwrap().into_inner().replica_id;
+    assert!(!here.is_empty());
+    assert_eq!(s.status.as_ref().unwrap().replica_id, here);
 
     let id = c.packages.ingest_package(ingest_req(0)).await.unwrap().into_inner().package_id;
     let (mut package, mut journal, mut status, mut source) = (false, false, false, false);
@@ -34,7 +38,10 @@ async fn snapshot_then_deltas(db: TestDb) {
             // Source deltas carry the live in-flight count, not a placeholder.
             Kind::SourceChanged(s) if s.source_id == "edge-w" && s.in_flight == 1 => source = true,
             Kind::JournalAppended(j) if j.package_id == id => journal = true,
-            Kind::StatusChanged(s) if s.statuses.as_ref().is_some_and(|x| x.pending == 1) => status = true,
+            Kind::StatusChanged(s) if s.statuses.as_ref().is_some_and(|x| x.pending == 1) => {
+                assert_eq!(s.replica_id, here, "a status delta names the replica");
+                status = true
+            }
             _ => {}
         }
     }

@@ -2,6 +2,7 @@
 import { create } from '@bufbuild/protobuf';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import {
+  CatcherReplicaSchema,
   FleetSnapshotSchema,
   GetStatusResponseSchema,
   JournalEventSchema,
@@ -11,6 +12,7 @@ import {
   SourceSchema,
   Tier,
   WatchEventSchema,
+  type CatcherReplica,
   type FleetSnapshot,
   type JournalEvent,
   type Package,
@@ -49,4 +51,19 @@ export function snapshotEvent(init: Init<FleetSnapshot> = {}): WatchEvent {
 
 export function event(kind: WatchEvent['kind']): WatchEvent {
   return create(WatchEventSchema, { kind });
+}
+
+/** A catcher replica started at `startedMs` (default 0) whose last heartbeat was at `heartbeatMs`. */
+export function replica(
+  id: string,
+  init: Init<CatcherReplica> & { startedMs?: number; heartbeatMs?: number } = {},
+): CatcherReplica {
+  const { startedMs = 0, heartbeatMs, ...rest } = init;
+  return create(CatcherReplicaSchema, {
+    replicaId: id,
+    address: '10.0.0.1:50051',
+    startedAt: timestampFromMs(startedMs),
+    heartbeatAt: heartbeatMs !== undefined ? timestampFromMs(heartbeatMs) : undefined,
+    ...rest,
+  });
 }
