@@ -156,11 +156,13 @@ pub struct RpoTally {
 }
 
 impl RpoTally {
-    pub fn set(&self, views: &[RpoView]) {
+    /// Records the tally of `views`; whether it changed.
+    pub fn set(&self, views: &[RpoView]) -> bool {
         use std::sync::atomic::Ordering::Relaxed;
         let count = |s| views.iter().filter(|v| v.state == s).count() as u64;
-        self.held.store(count(RpoState::Held), Relaxed);
-        self.breached.store(count(RpoState::Breached), Relaxed);
+        let held = self.held.swap(count(RpoState::Held), Relaxed);
+        let breached = self.breached.swap(count(RpoState::Breached), Relaxed);
+        (held, breached) != self.get()
     }
 
     /// (held, breached).

@@ -97,7 +97,10 @@ impl Evaluator {
         let sources = self.store.sources().await?;
         if on(AlertKind::RpoBreached) || self.settings.per_source_metrics {
             let views = rpo::views(&self.store, &self.settings.rpo_by_source, &sources, None, now).await?;
-            self.tally.set(&views);
+            if self.tally.set(&views) {
+                // The status shows the tally: a cached one is stale now.
+                self.writer.note_foreign_commit();
+            }
             self.metrics.set_rpo(&views);
             if self.settings.per_source_metrics {
                 let connected: Vec<(String, bool)> =

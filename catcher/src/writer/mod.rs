@@ -284,7 +284,8 @@ impl Writer {
         Self { fence: Some(term), ..self.clone() }
     }
 
-    /// Another replica committed: readers that cache by commit generation look again.
+    /// Another replica committed, or something a cached view shows changed outside the
+    /// database (the evaluator's RPO tally): readers that cache by generation look again.
     pub fn note_foreign_commit(&self) {
         self.commits.fetch_add(1, Ordering::AcqRel);
     }
@@ -294,8 +295,9 @@ impl Writer {
         &self.metrics
     }
 
-    /// How many batches have committed so far. It moves before any of a batch's requests is
-    /// answered, so a reader that saw the old value before a write started sees a new one after.
+    /// The generation of what readers see: it moves with every committed batch that changed
+    /// something (`Changes` not empty), before any of its requests is answered, so a reader
+    /// that saw the old value before such a write started sees a new one after.
     pub fn commits(&self) -> u64 {
         self.commits.load(Ordering::Acquire)
     }
@@ -483,7 +485,12 @@ async fn commit_batch(
     match apply_in_txn(db, batch, sink, feed).await {
         Ok((applied, changes, head)) => {
             let status = changes.status;
-            sink.commits.fetch_add(1, Ordering::AcqRel);
+            // Readers that cache by generation (the status view) look again only when a batch
+            // changed something they show: heartbeats and lease renewals, every few seconds,
+            // would otherwise make every cached status over a million packages be recomputed.
+            if !changes.is_empty() {
+                sink.commits.fetch_add(1, Ordering::AcqRel);
+            }
             sink.metrics.committed(size, started.elapsed(), &changes.journal);
             let events: u64 =
                 applied.iter().map(|a| if let Applied::AgentEvents(_, Ok(o)) = a { o.applied } else { 0 }).sum();

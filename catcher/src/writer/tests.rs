@@ -36,6 +36,7 @@ both_databases!(
     a_refused_event_leaves_nothing_it_staged,
     a_storage_failure_mid_batch_applies_nothing,
     counters_and_day_buckets_match_a_recount,
+    the_generation_moves_only_for_what_readers_see,
 );
 
 struct World {
@@ -387,4 +388,22 @@ async fn days(world: &World) -> Vec<(String, String, i64, i64, i64)> {
 /// Requests as queued outside any span.
 fn untraced(batch: Vec<Request>) -> Vec<super::Entry> {
     batch.into_iter().map(|request| super::Entry { request, span: tracing::Span::none(), fence: None }).collect()
+}
+
+/// Heartbeats commit but change nothing a reader shows: the generation the status view caches
+/// by stays; a batch that changed something moves it before its request is answered.
+async fn the_generation_moves_only_for_what_readers_see(kind: Db) {
+    let world = world(kind).await;
+    let (writer, task, stop) = world.spawn().await;
+    bootstrap(&writer).await;
+    writer.submit(events("edge-g", "s1", 1..=1)).await.unwrap();
+    let before = writer.commits();
+    for i in 0..3 {
+        writer.submit(sources::Touch(vec![("edge-g".into(), now_ms() + i)])).await.unwrap();
+    }
+    assert_eq!(writer.commits(), before, "heartbeats do not move the generation");
+    writer.submit(events("edge-g", "s1", 2..=2)).await.unwrap();
+    assert!(writer.commits() > before, "a batch that changed something (it journals a refused event) moves it");
+    stop.cancel();
+    task.await.unwrap();
 }

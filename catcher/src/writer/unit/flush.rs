@@ -218,6 +218,9 @@ impl Unit<'_> {
             changes.rules = Some(self.rules_now());
         }
         let cluster = std::mem::take(&mut self.cluster);
+        // The status lists the replicas and the lease holder: a new holder or a replica
+        // forgotten is news (a renewal or a heartbeat is not).
+        changes.status |= cluster.membership_changed();
         super::cluster::flush(txn, cluster, &self.replica, self.now, &changes).await?;
         Ok(changes)
     }
