@@ -118,15 +118,18 @@ impl Store {
 
     /// Open alerts and how many of them nobody acknowledged.
     pub async fn alert_counts(&self) -> Result<(u64, u64)> {
-        let rows: Vec<(Option<i64>,)> = alert::Entity::find()
+        // Counted in SQL: the status is recomputed often, and a fleet can have thousands open.
+        let (open, acknowledged): (i64, i64) = alert::Entity::find()
             .select_only()
-            .column(alert::Column::AcknowledgedAt)
+            .column_as(Expr::col(alert::Column::AlertId).count(), "open")
+            .column_as(Expr::col(alert::Column::AcknowledgedAt).count(), "acknowledged")
             .filter(alert::Column::ResolvedAt.is_null())
             .into_tuple()
-            .all(&self.db)
-            .await?;
-        let unacked = rows.iter().filter(|(a,)| a.is_none()).count() as u64;
-        Ok((rows.len() as u64, unacked))
+            .one(&self.db)
+            .await?
+            .unwrap_or((0, 0));
+        let open = u64::try_from(open).unwrap_or(0);
+        Ok((open, open.saturating_sub(u64::try_from(acknowledged).unwrap_or(0))))
     }
 
     /// Every recovery point (of one source when given), by source then folder.
