@@ -20,8 +20,8 @@ pub async fn serve(listener: tokio::net::TcpListener, state: Arc<State>, stop: C
 }
 
 async fn metrics(Extract(state): Extract<Arc<State>>) -> Response {
-    let commits = state.writer.commits();
-    match state.status_cache.get(&state.store, state.started_at, commits).await {
+    let generation = state.writer.generation();
+    match state.status_cache.get(&state.store, state.started_at, generation).await {
         Ok(status) => {
             let body = state.writer.metrics().render(&status);
             ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], body).into_response()

@@ -195,7 +195,7 @@ pub async fn serve(
                 status_dirty: status_dirty.clone(),
                 commands_due: state.commands_due.clone(),
                 pending_due: state.pending_due.clone(),
-                foreign_commit: Box::new(move || w.note_foreign_commit()),
+                foreign_commit: Box::new(move || w.views_changed()),
                 rules_changed: Box::new(move |rules| crate::service::policy::broadcast_rules(&sessions, rules)),
                 source_moved: Box::new(move |v| {
                     // The agent's stream is on another replica now: a session here is stale.

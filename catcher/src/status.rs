@@ -88,7 +88,8 @@ pub async fn compute(store: &Store, started_at: Millis, rpo: &RpoTally) -> Resul
 
 type Cached = Option<(u64, std::time::Instant, Arc<FleetStatus>)>;
 
-/// The last computed status, reused while no batch has committed since it was computed.
+/// The last computed status, reused while the writer's generation has not moved since (no
+/// batch changed anything a reader sees).
 /// Only its clock-driven parts (the next-hour windows, `now`) age: past `fresh_for` it is still
 /// served while one background task recomputes it, and past `stale_for` it is recomputed
 /// inline. Dashboards and scripts poll the status far more often than an idle fleet changes it.
@@ -105,20 +106,20 @@ impl StatusCache {
         Self { last: Arc::default(), refreshing: Arc::default(), fresh_for, stale_for, rpo }
     }
 
-    /// The status as of `commits` committed batches (`Writer::commits`, read before calling).
-    pub async fn get(&self, store: &Store, started_at: Millis, commits: u64) -> Result<Arc<FleetStatus>> {
+    /// The status as of `generation` (`Writer::generation`, read before calling).
+    pub async fn get(&self, store: &Store, started_at: Millis, generation: u64) -> Result<Arc<FleetStatus>> {
         use std::sync::atomic::Ordering;
         let hit = lock(&self.last)
             .as_ref()
-            .filter(|(at_commits, at, _)| *at_commits == commits && at.elapsed() < self.stale_for)
-            .map(|(_, at, status)| (at.elapsed(), status.clone()));
+            .filter(|(at, when, _)| *at == generation && when.elapsed() < self.stale_for)
+            .map(|(_, when, status)| (when.elapsed(), status.clone()));
         if let Some((age, status)) = hit {
             if age >= self.fresh_for && !self.refreshing.swap(true, Ordering::AcqRel) {
                 let (last, refreshing, store) = (self.last.clone(), self.refreshing.clone(), store.clone());
                 let rpo = self.rpo.clone();
                 tokio::spawn(async move {
                     if let Ok(s) = compute(&store, started_at, &rpo).await {
-                        store_newer(&last, commits, Arc::new(s));
+                        store_newer(&last, generation, Arc::new(s));
                     }
                     refreshing.store(false, Ordering::Release);
                 });
@@ -126,7 +127,7 @@ impl StatusCache {
             return Ok(status);
         }
         let status = Arc::new(compute(store, started_at, &self.rpo).await?);
-        store_newer(&self.last, commits, status.clone());
+        store_newer(&self.last, generation, status.clone());
         Ok(status)
     }
 }
@@ -135,11 +136,11 @@ fn lock(m: &std::sync::Mutex<Cached>) -> std::sync::MutexGuard<'_, Cached> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Keeps the entry of the most commits (a slow computation must not replace a newer one).
-fn store_newer(last: &std::sync::Mutex<Cached>, commits: u64, status: Arc<FleetStatus>) {
+/// Keeps the entry of the newest generation (a slow computation must not replace a newer one).
+fn store_newer(last: &std::sync::Mutex<Cached>, generation: u64, status: Arc<FleetStatus>) {
     let mut last = lock(last);
-    if last.as_ref().is_none_or(|(c, ..)| *c <= commits) {
-        *last = Some((commits, std::time::Instant::now(), status));
+    if last.as_ref().is_none_or(|(g, ..)| *g <= generation) {
+        *last = Some((generation, std::time::Instant::now(), status));
     }
 }
 

@@ -160,9 +160,9 @@ impl RpoTally {
     pub fn set(&self, views: &[RpoView]) -> bool {
         use std::sync::atomic::Ordering::Relaxed;
         let count = |s| views.iter().filter(|v| v.state == s).count() as u64;
-        let held = self.held.swap(count(RpoState::Held), Relaxed);
-        let breached = self.breached.swap(count(RpoState::Breached), Relaxed);
-        (held, breached) != self.get()
+        let now = (count(RpoState::Held), count(RpoState::Breached));
+        let before = (self.held.swap(now.0, Relaxed), self.breached.swap(now.1, Relaxed));
+        before != now
     }
 
     /// (held, breached).

@@ -72,8 +72,8 @@ impl State {
 
     /// The fleet status, from the cache unless a write committed since (or it is a second old).
     pub async fn status(&self) -> crate::error::Result<Arc<crate::domain::FleetStatus>> {
-        let commits = self.writer.commits();
-        self.status_cache.get(&self.store, self.started_at, commits).await
+        let generation = self.writer.generation();
+        self.status_cache.get(&self.store, self.started_at, generation).await
     }
 }
 

@@ -165,8 +165,8 @@ impl Drop for Subscriber {
 /// transport may still hold its bytes (`IN_TRANSPORT`).
 pub struct Metered<S, T> {
     inner: S,
-    /// Shares of the yielded items still held, oldest first, each with the bytes yielded before
-    /// it (a running total, so a yield costs O(1) however many shares are held).
+    /// Shares of the yielded items still held, oldest first, each with the running total of
+    /// bytes yielded up to its end (so a yield costs O(1) however many shares are held).
     sent: std::collections::VecDeque<(Held, usize)>,
     /// Bytes yielded so far (wrapping: only differences are read).
     yielded: usize,
@@ -186,14 +186,10 @@ impl<S: Stream<Item = (T, Held)> + Unpin, T> Stream for Metered<S, T> {
         match Pin::new(&mut self.inner).poll_next(cx) {
             Poll::Ready(Some((item, held))) => {
                 let this = &mut *self;
-                let before = this.yielded;
-                this.yielded = before.wrapping_add(held.bytes);
-                this.sent.push_back((held, before));
+                this.yielded = this.yielded.wrapping_add(held.bytes);
+                this.sent.push_back((held, this.yielded));
                 // An item is surely out of the transport once IN_TRANSPORT bytes followed it.
-                let now = this.yielded;
-                while let Some((h, at)) = this.sent.front()
-                    && now.wrapping_sub(*at).wrapping_sub(h.bytes) >= IN_TRANSPORT
-                {
+                while this.sent.front().is_some_and(|(_, end)| this.yielded.wrapping_sub(*end) >= IN_TRANSPORT) {
                     this.sent.pop_front();
                 }
                 Poll::Ready(Some(item))
@@ -221,8 +217,7 @@ mod tests {
         for i in 0..20 {
             shares.push((i, sub.try_hold(item).unwrap()));
         }
-        let per_item = all - free();
-        let per_item = per_item / 20;
+        let per_item = (all - free()) / 20;
         let mut m = Metered::new(futures::stream::iter(shares));
         for n in 1..=20 {
             assert_eq!(m.next().await, Some(n - 1));

@@ -222,9 +222,8 @@ impl Store {
     /// packages not expired, how many of those packages failed `moves` times or more, and one
     /// of the errors; counted in SQL through the partial index of failed copies, never cut off.
     pub async fn failed_copies_by_station(&self, moves: u32) -> Result<Vec<FailedCopies>> {
-        let base = failed_copies;
-        let all: Vec<(String, i64, Option<String>)> = base().into_tuple().all(&self.db).await?;
-        let moving: Vec<(String, i64, Option<String>)> = base()
+        let all: Vec<(String, i64, Option<String>)> = failed_copies().into_tuple().all(&self.db).await?;
+        let moving: Vec<(String, i64, Option<String>)> = failed_copies()
             .filter(package::Column::RetryCount.gte(i32::try_from(moves).unwrap_or(i32::MAX)))
             .into_tuple()
             .all(&self.db)

@@ -99,7 +99,7 @@ impl Evaluator {
             let views = rpo::views(&self.store, &self.settings.rpo_by_source, &sources, None, now).await?;
             if self.tally.set(&views) {
                 // The status shows the tally: a cached one is stale now.
-                self.writer.note_foreign_commit();
+                self.writer.views_changed();
             }
             self.metrics.set_rpo(&views);
             if self.settings.per_source_metrics {

@@ -240,7 +240,7 @@ pub struct Writer {
     tx: mpsc::Sender<Entry>,
     /// The lane of urgent ops (`Op::URGENT`), taken first.
     urgent: mpsc::Sender<Entry>,
-    commits: Arc<AtomicU64>,
+    generation: Arc<AtomicU64>,
     metrics: Metrics,
     /// The lease term this handle's ops are made under (`fenced`).
     fence: Option<u64>,
@@ -258,9 +258,9 @@ impl Writer {
         let max_batch = settings.max_batch;
         let (tx, rx) = mpsc::channel(max_batch.max(1) * 4);
         let (urgent, urgent_rx) = mpsc::channel(16);
-        let commits = Arc::new(AtomicU64::new(0));
+        let generation = Arc::new(AtomicU64::new(0));
         let metrics = Metrics::new();
-        let sink = Sink::new(publish, status_dirty, commits.clone(), settings, metrics.clone());
+        let sink = Sink::new(publish, status_dirty, generation.clone(), settings, metrics.clone());
         // The writer gets a thread of its own: a commit is a dozen hops to the database's worker
         // thread and back, and on the shared runtime each wake-up queued behind the sessions'
         // and Watch streams' work (p99 latency with ten subscribers 52 -> 47 ms).
@@ -275,7 +275,7 @@ impl Writer {
                 }
             }
         });
-        (Self { tx, urgent, commits, metrics, fence: None }, task)
+        (Self { tx, urgent, generation, metrics, fence: None }, task)
     }
 
     /// A handle whose ops are made under lease term `term`: each is refused, writing nothing,
@@ -284,10 +284,10 @@ impl Writer {
         Self { fence: Some(term), ..self.clone() }
     }
 
-    /// Another replica committed, or something a cached view shows changed outside the
-    /// database (the evaluator's RPO tally): readers that cache by generation look again.
-    pub fn note_foreign_commit(&self) {
-        self.commits.fetch_add(1, Ordering::AcqRel);
+    /// Something a cached view shows changed other than through this writer (another
+    /// replica's commit, the evaluator's RPO tally): readers that cache by generation look again.
+    pub fn views_changed(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// The catcher's metrics; the writer counts commits and events into them.
@@ -298,8 +298,8 @@ impl Writer {
     /// The generation of what readers see: it moves with every committed batch that changed
     /// something (`Changes` not empty), before any of its requests is answered, so a reader
     /// that saw the old value before such a write started sees a new one after.
-    pub fn commits(&self) -> u64 {
-        self.commits.load(Ordering::Acquire)
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// Queues an op (waiting only while the queue is full). Ops are applied in the order they
@@ -335,7 +335,7 @@ struct Sink {
     in_flight: HashMap<String, u64>,
     publish: Publish,
     status_dirty: Arc<Notify>,
-    commits: Arc<AtomicU64>,
+    generation: Arc<AtomicU64>,
     /// Sessions with an op in a failed batch. Their ops queued behind it are refused: applying
     /// them would move the source's cursor past the failed events, which the agent would then
     /// never resend. Forgotten when the session's `Disconnected` arrives (it is queued last).
@@ -352,7 +352,7 @@ impl Sink {
     fn new(
         publish: Publish,
         status_dirty: Arc<Notify>,
-        commits: Arc<AtomicU64>,
+        generation: Arc<AtomicU64>,
         settings: Settings,
         metrics: Metrics,
     ) -> Self {
@@ -360,7 +360,7 @@ impl Sink {
             in_flight: HashMap::new(),
             publish,
             status_dirty,
-            commits,
+            generation,
             failed_sessions: HashSet::new(),
             protection_ms: settings.protection_ms,
             cluster: settings.cluster,
@@ -489,7 +489,7 @@ async fn commit_batch(
             // changed something they show: heartbeats and lease renewals, every few seconds,
             // would otherwise make every cached status over a million packages be recomputed.
             if !changes.is_empty() {
-                sink.commits.fetch_add(1, Ordering::AcqRel);
+                sink.generation.fetch_add(1, Ordering::AcqRel);
             }
             sink.metrics.committed(size, started.elapsed(), &changes.journal);
             let events: u64 =

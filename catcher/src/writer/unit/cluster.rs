@@ -218,17 +218,20 @@ impl Unit<'_> {
     }
 }
 
-/// Writes the staged cluster rows, and the batch's changes-feed row when it is in feed mode and
-/// changed anything.
 impl ClusterStage {
-    /// The lease changed hands (holder or term) or a replica was forgotten.
+    /// The lease changed hands (holder or term) or a replica was forgotten. A replica's first
+    /// beat is not counted: the status lists it at its next refresh (`StatusCache`).
     pub(super) fn membership_changed(&self) -> bool {
-        let key = |l: &Option<Lease>| l.as_ref().map(|l| (l.holder.clone(), l.term));
+        fn key(l: &Option<Lease>) -> Option<(&str, u64)> {
+            l.as_ref().map(|l| (l.holder.as_str(), l.term))
+        }
         let lease_moved = self.lease.as_ref().is_some_and(|t| t.dirty && key(&t.original) != key(&t.value));
         lease_moved || !self.forget.is_empty()
     }
 }
 
+/// Writes the staged cluster rows, and the batch's changes-feed row when it is in feed mode and
+/// changed anything.
 pub(super) async fn flush(
     txn: &DatabaseTransaction,
     stage: ClusterStage,
