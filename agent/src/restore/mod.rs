@@ -5,6 +5,8 @@
 
 pub mod browse;
 pub mod command;
+mod progress;
+mod ranges;
 pub mod state;
 
 /// A channel to the catcher for one-off calls (the catalog, package lookups); the daemon's

@@ -11,8 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use edgebackup_proto::v1::{
@@ -24,6 +23,10 @@ use tonic::transport::Channel;
 use crate::archive::{self, sha256_of};
 use crate::config::Config;
 use crate::station::Station;
+
+use super::progress::Tracker;
+pub use super::progress::{OnProgress, Phase, Progress, Summary};
+use super::ranges::{Group, extract_group, ranged};
 
 /// What to restore.
 #[derive(Debug, Clone)]
@@ -40,138 +43,6 @@ pub struct Selection {
     pub overwrite: bool,
     /// Fetch from this station only (e.g. the offsite copy); default: any with a verified copy.
     pub station: Option<String>,
-}
-
-/// What a restore is doing.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Phase {
-    /// Reading the catalog and choosing copies.
-    #[default]
-    Planning,
-    /// Fetching copies and writing files.
-    Transferring,
-    /// Directory metadata, syncing to disk.
-    Finishing,
-}
-
-/// How far a restore is: bytes and files restored (or found already there) of those selected
-/// so far.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Progress {
-    pub bytes: u64,
-    pub total_bytes: u64,
-    pub files: u64,
-    pub total_files: u64,
-    pub phase: Phase,
-}
-
-/// Told of progress as it happens (from worker threads too): a progress bar, the stream.
-pub type OnProgress = Arc<dyn Fn(Progress) + Send + Sync>;
-
-/// Progress counted across threads.
-#[derive(Default)]
-struct Tracker {
-    bytes: AtomicU64,
-    total_bytes: AtomicU64,
-    files: AtomicU64,
-    total_files: AtomicU64,
-    phase: Mutex<Phase>,
-    on: Option<OnProgress>,
-}
-
-impl Tracker {
-    fn tell(&self) {
-        if let Some(on) = &self.on {
-            let (total_bytes, total_files) =
-                (self.total_bytes.load(Ordering::Relaxed), self.total_files.load(Ordering::Relaxed));
-            // Never more than planned: a file fetched again after a failed copy counts once.
-            on(Progress {
-                bytes: self.bytes.load(Ordering::Relaxed).min(total_bytes),
-                total_bytes,
-                files: self.files.load(Ordering::Relaxed).min(total_files),
-                total_files,
-                phase: *self.phase.lock().expect("restore phase"),
-            });
-        }
-    }
-
-    fn phase(&self, phase: Phase) {
-        *self.phase.lock().expect("restore phase") = phase;
-        self.tell();
-    }
-
-    fn selected(&self, bytes: u64, files: u64) {
-        self.total_bytes.fetch_add(bytes, Ordering::Relaxed);
-        self.total_files.fetch_add(files, Ordering::Relaxed);
-        *self.phase.lock().expect("restore phase") = Phase::Transferring;
-        self.tell();
-    }
-
-    fn done(&self, bytes: u64) {
-        self.bytes.fetch_add(bytes, Ordering::Relaxed);
-        self.files.fetch_add(1, Ordering::Relaxed);
-        self.tell();
-    }
-
-    /// An extraction's progress: bytes as they are written, a file at its end, and bytes taken
-    /// back when a file turned out damaged (it is fetched again from another copy).
-    fn extracted(&self, e: archive::Extracted) {
-        match e {
-            archive::Extracted::Bytes(n) => {
-                self.bytes.fetch_add(n, Ordering::Relaxed);
-            }
-            archive::Extracted::File => {
-                self.files.fetch_add(1, Ordering::Relaxed);
-            }
-            archive::Extracted::Discarded(n) => {
-                let _ = self.bytes.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| Some(b.saturating_sub(n)));
-            }
-        }
-        self.tell();
-    }
-}
-
-/// What a restore did.
-#[derive(Debug, Default)]
-pub struct Summary {
-    pub files: u64,
-    pub bytes: u64,
-    /// Files already there with the right contents (a re-run after an interruption).
-    pub unchanged: u64,
-    pub directories: u64,
-    pub links: u64,
-    /// Entries not restored, with why.
-    pub skipped: Vec<(String, String)>,
-    /// Copies found damaged (another copy was used when there was one).
-    pub damaged: Vec<String>,
-    /// Bytes read from stations: whole copies, or only the ranges of the files wanted.
-    pub fetched_bytes: u64,
-    pub seconds: f64,
-}
-
-impl Summary {
-    pub fn report(&self, to: &Path) -> String {
-        let mut s = format!(
-            "restored {} files ({} bytes), {} directories, {} links into {} in {:.1} s",
-            self.files,
-            self.bytes,
-            self.directories,
-            self.links,
-            to.display(),
-            self.seconds
-        );
-        s.push_str(&format!("; {} bytes read from stations", self.fetched_bytes));
-        if self.unchanged > 0 {
-            s.push_str(&format!("; {} files were already there", self.unchanged));
-        }
-        for d in &self.damaged {
-            s.push_str(&format!("\ndamaged copy: {d}"));
-        }
-        for (path, why) in &self.skipped {
-            s.push_str(&format!("\nnot restored: {path}: {why}"));
-        }
-        s
-    }
 }
 
 fn globs(patterns: &[String]) -> Result<Option<GlobSet>, String> {
@@ -272,7 +143,7 @@ pub async fn restore(
     to: &Path,
     on_progress: Option<OnProgress>,
 ) -> Result<Summary, String> {
-    let tracker = Arc::new(Tracker { on: on_progress, ..Tracker::default() });
+    let tracker = Arc::new(Tracker::new(on_progress));
     let started = Instant::now();
     let mut catalog = CatalogServiceClient::new(channel.clone());
     let mut packages = PackageServiceClient::new(channel);
@@ -639,99 +510,5 @@ impl Restorer<'_> {
         own(target, e, false)?;
         std::fs::set_permissions(target, std::fs::Permissions::from_mode(e.mode))?;
         filetime::set_file_times(target, mtime(e), mtime(e))
-    }
-}
-
-/// Wanted files of one package read with one ranged read: from the frame the first one begins
-/// in to the end of the last one's.
-#[derive(Debug)]
-struct Group {
-    offset: u64,
-    length: u64,
-    skip: u64,
-    /// Path → expected sha256.
-    wanted: HashMap<String, String>,
-}
-
-/// Decodes one group's range: skips to its first entry, then extracts the wanted files.
-fn extract_group(
-    reader: crate::station::RangeReader,
-    g: &Group,
-    dest_of: &dyn Fn(&str) -> PathBuf,
-    on: &dyn Fn(archive::Extracted),
-) -> Result<(Vec<String>, Vec<archive::Mismatch>), String> {
-    use std::io::Read;
-    let mut stream = zstd::Decoder::new(reader).map_err(|e| e.to_string())?;
-    let why = match std::io::copy(&mut (&mut stream).take(g.skip), &mut std::io::sink()) {
-        Ok(n) if n == g.skip => {
-            return archive::extract_selected(stream, dest_of, &g.wanted, on).map_err(|e| e.to_string());
-        }
-        Ok(_) => "the range ends before the file".to_owned(),
-        Err(e) => format!("unreadable in the archive: {e}"),
-    };
-    let bad = g.wanted.keys().map(|p| archive::Mismatch { path: p.clone(), reason: why.clone() }).collect();
-    Ok((Vec::new(), bad))
-}
-
-/// Files this close together (compressed bytes between one range's end and the next one's
-/// start) are read in one go: cheaper than another request.
-const MERGE_GAP: u64 = 1 << 20;
-
-/// The ranged reads that fetch `wanted`, when every file has a range and together they are
-/// well under the whole copy (otherwise the copy is read whole, in one pass).
-fn ranged(wanted: &HashMap<String, &pb::FileEntry>, package_size: u64) -> Option<Vec<Group>> {
-    let mut files: Vec<(&String, &pb::FileEntry, pb::PackRange)> =
-        wanted.iter().map(|(p, e)| e.range.map(|r| (p, *e, r))).collect::<Option<_>>()?;
-    files.sort_by_key(|(_, _, r)| (r.offset, r.skip));
-    let mut groups: Vec<Group> = Vec::new();
-    for (path, e, r) in files {
-        let end = r.offset.saturating_add(r.length);
-        match groups.last_mut() {
-            Some(g) if r.offset <= g.offset + g.length + MERGE_GAP => {
-                g.length = g.length.max(end - g.offset);
-                g.wanted.insert(path.clone(), e.sha256.clone());
-            }
-            _ => groups.push(Group {
-                offset: r.offset,
-                length: r.length,
-                skip: r.skip,
-                wanted: HashMap::from([(path.clone(), e.sha256.clone())]),
-            }),
-        }
-    }
-    let total: u64 = groups.iter().map(|g| g.length).sum();
-    (total < package_size / 2).then_some(groups)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn file(path: &str, offset: u64, length: u64, skip: u64) -> pb::FileEntry {
-        pb::FileEntry {
-            path: path.into(),
-            sha256: format!("{path}-sha"),
-            range: Some(pb::PackRange { offset, length, skip }),
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn ranges_close_together_are_one_read_and_most_of_a_copy_is_read_whole() {
-        let (a, b, c) = (file("a", 0, 100, 512), file("b", 50, 100, 9000), file("c", 10 << 20, 1000, 0));
-        let wanted: HashMap<String, &pb::FileEntry> =
-            [("a", &a), ("b", &b), ("c", &c)].into_iter().map(|(p, e)| (p.to_owned(), e)).collect();
-        let groups = ranged(&wanted, 1 << 30).expect("ranged");
-        assert_eq!(groups.len(), 2);
-        assert_eq!((groups[0].offset, groups[0].length, groups[0].skip), (0, 150, 512));
-        assert_eq!(groups[0].wanted.len(), 2);
-        assert_eq!((groups[1].offset, groups[1].length), (10 << 20, 1000));
-        // Half the copy or more: read whole, in one pass.
-        assert!(ranged(&wanted, 2000).is_none());
-        // A file without a range (an older package): read whole.
-        let old = pb::FileEntry { path: "d".into(), ..Default::default() };
-        let mut with_old = wanted.clone();
-        with_old.insert("d".into(), &old);
-        assert!(ranged(&with_old, 1 << 30).is_none());
     }
 }

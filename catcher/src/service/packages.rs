@@ -15,13 +15,22 @@ pub struct Packages(pub Shared);
 impl Packages {
     async fn with_placements(&self, ps: Vec<crate::domain::Package>) -> Result<Vec<pb::Package>> {
         let ids: Vec<String> = ps.iter().map(|p| p.package_id.clone()).collect();
-        let mut placements = self.0.store.placements_of(&ids).await?;
         let counts = self.0.store.file_counts_of(&ids).await?;
+        let counted = ps.into_iter().map(|p| {
+            let n = counts.get(&p.package_id).copied().unwrap_or(0);
+            (p, n)
+        });
+        self.with_counted_placements(counted.collect()).await
+    }
+
+    /// Packages whose manifest entry counts are known, with their copies.
+    async fn with_counted_placements(&self, ps: Vec<(crate::domain::Package, u64)>) -> Result<Vec<pb::Package>> {
+        let ids: Vec<String> = ps.iter().map(|(p, _)| p.package_id.clone()).collect();
+        let mut placements = self.0.store.placements_of(&ids).await?;
         Ok(ps
             .into_iter()
-            .map(|p| {
+            .map(|(p, file_count)| {
                 let pl = placements.remove(&p.package_id).unwrap_or_default();
-                let file_count = counts.get(&p.package_id).copied().unwrap_or(0);
                 pb::Package { file_count, ..convert::package(p, pl) }
             })
             .collect())
@@ -107,14 +116,14 @@ impl Packages {
             query: (!r.query.is_empty()).then(|| v::search_text("query", &r.query)).transpose()?,
         };
         // One extra row tells whether another page follows.
-        let mut page = self.0.store.list_packages(&filter, after.as_deref(), limit + 1).await?;
+        let mut page = self.0.store.list_packages_counted(&filter, after.as_deref(), limit + 1).await?;
         let next_page_token = if page.len() as u64 > limit {
             page.truncate(limit as usize);
-            page.last().map(|p| p.package_id.clone()).unwrap_or_default()
+            page.last().map(|(p, _)| p.package_id.clone()).unwrap_or_default()
         } else {
             String::new()
         };
-        Ok(pb::ListPackagesResponse { packages: self.with_placements(page).await?, next_page_token })
+        Ok(pb::ListPackagesResponse { packages: self.with_counted_placements(page).await?, next_page_token })
     }
 }
 

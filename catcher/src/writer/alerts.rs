@@ -2,7 +2,7 @@
 //! queued once per channel that carries its kind, in the same transaction), acknowledgements,
 //! and the delivery worker's outcomes.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::Op;
 use super::unit::Unit;
@@ -62,12 +62,16 @@ impl Op for EvaluateAlerts {
                 out.resolved += 1;
             }
         }
+        // By key: a round holds a condition per source or folder and as many open alerts; a
+        // search of one in the other was quadratic, inside the writer's transaction.
+        let by_key: HashMap<(AlertKind, &str), &Alert> =
+            open.iter().map(|a| ((a.kind, a.subject.as_str()), a)).collect();
         let mut seen = HashSet::new();
         for c in self.conditions {
             if !seen.insert((c.kind, c.subject.clone())) {
                 continue;
             }
-            match open.iter().find(|a| a.kind == c.kind && a.subject == c.subject) {
+            match by_key.get(&(c.kind, c.subject.as_str())).copied() {
                 Some(a) if a.message != c.message => u.put_alert(Alert { message: c.message, ..a.clone() }),
                 Some(_) => {}
                 None => {

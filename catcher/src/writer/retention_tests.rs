@@ -8,6 +8,9 @@
 //!
 //! The real writer ops run in process on SQLite, each in its own transaction at a clock the
 //! test controls (`Unit::new(txn, now)`), against four stations (one per tier) and a mover.
+//!
+//! One file on purpose (~900 lines): the model of the device, the generator of histories and
+//! the checks of the claim read as one argument; split, each part would lean on the others' privates.
 
 use std::collections::{BTreeMap, HashMap};
 

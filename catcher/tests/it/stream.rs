@@ -400,8 +400,21 @@ async fn manifests_are_stored(db: TestDb) {
     let bare = c.packages.get_package(request).await.unwrap().into_inner();
     assert!(bare.manifest.is_empty());
     assert_eq!((bare.sha256, bare.placements), (p.sha256.clone(), p.placements.clone()));
+    assert_eq!((p.file_count, bare.file_count), (3, 3));
+    // A package without a manifest beside it: lists carry each one's entry count, not the list.
+    let plain = uuid::Uuid::now_v7().to_string();
+    a.send(4, ingest(&plain, "/data", 10, "")).await;
+    a.send(5, complete(&plain, &sha, 10, "st")).await;
+    a.wait_ack(5).await;
     let list = c.packages.list_packages(pb::ListPackagesRequest::default()).await.unwrap().into_inner();
-    assert!(list.packages[0].manifest.is_empty(), "lists stay small");
+    let counts: Vec<(&str, u64, usize)> =
+        list.packages.iter().map(|p| (p.package_id.as_str(), p.file_count, p.manifest.len())).collect();
+    assert_eq!(counts, [(plain.as_str(), 0, 0), (id.as_str(), 3, 0)], "lists stay small");
+    let filtered = pb::ListPackagesRequest { path_prefix: "/data".into(), page_size: 1, ..Default::default() };
+    let page = c.packages.list_packages(filtered.clone()).await.unwrap().into_inner();
+    let next = pb::ListPackagesRequest { page_token: page.next_page_token, ..filtered };
+    let page = c.packages.list_packages(next).await.unwrap().into_inner();
+    assert_eq!((page.packages[0].package_id.as_str(), page.packages[0].file_count), (id.as_str(), 3));
 }
 
 crate::both_databases!(

@@ -16,6 +16,7 @@ mod m20261204_000011_pending_changes;
 mod m20261204_000012_alerts;
 mod m20261205_000013_replicas;
 mod m20261205_000014_failed_copies_index;
+mod m20261205_000015_failed_packages_index;
 
 pub use m20261124_000004_transition_days::rebuild_transition_days_sql;
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000012_alerts::Migration),
             Box::new(m20261205_000013_replicas::Migration),
             Box::new(m20261205_000014_failed_copies_index::Migration),
+            Box::new(m20261205_000015_failed_packages_index::Migration),
         ]
     }
 }

@@ -8,19 +8,22 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use edgebackup_proto::v1::{self as pb, agent_event::Kind};
 use tokio::sync::Mutex;
 
-use crate::archive::{self, mtime_ns};
+use crate::archive;
 use crate::catalog;
 use crate::config::{Config, FolderConfig};
 use crate::safety::{Detector, Observation, SafetyStatus, Trip, entropy_of, is_high_entropy};
 use crate::scan::{self, Seen};
 use crate::state::{FileState, LocalPackage, LocalStatus, ManifestFile, State, StationCopy, now_ms};
 use crate::station::Station;
+
+mod compaction;
+mod progress;
+use progress::Progress;
 
 pub const SAFETY_KEY: &str = "safety";
 pub const PAUSED_KEY: &str = "paused";
@@ -248,30 +251,6 @@ impl Engine {
             }
         }
         Ok(true)
-    }
-
-    /// A compaction: packages `paths` of `folder` again, from the device, so that the old
-    /// packages holding their current versions can expire. Only files still as the last pass
-    /// indexed them (size and mtime) are taken; a file changed or gone since is the next pass's.
-    /// The catalog moves each version to the new package once it is stored and verified.
-    pub async fn compact(&self, folder: &str, paths: &[String]) -> Result<(PassReport, usize)> {
-        let _guard = self.pass_lock.lock().await;
-        let mut report = PassReport::default();
-        let Some(config) = self.config.folders.iter().find(|f| catalog::folder_name(&f.path) == folder) else {
-            return Err(EngineError::Io(format!("folder: {folder} is not watched by this agent")));
-        };
-        if let Some(held) = self.held()? {
-            report.held = Some(held);
-            return Ok((report, 0));
-        }
-        let root = config.path.clone();
-        let (state, check_root, wanted) = (self.state.clone(), root.clone(), paths.to_vec());
-        let files = tokio::task::spawn_blocking(move || unchanged(&state, &check_root, &wanted))
-            .await
-            .map_err(|e| EngineError::Io(e.to_string()))??;
-        let left = paths.len() - files.len();
-        self.package_files(&root, config, &files, now_ms(), &mut report).await?;
-        Ok((report, left))
     }
 
     /// The stations new packages go to.
@@ -528,38 +507,6 @@ impl Engine {
     }
 }
 
-/// Of `paths` (relative to `root`), the files still exactly as last backed up: size and mtime
-/// as indexed, and — read again — the indexed sha256. Bytes that changed under an unchanged
-/// size and mtime (silent corruption, or tampering that restored the times) are never packaged
-/// as the same version: they are logged and left alone, and the catalog keeps the good copy.
-fn unchanged(state: &State, root: &Path, paths: &[String]) -> Result<Vec<(String, u64)>> {
-    let mut files = Vec::new();
-    for rel in paths {
-        let relative = Path::new(rel);
-        if relative.is_absolute() || relative.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
-            continue;
-        }
-        let abs = root.join(relative);
-        let Ok(meta) = std::fs::symlink_metadata(&abs) else { continue };
-        let Some(indexed) = state.file(&abs.to_string_lossy())? else { continue };
-        if !meta.is_file() || indexed.size != meta.len() || indexed.mtime_ns != mtime_ns(&meta) {
-            continue; // changed or gone: the next pass's
-        }
-        let Ok((sha, _)) = std::fs::File::open(&abs).and_then(archive::sha256_of) else { continue };
-        if sha != indexed.sha256 {
-            tracing::warn!(
-                file = %abs.display(),
-                backed_up = %indexed.sha256,
-                now = %sha,
-                "contents differ from the backed-up version though size and mtime do not (silent corruption or tampering); not packaged again"
-            );
-            continue;
-        }
-        files.push((rel.clone(), meta.len()));
-    }
-    Ok(files)
-}
-
 /// Where a build's archive goes: the staging file, the first station's feed, or both.
 struct Tee {
     file: Option<std::io::BufWriter<std::fs::File>>,
@@ -620,77 +567,9 @@ pub fn chunks(files: &[(String, u64)], max_bytes: u64, max_files: usize) -> Vec<
     out
 }
 
-/// Throttled progress events (coalesced in the outbox anyway).
-#[derive(Clone)]
-struct Progress {
-    state: State,
-    package_id: String,
-    attempt: u32,
-    last: Arc<AtomicU64>,
-    started: Instant,
-}
-
-impl Progress {
-    fn new(state: State, package_id: String, attempt: u32) -> Self {
-        Self { state, package_id, attempt, last: Arc::new(AtomicU64::new(0)), started: Instant::now() }
-    }
-
-    /// `done` of `total` maps onto `lo..hi` percent; at most 4 events a second.
-    fn report(&self, done: u64, total: u64, lo: u64, hi: u64) {
-        let now = self.started.elapsed().as_millis() as u64 + 1;
-        let last = self.last.load(Ordering::Relaxed);
-        if last != 0 && now - last < Duration::from_millis(250).as_millis() as u64 && done < total {
-            return;
-        }
-        self.last.store(now, Ordering::Relaxed);
-        let pct = (hi - lo).checked_mul(done.min(total)).and_then(|x| x.checked_div(total)).map_or(hi, |x| lo + x);
-        let _ = self.state.push(Kind::Progress(pb::Progress {
-            package_id: self.package_id.clone(),
-            bytes_done: done,
-            progress_percent: pct as u32,
-            attempt: self.attempt,
-        }));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A compaction packages again only files exactly as backed up: not one changed or gone,
-    /// nor one whose bytes changed under the same size and mtime (rot, or tampering).
-    #[test]
-    fn compaction_takes_only_files_still_as_backed_up() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("data");
-        std::fs::create_dir_all(&root).unwrap();
-        let state = State::open(&dir.path().join("state")).unwrap();
-        for name in ["same.txt", "rotted.txt", "grown.txt", "gone.txt"] {
-            let path = root.join(name);
-            std::fs::write(&path, b"backed up").unwrap();
-            let meta = std::fs::metadata(&path).unwrap();
-            let (sha256, _) = archive::sha256_of(std::fs::File::open(&path).unwrap()).unwrap();
-            let f = FileState {
-                size: meta.len(),
-                mtime_ns: mtime_ns(&meta),
-                sha256,
-                package_id: "p".into(),
-                high_entropy: false,
-            };
-            state.write(|tx| tx.put_file(&path.to_string_lossy(), &f)).unwrap();
-        }
-        // The same size, the old mtime put back: only the contents differ.
-        let rotted = root.join("rotted.txt");
-        let mtime = filetime::FileTime::from_last_modification_time(&std::fs::metadata(&rotted).unwrap());
-        std::fs::write(&rotted, b"backed uP").unwrap();
-        filetime::set_file_mtime(&rotted, mtime).unwrap();
-        std::fs::write(root.join("grown.txt"), b"backed up, and more").unwrap();
-        std::fs::remove_file(root.join("gone.txt")).unwrap();
-        let asked: Vec<String> =
-            ["same.txt", "rotted.txt", "grown.txt", "gone.txt", "../escape", "/abs"].map(String::from).to_vec();
-        let taken = unchanged(&state, &root, &asked).unwrap();
-        assert_eq!(taken, [("same.txt".to_owned(), 9)]);
-    }
 
     #[test]
     fn chunking_respects_both_limits() {
