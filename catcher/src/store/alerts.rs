@@ -72,8 +72,9 @@ fn failed_copies() -> sea_orm::Select<placement::Entity> {
 
 /// Failed packages per source with one of their errors, from the partial covering index
 /// (migration 000015) alone. Named on SQLite: its planner preferred `idx_packages_status_type`
-/// and read every failed row from the table, without statistics and with them. `failed` is the
-/// stored spelling of `PackageStatus::Failed`; `COUNT(*)`, as the id is not in the index.
+/// and read every failed row from the table, without statistics and with them. The status is
+/// a literal, as the index's predicate is (a bound one would not match it); `COUNT(*)`, as the
+/// id is not in the index.
 fn failed_packages(backend: sea_orm::DatabaseBackend) -> sea_orm::Statement {
     let hint = match backend {
         sea_orm::DatabaseBackend::Sqlite => "INDEXED BY idx_packages_failed_source",
@@ -82,7 +83,8 @@ fn failed_packages(backend: sea_orm::DatabaseBackend) -> sea_orm::Statement {
     sea_orm::Statement::from_string(
         backend,
         format!(
-            "SELECT source_id, COUNT(*), MAX(last_error) FROM packages {hint} WHERE status = 'failed' GROUP BY source_id"
+            "SELECT source_id, COUNT(*), MAX(last_error) FROM packages {hint} WHERE status = '{}' GROUP BY source_id",
+            PackageStatus::Failed.as_str()
         ),
     )
 }

@@ -98,8 +98,8 @@ impl Evaluator {
         if on(AlertKind::RpoBreached) || self.settings.per_source_metrics {
             let views = rpo::views(&self.store, &self.settings.rpo_by_source, &sources, None, now).await?;
             if self.tally.set(&views) {
-                // The status shows the tally: a cached one is stale now.
-                self.writer.views_changed();
+                // The status shows the tally.
+                self.writer.status_changed();
             }
             self.metrics.set_rpo(&views);
             if self.settings.per_source_metrics {

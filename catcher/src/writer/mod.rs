@@ -241,6 +241,8 @@ pub struct Writer {
     /// The lane of urgent ops (`Op::URGENT`), taken first.
     urgent: mpsc::Sender<Entry>,
     generation: Arc<AtomicU64>,
+    /// Rung when the status view changed: its publisher recomputes it for Watch streams.
+    status_dirty: Arc<Notify>,
     metrics: Metrics,
     /// The lease term this handle's ops are made under (`fenced`).
     fence: Option<u64>,
@@ -260,7 +262,7 @@ impl Writer {
         let (urgent, urgent_rx) = mpsc::channel(16);
         let generation = Arc::new(AtomicU64::new(0));
         let metrics = Metrics::new();
-        let sink = Sink::new(publish, status_dirty, generation.clone(), settings, metrics.clone());
+        let sink = Sink::new(publish, status_dirty.clone(), generation.clone(), settings, metrics.clone());
         // The writer gets a thread of its own: a commit is a dozen hops to the database's worker
         // thread and back, and on the shared runtime each wake-up queued behind the sessions'
         // and Watch streams' work (p99 latency with ten subscribers 52 -> 47 ms).
@@ -275,7 +277,7 @@ impl Writer {
                 }
             }
         });
-        (Self { tx, urgent, generation, metrics, fence: None }, task)
+        (Self { tx, urgent, generation, status_dirty, metrics, fence: None }, task)
     }
 
     /// A handle whose ops are made under lease term `term`: each is refused, writing nothing,
@@ -288,6 +290,14 @@ impl Writer {
     /// replica's commit, the evaluator's RPO tally): readers that cache by generation look again.
     pub fn views_changed(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The status view changed other than through a batch (the evaluator's RPO tally): cached
+    /// statuses look again, and Watch streams get the new one, as after a batch that set
+    /// `Changes::status`.
+    pub fn status_changed(&self) {
+        self.views_changed();
+        self.status_dirty.notify_one();
     }
 
     /// The catcher's metrics; the writer counts commits and events into them.

@@ -37,6 +37,7 @@ both_databases!(
     a_storage_failure_mid_batch_applies_nothing,
     counters_and_day_buckets_match_a_recount,
     the_generation_moves_only_for_what_readers_see,
+    a_status_changed_outside_a_batch_is_republished,
 );
 
 struct World {
@@ -65,12 +66,17 @@ impl World {
     /// A writer on a pool of its own: its connections live on the writer's own runtime, which
     /// ends with it, so the test's reads afterwards must not be handed one of them.
     async fn spawn(&self) -> (Writer, tokio::task::JoinHandle<()>, CancellationToken) {
+        self.spawn_with(Arc::new(Notify::new())).await
+    }
+
+    /// A writer that rings `status_dirty` when the status view changed.
+    async fn spawn_with(&self, status_dirty: Arc<Notify>) -> (Writer, tokio::task::JoinHandle<()>, CancellationToken) {
         let stop = CancellationToken::new();
         let own = Store::connect(&self.db.url, 4).await.expect("connect");
         let (w, task) = Writer::spawn(
             own.db().clone(),
             super::Publish::Hub(Hub::new(64)),
-            Arc::new(Notify::new()),
+            status_dirty,
             super::Settings::batch(256),
             stop.clone(),
         );
@@ -404,6 +410,25 @@ async fn the_generation_moves_only_for_what_readers_see(kind: Db) {
     assert_eq!(writer.generation(), before, "heartbeats do not move the generation");
     writer.submit(events("edge-g", "s1", 2..=2)).await.unwrap();
     assert!(writer.generation() > before, "a batch that changed something (it journals a refused event) moves it");
+    stop.cancel();
+    task.await.unwrap();
+}
+
+/// The evaluator's RPO tally is in the status but written by no batch: telling the writer moves
+/// the generation (GetStatus recomputes) and rings the publisher (Watch streams get it).
+async fn a_status_changed_outside_a_batch_is_republished(kind: Db) {
+    let world = world(kind).await;
+    let dirty = Arc::new(Notify::new());
+    let (writer, task, stop) = world.spawn_with(dirty.clone()).await;
+    let before = writer.generation();
+    writer.views_changed();
+    assert!(writer.generation() > before, "another replica's commit moves the generation");
+    let ring = tokio::time::timeout(std::time::Duration::from_millis(100), dirty.notified()).await;
+    assert!(ring.is_err(), "and leaves the publisher to what that commit changed");
+    let before = writer.generation();
+    writer.status_changed();
+    assert!(writer.generation() > before);
+    tokio::time::timeout(std::time::Duration::from_secs(5), dirty.notified()).await.expect("the publisher is rung");
     stop.cancel();
     task.await.unwrap();
 }
